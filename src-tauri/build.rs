@@ -1,0 +1,1 @@
+fn main(){ #[cfg(feature="desktop")] tauri_build::build() }

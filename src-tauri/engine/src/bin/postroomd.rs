@@ -1,0 +1,5 @@
+//! `postroomd`: Postroom without a display. See `postroomd --help`.
+
+fn main() {
+    std::process::exit(postroom_engine::cli::main());
+}

@@ -1,0 +1,254 @@
+//! `postroomd`: the command line for scripts and servers. Commands that change data open the database
+//! directly, so they work whether or not `serve` is running; a running server notices within a second.
+//! Errors go to standard error with a non-zero exit code.
+
+mod output;
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::paths::{DataDir, DATA_DIR_ENV};
+use crate::settings::{self, ServiceId};
+use crate::store::Store;
+use crate::users::{Directory, UserForm};
+use crate::{Engine, EngineOptions};
+
+#[derive(Parser, Debug)]
+#[command(name = "postroomd", version, about = "Postroom mail server: headless daemon and admin commands")]
+pub struct Cli {
+    /// Data folder (default: the platform's app-data folder)
+    #[arg(long, global = true, env = DATA_DIR_ENV, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the mail server until SIGINT or SIGTERM
+    Serve {
+        /// Listen for SERVICE on HOST:PORT instead of the stored setting (not saved), e.g. pop3=127.0.0.1:1110
+        #[arg(long = "listen", value_name = "SERVICE=HOST:PORT", value_parser = parse_listen)]
+        listen: Vec<(ServiceId, SocketAddr)>,
+    },
+    /// Show each service's state, port and connections, and the queue size
+    Status(JsonFlag),
+    /// Manage users
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage local domains
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Read and change settings (keys like services.pop3.port)
+    #[command(subcommand)]
+    Settings(SettingsCommand),
+}
+
+#[derive(Args, Debug)]
+struct JsonFlag {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create a user with the default folders
+    Add {
+        name: String,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        real_name: String,
+    },
+    /// List users
+    List(JsonFlag),
+    /// Delete a user (the mailbox goes to the recycle bin)
+    #[command(alias = "delete")]
+    Del { name: String },
+    /// Change a user's password
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Add users from a CSV file of name,password,real name
+    BulkAdd { file: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+enum DomainCommand {
+    Add { name: String },
+    List,
+    #[command(alias = "delete")]
+    Del { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum SettingsCommand {
+    /// Every setting as `key = value`
+    List(JsonFlag),
+    Get { key: String },
+    Set { key: String, value: String },
+}
+
+fn parse_listen(text: &str) -> Result<(ServiceId, SocketAddr), String> {
+    let (service, addr) = text.split_once('=').ok_or("expected SERVICE=HOST:PORT")?;
+    let id = ServiceId::from_key(service).ok_or_else(|| {
+        let names: Vec<_> = ServiceId::ALL.iter().map(|s| s.key()).collect();
+        format!("unknown service '{service}' (one of {})", names.join(", "))
+    })?;
+    let addr = addr.parse().map_err(|_| format!("'{addr}' is not HOST:PORT (e.g. 127.0.0.1:2525)"))?;
+    Ok((id, addr))
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("postroomd: {e:#}");
+            1
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let root = DataDir::resolve(cli.data_dir.as_deref());
+    match cli.command {
+        Command::Serve { listen } => serve(&root, listen.into_iter().collect()),
+        Command::Status(f) => output::status(&DataDir::create(&root)?, &open_store(&root)?, f.json),
+        Command::User(c) => user(&open_store(&root)?, c).map(|_| 0),
+        Command::Domain(c) => domain(&open_store(&root)?, c).map(|_| 0),
+        Command::Settings(c) => settings_command(&open_store(&root)?, c).map(|_| 0),
+    }
+}
+
+fn open_store(root: &std::path::Path) -> Result<Store> {
+    let dir = DataDir::create(root).with_context(|| format!("cannot create {}", root.display()))?;
+    Store::open(&dir.database()).with_context(|| format!("cannot open {}", dir.database().display()))
+}
+
+fn serve(root: &std::path::Path, listen: BTreeMap<ServiceId, SocketAddr>) -> Result<i32> {
+    crate::logging::init();
+    let engine = Engine::open(root, EngineOptions { listen })?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        engine.start();
+        wait_for_signal().await;
+        engine.shutdown().await;
+    });
+    Ok(0)
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn read_password(from_stdin: bool) -> Result<String> {
+    if from_stdin {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        let line = text.lines().next().unwrap_or("").to_string();
+        if line.is_empty() {
+            bail!("no password on standard input");
+        }
+        return Ok(line);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("give the password on standard input with --password-stdin");
+    }
+    let first = rpassword::prompt_password("Password: ")?;
+    let second = rpassword::prompt_password("Again: ")?;
+    if first != second {
+        bail!("the passwords differ");
+    }
+    Ok(first)
+}
+
+fn user(store: &Store, command: UserCommand) -> Result<()> {
+    let directory = Directory::new(store.clone());
+    match command {
+        UserCommand::Add { name, password_stdin, real_name } => {
+            let password = read_password(password_stdin)?;
+            directory.create(UserForm { name: name.clone(), real_name, enabled: true, aliases: vec![], password: Some(password) })?;
+            println!("user {name} created");
+        }
+        UserCommand::List(f) => output::users(&directory.list()?, f.json)?,
+        UserCommand::Del { name } => {
+            directory.delete(&name)?;
+            println!("user {name} deleted (mailbox moved to the recycle bin)");
+        }
+        UserCommand::Passwd { name, password_stdin } => {
+            let password = read_password(password_stdin)?;
+            directory.set_password(&name, &password)?;
+            println!("password of {name} changed");
+        }
+        UserCommand::BulkAdd { file } => {
+            let report = directory.bulk_add_file(&file)?;
+            println!("{} user(s) added", report.added.len());
+            for e in &report.errors {
+                eprintln!("line {}: {}", e.line, e.message);
+            }
+            if !report.errors.is_empty() {
+                bail!("{} row(s) skipped", report.errors.len());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn domain(store: &Store, command: DomainCommand) -> Result<()> {
+    let directory = Directory::new(store.clone());
+    match command {
+        DomainCommand::Add { name } => println!("local domain {} added", directory.add_domain(&name)?),
+        DomainCommand::List => directory.domains()?.iter().for_each(|d| println!("{d}")),
+        DomainCommand::Del { name } => {
+            directory.delete_domain(&name)?;
+            println!("local domain {name} removed");
+        }
+    }
+    Ok(())
+}
+
+fn settings_command(store: &Store, command: SettingsCommand) -> Result<()> {
+    let current = settings::load(store)?;
+    match command {
+        SettingsCommand::List(f) => {
+            let keys = current.to_keys();
+            if f.json {
+                println!("{}", serde_json::to_string_pretty(&keys)?);
+            } else {
+                keys.iter().for_each(|(k, v)| println!("{k} = {}", settings::display_value(v)));
+            }
+        }
+        SettingsCommand::Get { key } => {
+            let keys = current.to_keys();
+            let value = keys.get(&key).ok_or_else(|| anyhow!("no such setting: {key}"))?;
+            println!("{}", settings::display_value(value));
+        }
+        SettingsCommand::Set { key, value } => {
+            let updated = settings::set_text(store, &key, &value)?;
+            println!("{key} = {}", settings::display_value(&updated.to_keys()[&key]));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! Tables and JSON for `postroomd status` and `user list`.
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::net::{ServiceState, ServiceStatus};
+use crate::paths::DataDir;
+use crate::settings::{self, ServiceId};
+use crate::status;
+use crate::store::Store;
+use crate::users::UserSummary;
+
+/// Prints the running server's state (exit code 0) or the configured services as stopped (exit code 3,
+/// as LSB init scripts do for "not running").
+pub fn status(dir: &DataDir, store: &Store, json_out: bool) -> Result<i32> {
+    let live = status::read_live(&dir.status_file());
+    let queue_size: i64 = store.read(|c| {
+        Ok(c.query_row("SELECT count(*) FROM queue_recipients WHERE state = 'queued'", [], |r| r.get(0))?)
+    })?;
+    let services: Vec<ServiceStatus> = match &live {
+        Some(s) => s.services.clone(),
+        None => {
+            let cfg = settings::load(store)?;
+            ServiceId::ALL
+                .into_iter()
+                .map(|id| {
+                    let s = cfg.services.get(id);
+                    let state = if s.enabled { ServiceState::Stopped } else { ServiceState::Disabled };
+                    ServiceStatus::idle(id, state, s)
+                })
+                .collect()
+        }
+    };
+    let connections: u32 = services.iter().map(|s| s.connections).sum();
+    if json_out {
+        let doc = json!({
+            "running": live.is_some(),
+            "pid": live.as_ref().map(|s| s.pid),
+            "paused": live.as_ref().is_some_and(|s| s.paused),
+            "data_dir": dir.root().display().to_string(),
+            "services": services,
+            "connections": connections,
+            "queue_size": queue_size,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        match &live {
+            Some(s) => println!(
+                "Postroom {} is {} (pid {}), data folder {}",
+                s.version,
+                if s.paused { "paused" } else { "running" },
+                s.pid,
+                dir.root().display()
+            ),
+            None => println!("Postroom is not running (data folder {})", dir.root().display()),
+        }
+        println!("{:<16} {:<9} {:<22} {:<13} {:>5}", "SERVICE", "STATE", "ADDRESS", "TLS", "CONN");
+        for s in &services {
+            let state = serde_json::to_value(s.state)?.as_str().unwrap_or_default().to_string();
+            println!(
+                "{:<16} {:<9} {:<22} {:<13} {:>5}{}",
+                s.name,
+                state,
+                format!("{}:{}", s.bind_address, s.port),
+                s.tls_mode.label(),
+                s.connections,
+                s.error.as_deref().map(|e| format!("  {e}")).unwrap_or_default()
+            );
+        }
+        println!("connections: {connections}, queue: {queue_size} message(s) waiting");
+    }
+    Ok(if live.is_some() { 0 } else { 3 })
+}
+
+pub fn users(users: &[UserSummary], json_out: bool) -> Result<()> {
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(users)?);
+        return Ok(());
+    }
+    println!("{:<24} {:<24} {:<8} {:>8} {:>12}  ALIASES", "NAME", "REAL NAME", "ENABLED", "MESSAGES", "BYTES");
+    for u in users {
+        println!(
+            "{:<24} {:<24} {:<8} {:>8} {:>12}  {}",
+            u.name,
+            u.real_name,
+            if u.enabled { "yes" } else { "no" },
+            u.message_count,
+            u.mailbox_bytes,
+            u.aliases.join(", ")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,325 @@
+//! The Engine: opens a data folder, starts the services and background tasks, answers the admin API the
+//! GUI and the command line use, and shuts everything down gracefully.
+//!
+//! Life cycle: [`Engine::open`] (folder, lock, database, settings, certificate) → [`Engine::start`]
+//! (inside a tokio runtime: listeners, settings watcher, status writer) → [`Engine::shutdown`]
+//! (listeners close, sessions say goodbye, tasks end, the writer commits what it holds).
+//!
+//! Settings flow: a change through this API is validated, committed, then published on a `watch`
+//! channel. Changes made by another process (`postroomd settings set`) are noticed by polling SQLite's
+//! `data_version` every [`WATCH_INTERVAL`] and published the same way.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::error::{ApiError, ApiResult};
+use crate::net::tls::{CertificateInfo, TlsManager};
+use crate::net::{NetContext, Registry, ServiceStatus};
+use crate::paths::DataDir;
+use crate::settings::{self, ServiceId, Settings, TlsSettings};
+use crate::status::{self, RuntimeStatus};
+use crate::store::Store;
+use crate::users::Directory;
+use crate::views::{Overview, ServiceView};
+
+/// How often the engine looks for changes made by other processes.
+pub const WATCH_INTERVAL: Duration = Duration::from_millis(500);
+/// How long shutdown waits for sessions to finish their goodbye.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// `--listen SERVICE=HOST:PORT`: where to listen instead of the stored setting; never saved.
+    pub listen: BTreeMap<ServiceId, SocketAddr>,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: DataDir,
+    store: Store,
+    directory: Directory,
+    options: EngineOptions,
+    settings: watch::Sender<Arc<Settings>>,
+    paused: watch::Sender<bool>,
+    tls: Arc<TlsManager>,
+    registry: Arc<Registry>,
+    shutdown: CancellationToken,
+    sessions: TaskTracker,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    started_at: i64,
+    _lock: File,
+}
+
+impl Engine {
+    /// Opens the data folder for serving. Fails if another process is already serving it.
+    pub fn open(data_dir: &Path, options: EngineOptions) -> ApiResult<Engine> {
+        let dir = DataDir::create(data_dir).map_err(|e| ApiError::io(format!("cannot create {}: {e}", data_dir.display())))?;
+        let lock = lock_data_dir(&dir)?;
+        let store = Store::open(&dir.database()).map_err(|e| ApiError::io(format!("cannot open the database: {e}")))?;
+        let settings = settings::load(&store)?;
+        let tls = TlsManager::new(&dir.certs(), &settings.tls, &settings.general.server_name)
+            .map_err(|e| ApiError::io(format!("cannot prepare the TLS certificate: {e}")))?;
+        let registry = Registry::new(&settings.services);
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                directory: Directory::new(store.clone()),
+                dir,
+                store,
+                options,
+                settings: watch::Sender::new(Arc::new(settings)),
+                paused: watch::Sender::new(false),
+                tls: Arc::new(tls),
+                registry: Arc::new(registry),
+                shutdown: CancellationToken::new(),
+                sessions: TaskTracker::new(),
+                tasks: Mutex::new(Vec::new()),
+                started_at: crate::store::now(),
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// Starts listeners and background tasks. Call from within a tokio runtime.
+    pub fn start(&self) {
+        let ctx = NetContext {
+            settings: self.inner.settings.subscribe(),
+            paused: self.inner.paused.subscribe(),
+            overrides: Arc::new(self.inner.options.listen.clone()),
+            tls: self.inner.tls.clone(),
+            registry: self.inner.registry.clone(),
+            shutdown: self.inner.shutdown.clone(),
+            sessions: self.inner.sessions.clone(),
+        };
+        let mut tasks = self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.push(tokio::spawn(crate::net::run_listeners(ctx)));
+        tasks.push(tokio::spawn(watch_other_processes(self.clone())));
+        tasks.push(tokio::spawn(write_status(self.clone())));
+        tracing::info!(target: "engine", data_dir = %self.inner.dir.root().display(), "Postroom started");
+    }
+
+    /// Graceful stop: listeners close, open sessions get their protocol's goodbye, background tasks end
+    /// and the store commits everything it was given.
+    pub async fn shutdown(&self) {
+        tracing::info!(target: "engine", "Postroom shutting down");
+        self.inner.shutdown.cancel();
+        let tasks = std::mem::take(&mut *self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for task in tasks {
+            let _ = task.await;
+        }
+        self.inner.sessions.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.inner.sessions.wait()).await.is_err() {
+            tracing::warn!(target: "engine", "some sessions did not end in time");
+        }
+        let _ = std::fs::remove_file(self.inner.dir.status_file());
+        let store = self.inner.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+    }
+
+    /// Resolves when shutdown has been requested (by [`Engine::shutdown`]).
+    pub async fn stopped(&self) {
+        self.inner.shutdown.cancelled().await
+    }
+
+    pub fn data_dir(&self) -> &DataDir {
+        &self.inner.dir
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn directory(&self) -> &Directory {
+        &self.inner.directory
+    }
+
+    pub fn settings(&self) -> Arc<Settings> {
+        self.inner.settings.borrow().clone()
+    }
+
+    /// Validates, stores and applies new settings.
+    pub fn update_settings(&self, new: Settings) -> ApiResult<()> {
+        settings::save(&self.inner.store, &new)?;
+        self.publish(new);
+        Ok(())
+    }
+
+    fn publish(&self, new: Settings) {
+        let old = self.settings();
+        if *old == new {
+            return;
+        }
+        if old.tls != new.tls || old.general.server_name != new.general.server_name {
+            self.inner.tls.apply(&new.tls, &new.general.server_name);
+        }
+        self.inner.settings.send_replace(Arc::new(new));
+    }
+
+    pub fn services(&self) -> Vec<ServiceView> {
+        let settings = self.settings();
+        ServiceId::ALL.into_iter().map(|id| ServiceView::new(id, settings.services.get(id))).collect()
+    }
+
+    /// Saves the Services window. Field names in errors are `<service>.<field>`, e.g. `pop3.port`.
+    pub fn save_services(&self, views: &[ServiceView]) -> ApiResult<()> {
+        let mut next = (*self.settings()).clone();
+        for view in views {
+            *next.services.get_mut(view.id) = view.settings();
+        }
+        self.update_settings(next).map_err(|mut e| {
+            for f in &mut e.fields {
+                f.field = f.field.trim_start_matches("services.").to_string();
+            }
+            ApiError::invalid(e.fields)
+        })
+    }
+
+    pub fn service_status(&self) -> Vec<ServiceStatus> {
+        self.inner.registry.snapshot()
+    }
+
+    pub fn paused(&self) -> bool {
+        *self.inner.paused.borrow()
+    }
+
+    /// Pause closes every listener (open sessions continue); resume binds them again.
+    pub fn set_paused(&self, paused: bool) {
+        if self.inner.paused.send_replace(paused) != paused {
+            tracing::info!(target: "engine", "services {}", if paused { "paused" } else { "resumed" });
+        }
+    }
+
+    pub fn overview(&self) -> ApiResult<Overview> {
+        let services = self.service_status();
+        let today = crate::time_text::start_of_today();
+        let (received_today, sent_today, queue_size, user_count) = self.inner.store.read(move |c| {
+            let count = |sql: &str, arg: i64| -> rusqlite::Result<i64> { c.query_row(sql, [arg], |r| r.get(0)) };
+            Ok((
+                count("SELECT count(*) FROM messages WHERE received_at >= ?1", today)?,
+                count("SELECT count(*) FROM queue_recipients WHERE state = 'sent' AND updated_at >= ?1", today)?,
+                count("SELECT count(*) FROM queue_recipients WHERE state = 'queued' AND ?1 = ?1", 0)?,
+                count("SELECT count(*) FROM users WHERE deleted_at IS NULL AND ?1 = ?1", 0)?,
+            ))
+        })?;
+        Ok(Overview {
+            version: env!("CARGO_PKG_VERSION").into(),
+            data_dir: self.inner.dir.root().display().to_string(),
+            paused: self.paused(),
+            connections: services.iter().map(|s| s.connections).sum(),
+            services,
+            received_today,
+            sent_today,
+            queue_size,
+            recent_errors: crate::logging::recent_errors(),
+            user_count,
+        })
+    }
+
+    pub fn certificate(&self) -> CertificateInfo {
+        self.inner.tls.info()
+    }
+
+    /// Switches to the admin's own certificate; a bad pair is refused and the current one stays.
+    pub fn set_certificate(&self, cert_file: &str, key_file: &str) -> ApiResult<CertificateInfo> {
+        let mut next = (*self.settings()).clone();
+        next.tls = TlsSettings { cert_file: cert_file.trim().into(), key_file: key_file.trim().into() };
+        self.update_settings(next)?;
+        Ok(self.certificate())
+    }
+
+    pub fn use_self_signed_certificate(&self) -> ApiResult<CertificateInfo> {
+        let mut next = (*self.settings()).clone();
+        next.tls = TlsSettings::default();
+        self.update_settings(next)?;
+        Ok(self.certificate())
+    }
+
+    fn runtime_status(&self) -> RuntimeStatus {
+        RuntimeStatus {
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            started_at: self.inner.started_at,
+            updated_at: crate::store::now(),
+            paused: self.paused(),
+            services: self.service_status(),
+        }
+    }
+}
+
+fn lock_data_dir(dir: &DataDir) -> ApiResult<File> {
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.lock_file())
+        .map_err(|e| ApiError::io(format!("cannot create the lock file: {e}")))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ApiError::conflict(format!(
+            "another Postroom is already serving {}",
+            dir.root().display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(ApiError::io(format!("cannot lock the data folder: {e}"))),
+    }
+}
+
+/// Publishes settings committed by other processes.
+async fn watch_other_processes(engine: Engine) {
+    let store = engine.inner.store.clone();
+    let watcher = match tokio::task::spawn_blocking(move || store.change_watcher()).await {
+        Ok(Ok(w)) => w,
+        other => {
+            tracing::error!(target: "engine", "cannot watch the database for changes: {:?}", other.err());
+            return;
+        }
+    };
+    let mut seen = watcher.data_version().unwrap_or(0);
+    let mut tick = tokio::time::interval(WATCH_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = engine.inner.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let version = match watcher.data_version() {
+            Ok(v) => v,
+            Err(_) => continue,
+        };
+        if version == seen {
+            continue;
+        }
+        seen = version;
+        match settings::load(&engine.inner.store) {
+            Ok(s) => engine.publish(s),
+            Err(e) => tracing::error!(target: "engine", error = %e, "stored settings are unreadable"),
+        }
+    }
+}
+
+/// Keeps `status.json` current for `postroomd status`.
+async fn write_status(engine: Engine) {
+    let path = engine.inner.dir.status_file();
+    let mut paused = engine.inner.paused.subscribe();
+    loop {
+        if let Err(e) = status::write(&path, &engine.runtime_status()) {
+            tracing::warn!(target: "engine", error = %e, "cannot write status.json");
+        }
+        tokio::select! {
+            _ = engine.inner.shutdown.cancelled() => return,
+            _ = engine.inner.registry.changed.notified() => {}
+            _ = paused.changed() => {}
+            _ = tokio::time::sleep(status::HEARTBEAT) => {}
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! Postroom's mail engine: everything but the GUI. See ARCHITECTURE.md for the map.
+
+pub mod cli;
+pub mod engine;
+pub mod error;
+pub mod logging;
+pub mod net;
+pub mod paths;
+pub mod settings;
+pub mod status;
+pub mod store;
+pub mod time_text;
+pub mod users;
+pub mod views;
+
+pub use engine::{Engine, EngineOptions};
+pub use error::{ApiError, ApiResult, FieldError};
+
+/// Writes the TypeScript types the UI imports into `ui/src/bindings/`.
+#[cfg(test)]
+mod export_bindings {
+    use ts_rs::TS;
+
+    #[test]
+    fn export_bindings() {
+        let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/bindings");
+        crate::views::Overview::export_all_to(&out).unwrap();
+        crate::views::ServiceView::export_all_to(&out).unwrap();
+        crate::users::UserDetail::export_all_to(&out).unwrap();
+        crate::users::UserForm::export_all_to(&out).unwrap();
+        crate::users::BulkAddReport::export_all_to(&out).unwrap();
+        crate::net::tls::CertificateInfo::export_all_to(&out).unwrap();
+        crate::error::ApiError::export_all_to(&out).unwrap();
+        assert!(out.join("Overview.ts").exists());
+    }
+}

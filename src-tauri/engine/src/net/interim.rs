@@ -1,0 +1,185 @@
+//! The interim greeter each service runs until its protocol's own session lands (SMTP: issue 3; POP3 and
+//! IMAP4: issue 4). It speaks just enough of the protocol to be honest with a client: the greeting,
+//! capabilities, STARTTLS/STLS where the service offers it, NOOP and QUIT/LOGOUT, and for everything else
+//! the protocol's own polite "not available yet" reply. On engine shutdown it says the protocol's goodbye.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio_util::sync::CancellationToken;
+
+use super::tls::TlsManager;
+use super::BoxStream;
+use crate::settings::Protocol;
+
+/// A client that sends nothing for this long is disconnected.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Longest command line accepted (RFC 5321's limit; generous for POP3 and IMAP).
+pub const MAX_LINE: u64 = 1000;
+
+pub struct Session {
+    pub protocol: Protocol,
+    pub server_name: String,
+    /// The service offers STARTTLS (and has not started TLS yet).
+    pub starttls: bool,
+    pub tls: Arc<TlsManager>,
+    pub shutdown: CancellationToken,
+}
+
+enum Reply {
+    Continue(String),
+    Close(String),
+    StartTls(String),
+}
+
+impl Session {
+    pub async fn run(mut self, stream: BoxStream) -> std::io::Result<()> {
+        let mut reader = BufReader::new(stream);
+        reader.get_mut().write_all(self.greeting().as_bytes()).await?;
+        loop {
+            let mut line = Vec::new();
+            let mut limited = (&mut reader).take(MAX_LINE + 1);
+            let read = tokio::select! {
+                _ = self.shutdown.cancelled() => {
+                    drop(limited);
+                    let _ = reader.get_mut().write_all(self.goodbye().as_bytes()).await;
+                    let _ = reader.get_mut().shutdown().await;
+                    return Ok(());
+                }
+                r = tokio::time::timeout(IDLE_TIMEOUT, limited.read_until(b'\n', &mut line)) => r,
+            };
+            let n = match read {
+                Err(_) => {
+                    let _ = reader.get_mut().write_all(self.timeout().as_bytes()).await;
+                    return Ok(());
+                }
+                Ok(r) => r?,
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            let reply = if line.len() as u64 > MAX_LINE {
+                Reply::Close(self.too_long())
+            } else {
+                self.answer(String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']))
+            };
+            match reply {
+                Reply::Continue(text) => reader.get_mut().write_all(text.as_bytes()).await?,
+                Reply::Close(text) => {
+                    reader.get_mut().write_all(text.as_bytes()).await?;
+                    reader.get_mut().shutdown().await?;
+                    return Ok(());
+                }
+                Reply::StartTls(text) => {
+                    reader.get_mut().write_all(text.as_bytes()).await?;
+                    // into_inner drops whatever the client pipelined after the command: it must not run
+                    // as if it had come over TLS.
+                    let plain = reader.into_inner();
+                    let tls = tokio::time::timeout(super::TLS_HANDSHAKE_TIMEOUT, self.tls.acceptor().accept(plain))
+                        .await
+                        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+                    self.starttls = false;
+                    reader = BufReader::new(Box::new(tls));
+                }
+            }
+        }
+    }
+
+    fn greeting(&self) -> String {
+        match self.protocol {
+            Protocol::Smtp => format!("220 {} Postroom ESMTP\r\n", self.server_name),
+            Protocol::Pop3 => "+OK Postroom POP3 server ready\r\n".into(),
+            Protocol::Imap => format!("* OK [CAPABILITY {}] Postroom IMAP4 server ready\r\n", self.imap_capabilities()),
+        }
+    }
+
+    fn goodbye(&self) -> String {
+        match self.protocol {
+            Protocol::Smtp => format!("421 4.3.2 {} Postroom is shutting down\r\n", self.server_name),
+            Protocol::Pop3 => "-ERR [SYS/TEMP] Postroom is shutting down\r\n".into(),
+            Protocol::Imap => "* BYE Postroom is shutting down\r\n".into(),
+        }
+    }
+
+    fn timeout(&self) -> String {
+        match self.protocol {
+            Protocol::Smtp => format!("421 4.4.2 {} idle too long, closing connection\r\n", self.server_name),
+            Protocol::Pop3 => "-ERR idle too long, closing connection\r\n".into(),
+            Protocol::Imap => "* BYE idle too long, closing connection\r\n".into(),
+        }
+    }
+
+    fn too_long(&self) -> String {
+        match self.protocol {
+            Protocol::Smtp => "500 5.5.2 line too long\r\n".into(),
+            Protocol::Pop3 => "-ERR line too long\r\n".into(),
+            Protocol::Imap => "* BYE line too long\r\n".into(),
+        }
+    }
+
+    fn imap_capabilities(&self) -> &'static str {
+        if self.starttls {
+            "IMAP4rev1 STARTTLS LOGINDISABLED"
+        } else {
+            "IMAP4rev1 LOGINDISABLED"
+        }
+    }
+
+    fn answer(&self, line: &str) -> Reply {
+        match self.protocol {
+            Protocol::Smtp => self.answer_smtp(line),
+            Protocol::Pop3 => self.answer_pop3(line),
+            Protocol::Imap => self.answer_imap(line),
+        }
+    }
+
+    fn answer_smtp(&self, line: &str) -> Reply {
+        let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+        let name = &self.server_name;
+        match verb.as_str() {
+            "EHLO" => {
+                let tls = if self.starttls { "250-STARTTLS\r\n" } else { "" };
+                Reply::Continue(format!("250-{name} Postroom\r\n{tls}250 ENHANCEDSTATUSCODES\r\n"))
+            }
+            "HELO" => Reply::Continue(format!("250 {name} Postroom\r\n")),
+            "STARTTLS" if self.starttls => Reply::StartTls("220 2.0.0 Ready to start TLS\r\n".into()),
+            "NOOP" | "RSET" => Reply::Continue("250 2.0.0 OK\r\n".into()),
+            "QUIT" => Reply::Close(format!("221 2.0.0 {name} closing connection\r\n")),
+            _ => Reply::Continue(format!(
+                "554 5.3.2 {name}: Postroom's SMTP service is not available yet; mail is not accepted here\r\n"
+            )),
+        }
+    }
+
+    fn answer_pop3(&self, line: &str) -> Reply {
+        let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+        match verb.as_str() {
+            "CAPA" => {
+                let tls = if self.starttls { "STLS\r\n" } else { "" };
+                Reply::Continue(format!("+OK capability list follows\r\n{tls}RESP-CODES\r\nIMPLEMENTATION Postroom\r\n.\r\n"))
+            }
+            "STLS" if self.starttls => Reply::StartTls("+OK begin TLS negotiation\r\n".into()),
+            "NOOP" => Reply::Continue("+OK\r\n".into()),
+            "QUIT" => Reply::Close("+OK Postroom POP3 server signing off\r\n".into()),
+            _ => Reply::Continue("-ERR [SYS/PERM] Postroom's POP3 mailbox access is not available yet\r\n".into()),
+        }
+    }
+
+    fn answer_imap(&self, line: &str) -> Reply {
+        let mut words = line.split_whitespace();
+        let tag = words.next().unwrap_or("*");
+        let command = words.next().unwrap_or("").to_ascii_uppercase();
+        match command.as_str() {
+            "CAPABILITY" => Reply::Continue(format!(
+                "* CAPABILITY {}\r\n{tag} OK CAPABILITY completed\r\n",
+                self.imap_capabilities()
+            )),
+            "STARTTLS" if self.starttls => Reply::StartTls(format!("{tag} OK begin TLS negotiation now\r\n")),
+            "NOOP" => Reply::Continue(format!("{tag} OK NOOP completed\r\n")),
+            "LOGOUT" => Reply::Close(format!("* BYE Postroom IMAP4 server logging out\r\n{tag} OK LOGOUT completed\r\n")),
+            "" => Reply::Continue("* BAD empty command\r\n".into()),
+            _ => Reply::Continue(format!("{tag} NO [UNAVAILABLE] Postroom's IMAP4 mailbox access is not available yet\r\n")),
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Listeners and the accept pipeline.
+//!
+//! One listener per enabled service. [`run_listeners`] reconciles what is bound with what the settings,
+//! the `--listen` overrides and the pause switch ask for, whenever one of them changes: a listener whose
+//! address, port or TLS mode changed is closed and bound again; a port that cannot be bound (in use, no
+//! permission) marks only that service failed, with the reason, and is retried every [`RETRY_BIND`].
+//! Each accepted connection becomes a session task (implicit TLS first where the service asks for it),
+//! tracked so that shutdown waits for sessions to say goodbye.
+
+pub mod interim;
+mod registry;
+pub mod tls;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use registry::{ConnectionGuard, Registry, ServiceState, ServiceStatus};
+
+use crate::settings::{ServiceId, Settings, TlsMode};
+use tls::TlsManager;
+
+/// How often a service that failed to bind tries again.
+pub const RETRY_BIND: Duration = Duration::from_secs(10);
+/// Time allowed for a TLS handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A byte stream a session runs over: plain TCP or TLS.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+pub type BoxStream = Box<dyn Stream>;
+
+/// Everything the listeners need from the engine.
+#[derive(Clone)]
+pub struct NetContext {
+    pub settings: watch::Receiver<Arc<Settings>>,
+    pub paused: watch::Receiver<bool>,
+    pub overrides: Arc<BTreeMap<ServiceId, SocketAddr>>,
+    pub tls: Arc<TlsManager>,
+    pub registry: Arc<Registry>,
+    pub shutdown: CancellationToken,
+    pub sessions: TaskTracker,
+}
+
+#[derive(PartialEq, Clone, Copy)]
+struct Wanted {
+    addr: SocketAddr,
+    tls_mode: TlsMode,
+}
+
+struct Bound {
+    wanted: Wanted,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+/// Keeps the listeners in step with the settings until shutdown.
+pub async fn run_listeners(mut ctx: NetContext) {
+    let mut bound: BTreeMap<ServiceId, Bound> = BTreeMap::new();
+    loop {
+        reconcile(&ctx, &mut bound).await;
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => break,
+            r = ctx.settings.changed() => if r.is_err() { break },
+            r = ctx.paused.changed() => if r.is_err() { break },
+            _ = tokio::time::sleep(RETRY_BIND) => {}
+        }
+    }
+    for (_, b) in std::mem::take(&mut bound) {
+        close(b).await;
+    }
+}
+
+fn wanted(ctx: &NetContext, id: ServiceId) -> Option<Wanted> {
+    let settings = ctx.settings.borrow().clone();
+    let s = settings.services.get(id);
+    if !s.enabled || *ctx.paused.borrow() {
+        return None;
+    }
+    let addr = match ctx.overrides.get(&id) {
+        Some(addr) => *addr,
+        None => SocketAddr::new(s.bind_ip()?, s.port),
+    };
+    Some(Wanted { addr, tls_mode: s.tls_mode })
+}
+
+async fn reconcile(ctx: &NetContext, bound: &mut BTreeMap<ServiceId, Bound>) {
+    let paused = *ctx.paused.borrow();
+    // Close first, so that a port moving between services is free before it is bound again.
+    let mut to_bind = Vec::new();
+    for id in ServiceId::ALL {
+        let want = wanted(ctx, id);
+        let current = bound.get(&id).map(|b| b.wanted);
+        if current.is_some() && current != want {
+            if let Some(b) = bound.remove(&id) {
+                close(b).await;
+            }
+        }
+        match want {
+            Some(w) if !bound.contains_key(&id) => to_bind.push((id, w)),
+            Some(_) => {}
+            None => {
+                let state = if paused && ctx.settings.borrow().services.get(id).enabled {
+                    ServiceState::Paused
+                } else {
+                    ServiceState::Disabled
+                };
+                ctx.registry.set_idle(id, state, ctx.settings.borrow().services.get(id));
+            }
+        }
+    }
+    for (id, want) in to_bind {
+        match TcpListener::bind(want.addr).await {
+            Ok(listener) => {
+                let local = listener.local_addr().unwrap_or(want.addr);
+                tracing::info!(target: "net", service = id.key(), address = %local, "listening");
+                ctx.registry.set_running(id, local, want.tls_mode);
+                let stop = CancellationToken::new();
+                let task = tokio::spawn(accept_loop(ctx.clone(), id, want.tls_mode, listener, stop.clone()));
+                bound.insert(id, Bound { wanted: want, stop, task });
+            }
+            Err(e) => {
+                let reason = bind_error_text(want.addr, &e);
+                if ctx.registry.set_failed(id, want.addr, want.tls_mode, &reason) {
+                    tracing::error!(target: "net", service = id.key(), %reason, "{} cannot start", id.display_name());
+                }
+            }
+        }
+    }
+}
+
+async fn close(b: Bound) {
+    b.stop.cancel();
+    let _ = b.task.await;
+}
+
+fn bind_error_text(addr: SocketAddr, e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!("port {} is already in use by another program", addr.port()),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "no permission to use port {} (ports below 1024 need administrator rights)",
+            addr.port()
+        ),
+        std::io::ErrorKind::AddrNotAvailable => format!("{} is not an address of this computer", addr.ip()),
+        _ => format!("cannot listen on {addr}: {e}"),
+    }
+}
+
+async fn accept_loop(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, listener: TcpListener, stop: CancellationToken) {
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ctx.shutdown.cancelled() => return,
+            r = listener.accept() => r,
+        };
+        match accepted {
+            Ok((socket, peer)) => {
+                let _ = socket.set_nodelay(true);
+                let guard = ctx.registry.connection(id);
+                let session_ctx = ctx.clone();
+                ctx.sessions.spawn(async move {
+                    serve_connection(session_ctx, id, tls_mode, socket, peer).await;
+                    drop(guard);
+                });
+            }
+            Err(e) => {
+                // Out of file descriptors and similar: back off briefly instead of spinning.
+                tracing::warn!(target: "net", service = id.key(), error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, socket: tokio::net::TcpStream, peer: SocketAddr) {
+    let stream: BoxStream = if tls_mode == TlsMode::Implicit {
+        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, ctx.tls.acceptor().accept(socket)).await {
+            Ok(Ok(tls)) => Box::new(tls),
+            Ok(Err(e)) => {
+                tracing::info!(target: "net", service = id.key(), %peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(target: "net", service = id.key(), %peer, "TLS handshake timed out");
+                return;
+            }
+        }
+    } else {
+        Box::new(socket)
+    };
+    let server_name = ctx.settings.borrow().general.server_name.clone();
+    let session = interim::Session {
+        protocol: id.protocol(),
+        server_name,
+        starttls: tls_mode == TlsMode::Starttls,
+        tls: ctx.tls.clone(),
+        shutdown: ctx.shutdown.clone(),
+    };
+    if let Err(e) = session.run(stream).await {
+        tracing::debug!(target: "net", service = id.key(), %peer, error = %e, "session ended with an error");
+    }
+}

@@ -1,0 +1,113 @@
+//! The data folder: where it is, what it holds, and that only its owner can read it.
+//!
+//! ```text
+//! <data dir>/postroom.db   the database (WAL files beside it)
+//!            blobs/        large message bodies, named by SHA-256
+//!            logs/         log files
+//!            certs/        the self-signed certificate and key
+//!            status.json   the running server's service states, for `postroomd status`
+//!            postroom.lock held by the process serving this folder
+//! ```
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Environment variable that overrides the default data folder.
+pub const DATA_DIR_ENV: &str = "POSTROOM_DATA_DIR";
+
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// Creates the folder and its subfolders (owner-only) if they are missing.
+    pub fn create(root: &Path) -> std::io::Result<DataDir> {
+        let dir = DataDir { root: root.to_path_buf() };
+        for sub in [dir.root.clone(), dir.blobs(), dir.logs(), dir.certs()] {
+            std::fs::create_dir_all(&sub)?;
+            restrict(&sub, 0o700)?;
+        }
+        Ok(dir)
+    }
+
+    /// `--data-dir`, else `POSTROOM_DATA_DIR`, else the platform's app-data folder
+    /// (`~/.local/share/postroom`, `%APPDATA%\Postroom`, `~/Library/Application Support/Postroom`).
+    pub fn resolve(explicit: Option<&Path>) -> PathBuf {
+        if let Some(p) = explicit {
+            return p.to_path_buf();
+        }
+        if let Some(p) = std::env::var_os(DATA_DIR_ENV).filter(|p| !p.is_empty()) {
+            return PathBuf::from(p);
+        }
+        let name = if cfg!(target_os = "linux") { "postroom" } else { "Postroom" };
+        dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join(name)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn database(&self) -> PathBuf {
+        self.root.join("postroom.db")
+    }
+    pub fn blobs(&self) -> PathBuf {
+        self.root.join("blobs")
+    }
+    pub fn logs(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+    pub fn certs(&self) -> PathBuf {
+        self.root.join("certs")
+    }
+    pub fn status_file(&self) -> PathBuf {
+        self.root.join("status.json")
+    }
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join("postroom.lock")
+    }
+}
+
+#[cfg(unix)]
+fn restrict(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn restrict(_path: &Path, _mode: u32) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Writes a file readable by its owner only, atomically (temporary name, fsync, rename).
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        restrict(&tmp, 0o600)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn folders_are_created_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::create(&tmp.path().join("data")).unwrap();
+        for p in [dir.root().to_path_buf(), dir.blobs(), dir.logs(), dir.certs()] {
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", p.display());
+        }
+    }
+
+    #[test]
+    fn explicit_folder_wins_over_the_environment() {
+        assert_eq!(DataDir::resolve(Some(Path::new("/x/y"))), PathBuf::from("/x/y"));
+    }
+}

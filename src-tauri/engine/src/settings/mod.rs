@@ -1,0 +1,262 @@
+//! Typed settings sections, stored in the `settings` table as dotted keys (`services.pop3.port`) with JSON
+//! values. Defaults fill anything not stored, so a new setting needs no migration.
+//!
+//! A change — from the GUI, `postroomd settings set`, or another process — is validated as a whole
+//! ([`validate`] names every bad field), committed, and then published by the engine on a `watch` channel
+//! (see `engine.rs`): the running parts apply it without a restart. Stored keys that this build does not
+//! know are kept but ignored.
+
+mod services;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use services::{Protocol, ServiceId, ServiceSettings, ServicesSettings, TlsMode};
+
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::store::{Store, StoreResult};
+
+/// Everything the admin can set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Settings {
+    pub general: GeneralSettings,
+    pub services: ServicesSettings,
+    pub tls: TlsSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GeneralSettings {
+    /// The name this server gives itself in greetings and in its self-signed certificate.
+    pub server_name: String,
+}
+
+impl Default for GeneralSettings {
+    fn default() -> Self {
+        Self { server_name: machine_name() }
+    }
+}
+
+/// The certificate for every TLS service. Both empty: the self-signed certificate in `certs/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct TlsSettings {
+    pub cert_file: String,
+    pub key_file: String,
+}
+
+/// The machine's host name, or "localhost" where it cannot be read.
+pub fn machine_name() -> String {
+    hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+impl Settings {
+    /// Every leaf as (`dotted.key`, JSON value), in key order.
+    pub fn to_keys(&self) -> BTreeMap<String, Value> {
+        let mut out = BTreeMap::new();
+        flatten("", &serde_json::to_value(self).unwrap_or(Value::Null), &mut out);
+        out
+    }
+
+    /// Settings from stored keys over the defaults. A stored value of the wrong type is reported as a
+    /// field error rather than silently replaced.
+    pub fn from_keys(keys: &BTreeMap<String, Value>) -> ApiResult<Settings> {
+        let mut tree = serde_json::to_value(Settings::default()).unwrap_or(Value::Null);
+        for (key, value) in keys {
+            if let Some(slot) = lookup_mut(&mut tree, key) {
+                *slot = value.clone();
+            }
+        }
+        serde_json::from_value(tree).map_err(|e| ApiError::field("settings", e.to_string()))
+    }
+
+    /// Returns a copy with `key` set from its text form (as typed on the command line).
+    pub fn with_text_value(&self, key: &str, text: &str) -> ApiResult<Settings> {
+        let mut keys = self.to_keys();
+        let current = keys.get(key).ok_or_else(|| ApiError::field(key, "no such setting"))?;
+        let value = parse_text(current, text).map_err(|m| ApiError::field(key, m))?;
+        keys.insert(key.to_string(), value);
+        let mut tree = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Some(slot) = lookup_mut(&mut tree, key) {
+            *slot = keys[key].clone();
+        }
+        serde_json::from_value(tree).map_err(|e| ApiError::field(key, plain_serde_message(&e.to_string())))
+    }
+}
+
+/// Checks every field; TLS files are loaded to prove they are a usable certificate and key.
+pub fn validate(settings: &Settings) -> ApiResult<()> {
+    let mut errors = Vec::new();
+    let name = settings.general.server_name.trim();
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        errors.push(FieldError::new("general.server_name", "enter a host name without spaces"));
+    }
+    settings.services.validate(&mut errors);
+    let tls = &settings.tls;
+    match (tls.cert_file.is_empty(), tls.key_file.is_empty()) {
+        (true, true) => {}
+        (false, true) => errors.push(FieldError::new("tls.key_file", "choose the private key for this certificate")),
+        (true, false) => errors.push(FieldError::new("tls.cert_file", "choose the certificate for this key")),
+        (false, false) => {
+            if let Err(e) = crate::net::tls::load_pair(Path::new(&tls.cert_file), Path::new(&tls.key_file)) {
+                errors.push(e);
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(errors))
+    }
+}
+
+/// Reads the settings as stored now.
+pub fn load(store: &Store) -> ApiResult<Settings> {
+    let keys = store.read(read_keys)?;
+    Settings::from_keys(&keys)
+}
+
+fn read_keys(conn: &rusqlite::Connection) -> StoreResult<BTreeMap<String, Value>> {
+    let mut stmt = conn.prepare("SELECT key, value FROM settings")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut keys = BTreeMap::new();
+    for row in rows {
+        let (key, text) = row?;
+        if let Ok(value) = serde_json::from_str(&text) {
+            keys.insert(key, value);
+        }
+    }
+    Ok(keys)
+}
+
+/// Validates and stores `settings` whole. Nothing is written if any field is bad.
+pub fn save(store: &Store, settings: &Settings) -> ApiResult<()> {
+    validate(settings)?;
+    let keys = settings.to_keys();
+    store.write(move |conn| {
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO settings(key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value WHERE value <> excluded.value",
+        )?;
+        for (key, value) in &keys {
+            stmt.execute((key, value.to_string()))?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Loads, changes one key from its text form, validates the whole, and stores it.
+pub fn set_text(store: &Store, key: &str, text: &str) -> ApiResult<Settings> {
+    let updated = load(store)?.with_text_value(key, text)?;
+    save(store, &updated)?;
+    Ok(updated)
+}
+
+/// The text form of a value for `settings list` / `settings get`.
+pub fn display_value(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten(&key, v, out);
+            }
+        }
+        leaf => {
+            out.insert(prefix.to_string(), leaf.clone());
+        }
+    }
+}
+
+fn lookup_mut<'a>(tree: &'a mut Value, key: &str) -> Option<&'a mut Value> {
+    key.split('.').try_fold(tree, |node, part| node.get_mut(part))
+}
+
+fn parse_text(current: &Value, text: &str) -> Result<Value, String> {
+    let t = text.trim();
+    match current {
+        Value::Bool(_) => match t.to_ascii_lowercase().as_str() {
+            "true" | "on" | "yes" | "1" => Ok(Value::Bool(true)),
+            "false" | "off" | "no" | "0" => Ok(Value::Bool(false)),
+            _ => Err(format!("'{text}' is not true or false")),
+        },
+        Value::Number(_) => t
+            .parse::<i64>()
+            .map(Value::from)
+            .or_else(|_| t.parse::<f64>().map_err(|_| ()).and_then(|f| serde_json::Number::from_f64(f).ok_or(())).map(Value::Number))
+            .map_err(|_| format!("'{text}' is not a number")),
+        _ => Ok(Value::String(text.to_string())),
+    }
+}
+
+fn plain_serde_message(message: &str) -> String {
+    if message.contains("invalid value") && message.contains("u16") {
+        return "must be a whole number between 1 and 65535".into();
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        return format!("unknown value {}", rest.split(" at line").next().unwrap_or(rest));
+    }
+    message.split(" at line").next().unwrap_or(message).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_service_has_dotted_keys_with_its_defaults() {
+        let keys = Settings::default().to_keys();
+        assert_eq!(keys["services.pop3.port"], Value::from(110));
+        assert_eq!(keys["services.smtps.tls_mode"], Value::from("implicit"));
+        assert_eq!(keys["services.imap.enabled"], Value::from(true));
+    }
+
+    #[test]
+    fn text_values_are_typed_and_bad_ones_name_the_key() {
+        let s = Settings::default();
+        assert_eq!(s.with_text_value("services.pop3.port", "1110").unwrap().services.pop3.port, 1110);
+        assert!(!s.with_text_value("services.imap.enabled", "off").unwrap().services.imap.enabled);
+        let e = s.with_text_value("services.pop3.port", "99999").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("services.pop3.port"));
+        assert!(e.message.contains("65535"), "{}", e.message);
+        let e = s.with_text_value("services.pop3.tls_mode", "sometimes").unwrap_err();
+        assert!(e.message.contains("unknown value"), "{}", e.message);
+        assert_eq!(s.with_text_value("no.such.key", "1").unwrap_err().field.as_deref(), Some("no.such.key"));
+    }
+
+    #[test]
+    fn validation_reports_every_bad_field_at_once() {
+        let mut s = Settings::default();
+        s.services.pop3.bind_address = "not-an-ip".into();
+        s.services.imap.port = 995;
+        s.tls.cert_file = "/nonexistent/cert.pem".into();
+        let e = validate(&s).unwrap_err();
+        let fields: Vec<_> = e.fields.iter().map(|f| f.field.as_str()).collect();
+        assert!(fields.contains(&"services.pop3.bind_address"), "{fields:?}");
+        assert!(fields.contains(&"services.imap.port"), "{fields:?}");
+        assert!(fields.contains(&"tls.key_file"), "{fields:?}");
+    }
+
+    #[test]
+    fn a_disabled_service_may_share_a_port() {
+        let mut s = Settings::default();
+        s.services.imap.port = 110;
+        s.services.imap.enabled = false;
+        assert!(validate(&s).is_ok());
+    }
+}

@@ -1,0 +1,230 @@
+//! The services Postroom offers and how each is configured: enabled, bind address, port, TLS mode.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::error::FieldError;
+
+/// One of the seven listening services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceId {
+    Smtp,
+    Submission,
+    Smtps,
+    Pop3,
+    Pop3s,
+    Imap,
+    Imaps,
+}
+
+/// The wire protocol a service speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Smtp,
+    Pop3,
+    Imap,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Smtp => "SMTP",
+            Protocol::Pop3 => "POP3",
+            Protocol::Imap => "IMAP4",
+        }
+    }
+}
+
+impl ServiceId {
+    pub const ALL: [ServiceId; 7] = [
+        ServiceId::Smtp,
+        ServiceId::Submission,
+        ServiceId::Smtps,
+        ServiceId::Pop3,
+        ServiceId::Pop3s,
+        ServiceId::Imap,
+        ServiceId::Imaps,
+    ];
+
+    /// The key used in settings and on the command line (`services.<key>.port`, `--listen <key>=…`).
+    pub fn key(self) -> &'static str {
+        match self {
+            ServiceId::Smtp => "smtp",
+            ServiceId::Submission => "submission",
+            ServiceId::Smtps => "smtps",
+            ServiceId::Pop3 => "pop3",
+            ServiceId::Pop3s => "pop3s",
+            ServiceId::Imap => "imap",
+            ServiceId::Imaps => "imaps",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<ServiceId> {
+        ServiceId::ALL.into_iter().find(|s| s.key().eq_ignore_ascii_case(key))
+    }
+
+    /// The name the admin sees.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            ServiceId::Smtp => "SMTP",
+            ServiceId::Submission => "SMTP Submission",
+            ServiceId::Smtps => "SMTPS",
+            ServiceId::Pop3 => "POP3",
+            ServiceId::Pop3s => "POP3S",
+            ServiceId::Imap => "IMAP4",
+            ServiceId::Imaps => "IMAPS",
+        }
+    }
+
+    pub fn protocol(self) -> Protocol {
+        match self {
+            ServiceId::Smtp | ServiceId::Submission | ServiceId::Smtps => Protocol::Smtp,
+            ServiceId::Pop3 | ServiceId::Pop3s => Protocol::Pop3,
+            ServiceId::Imap | ServiceId::Imaps => Protocol::Imap,
+        }
+    }
+
+    pub fn default_settings(self) -> ServiceSettings {
+        let (port, tls_mode) = match self {
+            ServiceId::Smtp => (25, TlsMode::Starttls),
+            ServiceId::Submission => (587, TlsMode::Starttls),
+            ServiceId::Smtps => (465, TlsMode::Implicit),
+            ServiceId::Pop3 => (110, TlsMode::Starttls),
+            ServiceId::Pop3s => (995, TlsMode::Implicit),
+            ServiceId::Imap => (143, TlsMode::Starttls),
+            ServiceId::Imaps => (993, TlsMode::Implicit),
+        };
+        ServiceSettings { enabled: true, bind_address: "0.0.0.0".into(), port, tls_mode }
+    }
+}
+
+/// How a service uses TLS: not at all, on request (STARTTLS/STLS), or from the first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    None,
+    Starttls,
+    Implicit,
+}
+
+impl TlsMode {
+    pub fn label(self) -> &'static str {
+        match self {
+            TlsMode::None => "none",
+            TlsMode::Starttls => "STARTTLS",
+            TlsMode::Implicit => "implicit TLS",
+        }
+    }
+}
+
+/// One service's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ServiceSettings {
+    pub enabled: bool,
+    pub bind_address: String,
+    pub port: u16,
+    pub tls_mode: TlsMode,
+}
+
+impl ServiceSettings {
+    pub fn bind_ip(&self) -> Option<IpAddr> {
+        self.bind_address.trim().parse().ok()
+    }
+}
+
+/// All services, one field each so that settings keys read `services.pop3.port`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServicesSettings {
+    pub smtp: ServiceSettings,
+    pub submission: ServiceSettings,
+    pub smtps: ServiceSettings,
+    pub pop3: ServiceSettings,
+    pub pop3s: ServiceSettings,
+    pub imap: ServiceSettings,
+    pub imaps: ServiceSettings,
+}
+
+impl Default for ServicesSettings {
+    fn default() -> Self {
+        Self {
+            smtp: ServiceId::Smtp.default_settings(),
+            submission: ServiceId::Submission.default_settings(),
+            smtps: ServiceId::Smtps.default_settings(),
+            pop3: ServiceId::Pop3.default_settings(),
+            pop3s: ServiceId::Pop3s.default_settings(),
+            imap: ServiceId::Imap.default_settings(),
+            imaps: ServiceId::Imaps.default_settings(),
+        }
+    }
+}
+
+impl ServicesSettings {
+    pub fn get(&self, id: ServiceId) -> &ServiceSettings {
+        match id {
+            ServiceId::Smtp => &self.smtp,
+            ServiceId::Submission => &self.submission,
+            ServiceId::Smtps => &self.smtps,
+            ServiceId::Pop3 => &self.pop3,
+            ServiceId::Pop3s => &self.pop3s,
+            ServiceId::Imap => &self.imap,
+            ServiceId::Imaps => &self.imaps,
+        }
+    }
+
+    pub fn get_mut(&mut self, id: ServiceId) -> &mut ServiceSettings {
+        match id {
+            ServiceId::Smtp => &mut self.smtp,
+            ServiceId::Submission => &mut self.submission,
+            ServiceId::Smtps => &mut self.smtps,
+            ServiceId::Pop3 => &mut self.pop3,
+            ServiceId::Pop3s => &mut self.pop3s,
+            ServiceId::Imap => &mut self.imap,
+            ServiceId::Imaps => &mut self.imaps,
+        }
+    }
+
+    /// Every bad field: unparsable bind addresses, port 0, and two enabled services on one port.
+    pub fn validate(&self, errors: &mut Vec<FieldError>) {
+        for id in ServiceId::ALL {
+            let s = self.get(id);
+            let field = |name: &str| format!("services.{}.{name}", id.key());
+            if s.bind_ip().is_none() {
+                errors.push(FieldError::new(
+                    field("bind_address"),
+                    format!("'{}' is not an IP address (use 0.0.0.0 for every address)", s.bind_address),
+                ));
+            }
+            if s.port == 0 {
+                errors.push(FieldError::new(field("port"), "the port must be between 1 and 65535"));
+            }
+        }
+        self.validate_port_clashes(errors);
+    }
+
+    fn validate_port_clashes(&self, errors: &mut Vec<FieldError>) {
+        let enabled: Vec<(ServiceId, &ServiceSettings)> =
+            ServiceId::ALL.into_iter().map(|id| (id, self.get(id))).filter(|(_, s)| s.enabled).collect();
+        for (i, (id, s)) in enabled.iter().enumerate() {
+            let clash = enabled[..i].iter().find(|(_, earlier)| {
+                earlier.port == s.port && addresses_overlap(earlier.bind_ip(), s.bind_ip())
+            });
+            if let Some((other, _)) = clash {
+                errors.push(FieldError::new(
+                    format!("services.{}.port", id.key()),
+                    format!("port {} is already used by {}", s.port, other.display_name()),
+                ));
+            }
+        }
+    }
+}
+
+fn addresses_overlap(a: Option<IpAddr>, b: Option<IpAddr>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a == b || a.is_unspecified() || b.is_unspecified(),
+        _ => false,
+    }
+}

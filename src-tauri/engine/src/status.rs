@@ -1,0 +1,47 @@
+//! `status.json`: how a running server tells other processes (`postroomd status`) what it is doing.
+//! Written atomically whenever a service changes state and every [`HEARTBEAT`] otherwise; a file whose
+//! heartbeat is older than [`STALE_AFTER`], or whose process is gone, means "not running".
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::net::ServiceStatus;
+
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+pub const STALE_AFTER: i64 = 20;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RuntimeStatus {
+    pub pid: u32,
+    pub version: String,
+    pub started_at: i64,
+    pub updated_at: i64,
+    pub paused: bool,
+    pub services: Vec<ServiceStatus>,
+}
+
+pub fn write(path: &Path, status: &RuntimeStatus) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(status).map_err(std::io::Error::other)?;
+    crate::paths::write_private(path, &json)
+}
+
+/// The status of the server serving this data folder, if one is running.
+pub fn read_live(path: &Path) -> Option<RuntimeStatus> {
+    let status: RuntimeStatus = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let fresh = crate::store::now() - status.updated_at <= STALE_AFTER;
+    (fresh && process_alive(status.pid)).then_some(status)
+}
+
+#[cfg(unix)]
+fn process_alive(pid: u32) -> bool {
+    // Signal 0 checks existence without touching the process; EPERM still means it exists.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(not(unix))]
+fn process_alive(_pid: u32) -> bool {
+    true
+}

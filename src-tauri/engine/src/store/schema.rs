@@ -1,0 +1,138 @@
+//! Numbered schema migrations. `PRAGMA user_version` records how many have been applied; each runs in
+//! its own transaction. Later features append migrations; released ones are never edited.
+
+use rusqlite::Connection;
+
+use super::{StoreError, StoreResult};
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the foundation — users, aliases, local domains, folders, messages, blobs, recycle bin, settings,
+    //    outbound queue.
+    r#"
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+
+    CREATE TABLE users (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL COLLATE NOCASE,
+        password_hash TEXT NOT NULL,
+        real_name     TEXT NOT NULL DEFAULT '',
+        enabled       INTEGER NOT NULL DEFAULT 1,
+        created_at    INTEGER NOT NULL,
+        deleted_at    INTEGER
+    );
+    -- Names are unique among live users; a deleted user's name can be reused while the old mailbox
+    -- waits in the recycle bin.
+    CREATE UNIQUE INDEX users_live_name ON users(name) WHERE deleted_at IS NULL;
+
+    CREATE TABLE aliases (
+        alias   TEXT PRIMARY KEY COLLATE NOCASE,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE
+    );
+    CREATE INDEX aliases_user ON aliases(user_id);
+
+    CREATE TABLE domains (
+        name       TEXT PRIMARY KEY COLLATE NOCASE,
+        created_at INTEGER NOT NULL
+    );
+
+    CREATE TABLE folders (
+        id            INTEGER PRIMARY KEY,
+        user_id       INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        parent_id     INTEGER REFERENCES folders(id) ON DELETE CASCADE,
+        path          TEXT NOT NULL,
+        special_use   TEXT,
+        subscribed    INTEGER NOT NULL DEFAULT 1,
+        uidvalidity   INTEGER NOT NULL,
+        uidnext       INTEGER NOT NULL DEFAULT 1,
+        highestmodseq INTEGER NOT NULL DEFAULT 1,
+        UNIQUE (user_id, path)
+    );
+
+    -- Message bodies: small ones inline in `data`, large ones in blobs/<sha256> (data NULL).
+    CREATE TABLE blobs (
+        id       INTEGER PRIMARY KEY,
+        sha256   TEXT NOT NULL UNIQUE,
+        size     INTEGER NOT NULL,
+        data     BLOB,
+        refcount INTEGER NOT NULL DEFAULT 0
+    );
+
+    CREATE TABLE messages (
+        id          INTEGER PRIMARY KEY,
+        folder_id   INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+        uid         INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        size        INTEGER NOT NULL,
+        seen        INTEGER NOT NULL DEFAULT 0,
+        answered    INTEGER NOT NULL DEFAULT 0,
+        flagged     INTEGER NOT NULL DEFAULT 0,
+        deleted     INTEGER NOT NULL DEFAULT 0,
+        draft       INTEGER NOT NULL DEFAULT 0,
+        spam        INTEGER NOT NULL DEFAULT 0,
+        modseq      INTEGER NOT NULL DEFAULT 1,
+        blob_id     INTEGER NOT NULL REFERENCES blobs(id),
+        UNIQUE (folder_id, uid)
+    );
+    CREATE INDEX messages_received ON messages(received_at);
+
+    CREATE TABLE recycle_bin (
+        id         INTEGER PRIMARY KEY,
+        user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        name       TEXT NOT NULL,
+        deleted_at INTEGER NOT NULL
+    );
+
+    CREATE TABLE queue (
+        id         INTEGER PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        sender     TEXT NOT NULL,
+        auth_user  TEXT,
+        blob_id    INTEGER NOT NULL REFERENCES blobs(id),
+        size       INTEGER NOT NULL
+    );
+    CREATE TABLE queue_recipients (
+        id              INTEGER PRIMARY KEY,
+        queue_id        INTEGER NOT NULL REFERENCES queue(id) ON DELETE CASCADE,
+        recipient       TEXT NOT NULL,
+        state           TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'sent', 'failed')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error      TEXT,
+        updated_at      INTEGER NOT NULL
+    );
+    CREATE INDEX queue_recipients_due ON queue_recipients(state, next_attempt_at);
+    "#,
+];
+
+/// Applies every migration the database has not seen yet.
+pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let applied: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if applied > known {
+        return Err(StoreError::TooNew { found: applied, known });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_twice_is_harmless_and_a_newer_schema_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        conn.pragma_update(None, "user_version", 999).unwrap();
+        assert!(matches!(migrate(&mut conn), Err(StoreError::TooNew { found: 999, .. })));
+    }
+}

@@ -1,0 +1,106 @@
+//! Bulk add from a CSV file: `name,password,real name` per row (a header row is recognised and skipped).
+//! Every bad row is reported with its line number and reason; every good row is added.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use super::{check_name, check_password, hash_password, insert_user, Directory, UserForm};
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct CsvRowError {
+    #[ts(type = "number")]
+    pub line: u64,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, Default)]
+pub struct BulkAddReport {
+    pub added: Vec<String>,
+    pub errors: Vec<CsvRowError>,
+}
+
+struct Row {
+    line: u64,
+    form: UserForm,
+    hash: String,
+}
+
+impl Directory {
+    pub fn bulk_add_file(&self, path: &Path) -> ApiResult<BulkAddReport> {
+        let file = std::fs::File::open(path).map_err(|e| ApiError::io(format!("cannot open {}: {e}", path.display())))?;
+        self.bulk_add(file)
+    }
+
+    /// Adds every valid row; rows are checked first, then all good ones are inserted in one transaction.
+    pub fn bulk_add(&self, input: impl std::io::Read) -> ApiResult<BulkAddReport> {
+        let mut report = BulkAddReport::default();
+        let rows = parse_rows(input, &mut report)?;
+        let (added, errors) = self.store.write(move |c| {
+            let mut added = Vec::new();
+            let mut errors = Vec::new();
+            for row in rows {
+                match insert_user(c, &row.form, &row.hash)? {
+                    Ok(_) => added.push(row.form.name),
+                    Err(e) => errors.push(CsvRowError { line: row.line, message: e.message }),
+                }
+            }
+            Ok((added, errors))
+        })?;
+        report.added = added;
+        report.errors.extend(errors);
+        report.errors.sort_by_key(|e| e.line);
+        Ok(report)
+    }
+}
+
+fn parse_rows(input: impl std::io::Read, report: &mut BulkAddReport) -> ApiResult<Vec<Row>> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(input);
+    let mut rows: Vec<Row> = Vec::new();
+    for (index, record) in reader.records().enumerate() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(index as u64 + 1);
+                report.errors.push(CsvRowError { line, message: format!("unreadable row: {e}") });
+                continue;
+            }
+        };
+        let line = record.position().map(|p| p.line()).unwrap_or(index as u64 + 1);
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        if index == 0 && record.get(0).is_some_and(|f| f.eq_ignore_ascii_case("name")) {
+            continue;
+        }
+        match check_row(&record, &rows) {
+            Ok(form) => {
+                let hash = hash_password(form.password.as_deref().unwrap_or_default())?;
+                rows.push(Row { line, form, hash });
+            }
+            Err(message) => report.errors.push(CsvRowError { line, message }),
+        }
+    }
+    Ok(rows)
+}
+
+fn check_row(record: &csv::StringRecord, earlier: &[Row]) -> Result<UserForm, String> {
+    if record.len() < 2 || record.len() > 3 {
+        return Err(format!("expected 2 or 3 columns (name, password, real name), found {}", record.len()));
+    }
+    let name = record[0].to_string();
+    check_name(&name).map_err(|m| format!("name '{name}': {m}"))?;
+    check_password(&record[1]).map_err(|m| format!("password for '{name}': {m}"))?;
+    if let Some(first) = earlier.iter().find(|r| r.form.name.eq_ignore_ascii_case(&name)) {
+        return Err(format!("'{name}' already appears on line {}", first.line));
+    }
+    Ok(UserForm {
+        name,
+        real_name: record.get(2).unwrap_or("").to_string(),
+        enabled: true,
+        aliases: Vec::new(),
+        password: Some(record[1].to_string()),
+    })
+}

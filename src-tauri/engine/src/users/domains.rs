@@ -1,0 +1,60 @@
+//! Local domains: mail addressed to these is delivered to local users.
+
+use rusqlite::params;
+
+use super::Directory;
+use crate::error::{ApiError, ApiResult};
+use crate::store::now;
+
+/// A DNS domain name: labels of letters, digits and hyphens, separated by dots.
+pub fn validate_domain(name: &str) -> Result<String, String> {
+    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    if name.is_empty() {
+        return Err("enter a domain name".into());
+    }
+    if name.len() > 253 {
+        return Err("at most 253 characters".into());
+    }
+    for label in name.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !ok {
+            return Err(format!("'{name}' is not a valid domain name"));
+        }
+    }
+    Ok(name)
+}
+
+impl Directory {
+    pub fn domains(&self) -> ApiResult<Vec<String>> {
+        Ok(self.store.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT name FROM domains ORDER BY name")?;
+            let names = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            Ok(names)
+        })?)
+    }
+
+    pub fn add_domain(&self, name: &str) -> ApiResult<String> {
+        let name = validate_domain(name).map_err(|m| ApiError::field("name", m))?;
+        let stored = name.clone();
+        let added = self.store.write(move |c| {
+            Ok(c.execute("INSERT OR IGNORE INTO domains(name, created_at) VALUES (?1, ?2)", params![stored, now()])?)
+        })?;
+        if added == 0 {
+            return Err(ApiError::field("name", format!("{name} is already a local domain")));
+        }
+        Ok(name)
+    }
+
+    pub fn delete_domain(&self, name: &str) -> ApiResult<()> {
+        let wanted = name.trim().to_string();
+        let removed = self.store.write(move |c| Ok(c.execute("DELETE FROM domains WHERE name = ?1", [wanted])?))?;
+        if removed == 0 {
+            return Err(ApiError::not_found(format!("{name} is not a local domain")));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,364 @@
+//! Users, their aliases and default folders, and the local domains: the directory every service asks
+//! "who is this?".
+//!
+//! Names are mailbox local parts, unique (case-insensitive) among live users and aliases together.
+//! Passwords are stored only as argon2id hashes, computed before the write so the writer thread never
+//! waits on hashing. Deleting a user moves the mailbox to the recycle bin: the row stays (with
+//! `deleted_at`) with its folders and messages; the name and aliases become free for reuse.
+
+mod bulk;
+mod domains;
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+pub use bulk::{BulkAddReport, CsvRowError};
+pub use domains::validate_domain;
+
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::store::{now, Store, StoreError, StoreResult};
+
+/// Folders every new mailbox starts with, with their IMAP SPECIAL-USE attribute.
+pub const DEFAULT_FOLDERS: [(&str, Option<&str>); 5] = [
+    ("INBOX", None),
+    ("Sent", Some("\\Sent")),
+    ("Drafts", Some("\\Drafts")),
+    ("Trash", Some("\\Trash")),
+    ("Junk", Some("\\Junk")),
+];
+
+pub const MIN_PASSWORD_LEN: usize = 6;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct UserSummary {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub name: String,
+    pub real_name: String,
+    pub enabled: bool,
+    pub aliases: Vec<String>,
+    #[ts(type = "number")]
+    pub message_count: i64,
+    #[ts(type = "number")]
+    pub mailbox_bytes: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct FolderInfo {
+    pub path: String,
+    #[ts(type = "number")]
+    pub message_count: i64,
+    #[ts(type = "number")]
+    pub bytes: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct UserDetail {
+    pub user: UserSummary,
+    pub folders: Vec<FolderInfo>,
+}
+
+/// What the user editor submits. `password` is required to create; `None` on update keeps the old one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, Default)]
+pub struct UserForm {
+    pub name: String,
+    pub real_name: String,
+    pub enabled: bool,
+    pub aliases: Vec<String>,
+    pub password: Option<String>,
+}
+
+/// The user directory over the store.
+#[derive(Clone)]
+pub struct Directory {
+    store: Store,
+}
+
+impl Directory {
+    pub fn new(store: Store) -> Directory {
+        Directory { store }
+    }
+
+    pub fn list(&self) -> ApiResult<Vec<UserSummary>> {
+        Ok(self.store.read(|c| list_users(c, None))?)
+    }
+
+    pub fn get(&self, name: &str) -> ApiResult<UserDetail> {
+        let wanted = name.to_string();
+        self.store.read(move |c| {
+            let user = list_users(c, Some(&wanted))?.into_iter().next();
+            let Some(user) = user else { return Ok(None) };
+            let folders = list_folders(c, user.id)?;
+            Ok(Some(UserDetail { user, folders }))
+        })?
+        .ok_or_else(|| no_such_user(name))
+    }
+
+    /// Creates a user with the default folders.
+    pub fn create(&self, form: UserForm) -> ApiResult<()> {
+        let (form, hash) = self.prepare(form, true)?;
+        let hash = hash.unwrap_or_default();
+        self.store.write(move |c| insert_user(c, &form, &hash))??;
+        tracing::info!(target: "users", "user created");
+        Ok(())
+    }
+
+    /// Edits (and possibly renames) the user called `name`.
+    pub fn update(&self, name: &str, form: UserForm) -> ApiResult<()> {
+        let (form, hash) = self.prepare(form, false)?;
+        let name = name.to_string();
+        self.store.write(move |c| update_user(c, &name, &form, hash.as_deref()))??;
+        Ok(())
+    }
+
+    pub fn set_password(&self, name: &str, password: &str) -> ApiResult<()> {
+        check_password(password).map_err(|m| ApiError::field("password", m))?;
+        let hash = hash_password(password)?;
+        let wanted = name.to_string();
+        let changed = self.store.write(move |c| {
+            Ok(c.execute("UPDATE users SET password_hash = ?1 WHERE name = ?2 AND deleted_at IS NULL", params![hash, wanted])?)
+        })?;
+        if changed == 0 {
+            return Err(no_such_user(name));
+        }
+        Ok(())
+    }
+
+    /// Moves the user's mailbox to the recycle bin and frees the name and aliases.
+    pub fn delete(&self, name: &str) -> ApiResult<()> {
+        let wanted = name.to_string();
+        let deleted = self.store.write(move |c| {
+            let Some(id) = live_user_id(c, &wanted)? else { return Ok(false) };
+            let at = now();
+            c.execute("UPDATE users SET deleted_at = ?1 WHERE id = ?2", params![at, id])?;
+            c.execute("DELETE FROM aliases WHERE user_id = ?1", [id])?;
+            c.execute("INSERT INTO recycle_bin(user_id, name, deleted_at) VALUES (?1, ?2, ?3)", params![id, wanted, at])?;
+            Ok(true)
+        })?;
+        if !deleted {
+            return Err(no_such_user(name));
+        }
+        Ok(())
+    }
+
+    /// Checks a login; `None` when the user does not exist, is disabled, or the password is wrong.
+    pub fn verify(&self, name: &str, password: &str) -> ApiResult<Option<i64>> {
+        let name = name.to_string();
+        let row = self.store.read(move |c| {
+            Ok(c.query_row(
+                "SELECT id, password_hash FROM users WHERE name = ?1 AND deleted_at IS NULL AND enabled = 1",
+                [name],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+            )
+            .optional()?)
+        })?;
+        Ok(row.filter(|(_, hash)| password_matches(hash, password)).map(|(id, _)| id))
+    }
+
+    /// Normalises the form, checks every field it can without the database, and hashes the password.
+    fn prepare(&self, mut form: UserForm, creating: bool) -> ApiResult<(UserForm, Option<String>)> {
+        form.name = form.name.trim().to_string();
+        form.real_name = form.real_name.trim().to_string();
+        form.aliases = form.aliases.iter().map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).collect();
+        form.aliases.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        let mut errors = Vec::new();
+        if let Err(m) = check_name(&form.name) {
+            errors.push(FieldError::new("name", m));
+        }
+        for alias in &form.aliases {
+            if let Err(m) = check_name(alias) {
+                errors.push(FieldError::new("aliases", format!("alias '{alias}': {m}")));
+            } else if alias.eq_ignore_ascii_case(&form.name) {
+                errors.push(FieldError::new("aliases", format!("alias '{alias}' is the user's own name")));
+            }
+        }
+        match (&form.password, creating) {
+            (None, true) => errors.push(FieldError::new("password", "enter a password")),
+            (Some(p), _) => {
+                if let Err(m) = check_password(p) {
+                    errors.push(FieldError::new("password", m));
+                }
+            }
+            (None, false) => {}
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(errors));
+        }
+        let hash = form.password.as_deref().map(hash_password).transpose()?;
+        Ok((form, hash))
+    }
+}
+
+fn no_such_user(name: &str) -> ApiError {
+    ApiError::not_found(format!("there is no user called '{name}'"))
+}
+
+/// A mailbox name: 1–64 characters of letters, digits and `. _ - +`, not starting or ending with a dot.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("enter a name".into());
+    }
+    if name.len() > 64 {
+        return Err("at most 64 characters".into());
+    }
+    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'))) {
+        return Err(format!("'{bad}' is not allowed (use letters, digits, . _ - +)"));
+    }
+    if name.starts_with('.') || name.ends_with('.') || name.contains("..") {
+        return Err("dots only between other characters".into());
+    }
+    Ok(())
+}
+
+pub fn check_password(password: &str) -> Result<(), String> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(format!("at least {MIN_PASSWORD_LEN} characters"));
+    }
+    if password.len() > 1024 {
+        return Err("at most 1024 characters".into());
+    }
+    if password.chars().any(char::is_control) {
+        return Err("no control characters".into());
+    }
+    Ok(())
+}
+
+pub fn hash_password(password: &str) -> ApiResult<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::internal(format!("password hashing failed: {e}")))
+}
+
+fn password_matches(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+fn live_user_id(c: &Connection, name: &str) -> StoreResult<Option<i64>> {
+    Ok(c.query_row("SELECT id FROM users WHERE name = ?1 AND deleted_at IS NULL", [name], |r| r.get(0)).optional()?)
+}
+
+/// Who (other than `except`) already answers to `name`, as a user name or an alias.
+fn name_taken(c: &Connection, name: &str, except: Option<i64>) -> StoreResult<Option<String>> {
+    let except = except.unwrap_or(-1);
+    let user: Option<String> = c
+        .query_row("SELECT name FROM users WHERE name = ?1 AND deleted_at IS NULL AND id <> ?2", params![name, except], |r| r.get(0))
+        .optional()?;
+    if let Some(u) = user {
+        return Ok(Some(format!("'{name}' is already the name of user {u}")));
+    }
+    let owner: Option<String> = c
+        .query_row(
+            "SELECT u.name FROM aliases a JOIN users u ON u.id = a.user_id WHERE a.alias = ?1 AND a.user_id <> ?2",
+            params![name, except],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(owner.map(|u| format!("'{name}' is already an alias of user {u}")))
+}
+
+fn check_names_free(c: &Connection, form: &UserForm, except: Option<i64>) -> StoreResult<Vec<FieldError>> {
+    let mut errors = Vec::new();
+    if let Some(m) = name_taken(c, &form.name, except)? {
+        errors.push(FieldError::new("name", m));
+    }
+    for alias in &form.aliases {
+        if let Some(m) = name_taken(c, alias, except)? {
+            errors.push(FieldError::new("aliases", m));
+        }
+    }
+    Ok(errors)
+}
+
+/// Inserts a validated user with default folders. The outer `Result` is the database; the inner one
+/// the admin's mistake (a name in use), found before anything is written.
+pub(crate) fn insert_user(c: &Connection, form: &UserForm, hash: &str) -> StoreResult<ApiResult<i64>> {
+    let errors = check_names_free(c, form, None)?;
+    if !errors.is_empty() {
+        return Ok(Err(ApiError::invalid(errors)));
+    }
+    c.execute(
+        "INSERT INTO users(name, password_hash, real_name, enabled, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![form.name, hash, form.real_name, form.enabled, now()],
+    )?;
+    let id = c.last_insert_rowid();
+    set_aliases(c, id, &form.aliases)?;
+    for (path, special) in DEFAULT_FOLDERS {
+        c.execute(
+            "INSERT INTO folders(user_id, path, special_use, uidvalidity) VALUES (?1, ?2, ?3, ?4)",
+            params![id, path, special, now()],
+        )?;
+    }
+    Ok(Ok(id))
+}
+
+fn update_user(c: &Connection, name: &str, form: &UserForm, hash: Option<&str>) -> StoreResult<ApiResult<()>> {
+    let Some(id) = live_user_id(c, name)? else {
+        return Ok(Err(no_such_user(name)));
+    };
+    let errors = check_names_free(c, form, Some(id))?;
+    if !errors.is_empty() {
+        return Ok(Err(ApiError::invalid(errors)));
+    }
+    c.execute(
+        "UPDATE users SET name = ?1, real_name = ?2, enabled = ?3 WHERE id = ?4",
+        params![form.name, form.real_name, form.enabled, id],
+    )?;
+    if let Some(hash) = hash {
+        c.execute("UPDATE users SET password_hash = ?1 WHERE id = ?2", params![hash, id])?;
+    }
+    c.execute("DELETE FROM aliases WHERE user_id = ?1", [id])?;
+    set_aliases(c, id, &form.aliases)?;
+    Ok(Ok(()))
+}
+
+fn set_aliases(c: &Connection, id: i64, aliases: &[String]) -> StoreResult<()> {
+    let mut stmt = c.prepare_cached("INSERT INTO aliases(alias, user_id) VALUES (?1, ?2)")?;
+    for alias in aliases {
+        stmt.execute(params![alias, id])?;
+    }
+    Ok(())
+}
+
+fn list_users(c: &Connection, only: Option<&str>) -> StoreResult<Vec<UserSummary>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT u.id, u.name, u.real_name, u.enabled,
+                (SELECT group_concat(alias, ',') FROM (SELECT alias FROM aliases WHERE user_id = u.id ORDER BY alias)),
+                (SELECT count(*) FROM messages m JOIN folders f ON f.id = m.folder_id WHERE f.user_id = u.id),
+                (SELECT coalesce(sum(m.size), 0) FROM messages m JOIN folders f ON f.id = m.folder_id WHERE f.user_id = u.id)
+         FROM users u
+         WHERE u.deleted_at IS NULL AND (?1 IS NULL OR u.name = ?1)
+         ORDER BY u.name",
+    )?;
+    let rows = stmt.query_map([only], |r| {
+        let aliases: Option<String> = r.get(4)?;
+        Ok(UserSummary {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            real_name: r.get(2)?,
+            enabled: r.get(3)?,
+            aliases: aliases.map(|a| a.split(',').map(str::to_string).collect()).unwrap_or_default(),
+            message_count: r.get(5)?,
+            mailbox_bytes: r.get(6)?,
+        })
+    })?;
+    rows.collect::<Result<_, _>>().map_err(StoreError::from)
+}
+
+fn list_folders(c: &Connection, user_id: i64) -> StoreResult<Vec<FolderInfo>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT f.path, count(m.id), coalesce(sum(m.size), 0)
+         FROM folders f LEFT JOIN messages m ON m.folder_id = f.id
+         WHERE f.user_id = ?1 GROUP BY f.id
+         ORDER BY f.path <> 'INBOX', f.path",
+    )?;
+    let rows = stmt.query_map([user_id], |r| Ok(FolderInfo { path: r.get(0)?, message_count: r.get(1)?, bytes: r.get(2)? }))?;
+    rows.collect::<Result<_, _>>().map_err(StoreError::from)
+}
+
+#[cfg(test)]
+mod tests;

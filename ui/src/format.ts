@@ -1,0 +1,41 @@
+const numberFmt = new Intl.NumberFormat("en-US");
+const dateTimeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+
+export function formatNumber(n: number): string {
+  return numberFmt.format(n);
+}
+
+export function formatSize(bytes: number): string {
+  if (bytes < 1024) return `${formatNumber(bytes)} bytes`;
+  const kb = bytes / 1024;
+  if (kb < 1024) return `${formatNumber(Math.round(kb * 10) / 10)} KB`;
+  const mb = kb / 1024;
+  if (mb < 1024) return `${formatNumber(Math.round(mb * 10) / 10)} MB`;
+  return `${formatNumber(Math.round((mb / 1024) * 100) / 100)} GB`;
+}
+
+export function formatDateTime(rfc3339: string): string {
+  const d = new Date(rfc3339);
+  return Number.isNaN(d.getTime()) ? rfc3339 : dateTimeFmt.format(d);
+}
+
+export function formatErrorTime(rfc3339: string): string {
+  const d = new Date(rfc3339);
+  if (Number.isNaN(d.getTime())) return rfc3339;
+  const sameDay = d.toDateString() === new Date().toDateString();
+  return sameDay ? timeFmt.format(d) : dateTimeFmt.format(d);
+}
+
+export function formatAddress(bind: string, port: number): string {
+  return bind.includes(":") ? `[${bind}]:${port}` : `${bind}:${port}`;
+}
+
+export function formatFingerprint(hex: string): string {
+  const clean = hex.replace(/[^0-9a-fA-F]/g, "").toUpperCase();
+  return clean.length ? clean.match(/.{1,2}/g)!.join(":") : hex;
+}
+
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${formatNumber(n)} ${n === 1 ? one : many}`;
+}
