@@ -39,3 +39,18 @@ export function formatFingerprint(hex: string): string {
 export function plural(n: number, one: string, many = `${one}s`): string {
   return `${formatNumber(n)} ${n === 1 ? one : many}`;
 }
+
+export const TLS_LABELS: Record<string, string> = { none: "None", starttls: "STARTTLS", implicit: "Implicit TLS" };
+
+const STATE_LABELS: Record<string, string> = {
+  disabled: "Disabled",
+  starting: "Starting",
+  stopped: "Stopped",
+  running: "Running",
+  failed: "Failed",
+  paused: "Paused",
+};
+
+export function stateLabel(state: string): string {
+  return STATE_LABELS[state] ?? state.charAt(0).toUpperCase() + state.slice(1);
+}

@@ -95,7 +95,12 @@ enum SettingsCommand {
     /// Every setting as `key = value`
     List(JsonFlag),
     Get { key: String },
-    Set { key: String, value: String },
+    /// Set one or more settings; several pairs are validated and saved together
+    /// (e.g. `settings set tls.cert_file A.pem tls.key_file A.key`)
+    Set {
+        #[arg(value_name = "KEY VALUE", num_args = 2.., required = true)]
+        pairs: Vec<String>,
+    },
 }
 
 fn parse_listen(text: &str) -> Result<(ServiceId, SocketAddr), String> {
@@ -245,9 +250,16 @@ fn settings_command(store: &Store, command: SettingsCommand) -> Result<()> {
             let value = keys.get(&key).ok_or_else(|| anyhow!("no such setting: {key}"))?;
             println!("{}", settings::display_value(value));
         }
-        SettingsCommand::Set { key, value } => {
-            let updated = settings::set_text(store, &key, &value)?;
-            println!("{key} = {}", settings::display_value(&updated.to_keys()[&key]));
+        SettingsCommand::Set { pairs } => {
+            if pairs.len() % 2 != 0 {
+                bail!("give each setting as KEY VALUE (an odd number of words was given)");
+            }
+            let pairs: Vec<(&str, &str)> = pairs.chunks(2).map(|p| (p[0].as_str(), p[1].as_str())).collect();
+            let updated = settings::set_text(store, &pairs)?;
+            let keys = updated.to_keys();
+            for (key, _) in pairs {
+                println!("{key} = {}", settings::display_value(&keys[key]));
+            }
         }
     }
     Ok(())

@@ -154,9 +154,12 @@ pub fn save(store: &Store, settings: &Settings) -> ApiResult<()> {
     Ok(())
 }
 
-/// Loads, changes one key from its text form, validates the whole, and stores it.
-pub fn set_text(store: &Store, key: &str, text: &str) -> ApiResult<Settings> {
-    let updated = load(store)?.with_text_value(key, text)?;
+/// Loads, changes keys from their text forms, validates the whole, and stores it.
+pub fn set_text(store: &Store, pairs: &[(&str, &str)]) -> ApiResult<Settings> {
+    let mut updated = load(store)?;
+    for (key, text) in pairs {
+        updated = updated.with_text_value(key, text)?;
+    }
     save(store, &updated)?;
     Ok(updated)
 }

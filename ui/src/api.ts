@@ -1,0 +1,107 @@
+import { invoke } from "@tauri-apps/api/core";
+import { getCurrentWindow } from "@tauri-apps/api/window";
+import type { ApiError } from "./bindings/ApiError";
+import type { BulkAddReport } from "./bindings/BulkAddReport";
+import type { CertificateInfo } from "./bindings/CertificateInfo";
+import type { Overview } from "./bindings/Overview";
+import type { ServiceView } from "./bindings/ServiceView";
+import type { UserDetail } from "./bindings/UserDetail";
+import type { UserForm } from "./bindings/UserForm";
+import type { UserSummary } from "./bindings/UserSummary";
+
+export type WindowName = "main" | "services" | "users" | "domains" | "certificate";
+
+export const inTauri = typeof window !== "undefined" && "__TAURI_INTERNALS__" in window;
+
+type MockModule = typeof import("./mock");
+let mock: Promise<MockModule> | null = null;
+
+export function mockModule(): Promise<MockModule> | null {
+  if (inTauri) return null;
+  return (mock ??= import("./mock"));
+}
+
+async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    if (inTauri) return await invoke<T>(cmd, args);
+    const m = await mockModule()!;
+    return (await m.mockInvoke(cmd, args ?? {})) as T;
+  } catch (e) {
+    throw toApiError(e);
+  }
+}
+
+export const api = {
+  getOverview: () => call<Overview>("get_overview"),
+  setPaused: (paused: boolean) => call<void>("set_paused", { paused }),
+  getServices: () => call<ServiceView[]>("get_services"),
+  saveServices: (services: ServiceView[]) => call<void>("save_services", { services }),
+  listUsers: () => call<UserSummary[]>("list_users"),
+  getUser: (name: string) => call<UserDetail>("get_user", { name }),
+  createUser: (form: UserForm) => call<void>("create_user", { form }),
+  updateUser: (name: string, form: UserForm) => call<void>("update_user", { name, form }),
+  deleteUser: (name: string) => call<void>("delete_user", { name }),
+  bulkAddUsers: () => call<BulkAddReport | null>("bulk_add_users"),
+  bulkAddUsersFrom: (path: string) => call<BulkAddReport>("bulk_add_users_from", { path }),
+  listDomains: () => call<string[]>("list_domains"),
+  addDomain: (name: string) => call<void>("add_domain", { name }),
+  deleteDomain: (name: string) => call<void>("delete_domain", { name }),
+  getCertificate: () => call<CertificateInfo>("get_certificate"),
+  pickFile: (title: string) => call<string | null>("pick_file", { title }),
+  setCertificate: (certFile: string, keyFile: string) =>
+    call<CertificateInfo>("set_certificate", { certFile, keyFile }),
+  useSelfSignedCertificate: () => call<CertificateInfo>("use_self_signed_certificate"),
+  openWindow: (window: WindowName) => call<void>("open_window", { window }),
+};
+
+export async function closeWindow(): Promise<void> {
+  if (inTauri) {
+    await getCurrentWindow().close();
+  } else {
+    location.hash = "#/main";
+  }
+}
+
+export function isApiError(e: unknown): e is ApiError {
+  return typeof e === "object" && e !== null && "code" in e && "message" in e;
+}
+
+export function toApiError(e: unknown): ApiError {
+  if (isApiError(e)) {
+    return {
+      code: String(e.code),
+      message: String(e.message),
+      field: e.field ?? null,
+      fields: Array.isArray(e.fields) ? e.fields : [],
+    };
+  }
+  const message = e instanceof Error ? e.message : typeof e === "string" ? e : JSON.stringify(e);
+  return { code: "internal", message, field: null, fields: [] };
+}
+
+export function errorText(e: unknown): string {
+  const err = toApiError(e);
+  if (err.code === "invalid" && err.fields.length) {
+    return err.fields.map((f) => f.message).join("; ");
+  }
+  return err.message;
+}
+
+/**
+ * Per-field messages of an `invalid` error, keyed by field name with any of `stripPrefixes` removed
+ * (the engine may qualify names, e.g. "services.pop3.port" for "pop3.port"). Several messages for one
+ * field are joined.
+ */
+export function fieldMessages(e: unknown, stripPrefixes: string[] = []): Map<string, string> {
+  const err = toApiError(e);
+  const out = new Map<string, string>();
+  const add = (field: string, message: string) => {
+    let key = field;
+    for (const p of stripPrefixes) if (key.startsWith(p)) key = key.slice(p.length);
+    const prev = out.get(key);
+    out.set(key, prev && prev !== message ? `${prev}; ${message}` : message);
+  };
+  for (const f of err.fields) add(f.field, f.message);
+  if (err.field && err.fields.length === 0) add(err.field, err.message);
+  return out;
+}

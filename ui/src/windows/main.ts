@@ -1,0 +1,145 @@
+import { api, errorText, type WindowName } from "../api";
+import type { Overview } from "../bindings/Overview";
+import type { ServiceStatus } from "../bindings/ServiceStatus";
+import { formatAddress, formatErrorTime, formatNumber, plural, TLS_LABELS } from "../format";
+import { busy, button, fillBar, Strip } from "../widgets/buttons";
+import { frame, h, poll, text } from "../widgets/dom";
+import { group } from "../widgets/form";
+import { stateBadge } from "../widgets/state";
+import { Table } from "../widgets/table";
+
+export function mountMain(app: HTMLElement): () => void {
+  const f = frame("Postroom", "main-window");
+  const strip = new Strip(f.strip);
+  let overview: Overview | null = null;
+  let failures = 0;
+
+  const statusDot = h("span", { class: "status-dot", "aria-hidden": "true" });
+  const statusText = h("span", { class: "status-text", id: "status-text" }, "Connecting…");
+  const statusDetail = h("div", { class: "status-detail", id: "status-detail" });
+  const pauseBtn = button("Pause services", { id: "btn-pause", onClick: () => void togglePause() });
+  const header = h(
+    "div",
+    { class: "status-header", id: "status-header" },
+    statusDot,
+    h("div", { class: "status-words" }, statusText, statusDetail),
+    pauseBtn,
+  );
+
+  const services = new Table<ServiceStatus>({
+    id: "services-table",
+    label: "Services",
+    rowKey: (s) => s.id,
+    empty: "No services",
+    rowClass: (s) => (s.state === "failed" ? "row-failed" : s.state === "disabled" ? "row-muted" : ""),
+    columns: [
+      { key: "name", title: "Service", value: (s) => s.name, width: "17%", sortable: false },
+      { key: "protocol", title: "Protocol", value: (s) => s.protocol, width: "10%", sortable: false },
+      { key: "state", title: "State", value: (s) => s.state, render: (s) => stateBadge(s.state), width: "12%", sortable: false },
+      { key: "address", title: "Address", value: (s) => formatAddress(s.bind_address, s.port), width: "16%", sortable: false },
+      { key: "tls", title: "TLS", value: (s) => TLS_LABELS[s.tls_mode] ?? s.tls_mode, width: "12%", sortable: false },
+      { key: "connections", title: "Connections", value: (s) => s.connections, render: (s) => formatNumber(s.connections), align: "right", width: "11%", sortable: false },
+      { key: "error", title: "Problem", value: (s) => s.error ?? "", render: (s) => (s.error ? h("span", { class: "problem", title: s.error }, s.error) : ""), sortable: false },
+    ],
+  });
+
+  const figure = (id: string, label: string) => {
+    const value = h("span", { class: "figure-value", id: `fig-${id}` }, "–");
+    return { value, row: h("div", { class: "figure" }, h("span", { class: "figure-label" }, label), value) };
+  };
+  const figs = {
+    connections: figure("connections", "Connections now"),
+    received: figure("received", "Messages received today"),
+    sent: figure("sent", "Messages sent today"),
+    queue: figure("queue", "Messages in the queue"),
+    users: figure("users", "Users"),
+  };
+  const errorsList = h("ul", { class: "error-list", id: "recent-errors" });
+
+  f.body.append(
+    header,
+    group("Services", services.el),
+    h(
+      "div",
+      { class: "columns" },
+      group("Activity", h("div", { class: "figures" }, Object.values(figs).map((x) => x.row))),
+      group("Recent errors", errorsList),
+    ),
+  );
+
+  const footer = h("span", { class: "footer-info", id: "footer-info" });
+  const open = (w: WindowName) => () => void api.openWindow(w).catch((e) => strip.error(`Cannot open the window: ${errorText(e)}`));
+  fillBar(f.bar, [footer], [
+    button("Services…", { id: "btn-open-services", onClick: open("services") }),
+    button("Users…", { id: "btn-open-users", onClick: open("users") }),
+    button("Local Domains…", { id: "btn-open-domains", onClick: open("domains") }),
+    button("TLS Certificate…", { id: "btn-open-certificate", onClick: open("certificate") }),
+  ]);
+
+  function renderOverview(o: Overview): void {
+    const failed = o.services.filter((s) => s.state === "failed").length;
+    let kind = "running";
+    let words = "Running";
+    let detail = `${plural(o.services.filter((s) => s.state === "running").length, "service")} listening`;
+    if (o.paused) {
+      kind = "paused";
+      words = "Paused";
+      detail = "No new connections are accepted until you resume the services.";
+    } else if (failed > 0) {
+      kind = "failed";
+      words = `${failed} service(s) failed`;
+      detail = "See the Problem column below; fix the setting in Services… and apply it.";
+    }
+    header.className = `status-header status-${kind}`;
+    text(statusText, words);
+    text(statusDetail, detail);
+    text(pauseBtn, o.paused ? "Resume services" : "Pause services");
+
+    services.setRows(o.services);
+    text(figs.connections.value, formatNumber(o.connections));
+    text(figs.received.value, formatNumber(o.received_today));
+    text(figs.sent.value, formatNumber(o.sent_today));
+    text(figs.queue.value, formatNumber(o.queue_size));
+    text(figs.users.value, formatNumber(o.user_count));
+    text(footer, `Postroom ${o.version} · data folder ${o.data_dir}`);
+
+    const errs = [...o.recent_errors].reverse();
+    const key = JSON.stringify(errs);
+    if (errorsList.dataset.key !== key) {
+      errorsList.dataset.key = key;
+      errorsList.replaceChildren(
+        ...(errs.length
+          ? errs.map((e) => h("li", null, h("span", { class: "error-time" }, formatErrorTime(e.time)), h("span", { class: "error-message" }, e.message)))
+          : [h("li", { class: "empty" }, "No errors.")]),
+      );
+    }
+  }
+
+  async function refresh(): Promise<void> {
+    try {
+      overview = await api.getOverview();
+      if (failures > 0) strip.clear();
+      failures = 0;
+      renderOverview(overview);
+    } catch (e) {
+      failures++;
+      strip.error(`Cannot read the server status: ${errorText(e)}`);
+    }
+  }
+
+  async function togglePause(): Promise<void> {
+    if (!overview) return;
+    const pause = !overview.paused;
+    await busy([pauseBtn], async () => {
+      try {
+        await api.setPaused(pause);
+        await refresh();
+      } catch (e) {
+        strip.error(`Cannot ${pause ? "pause" : "resume"} the services: ${errorText(e)}`);
+      }
+    });
+  }
+
+  app.replaceChildren(f.root);
+  return poll(refresh, 1000);
+}
