@@ -1,1 +1,91 @@
+//! The Postroom desktop shell: runs the engine in-process, keeps an icon in the system tray and opens the
+//! settings windows. Thin by design: every command is a few lines over the engine's public API
+//! (`postroom_engine::Engine`), and the windows are the web front end in `ui/`.
+//!
+//! Without the `desktop` feature this crate builds nothing but the library's options parser, so that
+//! `cargo test --no-default-features` needs no webkit.
 
+pub mod options;
+
+#[cfg(feature = "desktop")]
+mod commands;
+#[cfg(feature = "desktop")]
+mod tray;
+#[cfg(feature = "desktop")]
+mod windows;
+
+#[cfg(feature = "desktop")]
+pub use desktop::run;
+
+#[cfg(feature = "desktop")]
+mod desktop {
+    use postroom_engine::{Engine, EngineOptions};
+    use tauri::Manager;
+
+    use crate::options::Options;
+    use crate::{commands, tray, windows};
+
+    /// Starts the engine and the desktop app; returns when the user chooses Quit.
+    pub fn run() {
+        postroom_engine::logging::init();
+        let options = match Options::parse(std::env::args().skip(1)) {
+            Ok(o) => o,
+            Err(message) => {
+                eprintln!("postroom: {message}");
+                std::process::exit(2);
+            }
+        };
+        let data_dir = postroom_engine::paths::DataDir::resolve(options.data_dir.as_deref());
+        let engine = match Engine::open(&data_dir, EngineOptions { listen: options.listen }) {
+            Ok(engine) => engine,
+            Err(e) => {
+                fatal(&format!("Postroom cannot start: {}", e.message));
+                std::process::exit(1);
+            }
+        };
+        let app = tauri::Builder::default()
+            .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| windows::open(app, "main")))
+            .manage(engine.clone())
+            .invoke_handler(commands::handler())
+            .setup(move |app| {
+                let started = engine.clone();
+                tauri::async_runtime::spawn(async move { started.start() });
+                tray::create(app.handle())?;
+                windows::open(app.handle(), "main");
+                Ok(())
+            })
+            .on_window_event(windows::on_event)
+            .build(tauri::generate_context!("tauri.conf.json"))
+            .expect("the Tauri application builds");
+        app.run(|handle, event| {
+            // Closing the last window keeps Postroom running in the tray; only Quit ends it.
+            if let tauri::RunEvent::ExitRequested { api, code: None, .. } = event {
+                api.prevent_exit();
+            }
+            let _ = handle;
+        });
+    }
+
+    /// A message box for errors before any window exists.
+    fn fatal(message: &str) {
+        eprintln!("{message}");
+        rfd::MessageDialog::new()
+            .set_title("Postroom")
+            .set_description(message)
+            .set_level(rfd::MessageLevel::Error)
+            .show();
+    }
+
+    /// Shuts the engine down gracefully, then leaves.
+    pub fn quit(app: &tauri::AppHandle) {
+        let engine = app.state::<Engine>().inner().clone();
+        let app = app.clone();
+        tauri::async_runtime::spawn(async move {
+            engine.shutdown().await;
+            app.exit(0);
+        });
+    }
+}
+
+#[cfg(feature = "desktop")]
+pub(crate) use desktop::quit;

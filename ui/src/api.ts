@@ -80,11 +80,7 @@ export function toApiError(e: unknown): ApiError {
 }
 
 export function errorText(e: unknown): string {
-  const err = toApiError(e);
-  if (err.code === "invalid" && err.fields.length) {
-    return err.fields.map((f) => f.message).join("; ");
-  }
-  return err.message;
+  return toApiError(e).message;
 }
 
 /**

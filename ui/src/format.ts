@@ -1,6 +1,8 @@
+import { h } from "./widgets/dom";
+
 const numberFmt = new Intl.NumberFormat("en-US");
 const dateTimeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 
 export function formatNumber(n: number): string {
   return numberFmt.format(n);
@@ -53,4 +55,9 @@ const STATE_LABELS: Record<string, string> = {
 
 export function stateLabel(state: string): string {
   return STATE_LABELS[state] ?? state.charAt(0).toUpperCase() + state.slice(1);
+}
+
+/** A coloured dot and the state's name, e.g. "● Running". */
+export function stateBadge(state: string): HTMLElement {
+  return h("span", { class: `state state-${state}` }, h("span", { class: "dot", "aria-hidden": "true" }), stateLabel(state));
 }

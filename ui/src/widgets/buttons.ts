@@ -58,15 +58,11 @@ export class Strip {
     this.show("info", "i", message);
   }
 
-  warn(message: string): void {
-    this.show("warn", "!", message);
-  }
-
   clear(): void {
     this.el.replaceChildren();
   }
 
-  private show(kind: "error" | "info" | "warn", icon: string, message: string): void {
+  private show(kind: "error" | "info", icon: string, message: string): void {
     const close = h("button", { type: "button", class: "strip-close", title: "Dismiss", "aria-label": "Dismiss" }, "×");
     const strip = h(
       "div",

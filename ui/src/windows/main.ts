@@ -1,11 +1,10 @@
 import { api, errorText, type WindowName } from "../api";
 import type { Overview } from "../bindings/Overview";
 import type { ServiceStatus } from "../bindings/ServiceStatus";
-import { formatAddress, formatErrorTime, formatNumber, plural, TLS_LABELS } from "../format";
+import { formatAddress, formatErrorTime, formatNumber, plural, stateBadge, TLS_LABELS } from "../format";
 import { busy, button, fillBar, Strip } from "../widgets/buttons";
 import { frame, h, poll, text } from "../widgets/dom";
 import { group } from "../widgets/form";
-import { stateBadge } from "../widgets/state";
 import { Table } from "../widgets/table";
 
 export function mountMain(app: HTMLElement): () => void {
@@ -33,12 +32,12 @@ export function mountMain(app: HTMLElement): () => void {
     empty: "No services",
     rowClass: (s) => (s.state === "failed" ? "row-failed" : s.state === "disabled" ? "row-muted" : ""),
     columns: [
-      { key: "name", title: "Service", value: (s) => s.name, width: "17%", sortable: false },
-      { key: "protocol", title: "Protocol", value: (s) => s.protocol, width: "10%", sortable: false },
-      { key: "state", title: "State", value: (s) => s.state, render: (s) => stateBadge(s.state), width: "12%", sortable: false },
-      { key: "address", title: "Address", value: (s) => formatAddress(s.bind_address, s.port), width: "16%", sortable: false },
-      { key: "tls", title: "TLS", value: (s) => TLS_LABELS[s.tls_mode] ?? s.tls_mode, width: "12%", sortable: false },
-      { key: "connections", title: "Connections", value: (s) => s.connections, render: (s) => formatNumber(s.connections), align: "right", width: "11%", sortable: false },
+      { key: "name", title: "Service", value: (s) => s.name, width: "130px", sortable: false },
+      { key: "protocol", title: "Protocol", value: (s) => s.protocol, width: "72px", sortable: false },
+      { key: "state", title: "State", value: (s) => s.state, render: (s) => stateBadge(s.state), width: "92px", sortable: false },
+      { key: "address", title: "Address", value: (s) => formatAddress(s.bind_address, s.port), width: "128px", sortable: false },
+      { key: "tls", title: "TLS", value: (s) => TLS_LABELS[s.tls_mode] ?? s.tls_mode, width: "96px", sortable: false },
+      { key: "connections", title: "Connections", value: (s) => s.connections, render: (s) => formatNumber(s.connections), align: "right", width: "100px", sortable: false },
       { key: "error", title: "Problem", value: (s) => s.error ?? "", render: (s) => (s.error ? h("span", { class: "problem", title: s.error }, s.error) : ""), sortable: false },
     ],
   });
@@ -77,7 +76,8 @@ export function mountMain(app: HTMLElement): () => void {
   ]);
 
   function renderOverview(o: Overview): void {
-    const failed = o.services.filter((s) => s.state === "failed").length;
+    const failedList = o.services.filter((s) => s.state === "failed");
+    const failed = failedList.length;
     let kind = "running";
     let words = "Running";
     let detail = `${plural(o.services.filter((s) => s.state === "running").length, "service")} listening`;
@@ -88,7 +88,8 @@ export function mountMain(app: HTMLElement): () => void {
     } else if (failed > 0) {
       kind = "failed";
       words = `${failed} service(s) failed`;
-      detail = "See the Problem column below; fix the setting in Services… and apply it.";
+      const first = failedList[0];
+      detail = `${first.name}: ${first.error ?? "could not start"}${failed > 1 ? ` (and ${failed - 1} more)` : ""}. Change the setting in Services…`;
     }
     header.className = `status-header status-${kind}`;
     text(statusText, words);
@@ -103,7 +104,7 @@ export function mountMain(app: HTMLElement): () => void {
     text(figs.users.value, formatNumber(o.user_count));
     text(footer, `Postroom ${o.version} · data folder ${o.data_dir}`);
 
-    const errs = [...o.recent_errors].reverse();
+    const errs = [...o.recent_errors].sort((a, b) => Date.parse(b.time) - Date.parse(a.time));
     const key = JSON.stringify(errs);
     if (errorsList.dataset.key !== key) {
       errorsList.dataset.key = key;

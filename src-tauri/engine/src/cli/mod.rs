@@ -103,7 +103,8 @@ enum SettingsCommand {
     },
 }
 
-fn parse_listen(text: &str) -> Result<(ServiceId, SocketAddr), String> {
+/// Parses `SERVICE=HOST:PORT` (used by `serve --listen` and by the desktop app).
+pub fn parse_listen(text: &str) -> Result<(ServiceId, SocketAddr), String> {
     let (service, addr) = text.split_once('=').ok_or("expected SERVICE=HOST:PORT")?;
     let id = ServiceId::from_key(service).ok_or_else(|| {
         let names: Vec<_> = ServiceId::ALL.iter().map(|s| s.key()).collect();

@@ -1,0 +1,31 @@
+use postroom_engine::net::tls::CertificateInfo;
+use postroom_engine::{ApiResult, Engine};
+use tauri::{AppHandle, State};
+
+#[tauri::command]
+pub fn get_certificate(engine: State<'_, Engine>) -> CertificateInfo {
+    engine.certificate()
+}
+
+/// A native open-file dialog for PEM files; `None` when cancelled.
+#[tauri::command]
+pub async fn pick_file(app: AppHandle, title: String) -> ApiResult<Option<String>> {
+    super::native_dialog(&app, move || {
+        rfd::FileDialog::new()
+            .set_title(title)
+            .add_filter("PEM files", &["pem", "crt", "cer", "key"])
+            .add_filter("All files", &["*"])
+            .pick_file()
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn set_certificate(engine: State<'_, Engine>, cert_file: String, key_file: String) -> ApiResult<CertificateInfo> {
+    super::blocking(engine, move |e| e.set_certificate(&cert_file, &key_file)).await
+}
+
+#[tauri::command]
+pub async fn use_self_signed_certificate(engine: State<'_, Engine>) -> ApiResult<CertificateInfo> {
+    super::blocking(engine, |e| e.use_self_signed_certificate()).await
+}

@@ -1,0 +1,63 @@
+//! Tauri commands: one file per window family, each a few lines over the engine API. Errors reach the UI
+//! as the engine's `ApiError` (`{ code, message, field, fields }`). Work that may block (password hashing,
+//! database writes) runs on the blocking pool, never on the UI thread.
+
+mod certificate;
+mod domains;
+mod overview;
+mod services;
+mod users;
+
+use postroom_engine::{ApiError, ApiResult, Engine};
+use tauri::ipc::Invoke;
+use tauri::{Runtime, State, Wry};
+
+pub fn handler() -> impl Fn(Invoke<Wry>) -> bool + Send + Sync + 'static {
+    tauri::generate_handler![
+        overview::get_overview,
+        overview::set_paused,
+        overview::open_window,
+        services::get_services,
+        services::save_services,
+        users::list_users,
+        users::get_user,
+        users::create_user,
+        users::update_user,
+        users::delete_user,
+        users::bulk_add_users,
+        users::bulk_add_users_from,
+        domains::list_domains,
+        domains::add_domain,
+        domains::delete_domain,
+        certificate::get_certificate,
+        certificate::pick_file,
+        certificate::set_certificate,
+        certificate::use_self_signed_certificate,
+    ]
+}
+
+/// Runs `f` with the engine on the blocking thread pool.
+async fn blocking<T, F>(engine: State<'_, Engine>, f: F) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Engine) -> ApiResult<T> + Send + 'static,
+{
+    let engine = engine.inner().clone();
+    tauri::async_runtime::spawn_blocking(move || f(&engine))
+        .await
+        .map_err(|e| ApiError::internal(format!("the task failed: {e}")))?
+}
+
+/// Shows a native dialog on the main thread (GTK requires it) and returns the chosen path.
+async fn native_dialog<R: Runtime>(
+    app: &tauri::AppHandle<R>,
+    dialog: impl FnOnce() -> Option<std::path::PathBuf> + Send + 'static,
+) -> ApiResult<Option<String>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    app.run_on_main_thread(move || {
+        let _ = tx.send(dialog());
+    })
+    .map_err(|e| ApiError::internal(format!("cannot open a dialog: {e}")))?;
+    let picked = rx.await.map_err(|_| ApiError::internal("the dialog was closed unexpectedly"))?;
+    Ok(picked.map(|p| p.display().to_string()))
+}

@@ -1,0 +1,52 @@
+use std::path::PathBuf;
+
+use postroom_engine::users::{BulkAddReport, UserDetail, UserForm, UserSummary};
+use postroom_engine::{ApiResult, Engine};
+use tauri::{AppHandle, State};
+
+#[tauri::command]
+pub async fn list_users(engine: State<'_, Engine>) -> ApiResult<Vec<UserSummary>> {
+    super::blocking(engine, |e| e.directory().list()).await
+}
+
+#[tauri::command]
+pub async fn get_user(engine: State<'_, Engine>, name: String) -> ApiResult<UserDetail> {
+    super::blocking(engine, move |e| e.directory().get(&name)).await
+}
+
+#[tauri::command]
+pub async fn create_user(engine: State<'_, Engine>, form: UserForm) -> ApiResult<()> {
+    super::blocking(engine, move |e| e.directory().create(form)).await
+}
+
+#[tauri::command]
+pub async fn update_user(engine: State<'_, Engine>, name: String, form: UserForm) -> ApiResult<()> {
+    super::blocking(engine, move |e| e.directory().update(&name, form)).await
+}
+
+#[tauri::command]
+pub async fn delete_user(engine: State<'_, Engine>, name: String) -> ApiResult<()> {
+    super::blocking(engine, move |e| e.directory().delete(&name)).await
+}
+
+/// Asks for a CSV file with the native picker; `None` when the admin cancels.
+#[tauri::command]
+pub async fn bulk_add_users(app: AppHandle, engine: State<'_, Engine>) -> ApiResult<Option<BulkAddReport>> {
+    let picked = super::native_dialog(&app, || {
+        rfd::FileDialog::new()
+            .set_title("Bulk add users from a CSV file")
+            .add_filter("CSV files (name, password, real name)", &["csv", "txt"])
+            .add_filter("All files", &["*"])
+            .pick_file()
+    })
+    .await?;
+    match picked {
+        Some(path) => super::blocking(engine, move |e| e.directory().bulk_add_file(&PathBuf::from(path)).map(Some)).await,
+        None => Ok(None),
+    }
+}
+
+#[tauri::command]
+pub async fn bulk_add_users_from(engine: State<'_, Engine>, path: String) -> ApiResult<BulkAddReport> {
+    super::blocking(engine, move |e| e.directory().bulk_add_file(&PathBuf::from(path))).await
+}

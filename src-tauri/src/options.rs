@@ -1,0 +1,64 @@
+//! The desktop app's command line: `postroom [--data-dir DIR] [--listen SERVICE=HOST:PORT]...`, the same
+//! meanings as `postroomd serve`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use postroom_engine::settings::ServiceId;
+
+#[derive(Debug, Default)]
+pub struct Options {
+    pub data_dir: Option<PathBuf>,
+    pub listen: BTreeMap<ServiceId, SocketAddr>,
+}
+
+impl Options {
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+        let mut options = Options::default();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+                _ => (arg.clone(), None),
+            };
+            let mut value = || inline.clone().or_else(|| args.next()).ok_or(format!("{flag} needs a value"));
+            match flag.as_str() {
+                "--data-dir" => options.data_dir = Some(PathBuf::from(value()?)),
+                "--listen" => {
+                    let (id, addr) = postroom_engine::cli::parse_listen(&value()?)?;
+                    options.listen.insert(id, addr);
+                }
+                "-h" | "--help" => {
+                    return Err("usage: postroom [--data-dir DIR] [--listen SERVICE=HOST:PORT]...".into());
+                }
+                other => return Err(format!("unknown option {other} (try --help)")),
+            }
+        }
+        Ok(options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options, String> {
+        Options::parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn data_dir_and_listen_in_both_spellings() {
+        let o = parse(&["--data-dir", "/d", "--listen=pop3=127.0.0.1:1110", "--listen", "imap=127.0.0.1:1143"]).unwrap();
+        assert_eq!(o.data_dir, Some(PathBuf::from("/d")));
+        assert_eq!(o.listen[&ServiceId::Pop3], "127.0.0.1:1110".parse().unwrap());
+        assert_eq!(o.listen[&ServiceId::Imap].port(), 1143);
+    }
+
+    #[test]
+    fn mistakes_are_explained() {
+        assert!(parse(&["--listen", "nntp=1.2.3.4:5"]).unwrap_err().contains("unknown service"));
+        assert!(parse(&["--data-dir"]).unwrap_err().contains("needs a value"));
+        assert!(parse(&["--frobnicate"]).unwrap_err().contains("unknown option"));
+    }
+}

@@ -1,0 +1,39 @@
+import "./style.css";
+import { inTauri, mockModule } from "./api";
+import { mountCertificate } from "./windows/certificate";
+import { mountDomains } from "./windows/domains";
+import { mountMain } from "./windows/main";
+import { mountServices } from "./windows/services";
+import { mountUsers } from "./windows/users";
+
+type Mount = (app: HTMLElement) => () => void;
+
+const routes: Record<string, Mount> = {
+  main: mountMain,
+  services: mountServices,
+  users: mountUsers,
+  domains: mountDomains,
+  certificate: mountCertificate,
+};
+
+const app = document.getElementById("app")!;
+let unmount: () => void = () => {};
+
+function route(): void {
+  unmount();
+  document.querySelectorAll(".modal-backdrop").forEach((e) => e.remove());
+  const asked = location.hash.replace(/^#\/?/, "").split(/[/?]/)[0];
+  const name = asked in routes ? asked : "main";
+  document.body.dataset.window = name;
+  unmount = routes[name](app);
+  void mockModule()?.then((m) => m.afterMount(name));
+}
+
+if (inTauri) {
+  document.addEventListener("contextmenu", (ev) => {
+    if (!(ev.target as HTMLElement).closest("input, textarea, .selectable")) ev.preventDefault();
+  });
+}
+
+window.addEventListener("hashchange", route);
+route();

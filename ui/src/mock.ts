@@ -1,0 +1,283 @@
+import type { ApiError } from "./bindings/ApiError";
+import type { BulkAddReport } from "./bindings/BulkAddReport";
+import type { CertificateInfo } from "./bindings/CertificateInfo";
+import type { FieldError } from "./bindings/FieldError";
+import type { FolderInfo } from "./bindings/FolderInfo";
+import type { Overview } from "./bindings/Overview";
+import type { ServiceId } from "./bindings/ServiceId";
+import type { ServiceView } from "./bindings/ServiceView";
+import type { UserForm } from "./bindings/UserForm";
+import type { UserSummary } from "./bindings/UserSummary";
+
+/*
+ * In-memory stand-in for the Tauri commands, loaded only in a plain browser (no __TAURI_INTERNALS__) so the
+ * windows can be previewed. `?demo=<flag>` in the URL drives a window into a state worth a screenshot.
+ */
+
+const demo = new URLSearchParams(location.search).get("demo") ?? "";
+
+const KB = 1024;
+const MB = 1024 * KB;
+const names: Record<ServiceId, [string, string]> = {
+  smtp: ["SMTP", "SMTP"],
+  submission: ["SMTP Submission", "SMTP"],
+  smtps: ["SMTPS", "SMTP"],
+  pop3: ["POP3", "POP3"],
+  pop3s: ["POP3S", "POP3"],
+  imap: ["IMAP4", "IMAP4"],
+  imaps: ["IMAPS", "IMAP4"],
+};
+const defaults: [ServiceId, number, ServiceView["tls_mode"]][] = [
+  ["smtp", 25, "starttls"],
+  ["submission", 587, "starttls"],
+  ["smtps", 465, "implicit"],
+  ["pop3", 110, "starttls"],
+  ["pop3s", 995, "implicit"],
+  ["imap", 143, "starttls"],
+  ["imaps", 993, "implicit"],
+];
+
+let services: ServiceView[] = defaults.map(([id, port, tls_mode]) => ({
+  id, name: names[id][0], protocol: names[id][1], enabled: id !== "pop3", bind_address: "0.0.0.0", port, tls_mode,
+}));
+let paused = demo === "paused";
+const failedId: ServiceId | null = demo === "failed" ? "smtp" : null;
+
+let nextId = 1;
+const user = (name: string, real_name: string, aliases: string[], message_count: number, mailbox_bytes: number, enabled = true): UserSummary =>
+  ({ id: nextId++, name, real_name, enabled, aliases, message_count, mailbox_bytes });
+let users: UserSummary[] = [
+  user("alice", "Alice Moreton", ["accounts", "invoices"], 1284, 86.4 * MB),
+  user("bob", "Bob Fairweather", [], 312, 12.9 * MB),
+  user("carol", "Carol Nguyen", ["sales"], 4077, 412.3 * MB),
+  user("dave", "Dave Ostrowski", [], 0, 0, false),
+  user("reception", "Front Desk", ["info", "enquiries", "bookings"], 9650, 1.62 * 1024 * MB),
+];
+const passwords = new Map<string, string>(users.map((u) => [u.name, "secret123"]));
+let domains = ["example.co.uk", "mail.example.co.uk"];
+
+let cert: CertificateInfo = {
+  source: "self_signed",
+  cert_file: "/var/lib/postroom/selfsigned.pem",
+  key_file: "/var/lib/postroom/selfsigned.key",
+  subject: "CN=office-server",
+  names: ["office-server", "localhost"],
+  not_before: "2025-01-06T09:12:00Z",
+  not_after: "2027-01-06T09:12:00Z",
+  sha256: "3f7a9c02d4e1b85a6c0f2e9d7b3a1c4e5f60718293a4b5c6d7e8f90112233445",
+};
+
+const startedAt = Date.now();
+const recentErrors = [
+  { time: new Date(startedAt - 47 * 60_000).toISOString(), message: "SMTP: 203.0.113.9 rejected: relaying denied for unknown@elsewhere.example" },
+  { time: new Date(startedAt - 12 * 60_000).toISOString(), message: "POP3: login failed for bob from 192.168.1.23 (wrong password)" },
+];
+if (failedId) recentErrors.push({ time: new Date().toISOString(), message: "SMTP: cannot listen on 0.0.0.0:25: address already in use" });
+
+function invalid(fields: FieldError[]): ApiError {
+  return { code: "invalid", message: fields.map((f) => `${f.field}: ${f.message}`).join("; "), field: fields[0]?.field ?? null, fields };
+}
+const fail = (code: string, message: string): ApiError => ({ code, message, field: null, fields: [] });
+
+function overview(): Overview {
+  const tick = Math.floor((Date.now() - startedAt) / 1000);
+  const statuses = services.map((s, i) => {
+    const failed = s.enabled && s.id === failedId;
+    const state = !s.enabled ? "disabled" : paused ? "paused" : failed ? "failed" : "running";
+    const connections = state === "running" ? [2, 1, 0, 0, 0, 4, 3][i] + (i === 5 ? tick % 3 : 0) : 0;
+    const error = failed ? `cannot listen on ${s.bind_address}:${s.port}: address already in use` : null;
+    return { id: s.id, name: s.name, protocol: s.protocol, state, bind_address: s.bind_address, port: s.port, tls_mode: s.tls_mode, error, connections } as const;
+  });
+  return {
+    version: "0.1.0",
+    data_dir: "/var/lib/postroom",
+    paused,
+    services: statuses,
+    connections: statuses.reduce((a, s) => a + s.connections, 0),
+    received_today: 1482 + Math.floor(tick / 5),
+    sent_today: 391,
+    queue_size: 3,
+    recent_errors: recentErrors,
+    user_count: users.length,
+  };
+}
+
+function validateServices(list: ServiceView[]): FieldError[] {
+  const errors: FieldError[] = [];
+  const ip = /^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-fA-F:]*:[0-9a-fA-F:]*$/;
+  for (const s of list) {
+    if (!ip.test(s.bind_address)) errors.push({ field: `${s.id}.bind_address`, message: `'${s.bind_address}' is not an IP address (use 0.0.0.0 for every address)` });
+    if (!(s.port >= 1 && s.port <= 65535)) errors.push({ field: `${s.id}.port`, message: "the port must be between 1 and 65535" });
+  }
+  const enabled = list.filter((s) => s.enabled);
+  enabled.forEach((s, i) => {
+    const other = enabled.slice(0, i).find((e) => e.port === s.port);
+    if (other) errors.push({ field: `${s.id}.port`, message: `port ${s.port} is already used by ${other.name}` });
+  });
+  return errors;
+}
+
+function checkName(name: string): string | null {
+  if (!name) return "enter a name";
+  const bad = [...name].find((c) => !/[A-Za-z0-9._+-]/.test(c));
+  return bad ? `'${bad}' is not allowed (use letters, digits, . _ - +)` : null;
+}
+
+function validateUser(form: UserForm, creating: boolean, except?: string): FieldError[] {
+  const errors: FieldError[] = [];
+  const nameErr = checkName(form.name);
+  if (nameErr) errors.push({ field: "name", message: nameErr });
+  const taken = (n: string) => users.some((u) => u.name !== except && (u.name === n || u.aliases.includes(n)));
+  if (!nameErr && taken(form.name)) errors.push({ field: "name", message: `${form.name} is already a user or an alias` });
+  for (const a of form.aliases) {
+    const m = checkName(a);
+    if (m) errors.push({ field: "aliases", message: `alias '${a}': ${m}` });
+    else if (a === form.name) errors.push({ field: "aliases", message: `alias '${a}' is the user's own name` });
+    else if (taken(a)) errors.push({ field: "aliases", message: `${a} is already a user or an alias` });
+  }
+  if (form.password === null && creating) errors.push({ field: "password", message: "enter a password" });
+  else if (form.password !== null && form.password.length < 6) errors.push({ field: "password", message: "at least 6 characters" });
+  return errors;
+}
+
+function folders(u: UserSummary): FolderInfo[] {
+  const split = [0.62, 0.21, 0.09, 0.05, 0.03];
+  return ["INBOX", "Sent", "Archive/2024", "Drafts", "Junk"].map((path, i) => ({
+    path, message_count: Math.round(u.message_count * split[i]), bytes: Math.round(u.mailbox_bytes * split[i]),
+  }));
+}
+
+function findUser(name: string): UserSummary {
+  const u = users.find((x) => x.name === name);
+  if (!u) throw fail("not_found", `no user called ${name}`);
+  return u;
+}
+
+function bulkAdd(): BulkAddReport {
+  const rows: [number, string, string, string][] = [[2, "erin", "password1", "Erin Blake"], [3, "frank", "pw", "Frank Hale"], [4, "greg", "hunter22", "Greg Ito"], [5, "alice", "whatever1", "Alice Again"]];
+  const report: BulkAddReport = { added: [], errors: [] };
+  for (const [line, name, password, real_name] of rows) {
+    const errs = validateUser({ name, real_name, enabled: true, aliases: [], password }, true);
+    if (errs.length) report.errors.push({ line, message: `${errs[0].field}: ${errs[0].message}` });
+    else {
+      users.push(user(name, real_name, [], 0, 0));
+      report.added.push(name);
+    }
+  }
+  return report;
+}
+
+const handlers: Record<string, (a: any) => unknown> = {
+  get_overview: () => overview(),
+  set_paused: (a: { paused: boolean }) => void (paused = a.paused),
+  get_services: () => structuredClone(services),
+  save_services: (a: { services: ServiceView[] }) => {
+    const errors = validateServices(a.services);
+    if (errors.length) throw invalid(errors);
+    services = structuredClone(a.services);
+  },
+  list_users: () => structuredClone([...users].sort((x, y) => x.name.localeCompare(y.name))),
+  get_user: (a: { name: string }) => {
+    const u = findUser(a.name);
+    return { user: structuredClone(u), folders: folders(u) };
+  },
+  create_user: (a: { form: UserForm }) => {
+    const errors = validateUser(a.form, true);
+    if (errors.length) throw invalid(errors);
+    users.push(user(a.form.name, a.form.real_name, a.form.aliases, 0, 0, a.form.enabled));
+    passwords.set(a.form.name, a.form.password!);
+  },
+  update_user: (a: { name: string; form: UserForm }) => {
+    const u = findUser(a.name);
+    const errors = validateUser(a.form, false, a.name);
+    if (errors.length) throw invalid(errors);
+    Object.assign(u, { name: a.form.name, real_name: a.form.real_name, enabled: a.form.enabled, aliases: a.form.aliases });
+    if (a.form.password !== null) passwords.set(u.name, a.form.password);
+  },
+  delete_user: (a: { name: string }) => {
+    findUser(a.name);
+    users = users.filter((u) => u.name !== a.name);
+  },
+  bulk_add_users: () => bulkAdd(),
+  bulk_add_users_from: () => bulkAdd(),
+  list_domains: () => [...domains].sort(),
+  add_domain: (a: { name: string }) => {
+    const name = a.name.trim().toLowerCase().replace(/\.$/, "");
+    if (!/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(name)) throw invalid([{ field: "name", message: `'${name}' is not a valid domain name` }]);
+    if (domains.includes(name)) throw invalid([{ field: "name", message: `${name} is already a local domain` }]);
+    domains.push(name);
+  },
+  delete_domain: (a: { name: string }) => {
+    if (!domains.includes(a.name)) throw fail("not_found", `${a.name} is not a local domain`);
+    domains = domains.filter((d) => d !== a.name);
+  },
+  get_certificate: () => structuredClone(cert),
+  pick_file: (a: { title: string }) => (/key/i.test(a.title) ? "/etc/letsencrypt/live/mail.example.co.uk/privkey.pem" : "/etc/letsencrypt/live/mail.example.co.uk/fullchain.pem"),
+  set_certificate: (a: { certFile: string; keyFile: string }) => {
+    if (!a.certFile.endsWith(".pem") && !a.certFile.endsWith(".crt")) throw invalid([{ field: "cert_file", message: "not a PEM certificate file: no -----BEGIN CERTIFICATE----- line" }]);
+    if (!/(privkey|key)/.test(a.keyFile)) throw invalid([{ field: "key_file", message: "this private key does not belong to the certificate" }]);
+    cert = { ...cert, source: "custom", cert_file: a.certFile, key_file: a.keyFile, subject: "CN=mail.example.co.uk", names: ["mail.example.co.uk", "example.co.uk"], not_before: "2025-10-01T00:00:00Z", not_after: "2025-12-30T23:59:59Z" };
+    return structuredClone(cert);
+  },
+  use_self_signed_certificate: () => (cert = { ...cert, source: "self_signed", cert_file: "/var/lib/postroom/selfsigned.pem", key_file: "/var/lib/postroom/selfsigned.key", subject: "CN=office-server", names: ["office-server", "localhost"] }),
+  open_window: (a: { window: string }) => void (location.hash = `#/${a.window}`),
+};
+
+export async function mockInvoke(cmd: string, args: Record<string, unknown>): Promise<unknown> {
+  await new Promise((r) => setTimeout(r, 20));
+  const handler = handlers[cmd];
+  if (!handler) throw fail("internal", `the mock has no command ${cmd}`);
+  return handler(args);
+}
+
+async function waitFor<T extends HTMLElement>(selector: string): Promise<T> {
+  for (let i = 0; i < 100; i++) {
+    const el = document.querySelector<T>(selector);
+    if (el) return el;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`demo: ${selector} never appeared`);
+}
+
+function setValue(id: string, value: string): void {
+  const el = document.getElementById(id) as HTMLInputElement;
+  el.value = value;
+  el.dispatchEvent(new Event("input", { bubbles: true }));
+}
+
+export async function afterMount(window: string): Promise<void> {
+  if (!demo) return;
+  if (window === "users" && (demo === "editor" || demo === "delete")) {
+    (await waitFor("#users-table tr[data-key='alice']")).dispatchEvent(new MouseEvent(demo === "editor" ? "dblclick" : "click", { bubbles: true }));
+    if (demo === "delete") (await waitFor("#btn-delete-user:not([disabled])")).click();
+  } else if (window === "users" && demo === "new") {
+    (await waitFor("#btn-new-user")).click();
+    setValue("user-name", "new user");
+    setValue("user-password", "abc");
+    setValue("user-password2", "abc");
+    (await waitFor("#btn-user-ok")).click();
+  } else if (window === "users" && demo === "bulk") {
+    (await waitFor("#users-table tr[data-key]")).click();
+    (await waitFor("#btn-bulk-add")).click();
+  } else if (window === "services" && demo === "invalid") {
+    await waitFor("#svc-pop3-port");
+    setValue("svc-pop3-bind", "192.168.1");
+    setValue("svc-pop3-port", "25");
+    (document.getElementById("svc-pop3-enabled") as HTMLInputElement).checked = true;
+    setValue("svc-imap-port", "993");
+    (await waitFor("#btn-apply")).click();
+  } else if (window === "certificate" && demo === "certerror") {
+    await waitFor("#cert-source");
+    setValue("cert-file", "/home/admin/mail.example.co.uk.der");
+    setValue("key-file", "/home/admin/mail.example.co.uk.pem");
+    (await waitFor("#btn-use-cert")).click();
+  } else if (window === "certificate" && demo === "certok") {
+    (await waitFor("#btn-browse-cert")).click();
+    (await waitFor("#btn-browse-key")).click();
+    await new Promise((r) => setTimeout(r, 100));
+    (await waitFor("#btn-use-cert")).click();
+  } else if (window === "domains" && demo === "invalid") {
+    setValue("domain-name", "bad_domain!");
+    (await waitFor("#btn-add-domain")).click();
+  }
+}

@@ -1,0 +1,220 @@
+import { api, closeWindow, errorText, fieldMessages } from "../api";
+import type { ServiceId } from "../bindings/ServiceId";
+import type { ServiceStatus } from "../bindings/ServiceStatus";
+import type { ServiceView } from "../bindings/ServiceView";
+import type { TlsMode } from "../bindings/TlsMode";
+import { formatAddress, formatNumber, plural, stateBadge } from "../format";
+import { busy, button, fillBar, Strip } from "../widgets/buttons";
+import { frame, h, poll, text } from "../widgets/dom";
+import { checkRow, FieldErrors, grid, group, input, row, select } from "../widgets/form";
+import { Tabs } from "../widgets/tabs";
+
+const TAB_LABELS: Record<ServiceId, string> = {
+  smtp: "SMTP",
+  submission: "Submission",
+  smtps: "SMTPS",
+  pop3: "POP3",
+  pop3s: "POP3S",
+  imap: "IMAP4",
+  imaps: "IMAPS",
+};
+
+const PURPOSE: Record<ServiceId, string> = {
+  smtp: "Receives mail from other mail servers, and from mail programs on the office network.",
+  submission: "Mail programs send outgoing mail here after logging in (usually port 587 with STARTTLS).",
+  smtps: "Like Submission, but encrypted from the first byte (usually port 465).",
+  pop3: "Mail programs download mail from the users' inboxes (usually port 110).",
+  pop3s: "POP3 encrypted from the first byte (usually port 995).",
+  imap: "Mail programs read and organise mail in folders kept on this server (usually port 143).",
+  imaps: "IMAP4 encrypted from the first byte (usually port 993).",
+};
+
+interface Controls {
+  enabled: HTMLInputElement;
+  bind: HTMLInputElement;
+  port: HTMLInputElement;
+  tls: HTMLSelectElement;
+  state: HTMLElement;
+  detail: HTMLElement;
+}
+
+export function mountServices(app: HTMLElement): () => void {
+  const f = frame("Services", "services-window");
+  const strip = new Strip(f.strip);
+  const errors = new FieldErrors();
+  const controls = new Map<ServiceId, Controls>();
+  let views: ServiceView[] = [];
+  let tabs: Tabs | null = null;
+
+  const okBtn = button("OK", { id: "btn-ok", primary: true, submit: true });
+  const applyBtn = button("Apply", { id: "btn-apply", onClick: () => void save(false) });
+  const cancelBtn = button("Cancel", { id: "btn-cancel", onClick: () => void closeWindow() });
+  const form = h("form", { id: "services-form", novalidate: true });
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    void save(true);
+  });
+  const onEscape = (ev: KeyboardEvent) => {
+    if (ev.key === "Escape" && !document.querySelector(".modal-backdrop")) {
+      ev.preventDefault();
+      void closeWindow();
+    }
+  };
+  document.addEventListener("keydown", onEscape);
+  fillBar(f.bar, [], [okBtn, cancelBtn, applyBtn]);
+  okBtn.setAttribute("form", "services-form");
+  f.body.append(form);
+
+  function buildTab(v: ServiceView): HTMLElement {
+    const id = v.id;
+    const c: Controls = {
+      enabled: input(`svc-${id}-enabled`),
+      bind: input(`svc-${id}-bind`, { class: "w-medium" }),
+      port: input(`svc-${id}-port`, { type: "number", min: 1, max: 65535, step: 1, class: "w-short" }),
+      tls: select(`svc-${id}-tls`, [
+        ["none", "None"],
+        ["starttls", "STARTTLS"],
+        ["implicit", "Implicit TLS"],
+      ]),
+      state: h("span", { id: `svc-${id}-state` }),
+      detail: h("span", { class: "state-detail", id: `svc-${id}-state-detail` }),
+    };
+    controls.set(id, c);
+    errors.register(`${id}.enabled`, c.enabled);
+    errors.register(`${id}.bind_address`, c.bind);
+    errors.register(`${id}.port`, c.port);
+    errors.register(`${id}.tls_mode`, c.tls);
+    return h(
+      "div",
+      null,
+      h("p", { class: "purpose" }, h("strong", null, v.name), v.name.startsWith(v.protocol) ? "" : ` (${v.protocol})`, ` — ${PURPOSE[id] ?? ""}`),
+      group("Status", h("div", { class: "live-state" }, c.state, c.detail)),
+      group(
+        "General",
+        grid(
+          checkRow("Enabled", c.enabled, "When off, Postroom does not listen for this service."),
+          row("Bind address:", c.bind, [], "0.0.0.0 listens on every IPv4 address, :: on every IPv6 address."),
+          row("Port:", c.port),
+          row("TLS mode:", c.tls, [], "STARTTLS upgrades a plain connection on request; implicit TLS encrypts from the start."),
+        ),
+      ),
+    );
+  }
+
+  function fill(list: ServiceView[]): void {
+    views = list;
+    if (!tabs) {
+      tabs = new Tabs(list.map((v) => ({ id: v.id, label: TAB_LABELS[v.id] ?? v.name, panel: buildTab(v) })));
+      form.append(tabs.el);
+      errors.onChange = markTabs;
+    }
+    for (const v of list) {
+      const c = controls.get(v.id);
+      if (!c) continue;
+      c.enabled.checked = v.enabled;
+      c.bind.value = v.bind_address;
+      c.port.value = String(v.port);
+      c.tls.value = v.tls_mode;
+    }
+  }
+
+  function markTabs(): void {
+    for (const v of views) {
+      const bad = errors.keys().some((k) => k.startsWith(`${v.id}.`));
+      tabs?.mark(v.id, bad);
+    }
+  }
+
+  function collect(): { services: ServiceView[]; local: Map<string, string> } {
+    const local = new Map<string, string>();
+    const services = views.map((v) => {
+      const c = controls.get(v.id)!;
+      const raw = c.port.value.trim();
+      const port = Number(raw);
+      if (!/^\d+$/.test(raw) || port < 1 || port > 65535) {
+        local.set(`${v.id}.port`, "the port must be between 1 and 65535");
+      }
+      return { ...v, enabled: c.enabled.checked, bind_address: c.bind.value.trim(), port, tls_mode: c.tls.value as TlsMode };
+    });
+    return { services, local };
+  }
+
+  function showErrors(messages: Map<string, string>): void {
+    const unmatched = errors.show(messages);
+    const bad = views.filter((v) => errors.keys().some((k) => k.startsWith(`${v.id}.`)));
+    if (tabs && bad.length && !bad.some((v) => v.id === tabs!.current)) tabs.select(bad[0].id);
+    errors.focusFirst();
+    const where = bad.map((v) => TAB_LABELS[v.id]).join(", ");
+    strip.error(
+      `Nothing was saved. Correct the marked field${messages.size === 1 ? "" : "s"}${where ? ` on: ${where}` : ""}.` +
+        (unmatched.length ? ` ${unmatched.join("; ")}` : ""),
+    );
+  }
+
+  async function save(close: boolean): Promise<void> {
+    if (!views.length) return;
+    const { services, local } = collect();
+    if (local.size) {
+      showErrors(local);
+      return;
+    }
+    await busy([okBtn, applyBtn, cancelBtn], async () => {
+      try {
+        await api.saveServices(services);
+        errors.clear();
+        if (close) {
+          await closeWindow();
+          return;
+        }
+        strip.info("Settings saved.");
+        fill(await api.getServices());
+        await refreshState();
+      } catch (e) {
+        const messages = fieldMessages(e, ["services."]);
+        if (messages.size) showErrors(messages);
+        else strip.error(`The settings were not saved: ${errorText(e)}`);
+      }
+    });
+  }
+
+  function renderState(s: ServiceStatus): void {
+    const c = controls.get(s.id);
+    if (!c) return;
+    const badge = stateBadge(s.state);
+    if (c.state.firstElementChild?.className !== badge.className) c.state.replaceChildren(badge);
+    let detail = "";
+    if (s.state === "failed") detail = s.error ?? "The service could not start.";
+    else if (s.state === "running") detail = `on ${formatAddress(s.bind_address, s.port)} · ${plural(s.connections, "connection")}`;
+    else if (s.state === "paused") detail = "All services are paused from the main window.";
+    else if (s.state === "disabled") detail = "Not listening.";
+    c.detail.classList.toggle("problem", s.state === "failed");
+    text(c.detail, detail);
+    c.state.title = `${formatNumber(s.connections)} open connection(s)`;
+  }
+
+  let stateFailed = false;
+  async function refreshState(): Promise<void> {
+    try {
+      const o = await api.getOverview();
+      o.services.forEach(renderState);
+      stateFailed = false;
+    } catch (e) {
+      if (!stateFailed) strip.error(`Cannot read the live state of the services: ${errorText(e)}`);
+      stateFailed = true;
+    }
+  }
+
+  app.replaceChildren(f.root);
+  let stop = () => {};
+  api
+    .getServices()
+    .then((list) => {
+      fill(list);
+      stop = poll(refreshState, 1000);
+    })
+    .catch((e) => strip.error(`Cannot read the service settings: ${errorText(e)}`));
+  return () => {
+    stop();
+    document.removeEventListener("keydown", onEscape);
+  };
+}
