@@ -81,7 +81,7 @@ fn settings_are_listed_as_key_equals_value_and_bad_values_name_the_key() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("services.pop3.port") && err.contains("65535"), "{err}");
     let clash = run(d, &["settings", "set", "services.imap.port", "1110"], "");
-    assert!(String::from_utf8_lossy(&clash.stderr).contains("already used by POP3"));
+    assert!(String::from_utf8_lossy(&clash.stderr).contains("also used by POP3"));
     assert_eq!(ok(d, &["settings", "get", "services.imap.port"], ""), "143\n", "nothing half-saved");
     assert!(!run(d, &["settings", "get", "no.such"], "").status.success());
 }

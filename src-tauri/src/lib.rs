@@ -36,22 +36,25 @@ mod desktop {
             }
         };
         let data_dir = postroom_engine::paths::DataDir::resolve(options.data_dir.as_deref());
-        let engine = match Engine::open(&data_dir, EngineOptions { listen: options.listen }) {
-            Ok(engine) => engine,
-            Err(e) => {
-                fatal(&format!("Postroom cannot start: {}", e.message));
-                std::process::exit(1);
-            }
-        };
+        let listen = options.listen;
+        // The single-instance plugin runs first: a second launch focuses this one's window and exits
+        // before it could trip over the data folder's lock.
         let app = tauri::Builder::default()
             .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| windows::open(app, "main")))
-            .manage(engine.clone())
             .invoke_handler(commands::handler())
             .setup(move |app| {
-                let started = engine.clone();
-                tauri::async_runtime::spawn(async move { started.start() });
+                let engine = match Engine::open(&data_dir, EngineOptions { listen }) {
+                    Ok(engine) => engine,
+                    Err(e) => {
+                        fatal(&format!("Postroom cannot start: {}", e.message));
+                        std::process::exit(1);
+                    }
+                };
+                app.manage(engine.clone());
+                tauri::async_runtime::spawn(async move { engine.start() });
                 tray::create(app.handle())?;
                 windows::open(app.handle(), "main");
+                quit_on_signal(app.handle().clone());
                 Ok(())
             })
             .on_window_event(windows::on_event)
@@ -74,6 +77,24 @@ mod desktop {
             .set_description(message)
             .set_level(rfd::MessageLevel::Error)
             .show();
+    }
+
+    /// SIGTERM or Ctrl+C (a logout, `kill`, a service manager) quits as gracefully as the tray's Quit.
+    fn quit_on_signal(app: tauri::AppHandle) {
+        tauri::async_runtime::spawn(async move {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{signal, SignalKind};
+                let Ok(mut term) = signal(SignalKind::terminate()) else { return };
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            #[cfg(not(unix))]
+            let _ = tokio::signal::ctrl_c().await;
+            quit(&app);
+        });
     }
 
     /// Shuts the engine down gracefully, then leaves.

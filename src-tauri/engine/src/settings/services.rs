@@ -205,17 +205,20 @@ impl ServicesSettings {
         self.validate_port_clashes(errors);
     }
 
+    /// Two enabled services on one port: both fields are marked, since either may be the one to change.
     fn validate_port_clashes(&self, errors: &mut Vec<FieldError>) {
         let enabled: Vec<(ServiceId, &ServiceSettings)> =
             ServiceId::ALL.into_iter().map(|id| (id, self.get(id))).filter(|(_, s)| s.enabled).collect();
-        for (i, (id, s)) in enabled.iter().enumerate() {
-            let clash = enabled[..i].iter().find(|(_, earlier)| {
-                earlier.port == s.port && addresses_overlap(earlier.bind_ip(), s.bind_ip())
-            });
-            if let Some((other, _)) = clash {
+        for (id, s) in &enabled {
+            let others: Vec<&str> = enabled
+                .iter()
+                .filter(|(other, o)| other != id && o.port == s.port && addresses_overlap(o.bind_ip(), s.bind_ip()))
+                .map(|(other, _)| other.display_name())
+                .collect();
+            if !others.is_empty() {
                 errors.push(FieldError::new(
                     format!("services.{}.port", id.key()),
-                    format!("port {} is already used by {}", s.port, other.display_name()),
+                    format!("port {} is also used by {}", s.port, others.join(" and ")),
                 ));
             }
         }

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what Postroom needs to build on Debian/Ubuntu (system libraries for the webview, Node packages
+# for the UI) and builds the UI. Safe to run again: it only installs what is missing.
+# Usage: scripts/setup.sh [--test]   (--test adds what the test suite needs: Xvfb, WebKitWebDriver,
+#                                      tauri-driver, D-Bus, Python's pytest and selenium)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential pkg-config curl file libssl-dev libwebkit2gtk-4.1-dev libxdo-dev
+          libayatana-appindicator3-dev librsvg2-dev dbus dbus-x11 nodejs npm)
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(xvfb webkit2gtk-driver at-spi2-core python3 python3-venv sqlite3 imagemagick)
+fi
+
+sudo_if_needed() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Node may come from elsewhere (nvm, NodeSource); only ask apt for it if there is none.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
+fi
+read -r -a missing <<< "${missing[*]}"
+if (( ${#missing[@]} )); then
+  echo "setup: installing ${missing[*]}"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "setup: Rust is missing — install it from rustup.rs, then run this again" >&2
+  exit 1
+fi
+
+if [[ "${1:-}" == "--test" ]]; then
+  command -v tauri-driver >/dev/null || cargo install tauri-driver --locked
+  if [[ ! -x .venv/bin/pytest ]]; then
+    python3 -m venv .venv
+    .venv/bin/pip install -q --upgrade pip
+    .venv/bin/pip install -q -r tests/gui/requirements.txt
+  fi
+fi
+
+if [[ ! -d ui/node_modules ]] || [[ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]]; then
+  npm --prefix ui ci --no-audit --no-fund
+fi
+npm --prefix ui run build --silent

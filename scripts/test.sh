@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every test: the engine's unit tests, the integration tests (real postroomd processes driven over
+# real sockets and TLS), a check that the UI's TypeScript types match the Rust types, and the desktop
+# app end to end (the real binary under Xvfb, driven by tauri-driver + WebKitWebDriver).
+# Installs what a fresh Debian/Ubuntu machine lacks first (scripts/setup.sh --test).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test
+
+mkdir -p test-output
+status=0
+run_step() { echo "::: $*"; "$@" || status=1; }
+
+# 1. Engine and integration tests, without webkit.
+run_step bash -c 'cargo test --workspace --no-default-features 2>&1 | tee test-output/cargo-test.log; exit ${PIPESTATUS[0]}'
+
+# 2. The TypeScript bindings are generated from the Rust types (step 1 rewrote them): they must be committed.
+if git rev-parse --git-dir >/dev/null 2>&1 && ! git diff --quiet -- ui/src/bindings; then
+  echo "ui/src/bindings differ from the Rust types: commit the regenerated files"; git diff --stat -- ui/src/bindings
+  status=1
+fi
+
+# 3. The desktop app, end to end. The UI was rebuilt by setup; the binary embeds it.
+run_step cargo build --workspace
+run_step bash -c 'xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- \
+  .venv/bin/pytest tests/gui -v -p no:warnings -o junit_family=xunit2 --junitxml=test-output/gui.xml 2>&1 \
+  | grep -v -E "dbus-daemon|xdg-desktop-portal|Gtk-WARNING|pw.conf|No skeleton|SpiRegistry|^$" \
+  | tee test-output/gui-test.log; exit ${PIPESTATUS[0]}'
+
+# One line with the totals of every runner.
+passed=$(grep -hoE "test result: [a-zA-Z]+\. [0-9]+ passed" test-output/cargo-test.log | awk '{s+=$4} END {print s+0}')
+failed=$(grep -hoE "; [0-9]+ failed" test-output/cargo-test.log | awk '{s+=$2} END {print s+0}')
+gui_passed=$(grep -oE "[0-9]+ passed" test-output/gui-test.log | tail -1 | awk '{print $1+0}')
+gui_failed=$(grep -oE "[0-9]+ failed" test-output/gui-test.log | tail -1 | awk '{print $1+0}')
+echo "screenshots: test-output/screenshots/"
+echo "$((passed + ${gui_passed:-0})) passed, $((failed + ${gui_failed:-0})) failed"
+exit $status

@@ -1,0 +1,108 @@
+"""The desktop app as an admin uses it: the main window, Users, Services, Local Domains, TLS Certificate.
+Every test drives the real `postroom` binary and checks the result through another door (postroomd,
+a socket), and saves a screenshot of each window under test-output/screenshots/."""
+
+import json
+
+from conftest import free_port, greeting, postroomd, wait_until
+
+
+def test_main_window_shows_every_service_running(desktop):
+    wait_until(lambda: desktop.text("#services-table").count("Running") == 7, what="7 running services")
+    table = desktop.text("#services-table")
+    for name in ["SMTP", "SMTP Submission", "SMTPS", "POP3", "POP3S", "IMAP4", "IMAPS"]:
+        assert name in table
+    assert f"127.0.0.1:{desktop.ports['pop3']}" in table
+    assert "Running" in desktop.text("#status-header")
+    desktop.screenshot("main")
+
+
+def test_a_user_created_in_the_users_window_exists_for_postroomd(desktop):
+    desktop.open_window("#btn-open-users", "users")
+    desktop.click("#btn-new-user")
+    desktop.type("#user-name", "frank")
+    desktop.type("#user-real-name", "Frank Jones")
+    desktop.type("#user-password", "frank-secret")
+    desktop.type("#user-password2", "frank-secret")
+    desktop.type("#user-aliases", "sales, info")
+    desktop.screenshot("user-editor")
+    desktop.click("#btn-user-ok")
+    wait_until(lambda: "frank" in desktop.text("#users-table"), what="frank in the table")
+    users = json.loads(postroomd(desktop.data_dir, "user", "list", "--json"))
+    frank = next(u for u in users if u["name"] == "frank")
+    assert frank["real_name"] == "Frank Jones"
+    assert frank["aliases"] == ["info", "sales"]
+    desktop.screenshot("users")
+
+
+def test_invalid_user_input_is_shown_next_to_the_field_and_nothing_is_saved(desktop):
+    postroomd(desktop.data_dir, "user", "add", "grace", "--password-stdin", stdin="grace-pass\n")
+    desktop.open_window("#btn-open-users", "users")
+    wait_until(lambda: "grace" in desktop.text("#users-table"), what="grace in the table")
+    desktop.click("#btn-new-user")
+    desktop.type("#user-name", "grace")
+    desktop.type("#user-password", "abc")
+    desktop.type("#user-password2", "abc")
+    desktop.click("#btn-user-ok")
+    wait_until(lambda: desktop.text("#user-password-error") or desktop.text("#user-name-error"), what="a field error")
+    shown = desktop.text("#user-name-error") + " " + desktop.text("#user-password-error")
+    assert "already" in shown or "6 characters" in shown, shown
+    desktop.screenshot("user-editor-errors")
+    users = json.loads(postroomd(desktop.data_dir, "user", "list", "--json"))
+    assert [u["name"] for u in users] == ["grace"]
+
+
+def test_a_port_changed_in_services_moves_the_listener(desktop):
+    old = desktop.ports["imap"]
+    new = free_port()
+    desktop.open_window("#btn-open-services", "services")
+    desktop.click("#tab-imap")
+    desktop.type("#svc-imap-port", str(new))
+    desktop.screenshot("services")
+    desktop.click("#btn-apply")
+    assert wait_until(lambda: greeting(new), what="IMAP on the new port").startswith("* OK")
+    wait_until(lambda: greeting(old, 0.3) is None, what="the old port to close")
+    assert postroomd(desktop.data_dir, "settings", "get", "services.imap.port").strip() == str(new)
+
+
+def test_a_bad_port_is_refused_next_to_its_field(desktop):
+    desktop.open_window("#btn-open-services", "services")
+    desktop.click("#tab-pop3")
+    desktop.type("#svc-pop3-port", str(desktop.ports["imap"]))
+    desktop.click("#btn-apply")
+    error = wait_until(lambda: desktop.text("#svc-pop3-port-error"), what="the port error")
+    assert "also used by IMAP4" in error, error
+    desktop.screenshot("services-error")
+    assert postroomd(desktop.data_dir, "settings", "get", "services.pop3.port").strip() == str(desktop.ports["pop3"])
+
+
+def test_domains_window_adds_a_local_domain(desktop):
+    desktop.open_window("#btn-open-domains", "domains")
+    desktop.type("#domain-name", "Office.Example")
+    desktop.click("#btn-add-domain")
+    wait_until(lambda: "office.example" in desktop.text(), what="the domain in the list")
+    assert postroomd(desktop.data_dir, "domain", "list").split() == ["office.example"]
+    desktop.screenshot("domains")
+
+
+def test_certificate_window_shows_the_self_signed_certificate(desktop):
+    desktop.open_window("#btn-open-certificate", "certificate")
+    wait_until(lambda: "localhost" in desktop.text(), what="the certificate's names")
+    text = desktop.text()
+    assert "self-signed" in text.lower()
+    desktop.type("#cert-file", "/nonexistent/cert.pem")
+    desktop.type("#key-file", "/nonexistent/key.pem")
+    desktop.click("#btn-use-cert")
+    wait_until(lambda: "cannot read" in desktop.text(), what="the refusal")
+    desktop.screenshot("certificate")
+    assert postroomd(desktop.data_dir, "settings", "get", "tls.cert_file").strip() == ""
+
+
+def test_pause_closes_the_listeners_and_resume_reopens_them(desktop):
+    desktop.click("#btn-pause")
+    wait_until(lambda: greeting(desktop.ports["pop3"], 0.3) is None, what="POP3 to close")
+    wait_until(lambda: "Paused" in desktop.text("#status-header"), what="the paused header")
+    assert desktop.status()["paused"] is True
+    desktop.screenshot("main-paused")
+    desktop.click("#btn-pause")
+    assert wait_until(lambda: greeting(desktop.ports["pop3"]), what="POP3 to reopen").startswith("+OK")
