@@ -206,6 +206,7 @@ const handlers: Record<string, (a: any) => unknown> = {
     if (!/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(name)) throw invalid([{ field: "name", message: `'${name}' is not a valid domain name` }]);
     if (domains.includes(name)) throw invalid([{ field: "name", message: `${name} is already a local domain` }]);
     domains.push(name);
+    return name;
   },
   delete_domain: (a: { name: string }) => {
     if (!domains.includes(a.name)) throw fail("not_found", `${a.name} is not a local domain`);

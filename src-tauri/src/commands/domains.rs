@@ -7,8 +7,9 @@ pub async fn list_domains(engine: State<'_, Engine>) -> ApiResult<Vec<String>> {
 }
 
 #[tauri::command]
-pub async fn add_domain(engine: State<'_, Engine>, name: String) -> ApiResult<()> {
-    super::blocking(engine, move |e| e.directory().add_domain(&name).map(|_| ())).await
+/// Returns the name as stored (lower case, no trailing dot).
+pub async fn add_domain(engine: State<'_, Engine>, name: String) -> ApiResult<String> {
+    super::blocking(engine, move |e| e.directory().add_domain(&name)).await
 }
 
 #[tauri::command]

@@ -71,11 +71,11 @@ export function mountDomains(app: HTMLElement): () => void {
     }
     await busy([addBtn], async () => {
       try {
-        await api.addDomain(name);
+        const added = await api.addDomain(name);
         errors.clear();
         nameInput.value = "";
-        strip.info(`${name} is now a local domain.`);
-        await load(name.toLowerCase());
+        strip.info(`${added} is now a local domain.`);
+        await load(added);
       } catch (e) {
         const unmatched = errors.show(fieldMessages(e));
         if (errors.keys().length === 0) strip.error(`Cannot add ${name}: ${errorText(e)}`);

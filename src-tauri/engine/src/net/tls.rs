@@ -21,6 +21,8 @@ use crate::settings::TlsSettings;
 
 pub const SELF_SIGNED_CERT: &str = "selfsigned.pem";
 pub const SELF_SIGNED_KEY: &str = "selfsigned.key";
+/// How long a generated certificate is valid: five years.
+const SELF_SIGNED_DAYS: i64 = 5 * 365;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
@@ -122,9 +124,17 @@ pub fn ensure_self_signed(certs_dir: &Path, server_name: &str) -> std::io::Resul
     if server_name != "localhost" {
         names.push("localhost".into());
     }
-    let generated = rcgen::generate_simple_self_signed(names).map_err(std::io::Error::other)?;
-    crate::paths::write_private(&key_path, generated.signing_key.serialize_pem().as_bytes())?;
-    crate::paths::write_private(&cert_path, generated.cert.pem().as_bytes())?;
+    let mut params = rcgen::CertificateParams::new(names).map_err(std::io::Error::other)?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(rcgen::DnType::CommonName, server_name);
+    params.distinguished_name.push(rcgen::DnType::OrganizationName, "Postroom (self-signed)");
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(SELF_SIGNED_DAYS);
+    let key = rcgen::KeyPair::generate().map_err(std::io::Error::other)?;
+    let cert = params.self_signed(&key).map_err(std::io::Error::other)?;
+    crate::paths::write_private(&key_path, key.serialize_pem().as_bytes())?;
+    crate::paths::write_private(&cert_path, cert.pem().as_bytes())?;
     tracing::info!(target: "tls", name = server_name, "generated a self-signed certificate");
     Ok((cert_path, key_path))
 }
@@ -190,6 +200,7 @@ mod tests {
         let info = tls.info();
         assert_eq!(info.source, CertificateSource::SelfSigned);
         assert!(info.names.contains(&"mail.example.test".to_string()), "{:?}", info.names);
+        assert!(info.subject.contains("CN=mail.example.test"), "{}", info.subject);
         assert_eq!(info.sha256.len(), 64);
     }
 
