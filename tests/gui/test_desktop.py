@@ -3,6 +3,8 @@ Every test drives the real `postroom` binary and checks the result through anoth
 a socket), and saves a screenshot of each window under test-output/screenshots/."""
 
 import json
+import subprocess
+import time
 
 from conftest import free_port, greeting, postroomd, wait_until
 
@@ -106,3 +108,27 @@ def test_pause_closes_the_listeners_and_resume_reopens_them(desktop):
     desktop.screenshot("main-paused")
     desktop.click("#btn-pause")
     assert wait_until(lambda: greeting(desktop.ports["pop3"]), what="POP3 to reopen").startswith("+OK")
+
+
+def test_bulk_add_through_the_native_file_picker(desktop, tmp_path):
+    csv_file = tmp_path / "staff.csv"
+    csv_file.write_text("name,password,real name\nhelen,helen-pass1,Helen Ray\n"
+                        "bad name,pass-word2,Bad\nivan,short,Ivan\njoan,joan-pass3,Joan Fox\n")
+    desktop.open_window("#btn-open-users", "users")
+    desktop.click("#btn-bulk-add")
+    # The GTK file chooser is a native window, outside WebDriver's reach: type the path as a person would.
+    wait_until(lambda: subprocess.run(["xdotool", "search", "--name", "Bulk add users"],
+                                      capture_output=True).returncode == 0, what="the file chooser")
+    time.sleep(1.5)  # the chooser maps its window before it takes keys
+    subprocess.run(["xdotool", "search", "--name", "Bulk add users", "windowfocus", "--sync"], check=True)
+    subprocess.run(["xdotool", "key", "ctrl+l"], check=True)
+    subprocess.run(["xdotool", "type", "--delay", "10", str(csv_file)], check=True)
+    time.sleep(1)  # let the entry's completion settle, or Enter only closes the completion list
+    subprocess.run(["xdotool", "key", "Return"], check=True)
+    report = wait_until(lambda: desktop.text("#bulk-errors"), timeout=30, what="the bulk add report")
+    assert "line 3: name 'bad name'" in report
+    assert "line 4: password for 'ivan'" in report
+    assert "2 users added" in desktop.text("#bulk-added")
+    desktop.screenshot("bulk-add-report")
+    users = json.loads(postroomd(desktop.data_dir, "user", "list", "--json"))
+    assert [u["name"] for u in users] == ["helen", "joan"]

@@ -1,6 +1,6 @@
 use postroom_engine::net::tls::CertificateInfo;
 use postroom_engine::{ApiResult, Engine};
-use tauri::{AppHandle, State};
+use tauri::State;
 
 #[tauri::command]
 pub fn get_certificate(engine: State<'_, Engine>) -> CertificateInfo {
@@ -9,15 +9,12 @@ pub fn get_certificate(engine: State<'_, Engine>) -> CertificateInfo {
 
 /// A native open-file dialog for PEM files; `None` when cancelled.
 #[tauri::command]
-pub async fn pick_file(app: AppHandle, title: String) -> ApiResult<Option<String>> {
-    super::native_dialog(&app, move || {
-        rfd::FileDialog::new()
-            .set_title(title)
-            .add_filter("PEM files", &["pem", "crt", "cer", "key"])
-            .add_filter("All files", &["*"])
-            .pick_file()
-    })
-    .await
+pub async fn pick_file(title: String) -> Option<String> {
+    let dialog = rfd::AsyncFileDialog::new()
+        .set_title(title)
+        .add_filter("PEM files", &["pem", "crt", "cer", "key"])
+        .add_filter("All files", &["*"]);
+    super::pick_one_file(dialog).await
 }
 
 #[tauri::command]

@@ -10,7 +10,7 @@ mod users;
 
 use postroom_engine::{ApiError, ApiResult, Engine};
 use tauri::ipc::Invoke;
-use tauri::{Runtime, State, Wry};
+use tauri::{State, Wry};
 
 pub fn handler() -> impl Fn(Invoke<Wry>) -> bool + Send + Sync + 'static {
     tauri::generate_handler![
@@ -48,16 +48,11 @@ where
         .map_err(|e| ApiError::internal(format!("the task failed: {e}")))?
 }
 
-/// Shows a native dialog on the main thread (GTK requires it) and returns the chosen path.
-async fn native_dialog<R: Runtime>(
-    app: &tauri::AppHandle<R>,
-    dialog: impl FnOnce() -> Option<std::path::PathBuf> + Send + 'static,
-) -> ApiResult<Option<String>> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    app.run_on_main_thread(move || {
-        let _ = tx.send(dialog());
-    })
-    .map_err(|e| ApiError::internal(format!("cannot open a dialog: {e}")))?;
-    let picked = rx.await.map_err(|_| ApiError::internal("the dialog was closed unexpectedly"))?;
-    Ok(picked.map(|p| p.display().to_string()))
+/// Shows a native open-file dialog and returns the chosen path (`None` when cancelled).
+///
+/// rfd's GTK backend keeps a GTK thread of its own and posts the dialog to GLib's default main context,
+/// which Tauri's main thread runs: so the dialog must be awaited from a worker, never from the main
+/// thread (that would deadlock).
+async fn pick_one_file(dialog: rfd::AsyncFileDialog) -> Option<String> {
+    dialog.pick_file().await.map(|f| f.path().display().to_string())
 }

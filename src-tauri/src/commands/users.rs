@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use postroom_engine::users::{BulkAddReport, UserDetail, UserForm, UserSummary};
 use postroom_engine::{ApiResult, Engine};
-use tauri::{AppHandle, State};
+use tauri::State;
 
 #[tauri::command]
 pub async fn list_users(engine: State<'_, Engine>) -> ApiResult<Vec<UserSummary>> {
@@ -31,15 +31,12 @@ pub async fn delete_user(engine: State<'_, Engine>, name: String) -> ApiResult<(
 
 /// Asks for a CSV file with the native picker; `None` when the admin cancels.
 #[tauri::command]
-pub async fn bulk_add_users(app: AppHandle, engine: State<'_, Engine>) -> ApiResult<Option<BulkAddReport>> {
-    let picked = super::native_dialog(&app, || {
-        rfd::FileDialog::new()
-            .set_title("Bulk add users from a CSV file")
-            .add_filter("CSV files (name, password, real name)", &["csv", "txt"])
-            .add_filter("All files", &["*"])
-            .pick_file()
-    })
-    .await?;
+pub async fn bulk_add_users(engine: State<'_, Engine>) -> ApiResult<Option<BulkAddReport>> {
+    let dialog = rfd::AsyncFileDialog::new()
+        .set_title("Bulk add users from a CSV file")
+        .add_filter("CSV files (name, password, real name)", &["csv", "txt"])
+        .add_filter("All files", &["*"]);
+    let picked = super::pick_one_file(dialog).await;
     match picked {
         Some(path) => super::blocking(engine, move |e| e.directory().bulk_add_file(&PathBuf::from(path)).map(Some)).await,
         None => Ok(None),
