@@ -102,6 +102,11 @@ impl Engine {
             registry: self.inner.registry.clone(),
             shutdown: self.inner.shutdown.clone(),
             sessions: self.inner.sessions.clone(),
+            smtp: Arc::new(crate::smtp::Shared {
+                store: self.inner.store.clone(),
+                directory: self.inner.directory.clone(),
+                limits: Default::default(),
+            }),
         };
         let mut tasks = self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner());
         tasks.push(tokio::spawn(crate::net::run_listeners(ctx)));

@@ -1,12 +1,14 @@
 //! Postroom's mail engine: everything but the GUI. See ARCHITECTURE.md for the map.
 
 pub mod cli;
+pub mod delivery;
 pub mod engine;
 pub mod error;
 pub mod logging;
 pub mod net;
 pub mod paths;
 pub mod settings;
+pub mod smtp;
 pub mod status;
 pub mod store;
 pub mod time_text;

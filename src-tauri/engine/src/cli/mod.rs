@@ -66,6 +66,9 @@ enum UserCommand {
         password_stdin: bool,
         #[arg(long, value_name = "TEXT", default_value = "")]
         real_name: String,
+        /// Another name the mailbox answers to (repeatable)
+        #[arg(long = "alias", value_name = "NAME")]
+        aliases: Vec<String>,
     },
     /// List users
     List(JsonFlag),
@@ -193,9 +196,9 @@ fn read_password(from_stdin: bool) -> Result<String> {
 fn user(store: &Store, command: UserCommand) -> Result<()> {
     let directory = Directory::new(store.clone());
     match command {
-        UserCommand::Add { name, password_stdin, real_name } => {
+        UserCommand::Add { name, password_stdin, real_name, aliases } => {
             let password = read_password(password_stdin)?;
-            directory.create(UserForm { name: name.clone(), real_name, enabled: true, aliases: vec![], password: Some(password) })?;
+            directory.create(UserForm { name: name.clone(), real_name, enabled: true, aliases, password: Some(password) })?;
             println!("user {name} created");
         }
         UserCommand::List(f) => output::users(&directory.list()?, f.json)?,

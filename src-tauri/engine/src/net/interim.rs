@@ -1,5 +1,5 @@
-//! The interim greeter each service runs until its protocol's own session lands (SMTP: issue 3; POP3 and
-//! IMAP4: issue 4). It speaks just enough of the protocol to be honest with a client: the greeting,
+//! The interim greeter POP3 and IMAP4 services run until their protocol sessions land (issue 4); SMTP
+//! has its own (`crate::smtp`). It speaks just enough of the protocol to be honest with a client: the greeting,
 //! capabilities, STARTTLS/STLS where the service offers it, NOOP and QUIT/LOGOUT, and for everything else
 //! the protocol's own polite "not available yet" reply. On engine shutdown it says the protocol's goodbye.
 

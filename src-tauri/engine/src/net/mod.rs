@@ -25,7 +25,7 @@ use tokio_util::task::TaskTracker;
 
 pub use registry::{ConnectionGuard, Registry, ServiceState, ServiceStatus};
 
-use crate::settings::{ServiceId, Settings, TlsMode};
+use crate::settings::{Protocol, ServiceId, Settings, TlsMode};
 use tls::TlsManager;
 
 /// How often a service that failed to bind tries again.
@@ -48,6 +48,7 @@ pub struct NetContext {
     pub registry: Arc<Registry>,
     pub shutdown: CancellationToken,
     pub sessions: TaskTracker,
+    pub smtp: Arc<crate::smtp::Shared>,
 }
 
 #[derive(PartialEq, Clone, Copy)]
@@ -180,7 +181,22 @@ async fn accept_loop(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, listener
     }
 }
 
-async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, socket: tokio::net::TcpStream, peer: SocketAddr) {
+async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut socket: tokio::net::TcpStream, peer: SocketAddr) {
+    let settings = ctx.settings.borrow().clone();
+    let _slot = if id.protocol() == Protocol::Smtp {
+        let limits = &settings.smtp;
+        match crate::smtp::ConnectionLimits::acquire(&ctx.smtp, peer.ip(), limits.max_connections_per_address, limits.max_connections) {
+            Some(slot) => Some(slot),
+            None => {
+                tracing::warn!(target: "security", service = id.key(), %peer, "too many connections; refused");
+                let busy = format!("421 4.7.0 {} too many connections from your address, try later\r\n", settings.general.server_name);
+                let _ = tokio::io::AsyncWriteExt::write_all(&mut socket, busy.as_bytes()).await;
+                return;
+            }
+        }
+    } else {
+        None
+    };
     let stream: BoxStream = if tls_mode == TlsMode::Implicit {
         match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, ctx.tls.acceptor().accept(socket)).await {
             Ok(Ok(tls)) => Box::new(tls),
@@ -196,7 +212,23 @@ async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, soc
     } else {
         Box::new(socket)
     };
-    let server_name = ctx.settings.borrow().general.server_name.clone();
+    if id.protocol() == Protocol::Smtp {
+        let session = crate::smtp::SessionContext {
+            shared: ctx.smtp.clone(),
+            settings,
+            service: id,
+            peer,
+            tls: ctx.tls.clone(),
+            tls_active: tls_mode == TlsMode::Implicit,
+            starttls: tls_mode == TlsMode::Starttls,
+            shutdown: ctx.shutdown.clone(),
+        };
+        if let Err(e) = crate::smtp::run(session, stream).await {
+            tracing::debug!(target: "smtp", %peer, error = %e, "session ended with an error");
+        }
+        return;
+    }
+    let server_name = settings.general.server_name.clone();
     let session = interim::Session {
         protocol: id.protocol(),
         server_name,

@@ -7,6 +7,7 @@
 //! know are kept but ignored.
 
 mod services;
+mod smtp;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use services::{Protocol, ServiceId, ServiceSettings, ServicesSettings, TlsMode};
+pub use smtp::SmtpSettings;
 
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::store::{Store, StoreResult};
@@ -25,6 +27,7 @@ use crate::store::{Store, StoreResult};
 pub struct Settings {
     pub general: GeneralSettings,
     pub services: ServicesSettings,
+    pub smtp: SmtpSettings,
     pub tls: TlsSettings,
 }
 
@@ -100,6 +103,7 @@ pub fn validate(settings: &Settings) -> ApiResult<()> {
         errors.push(FieldError::new("general.server_name", "enter a host name without spaces"));
     }
     settings.services.validate(&mut errors);
+    settings.smtp.validate(&mut errors);
     let tls = &settings.tls;
     match (tls.cert_file.is_empty(), tls.key_file.is_empty()) {
         (true, true) => {}

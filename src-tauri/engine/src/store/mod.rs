@@ -9,6 +9,7 @@
 //!
 //! Schema changes are numbered migrations in [`schema`], applied at open; never edit a released one.
 
+pub mod blobs;
 mod schema;
 mod writer;
 
@@ -68,6 +69,11 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Where large message bodies live: `blobs/` beside the database.
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.inner.path.parent().unwrap_or(Path::new(".")).join("blobs")
     }
 
     /// Runs `f` on the writer thread inside the next group commit; returns once that commit is durable.

@@ -1,0 +1,168 @@
+//! Where an accepted message goes, and putting it there durably.
+//!
+//! [`route`] decides, at RCPT time, what a recipient address is: a local user (by name or alias, at a
+//! local domain), a remote address (which needs the right to relay), or nobody. [`deliver`] then
+//! commits the body and every destination in one group-commit write: a message row in each local user's
+//! INBOX (with its IMAP UID) and an outbound-queue entry per remote recipient. The SMTP session sends its
+//! final 250 only after [`deliver`] returns, i.e. after the fsync.
+//!
+//! Local domains are those in the domains table, plus the server's own name and `localhost`. The local
+//! part must name a user or alias exactly (case-insensitive; `name+tag` falls back to `name`), so the
+//! classic relay tricks — `a%b@local`, `b!a@local`, `"a@b"@local` — name nobody and are refused.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::store::{blobs, now, Store, StoreResult};
+
+/// One accepted recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    Local { user_id: i64, user: String, address: String },
+    Remote { address: String },
+}
+
+/// Why a recipient is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A local domain, but no such user or alias.
+    UnknownUser,
+    /// Not ours, and this client may not relay.
+    RelayDenied,
+    /// Unusable address syntax.
+    BadAddress(String),
+}
+
+/// Splits `local@domain`; the domain is lower-cased. An address without a domain has an empty domain.
+pub fn split_address(address: &str) -> (&str, String) {
+    match address.rfind('@') {
+        Some(at) => (&address[..at], address[at + 1..].to_ascii_lowercase()),
+        None => (address, String::new()),
+    }
+}
+
+/// Decides what `address` is. `may_relay`: the client authenticated or comes from a trusted network.
+pub fn route(conn: &Connection, server_name: &str, address: &str, may_relay: bool) -> StoreResult<Result<Recipient, Refusal>> {
+    let (local, domain) = split_address(address);
+    if local.is_empty() {
+        return Ok(Err(Refusal::BadAddress("the address has no local part".into())));
+    }
+    let is_local_domain = domain.is_empty()
+        || domain == "localhost"
+        || domain.eq_ignore_ascii_case(server_name)
+        || conn.query_row("SELECT 1 FROM domains WHERE name = ?1", [&domain], |_| Ok(())).optional()?.is_some();
+    if !is_local_domain {
+        return Ok(if may_relay { Ok(Recipient::Remote { address: address.to_string() }) } else { Err(Refusal::RelayDenied) });
+    }
+    let found = match find_user(conn, local)? {
+        Some(u) => Some(u),
+        None => match local.split_once('+') {
+            Some((base, _)) if !base.is_empty() => find_user(conn, base)?,
+            _ => None,
+        },
+    };
+    Ok(found
+        .map(|(user_id, user)| Recipient::Local { user_id, user, address: address.to_string() })
+        .ok_or(Refusal::UnknownUser))
+}
+
+fn find_user(conn: &Connection, local: &str) -> StoreResult<Option<(i64, String)>> {
+    Ok(conn
+        .query_row(
+            "SELECT id, name FROM users WHERE name = ?1 AND deleted_at IS NULL AND enabled = 1
+             UNION ALL
+             SELECT u.id, u.name FROM aliases a JOIN users u ON u.id = a.user_id
+              WHERE a.alias = ?1 AND u.deleted_at IS NULL AND u.enabled = 1
+             LIMIT 1",
+            [local],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+/// What to deliver: the envelope as accepted.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    /// Empty for the null sender `<>`.
+    pub sender: String,
+    pub recipients: Vec<Recipient>,
+    pub auth_user: Option<String>,
+}
+
+/// What [`deliver`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub local: usize,
+    pub queued: usize,
+    pub queue_id: Option<i64>,
+}
+
+/// Stores `message` for every recipient in one durable commit.
+pub async fn deliver(store: &Store, envelope: Envelope, message: Vec<u8>) -> StoreResult<Receipt> {
+    let blobs_dir = store.blobs_dir();
+    let blob = tokio::task::spawn_blocking(move || blobs::prepare(&blobs_dir, message))
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))??;
+    store.write_async(move |conn| commit(conn, &envelope, &blob)).await
+}
+
+fn commit(conn: &Connection, envelope: &Envelope, blob: &blobs::PreparedBlob) -> StoreResult<Receipt> {
+    let mut users: Vec<i64> = envelope
+        .recipients
+        .iter()
+        .filter_map(|r| match r {
+            Recipient::Local { user_id, .. } => Some(*user_id),
+            Recipient::Remote { .. } => None,
+        })
+        .collect();
+    users.sort_unstable();
+    users.dedup();
+    let remote: Vec<&str> = envelope
+        .recipients
+        .iter()
+        .filter_map(|r| match r {
+            Recipient::Remote { address } => Some(address.as_str()),
+            Recipient::Local { .. } => None,
+        })
+        .collect();
+    let references = users.len() as i64 + i64::from(!remote.is_empty());
+    let blob_id = blobs::insert(conn, blob, references)?;
+    let at = now();
+    for user_id in &users {
+        deliver_to_inbox(conn, *user_id, blob_id, blob.size, at)?;
+    }
+    let mut queue_id = None;
+    if !remote.is_empty() {
+        conn.execute(
+            "INSERT INTO queue(created_at, sender, auth_user, blob_id, size) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![at, envelope.sender, envelope.auth_user, blob_id, blob.size],
+        )?;
+        let id = conn.last_insert_rowid();
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO queue_recipients(queue_id, recipient, next_attempt_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
+        )?;
+        for address in &remote {
+            stmt.execute(params![id, address, at])?;
+        }
+        queue_id = Some(id);
+    }
+    Ok(Receipt { local: users.len(), queued: remote.len(), queue_id })
+}
+
+/// Appends a message to the user's INBOX with the next UID.
+fn deliver_to_inbox(conn: &Connection, user_id: i64, blob_id: i64, size: i64, at: i64) -> StoreResult<()> {
+    let (folder_id, uid, modseq): (i64, i64, i64) = conn.query_row(
+        "UPDATE folders SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1
+         WHERE user_id = ?1 AND path = 'INBOX'
+         RETURNING id, uidnext - 1, highestmodseq",
+        [user_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    conn.execute(
+        "INSERT INTO messages(folder_id, uid, received_at, size, modseq, blob_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![folder_id, uid, at, size, modseq, blob_id],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,552 @@
+//! One SMTP conversation: the read/answer loop and a handler per command.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use smtp_proto::{Error as ParseError, Request};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio_util::sync::CancellationToken;
+
+use super::data::{normalise_line_endings, DataReceiver};
+use super::reply::Reply;
+use super::stamp::{stamp, Trace};
+use super::{auth, Shared};
+use crate::delivery::{self, Envelope, Recipient, Refusal};
+use crate::net::tls::TlsManager;
+use crate::net::BoxStream;
+use crate::settings::{ServiceId, Settings};
+
+/// Longest command line (RFC 5321 allows 512 plus extension parameters).
+const MAX_LINE: u64 = 2048;
+/// Errors tolerated before the client is dropped.
+const MAX_ERRORS: u32 = 20;
+/// Failed AUTH attempts tolerated in one session.
+const MAX_AUTH_FAILURES: u32 = 3;
+
+pub struct SessionContext {
+    pub shared: Arc<Shared>,
+    pub settings: Arc<Settings>,
+    pub service: ServiceId,
+    pub peer: SocketAddr,
+    pub tls: Arc<TlsManager>,
+    /// TLS is already on (implicit-TLS port).
+    pub tls_active: bool,
+    /// STARTTLS may be offered.
+    pub starttls: bool,
+    pub shutdown: CancellationToken,
+}
+
+struct Transaction {
+    sender: String,
+    recipients: Vec<Recipient>,
+    /// BDAT chunks so far, and whether they already exceed the size limit.
+    chunks: Vec<u8>,
+    chunks_too_big: bool,
+}
+
+enum Next {
+    Continue,
+    Close,
+    StartTls,
+}
+
+struct Session {
+    ctx: SessionContext,
+    reader: BufReader<BoxStream>,
+    out: Vec<u8>,
+    helo: Option<String>,
+    auth_user: Option<String>,
+    auth_failures: u32,
+    errors: u32,
+    tx: Option<Transaction>,
+}
+
+/// Runs a session to its end.
+pub async fn run(ctx: SessionContext, stream: BoxStream) -> std::io::Result<()> {
+    let greeting = Reply::new(220, "", format!("{} Postroom ESMTP", ctx.settings.general.server_name));
+    let mut s = Session {
+        ctx,
+        reader: BufReader::new(stream),
+        out: Vec::new(),
+        helo: None,
+        auth_user: None,
+        auth_failures: 0,
+        errors: 0,
+        tx: None,
+    };
+    s.reply(greeting);
+    s.serve().await
+}
+
+impl Session {
+    fn name(&self) -> &str {
+        &self.ctx.settings.general.server_name
+    }
+
+    fn idle(&self) -> Duration {
+        Duration::from_secs(u64::from(self.ctx.settings.smtp.idle_timeout_secs))
+    }
+
+    fn reply(&mut self, reply: Reply) {
+        if reply.is_error() {
+            self.errors += 1;
+        }
+        reply.write_to(&mut self.out);
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            let out = std::mem::take(&mut self.out);
+            self.reader.get_mut().write_all(&out).await?;
+            self.reader.get_mut().flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn serve(&mut self) -> std::io::Result<()> {
+        loop {
+            // Pipelined commands are answered together: flush only when the client waits for us.
+            if self.reader.buffer().is_empty() {
+                self.flush().await?;
+            }
+            let Some(line) = self.read_line().await? else { return Ok(()) };
+            let next = self.command(&line).await?;
+            if self.errors >= MAX_ERRORS {
+                self.reply(Reply::new(421, "4.7.0", format!("{} too many errors, closing connection", self.name())));
+                return self.close().await;
+            }
+            match next {
+                Next::Continue => {}
+                Next::Close => return self.close().await,
+                Next::StartTls => self.start_tls().await?,
+            }
+        }
+    }
+
+    async fn close(&mut self) -> std::io::Result<()> {
+        self.flush().await?;
+        let _ = self.reader.get_mut().shutdown().await;
+        Ok(())
+    }
+
+    /// The next line, or `None` when the session is over (client gone, idle, shutdown).
+    async fn read_line(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        let mut line = Vec::new();
+        let idle = self.idle();
+        let read = {
+            let mut limited = (&mut self.reader).take(MAX_LINE + 1);
+            tokio::select! {
+                _ = self.ctx.shutdown.cancelled() => None,
+                r = tokio::time::timeout(idle, limited.read_until(b'\n', &mut line)) => Some(r),
+            }
+        };
+        match read {
+            None => {
+                let name = self.name().to_string();
+                self.reply(Reply::new(421, "4.3.2", format!("{name} Postroom is shutting down")));
+                self.close().await?;
+                Ok(None)
+            }
+            Some(Err(_)) => {
+                let name = self.name().to_string();
+                self.reply(Reply::new(421, "4.4.2", format!("{name} idle too long, closing connection")));
+                self.close().await?;
+                Ok(None)
+            }
+            Some(Ok(r)) => {
+                if r? == 0 {
+                    return Ok(None);
+                }
+                if line.len() as u64 > MAX_LINE {
+                    self.skip_rest_of_line().await?;
+                    self.reply(Reply::new(500, "5.5.2", "line too long"));
+                    line.clear();
+                    line.extend_from_slice(b"\r\n");
+                }
+                Ok(Some(line))
+            }
+        }
+    }
+
+    async fn skip_rest_of_line(&mut self) -> std::io::Result<()> {
+        loop {
+            let mut junk = Vec::new();
+            let n = (&mut self.reader).take(MAX_LINE).read_until(b'\n', &mut junk).await?;
+            if n == 0 || junk.ends_with(b"\n") {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn start_tls(&mut self) -> std::io::Result<()> {
+        self.flush().await?;
+        // Replacing the reader drops anything the client pipelined after STARTTLS (RFC 3207 5).
+        let plain = std::mem::replace(&mut self.reader, BufReader::new(Box::new(tokio::io::empty()) as BoxStream)).into_inner();
+        let accepted = tokio::time::timeout(crate::net::TLS_HANDSHAKE_TIMEOUT, self.ctx.tls.acceptor().accept(plain)).await;
+        let tls = accepted.map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+        self.reader = BufReader::new(Box::new(tls));
+        self.ctx.tls_active = true;
+        // The session starts over (RFC 3207 4.2): forget HELO, AUTH and any transaction.
+        self.helo = None;
+        self.auth_user = None;
+        self.tx = None;
+        Ok(())
+    }
+
+    async fn command(&mut self, line: &[u8]) -> std::io::Result<Next> {
+        if line == b"\r\n" && self.out.ends_with(b"line too long\r\n") {
+            return Ok(Next::Continue);
+        }
+        let parsed = Request::parse(&mut line.iter()).map(Request::into_owned);
+        let request = match parsed {
+            Ok(r) => r,
+            Err(e) => {
+                self.reply(parse_error(e));
+                return Ok(Next::Continue);
+            }
+        };
+        match request {
+            Request::Ehlo { host } => self.hello(host, true),
+            Request::Helo { host } => self.hello(host, false),
+            Request::Lhlo { .. } => self.reply(Reply::new(500, "5.5.1", "this is not an LMTP server")),
+            Request::StartTls => return Ok(self.starttls()),
+            Request::Auth { mechanism, initial_response } => return self.authenticate(mechanism, initial_response).await,
+            Request::Mail { from } => self.mail(from),
+            Request::Rcpt { to } => self.rcpt(to).await,
+            Request::Data => self.data().await?,
+            Request::Bdat { chunk_size, is_last } => self.bdat(chunk_size, is_last).await?,
+            Request::Rset => {
+                self.tx = None;
+                self.reply(Reply::new(250, "2.0.0", "OK"));
+            }
+            Request::Noop { .. } => self.reply(Reply::new(250, "2.0.0", "OK")),
+            Request::Quit => {
+                let name = self.name().to_string();
+                self.reply(Reply::new(221, "2.0.0", format!("{name} closing connection")));
+                return Ok(Next::Close);
+            }
+            Request::Vrfy { .. } => self.reply(Reply::new(252, "2.5.2", "cannot VRFY a user, but will accept mail for valid recipients")),
+            Request::Help { .. } => self.reply(Reply::new(214, "2.0.0", "see RFC 5321; Postroom speaks ESMTP")),
+            Request::Expn { .. } | Request::Etrn { .. } | Request::Atrn { .. } | Request::Burl { .. } => {
+                self.reply(Reply::new(502, "5.5.1", "command not implemented"))
+            }
+        }
+        Ok(Next::Continue)
+    }
+
+    fn auth_offered(&self) -> bool {
+        self.ctx.tls_active || self.ctx.settings.smtp.allow_plaintext_auth
+    }
+
+    fn hello(&mut self, host: String, extended: bool) {
+        self.tx = None;
+        self.helo = Some(host.clone());
+        let name = self.name().to_string();
+        if !extended {
+            self.reply(Reply::new(250, "", format!("{name} Postroom greets {host}")));
+            return;
+        }
+        let mut lines = vec![
+            format!("{name} Postroom greets {host}"),
+            format!("SIZE {}", self.ctx.settings.smtp.max_message_size),
+            "PIPELINING".into(),
+            "8BITMIME".into(),
+            "ENHANCEDSTATUSCODES".into(),
+            "SMTPUTF8".into(),
+            "CHUNKING".into(),
+            "DSN".into(),
+        ];
+        if self.ctx.starttls && !self.ctx.tls_active {
+            lines.push("STARTTLS".into());
+        }
+        if self.auth_offered() && self.auth_user.is_none() {
+            lines.push("AUTH PLAIN LOGIN".into());
+        }
+        self.reply(Reply::lines(250, lines));
+    }
+
+    fn starttls(&mut self) -> Next {
+        if !self.ctx.starttls || self.ctx.tls_active {
+            self.reply(Reply::new(503, "5.5.1", "TLS is already active or not offered here"));
+            return Next::Continue;
+        }
+        self.reply(Reply::new(220, "2.0.0", "ready to start TLS"));
+        Next::StartTls
+    }
+
+    async fn authenticate(&mut self, mechanism: u64, initial: String) -> std::io::Result<Next> {
+        if self.auth_user.is_some() {
+            self.reply(Reply::new(503, "5.5.1", "already authenticated"));
+            return Ok(Next::Continue);
+        }
+        if !self.auth_offered() {
+            self.reply(Reply::new(538, "5.7.11", "encryption required: use STARTTLS first"));
+            return Ok(Next::Continue);
+        }
+        if self.tx.is_some() {
+            self.reply(Reply::new(503, "5.5.1", "AUTH is not allowed during a mail transaction"));
+            return Ok(Next::Continue);
+        }
+        let credentials = match mechanism {
+            smtp_proto::AUTH_PLAIN => {
+                let response = if initial.is_empty() { self.challenge("").await? } else { Some(initial) };
+                response.map(|r| auth::decode_plain(&r))
+            }
+            smtp_proto::AUTH_LOGIN => {
+                let user = if initial.is_empty() { self.challenge(&auth::encode("Username:")).await? } else { Some(initial) };
+                match user.and_then(|u| auth::decode_line(&u)) {
+                    Some(user) => self.challenge(&auth::encode("Password:")).await?.map(|p| auth::decode_line(&p).map(|p| (user, p))),
+                    None => Some(None),
+                }
+            }
+            _ => {
+                self.reply(Reply::new(504, "5.5.4", "unsupported mechanism (use PLAIN or LOGIN)"));
+                return Ok(Next::Continue);
+            }
+        };
+        let Some(credentials) = credentials else {
+            self.reply(Reply::new(501, "5.7.0", "authentication cancelled"));
+            return Ok(Next::Continue);
+        };
+        let Some((user, password)) = credentials else {
+            self.reply(Reply::new(501, "5.5.2", "cannot decode the credentials"));
+            return Ok(Next::Continue);
+        };
+        let directory = self.ctx.shared.directory.clone();
+        let login = user.clone();
+        let verified = tokio::task::spawn_blocking(move || directory.verify(&login, &password))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
+        if verified.is_some() {
+            tracing::info!(target: "smtp", user = %user, peer = %self.ctx.peer, "authenticated");
+            self.auth_user = Some(user);
+            self.reply(Reply::new(235, "2.7.0", "authentication succeeded"));
+            return Ok(Next::Continue);
+        }
+        self.auth_failures += 1;
+        tracing::warn!(target: "security", user = %user, peer = %self.ctx.peer, "SMTP authentication failed");
+        // A pause makes guessing slow without costing an honest user much.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        self.reply(Reply::new(535, "5.7.8", "authentication credentials invalid"));
+        if self.auth_failures >= MAX_AUTH_FAILURES {
+            self.reply(Reply::new(421, "4.7.0", "too many failed logins, closing connection"));
+            return Ok(Next::Close);
+        }
+        Ok(Next::Continue)
+    }
+
+    /// Sends a 334 challenge and reads the answer; `None` when the client cancels with `*`.
+    async fn challenge(&mut self, text: &str) -> std::io::Result<Option<String>> {
+        self.out.extend_from_slice(format!("334 {text}\r\n").as_bytes());
+        self.flush().await?;
+        let Some(line) = self.read_line().await? else { return Ok(None) };
+        let answer = String::from_utf8_lossy(&line).trim().to_string();
+        Ok((answer != "*").then_some(answer))
+    }
+
+    fn mail(&mut self, from: smtp_proto::MailFrom<String>) {
+        if self.helo.is_none() {
+            return self.reply(Reply::new(503, "5.5.1", "send EHLO or HELO first"));
+        }
+        if self.tx.is_some() {
+            return self.reply(Reply::new(503, "5.5.1", "a mail transaction is already open (RSET first)"));
+        }
+        if self.ctx.service == ServiceId::Submission && self.auth_user.is_none() {
+            return self.reply(Reply::new(530, "5.7.0", "authentication required"));
+        }
+        let max = self.ctx.settings.smtp.max_message_size;
+        if from.size as u64 > max {
+            return self.reply(Reply::new(552, "5.3.4", format!("message too big: the limit is {max} bytes")));
+        }
+        self.tx = Some(Transaction { sender: from.address, recipients: Vec::new(), chunks: Vec::new(), chunks_too_big: false });
+        self.reply(Reply::new(250, "2.1.0", "sender OK"));
+    }
+
+    fn may_relay(&self) -> bool {
+        self.auth_user.is_some() || self.ctx.settings.smtp.trusted().iter().any(|n| n.contains(&self.ctx.peer.ip()))
+    }
+
+    async fn rcpt(&mut self, to: smtp_proto::RcptTo<String>) {
+        let max = self.ctx.settings.smtp.max_recipients as usize;
+        match &self.tx {
+            None => return self.reply(Reply::new(503, "5.5.1", "send MAIL FROM first")),
+            Some(tx) if tx.recipients.len() >= max => {
+                return self.reply(Reply::new(452, "4.5.3", format!("too many recipients (at most {max} per message)")))
+            }
+            Some(_) => {}
+        }
+        let store = self.ctx.shared.store.clone();
+        let server_name = self.name().to_string();
+        let address = to.address.clone();
+        let may_relay = self.may_relay();
+        let routed = tokio::task::spawn_blocking(move || store.read(|c| delivery::route(c, &server_name, &address, may_relay))).await;
+        let reply = match routed {
+            Ok(Ok(Ok(recipient))) => {
+                if let Some(tx) = self.tx.as_mut() {
+                    tx.recipients.push(recipient);
+                }
+                Reply::new(250, "2.1.5", "recipient OK")
+            }
+            Ok(Ok(Err(Refusal::UnknownUser))) => Reply::new(550, "5.1.1", format!("<{}>: no such user here", to.address)),
+            Ok(Ok(Err(Refusal::RelayDenied))) => {
+                tracing::warn!(target: "security", peer = %self.ctx.peer, recipient = %to.address, "relay denied");
+                Reply::new(554, "5.7.1", format!("<{}>: relay access denied", to.address))
+            }
+            Ok(Ok(Err(Refusal::BadAddress(why)))) => Reply::new(501, "5.1.3", why),
+            _ => Reply::new(451, "4.3.0", "temporary lookup failure, try again later"),
+        };
+        self.reply(reply);
+    }
+
+    /// Checks that a transaction with recipients is open, for DATA and BDAT.
+    fn ready_for_data(&mut self) -> bool {
+        match &self.tx {
+            None => self.reply(Reply::new(503, "5.5.1", "send MAIL FROM first")),
+            Some(tx) if tx.recipients.is_empty() => self.reply(Reply::new(554, "5.5.1", "no valid recipients")),
+            Some(_) => return true,
+        }
+        false
+    }
+
+    async fn data(&mut self) -> std::io::Result<()> {
+        if !self.ready_for_data() {
+            return Ok(());
+        }
+        self.reply(Reply::new(354, "", "end data with <CR><LF>.<CR><LF>"));
+        self.flush().await?;
+        let mut receiver = DataReceiver::new(self.ctx.settings.smtp.max_message_size as usize);
+        loop {
+            let idle = self.idle();
+            let buf = tokio::time::timeout(idle, self.reader.fill_buf())
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle during DATA"))??;
+            if buf.is_empty() {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "client left during DATA"));
+            }
+            match receiver.feed(buf) {
+                Some(used) => {
+                    self.reader.consume(used);
+                    break;
+                }
+                None => {
+                    let n = buf.len();
+                    self.reader.consume(n);
+                }
+            }
+        }
+        if receiver.too_big() {
+            self.tx = None;
+            let max = self.ctx.settings.smtp.max_message_size;
+            self.reply(Reply::new(552, "5.3.4", format!("message too big: the limit is {max} bytes")));
+            return Ok(());
+        }
+        self.finish(receiver.into_body()).await;
+        Ok(())
+    }
+
+    async fn bdat(&mut self, size: usize, last: bool) -> std::io::Result<()> {
+        // The chunk's bytes follow the command whatever we answer: read them first.
+        let max = self.ctx.settings.smtp.max_message_size as usize;
+        let mut chunk = Vec::with_capacity(size.min(1 << 20));
+        let mut left = size;
+        while left > 0 {
+            let buf = tokio::time::timeout(self.idle(), self.reader.fill_buf())
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle during BDAT"))??;
+            if buf.is_empty() {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "client left during BDAT"));
+            }
+            let n = buf.len().min(left);
+            let keep = self.tx.as_ref().is_some_and(|tx| !tx.chunks_too_big && tx.chunks.len() + chunk.len() + n <= max);
+            if keep {
+                chunk.extend_from_slice(&buf[..n]);
+            } else if let Some(tx) = self.tx.as_mut() {
+                tx.chunks_too_big = true;
+            }
+            self.reader.consume(n);
+            left -= n;
+        }
+        if !self.ready_for_data() {
+            return Ok(());
+        }
+        let Some(tx) = self.tx.as_mut() else { return Ok(()) };
+        tx.chunks.extend_from_slice(&chunk);
+        if tx.chunks_too_big {
+            self.tx = None;
+            self.reply(Reply::new(552, "5.3.4", format!("message too big: the limit is {max} bytes")));
+            return Ok(());
+        }
+        if !last {
+            self.reply(Reply::new(250, "2.0.0", format!("{size} bytes received")));
+            return Ok(());
+        }
+        let body = normalise_line_endings(&std::mem::take(&mut tx.chunks));
+        self.finish(body).await;
+        Ok(())
+    }
+
+    /// Stamps and delivers the message; the 250 goes out only after the durable commit.
+    async fn finish(&mut self, body: Vec<u8>) {
+        let Some(tx) = self.tx.take() else { return };
+        let id = message_id();
+        let protocol = match (self.ctx.tls_active, self.auth_user.is_some()) {
+            (false, false) => "ESMTP",
+            (true, false) => "ESMTPS",
+            (false, true) => "ESMTPA",
+            (true, true) => "ESMTPSA",
+        };
+        let single = match tx.recipients.as_slice() {
+            [Recipient::Local { address, .. }] | [Recipient::Remote { address }] => Some(address.as_str()),
+            _ => None,
+        };
+        let trace = Trace {
+            helo: self.helo.as_deref().unwrap_or("unknown"),
+            peer: self.ctx.peer.ip(),
+            server_name: &self.ctx.settings.general.server_name,
+            protocol,
+            auth_user: self.auth_user.as_deref(),
+            id: &id,
+            for_recipient: single,
+        };
+        let message = stamp(&trace, body);
+        let size = message.len();
+        let envelope = Envelope { sender: tx.sender.clone(), recipients: tx.recipients, auth_user: self.auth_user.clone() };
+        let count = envelope.recipients.len();
+        match delivery::deliver(&self.ctx.shared.store, envelope, message).await {
+            Ok(receipt) => {
+                tracing::info!(target: "mail", id = %id, from = %tx.sender, recipients = count, size,
+                    local = receipt.local, queued = receipt.queued, peer = %self.ctx.peer, "message received");
+                self.reply(Reply::new(250, "2.0.0", format!("OK: queued as {id}")));
+            }
+            Err(e) => {
+                tracing::error!(target: "smtp", error = %e, "could not store a message");
+                self.reply(Reply::new(451, "4.3.0", "could not store the message; try again later"));
+            }
+        }
+    }
+}
+
+fn parse_error(e: ParseError) -> Reply {
+    match e {
+        ParseError::UnknownCommand => Reply::new(500, "5.5.1", "command not recognized"),
+        ParseError::InvalidSenderAddress => Reply::new(501, "5.1.7", "bad sender address syntax"),
+        ParseError::InvalidRecipientAddress => Reply::new(501, "5.1.3", "bad recipient address syntax"),
+        ParseError::SyntaxError { syntax } => Reply::new(501, "5.5.4", format!("syntax: {syntax}")),
+        ParseError::InvalidParameter { param } => Reply::new(501, "5.5.4", format!("invalid parameter {param}")),
+        ParseError::UnsupportedParameter { param } => Reply::new(555, "5.5.4", format!("unsupported parameter {param}")),
+        ParseError::NeedsMoreData { .. } | ParseError::ResponseTooLong | ParseError::InvalidResponse { .. } => {
+            Reply::new(500, "5.5.2", "command line not understood")
+        }
+    }
+}
+
+/// A short id unique within this server: time plus a counter.
+fn message_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
+    format!("{now:x}{:04x}", COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff)
+}

@@ -1,0 +1,99 @@
+//! Message bodies. Small ones live in their `blobs` row; large ones in `blobs/<sha256>`, written to a
+//! temporary name, fsynced, renamed and the folder fsynced *before* the row that names them commits, so a
+//! committed row never points at a missing or partial file. Identical bodies are stored once
+//! (`refcount` counts the messages and queue entries that use a blob).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+
+use super::{StoreError, StoreResult};
+
+/// Bodies up to this size are kept in the database row.
+pub const INLINE_MAX: usize = 64 * 1024;
+
+/// A body ready to be referenced by a row: hashed, and if large, already durable on disk.
+pub struct PreparedBlob {
+    pub sha256: String,
+    pub size: i64,
+    pub inline: Option<Vec<u8>>,
+}
+
+/// Hashes `body`; a large body is written durably to `blobs_dir` now (call off the async threads).
+pub fn prepare(blobs_dir: &Path, body: Vec<u8>) -> std::io::Result<PreparedBlob> {
+    let sha256 = hex::encode(Sha256::digest(&body));
+    let size = body.len() as i64;
+    if body.len() <= INLINE_MAX {
+        return Ok(PreparedBlob { sha256, size, inline: Some(body) });
+    }
+    let path = file_path(blobs_dir, &sha256);
+    if !path.exists() {
+        let tmp = blobs_dir.join(format!(".{sha256}.tmp"));
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&body)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(blobs_dir)?.sync_all()?;
+    }
+    Ok(PreparedBlob { sha256, size, inline: None })
+}
+
+fn file_path(blobs_dir: &Path, sha256: &str) -> PathBuf {
+    blobs_dir.join(sha256)
+}
+
+/// Inserts the blob's row, or adds a reference to an identical one; returns its id.
+pub fn insert(conn: &Connection, blob: &PreparedBlob, references: i64) -> StoreResult<i64> {
+    Ok(conn.query_row(
+        "INSERT INTO blobs(sha256, size, data, refcount) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(sha256) DO UPDATE SET refcount = refcount + excluded.refcount
+         RETURNING id",
+        params![blob.sha256, blob.size, blob.inline, references],
+        |r| r.get(0),
+    )?)
+}
+
+/// Reads a body back.
+pub fn read(conn: &Connection, blobs_dir: &Path, blob_id: i64) -> StoreResult<Vec<u8>> {
+    let (sha256, data): (String, Option<Vec<u8>>) = conn
+        .query_row("SELECT sha256, data FROM blobs WHERE id = ?1", [blob_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))?;
+    match data {
+        Some(bytes) => Ok(bytes),
+        None => Ok(std::fs::read(file_path(blobs_dir, &sha256))?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_bodies_stay_inline_large_ones_become_files_and_duplicates_share_a_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("t.db")).unwrap();
+        let blobs = dir.path().join("blobs");
+        std::fs::create_dir(&blobs).unwrap();
+        let small = prepare(&blobs, b"hello".to_vec()).unwrap();
+        assert!(small.inline.is_some());
+        let big_body = vec![b'x'; INLINE_MAX + 1];
+        let big = prepare(&blobs, big_body.clone()).unwrap();
+        assert!(big.inline.is_none() && blobs.join(&big.sha256).exists());
+        let again = prepare(&blobs, big_body.clone()).unwrap();
+        let (a, b, c) = store
+            .write(move |c| Ok((insert(c, &small, 1)?, insert(c, &big, 1)?, insert(c, &again, 2)?)))
+            .unwrap();
+        assert_ne!(a, b);
+        assert_eq!(b, c, "identical bodies share one row");
+        let blobs2 = blobs.clone();
+        let (body, refs): (Vec<u8>, i64) = store
+            .read(move |c| Ok((read(c, &blobs2, b)?, c.query_row("SELECT refcount FROM blobs WHERE id = ?1", [b], |r| r.get(0))?)))
+            .unwrap();
+        assert_eq!(body, big_body);
+        assert_eq!(refs, 3);
+    }
+}
