@@ -261,3 +261,54 @@ print(codes)
     // Three wrong passwords, then the server hangs up with 421 (read as the NOOP's answer or a closed line).
     assert!(out.contains("[535, 535, 535, 421]") || out.contains("[535, 535, 535, 'closed']"), "{out}");
 }
+
+/// Sends messages from 4 threads until the server dies; prints the subject of every acknowledged one.
+const LOAD_UNTIL_KILLED: &str = r#"
+import smtplib, sys, threading
+port = int(sys.argv[1])
+lock = threading.Lock()
+def worker(w):
+    for i in range(100000):
+        subject = "load-%d-%d" % (w, i)
+        try:
+            s = smtplib.SMTP("127.0.0.1", port, timeout=10)
+            s.sendmail("load@x.test", ["alice@office.test"], "Subject: %s\r\n\r\nbody %s\r\n" % (subject, subject))
+            with lock:
+                print(subject, flush=True)
+            s.quit()
+        except Exception:
+            return
+threads = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+"#;
+
+#[tokio::test]
+async fn kill_9_during_a_load_loses_no_acknowledged_message_and_duplicates_none() {
+    let mut office = Office::start("");
+    let port = office.port("smtp").to_string();
+    let load = Command::new("python3")
+        .args(["-c", LOAD_UNTIL_KILLED, &port])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    unsafe { libc::kill(office.server.child.id() as i32, libc::SIGKILL) };
+    office.server.child.wait().unwrap();
+    let out = load.wait_with_output().unwrap();
+    let acknowledged: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
+    assert!(acknowledged.len() >= 20, "the load ran: {} acknowledged", acknowledged.len());
+    // Restart on the same folder: the database recovers from its WAL.
+    office.server = Server::start(&office.server.dir.clone(), &[]);
+    let stored = office.sql("SELECT data FROM blobs");
+    let subjects: Vec<&str> = stored.lines().filter_map(|l| l.strip_prefix("Subject: ")).map(str::trim).collect();
+    for subject in &acknowledged {
+        assert!(subjects.contains(&subject.as_str()), "{subject} was acknowledged but is not in the mailbox");
+    }
+    let mut unique = subjects.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), subjects.len(), "a message was stored twice");
+    let rows: usize = office.sql("SELECT count(*) FROM messages").parse().unwrap();
+    assert_eq!(rows, subjects.len(), "one mailbox row per stored message");
+}
