@@ -214,7 +214,7 @@ impl Engine {
             Ok((
                 count("SELECT count(*) FROM messages WHERE received_at >= ?1", today)?,
                 count("SELECT count(*) FROM queue_recipients WHERE state = 'sent' AND updated_at >= ?1", today)?,
-                count("SELECT count(*) FROM queue_recipients WHERE state = 'queued' AND ?1 = ?1", 0)?,
+                crate::queue::waiting(c)?,
                 count("SELECT count(*) FROM users WHERE deleted_at IS NULL AND ?1 = ?1", 0)?,
             ))
         })?;

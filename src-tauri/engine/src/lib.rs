@@ -7,6 +7,7 @@ pub mod error;
 pub mod logging;
 pub mod net;
 pub mod paths;
+pub mod queue;
 pub mod settings;
 pub mod smtp;
 pub mod status;

@@ -47,6 +47,20 @@ enum Command {
     /// Read and change settings (keys like services.pop3.port)
     #[command(subcommand)]
     Settings(SettingsCommand),
+    /// The outbound queue: list, retry now, delete
+    #[command(subcommand)]
+    Queue(QueueCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum QueueCommand {
+    /// Recipients waiting to be sent, with attempts, next try and last error
+    List(JsonFlag),
+    /// Try this recipient (an ID from `queue list`) now
+    Retry { id: i64 },
+    /// Remove this recipient from the queue
+    #[command(alias = "del")]
+    Delete { id: i64 },
 }
 
 #[derive(Args, Debug)]
@@ -137,6 +151,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::User(c) => user(&open_store(&root)?, c).map(|_| 0),
         Command::Domain(c) => domain(&open_store(&root)?, c).map(|_| 0),
         Command::Settings(c) => settings_command(&open_store(&root)?, c).map(|_| 0),
+        Command::Queue(c) => queue_command(&open_store(&root)?, c).map(|_| 0),
     }
 }
 
@@ -264,6 +279,21 @@ fn settings_command(store: &Store, command: SettingsCommand) -> Result<()> {
             for (key, _) in pairs {
                 println!("{key} = {}", settings::display_value(&keys[key]));
             }
+        }
+    }
+    Ok(())
+}
+
+fn queue_command(store: &Store, command: QueueCommand) -> Result<()> {
+    match command {
+        QueueCommand::List(f) => output::queue(&crate::queue::list(store)?, f.json)?,
+        QueueCommand::Retry { id } => {
+            crate::queue::retry(store, id)?;
+            println!("recipient {id} will be tried now");
+        }
+        QueueCommand::Delete { id } => {
+            crate::queue::delete(store, id)?;
+            println!("recipient {id} removed from the queue");
         }
     }
     Ok(())

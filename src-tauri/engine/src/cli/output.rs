@@ -8,15 +8,14 @@ use crate::paths::DataDir;
 use crate::settings::{self, ServiceId};
 use crate::status;
 use crate::store::Store;
+use crate::queue::QueueEntry;
 use crate::users::UserSummary;
 
 /// Prints the running server's state (exit code 0) or the configured services as stopped (exit code 3,
 /// as LSB init scripts do for "not running").
 pub fn status(dir: &DataDir, store: &Store, json_out: bool) -> Result<i32> {
     let live = status::read_live(&dir.status_file());
-    let queue_size: i64 = store.read(|c| {
-        Ok(c.query_row("SELECT count(*) FROM queue_recipients WHERE state = 'queued'", [], |r| r.get(0))?)
-    })?;
+    let queue_size = store.read(crate::queue::waiting)?;
     let services: Vec<ServiceStatus> = match &live {
         Some(s) => s.services.clone(),
         None => {
@@ -87,6 +86,32 @@ pub fn users(users: &[UserSummary], json_out: bool) -> Result<()> {
             u.message_count,
             u.mailbox_bytes,
             u.aliases.join(", ")
+        );
+    }
+    Ok(())
+}
+
+pub fn queue(entries: &[QueueEntry], json_out: bool) -> Result<()> {
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(entries)?);
+        return Ok(());
+    }
+    if entries.is_empty() {
+        println!("the queue is empty");
+        return Ok(());
+    }
+    println!("{:>6} {:<32} {:<28} {:>8} {:<7} {:>3} {:<20}  LAST ERROR", "ID", "RECIPIENT", "SENDER", "BYTES", "STATE", "TRY", "NEXT TRY");
+    for e in entries {
+        println!(
+            "{:>6} {:<32} {:<28} {:>8} {:<7} {:>3} {:<20}  {}",
+            e.id,
+            e.recipient,
+            if e.sender.is_empty() { "<>" } else { &e.sender },
+            e.size,
+            e.state,
+            e.attempts,
+            e.next_attempt,
+            e.last_error.as_deref().unwrap_or("")
         );
     }
     Ok(())

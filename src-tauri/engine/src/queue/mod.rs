@@ -1,0 +1,129 @@
+//! The outbound queue: messages waiting to leave, one row per remote recipient with its own state
+//! (`queued`, `sent`, `failed`), attempt count, next attempt time and last error.
+//!
+//! This module owns what the admin does with the queue (list, retry now, delete); the SMTP client that
+//! works through it lives beside it. A message's body is shared by all its recipients and released when
+//! the last one is deleted.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::error::{ApiError, ApiResult};
+use crate::store::{now, Store, StoreResult};
+
+/// One recipient of a queued message, as the Queue window and `postroomd queue list` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct QueueEntry {
+    #[ts(type = "number")]
+    pub id: i64,
+    #[ts(type = "number")]
+    pub message_id: i64,
+    pub sender: String,
+    pub recipient: String,
+    #[ts(type = "number")]
+    pub size: i64,
+    pub state: String,
+    pub attempts: u32,
+    /// RFC 3339; when it will be tried next.
+    pub next_attempt: String,
+    pub last_error: Option<String>,
+    pub queued_at: String,
+}
+
+/// Everything in the queue that has not been sent, oldest first.
+pub fn list(store: &Store) -> ApiResult<Vec<QueueEntry>> {
+    Ok(store.read(|c| {
+        let mut stmt = c.prepare_cached(
+            "SELECT r.id, q.id, q.sender, r.recipient, q.size, r.state, r.attempts, r.next_attempt_at, r.last_error, q.created_at
+             FROM queue_recipients r JOIN queue q ON q.id = r.queue_id
+             WHERE r.state <> 'sent' ORDER BY q.created_at, r.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(QueueEntry {
+                id: r.get(0)?,
+                message_id: r.get(1)?,
+                sender: r.get(2)?,
+                recipient: r.get(3)?,
+                size: r.get(4)?,
+                state: r.get(5)?,
+                attempts: r.get(6)?,
+                next_attempt: crate::time_text::rfc3339(r.get(7)?),
+                last_error: r.get(8)?,
+                queued_at: crate::time_text::rfc3339(r.get(9)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    })?)
+}
+
+/// Makes a waiting (or failed) recipient due now.
+pub fn retry(store: &Store, id: i64) -> ApiResult<()> {
+    let changed = store.write(move |c| {
+        Ok(c.execute(
+            "UPDATE queue_recipients SET state = 'queued', next_attempt_at = ?1, updated_at = ?1 WHERE id = ?2 AND state <> 'sent'",
+            params![now(), id],
+        )?)
+    })?;
+    if changed == 0 {
+        return Err(ApiError::not_found(format!("no queued recipient with id {id}")));
+    }
+    Ok(())
+}
+
+/// Removes a recipient from the queue (the message is never sent to it); the body goes with the last one.
+pub fn delete(store: &Store, id: i64) -> ApiResult<()> {
+    let deleted = store.write(move |c| delete_recipient(c, id))?;
+    if !deleted {
+        return Err(ApiError::not_found(format!("no queued recipient with id {id}")));
+    }
+    Ok(())
+}
+
+fn delete_recipient(c: &Connection, id: i64) -> StoreResult<bool> {
+    let Some(queue_id): Option<i64> =
+        c.query_row("SELECT queue_id FROM queue_recipients WHERE id = ?1", [id], |r| r.get(0)).optional()?
+    else {
+        return Ok(false);
+    };
+    c.execute("DELETE FROM queue_recipients WHERE id = ?1", [id])?;
+    let left: i64 = c.query_row("SELECT count(*) FROM queue_recipients WHERE queue_id = ?1", [queue_id], |r| r.get(0))?;
+    if left == 0 {
+        let blob_id: i64 = c.query_row("SELECT blob_id FROM queue WHERE id = ?1", [queue_id], |r| r.get(0))?;
+        c.execute("DELETE FROM queue WHERE id = ?1", [queue_id])?;
+        c.execute("UPDATE blobs SET refcount = refcount - 1 WHERE id = ?1", [blob_id])?;
+    }
+    Ok(true)
+}
+
+/// How many recipients wait to be sent.
+pub fn waiting(c: &Connection) -> StoreResult<i64> {
+    Ok(c.query_row("SELECT count(*) FROM queue_recipients WHERE state = 'queued'", [], |r| r.get(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::{deliver, Envelope, Recipient};
+
+    #[test]
+    fn list_retry_and_delete_release_the_body_with_the_last_recipient() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("blobs")).unwrap();
+        let store = Store::open(&dir.path().join("postroom.db")).unwrap();
+        let recipients = ["a@far.example", "b@far.example"].map(|a| Recipient::Remote { address: a.into() }).to_vec();
+        let env = Envelope { sender: "me@office.test".into(), recipients, auth_user: Some("me".into()) };
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(deliver(&store, env, b"Subject: out\r\n\r\nx\r\n".to_vec())).unwrap();
+        let entries = list(&store).unwrap();
+        assert_eq!(entries.iter().map(|e| e.recipient.as_str()).collect::<Vec<_>>(), ["a@far.example", "b@far.example"]);
+        retry(&store, entries[0].id).unwrap();
+        assert_eq!(retry(&store, 999).unwrap_err().code, "not_found");
+        delete(&store, entries[0].id).unwrap();
+        let refs = |s: &Store| s.read(|c| Ok(c.query_row("SELECT coalesce(sum(refcount), 0) FROM blobs", [], |r| r.get::<_, i64>(0))?)).unwrap();
+        assert_eq!(refs(&store), 1, "the other recipient still needs the body");
+        delete(&store, entries[1].id).unwrap();
+        assert_eq!(refs(&store), 0);
+        assert!(list(&store).unwrap().is_empty());
+    }
+}
