@@ -60,6 +60,8 @@ struct Inner {
     sessions: TaskTracker,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     started_at: i64,
+    /// Wakes the outbound queue (a message was queued, or another process changed the database).
+    queue_wake: Arc<tokio::sync::Notify>,
     _lock: File,
 }
 
@@ -87,6 +89,7 @@ impl Engine {
                 sessions: TaskTracker::new(),
                 tasks: Mutex::new(Vec::new()),
                 started_at: crate::store::now(),
+                queue_wake: Arc::new(tokio::sync::Notify::new()),
                 _lock: lock,
             }),
         })
@@ -106,10 +109,18 @@ impl Engine {
                 store: self.inner.store.clone(),
                 directory: self.inner.directory.clone(),
                 limits: Default::default(),
+                queue_wake: self.inner.queue_wake.clone(),
             }),
+        };
+        let queue = crate::queue::client::QueueContext {
+            store: self.inner.store.clone(),
+            settings: self.inner.settings.subscribe(),
+            wake: self.inner.queue_wake.clone(),
+            shutdown: self.inner.shutdown.clone(),
         };
         let mut tasks = self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner());
         tasks.push(tokio::spawn(crate::net::run_listeners(ctx)));
+        tasks.push(tokio::spawn(crate::queue::client::run(queue)));
         tasks.push(tokio::spawn(watch_other_processes(self.clone())));
         tasks.push(tokio::spawn(write_status(self.clone())));
         tracing::info!(target: "engine", data_dir = %self.inner.dir.root().display(), "Postroom started");
@@ -305,6 +316,8 @@ async fn watch_other_processes(engine: Engine) {
             continue;
         }
         seen = version;
+        // `postroomd queue retry` and the like: let the queue look again.
+        engine.inner.queue_wake.notify_one();
         match settings::load(&engine.inner.store) {
             Ok(s) => engine.publish(s),
             Err(e) => tracing::error!(target: "engine", error = %e, "stored settings are unreadable"),

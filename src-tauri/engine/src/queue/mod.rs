@@ -2,8 +2,11 @@
 //! (`queued`, `sent`, `failed`), attempt count, next attempt time and last error.
 //!
 //! This module owns what the admin does with the queue (list, retry now, delete); the SMTP client that
-//! works through it lives beside it. A message's body is shared by all its recipients and released when
+//! works through it is [`client`], its bounces [`bounce`]. A message's body is shared by all its recipients and released when
 //! the last one is deleted.
+
+pub mod bounce;
+pub mod client;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};

@@ -6,6 +6,7 @@
 //! (see `engine.rs`): the running parts apply it without a restart. Stored keys that this build does not
 //! know are kept but ignored.
 
+mod outbound;
 mod services;
 mod smtp;
 
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use services::{Protocol, ServiceId, ServiceSettings, ServicesSettings, TlsMode};
+pub use outbound::{OutboundSettings, OutboundTls};
 pub use smtp::SmtpSettings;
 
 use crate::error::{ApiError, ApiResult, FieldError};
@@ -28,6 +30,7 @@ pub struct Settings {
     pub general: GeneralSettings,
     pub services: ServicesSettings,
     pub smtp: SmtpSettings,
+    pub outbound: OutboundSettings,
     pub tls: TlsSettings,
 }
 
@@ -104,6 +107,7 @@ pub fn validate(settings: &Settings) -> ApiResult<()> {
     }
     settings.services.validate(&mut errors);
     settings.smtp.validate(&mut errors);
+    settings.outbound.validate(&mut errors);
     let tls = &settings.tls;
     match (tls.cert_file.is_empty(), tls.key_file.is_empty()) {
         (true, true) => {}

@@ -30,6 +30,8 @@ pub struct Shared {
     pub store: Store,
     pub directory: Directory,
     pub limits: ConnectionLimits,
+    /// Wakes the outbound queue when a message for a remote recipient was accepted.
+    pub queue_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Counts SMTP connections per address and in all.

@@ -518,6 +518,9 @@ impl Session {
         let count = envelope.recipients.len();
         match delivery::deliver(&self.ctx.shared.store, envelope, message).await {
             Ok(receipt) => {
+                if receipt.queued > 0 {
+                    self.ctx.shared.queue_wake.notify_one();
+                }
                 tracing::info!(target: "mail", id = %id, from = %tx.sender, recipients = count, size,
                     local = receipt.local, queued = receipt.queued, peer = %self.ctx.peer, "message received");
                 self.reply(Reply::new(250, "2.0.0", format!("OK: queued as {id}")));

@@ -62,7 +62,7 @@ pub fn has_header(message: &[u8], name: &[u8]) -> bool {
     false
 }
 
-fn rfc2822_now() -> String {
+pub fn rfc2822_now() -> String {
     let format = time::macros::format_description!(
         "[weekday repr:short], [day padding:none] [month repr:short] [year] [hour]:[minute]:[second] +0000"
     );

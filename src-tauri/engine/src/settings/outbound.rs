@@ -1,0 +1,91 @@
+//! Outbound settings: deliver through a smart host or directly to each domain's MX, the TLS policy,
+//! and the retry schedule.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::FieldError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboundTls {
+    /// STARTTLS or nothing: a server that does not offer it gets nothing (never a silent downgrade).
+    Required,
+    /// STARTTLS when offered, plain text otherwise.
+    Opportunistic,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutboundSettings {
+    /// Host name of the smart host (the ISP's mail server); empty = deliver directly to each domain's MX.
+    pub smart_host: String,
+    pub smart_host_port: u16,
+    /// Login for the smart host; empty = none.
+    pub username: String,
+    pub password: String,
+    pub tls: OutboundTls,
+    /// Check the smart host's certificate (turn off only for a server with a self-signed certificate).
+    pub verify_certificate: bool,
+    /// Minutes to wait after each failed attempt, comma-separated; the last repeats.
+    pub retry_minutes: String,
+    /// Give up (and bounce) after this many hours.
+    pub max_age_hours: u32,
+}
+
+impl Default for OutboundSettings {
+    fn default() -> Self {
+        Self {
+            smart_host: String::new(),
+            smart_host_port: 25,
+            username: String::new(),
+            password: String::new(),
+            tls: OutboundTls::Opportunistic,
+            verify_certificate: true,
+            retry_minutes: "5, 10, 30, 60, 120, 240".into(),
+            max_age_hours: 120,
+        }
+    }
+}
+
+impl OutboundSettings {
+    /// Seconds to wait after failed attempt number `attempt` (1-based).
+    pub fn retry_delay_secs(&self, attempt: u32) -> i64 {
+        let steps = self.retry_steps();
+        let index = (attempt.max(1) as usize - 1).min(steps.len().saturating_sub(1));
+        steps.get(index).copied().unwrap_or(60) * 60
+    }
+
+    fn retry_steps(&self) -> Vec<i64> {
+        self.retry_minutes.split([',', ' ', ';']).filter_map(|s| s.trim().parse().ok()).filter(|m| *m > 0).collect()
+    }
+
+    pub fn validate(&self, errors: &mut Vec<FieldError>) {
+        let bad = self.retry_minutes.split([',', ' ', ';']).map(str::trim).filter(|s| !s.is_empty()).any(|s| s.parse::<i64>().map_or(true, |m| m <= 0));
+        if bad || self.retry_steps().is_empty() {
+            errors.push(FieldError::new("outbound.retry_minutes", "minutes as whole numbers above 0, separated by commas (e.g. 5, 30, 60)"));
+        }
+        if self.max_age_hours == 0 {
+            errors.push(FieldError::new("outbound.max_age_hours", "at least 1 hour"));
+        }
+        if self.smart_host.contains(char::is_whitespace) {
+            errors.push(FieldError::new("outbound.smart_host", "a host name without spaces"));
+        }
+        if !self.smart_host.is_empty() && self.smart_host_port == 0 {
+            errors.push(FieldError::new("outbound.smart_host_port", "a port between 1 and 65535"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_retry_step_repeats() {
+        let s = OutboundSettings { retry_minutes: "1, 5".into(), ..Default::default() };
+        assert_eq!([1, 2, 3, 9].map(|a| s.retry_delay_secs(a)), [60, 300, 300, 300]);
+        let mut errors = Vec::new();
+        OutboundSettings { retry_minutes: "5, soon".into(), ..Default::default() }.validate(&mut errors);
+        assert_eq!(errors[0].field, "outbound.retry_minutes");
+    }
+}
