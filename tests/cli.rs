@@ -47,7 +47,7 @@ fn bulk_add_reports_bad_rows_with_line_numbers() {
     let tmp = tempfile::tempdir().unwrap();
     let csv = tmp.path().join("users.csv");
     std::fs::write(&csv, "name,password,real name\nann,password1,Ann\nbad name,password2,X\nben,password3\n").unwrap();
-    let out = run(tmp.path(), &["user", "bulk-add", csv.to_str().unwrap()], "");
+    let out = run(&tmp.path().join("data"), &["user", "bulk-add", csv.to_str().unwrap()], "");
     assert!(!out.status.success(), "skipped rows make the command fail");
     assert!(String::from_utf8_lossy(&out.stdout).contains("2 user(s) added"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 3: name 'bad name'"), "{}", String::from_utf8_lossy(&out.stderr));
@@ -87,6 +87,16 @@ fn settings_are_listed_as_key_equals_value_and_bad_values_name_the_key() {
 }
 
 #[test]
+fn a_folder_with_other_files_is_not_taken_over() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("thesis.docx"), "precious").unwrap();
+    let out = run(tmp.path(), &["user", "list"], "");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a Postroom data folder"));
+    assert!(!tmp.path().join("postroom.db").exists());
+}
+
+#[test]
 fn the_data_folder_comes_from_the_environment_when_not_given() {
     let tmp = tempfile::tempdir().unwrap();
     let out = postroomd().env("POSTROOM_DATA_DIR", tmp.path()).args(["domain", "add", "env.test"]).output().unwrap();
@@ -114,4 +124,27 @@ async fn commands_work_while_serve_runs_and_status_reports_it() {
     let text = ok(d, &["status"], "");
     assert!(text.contains("running (pid"), "{text}");
     assert!(text.contains(&format!("127.0.0.1:{imap}")), "{text}");
+}
+
+#[test]
+fn concurrent_settings_changes_from_several_processes_are_all_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().to_path_buf();
+    ok(&d, &["settings", "list"], "");
+    let services = ["smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps"];
+    let handles: Vec<_> = services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let d = d.clone();
+            let key = format!("services.{s}.port");
+            std::thread::spawn(move || ok(&d, &["settings", "set", &key, &(20000 + i).to_string()], ""))
+        })
+        .collect();
+    handles.into_iter().for_each(|h| {
+        h.join().unwrap();
+    });
+    for (i, s) in services.iter().enumerate() {
+        assert_eq!(ok(&d, &["settings", "get", &format!("services.{s}.port")], ""), format!("{}\n", 20000 + i), "{s} lost its change");
+    }
 }

@@ -165,10 +165,13 @@ impl Engine {
         self.inner.settings.borrow().clone()
     }
 
-    /// Validates, stores and applies new settings.
-    pub fn update_settings(&self, new: Settings) -> ApiResult<()> {
-        settings::save(&self.inner.store, &new)?;
-        self.publish(new);
+    /// Changes the settings (atomically, validated) and applies the result to the running engine.
+    pub fn update_settings<F>(&self, change: F) -> ApiResult<()>
+    where
+        F: FnOnce(&mut Settings) -> ApiResult<()> + Send + 'static,
+    {
+        let stored = settings::update(&self.inner.store, change)?;
+        self.publish(stored);
         Ok(())
     }
 
@@ -190,11 +193,14 @@ impl Engine {
 
     /// Saves the Services window. Field names in errors are `<service>.<field>`, e.g. `pop3.port`.
     pub fn save_services(&self, views: &[ServiceView]) -> ApiResult<()> {
-        let mut next = (*self.settings()).clone();
-        for view in views {
-            *next.services.get_mut(view.id) = view.settings();
-        }
-        self.update_settings(next).map_err(|mut e| {
+        let views = views.to_vec();
+        self.update_settings(move |s| {
+            for view in &views {
+                *s.services.get_mut(view.id) = view.settings();
+            }
+            Ok(())
+        })
+        .map_err(|mut e| {
             for f in &mut e.fields {
                 f.field = f.field.trim_start_matches("services.").to_string();
             }
@@ -249,16 +255,19 @@ impl Engine {
 
     /// Switches to the admin's own certificate; a bad pair is refused and the current one stays.
     pub fn set_certificate(&self, cert_file: &str, key_file: &str) -> ApiResult<CertificateInfo> {
-        let mut next = (*self.settings()).clone();
-        next.tls = TlsSettings { cert_file: cert_file.trim().into(), key_file: key_file.trim().into() };
-        self.update_settings(next)?;
+        let tls = TlsSettings { cert_file: cert_file.trim().into(), key_file: key_file.trim().into() };
+        self.update_settings(move |s| {
+            s.tls = tls;
+            Ok(())
+        })?;
         Ok(self.certificate())
     }
 
     pub fn use_self_signed_certificate(&self) -> ApiResult<CertificateInfo> {
-        let mut next = (*self.settings()).clone();
-        next.tls = TlsSettings::default();
-        self.update_settings(next)?;
+        self.update_settings(|s| {
+            s.tls = TlsSettings::default();
+            Ok(())
+        })?;
         Ok(self.certificate())
     }
 
@@ -281,6 +290,7 @@ fn lock_data_dir(dir: &DataDir) -> ApiResult<File> {
         .write(true)
         .open(dir.lock_file())
         .map_err(|e| ApiError::io(format!("cannot create the lock file: {e}")))?;
+    let _ = crate::paths::owner_only_file(&dir.lock_file());
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(ApiError::conflict(format!(

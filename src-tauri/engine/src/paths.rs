@@ -21,12 +21,22 @@ pub struct DataDir {
 }
 
 impl DataDir {
-    /// Creates the folder and its subfolders (owner-only) if they are missing.
+    /// Creates the folder and its subfolders (owner-only) if they are missing. An existing folder that
+    /// holds other files but no Postroom database is refused: Postroom never takes over (or changes the
+    /// permissions of) a folder that is not its own.
     pub fn create(root: &Path) -> std::io::Result<DataDir> {
         let dir = DataDir { root: root.to_path_buf() };
+        if root.is_dir() && !dir.database().exists() && std::fs::read_dir(root)?.next().is_some() {
+            return Err(std::io::Error::other(format!(
+                "{} already holds other files and is not a Postroom data folder; choose a new or empty folder",
+                root.display()
+            )));
+        }
         for sub in [dir.root.clone(), dir.blobs(), dir.logs(), dir.certs()] {
-            std::fs::create_dir_all(&sub)?;
-            restrict(&sub, 0o700)?;
+            if !sub.exists() {
+                std::fs::create_dir_all(&sub)?;
+                restrict(&sub, 0o700)?;
+            }
         }
         Ok(dir)
     }
@@ -67,6 +77,11 @@ impl DataDir {
     }
 }
 
+/// Makes a file Postroom created readable by its owner only.
+pub fn owner_only_file(path: &Path) -> std::io::Result<()> {
+    restrict(path, 0o600)
+}
+
 #[cfg(unix)]
 fn restrict(path: &Path, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -104,6 +119,15 @@ mod tests {
             let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o700, "{}", p.display());
         }
+    }
+
+    #[test]
+    fn a_foreign_folder_is_refused_and_left_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("notes.txt"), "mine").unwrap();
+        let err = DataDir::create(tmp.path()).unwrap_err();
+        assert!(err.to_string().contains("not a Postroom data folder"), "{err}");
+        assert!(!tmp.path().join("blobs").exists());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 mod output;
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Read};
+use std::io::{BufRead, IsTerminal, Read};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -189,9 +189,10 @@ async fn wait_for_signal() {
 
 fn read_password(from_stdin: bool) -> Result<String> {
     if from_stdin {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text)?;
-        let line = text.lines().next().unwrap_or("").to_string();
+        // One line, and no more than a password could be: `yes pw | …` must not fill memory.
+        let mut line = String::new();
+        std::io::stdin().lock().take(4096).read_line(&mut line)?;
+        let line = line.trim_end_matches(['\r', '\n']).to_string();
         if line.is_empty() {
             bail!("no password on standard input");
         }

@@ -82,7 +82,8 @@ impl Registry {
         if changed {
             states.insert(id, status);
             drop(states);
-            self.changed.notify_waiters();
+            // notify_one keeps a permit, so a change while the status writer is busy is not lost.
+            self.changed.notify_one();
         }
         changed
     }

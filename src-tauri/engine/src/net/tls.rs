@@ -117,7 +117,8 @@ fn format_ip(bytes: &[u8]) -> String {
 pub fn ensure_self_signed(certs_dir: &Path, server_name: &str) -> std::io::Result<(PathBuf, PathBuf)> {
     let cert_path = certs_dir.join(SELF_SIGNED_CERT);
     let key_path = certs_dir.join(SELF_SIGNED_KEY);
-    if cert_path.exists() && key_path.exists() {
+    let current = load_pair(&cert_path, &key_path).ok();
+    if current.is_some_and(|c| c.info.names.iter().any(|n| n.eq_ignore_ascii_case(server_name))) {
         return Ok((cert_path, key_path));
     }
     let mut names = vec![server_name.to_string()];
@@ -202,6 +203,14 @@ mod tests {
         assert!(info.names.contains(&"mail.example.test".to_string()), "{:?}", info.names);
         assert!(info.subject.contains("CN=mail.example.test"), "{}", info.subject);
         assert_eq!(info.sha256.len(), 64);
+    }
+
+    #[test]
+    fn renaming_the_server_renews_the_self_signed_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let tls = TlsManager::new(dir.path(), &TlsSettings::default(), "old.test").unwrap();
+        tls.apply(&TlsSettings::default(), "new.test");
+        assert!(tls.info().names.contains(&"new.test".to_string()), "{:?}", tls.info().names);
     }
 
     #[test]

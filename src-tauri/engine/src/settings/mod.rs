@@ -94,16 +94,30 @@ impl Settings {
         if let Some(slot) = lookup_mut(&mut tree, key) {
             *slot = keys[key].clone();
         }
-        serde_json::from_value(tree).map_err(|e| ApiError::field(key, plain_serde_message(&e.to_string())))
+        match serde_json::from_value(tree.clone()) {
+            Ok(s) => Ok(s),
+            // Choices such as tls_mode are lower case; accept "STARTTLS" as typed.
+            Err(first) => {
+                if let Some(Value::String(s)) = lookup_mut(&mut tree, key) {
+                    *s = s.to_ascii_lowercase();
+                }
+                serde_json::from_value(tree).map_err(|_| ApiError::field(key, plain_serde_message(&first.to_string())))
+            }
+        }
     }
 }
 
 /// Checks every field; TLS files are loaded to prove they are a usable certificate and key.
 pub fn validate(settings: &Settings) -> ApiResult<()> {
+    validate_change(settings, None)
+}
+
+/// As [`validate`], but the certificate files are only re-checked when the TLS settings change, so a
+/// certificate that went missing does not block an unrelated change (the engine reports it instead).
+pub fn validate_change(settings: &Settings, previous: Option<&Settings>) -> ApiResult<()> {
     let mut errors = Vec::new();
-    let name = settings.general.server_name.trim();
-    if name.is_empty() || name.contains(char::is_whitespace) {
-        errors.push(FieldError::new("general.server_name", "enter a host name without spaces"));
+    if let Err(m) = crate::users::validate_domain(&settings.general.server_name).map(|_| ()) {
+        errors.push(FieldError::new("general.server_name", format!("{m} (use the host name in ASCII, e.g. mail.example.com)")));
     }
     settings.services.validate(&mut errors);
     settings.smtp.validate(&mut errors);
@@ -113,6 +127,7 @@ pub fn validate(settings: &Settings) -> ApiResult<()> {
         (true, true) => {}
         (false, true) => errors.push(FieldError::new("tls.key_file", "choose the private key for this certificate")),
         (true, false) => errors.push(FieldError::new("tls.cert_file", "choose the certificate for this key")),
+        (false, false) if previous.is_some_and(|p| p.tls == *tls) => {}
         (false, false) => {
             if let Err(e) = crate::net::tls::load_pair(Path::new(&tls.cert_file), Path::new(&tls.key_file)) {
                 errors.push(e);
@@ -145,31 +160,42 @@ fn read_keys(conn: &rusqlite::Connection) -> StoreResult<BTreeMap<String, Value>
     Ok(keys)
 }
 
-/// Validates and stores `settings` whole. Nothing is written if any field is bad.
-pub fn save(store: &Store, settings: &Settings) -> ApiResult<()> {
-    validate(settings)?;
-    let keys = settings.to_keys();
+/// Changes the stored settings in one write transaction: read, change, validate, store. Two admins (or
+/// the GUI and a script) changing settings at once cannot lose each other's change, and nothing is
+/// written if any field is bad. Returns the settings as stored.
+pub fn update<F>(store: &Store, change: F) -> ApiResult<Settings>
+where
+    F: FnOnce(&mut Settings) -> ApiResult<()> + Send + 'static,
+{
     store.write(move |conn| {
+        let old = match Settings::from_keys(&read_keys(conn)?) {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut new = old.clone();
+        if let Err(e) = change(&mut new).and_then(|_| validate_change(&new, Some(&old))) {
+            return Ok(Err(e));
+        }
         let mut stmt = conn.prepare_cached(
             "INSERT INTO settings(key, value) VALUES (?1, ?2)
              ON CONFLICT(key) DO UPDATE SET value = excluded.value WHERE value <> excluded.value",
         )?;
-        for (key, value) in &keys {
+        for (key, value) in new.to_keys() {
             stmt.execute((key, value.to_string()))?;
         }
-        Ok(())
-    })?;
-    Ok(())
+        Ok(Ok(new))
+    })?
 }
 
-/// Loads, changes keys from their text forms, validates the whole, and stores it.
+/// Changes keys from their text forms (as typed on the command line), all in one update.
 pub fn set_text(store: &Store, pairs: &[(&str, &str)]) -> ApiResult<Settings> {
-    let mut updated = load(store)?;
-    for (key, text) in pairs {
-        updated = updated.with_text_value(key, text)?;
-    }
-    save(store, &updated)?;
-    Ok(updated)
+    let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    update(store, move |s| {
+        for (key, text) in &pairs {
+            *s = s.with_text_value(key, text)?;
+        }
+        Ok(())
+    })
 }
 
 /// The text form of a value for `settings list` / `settings get`.
@@ -245,6 +271,7 @@ mod tests {
         let e = s.with_text_value("services.pop3.port", "99999").unwrap_err();
         assert_eq!(e.field.as_deref(), Some("services.pop3.port"));
         assert!(e.message.contains("65535"), "{}", e.message);
+        assert_eq!(s.with_text_value("services.pop3.tls_mode", "STARTTLS").unwrap().services.pop3.tls_mode, TlsMode::Starttls);
         let e = s.with_text_value("services.pop3.tls_mode", "sometimes").unwrap_err();
         assert!(e.message.contains("unknown value"), "{}", e.message);
         assert_eq!(s.with_text_value("no.such.key", "1").unwrap_err().field.as_deref(), Some("no.such.key"));
@@ -256,11 +283,13 @@ mod tests {
         s.services.pop3.bind_address = "not-an-ip".into();
         s.services.imap.port = 995;
         s.tls.cert_file = "/nonexistent/cert.pem".into();
+        s.general.server_name = "ünïcode.example".into();
         let e = validate(&s).unwrap_err();
         let fields: Vec<_> = e.fields.iter().map(|f| f.field.as_str()).collect();
         assert!(fields.contains(&"services.pop3.bind_address"), "{fields:?}");
         assert!(fields.contains(&"services.imap.port"), "{fields:?}");
         assert!(fields.contains(&"tls.key_file"), "{fields:?}");
+        assert!(fields.contains(&"general.server_name"), "{fields:?}");
     }
 
     #[test]

@@ -58,8 +58,11 @@ impl Store {
     /// Opens (creating if needed) the database at `path`, applies migrations and starts the writer thread.
     pub fn open(path: &Path) -> StoreResult<Store> {
         let mut conn = open_connection(path, false)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // auto_vacuum only takes on a new, empty file: before WAL mode writes the header.
         conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // SQLite gives the -wal and -shm files the database file's permissions.
+        crate::paths::owner_only_file(path)?;
         schema::migrate(&mut conn)?;
         let writer = Writer::start(conn)?;
         Ok(Store {
@@ -83,7 +86,12 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     {
-        self.inner.writer.submit(f)?.blocking_recv().map_err(|_| StoreError::WriterStopped)?
+        // A std channel, not a tokio one: blocking on it is safe even from inside a runtime.
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.inner.writer.submit(f, move |r| {
+            let _ = tx.send(r);
+        })?;
+        rx.recv().map_err(|_| StoreError::WriterStopped)?
     }
 
     /// The async form of [`Store::write`], for protocol sessions.
@@ -92,7 +100,11 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     {
-        self.inner.writer.submit(f)?.await.map_err(|_| StoreError::WriterStopped)?
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.inner.writer.submit(f, move |r| {
+            let _ = tx.send(r);
+        })?;
+        rx.await.map_err(|_| StoreError::WriterStopped)?
     }
 
     /// Runs `f` on a pooled read-only connection.
@@ -194,6 +206,20 @@ mod tests {
         assert_eq!(failures, 4, "the requests that insert twice fail");
         let count: i64 = store.read(|c| Ok(c.query_row("SELECT count(*) FROM domains", [], |r| r.get(0))?)).unwrap();
         assert_eq!(count, 16, "each failing request rolls back only its own rows");
+    }
+
+    #[test]
+    fn a_new_database_vacuums_incrementally_and_is_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path).unwrap();
+        let mode: i64 = store.read(|c| Ok(c.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?)).unwrap();
+        assert_eq!(mode, 2, "INCREMENTAL");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
     }
 
     #[test]

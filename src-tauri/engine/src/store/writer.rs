@@ -9,7 +9,6 @@ use std::sync::Mutex;
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
-use tokio::sync::oneshot;
 
 use super::{StoreError, StoreResult};
 
@@ -34,12 +33,12 @@ impl Writer {
         Ok(Writer { sender: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) })
     }
 
-    pub(super) fn submit<R, F>(&self, f: F) -> StoreResult<oneshot::Receiver<StoreResult<R>>>
+    /// Queues `f`; `reply` receives its result once the batch's commit is durable (or has failed).
+    pub(super) fn submit<R, F>(&self, f: F, reply: impl FnOnce(StoreResult<R>) + Send + 'static) -> StoreResult<()>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let outcome = in_savepoint(conn, f);
             Box::new(move |commit: Result<(), String>| {
@@ -50,13 +49,12 @@ impl Writer {
                         Some(format!("commit failed: {e}")),
                     ))),
                 };
-                let _ = reply.send(result);
+                reply(result);
             })
         });
         let guard = self.sender.lock().unwrap_or_else(|p| p.into_inner());
         let sender = guard.as_ref().ok_or(StoreError::WriterStopped)?;
-        sender.send(job).map_err(|_| StoreError::WriterStopped)?;
-        Ok(answer)
+        sender.send(job).map_err(|_| StoreError::WriterStopped)
     }
 
     /// Closes the channel and waits for the thread to commit what it already has.

@@ -30,12 +30,15 @@ struct Row {
 
 impl Directory {
     pub fn bulk_add_file(&self, path: &Path) -> ApiResult<BulkAddReport> {
-        let file = std::fs::File::open(path).map_err(|e| ApiError::io(format!("cannot open {}: {e}", path.display())))?;
-        self.bulk_add(file)
+        if path.is_dir() {
+            return Err(ApiError::io(format!("{} is a folder, not a CSV file", path.display())));
+        }
+        let bytes = std::fs::read(path).map_err(|e| ApiError::io(format!("cannot read {}: {e}", path.display())))?;
+        self.bulk_add(&bytes)
     }
 
     /// Adds every valid row; rows are checked first, then all good ones are inserted in one transaction.
-    pub fn bulk_add(&self, input: impl std::io::Read) -> ApiResult<BulkAddReport> {
+    pub fn bulk_add(&self, input: &[u8]) -> ApiResult<BulkAddReport> {
         let mut report = BulkAddReport::default();
         let rows = parse_rows(input, &mut report)?;
         let (added, errors) = self.store.write(move |c| {
@@ -56,19 +59,30 @@ impl Directory {
     }
 }
 
-fn parse_rows(input: impl std::io::Read, report: &mut BulkAddReport) -> ApiResult<Vec<Row>> {
+/// The 1-based line on which the byte at `offset` stands (counting LF, so CRLF files number right).
+fn line_at(input: &[u8], offset: u64) -> u64 {
+    let mut end = (offset as usize).min(input.len());
+    // With CRLF, a record is reported from the LF that ends the line before it.
+    while matches!(input.get(end), Some(b'\r' | b'\n')) {
+        end += 1;
+    }
+    input[..end].iter().filter(|&&b| b == b'\n').count() as u64 + 1
+}
+
+fn parse_rows(input: &[u8], report: &mut BulkAddReport) -> ApiResult<Vec<Row>> {
+    let input = input.strip_prefix(b"\xef\xbb\xbf").unwrap_or(input);
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(input);
     let mut rows: Vec<Row> = Vec::new();
     for (index, record) in reader.records().enumerate() {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(index as u64 + 1);
+                let line = e.position().map(|p| line_at(input, p.byte())).unwrap_or(index as u64 + 1);
                 report.errors.push(CsvRowError { line, message: format!("unreadable row: {e}") });
                 continue;
             }
         };
-        let line = record.position().map(|p| p.line()).unwrap_or(index as u64 + 1);
+        let line = record.position().map(|p| line_at(input, p.byte())).unwrap_or(index as u64 + 1);
         if record.iter().all(str::is_empty) {
             continue;
         }

@@ -50,7 +50,7 @@ impl Directory {
     }
 
     pub fn delete_domain(&self, name: &str) -> ApiResult<()> {
-        let wanted = name.trim().to_string();
+        let wanted = validate_domain(name).unwrap_or_else(|_| name.trim().to_string());
         let removed = self.store.write(move |c| Ok(c.execute("DELETE FROM domains WHERE name = ?1", [wanted])?))?;
         if removed == 0 {
             return Err(ApiError::not_found(format!("{name} is not a local domain")));

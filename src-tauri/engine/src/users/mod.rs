@@ -168,6 +168,11 @@ impl Directory {
         if let Err(m) = check_name(&form.name) {
             errors.push(FieldError::new("name", m));
         }
+        if form.real_name.chars().count() > 200 {
+            errors.push(FieldError::new("real_name", "at most 200 characters"));
+        } else if form.real_name.chars().any(char::is_control) {
+            errors.push(FieldError::new("real_name", "no line breaks or control characters"));
+        }
         for alias in &form.aliases {
             if let Err(m) = check_name(alias) {
                 errors.push(FieldError::new("aliases", format!("alias '{alias}': {m}")));

@@ -75,6 +75,13 @@ fn bulk_add_reports_bad_rows_by_line_and_adds_the_good_ones() {
                ann,password4,Again\n\
                dan\n";
     let report = d.bulk_add(csv.as_bytes()).unwrap();
+    // Excel writes CRLF and often a byte-order mark: the same rows, the same line numbers.
+    let (_t2, d2) = directory();
+    d2.create(form("taken")).unwrap();
+    let crlf = format!("\u{feff}{}", csv.replace('\n', "\r\n"));
+    let report2 = d2.bulk_add(crlf.as_bytes()).unwrap();
+    assert_eq!(report2.errors.iter().map(|e| e.line).collect::<Vec<_>>(), [3, 4, 5, 7, 8], "{:?}", report2.errors);
+    assert_eq!(report2.added, ["ann", "cat"]);
     assert_eq!(report.added, ["ann", "cat"]);
     let lines: Vec<_> = report.errors.iter().map(|e| e.line).collect();
     assert_eq!(lines, [3, 4, 5, 7, 8], "{:?}", report.errors);
@@ -90,6 +97,6 @@ fn domains_are_validated_lowercased_and_unique() {
     assert_eq!(d.add_domain("example.com").unwrap_err().field.as_deref(), Some("name"));
     assert!(d.add_domain("-bad-.com").is_err());
     assert_eq!(d.domains().unwrap(), ["example.com"]);
-    d.delete_domain("example.com").unwrap();
+    d.delete_domain("EXAMPLE.com.").unwrap();
     assert!(d.domains().unwrap().is_empty());
 }
