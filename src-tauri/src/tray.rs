@@ -44,7 +44,9 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
     tauri::async_runtime::spawn(async move {
         let mut shown = None;
         loop {
-            if let Ok(overview) = engine.overview() {
+            let reader = engine.clone();
+            let overview = tauri::async_runtime::spawn_blocking(move || reader.overview()).await;
+            if let Ok(Ok(overview)) = overview {
                 let look: &'static [u8] = if overview.paused {
                     PAUSED
                 } else if overview.has_failure() {

@@ -108,9 +108,9 @@ impl Engine {
             smtp: Arc::new(crate::smtp::Shared {
                 store: self.inner.store.clone(),
                 directory: self.inner.directory.clone(),
-                limits: Default::default(),
                 queue_wake: self.inner.queue_wake.clone(),
             }),
+            limits: Default::default(),
         };
         let queue = crate::queue::client::QueueContext {
             store: self.inner.store.clone(),
@@ -328,9 +328,11 @@ async fn watch_other_processes(engine: Engine) {
         seen = version;
         // `postroomd queue retry` and the like: let the queue look again.
         engine.inner.queue_wake.notify_one();
-        match settings::load(&engine.inner.store) {
-            Ok(s) => engine.publish(s),
-            Err(e) => tracing::error!(target: "engine", error = %e, "stored settings are unreadable"),
+        // Reading settings and applying them (certificate files) is blocking work.
+        let applier = engine.clone();
+        let applied = tokio::task::spawn_blocking(move || settings::load(&applier.inner.store).map(|s| applier.publish(s))).await;
+        if let Ok(Err(e)) = applied {
+            tracing::error!(target: "engine", error = %e, "stored settings are unreadable");
         }
     }
 }
@@ -340,8 +342,11 @@ async fn write_status(engine: Engine) {
     let path = engine.inner.dir.status_file();
     let mut paused = engine.inner.paused.subscribe();
     loop {
-        if let Err(e) = status::write(&path, &engine.runtime_status()) {
-            tracing::warn!(target: "engine", error = %e, "cannot write status.json");
+        let (path, snapshot) = (path.clone(), engine.runtime_status());
+        match tokio::task::spawn_blocking(move || status::write(&path, &snapshot)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(target: "engine", error = %e, "cannot write status.json"),
+            Err(e) => tracing::warn!(target: "engine", error = %e, "status writer failed"),
         }
         tokio::select! {
             _ = engine.inner.shutdown.cancelled() => return,

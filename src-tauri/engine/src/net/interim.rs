@@ -36,14 +36,14 @@ enum Reply {
 impl Session {
     pub async fn run(mut self, stream: BoxStream) -> std::io::Result<()> {
         let mut reader = BufReader::new(stream);
-        reader.get_mut().write_all(self.greeting().as_bytes()).await?;
+        super::write_all(reader.get_mut(), self.greeting().as_bytes()).await?;
         loop {
             let mut line = Vec::new();
             let mut limited = (&mut reader).take(MAX_LINE + 1);
             let read = tokio::select! {
                 _ = self.shutdown.cancelled() => {
                     drop(limited);
-                    let _ = reader.get_mut().write_all(self.goodbye().as_bytes()).await;
+                    let _ = super::write_all(reader.get_mut(), self.goodbye().as_bytes()).await;
                     let _ = reader.get_mut().shutdown().await;
                     return Ok(());
                 }
@@ -51,7 +51,7 @@ impl Session {
             };
             let n = match read {
                 Err(_) => {
-                    let _ = reader.get_mut().write_all(self.timeout().as_bytes()).await;
+                    let _ = super::write_all(reader.get_mut(), self.timeout().as_bytes()).await;
                     return Ok(());
                 }
                 Ok(r) => r?,
@@ -65,14 +65,14 @@ impl Session {
                 self.answer(String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']))
             };
             match reply {
-                Reply::Continue(text) => reader.get_mut().write_all(text.as_bytes()).await?,
+                Reply::Continue(text) => super::write_all(reader.get_mut(), text.as_bytes()).await?,
                 Reply::Close(text) => {
-                    reader.get_mut().write_all(text.as_bytes()).await?;
+                    super::write_all(reader.get_mut(), text.as_bytes()).await?;
                     reader.get_mut().shutdown().await?;
                     return Ok(());
                 }
                 Reply::StartTls(text) => {
-                    reader.get_mut().write_all(text.as_bytes()).await?;
+                    super::write_all(reader.get_mut(), text.as_bytes()).await?;
                     // into_inner drops whatever the client pipelined after the command: it must not run
                     // as if it had come over TLS.
                     let plain = reader.into_inner();
@@ -168,7 +168,9 @@ impl Session {
 
     fn answer_imap(&self, line: &str) -> Reply {
         let mut words = line.split_whitespace();
-        let tag = words.next().unwrap_or("*");
+        // The tag is echoed back: keep it to printable ASCII so a client cannot inject control bytes.
+        let tag: String = words.next().unwrap_or("*").chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
+        let tag = if tag.is_empty() { "*".to_string() } else { tag };
         let command = words.next().unwrap_or("").to_ascii_uppercase();
         match command.as_str() {
             "CAPABILITY" => Reply::Continue(format!(

@@ -8,6 +8,7 @@
 //! tracked so that shutdown waits for sessions to say goodbye.
 
 pub mod interim;
+pub mod limits;
 mod registry;
 pub mod tls;
 
@@ -32,6 +33,22 @@ use tls::TlsManager;
 pub const RETRY_BIND: Duration = Duration::from_secs(10);
 /// Time allowed for a TLS handshake.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Connection caps for POP3 and IMAP4 (per client address, and in all).
+const INTERIM_MAX_PER_ADDRESS: u32 = 20;
+const INTERIM_MAX_CONNECTIONS: u32 = 400;
+/// A client that does not read our replies for this long is dropped.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Writes everything, or fails if the client does not take it within [`WRITE_TIMEOUT`].
+pub async fn write_all<W: tokio::io::AsyncWrite + Unpin + ?Sized>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    tokio::time::timeout(WRITE_TIMEOUT, async {
+        w.write_all(bytes).await?;
+        w.flush().await
+    })
+    .await
+    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the client stopped reading"))?
+}
 
 /// A byte stream a session runs over: plain TCP or TLS.
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -49,6 +66,7 @@ pub struct NetContext {
     pub shutdown: CancellationToken,
     pub sessions: TaskTracker,
     pub smtp: Arc<crate::smtp::Shared>,
+    pub limits: Arc<limits::ConnectionLimits>,
 }
 
 #[derive(PartialEq, Clone, Copy)]
@@ -173,8 +191,13 @@ async fn accept_loop(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, listener
                 });
             }
             Err(e) => {
-                // Out of file descriptors and similar: back off briefly instead of spinning.
-                tracing::warn!(target: "net", service = id.key(), error = %e, "accept failed");
+                // Out of file descriptors and similar: back off briefly instead of spinning, and log
+                // once a second at most so the error list is not flooded.
+                static LAST_LOGGED: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+                let now = crate::store::now();
+                if LAST_LOGGED.swap(now, std::sync::atomic::Ordering::Relaxed) != now {
+                    tracing::warn!(target: "net", service = id.key(), error = %e, "accept failed");
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -183,19 +206,20 @@ async fn accept_loop(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, listener
 
 async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut socket: tokio::net::TcpStream, peer: SocketAddr) {
     let settings = ctx.settings.borrow().clone();
-    let _slot = if id.protocol() == Protocol::Smtp {
-        let limits = &settings.smtp;
-        match crate::smtp::ConnectionLimits::acquire(&ctx.smtp, peer.ip(), limits.max_connections_per_address, limits.max_connections) {
-            Some(slot) => Some(slot),
-            None => {
-                tracing::warn!(target: "security", service = id.key(), %peer, "too many connections; refused");
-                let busy = format!("421 4.7.0 {} too many connections from your address, try later\r\n", settings.general.server_name);
-                let _ = tokio::io::AsyncWriteExt::write_all(&mut socket, busy.as_bytes()).await;
-                return;
-            }
-        }
-    } else {
-        None
+    // SMTP's caps are settings; POP3 and IMAP4 get fixed ones until their own settings land.
+    let (per_address, total) = match id.protocol() {
+        Protocol::Smtp => (settings.smtp.max_connections_per_address, settings.smtp.max_connections),
+        Protocol::Pop3 | Protocol::Imap => (INTERIM_MAX_PER_ADDRESS, INTERIM_MAX_CONNECTIONS),
+    };
+    let Some(_slot) = limits::ConnectionLimits::acquire(&ctx.limits, id.protocol(), peer.ip(), per_address, total) else {
+        tracing::warn!(target: "security", service = id.key(), %peer, "too many connections; refused");
+        let busy = match id.protocol() {
+            Protocol::Smtp => format!("421 4.7.0 {} too many connections from your address, try later\r\n", settings.general.server_name),
+            Protocol::Pop3 => "-ERR [SYS/TEMP] too many connections from your address, try later\r\n".into(),
+            Protocol::Imap => "* BYE too many connections from your address, try later\r\n".into(),
+        };
+        let _ = write_all(&mut socket, busy.as_bytes()).await;
+        return;
     };
     let stream: BoxStream = if tls_mode == TlsMode::Implicit {
         match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, ctx.tls.acceptor().accept(socket)).await {

@@ -21,7 +21,7 @@ pub enum ServiceId {
 }
 
 /// The wire protocol a service speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
     Smtp,
     Pop3,

@@ -99,8 +99,7 @@ impl Session {
     async fn flush(&mut self) -> std::io::Result<()> {
         if !self.out.is_empty() {
             let out = std::mem::take(&mut self.out);
-            self.reader.get_mut().write_all(&out).await?;
-            self.reader.get_mut().flush().await?;
+            crate::net::write_all(self.reader.get_mut(), &out).await?;
         }
         Ok(())
     }

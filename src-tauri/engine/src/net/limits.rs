@@ -1,0 +1,65 @@
+//! Connection caps per protocol and client address, checked at accept before anything is read.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use crate::settings::Protocol;
+
+#[derive(Default)]
+pub struct ConnectionLimits {
+    counts: Mutex<HashMap<(Protocol, IpAddr), u32>>,
+}
+
+/// Holds a connection's place; released on drop.
+pub struct ConnectionSlot {
+    limits: Arc<ConnectionLimits>,
+    key: (Protocol, IpAddr),
+}
+
+impl ConnectionLimits {
+    /// A slot for `ip` on `protocol`, or `None` when it (or the protocol in all) already has as many as allowed.
+    pub fn acquire(limits: &Arc<ConnectionLimits>, protocol: Protocol, ip: IpAddr, per_address: u32, total: u32) -> Option<ConnectionSlot> {
+        let mut counts = limits.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let all: u32 = counts.iter().filter(|((p, _), _)| *p == protocol).map(|(_, n)| *n).sum();
+        let key = (protocol, ip);
+        let mine = counts.get(&key).copied().unwrap_or(0);
+        if mine >= per_address || all >= total {
+            return None;
+        }
+        counts.insert(key, mine + 1);
+        Some(ConnectionSlot { limits: limits.clone(), key })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut counts = self.limits.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_count_per_address_and_per_protocol_and_free_on_drop() {
+        let limits = Arc::new(ConnectionLimits::default());
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let first = ConnectionLimits::acquire(&limits, Protocol::Smtp, a, 2, 3).unwrap();
+        let _second = ConnectionLimits::acquire(&limits, Protocol::Smtp, a, 2, 3).unwrap();
+        assert!(ConnectionLimits::acquire(&limits, Protocol::Smtp, a, 2, 3).is_none(), "per address");
+        let _third = ConnectionLimits::acquire(&limits, Protocol::Smtp, b, 2, 3).unwrap();
+        assert!(ConnectionLimits::acquire(&limits, Protocol::Smtp, b, 2, 3).is_none(), "in all");
+        assert!(ConnectionLimits::acquire(&limits, Protocol::Imap, a, 2, 3).is_some(), "other protocols count apart");
+        drop(first);
+        assert!(ConnectionLimits::acquire(&limits, Protocol::Smtp, a, 2, 3).is_some());
+    }
+}
