@@ -4,12 +4,14 @@
 use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindowBuilder, Window, WindowEvent};
 
 /// Name, title and size of every window the app opens.
-const WINDOWS: [(&str, &str, f64, f64); 5] = [
+const WINDOWS: [(&str, &str, f64, f64); 7] = [
     ("main", "Postroom", 940.0, 660.0),
     ("services", "Services", 660.0, 500.0),
     ("users", "Users", 800.0, 540.0),
     ("domains", "Local Domains", 520.0, 440.0),
     ("certificate", "TLS Certificate", 680.0, 540.0),
+    ("smtp", "SMTP", 700.0, 560.0),
+    ("queue", "Outbound Queue", 860.0, 520.0),
 ];
 
 pub fn is_known(name: &str) -> bool {

@@ -29,7 +29,7 @@ use crate::settings::{self, ServiceId, Settings, TlsSettings};
 use crate::status::{self, RuntimeStatus};
 use crate::store::Store;
 use crate::users::Directory;
-use crate::views::{Overview, ServiceView};
+use crate::views::{OutboundForm, OutboundView, Overview, ServiceView, SmtpView};
 
 /// How often the engine looks for changes made by other processes.
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(500);
@@ -205,6 +205,28 @@ impl Engine {
                 f.field = f.field.trim_start_matches("services.").to_string();
             }
             ApiError::invalid(e.fields)
+        })
+    }
+
+    pub fn smtp_settings(&self) -> SmtpView {
+        SmtpView::new(&self.settings())
+    }
+
+    pub fn save_smtp_settings(&self, view: SmtpView) -> ApiResult<()> {
+        self.update_settings(move |s| {
+            view.apply(s);
+            Ok(())
+        })
+    }
+
+    pub fn outbound_settings(&self) -> OutboundView {
+        OutboundView::new(&self.settings().outbound)
+    }
+
+    pub fn save_outbound_settings(&self, form: OutboundForm) -> ApiResult<()> {
+        self.update_settings(move |s| {
+            form.apply(&mut s.outbound);
+            Ok(())
         })
     }
 

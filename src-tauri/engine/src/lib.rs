@@ -34,6 +34,10 @@ mod export_bindings {
         crate::users::BulkAddReport::export_all_to(&out).unwrap();
         crate::net::tls::CertificateInfo::export_all_to(&out).unwrap();
         crate::error::ApiError::export_all_to(&out).unwrap();
+        crate::views::SmtpView::export_all_to(&out).unwrap();
+        crate::views::OutboundView::export_all_to(&out).unwrap();
+        crate::views::OutboundForm::export_all_to(&out).unwrap();
+        crate::queue::QueueEntry::export_all_to(&out).unwrap();
         assert!(out.join("Overview.ts").exists());
     }
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::net::ServiceStatus;
-use crate::settings::{ServiceId, ServiceSettings, TlsMode};
+use crate::settings::{OutboundSettings, OutboundTls, ServiceId, ServiceSettings, Settings, SmtpSettings, TlsMode};
 
 /// One service as the Services window edits it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -87,5 +87,131 @@ impl Overview {
 
     pub fn has_failure(&self) -> bool {
         self.services.iter().any(|s| s.state == crate::net::ServiceState::Failed)
+    }
+}
+
+/// The SMTP window's General, Relaying and Limits tabs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct SmtpView {
+    pub server_name: String,
+    #[ts(type = "number")]
+    pub max_message_size: u64,
+    pub max_recipients: u32,
+    pub trusted_networks: String,
+    pub allow_plaintext_auth: bool,
+    pub max_connections_per_address: u32,
+    pub max_connections: u32,
+    pub idle_timeout_secs: u32,
+}
+
+impl SmtpView {
+    pub fn new(s: &Settings) -> SmtpView {
+        let m = &s.smtp;
+        SmtpView {
+            server_name: s.general.server_name.clone(),
+            max_message_size: m.max_message_size,
+            max_recipients: m.max_recipients,
+            trusted_networks: m.trusted_networks.clone(),
+            allow_plaintext_auth: m.allow_plaintext_auth,
+            max_connections_per_address: m.max_connections_per_address,
+            max_connections: m.max_connections,
+            idle_timeout_secs: m.idle_timeout_secs,
+        }
+    }
+
+    pub fn apply(&self, s: &mut Settings) {
+        s.general.server_name = self.server_name.trim().to_string();
+        s.smtp = SmtpSettings {
+            max_message_size: self.max_message_size,
+            max_recipients: self.max_recipients,
+            trusted_networks: self.trusted_networks.trim().to_string(),
+            allow_plaintext_auth: self.allow_plaintext_auth,
+            max_connections_per_address: self.max_connections_per_address,
+            max_connections: self.max_connections,
+            idle_timeout_secs: self.idle_timeout_secs,
+        };
+    }
+}
+
+/// The SMTP window's Outbound tab as shown: the password itself never leaves the engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct OutboundView {
+    pub smart_host: String,
+    pub smart_host_port: u16,
+    pub username: String,
+    pub password_set: bool,
+    pub tls: OutboundTls,
+    pub verify_certificate: bool,
+    pub retry_minutes: String,
+    pub max_age_hours: u32,
+}
+
+impl OutboundView {
+    pub fn new(o: &OutboundSettings) -> OutboundView {
+        OutboundView {
+            smart_host: o.smart_host.clone(),
+            smart_host_port: o.smart_host_port,
+            username: o.username.clone(),
+            password_set: !o.password.is_empty(),
+            tls: o.tls,
+            verify_certificate: o.verify_certificate,
+            retry_minutes: o.retry_minutes.clone(),
+            max_age_hours: o.max_age_hours,
+        }
+    }
+}
+
+/// The Outbound tab as saved: `password` None keeps the stored one, "" clears it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct OutboundForm {
+    pub smart_host: String,
+    pub smart_host_port: u16,
+    pub username: String,
+    pub password: Option<String>,
+    pub tls: OutboundTls,
+    pub verify_certificate: bool,
+    pub retry_minutes: String,
+    pub max_age_hours: u32,
+}
+
+impl OutboundForm {
+    pub fn apply(&self, o: &mut OutboundSettings) {
+        o.smart_host = self.smart_host.trim().to_string();
+        o.smart_host_port = self.smart_host_port;
+        o.username = self.username.trim().to_string();
+        if let Some(p) = &self.password {
+            o.password = p.clone();
+        }
+        o.tls = self.tls;
+        o.verify_certificate = self.verify_certificate;
+        o.retry_minutes = self.retry_minutes.trim().to_string();
+        o.max_age_hours = self.max_age_hours;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_outbound_password_is_kept_unless_replaced_or_cleared() {
+        let mut o = OutboundSettings { password: "old".into(), ..Default::default() };
+        assert!(OutboundView::new(&o).password_set);
+        let form = |password: Option<&str>| OutboundForm {
+            smart_host: " smtp.isp.example ".into(),
+            smart_host_port: 587,
+            username: "office".into(),
+            password: password.map(str::to_string),
+            tls: OutboundTls::Required,
+            verify_certificate: true,
+            retry_minutes: "5, 30".into(),
+            max_age_hours: 48,
+        };
+        form(None).apply(&mut o);
+        assert_eq!((o.password.as_str(), o.smart_host.as_str()), ("old", "smtp.isp.example"));
+        form(Some("new")).apply(&mut o);
+        assert_eq!(o.password, "new");
+        form(Some("")).apply(&mut o);
+        assert!(!OutboundView::new(&o).password_set);
     }
 }

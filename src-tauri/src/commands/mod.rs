@@ -5,7 +5,9 @@
 mod certificate;
 mod domains;
 mod overview;
+mod queue;
 mod services;
+mod smtp;
 mod users;
 
 use postroom_engine::{ApiError, ApiResult, Engine};
@@ -33,6 +35,13 @@ pub fn handler() -> impl Fn(Invoke<Wry>) -> bool + Send + Sync + 'static {
         certificate::pick_file,
         certificate::set_certificate,
         certificate::use_self_signed_certificate,
+        smtp::get_smtp_settings,
+        smtp::save_smtp_settings,
+        smtp::get_outbound_settings,
+        smtp::save_outbound_settings,
+        queue::list_queue,
+        queue::retry_queue_entry,
+        queue::delete_queue_entry,
     ]
 }
 
