@@ -312,3 +312,42 @@ async fn kill_9_during_a_load_loses_no_acknowledged_message_and_duplicates_none(
     let rows: usize = office.sql("SELECT count(*) FROM messages").parse().unwrap();
     assert_eq!(rows, subjects.len(), "one mailbox row per stored message");
 }
+
+#[tokio::test]
+async fn repeated_failed_logins_ban_the_address_for_every_service_until_the_admin_clears_it() {
+    let office = Office::start("");
+    let script = r#"
+import smtplib, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+codes = []
+for session in range(3):
+    try:
+        s = smtplib.SMTP_SSL("127.0.0.1", int(sys.argv[1]), context=ctx)
+        s.ehlo("guesser.test"); s.user, s.password = "alice", "guess-%d" % session
+        for attempt in range(2):
+            try:
+                s.auth("PLAIN", s.auth_plain)
+            except smtplib.SMTPAuthenticationError as e:
+                codes.append(e.smtp_code)
+        s.close()
+    except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError) as e:
+        codes.append("refused")
+print(codes)
+"#;
+    let (_, out) = python(script, &[office.port("smtps").to_string()]);
+    // Four refusals, the fifth failure bans (421) and the next session is turned away at connect.
+    assert!(out.contains("[535, 535, 535, 535, 421, 'refused']"), "failures counted across sessions: {out}");
+    let bans: Value = serde_json::from_str(&ok(office.dir(), &["bans", "list", "--json"], "")).unwrap();
+    let values: Vec<&str> = bans.as_array().unwrap().iter().map(|b| b["value"].as_str().unwrap()).collect();
+    assert!(values.contains(&"127.0.0.1") && values.contains(&"alice"), "{bans}");
+    // The ban is shared: POP3 refuses the address before its greeting too.
+    assert!(connect(office.port("pop3")).await.line().await.starts_with("-ERR [SYS/TEMP] too many failed logins"));
+    ok(office.dir(), &["bans", "clear", "127.0.0.1"], "");
+    assert!(connect(office.port("pop3")).await.line().await.starts_with("+OK"));
+    // The login stays blocked even with the right password until it is cleared as well.
+    let (sent, _) = smtplib(office.port("smtps"), "ssl", Some(("alice", "alice-secret")), "bob@office.test");
+    assert!(!sent, "a banned login cannot send");
+    ok(office.dir(), &["bans", "clear", "alice"], "");
+    let (sent, out) = smtplib(office.port("smtps"), "ssl", Some(("alice", "alice-secret")), "bob@office.test");
+    assert!(sent, "{out}");
+}

@@ -62,6 +62,7 @@ struct Inner {
     started_at: i64,
     /// Wakes the outbound queue (a message was queued, or another process changed the database).
     queue_wake: Arc<tokio::sync::Notify>,
+    bans: Arc<crate::access::Bans>,
     _lock: File,
 }
 
@@ -78,6 +79,7 @@ impl Engine {
         Ok(Engine {
             inner: Arc::new(Inner {
                 directory: Directory::new(store.clone()),
+                bans: Arc::new(crate::access::Bans::new(store.clone())),
                 dir,
                 store,
                 options,
@@ -108,9 +110,11 @@ impl Engine {
             smtp: Arc::new(crate::smtp::Shared {
                 store: self.inner.store.clone(),
                 directory: self.inner.directory.clone(),
+                bans: self.inner.bans.clone(),
                 queue_wake: self.inner.queue_wake.clone(),
             }),
             limits: Default::default(),
+            bans: self.inner.bans.clone(),
         };
         let queue = crate::queue::client::QueueContext {
             store: self.inner.store.clone(),

@@ -1,5 +1,6 @@
 //! Postroom's mail engine: everything but the GUI. See ARCHITECTURE.md for the map.
 
+pub mod access;
 pub mod cli;
 pub mod delivery;
 pub mod engine;
@@ -38,6 +39,7 @@ mod export_bindings {
         crate::views::OutboundView::export_all_to(&out).unwrap();
         crate::views::OutboundForm::export_all_to(&out).unwrap();
         crate::queue::QueueEntry::export_all_to(&out).unwrap();
+        crate::access::Ban::export_all_to(&out).unwrap();
         assert!(out.join("Overview.ts").exists());
     }
 }

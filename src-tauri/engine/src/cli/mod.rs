@@ -50,6 +50,18 @@ enum Command {
     /// The outbound queue: list, retry now, delete
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// Addresses and logins banned after failed logins
+    #[command(subcommand)]
+    Bans(BansCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum BansCommand {
+    /// Current bans
+    List(JsonFlag),
+    /// Lift the ban on an address or login
+    #[command(alias = "unban")]
+    Clear { value: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -152,6 +164,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Domain(c) => domain(&open_store(&root)?, c).map(|_| 0),
         Command::Settings(c) => settings_command(&open_store(&root)?, c).map(|_| 0),
         Command::Queue(c) => queue_command(&open_store(&root)?, c).map(|_| 0),
+        Command::Bans(c) => bans_command(&open_store(&root)?, c).map(|_| 0),
     }
 }
 
@@ -295,6 +308,29 @@ fn queue_command(store: &Store, command: QueueCommand) -> Result<()> {
         QueueCommand::Delete { id } => {
             crate::queue::delete(store, id)?;
             println!("recipient {id} removed from the queue");
+        }
+    }
+    Ok(())
+}
+
+fn bans_command(store: &Store, command: BansCommand) -> Result<()> {
+    match command {
+        BansCommand::List(f) => {
+            let bans = crate::access::bans::list(store)?;
+            if f.json {
+                println!("{}", serde_json::to_string_pretty(&bans)?);
+            } else if bans.is_empty() {
+                println!("nobody is banned");
+            } else {
+                println!("{:<8} {:<40} {:<22} REASON", "KIND", "ADDRESS OR LOGIN", "UNTIL");
+                for b in bans {
+                    println!("{:<8} {:<40} {:<22} {}", b.kind, b.value, b.until, b.reason);
+                }
+            }
+        }
+        BansCommand::Clear { value } => {
+            crate::access::bans::clear(store, &value)?;
+            println!("{value} is no longer banned");
         }
     }
     Ok(())

@@ -67,6 +67,7 @@ pub struct NetContext {
     pub sessions: TaskTracker,
     pub smtp: Arc<crate::smtp::Shared>,
     pub limits: Arc<limits::ConnectionLimits>,
+    pub bans: Arc<crate::access::Bans>,
 }
 
 #[derive(PartialEq, Clone, Copy)]
@@ -221,6 +222,18 @@ async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut
         let _ = write_all(&mut socket, busy.as_bytes()).await;
         return;
     };
+    let bans = ctx.bans.clone();
+    let ip = peer.ip();
+    if tokio::task::spawn_blocking(move || bans.address_banned(ip)).await.unwrap_or(false) {
+        tracing::info!(target: "security", service = id.key(), %peer, "banned address refused");
+        let refusal = match id.protocol() {
+            Protocol::Smtp => format!("421 4.7.0 {} too many failed logins from your address; try later\r\n", settings.general.server_name),
+            Protocol::Pop3 => "-ERR [SYS/TEMP] too many failed logins from your address; try later\r\n".into(),
+            Protocol::Imap => "* BYE too many failed logins from your address; try later\r\n".into(),
+        };
+        let _ = write_all(&mut socket, refusal.as_bytes()).await;
+        return;
+    }
     let stream: BoxStream = if tls_mode == TlsMode::Implicit {
         match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, ctx.tls.acceptor().accept(socket)).await {
             Ok(Ok(tls)) => Box::new(tls),

@@ -27,6 +27,7 @@ use crate::users::Directory;
 pub struct Shared {
     pub store: Store,
     pub directory: Directory,
+    pub bans: Arc<crate::access::Bans>,
     /// Wakes the outbound queue when a message for a remote recipient was accepted.
     pub queue_wake: Arc<tokio::sync::Notify>,
 }

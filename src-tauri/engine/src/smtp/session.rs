@@ -313,13 +313,18 @@ impl Session {
             self.reply(Reply::new(501, "5.5.2", "cannot decode the credentials"));
             return Ok(Next::Continue);
         };
-        let directory = self.ctx.shared.directory.clone();
+        let shared = self.ctx.shared.clone();
         let login = user.clone();
-        let verified = tokio::task::spawn_blocking(move || directory.verify(&login, &password))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .flatten();
+        // A banned login is refused without looking at the password, so guessing gains nothing.
+        let verified = tokio::task::spawn_blocking(move || {
+            if shared.bans.login_banned(&login) {
+                return None;
+            }
+            shared.directory.verify(&login, &password).ok().flatten()
+        })
+        .await
+        .ok()
+        .flatten();
         if verified.is_some() {
             tracing::info!(target: "smtp", user = %user, peer = %self.ctx.peer, "authenticated");
             self.auth_user = Some(user);
@@ -328,6 +333,12 @@ impl Session {
         }
         self.auth_failures += 1;
         tracing::warn!(target: "security", user = %user, peer = %self.ctx.peer, "SMTP authentication failed");
+        let (bans, ip) = (self.ctx.shared.bans.clone(), self.ctx.peer.ip());
+        let banned = tokio::task::spawn_blocking(move || bans.record_failure("SMTP", ip, &user)).await;
+        if matches!(banned, Ok(Ok(true))) {
+            self.reply(Reply::new(421, "4.7.0", "too many failed logins from your address; try later"));
+            return Ok(Next::Close);
+        }
         // A pause makes guessing slow without costing an honest user much.
         tokio::time::sleep(Duration::from_millis(500)).await;
         self.reply(Reply::new(535, "5.7.8", "authentication credentials invalid"));

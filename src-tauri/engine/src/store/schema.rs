@@ -105,6 +105,18 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX queue_recipients_due ON queue_recipients(state, next_attempt_at);
     "#,
+    // 2: failed-login bans shared by every service.
+    r#"
+    CREATE TABLE bans (
+        kind      TEXT NOT NULL CHECK (kind IN ('address', 'login')),
+        value     TEXT NOT NULL COLLATE NOCASE,
+        failures  INTEGER NOT NULL,
+        reason    TEXT NOT NULL,
+        banned_at INTEGER NOT NULL,
+        until     INTEGER NOT NULL,
+        PRIMARY KEY (kind, value)
+    );
+    "#,
 ];
 
 /// Applies every migration the database has not seen yet.
