@@ -90,46 +90,23 @@ impl Overview {
     }
 }
 
-/// The SMTP window's General, Relaying and Limits tabs.
+/// The SMTP window's General, Relaying and Limits tabs: the greeting name and the SMTP section, flat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct SmtpView {
     pub server_name: String,
-    #[ts(type = "number")]
-    pub max_message_size: u64,
-    pub max_recipients: u32,
-    pub trusted_networks: String,
-    pub allow_plaintext_auth: bool,
-    pub max_connections_per_address: u32,
-    pub max_connections: u32,
-    pub idle_timeout_secs: u32,
+    #[serde(flatten)]
+    #[ts(flatten)]
+    pub smtp: SmtpSettings,
 }
 
 impl SmtpView {
     pub fn new(s: &Settings) -> SmtpView {
-        let m = &s.smtp;
-        SmtpView {
-            server_name: s.general.server_name.clone(),
-            max_message_size: m.max_message_size,
-            max_recipients: m.max_recipients,
-            trusted_networks: m.trusted_networks.clone(),
-            allow_plaintext_auth: m.allow_plaintext_auth,
-            max_connections_per_address: m.max_connections_per_address,
-            max_connections: m.max_connections,
-            idle_timeout_secs: m.idle_timeout_secs,
-        }
+        SmtpView { server_name: s.general.server_name.clone(), smtp: s.smtp.clone() }
     }
 
     pub fn apply(&self, s: &mut Settings) {
         s.general.server_name = self.server_name.trim().to_string();
-        s.smtp = SmtpSettings {
-            max_message_size: self.max_message_size,
-            max_recipients: self.max_recipients,
-            trusted_networks: self.trusted_networks.trim().to_string(),
-            allow_plaintext_auth: self.allow_plaintext_auth,
-            max_connections_per_address: self.max_connections_per_address,
-            max_connections: self.max_connections,
-            idle_timeout_secs: self.idle_timeout_secs,
-        };
+        s.smtp = SmtpSettings { trusted_networks: self.smtp.trusted_networks.trim().to_string(), ..self.smtp.clone() };
     }
 }
 

@@ -214,11 +214,7 @@ async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut
     };
     let Some(_slot) = limits::ConnectionLimits::acquire(&ctx.limits, id.protocol(), peer.ip(), per_address, total) else {
         tracing::warn!(target: "security", service = id.key(), %peer, "too many connections; refused");
-        let busy = match id.protocol() {
-            Protocol::Smtp => format!("421 4.7.0 {} too many connections from your address, try later\r\n", settings.general.server_name),
-            Protocol::Pop3 => "-ERR [SYS/TEMP] too many connections from your address, try later\r\n".into(),
-            Protocol::Imap => "* BYE too many connections from your address, try later\r\n".into(),
-        };
+        let busy = refusal(id.protocol(), &settings.general.server_name, "too many connections from your address; try later");
         let _ = write_all(&mut socket, busy.as_bytes()).await;
         return;
     };
@@ -226,12 +222,8 @@ async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut
     let ip = peer.ip();
     if tokio::task::spawn_blocking(move || bans.address_banned(ip)).await.unwrap_or(false) {
         tracing::info!(target: "security", service = id.key(), %peer, "banned address refused");
-        let refusal = match id.protocol() {
-            Protocol::Smtp => format!("421 4.7.0 {} too many failed logins from your address; try later\r\n", settings.general.server_name),
-            Protocol::Pop3 => "-ERR [SYS/TEMP] too many failed logins from your address; try later\r\n".into(),
-            Protocol::Imap => "* BYE too many failed logins from your address; try later\r\n".into(),
-        };
-        let _ = write_all(&mut socket, refusal.as_bytes()).await;
+        let text = refusal(id.protocol(), &settings.general.server_name, "too many failed logins from your address; try later");
+        let _ = write_all(&mut socket, text.as_bytes()).await;
         return;
     }
     let stream: BoxStream = if tls_mode == TlsMode::Implicit {
@@ -275,5 +267,14 @@ async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut
     };
     if let Err(e) = session.run(stream).await {
         tracing::debug!(target: "net", service = id.key(), %peer, error = %e, "session ended with an error");
+    }
+}
+
+/// A protocol's own way of turning a client away before the greeting.
+fn refusal(protocol: Protocol, server_name: &str, why: &str) -> String {
+    match protocol {
+        Protocol::Smtp => format!("421 4.7.0 {server_name} {why}\r\n"),
+        Protocol::Pop3 => format!("-ERR [SYS/TEMP] {why}\r\n"),
+        Protocol::Imap => format!("* BYE {why}\r\n"),
     }
 }

@@ -4,10 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(default)]
 pub struct SmtpSettings {
     /// Largest message accepted, in bytes (advertised as SIZE).
+    #[ts(type = "number")]
     pub max_message_size: u64,
     /// Most recipients in one message.
     pub max_recipients: u32,
