@@ -305,6 +305,7 @@ impl Engine {
             updated_at: crate::store::now(),
             paused: self.paused(),
             services: self.service_status(),
+            certificate_problem: self.inner.tls.problem(),
         }
     }
 }

@@ -20,6 +20,9 @@ pub struct RuntimeStatus {
     pub updated_at: i64,
     pub paused: bool,
     pub services: Vec<ServiceStatus>,
+    /// Set when the configured TLS certificate could not be loaded by the server.
+    #[serde(default)]
+    pub certificate_problem: Option<String>,
 }
 
 pub fn write(path: &Path, status: &RuntimeStatus) -> std::io::Result<()> {

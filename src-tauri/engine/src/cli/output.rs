@@ -40,6 +40,7 @@ pub fn status(dir: &DataDir, store: &Store, json_out: bool) -> Result<i32> {
             "services": services,
             "connections": connections,
             "queue_size": queue_size,
+            "certificate_problem": live.as_ref().and_then(|s| s.certificate_problem.clone()),
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
@@ -67,6 +68,9 @@ pub fn status(dir: &DataDir, store: &Store, json_out: bool) -> Result<i32> {
             );
         }
         println!("connections: {connections}, queue: {queue_size} message(s) waiting");
+        if let Some(problem) = live.as_ref().and_then(|s| s.certificate_problem.as_deref()) {
+            println!("certificate: NOT IN USE, {problem} (the previous certificate is still served)");
+        }
     }
     Ok(if live.is_some() { 0 } else { 3 })
 }

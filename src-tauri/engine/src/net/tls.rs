@@ -144,6 +144,8 @@ pub fn ensure_self_signed(certs_dir: &Path, server_name: &str) -> std::io::Resul
 pub struct TlsManager {
     certs_dir: PathBuf,
     current: RwLock<Arc<LoadedCertificate>>,
+    /// Why the configured certificate is not the one in use, if it is not.
+    problem: RwLock<Option<String>>,
 }
 
 impl TlsManager {
@@ -151,7 +153,11 @@ impl TlsManager {
     /// the log) if the configured pair has become unusable since it was accepted.
     pub fn new(certs_dir: &Path, settings: &TlsSettings, server_name: &str) -> std::io::Result<TlsManager> {
         let fallback = Self::self_signed(certs_dir, server_name)?;
-        let manager = TlsManager { certs_dir: certs_dir.to_path_buf(), current: RwLock::new(Arc::new(fallback)) };
+        let manager = TlsManager {
+            certs_dir: certs_dir.to_path_buf(),
+            current: RwLock::new(Arc::new(fallback)),
+            problem: RwLock::new(None),
+        };
         manager.apply(settings, server_name);
         Ok(manager)
     }
@@ -176,9 +182,18 @@ impl TlsManager {
                     tracing::info!(target: "tls", subject = %loaded.info.subject, "certificate in use");
                 }
                 *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
+                *self.problem.write().unwrap_or_else(|p| p.into_inner()) = None;
             }
-            Err(reason) => tracing::error!(target: "tls", %reason, "the configured certificate cannot be used; keeping the previous one"),
+            Err(reason) => {
+                tracing::error!(target: "tls", %reason, "the configured certificate cannot be used; keeping the previous one");
+                *self.problem.write().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+            }
         }
+    }
+
+    /// Why the configured certificate is not in use (unreadable by the server, say), if it is not.
+    pub fn problem(&self) -> Option<String> {
+        self.problem.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn acceptor(&self) -> TlsAcceptor {
@@ -229,5 +244,6 @@ mod tests {
         assert_eq!(load_pair(&junk, &key).err().unwrap().field, "tls.cert_file");
         tls.apply(&TlsSettings { cert_file: junk.display().to_string(), key_file: key.display().to_string() }, "a.test");
         assert_eq!(tls.info(), before);
+        assert!(tls.problem().is_some_and(|p| p.contains("not a PEM") || p.contains("no certificate")), "{:?}", tls.problem());
     }
 }
