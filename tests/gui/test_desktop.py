@@ -3,6 +3,7 @@ Every test drives the real `postroom` binary and checks the result through anoth
 a socket), and saves a screenshot of each window under test-output/screenshots/."""
 
 import json
+import socket
 import subprocess
 import time
 
@@ -132,3 +133,63 @@ def test_bulk_add_through_the_native_file_picker(desktop, tmp_path):
     desktop.screenshot("bulk-add-report")
     users = json.loads(postroomd(desktop.data_dir, "user", "list", "--json"))
     assert [u["name"] for u in users] == ["helen", "joan"]
+
+
+def test_smtp_window_refuses_a_bad_range_then_saves_relaying_and_size(desktop):
+    desktop.open_window("#btn-open-smtp", "smtp")
+    desktop.click("#tab-relaying")
+    desktop.type("#smtp-trusted", "192.168.1.0/24, lan")
+    desktop.click("#btn-apply")
+    error = wait_until(lambda: desktop.text("#smtp-trusted-error"), what="the range error")
+    assert "'lan'" in error, error
+    desktop.screenshot("smtp-relaying-error")
+    assert postroomd(desktop.data_dir, "settings", "get", "smtp.trusted_networks").strip() == "127.0.0.0/8, ::1/128"
+    desktop.type("#smtp-trusted", "192.168.1.0/24")
+    desktop.click("#tab-general")
+    desktop.type("#smtp-max-size-mb", "10")
+    desktop.screenshot("smtp")
+    desktop.click("#btn-apply")
+    wait_until(lambda: postroomd(desktop.data_dir, "settings", "get", "smtp.trusted_networks").strip() == "192.168.1.0/24",
+               what="the trusted networks saved")
+    assert postroomd(desktop.data_dir, "settings", "get", "smtp.max_message_size").strip() == str(10 * 1024 * 1024)
+    # The running server advertises the new limit to the next client.
+    with socket.create_connection(("127.0.0.1", desktop.ports["smtp"]), timeout=5) as s:
+        f = s.makefile("rwb")
+        f.readline()
+        f.write(b"EHLO gui.test\r\n")
+        f.flush()
+        lines = [f.readline() for _ in range(4)]
+    assert any(b"SIZE 10485760" in line for line in lines), lines
+
+
+def test_outbound_tab_sets_a_smart_host_with_required_tls(desktop):
+    desktop.open_window("#btn-open-smtp", "smtp")
+    desktop.click("#tab-outbound")
+    desktop.click("#out-smart")
+    desktop.type("#out-host", "smtp.isp.example")
+    desktop.type("#out-port", "587")
+    desktop.type("#out-user", "office")
+    desktop.type("#out-password", "isp-secret")
+    desktop.driver.execute_script("const s = document.querySelector('#out-tls'); s.value = 'required'; s.dispatchEvent(new Event('change', {bubbles: true}));")
+    desktop.screenshot("smtp-outbound")
+    desktop.click("#btn-apply")
+    wait_until(lambda: postroomd(desktop.data_dir, "settings", "get", "outbound.smart_host").strip() == "smtp.isp.example",
+               what="the smart host saved")
+    assert postroomd(desktop.data_dir, "settings", "get", "outbound.smart_host_port").strip() == "587"
+    assert postroomd(desktop.data_dir, "settings", "get", "outbound.tls").strip() == "required"
+    assert postroomd(desktop.data_dir, "settings", "get", "outbound.password").strip() == "isp-secret"
+
+
+def test_queue_window_lists_a_waiting_message_and_deletes_it(desktop):
+    import smtplib
+    with smtplib.SMTP("127.0.0.1", desktop.ports["smtp"], timeout=10) as s:
+        # 127.0.0.1 is a trusted network by default, so it may relay.
+        s.sendmail("pc@office.test", ["friend@far.example"], "Subject: for the queue\r\n\r\nhello\r\n")
+    desktop.open_window("#btn-open-queue", "queue")
+    wait_until(lambda: "friend@far.example" in desktop.text("#queue-table"), what="the queued recipient")
+    desktop.click("#queue-table tbody tr td")
+    desktop.screenshot("queue")
+    desktop.click("#btn-delete-entry")
+    desktop.click("#btn-confirm-ok")
+    wait_until(lambda: "friend@far.example" not in desktop.text("#queue-table"), what="the entry to go")
+    assert json.loads(postroomd(desktop.data_dir, "queue", "list", "--json")) == []

@@ -3,13 +3,17 @@ import { getCurrentWindow } from "@tauri-apps/api/window";
 import type { ApiError } from "./bindings/ApiError";
 import type { BulkAddReport } from "./bindings/BulkAddReport";
 import type { CertificateInfo } from "./bindings/CertificateInfo";
+import type { OutboundForm } from "./bindings/OutboundForm";
+import type { OutboundView } from "./bindings/OutboundView";
 import type { Overview } from "./bindings/Overview";
+import type { QueueEntry } from "./bindings/QueueEntry";
 import type { ServiceView } from "./bindings/ServiceView";
+import type { SmtpView } from "./bindings/SmtpView";
 import type { UserDetail } from "./bindings/UserDetail";
 import type { UserForm } from "./bindings/UserForm";
 import type { UserSummary } from "./bindings/UserSummary";
 
-export type WindowName = "main" | "services" | "users" | "domains" | "certificate";
+export type WindowName = "main" | "services" | "users" | "domains" | "certificate" | "smtp" | "queue";
 
 export const inTauri = typeof window !== "undefined" && "__TAURI_INTERNALS__" in window;
 
@@ -51,6 +55,13 @@ export const api = {
   setCertificate: (certFile: string, keyFile: string) =>
     call<CertificateInfo>("set_certificate", { certFile, keyFile }),
   useSelfSignedCertificate: () => call<CertificateInfo>("use_self_signed_certificate"),
+  getSmtpSettings: () => call<SmtpView>("get_smtp_settings"),
+  saveSmtpSettings: (smtp: SmtpView) => call<void>("save_smtp_settings", { smtp }),
+  getOutboundSettings: () => call<OutboundView>("get_outbound_settings"),
+  saveOutboundSettings: (outbound: OutboundForm) => call<void>("save_outbound_settings", { outbound }),
+  listQueue: () => call<QueueEntry[]>("list_queue"),
+  retryQueueEntry: (id: number) => call<void>("retry_queue_entry", { id }),
+  deleteQueueEntry: (id: number) => call<void>("delete_queue_entry", { id }),
   openWindow: (window: WindowName) => call<void>("open_window", { window }),
 };
 

@@ -22,6 +22,17 @@ export function formatDateTime(rfc3339: string): string {
   return Number.isNaN(d.getTime()) ? rfc3339 : dateTimeFmt.format(d);
 }
 
+const weekdayFmt = new Intl.DateTimeFormat(undefined, { weekday: "short", hour: "2-digit", minute: "2-digit" });
+const shortFmt = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+
+/** For narrow columns: the time alone if it is today, the weekday within six days ("Tue 07:58 PM"), else "Jan 6, 07:58 PM". */
+export function formatShortTime(rfc3339: string): string {
+  const d = new Date(rfc3339);
+  if (Number.isNaN(d.getTime())) return rfc3339;
+  if (d.toDateString() === new Date().toDateString()) return timeFmt.format(d);
+  return Math.abs(d.getTime() - Date.now()) < 6 * 24 * 3600 * 1000 ? weekdayFmt.format(d) : shortFmt.format(d);
+}
+
 export function formatErrorTime(rfc3339: string): string {
   const d = new Date(rfc3339);
   if (Number.isNaN(d.getTime())) return rfc3339;

@@ -3,7 +3,9 @@ import { inTauri, mockModule } from "./api";
 import { mountCertificate } from "./windows/certificate";
 import { mountDomains } from "./windows/domains";
 import { mountMain } from "./windows/main";
+import { mountQueue } from "./windows/queue";
 import { mountServices } from "./windows/services";
+import { mountSmtp } from "./windows/smtp";
 import { mountUsers } from "./windows/users";
 
 type Mount = (app: HTMLElement) => () => void;
@@ -14,6 +16,8 @@ const routes: Record<string, Mount> = {
   users: mountUsers,
   domains: mountDomains,
   certificate: mountCertificate,
+  smtp: mountSmtp,
+  queue: mountQueue,
 };
 
 const app = document.getElementById("app")!;

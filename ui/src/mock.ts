@@ -1,4 +1,3 @@
-import type { ApiError } from "./bindings/ApiError";
 import type { BulkAddReport } from "./bindings/BulkAddReport";
 import type { CertificateInfo } from "./bindings/CertificateInfo";
 import type { FieldError } from "./bindings/FieldError";
@@ -8,13 +7,13 @@ import type { ServiceId } from "./bindings/ServiceId";
 import type { ServiceView } from "./bindings/ServiceView";
 import type { UserForm } from "./bindings/UserForm";
 import type { UserSummary } from "./bindings/UserSummary";
+import { mailDemo, mailHandlers, queuedCount } from "./mock-mail";
+import { demo, fail, invalid, setValue, waitFor } from "./mock-util";
 
 /*
  * In-memory stand-in for the Tauri commands, loaded only in a plain browser (no __TAURI_INTERNALS__) so the
  * windows can be previewed. `?demo=<flag>` in the URL drives a window into a state worth a screenshot.
  */
-
-const demo = new URLSearchParams(location.search).get("demo") ?? "";
 
 const KB = 1024;
 const MB = 1024 * KB;
@@ -74,11 +73,6 @@ const recentErrors = [
 ];
 if (failedId) recentErrors.push({ time: new Date().toISOString(), message: "SMTP: cannot listen on 0.0.0.0:25: address already in use" });
 
-function invalid(fields: FieldError[]): ApiError {
-  return { code: "invalid", message: fields.map((f) => `${f.field}: ${f.message}`).join("; "), field: fields[0]?.field ?? null, fields };
-}
-const fail = (code: string, message: string): ApiError => ({ code, message, field: null, fields: [] });
-
 function overview(): Overview {
   const tick = Math.floor((Date.now() - startedAt) / 1000);
   const statuses = services.map((s, i) => {
@@ -96,7 +90,7 @@ function overview(): Overview {
     connections: statuses.reduce((a, s) => a + s.connections, 0),
     received_today: 1482 + Math.floor(tick / 5),
     sent_today: 391,
-    queue_size: 3,
+    queue_size: queuedCount(),
     recent_errors: recentErrors,
     user_count: users.length,
   };
@@ -222,6 +216,7 @@ const handlers: Record<string, (a: any) => unknown> = {
   },
   use_self_signed_certificate: () => (cert = { ...cert, source: "self_signed", cert_file: "/var/lib/postroom/selfsigned.pem", key_file: "/var/lib/postroom/selfsigned.key", subject: "CN=office-server", names: ["office-server", "localhost"] }),
   open_window: (a: { window: string }) => void (location.hash = `#/${a.window}`),
+  ...mailHandlers,
 };
 
 export async function mockInvoke(cmd: string, args: Record<string, unknown>): Promise<unknown> {
@@ -231,23 +226,9 @@ export async function mockInvoke(cmd: string, args: Record<string, unknown>): Pr
   return handler(args);
 }
 
-async function waitFor<T extends HTMLElement>(selector: string): Promise<T> {
-  for (let i = 0; i < 100; i++) {
-    const el = document.querySelector<T>(selector);
-    if (el) return el;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`demo: ${selector} never appeared`);
-}
-
-function setValue(id: string, value: string): void {
-  const el = document.getElementById(id) as HTMLInputElement;
-  el.value = value;
-  el.dispatchEvent(new Event("input", { bubbles: true }));
-}
-
 export async function afterMount(window: string): Promise<void> {
   if (!demo) return;
+  if (window === "smtp" || window === "queue") return mailDemo(window);
   if (window === "users" && (demo === "editor" || demo === "delete")) {
     (await waitFor("#users-table tr[data-key='alice']")).dispatchEvent(new MouseEvent(demo === "editor" ? "dblclick" : "click", { bubbles: true }));
     if (demo === "delete") (await waitFor("#btn-delete-user:not([disabled])")).click();

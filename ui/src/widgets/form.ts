@@ -16,7 +16,8 @@ export function select(id: string, options: [value: string, label: string][]): H
   return h("select", { id, name: id }, options.map(([value, label]) => h("option", { value }, label)));
 }
 
-function errorSlot(control: HTMLElement): HTMLElement {
+/** The element a control's error message goes in (for rows built by hand); `FieldErrors` fills it. */
+export function errorSlot(control: HTMLElement): HTMLElement {
   const slot = h("div", { class: "field-error", id: `${control.id}-error`, hidden: true });
   control.setAttribute("aria-describedby", slot.id);
   errorSlots.set(control, slot);

@@ -42,15 +42,19 @@ export function mountMain(app: HTMLElement): () => void {
     ],
   });
 
-  const figure = (id: string, label: string) => {
+  const open = (w: WindowName) => () => void api.openWindow(w).catch((e) => strip.error(`Cannot open the window: ${errorText(e)}`));
+  const figure = (id: string, label: string, opens?: WindowName) => {
     const value = h("span", { class: "figure-value", id: `fig-${id}` }, "–");
-    return { value, row: h("div", { class: "figure" }, h("span", { class: "figure-label" }, label), value) };
+    const name = opens
+      ? h("button", { type: "button", class: "figure-label link", id: `link-${id}`, title: "Open the outbound queue", onclick: open(opens) }, label)
+      : h("span", { class: "figure-label" }, label);
+    return { value, row: h("div", { class: "figure" }, name, value) };
   };
   const figs = {
     connections: figure("connections", "Connections now"),
     received: figure("received", "Messages received today"),
     sent: figure("sent", "Messages sent today"),
-    queue: figure("queue", "Messages in the queue"),
+    queue: figure("queue", "Messages in the queue", "queue"),
     users: figure("users", "Users"),
   };
   const errorsList = h("ul", { class: "error-list", id: "recent-errors" });
@@ -67,12 +71,13 @@ export function mountMain(app: HTMLElement): () => void {
   );
 
   const footer = h("span", { class: "footer-info", id: "footer-info" });
-  const open = (w: WindowName) => () => void api.openWindow(w).catch((e) => strip.error(`Cannot open the window: ${errorText(e)}`));
   fillBar(f.bar, [footer], [
     button("Services…", { id: "btn-open-services", onClick: open("services") }),
+    button("SMTP…", { id: "btn-open-smtp", onClick: open("smtp") }),
     button("Users…", { id: "btn-open-users", onClick: open("users") }),
     button("Local Domains…", { id: "btn-open-domains", onClick: open("domains") }),
     button("TLS Certificate…", { id: "btn-open-certificate", onClick: open("certificate") }),
+    button("Queue…", { id: "btn-open-queue", onClick: open("queue") }),
   ]);
 
   function renderOverview(o: Overview): void {
@@ -102,7 +107,8 @@ export function mountMain(app: HTMLElement): () => void {
     text(figs.sent.value, formatNumber(o.sent_today));
     text(figs.queue.value, formatNumber(o.queue_size));
     text(figs.users.value, formatNumber(o.user_count));
-    text(footer, `Postroom ${o.version} · data folder ${o.data_dir}`);
+    text(footer, `Postroom ${o.version} · ${o.data_dir}`);
+    footer.title = `Postroom ${o.version}\nData folder: ${o.data_dir}`;
 
     const errs = [...o.recent_errors].sort((a, b) => Date.parse(b.time) - Date.parse(a.time));
     const key = JSON.stringify(errs);

@@ -56,8 +56,11 @@ impl SmtpSettings {
         if self.max_recipients == 0 {
             errors.push(FieldError::new("smtp.max_recipients", "at least 1"));
         }
-        if self.max_connections == 0 || self.max_connections_per_address == 0 {
+        if self.max_connections == 0 {
             errors.push(FieldError::new("smtp.max_connections", "at least 1"));
+        }
+        if self.max_connections_per_address == 0 {
+            errors.push(FieldError::new("smtp.max_connections_per_address", "at least 1"));
         }
         if self.idle_timeout_secs < 30 {
             errors.push(FieldError::new("smtp.idle_timeout_secs", "at least 30 seconds (RFC 5321 asks for 5 minutes)"));
