@@ -193,3 +193,30 @@ def test_queue_window_lists_a_waiting_message_and_deletes_it(desktop):
     desktop.click("#btn-confirm-ok")
     wait_until(lambda: "friend@far.example" not in desktop.text("#queue-table"), what="the entry to go")
     assert json.loads(postroomd(desktop.data_dir, "queue", "list", "--json")) == []
+
+
+def test_bans_window_lists_a_banned_address_and_unbans_it(desktop):
+    import smtplib
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    for attempt in range(5):
+        try:
+            with smtplib.SMTP_SSL("127.0.0.1", desktop.ports["smtps"], context=ctx, timeout=10) as s:
+                s.user, s.password = "nobody", f"guess-{attempt}"
+                s.ehlo("guesser.test")
+                s.auth("PLAIN", s.auth_plain)
+        except (smtplib.SMTPException, ConnectionError):
+            pass
+    assert greeting(desktop.ports["pop3"]).startswith("-ERR"), "the ban reaches every service"
+    desktop.open_window("#btn-open-bans", "bans")
+    wait_until(lambda: "127.0.0.1" in desktop.text("#bans-table"), what="the banned address")
+    assert "nobody" in desktop.text("#bans-table")
+    desktop.driver.execute_script(
+        "[...document.querySelectorAll('#bans-table tbody tr td')].find(td => td.innerText === '127.0.0.1').click();")
+    desktop.screenshot("bans")
+    desktop.click("#btn-unban")
+    desktop.click("#btn-confirm-ok")
+    wait_until(lambda: "127.0.0.1" not in desktop.text("#bans-table"), what="the address to be unbanned")
+    assert greeting(desktop.ports["pop3"]).startswith("+OK")
+    assert [b["value"] for b in json.loads(postroomd(desktop.data_dir, "bans", "list", "--json"))] == ["nobody"]

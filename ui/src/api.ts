@@ -6,6 +6,7 @@ import type { CertificateInfo } from "./bindings/CertificateInfo";
 import type { OutboundForm } from "./bindings/OutboundForm";
 import type { OutboundView } from "./bindings/OutboundView";
 import type { Overview } from "./bindings/Overview";
+import type { Ban } from "./bindings/Ban";
 import type { QueueEntry } from "./bindings/QueueEntry";
 import type { ServiceView } from "./bindings/ServiceView";
 import type { SmtpView } from "./bindings/SmtpView";
@@ -13,7 +14,7 @@ import type { UserDetail } from "./bindings/UserDetail";
 import type { UserForm } from "./bindings/UserForm";
 import type { UserSummary } from "./bindings/UserSummary";
 
-export type WindowName = "main" | "services" | "users" | "domains" | "certificate" | "smtp" | "queue";
+export type WindowName = "main" | "services" | "users" | "domains" | "certificate" | "smtp" | "queue" | "bans";
 
 export const inTauri = typeof window !== "undefined" && "__TAURI_INTERNALS__" in window;
 
@@ -62,6 +63,8 @@ export const api = {
   listQueue: () => call<QueueEntry[]>("list_queue"),
   retryQueueEntry: (id: number) => call<void>("retry_queue_entry", { id }),
   deleteQueueEntry: (id: number) => call<void>("delete_queue_entry", { id }),
+  listBans: () => call<Ban[]>("list_bans"),
+  clearBan: (value: string) => call<void>("clear_ban", { value }),
   openWindow: (window: WindowName) => call<void>("open_window", { window }),
 };
 

@@ -3,6 +3,7 @@ import { inTauri, mockModule } from "./api";
 import { mountCertificate } from "./windows/certificate";
 import { mountDomains } from "./windows/domains";
 import { mountMain } from "./windows/main";
+import { mountBans } from "./windows/bans";
 import { mountQueue } from "./windows/queue";
 import { mountServices } from "./windows/services";
 import { mountSmtp } from "./windows/smtp";
@@ -18,6 +19,7 @@ const routes: Record<string, Mount> = {
   certificate: mountCertificate,
   smtp: mountSmtp,
   queue: mountQueue,
+  bans: mountBans,
 };
 
 const app = document.getElementById("app")!;

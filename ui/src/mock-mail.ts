@@ -1,9 +1,16 @@
+import type { Ban } from "./bindings/Ban";
 import type { FieldError } from "./bindings/FieldError";
 import type { OutboundForm } from "./bindings/OutboundForm";
 import type { OutboundView } from "./bindings/OutboundView";
 import type { QueueEntry } from "./bindings/QueueEntry";
 import type { SmtpView } from "./bindings/SmtpView";
 import { demo, fail, invalid, setValue, sleep, waitFor } from "./mock-util";
+
+let bans: Ban[] = [
+  { kind: "address", value: "203.0.113.45", failures: 5, reason: "5 failed logins within 15 minutes (SMTP)", banned_at: new Date(Date.now() - 6e5).toISOString(), until: new Date(Date.now() + 12e5).toISOString() },
+  { kind: "login", value: "admin", failures: 5, reason: "5 failed logins within 15 minutes (SMTP)", banned_at: new Date(Date.now() - 6e5).toISOString(), until: new Date(Date.now() + 12e5).toISOString() },
+];
+
 
 /* The mock's SMTP settings, outbound settings and outbound queue (see mock.ts). */
 
@@ -102,6 +109,12 @@ export const mailHandlers: Record<string, (a: any) => unknown> = {
     outbound = { ...rest, smart_host: rest.smart_host.trim(), username: rest.username.trim(), retry_minutes: rest.retry_minutes.trim(), password: password ?? outbound.password };
   },
   list_queue: () => structuredClone(queue),
+  list_bans: () => structuredClone(bans),
+  clear_ban: (a: { value: string }) => {
+    const before = bans.length;
+    bans = bans.filter((b) => b.value !== a.value);
+    if (bans.length === before) throw Object.assign(new Error(), { code: "not_found", message: `${a.value} is not banned`, field: null, fields: [] });
+  },
   retry_queue_entry: (a: { id: number }) => {
     const e = findEntry(a.id);
     Object.assign(e, { state: "queued", next_attempt: new Date().toISOString() });

@@ -2,6 +2,7 @@
 //! as the engine's `ApiError` (`{ code, message, field, fields }`). Work that may block (password hashing,
 //! database writes) runs on the blocking pool, never on the UI thread.
 
+mod bans;
 mod certificate;
 mod domains;
 mod overview;
@@ -42,6 +43,8 @@ pub fn handler() -> impl Fn(Invoke<Wry>) -> bool + Send + Sync + 'static {
         queue::list_queue,
         queue::retry_queue_entry,
         queue::delete_queue_entry,
+        bans::list_bans,
+        bans::clear_ban,
     ]
 }
 

@@ -78,6 +78,7 @@ export function mountMain(app: HTMLElement): () => void {
     button("Local Domains…", { id: "btn-open-domains", onClick: open("domains") }),
     button("TLS Certificate…", { id: "btn-open-certificate", onClick: open("certificate") }),
     button("Queue…", { id: "btn-open-queue", onClick: open("queue") }),
+    button("Bans…", { id: "btn-open-bans", onClick: open("bans") }),
   ]);
 
   function renderOverview(o: Overview): void {
