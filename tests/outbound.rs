@@ -29,7 +29,8 @@ fn wait(what: &str, check: impl Fn() -> bool) {
 }
 
 /// The office (sender side) relays through the peer (far.example's server).
-fn setup() -> (tempfile::TempDir, PathBuf, PathBuf, Vec<(&'static str, u16)>, Vec<(&'static str, u16)>) {
+/// Returns the temporary folder, the office's and the peer's data folders, and the office's ports.
+fn setup() -> (tempfile::TempDir, PathBuf, PathBuf, Vec<(&'static str, u16)>) {
     let tmp = tempfile::tempdir().unwrap();
     let office = tmp.path().join("office");
     let peer = tmp.path().join("peer");
@@ -55,7 +56,7 @@ fn setup() -> (tempfile::TempDir, PathBuf, PathBuf, Vec<(&'static str, u16)>, Ve
         ],
         "",
     );
-    (tmp, office, peer, office_ports, peer_ports)
+    (tmp, office, peer, office_ports)
 }
 
 fn send(port: u16, to: &str, subject: &str) {
@@ -77,7 +78,7 @@ fn queue(dir: &Path) -> Value {
 
 #[test]
 fn mail_is_relayed_through_the_smart_host_byte_for_byte() {
-    let (_tmp, office, peer, office_ports, _) = setup();
+    let (_tmp, office, peer, office_ports) = setup();
     let _peer_server = Server::start(&peer, &[]);
     let _office_server = Server::start(&office, &[]);
     send(port_of(&office_ports, "smtps"), "partner@far.example", "quarterly figures");
@@ -91,7 +92,7 @@ fn mail_is_relayed_through_the_smart_host_byte_for_byte() {
 
 #[test]
 fn mail_waits_while_the_peer_is_down_and_leaves_once_it_is_back() {
-    let (_tmp, office, peer, office_ports, _) = setup();
+    let (_tmp, office, peer, office_ports) = setup();
     let _office_server = Server::start(&office, &[]);
     send(port_of(&office_ports, "smtps"), "partner@far.example", "patience");
     wait("a failed attempt", || queue(&office)[0]["attempts"].as_u64() == Some(1));
@@ -106,7 +107,7 @@ fn mail_waits_while_the_peer_is_down_and_leaves_once_it_is_back() {
 
 #[test]
 fn a_permanent_refusal_bounces_a_dsn_to_the_sender() {
-    let (_tmp, office, peer, office_ports, _) = setup();
+    let (_tmp, office, peer, office_ports) = setup();
     let _peer_server = Server::start(&peer, &[]);
     let _office_server = Server::start(&office, &[]);
     send(port_of(&office_ports, "smtps"), "nobody@far.example", "lost");

@@ -254,7 +254,7 @@ async fn transact<T: AsyncRead + AsyncWrite + Unpin>(client: &mut SmtpClient<T>,
             Err(e) => failure(host, e),
         });
     }
-    if outcomes.iter().any(|o| *o == Outcome::Sent) {
+    if outcomes.contains(&Outcome::Sent) {
         // mail-send always ends DATA with CRLF "." CRLF; our stored bodies end with CRLF already, so the
         // peer would get one line too many. Without it the message arrives byte for byte.
         let body = body.strip_suffix(b"\r\n").unwrap_or(body);
