@@ -74,6 +74,10 @@ fn settings_are_listed_as_key_equals_value_and_bad_values_name_the_key() {
     assert!(list.lines().any(|l| l == "services.pop3.port = 110"), "{list}");
     assert!(list.lines().any(|l| l == "services.smtps.tls_mode = implicit"), "{list}");
     assert!(list.lines().all(|l| l.contains(" = ")));
+    ok(d, &["settings", "set", "outbound.password", "isp-secret"], "");
+    let list = ok(d, &["settings", "list"], "");
+    assert!(list.lines().any(|l| l == "outbound.password = (set)") && !list.contains("isp-secret"), "{list}");
+    assert_eq!(ok(d, &["settings", "get", "outbound.password"], ""), "isp-secret\n");
     assert_eq!(ok(d, &["settings", "set", "services.pop3.port", "1110"], ""), "services.pop3.port = 1110\n");
     assert_eq!(ok(d, &["settings", "get", "services.pop3.port"], ""), "1110\n");
     let bad = run(d, &["settings", "set", "services.pop3.port", "70000"], "");

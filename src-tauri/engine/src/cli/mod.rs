@@ -271,7 +271,13 @@ fn settings_command(store: &Store, command: SettingsCommand) -> Result<()> {
     let current = settings::load(store)?;
     match command {
         SettingsCommand::List(f) => {
-            let keys = current.to_keys();
+            // Secrets are not listed (a screen share or a pasted list must not leak them); `get` shows them.
+            let mut keys = current.to_keys();
+            for (key, value) in keys.iter_mut() {
+                if key.ends_with("password") && value.as_str().is_some_and(|v| !v.is_empty()) {
+                    *value = serde_json::Value::String("(set)".into());
+                }
+            }
             if f.json {
                 println!("{}", serde_json::to_string_pretty(&keys)?);
             } else {
