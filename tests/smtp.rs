@@ -351,3 +351,14 @@ print(codes)
     let (sent, out) = smtplib(office.port("smtps"), "ssl", Some(("alice", "alice-secret")), "bob@office.test");
     assert!(sent, "{out}");
 }
+
+#[tokio::test]
+async fn an_over_long_line_is_refused_and_the_session_goes_on() {
+    let office = Office::start("");
+    let mut c = connect(office.port("smtp")).await;
+    c.line().await;
+    c.send(&format!("EHLO {}\r\nNOOP\r\n\r\n", "x".repeat(5000))).await;
+    assert!(c.line().await.starts_with("500 5.5.2 line too long"));
+    assert!(c.line().await.starts_with("250 2.0.0 OK"), "the next command is read normally");
+    assert!(c.line().await.starts_with("500 5.5.1"), "an empty line is an unknown command");
+}

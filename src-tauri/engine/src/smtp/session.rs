@@ -130,7 +130,8 @@ impl Session {
         Ok(())
     }
 
-    /// The next line, or `None` when the session is over (client gone, idle, shutdown).
+    /// The next line, or `None` when the session is over (client gone, idle, shutdown). An over-long line
+    /// is answered here and comes back empty.
     async fn read_line(&mut self) -> std::io::Result<Option<Vec<u8>>> {
         let mut line = Vec::new();
         let idle = self.idle();
@@ -161,8 +162,8 @@ impl Session {
                 if line.len() as u64 > MAX_LINE {
                     self.skip_rest_of_line().await?;
                     self.reply(Reply::new(500, "5.5.2", "line too long"));
+                    // Already answered: an empty line (a real one holds at least its LF) means "nothing to do".
                     line.clear();
-                    line.extend_from_slice(b"\r\n");
                 }
                 Ok(Some(line))
             }
@@ -195,7 +196,7 @@ impl Session {
     }
 
     async fn command(&mut self, line: &[u8]) -> std::io::Result<Next> {
-        if line == b"\r\n" && self.out.ends_with(b"line too long\r\n") {
+        if line.is_empty() {
             return Ok(Next::Continue);
         }
         let parsed = Request::parse(&mut line.iter()).map(Request::into_owned);
