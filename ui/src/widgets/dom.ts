@@ -77,3 +77,15 @@ export function poll(fn: () => Promise<void>, ms: number): () => void {
     window.clearTimeout(timer);
   };
 }
+
+/** Escape closes a settings window (unless a dialog is open over it); returns the function that stops it. */
+export function closeOnEscape(close: () => unknown): () => void {
+  const onKey = (ev: KeyboardEvent) => {
+    if (ev.key === "Escape" && !document.querySelector(".modal-backdrop")) {
+      ev.preventDefault();
+      void close();
+    }
+  };
+  document.addEventListener("keydown", onKey);
+  return () => document.removeEventListener("keydown", onKey);
+}

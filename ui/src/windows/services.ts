@@ -5,7 +5,7 @@ import type { ServiceView } from "../bindings/ServiceView";
 import type { TlsMode } from "../bindings/TlsMode";
 import { formatAddress, formatNumber, plural, stateBadge } from "../format";
 import { busy, button, fillBar, Strip } from "../widgets/buttons";
-import { frame, h, poll, text } from "../widgets/dom";
+import { closeOnEscape, frame, h, poll, text } from "../widgets/dom";
 import { checkRow, FieldErrors, grid, group, input, row, select } from "../widgets/form";
 import { Tabs } from "../widgets/tabs";
 
@@ -54,13 +54,7 @@ export function mountServices(app: HTMLElement): () => void {
     ev.preventDefault();
     void save(true);
   });
-  const onEscape = (ev: KeyboardEvent) => {
-    if (ev.key === "Escape" && !document.querySelector(".modal-backdrop")) {
-      ev.preventDefault();
-      void closeWindow();
-    }
-  };
-  document.addEventListener("keydown", onEscape);
+  const stopEscape = closeOnEscape(closeWindow);
   fillBar(f.bar, [], [okBtn, cancelBtn, applyBtn]);
   okBtn.setAttribute("form", "services-form");
   f.body.append(form);
@@ -215,6 +209,6 @@ export function mountServices(app: HTMLElement): () => void {
     .catch((e) => strip.error(`Cannot read the service settings: ${errorText(e)}`));
   return () => {
     stop();
-    document.removeEventListener("keydown", onEscape);
+    stopEscape();
   };
 }

@@ -1,6 +1,6 @@
 import { api, closeWindow, errorText, fieldMessages } from "../api";
 import { busy, button, fillBar, Strip } from "../widgets/buttons";
-import { frame, h } from "../widgets/dom";
+import { closeOnEscape, frame, h } from "../widgets/dom";
 import { FieldErrors } from "../widgets/form";
 import { Tabs } from "../widgets/tabs";
 import {
@@ -56,13 +56,7 @@ export function mountSmtp(app: HTMLElement): () => void {
     for (const [id] of TABS) tabs.mark(id, bad.includes(id));
   };
 
-  const onEscape = (ev: KeyboardEvent) => {
-    if (ev.key === "Escape" && !document.querySelector(".modal-backdrop")) {
-      ev.preventDefault();
-      void closeWindow();
-    }
-  };
-  document.addEventListener("keydown", onEscape);
+  const stopEscape = closeOnEscape(closeWindow);
   fillBar(f.bar, [], [okBtn, cancelBtn, applyBtn]);
   okBtn.setAttribute("form", "smtp-form");
   f.body.append(form);
@@ -134,5 +128,5 @@ export function mountSmtp(app: HTMLElement): () => void {
 
   app.replaceChildren(f.root);
   void reload();
-  return () => document.removeEventListener("keydown", onEscape);
+  return stopEscape;
 }
