@@ -11,16 +11,21 @@ use tokio_util::sync::CancellationToken;
 
 use super::tls::TlsManager;
 use super::BoxStream;
-use crate::settings::Protocol;
 
 /// A client that sends nothing for this long is disconnected.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Longest command line accepted (RFC 5321's limit; generous for POP3 and IMAP).
 pub const MAX_LINE: u64 = 1000;
 
+/// The protocols that still use this greeter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Greeter {
+    Pop3,
+    Imap,
+}
+
 pub struct Session {
-    pub protocol: Protocol,
-    pub server_name: String,
+    pub protocol: Greeter,
     /// The service offers STARTTLS (and has not started TLS yet).
     pub starttls: bool,
     pub tls: Arc<TlsManager>,
@@ -88,33 +93,29 @@ impl Session {
 
     fn greeting(&self) -> String {
         match self.protocol {
-            Protocol::Smtp => format!("220 {} Postroom ESMTP\r\n", self.server_name),
-            Protocol::Pop3 => "+OK Postroom POP3 server ready\r\n".into(),
-            Protocol::Imap => format!("* OK [CAPABILITY {}] Postroom IMAP4 server ready\r\n", self.imap_capabilities()),
+            Greeter::Pop3 => "+OK Postroom POP3 server ready\r\n".into(),
+            Greeter::Imap => format!("* OK [CAPABILITY {}] Postroom IMAP4 server ready\r\n", self.imap_capabilities()),
         }
     }
 
     fn goodbye(&self) -> String {
         match self.protocol {
-            Protocol::Smtp => format!("421 4.3.2 {} Postroom is shutting down\r\n", self.server_name),
-            Protocol::Pop3 => "-ERR [SYS/TEMP] Postroom is shutting down\r\n".into(),
-            Protocol::Imap => "* BYE Postroom is shutting down\r\n".into(),
+            Greeter::Pop3 => "-ERR [SYS/TEMP] Postroom is shutting down\r\n".into(),
+            Greeter::Imap => "* BYE Postroom is shutting down\r\n".into(),
         }
     }
 
     fn timeout(&self) -> String {
         match self.protocol {
-            Protocol::Smtp => format!("421 4.4.2 {} idle too long, closing connection\r\n", self.server_name),
-            Protocol::Pop3 => "-ERR idle too long, closing connection\r\n".into(),
-            Protocol::Imap => "* BYE idle too long, closing connection\r\n".into(),
+            Greeter::Pop3 => "-ERR idle too long, closing connection\r\n".into(),
+            Greeter::Imap => "* BYE idle too long, closing connection\r\n".into(),
         }
     }
 
     fn too_long(&self) -> String {
         match self.protocol {
-            Protocol::Smtp => "500 5.5.2 line too long\r\n".into(),
-            Protocol::Pop3 => "-ERR line too long\r\n".into(),
-            Protocol::Imap => "* BYE line too long\r\n".into(),
+            Greeter::Pop3 => "-ERR line too long\r\n".into(),
+            Greeter::Imap => "* BYE line too long\r\n".into(),
         }
     }
 
@@ -128,27 +129,8 @@ impl Session {
 
     fn answer(&self, line: &str) -> Reply {
         match self.protocol {
-            Protocol::Smtp => self.answer_smtp(line),
-            Protocol::Pop3 => self.answer_pop3(line),
-            Protocol::Imap => self.answer_imap(line),
-        }
-    }
-
-    fn answer_smtp(&self, line: &str) -> Reply {
-        let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
-        let name = &self.server_name;
-        match verb.as_str() {
-            "EHLO" => {
-                let tls = if self.starttls { "250-STARTTLS\r\n" } else { "" };
-                Reply::Continue(format!("250-{name} Postroom\r\n{tls}250 ENHANCEDSTATUSCODES\r\n"))
-            }
-            "HELO" => Reply::Continue(format!("250 {name} Postroom\r\n")),
-            "STARTTLS" if self.starttls => Reply::StartTls("220 2.0.0 Ready to start TLS\r\n".into()),
-            "NOOP" | "RSET" => Reply::Continue("250 2.0.0 OK\r\n".into()),
-            "QUIT" => Reply::Close(format!("221 2.0.0 {name} closing connection\r\n")),
-            _ => Reply::Continue(format!(
-                "554 5.3.2 {name}: Postroom's SMTP service is not available yet; mail is not accepted here\r\n"
-            )),
+            Greeter::Pop3 => self.answer_pop3(line),
+            Greeter::Imap => self.answer_imap(line),
         }
     }
 

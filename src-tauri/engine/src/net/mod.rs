@@ -241,26 +241,28 @@ async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut
     } else {
         Box::new(socket)
     };
-    if id.protocol() == Protocol::Smtp {
-        let session = crate::smtp::SessionContext {
-            shared: ctx.smtp.clone(),
-            settings,
-            service: id,
-            peer,
-            tls: ctx.tls.clone(),
-            tls_active: tls_mode == TlsMode::Implicit,
-            starttls: tls_mode == TlsMode::Starttls,
-            shutdown: ctx.shutdown.clone(),
-        };
-        if let Err(e) = crate::smtp::run(session, stream).await {
-            tracing::debug!(target: "smtp", %peer, error = %e, "session ended with an error");
+    let greeter = match id.protocol() {
+        Protocol::Pop3 => interim::Greeter::Pop3,
+        Protocol::Imap => interim::Greeter::Imap,
+        Protocol::Smtp => {
+            let session = crate::smtp::SessionContext {
+                shared: ctx.smtp.clone(),
+                settings,
+                service: id,
+                peer,
+                tls: ctx.tls.clone(),
+                tls_active: tls_mode == TlsMode::Implicit,
+                starttls: tls_mode == TlsMode::Starttls,
+                shutdown: ctx.shutdown.clone(),
+            };
+            if let Err(e) = crate::smtp::run(session, stream).await {
+                tracing::debug!(target: "smtp", %peer, error = %e, "session ended with an error");
+            }
+            return;
         }
-        return;
-    }
-    let server_name = settings.general.server_name.clone();
+    };
     let session = interim::Session {
-        protocol: id.protocol(),
-        server_name,
+        protocol: greeter,
         starttls: tls_mode == TlsMode::Starttls,
         tls: ctx.tls.clone(),
         shutdown: ctx.shutdown.clone(),
