@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Postroom needs to build on Debian/Ubuntu (system libraries for the webview, Node packages
 # for the UI) and builds the UI. Safe to run again: it only installs what is missing.
-# Usage: scripts/setup.sh [--test]   (--test adds what the test suite needs: Xvfb, WebKitWebDriver,
+# Usage: scripts/setup.sh [--test]   (--test adds what the test suite needs: Xvfb, WebKitWebDriver, Postfix,
 #                                      tauri-driver, D-Bus, Python's pytest and selenium)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,7 @@ packages=(build-essential pkg-config curl file libssl-dev libwebkit2gtk-4.1-dev 
           libayatana-appindicator3-dev librsvg2-dev dbus dbus-x11 nodejs npm)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(xvfb webkit2gtk-driver at-spi2-core xdotool python3 python3-venv sqlite3 imagemagick
-            swaks libio-socket-ssl-perl libnet-ssleay-perl curl)
+            swaks libio-socket-ssl-perl libnet-ssleay-perl curl postfix ssl-cert)
 fi
 
 sudo_if_needed() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
@@ -27,6 +27,8 @@ read -r -a missing <<< "${missing[*]}"
 if (( ${#missing[@]} )); then
   echo "setup: installing ${missing[*]}"
   sudo_if_needed apt-get update -qq
+  # Postfix is a test peer run from its own folders, never the machine's mail system.
+  echo "postfix postfix/main_mailer_type select No configuration" | sudo_if_needed debconf-set-selections
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 

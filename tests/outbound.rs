@@ -1,13 +1,16 @@
-//! The outbound queue against a real SMTP peer on loopback: a second Postroom server plays the smart
-//! host for far.example. Mail is relayed byte for byte, waits while the peer is down, and a permanent
-//! refusal comes back to the sender as a DSN.
+//! The outbound queue against a real peer: Postfix from Debian's packages, on loopback, as the smart
+//! host of the office and, in the last test, as the MX of a domain found through DNS. Mail arrives
+//! byte for byte, waits while Postfix is down, comes back as a DSN when refused for good, and the DSN
+//! requests (NOTIFY, RET, ENVID, ORCPT) are honoured and passed on.
 
 mod common;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::postfix::{Postfix, PostfixConfig};
 use common::*;
 use serde_json::Value;
 
@@ -28,47 +31,52 @@ fn wait(what: &str, check: impl Fn() -> bool) {
     }
 }
 
-/// The office (sender side) relays through the peer (far.example's server).
-/// Returns the temporary folder, the office's and the peer's data folders, and the office's ports.
-fn setup() -> (tempfile::TempDir, PathBuf, PathBuf, Vec<(&'static str, u16)>) {
-    let tmp = tempfile::tempdir().unwrap();
-    let office = tmp.path().join("office");
-    let peer = tmp.path().join("peer");
-    let office_ports = configure_loopback(&office);
-    let peer_ports = configure_loopback(&peer);
-    ok(&peer, &["settings", "set", "general.server_name", "mx.far.example", "smtp.trusted_networks", ""], "");
-    ok(&peer, &["domain", "add", "far.example"], "");
-    ok(&peer, &["user", "add", "partner", "--password-stdin"], "partner-pw\n");
-    ok(&office, &["domain", "add", "office.test"], "");
-    ok(&office, &["user", "add", "alice", "--password-stdin"], "alice-secret\n");
-    let smart_host_port = port_of(&peer_ports, "smtp").to_string();
-    ok(
-        &office,
-        &[
-            "settings", "set",
-            "general.server_name", "mail.office.test",
-            "smtp.trusted_networks", "",
-            "outbound.smart_host", "127.0.0.1",
-            "outbound.smart_host_port", &smart_host_port,
-            "outbound.tls", "required",
-            "outbound.verify_certificate", "false",
-            "outbound.retry_minutes", "1",
-        ],
-        "",
-    );
-    (tmp, office, peer, office_ports)
+struct Office {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    ports: Vec<(&'static str, u16)>,
+    peer: Postfix,
 }
 
-fn send(port: u16, to: &str, subject: &str) {
+/// The office (Postroom, office.test) and far.example's Postfix, which sends reports for office.test
+/// back to the office's port 25. `outbound` is the office's outbound settings.
+fn setup(peer_listen: SocketAddr, outbound: &[&str]) -> Office {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("office");
+    let ports = configure_loopback(&dir);
+    let office_smtp = SocketAddr::from(([127, 0, 0, 1], port_of(&ports, "smtp")));
+    let peer = Postfix::configure(
+        &tmp.path().join("postfix"),
+        &PostfixConfig { listen: peer_listen, domain: "far.example", users: &["partner"], return_route: Some(("office.test", office_smtp)) },
+    );
+    ok(&dir, &["domain", "add", "office.test"], "");
+    ok(&dir, &["user", "add", "alice", "--password-stdin"], "alice-secret\n");
+    let mut settings = vec!["settings", "set", "general.server_name", "mail.office.test", "smtp.trusted_networks", "", "outbound.retry_minutes", "1"];
+    settings.extend_from_slice(outbound);
+    ok(&dir, &settings, "");
+    Office { _tmp: tmp, dir, ports, peer }
+}
+
+fn through_smart_host() -> Office {
+    let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let port = listen.port().to_string();
+    let settings = ["outbound.smart_host", "127.0.0.1", "outbound.smart_host_port", &port, "outbound.tls", "required", "outbound.verify_certificate", "false"];
+    setup(listen, &settings)
+}
+
+/// Sends one message as alice over implicit TLS with smtplib; `options` are (MAIL options, RCPT options).
+fn send(office: &Office, to: &str, subject: &str, options: (&str, &str)) {
     let script = r#"
 import smtplib, ssl, sys
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
 s = smtplib.SMTP_SSL("127.0.0.1", int(sys.argv[1]), context=ctx)
 s.login("alice", "alice-secret")
-s.sendmail("alice@office.test", [sys.argv[2]], "From: alice@office.test\r\nTo: %s\r\nSubject: %s\r\n\r\nLine one.\r\n.Line with a dot.\r\n" % (sys.argv[2], sys.argv[3]))
+s.sendmail("alice@office.test", [sys.argv[2]], "From: alice@office.test\r\nTo: %s\r\nSubject: %s\r\n\r\nLine one.\r\n.Line with a dot.\r\n" % (sys.argv[2], sys.argv[3]),
+           mail_options=sys.argv[4].split(), rcpt_options=sys.argv[5].split())
 s.quit()
 "#;
-    let out = Command::new("python3").args(["-c", script, &port.to_string(), to, subject]).output().unwrap();
+    let port = port_of(&office.ports, "smtps").to_string();
+    let out = Command::new("python3").args(["-c", script, &port, to, subject, options.0, options.1]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -76,47 +84,118 @@ fn queue(dir: &Path) -> Value {
     serde_json::from_str(&ok(dir, &["queue", "list", "--json"], "")).unwrap()
 }
 
-#[test]
-fn mail_is_relayed_through_the_smart_host_byte_for_byte() {
-    let (_tmp, office, peer, office_ports) = setup();
-    let _peer_server = Server::start(&peer, &[]);
-    let _office_server = Server::start(&office, &[]);
-    send(port_of(&office_ports, "smtps"), "partner@far.example", "quarterly figures");
-    wait("the peer to receive the message", || sql(&peer, "SELECT count(*) FROM messages") == "1");
-    let sent = sql(&office, "SELECT hex(data) FROM blobs");
-    let received = sql(&peer, "SELECT hex(data) FROM blobs");
-    assert!(received.ends_with(&sent), "the peer's copy is ours plus its own Received header");
-    assert_eq!(sql(&office, "SELECT state FROM queue_recipients"), "sent");
-    assert_eq!(queue(&office).as_array().unwrap().len(), 0, "sent mail leaves the queue list");
+/// The messages in alice's INBOX at the office.
+fn inbox(dir: &Path) -> Vec<String> {
+    let rows = sql(dir, "SELECT hex(b.data) FROM messages m JOIN blobs b ON b.id = m.blob_id ORDER BY m.id");
+    rows.lines().map(|h| String::from_utf8(hex(h)).unwrap()).collect()
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+}
+
+/// Postfix stores maildir files with LF line ends and puts its own trace headers on top; below them
+/// the message must be exactly what Postroom sent.
+fn assert_arrived_byte_for_byte(office: &Office, postfix_copy: &[u8]) {
+    let sent = hex(&sql(&office.dir, "SELECT hex(data) FROM blobs ORDER BY id LIMIT 1"));
+    let sent_lf = String::from_utf8(sent).unwrap().replace("\r\n", "\n");
+    let got = String::from_utf8(postfix_copy.to_vec()).unwrap();
+    assert!(got.ends_with(&sent_lf), "Postfix's copy:\n{got}\nwhat we sent:\n{sent_lf}");
+    assert!(got.starts_with("Return-Path: <alice@office.test>\n"), "{got}");
+    assert!(got.contains("\n..Line with a dot.\n") == false && got.contains("\n.Line with a dot.\n"), "dot-stuffing undone once: {got}");
 }
 
 #[test]
-fn mail_waits_while_the_peer_is_down_and_leaves_once_it_is_back() {
-    let (_tmp, office, peer, office_ports) = setup();
-    let _office_server = Server::start(&office, &[]);
-    send(port_of(&office_ports, "smtps"), "partner@far.example", "patience");
-    wait("a failed attempt", || queue(&office)[0]["attempts"].as_u64() == Some(1));
-    let entry = queue(&office)[0].clone();
+fn mail_is_relayed_through_the_postfix_smart_host_byte_for_byte_over_tls() {
+    let office = through_smart_host();
+    office.peer.start();
+    let _server = Server::start(&office.dir, &[]);
+    send(&office, "partner@far.example", "quarterly figures", ("", ""));
+    wait("Postfix to deliver the message", || office.peer.mailbox("partner").len() == 1);
+    assert_arrived_byte_for_byte(&office, &office.peer.mailbox("partner")[0]);
+    assert!(office.peer.log().contains("starttls=1"), "TLS is required:\n{}", office.peer.log());
+    assert_eq!(sql(&office.dir, "SELECT state FROM queue_recipients"), "sent");
+    assert_eq!(queue(&office.dir).as_array().unwrap().len(), 0, "sent mail leaves the queue list");
+}
+
+#[test]
+fn mail_waits_while_postfix_is_stopped_and_leaves_once_it_is_back() {
+    let office = through_smart_host();
+    let _server = Server::start(&office.dir, &[]);
+    send(&office, "partner@far.example", "patience", ("", ""));
+    wait("a failed attempt", || queue(&office.dir)[0]["attempts"].as_u64() == Some(1));
+    let entry = queue(&office.dir)[0].clone();
     assert_eq!(entry["state"], "queued");
     assert!(entry["last_error"].as_str().unwrap().contains("cannot connect"), "{entry}");
-    let _peer_server = Server::start(&peer, &[]);
-    ok(&office, &["queue", "retry", &entry["id"].to_string()], "");
-    wait("the peer to receive the message", || sql(&peer, "SELECT count(*) FROM messages") == "1");
-    wait("the queue to empty", || queue(&office).as_array().unwrap().is_empty());
+    assert!(office.peer.mailbox("partner").is_empty());
+    office.peer.start();
+    ok(&office.dir, &["queue", "retry", &entry["id"].to_string()], "");
+    wait("Postfix to deliver the message", || office.peer.mailbox("partner").len() == 1);
+    wait("the queue to empty", || queue(&office.dir).as_array().unwrap().is_empty());
+    assert_arrived_byte_for_byte(&office, &office.peer.mailbox("partner")[0]);
 }
 
 #[test]
-fn a_permanent_refusal_bounces_a_dsn_to_the_sender() {
-    let (_tmp, office, peer, office_ports) = setup();
-    let _peer_server = Server::start(&peer, &[]);
-    let _office_server = Server::start(&office, &[]);
-    send(port_of(&office_ports, "smtps"), "nobody@far.example", "lost");
-    wait("the bounce", || sql(&office, "SELECT count(*) FROM messages") == "1");
-    assert_eq!(sql(&office, "SELECT state FROM queue_recipients"), "failed");
-    let dsn = sql(&office, "SELECT data FROM blobs b JOIN messages m ON m.blob_id = b.id");
+fn a_permanent_refusal_by_postfix_bounces_a_dsn_with_the_original_headers_and_envid() {
+    let office = through_smart_host();
+    office.peer.start();
+    let _server = Server::start(&office.dir, &[]);
+    send(&office, "nobody@far.example", "lost", ("ENVID=env-42", "ORCPT=rfc822;Nobody@Far.Example"));
+    wait("the bounce", || inbox(&office.dir).len() == 1);
+    assert_eq!(sql(&office.dir, "SELECT state FROM queue_recipients"), "failed");
+    let dsn = &inbox(&office.dir)[0];
     assert!(dsn.contains("Subject: Undelivered Mail Returned to Sender"), "{dsn}");
-    assert!(dsn.contains("Final-Recipient: rfc822; nobody@far.example"), "{dsn}");
-    assert!(dsn.contains("Status: 5.1.1"), "{dsn}");
-    assert!(dsn.contains("Subject: lost"), "the original headers come back: {dsn}");
-    assert_eq!(sql(&peer, "SELECT count(*) FROM messages"), "0");
+    assert!(dsn.contains("Original-Envelope-Id: env-42"), "{dsn}");
+    assert!(dsn.contains("Original-Recipient: rfc822; Nobody@Far.Example\r\nFinal-Recipient: rfc822; nobody@far.example\r\nAction: failed\r\nStatus: 5.1.1"), "{dsn}");
+    assert!(dsn.contains("Postfix") || dsn.contains("User unknown"), "Postfix's reason is quoted: {dsn}");
+    assert!(dsn.contains("Subject: lost") && !dsn.contains("Line one."), "RET not given: headers only: {dsn}");
+    assert!(office.peer.mailbox("partner").is_empty());
+}
+
+#[test]
+fn notify_never_suppresses_the_bounce_and_ret_full_returns_the_body() {
+    let office = through_smart_host();
+    office.peer.start();
+    let _server = Server::start(&office.dir, &[]);
+    send(&office, "nobody@far.example", "quietly", ("", "NOTIFY=NEVER"));
+    send(&office, "nobody@far.example", "loudly", ("RET=FULL", "NOTIFY=FAILURE"));
+    wait("both to fail", || sql(&office.dir, "SELECT count(*) FROM queue_recipients WHERE state = 'failed'") == "2");
+    wait("the one bounce", || inbox(&office.dir).len() == 1);
+    std::thread::sleep(Duration::from_secs(1));
+    let inbox = inbox(&office.dir);
+    assert_eq!(inbox.len(), 1, "NOTIFY=NEVER gets no bounce");
+    assert!(inbox[0].contains("Subject: loudly") && inbox[0].contains("Content-Type: message/rfc822") && inbox[0].contains("Line one."), "{}", inbox[0]);
+}
+
+#[test]
+fn notify_success_is_passed_to_postfix_which_reports_delivery_back_to_the_sender() {
+    let office = through_smart_host();
+    office.peer.start();
+    let _server = Server::start(&office.dir, &[]);
+    send(&office, "partner@far.example", "did it arrive", ("ENVID=track-7", "NOTIFY=SUCCESS,FAILURE"));
+    wait("Postfix to deliver the message", || office.peer.mailbox("partner").len() == 1);
+    wait("Postfix's delivery report to reach alice", || inbox(&office.dir).len() == 1);
+    let report = &inbox(&office.dir)[0];
+    assert!(report.contains("Action: delivered"), "{report}");
+    assert!(report.contains("Original-Envelope-Id: track-7"), "ENVID went to Postfix: {report}");
+    assert!(report.contains("Final-Recipient: rfc822; partner@far.example"), "{report}");
+}
+
+#[test]
+fn mail_goes_to_the_mx_of_the_recipient_domain_found_through_dns() {
+    use hickory_proto::rr::rdata::{A, MX};
+    use hickory_proto::rr::{Name, RData};
+    // Postfix as far.example's MX on port 25 of its own loopback address; the DNS server says so.
+    let mx_address = std::net::Ipv4Addr::new(127, 0, 25, 1 + (std::process::id() % 200) as u8);
+    let dns = common::dns::serve(vec![
+        ("far.example.", RData::MX(MX::new(10, Name::from_ascii("mx.far.example.").unwrap()))),
+        ("mx.far.example.", RData::A(A(mx_address))),
+    ]);
+    let office = setup(SocketAddr::from((mx_address, 25)), &["outbound.dns_server", &dns.to_string()]);
+    office.peer.start();
+    let _server = Server::start(&office.dir, &[]);
+    send(&office, "partner@far.example", "via MX", ("", ""));
+    wait("the MX to deliver the message", || office.peer.mailbox("partner").len() == 1);
+    assert_arrived_byte_for_byte(&office, &office.peer.mailbox("partner")[0]);
+    assert!(office.peer.log().contains("starttls=1"), "opportunistic TLS was used:\n{}", office.peer.log());
 }

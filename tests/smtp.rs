@@ -362,3 +362,26 @@ async fn an_over_long_line_is_refused_and_the_session_goes_on() {
     assert!(c.line().await.starts_with("250 2.0.0 OK"), "the next command is read normally");
     assert!(c.line().await.starts_with("500 5.5.1"), "an empty line is an unknown command");
 }
+
+#[tokio::test]
+async fn notify_success_to_a_local_user_sends_the_sender_a_delivery_report() {
+    let office = Office::start("");
+    let script = r#"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
+s.sendmail("bob@office.test", ["alice@office.test"], "Subject: tracked\r\n\r\nhello\r\n",
+           mail_options=["ENVID=trk-1"], rcpt_options=["NOTIFY=SUCCESS", "ORCPT=rfc822;Alice@Office.Test"])
+s.sendmail("bob@office.test", ["sales@office.test"], "Subject: untracked\r\n\r\nhello\r\n")
+s.quit()
+"#;
+    let (sent, out) = python(script, &[office.port("smtp").to_string()]);
+    assert!(sent, "{out}");
+    assert_eq!(office.mailbox("alice").0, 2);
+    assert_eq!(office.mailbox("bob").0, 1, "one report, for the message that asked");
+    let report = office.sql(
+        "SELECT b.data FROM blobs b JOIN messages m ON m.blob_id = b.id JOIN folders f ON f.id = m.folder_id JOIN users u ON u.id = f.user_id WHERE u.name = 'bob'",
+    );
+    assert!(report.contains("Subject: Successful Mail Delivery Report"), "{report}");
+    assert!(report.contains("Original-Envelope-Id: trk-1"), "{report}");
+    assert!(report.contains("Original-Recipient: rfc822; Alice@Office.Test\r\nFinal-Recipient: rfc822; alice@office.test\r\nAction: delivered\r\nStatus: 2.0.0"), "{report}");
+}

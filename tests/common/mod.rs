@@ -2,6 +2,9 @@
 //! and talk to it over real sockets (plain and TLS).
 #![allow(dead_code)]
 
+pub mod dns;
+pub mod postfix;
+
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};

@@ -38,6 +38,7 @@ let outbound = {
   verify_certificate: true,
   retry_minutes: "5, 10, 30, 60, 120, 240",
   max_age_hours: 120,
+  dns_server: "",
 };
 
 const now = Date.now();

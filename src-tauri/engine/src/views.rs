@@ -121,6 +121,7 @@ pub struct OutboundView {
     pub verify_certificate: bool,
     pub retry_minutes: String,
     pub max_age_hours: u32,
+    pub dns_server: String,
 }
 
 impl OutboundView {
@@ -134,6 +135,7 @@ impl OutboundView {
             verify_certificate: o.verify_certificate,
             retry_minutes: o.retry_minutes.clone(),
             max_age_hours: o.max_age_hours,
+            dns_server: o.dns_server.clone(),
         }
     }
 }
@@ -149,6 +151,7 @@ pub struct OutboundForm {
     pub verify_certificate: bool,
     pub retry_minutes: String,
     pub max_age_hours: u32,
+    pub dns_server: String,
 }
 
 impl OutboundForm {
@@ -163,6 +166,7 @@ impl OutboundForm {
         o.verify_certificate = self.verify_certificate;
         o.retry_minutes = self.retry_minutes.trim().to_string();
         o.max_age_hours = self.max_age_hours;
+        o.dns_server = self.dns_server.trim().to_string();
     }
 }
 
@@ -183,6 +187,7 @@ mod tests {
             verify_certificate: true,
             retry_minutes: "5, 30".into(),
             max_age_hours: 48,
+            dns_server: String::new(),
         };
         form(None).apply(&mut o);
         assert_eq!((o.password.as_str(), o.smart_host.as_str()), ("old", "smtp.isp.example"));

@@ -31,6 +31,7 @@ export const FIELD_TABS: Record<string, TabId> = {
   "outbound.verify_certificate": "outbound",
   "outbound.retry_minutes": "outbound",
   "outbound.max_age_hours": "outbound",
+  "outbound.dns_server": "outbound",
 };
 
 const num = (id: string, cls = "w-short") => input(id, { type: "number", min: 0, step: 1, class: cls });
@@ -62,6 +63,7 @@ export function smtpControls() {
     verify: input("out-verify"),
     retry: input("out-retry", { class: "w-medium", placeholder: "5, 10, 30, 60" }),
     maxAge: num("out-max-age"),
+    dnsServer: input("out-dns", { class: "w-medium", placeholder: "the computer's own" }),
   };
 }
 
@@ -75,6 +77,7 @@ export function registerFields(c: SmtpControls, errors: FieldErrors): void {
     ["smtp.idle_timeout_secs", c.idleTimeout], ["outbound.smart_host", c.host], ["outbound.smart_host_port", c.port],
     ["outbound.username", c.user], ["outbound.password", c.password], ["outbound.tls", c.tls],
     ["outbound.verify_certificate", c.verify], ["outbound.retry_minutes", c.retry], ["outbound.max_age_hours", c.maxAge],
+    ["outbound.dns_server", c.dnsServer],
   ];
   for (const [key, control] of pairs) errors.register(key, control);
 }
@@ -167,6 +170,10 @@ export function buildPanels(c: SmtpControls, servicesButton: HTMLElement): Recor
         row("Give up after:", c.maxAge, [unit("hours, then return it to the sender")]),
       ),
     ),
+    group(
+      "Finding mail servers",
+      grid(row("DNS server:", c.dnsServer, [], "Where to look up each domain's mail servers (MX). Leave blank to use the computer's own DNS; enter an address such as 192.168.1.1 or 192.168.1.1:5353 to use another.")),
+    ),
   );
   return { general, relaying, limits, outbound };
 }
@@ -205,6 +212,7 @@ export function fillOutbound(c: SmtpControls, v: OutboundView): void {
   c.verify.checked = v.verify_certificate;
   c.retry.value = v.retry_minutes;
   c.maxAge.value = String(v.max_age_hours);
+  c.dnsServer.value = v.dns_server;
   updateOutboundState(c);
 }
 
@@ -279,6 +287,7 @@ export function collect(c: SmtpControls): Collected {
     verify_certificate: c.verify.checked,
     retry_minutes: c.retry.value.trim(),
     max_age_hours: int("outbound.max_age_hours", c.maxAge, 1),
+    dns_server: c.dnsServer.value.trim(),
   };
   return { smtp, outbound, local };
 }

@@ -86,6 +86,43 @@ pub struct Envelope {
     pub sender: String,
     pub recipients: Vec<Recipient>,
     pub auth_user: Option<String>,
+    pub dsn: DsnRequest,
+}
+
+/// What the client asked for with the DSN extension (RFC 3461).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DsnRequest {
+    /// RET=FULL (`Some(true)`) or RET=HDRS (`Some(false)`); not given means headers only.
+    pub ret_full: Option<bool>,
+    pub envid: Option<String>,
+    /// Per recipient, in the order of [`Envelope::recipients`]; a missing entry means nothing was asked.
+    pub recipients: Vec<RecipientDsn>,
+}
+
+impl DsnRequest {
+    pub fn recipient(&self, index: usize) -> RecipientDsn {
+        self.recipients.get(index).cloned().unwrap_or_default()
+    }
+}
+
+/// NOTIFY and ORCPT of one recipient.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecipientDsn {
+    /// smtp-proto's `RCPT_NOTIFY_*` bits; 0 = NOTIFY not given.
+    pub notify: u64,
+    /// The original recipient address (ORCPT=rfc822;…).
+    pub orcpt: Option<String>,
+}
+
+impl RecipientDsn {
+    /// A failure is reported unless the sender said NEVER, or listed only other events.
+    pub fn wants_failure_report(&self) -> bool {
+        self.notify == 0 || self.notify & smtp_proto::RCPT_NOTIFY_FAILURE != 0
+    }
+
+    pub fn wants_success_report(&self) -> bool {
+        self.notify & smtp_proto::RCPT_NOTIFY_SUCCESS != 0
+    }
 }
 
 /// What [`deliver`] did.
@@ -116,11 +153,12 @@ fn commit(conn: &Connection, envelope: &Envelope, blob: &blobs::PreparedBlob) ->
         .collect();
     users.sort_unstable();
     users.dedup();
-    let remote: Vec<&str> = envelope
+    let remote: Vec<(&str, RecipientDsn)> = envelope
         .recipients
         .iter()
-        .filter_map(|r| match r {
-            Recipient::Remote { address } => Some(address.as_str()),
+        .enumerate()
+        .filter_map(|(i, r)| match r {
+            Recipient::Remote { address } => Some((address.as_str(), envelope.dsn.recipient(i))),
             Recipient::Local { .. } => None,
         })
         .collect();
@@ -132,16 +170,17 @@ fn commit(conn: &Connection, envelope: &Envelope, blob: &blobs::PreparedBlob) ->
     }
     let mut queue_id = None;
     if !remote.is_empty() {
+        let dsn = &envelope.dsn;
         conn.execute(
-            "INSERT INTO queue(created_at, sender, auth_user, blob_id, size) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![at, envelope.sender, envelope.auth_user, blob_id, blob.size],
+            "INSERT INTO queue(created_at, sender, auth_user, blob_id, size, dsn_ret_full, dsn_envid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![at, envelope.sender, envelope.auth_user, blob_id, blob.size, dsn.ret_full, dsn.envid],
         )?;
         let id = conn.last_insert_rowid();
         let mut stmt = conn.prepare_cached(
-            "INSERT INTO queue_recipients(queue_id, recipient, next_attempt_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
+            "INSERT INTO queue_recipients(queue_id, recipient, next_attempt_at, updated_at, notify, orcpt) VALUES (?1, ?2, ?3, ?3, ?4, ?5)",
         )?;
-        for address in &remote {
-            stmt.execute(params![id, address, at])?;
+        for (address, rdsn) in &remote {
+            stmt.execute(params![id, address, at, rdsn.notify as i64, rdsn.orcpt])?;
         }
         queue_id = Some(id);
     }

@@ -52,10 +52,10 @@ fn delivery_puts_one_copy_per_user_in_inbox_with_increasing_uids_and_queues_remo
     let alice = route_of(&store, "alice@office.test", false).unwrap();
     let sales = route_of(&store, "sales@office.test", false).unwrap();
     let remote = Recipient::Remote { address: "x@far.example".into() };
-    let env = Envelope { sender: "s@far.example".into(), recipients: vec![alice.clone(), sales, remote], auth_user: None };
+    let env = Envelope { sender: "s@far.example".into(), recipients: vec![alice.clone(), sales, remote], auth_user: None, dsn: Default::default() };
     let r = rt.block_on(deliver(&store, env, b"Subject: hi\r\n\r\nbody\r\n".to_vec())).unwrap();
     assert_eq!((r.local, r.queued), (1, 1), "alice and her alias get one copy");
-    let env = Envelope { sender: String::new(), recipients: vec![alice], auth_user: None };
+    let env = Envelope { sender: String::new(), recipients: vec![alice], auth_user: None, dsn: Default::default() };
     rt.block_on(deliver(&store, env, b"Subject: two\r\n\r\nx\r\n".to_vec())).unwrap();
     let (uids, queued): (Vec<i64>, i64) = store
         .read(|c| {

@@ -4,24 +4,37 @@
 //! watcher), when the next retry falls due, or every [`POLL`]. It takes the due recipients, groups them
 //! per message and destination domain, and sends each group in one SMTP transaction — through the smart
 //! host if one is set, else to the domain's MX hosts in preference order (the domain itself when it has
-//! no MX). Each recipient's outcome is recorded: sent; a temporary failure (4xx, no connection), retried
-//! after the next step of `outbound.retry_minutes`; or a permanent failure (5xx, or older than
-//! `outbound.max_age_hours`), which is bounced to the sender with a DSN. TLS follows `outbound.tls`:
-//! `required` never falls back to plain text.
+//! no MX), each host's addresses in turn. Names are looked up with hickory, through
+//! `outbound.dns_server` when the admin set one. Each recipient's outcome is recorded: sent; a temporary
+//! failure (4xx, no connection), retried after the next step of `outbound.retry_minutes`; or a permanent
+//! failure (5xx, or older than `outbound.max_age_hours`), reported to the sender with a DSN unless the
+//! sender said `NOTIFY=NEVER`. TLS follows `outbound.tls` for the smart host: `required` never falls back
+//! to plain text. Direct MX delivery is opportunistic, like every MTA: STARTTLS when offered, and plain
+//! text again if the TLS handshake fails. DSN requests (RET, ENVID, NOTIFY, ORCPT) are passed on to a
+//! server that offers DSN; a `NOTIFY=SUCCESS` relayed to one that does not gets a "relayed" report.
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig};
+use hickory_resolver::name_server::TokioConnectionProvider;
+use hickory_resolver::TokioResolver;
 use mail_send::smtp::message::Parameters;
-use mail_send::{SmtpClient, SmtpClientBuilder};
+use mail_send::smtp::tls::build_tls_connector;
+use mail_send::smtp::AssertReply;
+use mail_send::{Credentials, SmtpClient};
 use rusqlite::params;
+use smtp_proto::{EhloResponse, EXT_DSN, EXT_START_TLS};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
+use tokio_rustls::client::TlsStream;
 use tokio_util::sync::CancellationToken;
 
-use super::bounce::{self, Failure};
-use crate::delivery::{self, split_address, Envelope};
+use super::dsn::{self, Action, Entry, Report};
+use crate::delivery::{split_address, RecipientDsn};
 use crate::settings::{OutboundSettings, OutboundTls, Settings};
 use crate::store::{blobs, now, Store, StoreResult};
 
@@ -48,6 +61,9 @@ struct Due {
     blob_id: i64,
     attempts: u32,
     created_at: i64,
+    dsn: RecipientDsn,
+    ret_full: Option<bool>,
+    envid: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +71,19 @@ enum Outcome {
     Sent,
     Temporary(String),
     Permanent(String),
+}
+
+/// What one delivery attempt for a group came to.
+struct Attempt {
+    outcomes: Vec<Outcome>,
+    /// The receiving server took the DSN requests over (it offers DSN).
+    passed_dsn: bool,
+}
+
+impl Attempt {
+    fn all(outcome: Outcome, n: usize) -> Attempt {
+        Attempt { outcomes: vec![outcome; n], passed_dsn: false }
+    }
 }
 
 /// Runs until shutdown.
@@ -67,8 +96,8 @@ pub async fn run(ctx: QueueContext) {
                 return;
             }
             let settings = ctx.settings.borrow().clone();
-            let outcomes = send_group(&ctx.store, &settings, &domain, &group).await;
-            if let Err(e) = record(&ctx.store, &settings, queue_id, &group, outcomes).await {
+            let attempt = send_group(&ctx.store, &settings, &domain, &group).await;
+            if let Err(e) = record(&ctx.store, &settings, queue_id, &group, attempt).await {
                 tracing::error!(target: "smtpclt", error = %e, "could not record delivery results");
             }
         }
@@ -89,7 +118,8 @@ async fn load_due(store: &Store) -> Vec<Due> {
     let loaded = tokio::task::spawn_blocking(move || {
         store.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT r.id, q.id, q.sender, r.recipient, q.blob_id, r.attempts, q.created_at
+                "SELECT r.id, q.id, q.sender, r.recipient, q.blob_id, r.attempts, q.created_at,
+                        r.notify, r.orcpt, q.dsn_ret_full, q.dsn_envid
                  FROM queue_recipients r JOIN queue q ON q.id = r.queue_id
                  WHERE r.state = 'queued' AND r.next_attempt_at <= ?1
                  ORDER BY r.next_attempt_at, r.id LIMIT ?2",
@@ -103,6 +133,9 @@ async fn load_due(store: &Store) -> Vec<Due> {
                     blob_id: r.get(4)?,
                     attempts: r.get(5)?,
                     created_at: r.get(6)?,
+                    dsn: RecipientDsn { notify: r.get::<_, i64>(7)? as u64, orcpt: r.get(8)? },
+                    ret_full: r.get(9)?,
+                    envid: r.get(10)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -138,32 +171,48 @@ fn group(due: Vec<Due>) -> BTreeMap<(i64, String), Vec<Due>> {
     groups
 }
 
-/// Tries every host for the destination until one takes the message or refuses it for good.
-async fn send_group(store: &Store, settings: &Settings, domain: &str, group: &[Due]) -> Vec<Outcome> {
+
+/// Tries every host for the destination, and each of its addresses, until one holds an SMTP
+/// conversation about the message; that conversation's answers settle it.
+async fn send_group(store: &Store, settings: &Settings, domain: &str, group: &[Due]) -> Attempt {
+    let n = group.len();
     let body = match read_body(store, group[0].blob_id).await {
         Ok(b) => b,
-        Err(e) => return vec![Outcome::Temporary(format!("cannot read the message: {e}")); group.len()],
+        Err(e) => return Attempt::all(Outcome::Temporary(format!("cannot read the message: {e}")), n),
     };
     let out = &settings.outbound;
-    let hosts = if out.smart_host.is_empty() {
-        match mx_hosts(domain).await {
-            Ok(h) => h.into_iter().map(|h| (h, 25)).collect(),
-            Err(e) => return vec![e; group.len()],
+    let resolver = match resolver(out) {
+        Ok(r) => r,
+        Err(e) => return Attempt::all(e, n),
+    };
+    let (hosts, port) = if out.smart_host.is_empty() {
+        match mx_hosts(&resolver, domain).await {
+            Ok(h) => (h, 25),
+            Err(e) => return Attempt::all(e, n),
         }
     } else {
-        vec![(out.smart_host.clone(), out.smart_host_port)]
+        (vec![out.smart_host.clone()], out.smart_host_port)
     };
-    let mut last = vec![Outcome::Temporary(format!("no mail server found for {domain}")); group.len()];
-    for (host, port) in hosts {
-        let outcomes = send_to_host(settings, &host, port, group, &body).await;
-        // A connection-level failure means: try the next host. Any SMTP answer settles it.
-        let unreachable = outcomes.iter().all(|o| matches!(o, Outcome::Temporary(t) if t.starts_with("cannot connect")));
-        last = outcomes;
-        if !unreachable {
-            break;
+    let mut last = Outcome::Temporary(format!("4.4.4 no mail server found for {domain}"));
+    for host in hosts {
+        let addresses = match addresses_of(&resolver, &host, port).await {
+            Ok(a) => a,
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        for address in addresses {
+            match deliver_to(settings, &host, address, group, &body).await {
+                Ok(attempt) => return attempt,
+                Err(e) => {
+                    tracing::info!(target: "smtpclt", host = %host, %address, error = ?e, "trying the next address");
+                    last = e;
+                }
+            }
         }
     }
-    last
+    Attempt::all(last, n)
 }
 
 async fn read_body(store: &Store, blob_id: i64) -> StoreResult<Vec<u8>> {
@@ -174,11 +223,21 @@ async fn read_body(store: &Store, blob_id: i64) -> StoreResult<Vec<u8>> {
         .map_err(|e| std::io::Error::other(e.to_string()))?
 }
 
+/// The resolver for MX and address lookups: the admin's DNS server, or the system's.
+fn resolver(out: &OutboundSettings) -> Result<TokioResolver, Outcome> {
+    let provider = TokioConnectionProvider::default();
+    let builder = match out.dns_server_address() {
+        Some(server) => {
+            let group = NameServerConfigGroup::from_ips_clear(&[server.ip()], server.port(), true);
+            TokioResolver::builder_with_config(ResolverConfig::from_parts(None, vec![], group), provider)
+        }
+        None => TokioResolver::builder(provider).map_err(|e| Outcome::Temporary(format!("4.4.3 no DNS resolver: {e}")))?,
+    };
+    Ok(builder.build())
+}
+
 /// MX hosts in preference order; the domain itself when it has none (RFC 5321 5.1).
-async fn mx_hosts(domain: &str) -> Result<Vec<String>, Outcome> {
-    let resolver = hickory_resolver::Resolver::builder_tokio()
-        .map_err(|e| Outcome::Temporary(format!("no DNS resolver: {e}")))?
-        .build();
+async fn mx_hosts(resolver: &TokioResolver, domain: &str) -> Result<Vec<String>, Outcome> {
     match resolver.mx_lookup(format!("{domain}.")).await {
         Ok(mx) => {
             let mut records: Vec<_> = mx.iter().map(|r| (r.preference(), r.exchange().to_utf8())).collect();
@@ -194,40 +253,121 @@ async fn mx_hosts(domain: &str) -> Result<Vec<String>, Outcome> {
     }
 }
 
-async fn send_to_host(settings: &Settings, host: &str, port: u16, group: &[Due], body: &[u8]) -> Vec<Outcome> {
-    let out = &settings.outbound;
-    let mut builder = match SmtpClientBuilder::new(host.to_string(), port) {
-        Ok(b) => b.implicit_tls(false).helo_host(settings.general.server_name.clone()).timeout(CONNECT_TIMEOUT),
-        Err(e) => return vec![Outcome::Temporary(format!("cannot connect to {host}: {e}")); group.len()],
-    };
-    let is_smart_host = !out.smart_host.is_empty();
-    if !is_smart_host || !out.verify_certificate {
-        // Direct MX delivery encrypts when it can but cannot expect certificates to match (as every MTA).
-        builder = builder.allow_invalid_certs();
+/// The addresses of a host name (an address literal stands for itself).
+async fn addresses_of(resolver: &TokioResolver, host: &str, port: u16) -> Result<Vec<SocketAddr>, Outcome> {
+    if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
     }
-    if is_smart_host && !out.username.is_empty() {
-        builder = builder.credentials((out.username.clone(), out.password.clone()));
-    }
-    let policy = if is_smart_host { out.tls } else { OutboundTls::Opportunistic };
-    match builder.connect().await {
-        Ok(mut client) => transact(&mut client, host, group, body).await,
-        Err(mail_send::Error::MissingStartTls) if policy == OutboundTls::Opportunistic => match builder.connect_plain().await {
-            Ok(mut client) => transact(&mut client, host, group, body).await,
-            Err(e) => vec![failure(host, e); group.len()],
-        },
-        Err(mail_send::Error::MissingStartTls) => {
-            vec![Outcome::Temporary(format!("4.7.10 {host} does not offer STARTTLS and TLS is required")); group.len()]
-        }
-        Err(e) => vec![failure(host, e); group.len()],
+    match resolver.lookup_ip(format!("{host}.")).await {
+        Ok(ips) => Ok(ips.iter().map(|ip| SocketAddr::new(ip, port)).collect()),
+        Err(e) if e.is_no_records_found() => Err(Outcome::Temporary(format!("4.4.4 {host} has no address"))),
+        Err(e) => Err(Outcome::Temporary(format!("4.4.3 DNS lookup for {host} failed: {e}"))),
     }
 }
 
-fn failure(host: &str, e: mail_send::Error) -> Outcome {
+/// An open session with a receiving server, encrypted or not.
+enum Session {
+    Plain(SmtpClient<TcpStream>),
+    Tls(SmtpClient<TlsStream<TcpStream>>),
+}
+
+/// Whether to ask for STARTTLS on this connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Starttls {
+    IfOffered,
+    Skip,
+}
+
+/// One SMTP conversation with `address`. `Err` means no conversation about the message took place
+/// (no connection, a refusing greeting, TLS trouble): the caller tries the next address.
+async fn deliver_to(settings: &Settings, host: &str, address: SocketAddr, group: &[Due], body: &[u8]) -> Result<Attempt, Outcome> {
+    let out = &settings.outbound;
+    let is_smart_host = !out.smart_host.is_empty();
+    let policy = if is_smart_host { out.tls } else { OutboundTls::Opportunistic };
+    let (session, capabilities) = match open(settings, host, address, policy, Starttls::IfOffered).await {
+        Err(e) if policy == OutboundTls::Opportunistic && e.is_tls_failure() => {
+            tracing::warn!(target: "smtpclt", host, error = %e.text(), "TLS failed; delivering without it");
+            open(settings, host, address, policy, Starttls::Skip).await
+        }
+        other => other,
+    }
+    .map_err(|e| e.outcome)?;
+    let passed_dsn = capabilities.has_capability(EXT_DSN);
+    let outcomes = match session {
+        Session::Plain(mut c) => transact(&mut c, host, group, body, passed_dsn).await,
+        Session::Tls(mut c) => transact(&mut c, host, group, body, passed_dsn).await,
+    };
+    Ok(Attempt { outcomes, passed_dsn })
+}
+
+/// Why a session could not be opened.
+struct OpenError {
+    outcome: Outcome,
+    during_tls: bool,
+}
+
+impl OpenError {
+    fn is_tls_failure(&self) -> bool {
+        self.during_tls
+    }
+
+    fn text(&self) -> &str {
+        match &self.outcome {
+            Outcome::Temporary(t) | Outcome::Permanent(t) => t,
+            Outcome::Sent => "",
+        }
+    }
+}
+
+/// Connects, reads the greeting, says EHLO, upgrades with STARTTLS as the policy asks, and logs in to
+/// a smart host that has credentials.
+async fn open(settings: &Settings, host: &str, address: SocketAddr, policy: OutboundTls, starttls: Starttls) -> Result<(Session, EhloResponse<String>), OpenError> {
+    let plain_error = |outcome| OpenError { outcome, during_tls: false };
+    let out = &settings.outbound;
+    let helo = settings.general.server_name.as_str();
+    let mut client = SmtpClient::connect(address, CONNECT_TIMEOUT).await.map_err(|e| plain_error(failure(host, address, e)))?;
+    let greeting = client.read().await.map_err(|e| plain_error(failure(host, address, e)))?;
+    greeting.assert_positive_completion().map_err(|e| plain_error(failure(host, address, e)))?;
+    let capabilities = client.ehlo(helo).await.map_err(|e| plain_error(failure(host, address, e)))?;
+    let offers_tls = capabilities.has_capability(EXT_START_TLS);
+    let (session, capabilities) = if offers_tls && starttls == Starttls::IfOffered {
+        // Direct MX delivery encrypts when it can but cannot expect certificates to match (as every MTA).
+        let verify = !out.smart_host.is_empty() && out.verify_certificate;
+        let connector = build_tls_connector(!verify).map_err(|e| plain_error(Outcome::Temporary(format!("4.7.0 TLS set-up: {e}"))))?;
+        let tls_error = |e| OpenError { outcome: failure(host, address, e), during_tls: true };
+        let mut tls = client.start_tls(&connector, host).await.map_err(tls_error)?;
+        let capabilities = tls.ehlo(helo).await.map_err(tls_error)?;
+        (Session::Tls(tls), capabilities)
+    } else if policy == OutboundTls::Required {
+        let why = if offers_tls { "TLS failed" } else { "does not offer STARTTLS" };
+        return Err(plain_error(Outcome::Temporary(format!("4.7.10 {host} {why} and TLS is required"))));
+    } else {
+        (Session::Plain(client), capabilities)
+    };
+    let session = if !out.smart_host.is_empty() && !out.username.is_empty() {
+        let credentials = Credentials::Plain { username: out.username.as_str(), secret: out.password.as_str() };
+        match session {
+            Session::Plain(mut c) => {
+                c.authenticate(&credentials, &capabilities).await.map_err(|e| plain_error(failure(host, address, e)))?;
+                Session::Plain(c)
+            }
+            Session::Tls(mut c) => {
+                c.authenticate(&credentials, &capabilities).await.map_err(|e| plain_error(failure(host, address, e)))?;
+                Session::Tls(c)
+            }
+        }
+    } else {
+        session
+    };
+    Ok((session, capabilities))
+}
+
+fn failure(host: &str, address: SocketAddr, e: mail_send::Error) -> Outcome {
     match e {
         mail_send::Error::UnexpectedReply(r) | mail_send::Error::AuthenticationFailed(r) => reply_outcome(host, &r),
-        mail_send::Error::Io(e) => Outcome::Temporary(format!("cannot connect to {host}: {e}")),
-        mail_send::Error::Timeout => Outcome::Temporary(format!("cannot connect to {host}: timed out")),
-        other => Outcome::Temporary(format!("{host}: {other}")),
+        mail_send::Error::Io(e) => Outcome::Temporary(format!("4.4.1 cannot connect to {host} ({address}): {e}")),
+        mail_send::Error::Timeout => Outcome::Temporary(format!("4.4.1 cannot connect to {host} ({address}): timed out")),
+        other => Outcome::Temporary(format!("4.4.0 {host} ({address}): {other}")),
     }
 }
 
@@ -241,17 +381,62 @@ fn reply_outcome(host: &str, r: &smtp_proto::Response<String>) -> Outcome {
     }
 }
 
-/// MAIL, one RCPT per recipient, DATA; each recipient gets its own outcome.
-async fn transact<T: AsyncRead + AsyncWrite + Unpin>(client: &mut SmtpClient<T>, host: &str, group: &[Due], body: &[u8]) -> Vec<Outcome> {
-    let params = Parameters::default();
-    if let Err(e) = client.mail_from(&group[0].sender, &params).await {
-        return vec![failure(host, e); group.len()];
+/// xtext (RFC 3461 4): "+", "=" and anything outside printable ASCII as "+HH".
+fn xtext(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if (33..=126).contains(&b) && b != b'+' && b != b'=' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("+{b:02X}"));
+        }
+    }
+    out
+}
+
+fn notify_keywords(notify: u64) -> String {
+    if notify & smtp_proto::RCPT_NOTIFY_NEVER != 0 {
+        return "NEVER".into();
+    }
+    let words = [
+        (smtp_proto::RCPT_NOTIFY_SUCCESS, "SUCCESS"),
+        (smtp_proto::RCPT_NOTIFY_FAILURE, "FAILURE"),
+        (smtp_proto::RCPT_NOTIFY_DELAY, "DELAY"),
+    ];
+    words.iter().filter(|(bit, _)| notify & bit != 0).map(|(_, w)| *w).collect::<Vec<_>>().join(",")
+}
+
+/// MAIL, one RCPT per recipient, DATA; each recipient gets its own outcome. With `pass_dsn` the
+/// sender's DSN requests go along.
+async fn transact<T: AsyncRead + AsyncWrite + Unpin>(client: &mut SmtpClient<T>, host: &str, group: &[Due], body: &[u8], pass_dsn: bool) -> Vec<Outcome> {
+    let first = &group[0];
+    let mut mail_params = Parameters::default();
+    if pass_dsn {
+        if let Some(full) = first.ret_full {
+            mail_params.add(("RET".to_string(), if full { "FULL" } else { "HDRS" }.to_string()));
+        }
+        if let Some(envid) = &first.envid {
+            mail_params.add(("ENVID".to_string(), xtext(envid)));
+        }
+    }
+    let no_address = SocketAddr::from(([0, 0, 0, 0], 0));
+    if let Err(e) = client.mail_from(&first.sender, &mail_params).await {
+        return vec![failure(host, no_address, e); group.len()];
     }
     let mut outcomes = Vec::with_capacity(group.len());
     for d in group {
-        outcomes.push(match client.rcpt_to(&d.recipient, &params).await {
+        let mut rcpt_params = Parameters::default();
+        if pass_dsn {
+            if d.dsn.notify != 0 {
+                rcpt_params.add(("NOTIFY".to_string(), notify_keywords(d.dsn.notify)));
+            }
+            if let Some(orcpt) = &d.dsn.orcpt {
+                rcpt_params.add(("ORCPT".to_string(), format!("rfc822;{}", xtext(orcpt))));
+            }
+        }
+        outcomes.push(match client.rcpt_to(&d.recipient, &rcpt_params).await {
             Ok(()) => Outcome::Sent,
-            Err(e) => failure(host, e),
+            Err(e) => failure(host, no_address, e),
         });
     }
     if outcomes.contains(&Outcome::Sent) {
@@ -259,29 +444,35 @@ async fn transact<T: AsyncRead + AsyncWrite + Unpin>(client: &mut SmtpClient<T>,
         // peer would get one line too many. Without it the message arrives byte for byte.
         let body = body.strip_suffix(b"\r\n").unwrap_or(body);
         if let Err(e) = client.data(body).await {
-            let failed = failure(host, e);
+            let failed = failure(host, no_address, e);
             for o in outcomes.iter_mut().filter(|o| **o == Outcome::Sent) {
                 *o = failed.clone();
             }
         }
+        let _ = client.cmd(b"QUIT\r\n").await;
     } else {
         let _ = client.rset().await;
     }
     outcomes
 }
 
-/// Writes the outcomes; permanent failures (and those past the maximum age) are bounced to the sender.
-async fn record(store: &Store, settings: &Arc<Settings>, queue_id: i64, group: &[Due], outcomes: Vec<Outcome>) -> StoreResult<()> {
+/// Writes the outcomes; permanent failures (and those past the maximum age) are reported to the sender,
+/// and so are successes the sender asked to hear of that the next server will not report.
+async fn record(store: &Store, settings: &Arc<Settings>, queue_id: i64, group: &[Due], attempt: Attempt) -> StoreResult<()> {
     let at = now();
     let out: OutboundSettings = settings.outbound.clone();
     let mut failures = Vec::new();
+    let mut relayed = Vec::new();
     let mut updates = Vec::new();
-    for (d, outcome) in group.iter().zip(outcomes) {
+    for (d, outcome) in group.iter().zip(attempt.outcomes) {
         let attempts = d.attempts + 1;
         let expired = at - d.created_at >= i64::from(out.max_age_hours) * 3600;
         let (state, next, error) = match outcome {
             Outcome::Sent => {
                 tracing::info!(target: "mail", queue_id, recipient = %d.recipient, "message sent");
+                if d.dsn.wants_success_report() && !attempt.passed_dsn {
+                    relayed.push(Entry { recipient: d.recipient.clone(), orcpt: d.dsn.orcpt.clone(), status: "2.0.0".into(), diagnostic: "relayed to a server that sends no delivery reports".into() });
+                }
                 ("sent", at, None)
             }
             Outcome::Temporary(e) if !expired => {
@@ -292,10 +483,12 @@ async fn record(store: &Store, settings: &Arc<Settings>, queue_id: i64, group: &
                 let (status, text) = if expired {
                     ("4.4.7".to_string(), format!("gave up after {} hours; last error: {e}", out.max_age_hours))
                 } else {
-                    (bounce::status_from_error(&e), e)
+                    (dsn::status_from_error(&e), e)
                 };
                 tracing::warn!(target: "smtpclt", recipient = %d.recipient, error = %text, "delivery failed for good");
-                failures.push(Failure { recipient: d.recipient.clone(), status, diagnostic: text.clone() });
+                if d.dsn.wants_failure_report() {
+                    failures.push(Entry { recipient: d.recipient.clone(), orcpt: d.dsn.orcpt.clone(), status, diagnostic: text.clone() });
+                }
                 ("failed", at, Some(text))
             }
         };
@@ -312,31 +505,30 @@ async fn record(store: &Store, settings: &Arc<Settings>, queue_id: i64, group: &
             Ok(())
         })
         .await?;
-    let sender = &group[0].sender;
-    if !failures.is_empty() && !sender.is_empty() {
-        send_bounce(store, settings, queue_id, group[0].blob_id, sender, &failures).await?;
+    let first = &group[0];
+    if first.sender.is_empty() {
+        return Ok(());
+    }
+    for (action, entries) in [(Action::Failed, failures), (Action::Relayed, relayed)] {
+        if entries.is_empty() {
+            continue;
+        }
+        let original = read_body(store, first.blob_id).await?;
+        let report = Report { action, entries: &entries, ret_full: first.ret_full == Some(true), envid: first.envid.as_deref() };
+        let id = format!("q{queue_id}-{}", first.id);
+        dsn::send(store, &settings.general.server_name, &first.sender, &id, &report, &original).await?;
     }
     Ok(())
 }
 
-async fn send_bounce(store: &Store, settings: &Settings, queue_id: i64, blob_id: i64, sender: &str, failures: &[Failure]) -> StoreResult<()> {
-    let original = read_body(store, blob_id).await?;
-    let name = settings.general.server_name.clone();
-    let dsn = bounce::build(&name, sender, &format!("q{queue_id}"), failures, &original);
-    let rcpt = sender.to_string();
-    let routed = {
-        let store = store.clone();
-        tokio::task::spawn_blocking(move || store.read(|c| delivery::route(c, &name, &rcpt, true)))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))??
-    };
-    match routed {
-        Ok(recipient) => {
-            let envelope = Envelope { sender: String::new(), recipients: vec![recipient], auth_user: None };
-            delivery::deliver(store, envelope, dsn).await?;
-            tracing::info!(target: "mail", queue_id, to = %sender, "bounce sent");
-        }
-        Err(refusal) => tracing::warn!(target: "smtpclt", to = %sender, ?refusal, "cannot bounce: the sender is unknown"),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dsn_parameters_are_written_as_xtext_keywords() {
+        assert_eq!(xtext("a+b=c d"), "a+2Bb+3Dc+20d");
+        assert_eq!(notify_keywords(smtp_proto::RCPT_NOTIFY_SUCCESS | smtp_proto::RCPT_NOTIFY_FAILURE), "SUCCESS,FAILURE");
+        assert_eq!(notify_keywords(smtp_proto::RCPT_NOTIFY_NEVER), "NEVER");
     }
-    Ok(())
 }

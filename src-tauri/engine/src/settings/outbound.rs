@@ -1,6 +1,8 @@
 //! Outbound settings: deliver through a smart host or directly to each domain's MX, the TLS policy,
 //! and the retry schedule.
 
+use std::net::{IpAddr, SocketAddr};
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
@@ -30,6 +32,8 @@ pub struct OutboundSettings {
     pub retry_minutes: String,
     /// Give up (and bounce) after this many hours.
     pub max_age_hours: u32,
+    /// The DNS server for MX and address lookups, as "address" or "address:port"; empty = the system's.
+    pub dns_server: String,
 }
 
 impl Default for OutboundSettings {
@@ -43,6 +47,7 @@ impl Default for OutboundSettings {
             verify_certificate: true,
             retry_minutes: "5, 10, 30, 60, 120, 240".into(),
             max_age_hours: 120,
+            dns_server: String::new(),
         }
     }
 }
@@ -59,7 +64,19 @@ impl OutboundSettings {
         self.retry_minutes.split([',', ' ', ';']).filter_map(|s| s.trim().parse().ok()).filter(|m| *m > 0).collect()
     }
 
+    /// The DNS server the admin chose, if any (port 53 unless given).
+    pub fn dns_server_address(&self) -> Option<SocketAddr> {
+        let text = self.dns_server.trim();
+        if text.is_empty() {
+            return None;
+        }
+        text.parse::<SocketAddr>().ok().or_else(|| text.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
+    }
+
     pub fn validate(&self, errors: &mut Vec<FieldError>) {
+        if !self.dns_server.trim().is_empty() && self.dns_server_address().is_none() {
+            errors.push(FieldError::new("outbound.dns_server", "an IP address, optionally with a port (192.0.2.53 or 192.0.2.53:5353), or empty for the system's"));
+        }
         let bad = self.retry_minutes.split([',', ' ', ';']).map(str::trim).filter(|s| !s.is_empty()).any(|s| s.parse::<i64>().map_or(true, |m| m <= 0));
         if bad || self.retry_steps().is_empty() {
             errors.push(FieldError::new("outbound.retry_minutes", "minutes as whole numbers above 0, separated by commas (e.g. 5, 30, 60)"));

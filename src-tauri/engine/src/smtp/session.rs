@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use smtp_proto::{Error as ParseError, Request};
+use smtp_proto::{Error as ParseError, Request, RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
@@ -13,7 +13,8 @@ use super::data::{normalise_line_endings, DataReceiver};
 use super::reply::Reply;
 use super::stamp::{stamp, Trace};
 use super::{auth, Shared};
-use crate::delivery::{self, Envelope, Recipient, Refusal};
+use crate::delivery::{self, DsnRequest, Envelope, Recipient, RecipientDsn, Refusal};
+use crate::queue::dsn::{self, Action, Entry, Report};
 use crate::net::tls::TlsManager;
 use crate::net::BoxStream;
 use crate::settings::{ServiceId, Settings};
@@ -41,6 +42,8 @@ pub struct SessionContext {
 struct Transaction {
     sender: String,
     recipients: Vec<Recipient>,
+    /// RET and ENVID from MAIL, NOTIFY and ORCPT from each RCPT.
+    dsn: DsnRequest,
     /// BDAT chunks so far, and whether they already exceed the size limit.
     chunks: Vec<u8>,
     chunks_too_big: bool,
@@ -373,7 +376,13 @@ impl Session {
         if from.size as u64 > max {
             return self.reply(Reply::new(552, "5.3.4", format!("message too big: the limit is {max} bytes")));
         }
-        self.tx = Some(Transaction { sender: from.address, recipients: Vec::new(), chunks: Vec::new(), chunks_too_big: false });
+        let ret_full = match from.flags {
+            f if f & smtp_proto::MAIL_RET_FULL != 0 => Some(true),
+            f if f & smtp_proto::MAIL_RET_HDRS != 0 => Some(false),
+            _ => None,
+        };
+        let dsn = DsnRequest { ret_full, envid: from.env_id, recipients: Vec::new() };
+        self.tx = Some(Transaction { sender: from.address, recipients: Vec::new(), dsn, chunks: Vec::new(), chunks_too_big: false });
         self.reply(Reply::new(250, "2.1.0", "sender OK"));
     }
 
@@ -399,6 +408,8 @@ impl Session {
             Ok(Ok(Ok(recipient))) => {
                 if let Some(tx) = self.tx.as_mut() {
                     tx.recipients.push(recipient);
+                    let notify = to.flags & (RCPT_NOTIFY_SUCCESS | RCPT_NOTIFY_FAILURE | RCPT_NOTIFY_DELAY | RCPT_NOTIFY_NEVER);
+                    tx.dsn.recipients.push(RecipientDsn { notify, orcpt: to.orcpt.clone() });
                 }
                 Reply::new(250, "2.1.5", "recipient OK")
             }
@@ -525,11 +536,22 @@ impl Session {
         };
         let message = stamp(&trace, body);
         let size = message.len();
-        let envelope = Envelope { sender: tx.sender.clone(), recipients: tx.recipients, auth_user: self.auth_user.clone() };
+        let delivered = success_reports(&tx);
+        let ret_full = tx.dsn.ret_full == Some(true);
+        let envid = tx.dsn.envid.clone();
+        let envelope = Envelope { sender: tx.sender.clone(), recipients: tx.recipients, auth_user: self.auth_user.clone(), dsn: tx.dsn };
         let count = envelope.recipients.len();
+        let original = (!delivered.is_empty()).then(|| message.clone());
         match delivery::deliver(&self.ctx.shared.store, envelope, message).await {
             Ok(receipt) => {
-                if receipt.queued > 0 {
+                if let Some(original) = original {
+                    let report = Report { action: Action::Delivered, entries: &delivered, ret_full, envid: envid.as_deref() };
+                    let name = &self.ctx.settings.general.server_name;
+                    if let Err(e) = dsn::send(&self.ctx.shared.store, name, &tx.sender, &id, &report, &original).await {
+                        tracing::error!(target: "smtp", error = %e, "could not send a delivery report");
+                    }
+                }
+                if receipt.queued > 0 || !delivered.is_empty() {
                     self.ctx.shared.queue_wake.notify_one();
                 }
                 tracing::info!(target: "mail", id = %id, from = %tx.sender, recipients = count, size,
@@ -542,6 +564,26 @@ impl Session {
             }
         }
     }
+}
+
+/// Local recipients whose sender asked to hear of delivery (NOTIFY=SUCCESS); none for the null sender.
+fn success_reports(tx: &Transaction) -> Vec<Entry> {
+    if tx.sender.is_empty() {
+        return Vec::new();
+    }
+    tx.recipients
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match r {
+            Recipient::Local { address, user, .. } if tx.dsn.recipient(i).wants_success_report() => Some(Entry {
+                recipient: address.clone(),
+                orcpt: tx.dsn.recipient(i).orcpt,
+                status: "2.0.0".into(),
+                diagnostic: format!("delivered to the mailbox of {user}"),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 fn parse_error(e: ParseError) -> Reply {

@@ -117,6 +117,14 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (kind, value)
     );
     "#,
+    // 3: what the sender asked for with the DSN extension (RFC 3461): RET and ENVID per message,
+    // NOTIFY (smtp-proto's flag bits; 0 = not given) and ORCPT per recipient.
+    r#"
+    ALTER TABLE queue ADD COLUMN dsn_ret_full INTEGER;
+    ALTER TABLE queue ADD COLUMN dsn_envid TEXT;
+    ALTER TABLE queue_recipients ADD COLUMN notify INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE queue_recipients ADD COLUMN orcpt TEXT;
+    "#,
 ];
 
 /// Applies every migration the database has not seen yet.
