@@ -2,5 +2,6 @@
 //! and at login; the IP rules and GeoIP restrictions of the Access Restrictions tab join them here.
 
 pub mod bans;
+pub mod login;
 
 pub use bans::{Ban, Bans};

@@ -9,6 +9,7 @@
 
 pub mod interim;
 pub mod limits;
+pub mod line;
 mod registry;
 pub mod tls;
 

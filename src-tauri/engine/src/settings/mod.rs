@@ -6,6 +6,7 @@
 //! (see `engine.rs`): the running parts apply it without a restart. Stored keys that this build does not
 //! know are kept but ignored.
 
+mod mailboxes;
 mod outbound;
 mod services;
 mod smtp;
@@ -18,6 +19,7 @@ use serde_json::Value;
 
 pub use services::{Protocol, ServiceId, ServiceSettings, ServicesSettings, TlsMode};
 pub use outbound::{OutboundSettings, OutboundTls};
+pub use mailboxes::{ImapSettings, Pop3Settings};
 pub use smtp::SmtpSettings;
 
 use crate::error::{ApiError, ApiResult, FieldError};
@@ -31,6 +33,8 @@ pub struct Settings {
     pub services: ServicesSettings,
     pub smtp: SmtpSettings,
     pub outbound: OutboundSettings,
+    pub pop3: Pop3Settings,
+    pub imap: ImapSettings,
     pub tls: TlsSettings,
 }
 
@@ -122,6 +126,8 @@ pub fn validate_change(settings: &Settings, previous: Option<&Settings>) -> ApiR
     settings.services.validate(&mut errors);
     settings.smtp.validate(&mut errors);
     settings.outbound.validate(&mut errors);
+    settings.pop3.validate(&mut errors);
+    settings.imap.validate(&mut errors);
     let tls = &settings.tls;
     match (tls.cert_file.is_empty(), tls.key_file.is_empty()) {
         (true, true) => {}

@@ -6,16 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use smtp_proto::{Error as ParseError, Request, RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
 use super::data::{normalise_line_endings, DataReceiver};
 use super::reply::Reply;
 use super::stamp::{stamp, Trace};
 use super::{auth, Shared};
+use crate::access::login::{self, LoginOutcome};
 use crate::delivery::{self, DsnRequest, Envelope, Recipient, RecipientDsn, Refusal};
 use crate::queue::dsn::{self, Action, Entry, Report};
 use crate::net::tls::TlsManager;
+use crate::net::line::{self, LineEvent};
 use crate::net::BoxStream;
 use crate::settings::{ServiceId, Settings};
 
@@ -136,60 +138,33 @@ impl Session {
     /// The next line, or `None` when the session is over (client gone, idle, shutdown). An over-long line
     /// is answered here and comes back empty.
     async fn read_line(&mut self) -> std::io::Result<Option<Vec<u8>>> {
-        let mut line = Vec::new();
         let idle = self.idle();
-        let read = {
-            let mut limited = (&mut self.reader).take(MAX_LINE + 1);
-            tokio::select! {
-                _ = self.ctx.shutdown.cancelled() => None,
-                r = tokio::time::timeout(idle, limited.read_until(b'\n', &mut line)) => Some(r),
+        let name = self.name().to_string();
+        match line::read_line(&mut self.reader, MAX_LINE, idle, &self.ctx.shutdown).await? {
+            LineEvent::Line(line) => Ok(Some(line)),
+            LineEvent::TooLong => {
+                self.reply(Reply::new(500, "5.5.2", "line too long"));
+                // Already answered: an empty line (a real one holds at least its LF) means "nothing to do".
+                Ok(Some(Vec::new()))
             }
-        };
-        match read {
-            None => {
-                let name = self.name().to_string();
-                self.reply(Reply::new(421, "4.3.2", format!("{name} Postroom is shutting down")));
-                self.close().await?;
-                Ok(None)
-            }
-            Some(Err(_)) => {
-                let name = self.name().to_string();
+            LineEvent::Closed => Ok(None),
+            LineEvent::Idle => {
                 self.reply(Reply::new(421, "4.4.2", format!("{name} idle too long, closing connection")));
                 self.close().await?;
                 Ok(None)
             }
-            Some(Ok(r)) => {
-                if r? == 0 {
-                    return Ok(None);
-                }
-                if line.len() as u64 > MAX_LINE {
-                    self.skip_rest_of_line().await?;
-                    self.reply(Reply::new(500, "5.5.2", "line too long"));
-                    // Already answered: an empty line (a real one holds at least its LF) means "nothing to do".
-                    line.clear();
-                }
-                Ok(Some(line))
-            }
-        }
-    }
-
-    async fn skip_rest_of_line(&mut self) -> std::io::Result<()> {
-        loop {
-            let mut junk = Vec::new();
-            let n = (&mut self.reader).take(MAX_LINE).read_until(b'\n', &mut junk).await?;
-            if n == 0 || junk.ends_with(b"\n") {
-                return Ok(());
+            LineEvent::Shutdown => {
+                self.reply(Reply::new(421, "4.3.2", format!("{name} Postroom is shutting down")));
+                self.close().await?;
+                Ok(None)
             }
         }
     }
 
     async fn start_tls(&mut self) -> std::io::Result<()> {
         self.flush().await?;
-        // Replacing the reader drops anything the client pipelined after STARTTLS (RFC 3207 5).
-        let plain = std::mem::replace(&mut self.reader, BufReader::new(Box::new(tokio::io::empty()) as BoxStream)).into_inner();
-        let accepted = tokio::time::timeout(crate::net::TLS_HANDSHAKE_TIMEOUT, self.ctx.tls.acceptor().accept(plain)).await;
-        let tls = accepted.map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
-        self.reader = BufReader::new(Box::new(tls));
+        // Anything the client pipelined after STARTTLS is dropped with the old reader (RFC 3207 5).
+        line::upgrade(&mut self.reader, &self.ctx.tls).await?;
         self.ctx.tls_active = true;
         // The session starts over (RFC 3207 4.2): forget HELO, AUTH and any transaction.
         self.helo = None;
@@ -317,34 +292,19 @@ impl Session {
             self.reply(Reply::new(501, "5.5.2", "cannot decode the credentials"));
             return Ok(Next::Continue);
         };
-        let shared = self.ctx.shared.clone();
-        let login = user.clone();
-        // A banned login is refused without looking at the password, so guessing gains nothing.
-        let verified = tokio::task::spawn_blocking(move || {
-            if shared.bans.login_banned(&login) {
-                return None;
+        let shared = &self.ctx.shared;
+        match login::check(&shared.directory, &shared.bans, "SMTP", self.ctx.peer.ip(), &user, &password).await {
+            LoginOutcome::Accepted { .. } => {
+                self.auth_user = Some(user);
+                self.reply(Reply::new(235, "2.7.0", "authentication succeeded"));
+                return Ok(Next::Continue);
             }
-            shared.directory.verify(&login, &password).ok().flatten()
-        })
-        .await
-        .ok()
-        .flatten();
-        if verified.is_some() {
-            tracing::info!(target: "smtp", user = %user, peer = %self.ctx.peer, "authenticated");
-            self.auth_user = Some(user);
-            self.reply(Reply::new(235, "2.7.0", "authentication succeeded"));
-            return Ok(Next::Continue);
+            LoginOutcome::NowBanned => {
+                self.reply(Reply::new(421, "4.7.0", "too many failed logins from your address; try later"));
+                return Ok(Next::Close);
+            }
+            LoginOutcome::Refused => self.auth_failures += 1,
         }
-        self.auth_failures += 1;
-        tracing::warn!(target: "security", user = %user, peer = %self.ctx.peer, "SMTP authentication failed");
-        let (bans, ip) = (self.ctx.shared.bans.clone(), self.ctx.peer.ip());
-        let banned = tokio::task::spawn_blocking(move || bans.record_failure("SMTP", ip, &user)).await;
-        if matches!(banned, Ok(Ok(true))) {
-            self.reply(Reply::new(421, "4.7.0", "too many failed logins from your address; try later"));
-            return Ok(Next::Close);
-        }
-        // A pause makes guessing slow without costing an honest user much.
-        tokio::time::sleep(Duration::from_millis(500)).await;
         self.reply(Reply::new(535, "5.7.8", "authentication credentials invalid"));
         if self.auth_failures >= MAX_AUTH_FAILURES {
             self.reply(Reply::new(421, "4.7.0", "too many failed logins, closing connection"));
