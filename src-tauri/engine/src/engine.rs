@@ -113,6 +113,7 @@ impl Engine {
                 bans: self.inner.bans.clone(),
                 queue_wake: self.inner.queue_wake.clone(),
             }),
+            pop3: Arc::new(crate::pop3::Shared::new(self.inner.store.clone(), self.inner.directory.clone(), self.inner.bans.clone())),
             limits: Default::default(),
             bans: self.inner.bans.clone(),
         };

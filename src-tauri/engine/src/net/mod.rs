@@ -34,9 +34,6 @@ use tls::TlsManager;
 pub const RETRY_BIND: Duration = Duration::from_secs(10);
 /// Time allowed for a TLS handshake.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
-/// Connection caps for POP3 and IMAP4 (per client address, and in all).
-const INTERIM_MAX_PER_ADDRESS: u32 = 20;
-const INTERIM_MAX_CONNECTIONS: u32 = 400;
 /// A client that does not read our replies for this long is dropped.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -67,6 +64,7 @@ pub struct NetContext {
     pub shutdown: CancellationToken,
     pub sessions: TaskTracker,
     pub smtp: Arc<crate::smtp::Shared>,
+    pub pop3: Arc<crate::pop3::Shared>,
     pub limits: Arc<limits::ConnectionLimits>,
     pub bans: Arc<crate::access::Bans>,
 }
@@ -208,10 +206,10 @@ async fn accept_loop(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, listener
 
 async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut socket: tokio::net::TcpStream, peer: SocketAddr) {
     let settings = ctx.settings.borrow().clone();
-    // SMTP's caps are settings; POP3 and IMAP4 get fixed ones until their own settings land.
     let (per_address, total) = match id.protocol() {
         Protocol::Smtp => (settings.smtp.max_connections_per_address, settings.smtp.max_connections),
-        Protocol::Pop3 | Protocol::Imap => (INTERIM_MAX_PER_ADDRESS, INTERIM_MAX_CONNECTIONS),
+        Protocol::Pop3 => (settings.pop3.max_connections_per_address, settings.pop3.max_connections),
+        Protocol::Imap => (settings.imap.max_connections_per_address, settings.imap.max_connections),
     };
     let Some(_slot) = limits::ConnectionLimits::acquire(&ctx.limits, id.protocol(), peer.ip(), per_address, total) else {
         tracing::warn!(target: "security", service = id.key(), %peer, "too many connections; refused");
@@ -242,9 +240,9 @@ async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut
     } else {
         Box::new(socket)
     };
-    let greeter = match id.protocol() {
-        Protocol::Pop3 => interim::Greeter::Pop3,
-        Protocol::Imap => interim::Greeter::Imap,
+    let tls_active = tls_mode == TlsMode::Implicit;
+    let starttls = tls_mode == TlsMode::Starttls;
+    let ended = match id.protocol() {
         Protocol::Smtp => {
             let session = crate::smtp::SessionContext {
                 shared: ctx.smtp.clone(),
@@ -252,23 +250,30 @@ async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut
                 service: id,
                 peer,
                 tls: ctx.tls.clone(),
-                tls_active: tls_mode == TlsMode::Implicit,
-                starttls: tls_mode == TlsMode::Starttls,
+                tls_active,
+                starttls,
                 shutdown: ctx.shutdown.clone(),
             };
-            if let Err(e) = crate::smtp::run(session, stream).await {
-                tracing::debug!(target: "smtp", %peer, error = %e, "session ended with an error");
-            }
-            return;
+            crate::smtp::run(session, stream).await
+        }
+        Protocol::Pop3 => {
+            let session = crate::pop3::SessionContext {
+                shared: ctx.pop3.clone(),
+                settings,
+                peer,
+                tls: ctx.tls.clone(),
+                tls_active,
+                starttls,
+                shutdown: ctx.shutdown.clone(),
+            };
+            crate::pop3::run(session, stream).await
+        }
+        Protocol::Imap => {
+            let session = interim::Session { protocol: interim::Greeter::Imap, starttls, tls: ctx.tls.clone(), shutdown: ctx.shutdown.clone() };
+            session.run(stream).await
         }
     };
-    let session = interim::Session {
-        protocol: greeter,
-        starttls: tls_mode == TlsMode::Starttls,
-        tls: ctx.tls.clone(),
-        shutdown: ctx.shutdown.clone(),
-    };
-    if let Err(e) = session.run(stream).await {
+    if let Err(e) = ended {
         tracing::debug!(target: "net", service = id.key(), %peer, error = %e, "session ended with an error");
     }
 }

@@ -1,0 +1,485 @@
+//! One POP3 conversation: the read/answer loop, the AUTHORIZATION and TRANSACTION states, and the
+//! UPDATE at QUIT.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio_util::sync::CancellationToken;
+
+use super::command::{parse, Command, ParseError};
+use super::{MaildropLock, Shared};
+use crate::access::login::{self, LoginOutcome};
+use crate::mailbox::{self, Listed};
+use crate::net::line::{self, LineEvent};
+use crate::net::tls::TlsManager;
+use crate::net::BoxStream;
+use crate::settings::Settings;
+use crate::smtp::auth;
+use crate::store::blobs;
+
+/// Longest command line (RFC 2449 allows 255 octets of arguments; SASL responses need more).
+const MAX_LINE: u64 = 2048;
+/// Errors tolerated before the client is dropped.
+const MAX_ERRORS: u32 = 20;
+/// Failed logins tolerated in one session.
+const MAX_AUTH_FAILURES: u32 = 3;
+
+pub struct SessionContext {
+    pub shared: Arc<Shared>,
+    pub settings: Arc<Settings>,
+    pub peer: SocketAddr,
+    pub tls: Arc<TlsManager>,
+    /// TLS is already on (the pop3s port, or after STLS).
+    pub tls_active: bool,
+    /// STLS may be offered.
+    pub starttls: bool,
+    pub shutdown: CancellationToken,
+}
+
+/// The mailbox as the session sees it: the INBOX at login, with the session's marks.
+struct Maildrop {
+    user: String,
+    folder_id: i64,
+    uidvalidity: i64,
+    messages: Vec<Listed>,
+    deleted: Vec<bool>,
+    retrieved: Vec<bool>,
+    _lock: MaildropLock,
+}
+
+impl Maildrop {
+    /// The message numbered `n` (from 1), unless it is marked deleted.
+    fn get(&self, n: u32) -> Result<&Listed, String> {
+        let i = n as usize - 1;
+        match self.messages.get(i) {
+            None => Err(format!("no message {n} (there are {})", self.messages.len())),
+            Some(_) if self.deleted[i] => Err(format!("message {n} is deleted")),
+            Some(m) => Ok(m),
+        }
+    }
+
+    fn live(&self) -> impl Iterator<Item = (usize, &Listed)> {
+        self.messages.iter().enumerate().filter(|(i, _)| !self.deleted[*i])
+    }
+
+    fn unique_id(&self, m: &Listed) -> String {
+        format!("{}.{}", self.uidvalidity, m.uid)
+    }
+}
+
+enum State {
+    Authorization { user: Option<String> },
+    Transaction(Maildrop),
+}
+
+enum Next {
+    Continue,
+    Close,
+    StartTls,
+}
+
+struct Session {
+    ctx: SessionContext,
+    reader: BufReader<BoxStream>,
+    out: Vec<u8>,
+    state: State,
+    errors: u32,
+    auth_failures: u32,
+}
+
+/// Runs a session to its end.
+pub async fn run(ctx: SessionContext, stream: BoxStream) -> std::io::Result<()> {
+    let mut s = Session { ctx, reader: BufReader::new(stream), out: Vec::new(), state: State::Authorization { user: None }, errors: 0, auth_failures: 0 };
+    let name = s.ctx.settings.general.server_name.clone();
+    s.ok(&format!("{name} Postroom POP3 ready"));
+    s.serve().await
+}
+
+impl Session {
+    fn ok(&mut self, text: &str) {
+        self.out.extend_from_slice(b"+OK ");
+        self.out.extend_from_slice(text.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// An error reply; `code` is an RFC 2449 response code such as "AUTH" or "IN-USE".
+    fn err(&mut self, code: Option<&str>, text: &str) {
+        self.errors += 1;
+        let code = code.map(|c| format!("[{c}] ")).unwrap_or_default();
+        self.out.extend_from_slice(format!("-ERR {code}{text}\r\n").as_bytes());
+    }
+
+    /// A multi-line body: each line starting with "." gets another, and "." ends it.
+    fn multiline(&mut self, body: &[u8]) {
+        for line in body.split_inclusive(|&b| b == b'\n') {
+            if line.starts_with(b".") {
+                self.out.push(b'.');
+            }
+            self.out.extend_from_slice(line);
+        }
+        if !body.is_empty() && !body.ends_with(b"\n") {
+            self.out.extend_from_slice(b"\r\n");
+        }
+        self.out.extend_from_slice(b".\r\n");
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            let out = std::mem::take(&mut self.out);
+            crate::net::write_all(self.reader.get_mut(), &out).await?;
+        }
+        Ok(())
+    }
+
+    async fn close(&mut self) -> std::io::Result<()> {
+        self.flush().await?;
+        let _ = self.reader.get_mut().shutdown().await;
+        Ok(())
+    }
+
+    fn plaintext_allowed(&self) -> bool {
+        self.ctx.tls_active || self.ctx.peer.ip().is_loopback() || self.ctx.settings.pop3.allow_plaintext_login
+    }
+
+    async fn serve(&mut self) -> std::io::Result<()> {
+        let idle = Duration::from_secs(u64::from(self.ctx.settings.pop3.idle_timeout_secs));
+        loop {
+            if self.reader.buffer().is_empty() {
+                self.flush().await?;
+            }
+            let line = match line::read_line(&mut self.reader, MAX_LINE, idle, &self.ctx.shutdown).await? {
+                LineEvent::Line(l) => l,
+                LineEvent::TooLong => {
+                    self.err(None, "line too long");
+                    continue;
+                }
+                LineEvent::Closed => return Ok(()),
+                LineEvent::Idle => {
+                    self.err(None, "idle for too long, closing the connection");
+                    return self.close().await;
+                }
+                LineEvent::Shutdown => {
+                    self.err(Some("SYS/TEMP"), "the server is shutting down; nothing was changed");
+                    return self.close().await;
+                }
+            };
+            let next = match parse(&line) {
+                Ok(command) => self.command(command).await?,
+                Err(ParseError::Unknown(verb)) => {
+                    self.err(None, &format!("unknown command {verb}"));
+                    Next::Continue
+                }
+                Err(ParseError::Syntax(why)) => {
+                    self.err(None, why);
+                    Next::Continue
+                }
+            };
+            if self.errors >= MAX_ERRORS {
+                self.err(None, "too many errors, closing the connection");
+                return self.close().await;
+            }
+            match next {
+                Next::Continue => {}
+                Next::Close => return self.close().await,
+                Next::StartTls => {
+                    self.flush().await?;
+                    line::upgrade(&mut self.reader, &self.ctx.tls).await?;
+                    self.ctx.tls_active = true;
+                    self.state = State::Authorization { user: None };
+                }
+            }
+        }
+    }
+
+    async fn command(&mut self, command: Command) -> std::io::Result<Next> {
+        let in_transaction = matches!(self.state, State::Transaction(_));
+        match command {
+            Command::Capa => self.capa(),
+            Command::Quit => return self.quit().await,
+            Command::Noop if in_transaction => self.ok("nothing to do"),
+            Command::Stls if !in_transaction && self.ctx.starttls && !self.ctx.tls_active => {
+                self.ok("begin TLS negotiation");
+                return Ok(Next::StartTls);
+            }
+            Command::Stls => self.err(None, "STLS is not available here"),
+            Command::Apop => self.err(Some("AUTH"), "APOP is not supported: use USER/PASS or AUTH PLAIN over TLS"),
+            Command::User(_) | Command::Pass(_) | Command::Auth { .. } if in_transaction => self.err(None, "already logged in"),
+            Command::User(_) | Command::Pass(_) | Command::Auth { mechanism: Some(_), .. } if !self.plaintext_allowed() => {
+                self.err(Some("AUTH"), "logging in without encryption is not allowed here: use STLS first, or port 995")
+            }
+            Command::User(name) => {
+                self.state = State::Authorization { user: Some(name) };
+                self.ok("send PASS");
+            }
+            Command::Pass(password) => {
+                let State::Authorization { user: Some(user) } = &self.state else {
+                    self.err(None, "send USER first");
+                    return Ok(Next::Continue);
+                };
+                let user = user.clone();
+                return self.login(&user, &password).await;
+            }
+            Command::Auth { mechanism: None, .. } => {
+                self.out.extend_from_slice(b"+OK methods follow\r\nPLAIN\r\nLOGIN\r\n.\r\n");
+            }
+            Command::Auth { mechanism: Some(m), initial } => return self.sasl(&m, initial).await,
+            _ if !in_transaction => self.err(None, "log in first"),
+            other => self.transaction(other).await?,
+        }
+        Ok(Next::Continue)
+    }
+
+    fn capa(&mut self) {
+        let mut lines = vec!["TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "EXPIRE NEVER", "IMPLEMENTATION Postroom"];
+        let authorizing = matches!(self.state, State::Authorization { .. });
+        if authorizing && self.plaintext_allowed() {
+            lines.extend(["USER", "SASL PLAIN LOGIN"]);
+        }
+        if authorizing && self.ctx.starttls && !self.ctx.tls_active {
+            lines.push("STLS");
+        }
+        self.ok("capability list follows");
+        for l in lines {
+            self.out.extend_from_slice(l.as_bytes());
+            self.out.extend_from_slice(b"\r\n");
+        }
+        self.out.extend_from_slice(b".\r\n");
+    }
+
+    /// AUTH PLAIN / LOGIN, with or without an initial response.
+    async fn sasl(&mut self, mechanism: &str, initial: Option<String>) -> std::io::Result<Next> {
+        let initial = initial.filter(|i| i != "=");
+        let credentials = match mechanism {
+            "PLAIN" => {
+                let response = match initial {
+                    Some(i) => Some(i),
+                    None => self.challenge("").await?,
+                };
+                response.map(|r| auth::decode_plain(&r))
+            }
+            "LOGIN" => {
+                let user = match initial {
+                    Some(i) => Some(i),
+                    None => self.challenge(&auth::encode("Username:")).await?,
+                };
+                match user.map(|u| auth::decode_line(&u)) {
+                    None => None,
+                    Some(None) => Some(None),
+                    Some(Some(user)) => self.challenge(&auth::encode("Password:")).await?.map(|p| auth::decode_line(&p).map(|p| (user, p))),
+                }
+            }
+            _ => {
+                self.err(None, "unsupported mechanism (use PLAIN or LOGIN)");
+                return Ok(Next::Continue);
+            }
+        };
+        match credentials {
+            None => self.err(None, "authentication cancelled"),
+            Some(None) => self.err(Some("AUTH"), "cannot decode the credentials"),
+            Some(Some((user, password))) => return self.login(&user, &password).await,
+        }
+        Ok(Next::Continue)
+    }
+
+    /// Sends a "+ " challenge and reads the answer; `None` when the client cancels with "*" or leaves.
+    async fn challenge(&mut self, text: &str) -> std::io::Result<Option<String>> {
+        self.out.extend_from_slice(format!("+ {text}\r\n").as_bytes());
+        self.flush().await?;
+        let idle = Duration::from_secs(u64::from(self.ctx.settings.pop3.idle_timeout_secs));
+        match line::read_line(&mut self.reader, MAX_LINE, idle, &self.ctx.shutdown).await? {
+            LineEvent::Line(l) => {
+                let answer = String::from_utf8_lossy(&l).trim().to_string();
+                Ok((answer != "*").then_some(answer))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn login(&mut self, user: &str, password: &str) -> std::io::Result<Next> {
+        let shared = self.ctx.shared.clone();
+        let user_id = match login::check(&shared.directory, &shared.bans, "POP3", self.ctx.peer.ip(), user, password).await {
+            LoginOutcome::Accepted { user_id } => user_id,
+            LoginOutcome::NowBanned => {
+                self.err(Some("AUTH"), "too many failed logins from your address; try later");
+                return Ok(Next::Close);
+            }
+            LoginOutcome::Refused => {
+                self.auth_failures += 1;
+                self.state = State::Authorization { user: None };
+                self.err(Some("AUTH"), "wrong user name or password");
+                return Ok(if self.auth_failures >= MAX_AUTH_FAILURES { Next::Close } else { Next::Continue });
+            }
+        };
+        let Some(lock) = MaildropLock::take(&shared.locks, user_id) else {
+            self.state = State::Authorization { user: None };
+            self.err(Some("IN-USE"), "the mailbox is open in another POP3 session");
+            return Ok(Next::Continue);
+        };
+        let store = shared.store.clone();
+        let listing = tokio::task::spawn_blocking(move || store.read(|c| mailbox::inbox(c, user_id))).await;
+        let Ok(Ok(listing)) = listing else {
+            self.err(Some("SYS/TEMP"), "cannot open the mailbox now; try again later");
+            return Ok(Next::Close);
+        };
+        let n = listing.messages.len();
+        let octets: i64 = listing.messages.iter().map(|m| m.size).sum();
+        self.state = State::Transaction(Maildrop {
+            user: user.to_string(),
+            folder_id: listing.folder_id,
+            uidvalidity: listing.uidvalidity,
+            messages: listing.messages,
+            deleted: vec![false; n],
+            retrieved: vec![false; n],
+            _lock: lock,
+        });
+        self.ok(&format!("{user} has {n} messages ({octets} octets)"));
+        Ok(Next::Continue)
+    }
+
+    async fn transaction(&mut self, command: Command) -> std::io::Result<()> {
+        let State::Transaction(maildrop) = &mut self.state else { return Ok(()) };
+        let reply: Result<String, String> = match command {
+            Command::Stat => {
+                let (n, size) = maildrop.live().fold((0, 0), |(n, s), (_, m)| (n + 1, s + m.size));
+                Ok(format!("{n} {size}"))
+            }
+            Command::List(Some(n)) => maildrop.get(n).map(|m| format!("{n} {}", m.size)),
+            Command::Uidl(Some(n)) => maildrop.get(n).map(|m| format!("{n} {}", maildrop.unique_id(m))),
+            Command::List(None) | Command::Uidl(None) => {
+                let uidl = matches!(command, Command::Uidl(None));
+                let lines: Vec<String> = maildrop
+                    .live()
+                    .map(|(i, m)| if uidl { format!("{} {}", i + 1, maildrop.unique_id(m)) } else { format!("{} {}", i + 1, m.size) })
+                    .collect();
+                self.ok(&format!("{} messages", lines.len()));
+                let body: String = lines.iter().map(|l| format!("{l}\r\n")).collect();
+                self.multiline(body.as_bytes());
+                return Ok(());
+            }
+            Command::Dele(n) => match maildrop.get(n) {
+                Ok(_) => {
+                    maildrop.deleted[n as usize - 1] = true;
+                    Ok(format!("message {n} deleted"))
+                }
+                Err(e) => Err(e),
+            },
+            Command::Rset => {
+                maildrop.deleted.iter_mut().for_each(|d| *d = false);
+                Ok(format!("{} messages", maildrop.messages.len()))
+            }
+            Command::Retr(n) | Command::Top(n, _) => {
+                let lines = match command {
+                    Command::Top(_, l) => Some(l),
+                    _ => None,
+                };
+                return self.retrieve(n, lines).await;
+            }
+            _ => Err("not allowed now".into()),
+        };
+        match reply {
+            Ok(text) => self.ok(&text),
+            Err(text) => self.err(None, &text),
+        }
+        Ok(())
+    }
+
+    /// RETR (whole message) or TOP (headers and the first `lines` body lines).
+    async fn retrieve(&mut self, n: u32, lines: Option<u32>) -> std::io::Result<()> {
+        let State::Transaction(maildrop) = &self.state else { return Ok(()) };
+        let message = match maildrop.get(n) {
+            Ok(m) => m.clone(),
+            Err(e) => {
+                self.err(None, &e);
+                return Ok(());
+            }
+        };
+        let store = self.ctx.shared.store.clone();
+        let dir = store.blobs_dir();
+        let body = tokio::task::spawn_blocking(move || store.read(|c| blobs::read(c, &dir, message.blob_id))).await;
+        let Ok(Ok(body)) = body else {
+            self.err(Some("SYS/TEMP"), "cannot read the message now");
+            return Ok(());
+        };
+        match lines {
+            None => {
+                if let State::Transaction(maildrop) = &mut self.state {
+                    maildrop.retrieved[n as usize - 1] = true;
+                }
+                self.ok(&format!("{} octets", body.len()));
+                self.multiline(&body);
+            }
+            Some(count) => {
+                self.ok("top of message follows");
+                self.multiline(top(&body, count));
+            }
+        }
+        Ok(())
+    }
+
+    /// QUIT: in TRANSACTION, the UPDATE state — expunge what was deleted, flag what was retrieved.
+    async fn quit(&mut self) -> std::io::Result<Next> {
+        let state = std::mem::replace(&mut self.state, State::Authorization { user: None });
+        let State::Transaction(maildrop) = state else {
+            self.ok("goodbye");
+            return Ok(Next::Close);
+        };
+        let pick = |marks: &[bool]| maildrop.messages.iter().zip(marks).filter(|(_, m)| **m).map(|(msg, _)| msg.id).collect::<Vec<_>>();
+        let deleted = pick(&maildrop.deleted);
+        let seen: Vec<i64> = maildrop.messages.iter().zip(&maildrop.retrieved).filter(|(m, r)| **r && !m.seen).map(|(m, _)| m.id).collect();
+        let folder = maildrop.folder_id;
+        let count = deleted.len();
+        if count == 0 && seen.is_empty() {
+            self.ok(&format!("goodbye {}", maildrop.user));
+            return Ok(Next::Close);
+        }
+        let result = self
+            .ctx
+            .shared
+            .store
+            .write_async(move |c| {
+                mailbox::mark_seen(c, folder, &seen)?;
+                mailbox::expunge(c, folder, &deleted)
+            })
+            .await;
+        match result {
+            Ok(_) => self.ok(&format!("goodbye {} ({count} messages deleted)", maildrop.user)),
+            Err(e) => {
+                tracing::error!(target: "pop3", error = %e, user = %maildrop.user, "could not apply the session's deletions");
+                self.err(Some("SYS/TEMP"), "some deleted messages could not be removed; they are still there");
+            }
+        }
+        Ok(Next::Close)
+    }
+}
+
+/// The header section, the blank line, and the first `lines` lines of the body.
+fn top(message: &[u8], lines: u32) -> &[u8] {
+    let body_start = message.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4).unwrap_or(message.len());
+    let mut end = body_start;
+    for _ in 0..lines {
+        match message[end..].iter().position(|&b| b == b'\n') {
+            Some(p) => end += p + 1,
+            None => {
+                end = message.len();
+                break;
+            }
+        }
+    }
+    &message[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::top;
+
+    #[test]
+    fn top_gives_headers_blank_line_and_n_body_lines() {
+        let m = b"Subject: x\r\nFrom: y\r\n\r\none\r\ntwo\r\nthree\r\n";
+        assert_eq!(top(m, 0), b"Subject: x\r\nFrom: y\r\n\r\n");
+        assert_eq!(top(m, 2), b"Subject: x\r\nFrom: y\r\n\r\none\r\ntwo\r\n");
+        assert_eq!(top(m, 99), &m[..]);
+        assert_eq!(top(b"Subject: no body", 3), b"Subject: no body");
+    }
+}
