@@ -31,11 +31,12 @@ fn wait(what: &str, check: impl Fn() -> bool) {
     }
 }
 
+/// Fields drop in order: Postfix is stopped before its folder is removed.
 struct Office {
-    _tmp: tempfile::TempDir,
+    peer: Postfix,
     dir: PathBuf,
     ports: Vec<(&'static str, u16)>,
-    peer: Postfix,
+    _tmp: tempfile::TempDir,
 }
 
 /// The office (Postroom, office.test) and far.example's Postfix, which sends reports for office.test
@@ -54,7 +55,7 @@ fn setup(peer_listen: SocketAddr, outbound: &[&str]) -> Office {
     let mut settings = vec!["settings", "set", "general.server_name", "mail.office.test", "smtp.trusted_networks", "", "outbound.retry_minutes", "1"];
     settings.extend_from_slice(outbound);
     ok(&dir, &settings, "");
-    Office { _tmp: tmp, dir, ports, peer }
+    Office { peer, dir, ports, _tmp: tmp }
 }
 
 fn through_smart_host() -> Office {

@@ -47,9 +47,20 @@ pub fn ok(dir: &Path, args: &[&str], stdin: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// A port nobody is listening on right now.
+/// A port nobody is listening on right now. Taken below the kernel's range for outgoing connections
+/// (32768 and up), so that no client socket of a parallel test can take it before the server binds
+/// it, and handed out from a per-process counter so that two tests never get the same one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(0, 20_000 + (std::process::id() % 600) as u16 * 20, Ordering::SeqCst, Ordering::SeqCst);
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = 20_000 + port.wrapping_sub(20_000) % 12_000;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Stores settings that put every service on its own free loopback port; returns the ports.

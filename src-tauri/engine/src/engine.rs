@@ -114,6 +114,7 @@ impl Engine {
                 queue_wake: self.inner.queue_wake.clone(),
             }),
             pop3: Arc::new(crate::pop3::Shared::new(self.inner.store.clone(), self.inner.directory.clone(), self.inner.bans.clone())),
+            imap: Arc::new(crate::imap::Shared::new(self.inner.store.clone(), self.inner.directory.clone(), self.inner.bans.clone())),
             limits: Default::default(),
             bans: self.inner.bans.clone(),
         };
@@ -354,6 +355,7 @@ async fn watch_other_processes(engine: Engine) {
             continue;
         }
         seen = version;
+        engine.inner.store.note_external_change();
         // `postroomd queue retry` and the like: let the queue look again.
         engine.inner.queue_wake.notify_one();
         // Reading settings and applying them (certificate files) is blocking work.

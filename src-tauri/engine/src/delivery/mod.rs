@@ -12,6 +12,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::mailbox::meta::{self, Meta};
 use crate::store::{blobs, now, Store, StoreResult};
 
 /// One accepted recipient.
@@ -136,13 +137,18 @@ pub struct Receipt {
 /// Stores `message` for every recipient in one durable commit.
 pub async fn deliver(store: &Store, envelope: Envelope, message: Vec<u8>) -> StoreResult<Receipt> {
     let blobs_dir = store.blobs_dir();
-    let blob = tokio::task::spawn_blocking(move || blobs::prepare(&blobs_dir, message))
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))??;
-    store.write_async(move |conn| commit(conn, &envelope, &blob)).await
+    let has_local = envelope.recipients.iter().any(|r| matches!(r, Recipient::Local { .. }));
+    let (blob, meta) = tokio::task::spawn_blocking(move || {
+        // IMAP's view of the message is worked out here, once, off the writer thread.
+        let meta = has_local.then(|| meta::compute(&message));
+        blobs::prepare(&blobs_dir, message).map(|b| (b, meta))
+    })
+    .await
+    .map_err(|e| std::io::Error::other(e.to_string()))??;
+    store.write_async(move |conn| commit(conn, &envelope, &blob, meta.as_ref())).await
 }
 
-fn commit(conn: &Connection, envelope: &Envelope, blob: &blobs::PreparedBlob) -> StoreResult<Receipt> {
+fn commit(conn: &Connection, envelope: &Envelope, blob: &blobs::PreparedBlob, meta: Option<&Meta>) -> StoreResult<Receipt> {
     let mut users: Vec<i64> = envelope
         .recipients
         .iter()
@@ -164,6 +170,9 @@ fn commit(conn: &Connection, envelope: &Envelope, blob: &blobs::PreparedBlob) ->
         .collect();
     let references = users.len() as i64 + i64::from(!remote.is_empty());
     let blob_id = blobs::insert(conn, blob, references)?;
+    if let Some(meta) = meta {
+        blobs::set_meta(conn, blob_id, meta)?;
+    }
     let at = now();
     for user_id in &users {
         deliver_to_inbox(conn, *user_id, blob_id, blob.size, at)?;

@@ -2,6 +2,8 @@
 //! flags and expunging. Every change bumps the message's and the folder's mod-sequence (CONDSTORE), and
 //! an expunge releases the message's reference on its body.
 
+pub mod meta;
+
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::store::StoreResult;
@@ -71,4 +73,302 @@ pub fn expunge(c: &Connection, folder_id: i64, ids: &[i64]) -> StoreResult<usize
         }
     }
     Ok(removed)
+}
+
+/// The system flags of a message, as bits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Flags(pub u8);
+
+impl Flags {
+    pub const SEEN: u8 = 1;
+    pub const ANSWERED: u8 = 2;
+    pub const FLAGGED: u8 = 4;
+    pub const DELETED: u8 = 8;
+    pub const DRAFT: u8 = 16;
+
+    pub fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+}
+
+/// A folder of one user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folder {
+    pub id: i64,
+    pub path: String,
+    pub special_use: Option<String>,
+    pub subscribed: bool,
+    pub uidvalidity: i64,
+    pub uidnext: i64,
+    pub highestmodseq: i64,
+}
+
+const FOLDER_COLUMNS: &str = "id, path, special_use, subscribed, uidvalidity, uidnext, highestmodseq";
+
+fn folder_row(r: &rusqlite::Row) -> rusqlite::Result<Folder> {
+    Ok(Folder {
+        id: r.get(0)?,
+        path: r.get(1)?,
+        special_use: r.get(2)?,
+        subscribed: r.get(3)?,
+        uidvalidity: r.get(4)?,
+        uidnext: r.get(5)?,
+        highestmodseq: r.get(6)?,
+    })
+}
+
+/// Every folder of the user, INBOX first, then by path.
+pub fn folders(c: &Connection, user_id: i64) -> StoreResult<Vec<Folder>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {FOLDER_COLUMNS} FROM folders WHERE user_id = ?1 ORDER BY path <> 'INBOX', path"
+    ))?;
+    let rows = stmt.query_map([user_id], folder_row)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// The folder at `path` ("INBOX" in any letter case is the inbox).
+pub fn folder(c: &Connection, user_id: i64, path: &str) -> StoreResult<Option<Folder>> {
+    let path = canonical(path);
+    Ok(c.query_row(&format!("SELECT {FOLDER_COLUMNS} FROM folders WHERE user_id = ?1 AND path = ?2"), params![user_id, path], folder_row)
+        .optional()?)
+}
+
+/// "inbox" → "INBOX"; anything else as given.
+pub fn canonical(path: &str) -> String {
+    if path.eq_ignore_ascii_case("INBOX") {
+        "INBOX".into()
+    } else {
+        path.to_string()
+    }
+}
+
+/// Why a folder operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FolderError {
+    AlreadyExists,
+    NotFound,
+    /// INBOX cannot be deleted, and a name must not be empty or contain control characters.
+    NotAllowed(&'static str),
+}
+
+fn check_name(path: &str) -> Result<(), FolderError> {
+    if path.is_empty() || path.starts_with('/') || path.ends_with('/') || path.contains("//") {
+        return Err(FolderError::NotAllowed("a folder name cannot be empty or start or end with /"));
+    }
+    if path.chars().any(char::is_control) || path.len() > 500 {
+        return Err(FolderError::NotAllowed("a folder name cannot contain control characters or be longer than 500 bytes"));
+    }
+    Ok(())
+}
+
+pub fn create_folder(c: &Connection, user_id: i64, path: &str) -> StoreResult<Result<Folder, FolderError>> {
+    let path = canonical(path.trim_end_matches('/'));
+    if let Err(e) = check_name(&path) {
+        return Ok(Err(e));
+    }
+    if folder(c, user_id, &path)?.is_some() {
+        return Ok(Err(FolderError::AlreadyExists));
+    }
+    // Parents that do not exist yet are created too (RFC 3501 6.3.3).
+    let mut prefix = String::new();
+    for piece in path.split('/') {
+        if !prefix.is_empty() {
+            prefix.push('/');
+        }
+        prefix.push_str(piece);
+        if folder(c, user_id, &prefix)?.is_none() {
+            c.execute(
+                "INSERT INTO folders(user_id, path, uidvalidity) VALUES (?1, ?2, ?3)",
+                params![user_id, prefix, crate::store::now()],
+            )?;
+        }
+    }
+    Ok(folder(c, user_id, &path)?.ok_or(FolderError::NotFound))
+}
+
+/// Deletes a folder and its messages; INBOX cannot go. Folders below it stay.
+pub fn delete_folder(c: &Connection, user_id: i64, path: &str) -> StoreResult<Result<(), FolderError>> {
+    let Some(f) = folder(c, user_id, path)? else { return Ok(Err(FolderError::NotFound)) };
+    if f.path == "INBOX" {
+        return Ok(Err(FolderError::NotAllowed("INBOX cannot be deleted")));
+    }
+    c.execute(
+        "UPDATE blobs SET refcount = refcount - (SELECT count(*) FROM messages m WHERE m.folder_id = ?1 AND m.blob_id = blobs.id)
+         WHERE id IN (SELECT blob_id FROM messages WHERE folder_id = ?1)",
+        [f.id],
+    )?;
+    c.execute("DELETE FROM messages WHERE folder_id = ?1", [f.id])?;
+    c.execute("DELETE FROM folders WHERE id = ?1", [f.id])?;
+    Ok(Ok(()))
+}
+
+/// Renames a folder and everything below it. Renaming INBOX moves its messages into a new folder and
+/// leaves INBOX empty (RFC 3501 6.3.5).
+pub fn rename_folder(c: &Connection, user_id: i64, from: &str, to: &str) -> StoreResult<Result<(), FolderError>> {
+    let to = canonical(to.trim_end_matches('/'));
+    if let Err(e) = check_name(&to) {
+        return Ok(Err(e));
+    }
+    let Some(source) = folder(c, user_id, from)? else { return Ok(Err(FolderError::NotFound)) };
+    if folder(c, user_id, &to)?.is_some() {
+        return Ok(Err(FolderError::AlreadyExists));
+    }
+    if source.path == "INBOX" {
+        let target = match create_folder(c, user_id, &to)? {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(e)),
+        };
+        let ids: Vec<i64> = {
+            let mut s = c.prepare("SELECT id FROM messages WHERE folder_id = ?1 ORDER BY uid")?;
+            let ids = s.query_map([source.id], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
+            ids
+        };
+        copy_messages(c, source.id, &ids, target.id)?;
+        expunge(c, source.id, &ids)?;
+        return Ok(Ok(()));
+    }
+    if to == "INBOX" || to.starts_with(&format!("{}/", source.path)) {
+        return Ok(Err(FolderError::NotAllowed("a folder cannot be renamed to INBOX or into itself")));
+    }
+    let old_prefix = format!("{}/", source.path);
+    let children: Vec<(i64, String)> = {
+        let mut s = c.prepare("SELECT id, path FROM folders WHERE user_id = ?1 AND substr(path, 1, length(?2)) = ?2")?;
+        let rows = s.query_map(params![user_id, old_prefix], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+        rows
+    };
+    c.execute("UPDATE folders SET path = ?2 WHERE id = ?1", params![source.id, to])?;
+    for (id, path) in children {
+        c.execute("UPDATE folders SET path = ?2 WHERE id = ?1", params![id, format!("{to}/{}", &path[old_prefix.len()..])])?;
+    }
+    // Parents of the new name come into being as folders, as with CREATE.
+    if let Some((parent, _)) = to.rsplit_once('/') {
+        if folder(c, user_id, parent)?.is_none() {
+            let _ = create_folder(c, user_id, parent)?;
+        }
+    }
+    Ok(Ok(()))
+}
+
+pub fn set_subscribed(c: &Connection, user_id: i64, path: &str, subscribed: bool) -> StoreResult<Result<(), FolderError>> {
+    let n = c.execute("UPDATE folders SET subscribed = ?3 WHERE user_id = ?1 AND path = ?2", params![user_id, canonical(path), subscribed])?;
+    Ok(if n == 0 { Err(FolderError::NotFound) } else { Ok(()) })
+}
+
+/// One message as IMAP tracks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRow {
+    pub id: i64,
+    pub uid: u32,
+    pub modseq: i64,
+    pub flags: Flags,
+    pub keywords: String,
+    pub received_at: i64,
+    pub size: i64,
+    pub blob_id: i64,
+}
+
+const MESSAGE_COLUMNS: &str =
+    "id, uid, modseq, seen | (answered << 1) | (flagged << 2) | (deleted << 3) | (draft << 4), keywords, received_at, size, blob_id";
+
+fn message_row(r: &rusqlite::Row) -> rusqlite::Result<MessageRow> {
+    Ok(MessageRow {
+        id: r.get(0)?,
+        uid: r.get(1)?,
+        modseq: r.get(2)?,
+        flags: Flags(r.get(3)?),
+        keywords: r.get(4)?,
+        received_at: r.get(5)?,
+        size: r.get(6)?,
+        blob_id: r.get(7)?,
+    })
+}
+
+/// Every message of a folder in UID order.
+pub fn messages(c: &Connection, folder_id: i64) -> StoreResult<Vec<MessageRow>> {
+    let mut stmt = c.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE folder_id = ?1 ORDER BY uid"))?;
+    let rows = stmt.query_map([folder_id], message_row)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Sets flags and keywords of messages (given by id); returns the new mod-sequence.
+pub fn set_flags(c: &Connection, folder_id: i64, changes: &[(i64, Flags, String)]) -> StoreResult<i64> {
+    let modseq = next_modseq(c, folder_id)?;
+    let mut stmt = c.prepare_cached(
+        "UPDATE messages SET seen = ?3, answered = ?4, flagged = ?5, deleted = ?6, draft = ?7, keywords = ?8, modseq = ?9
+         WHERE id = ?1 AND folder_id = ?2",
+    )?;
+    for (id, f, keywords) in changes {
+        stmt.execute(params![
+            id,
+            folder_id,
+            f.has(Flags::SEEN),
+            f.has(Flags::ANSWERED),
+            f.has(Flags::FLAGGED),
+            f.has(Flags::DELETED),
+            f.has(Flags::DRAFT),
+            keywords,
+            modseq
+        ])?;
+    }
+    Ok(modseq)
+}
+
+/// Adds a message to a folder; returns its UID.
+pub fn add_message(c: &Connection, folder_id: i64, blob_id: i64, size: i64, flags: Flags, keywords: &str, received_at: i64) -> StoreResult<u32> {
+    let (uid, modseq): (u32, i64) = c.query_row(
+        "UPDATE folders SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 WHERE id = ?1 RETURNING uidnext - 1, highestmodseq",
+        [folder_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    c.execute(
+        "INSERT INTO messages(folder_id, uid, received_at, size, seen, answered, flagged, deleted, draft, keywords, modseq, blob_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            folder_id,
+            uid,
+            received_at,
+            size,
+            flags.has(Flags::SEEN),
+            flags.has(Flags::ANSWERED),
+            flags.has(Flags::FLAGGED),
+            flags.has(Flags::DELETED),
+            flags.has(Flags::DRAFT),
+            keywords,
+            modseq,
+            blob_id
+        ],
+    )?;
+    Ok(uid)
+}
+
+/// Copies messages (by id, in the order given) into another folder, sharing their bodies; returns
+/// (old UID, new UID) pairs.
+pub fn copy_messages(c: &Connection, from: i64, ids: &[i64], to: i64) -> StoreResult<Vec<(u32, u32)>> {
+    let mut pairs = Vec::with_capacity(ids.len());
+    for id in ids {
+        let row: Option<MessageRow> =
+            c.query_row(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 AND folder_id = ?2"), params![id, from], message_row).optional()?;
+        let Some(m) = row else { continue };
+        let uid = add_message(c, to, m.blob_id, m.size, m.flags, &m.keywords, m.received_at)?;
+        c.execute("UPDATE blobs SET refcount = refcount + 1 WHERE id = ?1", [m.blob_id])?;
+        pairs.push((m.uid, uid));
+    }
+    Ok(pairs)
+}
+
+/// IMAP STATUS figures of a folder.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FolderStatus {
+    pub messages: i64,
+    pub unseen: i64,
+    pub deleted: i64,
+    pub size: i64,
+}
+
+pub fn status(c: &Connection, folder_id: i64) -> StoreResult<FolderStatus> {
+    Ok(c.query_row(
+        "SELECT count(*), coalesce(sum(seen = 0), 0), coalesce(sum(deleted), 0), coalesce(sum(size), 0) FROM messages WHERE folder_id = ?1",
+        [folder_id],
+        |r| Ok(FolderStatus { messages: r.get(0)?, unseen: r.get(1)?, deleted: r.get(2)?, size: r.get(3)? }),
+    )?)
 }

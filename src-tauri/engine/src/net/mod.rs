@@ -7,7 +7,6 @@
 //! Each accepted connection becomes a session task (implicit TLS first where the service asks for it),
 //! tracked so that shutdown waits for sessions to say goodbye.
 
-pub mod interim;
 pub mod limits;
 pub mod line;
 mod registry;
@@ -53,6 +52,21 @@ pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 pub type BoxStream = Box<dyn Stream>;
 
+/// What a protocol session is given: what its service shares (`S`), the settings at connect time, and
+/// the connection's facts.
+pub struct SessionContext<S> {
+    pub shared: Arc<S>,
+    pub settings: Arc<Settings>,
+    pub service: ServiceId,
+    pub peer: SocketAddr,
+    pub tls: Arc<TlsManager>,
+    /// TLS is already on (an implicit-TLS port, or after STARTTLS).
+    pub tls_active: bool,
+    /// STARTTLS/STLS may be offered.
+    pub starttls: bool,
+    pub shutdown: CancellationToken,
+}
+
 /// Everything the listeners need from the engine.
 #[derive(Clone)]
 pub struct NetContext {
@@ -65,6 +79,7 @@ pub struct NetContext {
     pub sessions: TaskTracker,
     pub smtp: Arc<crate::smtp::Shared>,
     pub pop3: Arc<crate::pop3::Shared>,
+    pub imap: Arc<crate::imap::Shared>,
     pub limits: Arc<limits::ConnectionLimits>,
     pub bans: Arc<crate::access::Bans>,
 }
@@ -240,41 +255,26 @@ async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut
     } else {
         Box::new(socket)
     };
-    let tls_active = tls_mode == TlsMode::Implicit;
-    let starttls = tls_mode == TlsMode::Starttls;
     let ended = match id.protocol() {
-        Protocol::Smtp => {
-            let session = crate::smtp::SessionContext {
-                shared: ctx.smtp.clone(),
-                settings,
-                service: id,
-                peer,
-                tls: ctx.tls.clone(),
-                tls_active,
-                starttls,
-                shutdown: ctx.shutdown.clone(),
-            };
-            crate::smtp::run(session, stream).await
-        }
-        Protocol::Pop3 => {
-            let session = crate::pop3::SessionContext {
-                shared: ctx.pop3.clone(),
-                settings,
-                peer,
-                tls: ctx.tls.clone(),
-                tls_active,
-                starttls,
-                shutdown: ctx.shutdown.clone(),
-            };
-            crate::pop3::run(session, stream).await
-        }
-        Protocol::Imap => {
-            let session = interim::Session { protocol: interim::Greeter::Imap, starttls, tls: ctx.tls.clone(), shutdown: ctx.shutdown.clone() };
-            session.run(stream).await
-        }
+        Protocol::Smtp => crate::smtp::run(session_context(&ctx, ctx.smtp.clone(), settings, id, peer, tls_mode), stream).await,
+        Protocol::Pop3 => crate::pop3::run(session_context(&ctx, ctx.pop3.clone(), settings, id, peer, tls_mode), stream).await,
+        Protocol::Imap => crate::imap::run(session_context(&ctx, ctx.imap.clone(), settings, id, peer, tls_mode), stream).await,
     };
     if let Err(e) = ended {
         tracing::debug!(target: "net", service = id.key(), %peer, error = %e, "session ended with an error");
+    }
+}
+
+fn session_context<S>(ctx: &NetContext, shared: Arc<S>, settings: Arc<Settings>, service: ServiceId, peer: SocketAddr, tls_mode: TlsMode) -> SessionContext<S> {
+    SessionContext {
+        shared,
+        settings,
+        service,
+        peer,
+        tls: ctx.tls.clone(),
+        tls_active: tls_mode == TlsMode::Implicit,
+        starttls: tls_mode == TlsMode::Starttls,
+        shutdown: ctx.shutdown.clone(),
     }
 }
 

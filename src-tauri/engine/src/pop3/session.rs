@@ -1,21 +1,16 @@
 //! One POP3 conversation: the read/answer loop, the AUTHORIZATION and TRANSACTION states, and the
 //! UPDATE at QUIT.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncWriteExt, BufReader};
-use tokio_util::sync::CancellationToken;
 
 use super::command::{parse, Command, ParseError};
 use super::{MaildropLock, Shared};
 use crate::access::login::{self, LoginOutcome};
 use crate::mailbox::{self, Listed};
 use crate::net::line::{self, LineEvent};
-use crate::net::tls::TlsManager;
 use crate::net::BoxStream;
-use crate::settings::Settings;
 use crate::smtp::auth;
 use crate::store::blobs;
 
@@ -26,17 +21,7 @@ const MAX_ERRORS: u32 = 20;
 /// Failed logins tolerated in one session.
 const MAX_AUTH_FAILURES: u32 = 3;
 
-pub struct SessionContext {
-    pub shared: Arc<Shared>,
-    pub settings: Arc<Settings>,
-    pub peer: SocketAddr,
-    pub tls: Arc<TlsManager>,
-    /// TLS is already on (the pop3s port, or after STLS).
-    pub tls_active: bool,
-    /// STLS may be offered.
-    pub starttls: bool,
-    pub shutdown: CancellationToken,
-}
+pub type SessionContext = crate::net::SessionContext<Shared>;
 
 /// The mailbox as the session sees it: the INBOX at login, with the session's marks.
 struct Maildrop {

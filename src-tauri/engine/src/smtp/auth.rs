@@ -6,7 +6,11 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 
 /// `authzid \0 authcid \0 password`, base64-encoded. Returns (user, password).
 pub fn decode_plain(response: &str) -> Option<(String, String)> {
-    let bytes = B64.decode(response.trim()).ok()?;
+    split_plain(&B64.decode(response.trim()).ok()?)
+}
+
+/// `authzid \0 authcid \0 password`, already decoded. Returns (user, password).
+pub fn split_plain(bytes: &[u8]) -> Option<(String, String)> {
     let mut parts = bytes.split(|&b| b == 0);
     let authzid = parts.next()?;
     let user = String::from_utf8(parts.next()?.to_vec()).ok()?;

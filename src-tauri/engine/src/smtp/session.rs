@@ -1,13 +1,10 @@
 //! One SMTP conversation: the read/answer loop and a handler per command.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use smtp_proto::{Error as ParseError, Request, RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio_util::sync::CancellationToken;
 
 use super::data::{normalise_line_endings, DataReceiver};
 use super::reply::Reply;
@@ -16,10 +13,9 @@ use super::{auth, Shared};
 use crate::access::login::{self, LoginOutcome};
 use crate::delivery::{self, DsnRequest, Envelope, Recipient, RecipientDsn, Refusal};
 use crate::queue::dsn::{self, Action, Entry, Report};
-use crate::net::tls::TlsManager;
 use crate::net::line::{self, LineEvent};
 use crate::net::BoxStream;
-use crate::settings::{ServiceId, Settings};
+use crate::settings::ServiceId;
 
 /// Longest command line (RFC 5321 allows 512 plus extension parameters).
 const MAX_LINE: u64 = 2048;
@@ -28,18 +24,7 @@ const MAX_ERRORS: u32 = 20;
 /// Failed AUTH attempts tolerated in one session.
 const MAX_AUTH_FAILURES: u32 = 3;
 
-pub struct SessionContext {
-    pub shared: Arc<Shared>,
-    pub settings: Arc<Settings>,
-    pub service: ServiceId,
-    pub peer: SocketAddr,
-    pub tls: Arc<TlsManager>,
-    /// TLS is already on (implicit-TLS port).
-    pub tls_active: bool,
-    /// STARTTLS may be offered.
-    pub starttls: bool,
-    pub shutdown: CancellationToken,
-}
+pub type SessionContext = crate::net::SessionContext<Shared>;
 
 struct Transaction {
     sender: String,

@@ -56,6 +56,15 @@ pub fn insert(conn: &Connection, blob: &PreparedBlob, references: i64) -> StoreR
     )?)
 }
 
+/// Stores IMAP's view of the body, unless it has one already.
+pub fn set_meta(conn: &Connection, blob_id: i64, meta: &crate::mailbox::meta::Meta) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE blobs SET envelope = ?2, bodystructure = ?3, body = ?4 WHERE id = ?1 AND envelope IS NULL",
+        params![blob_id, meta.envelope, meta.bodystructure, meta.body],
+    )?;
+    Ok(())
+}
+
 /// Reads a body back.
 pub fn read(conn: &Connection, blobs_dir: &Path, blob_id: i64) -> StoreResult<Vec<u8>> {
     let (sha256, data): (String, Option<Vec<u8>>) = conn

@@ -52,6 +52,8 @@ struct StoreInner {
     path: PathBuf,
     writer: Writer,
     readers: Mutex<Vec<Connection>>,
+    /// Counts commits (this process's, and others' once the engine notices them).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Store {
@@ -64,10 +66,21 @@ impl Store {
         // SQLite gives the -wal and -shm files the database file's permissions.
         crate::paths::owner_only_file(path)?;
         schema::migrate(&mut conn)?;
-        let writer = Writer::start(conn)?;
+        let changes = tokio::sync::watch::Sender::new(0);
+        let writer = Writer::start(conn, changes.clone())?;
         Ok(Store {
-            inner: Arc::new(StoreInner { path: path.to_path_buf(), writer, readers: Mutex::new(Vec::new()) }),
+            inner: Arc::new(StoreInner { path: path.to_path_buf(), writer, readers: Mutex::new(Vec::new()), changes }),
         })
+    }
+
+    /// Changes after every commit: a session that shows a mailbox waits on it to look for news.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.changes.subscribe()
+    }
+
+    /// Tells the watchers that another process committed something.
+    pub fn note_external_change(&self) {
+        self.inner.changes.send_modify(|n| *n += 1);
     }
 
     pub fn path(&self) -> &Path {

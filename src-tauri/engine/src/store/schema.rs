@@ -125,6 +125,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE queue_recipients ADD COLUMN notify INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE queue_recipients ADD COLUMN orcpt TEXT;
     "#,
+    // 4: IMAP. ENVELOPE, BODYSTRUCTURE and BODY as FETCH sends them, computed once per body (NULL until a
+    // body is first delivered to a mailbox); keywords (space-separated) on each message; subscriptions
+    // may name folders that do not exist (RFC 3501 6.3.6).
+    r#"
+    ALTER TABLE blobs ADD COLUMN envelope BLOB;
+    ALTER TABLE blobs ADD COLUMN bodystructure BLOB;
+    ALTER TABLE blobs ADD COLUMN body BLOB;
+    ALTER TABLE messages ADD COLUMN keywords TEXT NOT NULL DEFAULT '';
+    CREATE INDEX messages_folder_modseq ON messages(folder_id, modseq);
+    "#,
 ];
 
 /// Applies every migration the database has not seen yet.

@@ -25,11 +25,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub(super) fn start(conn: Connection) -> StoreResult<Writer> {
+    pub(super) fn start(conn: Connection, changes: tokio::sync::watch::Sender<u64>) -> StoreResult<Writer> {
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("postroom-store-writer".into())
-            .spawn(move || run(conn, rx))?;
+            .spawn(move || run(conn, rx, changes))?;
         Ok(Writer { sender: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) })
     }
 
@@ -80,7 +80,7 @@ fn in_savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> StoreResult
     }
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
+fn run(conn: Connection, rx: mpsc::Receiver<Job>, changes: tokio::sync::watch::Sender<u64>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -90,6 +90,8 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
             }
         }
         commit_batch(&conn, batch);
+        // Sessions that watch mailboxes (IMAP) look again.
+        changes.send_modify(|n| *n += 1);
     }
 }
 

@@ -1,0 +1,359 @@
+//! FETCH: which items a request needs, and writing each message's answer. ENVELOPE and BODYSTRUCTURE
+//! come from the stored metadata; body sections are cut from the stored message with mail-parser's
+//! part offsets (which count from the start of the whole message).
+
+use imap_codec::imap_types::fetch::{Macro, MacroOrMessageDataItemNames, MessageDataItemName, Part, Section};
+use mail_parser::{Message, MessageParser, MessagePart, PartType};
+
+use crate::mailbox::meta::{self, Meta};
+use crate::mailbox::{Flags, MessageRow};
+
+/// The items of one FETCH, in a form that owns its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    Uid,
+    Flags,
+    InternalDate,
+    Size,
+    Envelope,
+    BodyStructure,
+    Body,
+    ModSeq,
+    /// BODY[section]<partial>, BODY.PEEK, RFC822 (= BODY[]), RFC822.HEADER (peek), RFC822.TEXT.
+    Section { section: Option<SectionSpec>, partial: Option<(u32, u32)>, peek: bool, label: Label },
+}
+
+/// How a section item is named in the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Label {
+    Body,
+    Rfc822,
+    Rfc822Header,
+    Rfc822Text,
+}
+
+/// A body section, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionSpec {
+    pub part: Vec<u32>,
+    pub kind: SectionKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SectionKind {
+    /// The part's content (or the whole message for an empty part path).
+    Content,
+    Header,
+    HeaderFields(Vec<String>),
+    HeaderFieldsNot(Vec<String>),
+    Text,
+    Mime,
+}
+
+fn part_path(p: &Option<Part>) -> Vec<u32> {
+    p.as_ref().map(|p| p.0.as_ref().iter().map(|n| n.get()).collect()).unwrap_or_default()
+}
+
+fn names(list: &[imap_codec::imap_types::core::AString]) -> Vec<String> {
+    list.iter().map(|a| String::from_utf8_lossy(a.as_ref()).to_ascii_uppercase()).collect()
+}
+
+impl SectionSpec {
+    fn from_section(s: &Section) -> SectionSpec {
+        match s {
+            Section::Part(p) => SectionSpec { part: p.0.as_ref().iter().map(|n| n.get()).collect(), kind: SectionKind::Content },
+            Section::Header(p) => SectionSpec { part: part_path(p), kind: SectionKind::Header },
+            Section::HeaderFields(p, l) => SectionSpec { part: part_path(p), kind: SectionKind::HeaderFields(names(l.as_ref())) },
+            Section::HeaderFieldsNot(p, l) => SectionSpec { part: part_path(p), kind: SectionKind::HeaderFieldsNot(names(l.as_ref())) },
+            Section::Text(p) => SectionSpec { part: part_path(p), kind: SectionKind::Text },
+            Section::Mime(p) => SectionSpec { part: p.0.as_ref().iter().map(|n| n.get()).collect(), kind: SectionKind::Mime },
+        }
+    }
+
+    /// The section as written inside BODY[…].
+    fn text(&self) -> String {
+        let mut out: String = self.part.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(".");
+        let kind = match &self.kind {
+            SectionKind::Content => String::new(),
+            SectionKind::Header => "HEADER".into(),
+            SectionKind::Text => "TEXT".into(),
+            SectionKind::Mime => "MIME".into(),
+            SectionKind::HeaderFields(l) => format!("HEADER.FIELDS ({})", l.join(" ")),
+            SectionKind::HeaderFieldsNot(l) => format!("HEADER.FIELDS.NOT ({})", l.join(" ")),
+        };
+        if !out.is_empty() && !kind.is_empty() {
+            out.push('.');
+        }
+        out.push_str(&kind);
+        out
+    }
+}
+
+/// The items a FETCH asks for; `uid` adds UID (UID FETCH always answers with it).
+pub fn items(request: &MacroOrMessageDataItemNames, uid: bool) -> Vec<Item> {
+    let mut items = Vec::new();
+    if uid {
+        items.push(Item::Uid);
+    }
+    let names: Vec<MessageDataItemName> = match request {
+        MacroOrMessageDataItemNames::Macro(m) => {
+            let mut v = vec![MessageDataItemName::Flags, MessageDataItemName::InternalDate, MessageDataItemName::Rfc822Size];
+            if matches!(m, Macro::All | Macro::Full) {
+                v.push(MessageDataItemName::Envelope);
+            }
+            if matches!(m, Macro::Full) {
+                v.push(MessageDataItemName::Body);
+            }
+            v
+        }
+        MacroOrMessageDataItemNames::MessageDataItemNames(v) => v.clone(),
+    };
+    for name in names {
+        let item = match name {
+            MessageDataItemName::Uid => Item::Uid,
+            MessageDataItemName::Flags => Item::Flags,
+            MessageDataItemName::InternalDate => Item::InternalDate,
+            MessageDataItemName::Rfc822Size => Item::Size,
+            MessageDataItemName::Envelope => Item::Envelope,
+            MessageDataItemName::BodyStructure => Item::BodyStructure,
+            MessageDataItemName::Body => Item::Body,
+            MessageDataItemName::ModSeq => Item::ModSeq,
+            MessageDataItemName::BodyExt { section, partial, peek } => Item::Section {
+                section: section.as_ref().map(SectionSpec::from_section),
+                partial: partial.map(|(p, n)| (p, n.get())),
+                peek,
+                label: Label::Body,
+            },
+            MessageDataItemName::Rfc822 => Item::Section { section: None, partial: None, peek: false, label: Label::Rfc822 },
+            MessageDataItemName::Rfc822Header => Item::Section {
+                section: Some(SectionSpec { part: vec![], kind: SectionKind::Header }),
+                partial: None,
+                peek: true,
+                label: Label::Rfc822Header,
+            },
+            MessageDataItemName::Rfc822Text => Item::Section {
+                section: Some(SectionSpec { part: vec![], kind: SectionKind::Text }),
+                partial: None,
+                peek: false,
+                label: Label::Rfc822Text,
+            },
+            _ => continue,
+        };
+        if !items.contains(&item) {
+            items.push(item);
+        }
+    }
+    items
+}
+
+/// Whether answering needs the stored metadata, the message text, or a \Seen update.
+pub fn needs(items: &[Item]) -> (bool, bool, bool) {
+    let meta = items.iter().any(|i| matches!(i, Item::Envelope | Item::BodyStructure | Item::Body));
+    let text = items.iter().any(|i| matches!(i, Item::Section { .. }));
+    let sets_seen = items.iter().any(|i| matches!(i, Item::Section { peek: false, .. }));
+    (meta, text, sets_seen)
+}
+
+pub fn write_flags(out: &mut Vec<u8>, flags: Flags, keywords: &str) {
+    out.push(b'(');
+    let mut first = true;
+    let names = [(Flags::SEEN, "\\Seen"), (Flags::ANSWERED, "\\Answered"), (Flags::FLAGGED, "\\Flagged"), (Flags::DELETED, "\\Deleted"), (Flags::DRAFT, "\\Draft")];
+    for word in names.iter().filter(|(bit, _)| flags.has(*bit)).map(|(_, n)| *n).chain(keywords.split(' ').filter(|k| !k.is_empty())) {
+        if !first {
+            out.push(b' ');
+        }
+        first = false;
+        out.extend_from_slice(word.as_bytes());
+    }
+    out.push(b')');
+}
+
+/// "17-Jul-1996 02:44:25 +0000"
+pub fn internal_date(unix: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    format!("{:02}-{}-{} {:02}:{:02}:{:02} +0000", t.day(), months[t.month() as usize - 1], t.year(), t.hour(), t.minute(), t.second())
+}
+
+/// Writes "(item value …)" for one message.
+pub fn write_message(out: &mut Vec<u8>, items: &[Item], m: &MessageRow, meta: Option<&Meta>, raw: Option<&[u8]>) {
+    out.push(b'(');
+    let mut parsed: Option<Option<Message>> = None;
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        match item {
+            Item::Uid => out.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
+            Item::Flags => {
+                out.extend_from_slice(b"FLAGS ");
+                write_flags(out, m.flags, &m.keywords);
+            }
+            Item::InternalDate => out.extend_from_slice(format!("INTERNALDATE \"{}\"", internal_date(m.received_at)).as_bytes()),
+            Item::Size => out.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes()),
+            Item::ModSeq => out.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes()),
+            Item::Envelope => {
+                out.extend_from_slice(b"ENVELOPE ");
+                out.extend_from_slice(meta.map(|x| x.envelope.as_slice()).unwrap_or(b"NIL"));
+            }
+            Item::BodyStructure => {
+                out.extend_from_slice(b"BODYSTRUCTURE ");
+                out.extend_from_slice(meta.map(|x| x.bodystructure.as_slice()).unwrap_or(b"NIL"));
+            }
+            Item::Body => {
+                out.extend_from_slice(b"BODY ");
+                out.extend_from_slice(meta.map(|x| x.body.as_slice()).unwrap_or(b"NIL"));
+            }
+            Item::Section { section, partial, label, .. } => {
+                let raw = raw.unwrap_or_default();
+                let needs_parse = section.as_ref().is_some_and(|s| !s.part.is_empty());
+                if needs_parse && parsed.is_none() {
+                    parsed = Some(MessageParser::default().parse(raw));
+                }
+                let data = match section {
+                    None => Some(raw.to_vec()),
+                    Some(spec) => extract(raw, parsed.as_ref().and_then(|p| p.as_ref()), spec),
+                };
+                let name = match label {
+                    Label::Rfc822 => "RFC822".to_string(),
+                    Label::Rfc822Header => "RFC822.HEADER".to_string(),
+                    Label::Rfc822Text => "RFC822.TEXT".to_string(),
+                    Label::Body => format!("BODY[{}]", section.as_ref().map(SectionSpec::text).unwrap_or_default()),
+                };
+                out.extend_from_slice(name.as_bytes());
+                let data = data.unwrap_or_default();
+                let data = match partial {
+                    Some((start, len)) => {
+                        out.extend_from_slice(format!("<{start}>").as_bytes());
+                        let s = (*start as usize).min(data.len());
+                        let e = s.saturating_add(*len as usize).min(data.len());
+                        data[s..e].to_vec()
+                    }
+                    None => data,
+                };
+                out.push(b' ');
+                out.extend_from_slice(format!("{{{}}}\r\n", data.len()).as_bytes());
+                out.extend_from_slice(&data);
+            }
+        }
+    }
+    out.push(b')');
+}
+
+/// The end of the header section (after its blank line), or the whole text when there is none.
+fn header_end(text: &[u8]) -> usize {
+    if text.starts_with(b"\r\n") {
+        return 2;
+    }
+    text.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4).unwrap_or(text.len())
+}
+
+/// Keeps (or drops) the named header fields, folded lines and all, and ends with the blank line.
+fn header_fields(header: &[u8], names: &[String], keep: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut current_keeps = false;
+    for line in header.split_inclusive(|&b| b == b'\n') {
+        if line == b"\r\n" || line == b"\n" {
+            break;
+        }
+        if !line.starts_with(b" ") && !line.starts_with(b"\t") {
+            let name = line.split(|&b| b == b':').next().unwrap_or_default();
+            let name = String::from_utf8_lossy(name).trim().to_ascii_uppercase();
+            current_keeps = names.contains(&name) == keep;
+        }
+        if current_keeps {
+            out.extend_from_slice(line);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// The part at a (non-empty) part path, and the message that directly contains it.
+fn locate<'a>(message: &'a Message<'a>, path: &[u32]) -> Option<(&'a Message<'a>, &'a MessagePart<'a>)> {
+    let mut container = message;
+    let mut part = &message.parts[0];
+    for (depth, &n) in path.iter().enumerate() {
+        // Entering an encapsulated message: its root stands where a multipart's children would.
+        if depth > 0 {
+            if let PartType::Message(inner) = &part.body {
+                container = inner;
+                part = &inner.parts[0];
+            }
+        }
+        match &part.body {
+            PartType::Multipart(children) => part = &container.parts[*children.get(n as usize - 1)? as usize],
+            _ if n == 1 => {}
+            _ => return None,
+        }
+    }
+    Some((container, part))
+}
+
+/// The bytes of a section of `raw`.
+fn extract(raw: &[u8], parsed: Option<&Message>, spec: &SectionSpec) -> Option<Vec<u8>> {
+    let (header, text): (&[u8], &[u8]) = if spec.part.is_empty() {
+        let end = header_end(raw);
+        (&raw[..end], &raw[end..])
+    } else {
+        let (_, part) = locate(parsed?, &spec.part)?;
+        let body = raw.get(part.offset_body as usize..part.offset_end as usize)?;
+        match spec.kind {
+            SectionKind::Content => return Some(body.to_vec()),
+            SectionKind::Mime => return Some(raw.get(part.offset_header as usize..part.offset_body as usize)?.to_vec()),
+            _ => {}
+        }
+        // HEADER/TEXT of a part apply to an encapsulated message.
+        let PartType::Message(_) = &part.body else { return Some(Vec::new()) };
+        let end = header_end(body);
+        (&body[..end], &body[end..])
+    };
+    Some(match &spec.kind {
+        SectionKind::Content => raw.to_vec(),
+        SectionKind::Header => header.to_vec(),
+        SectionKind::Text => text.to_vec(),
+        SectionKind::HeaderFields(names) => header_fields(header, names, true),
+        SectionKind::HeaderFieldsNot(names) => header_fields(header, names, false),
+        SectionKind::Mime => Vec::new(),
+    })
+}
+
+/// The stored metadata, or (for mail stored before IMAP came) computed now.
+pub fn meta_or_compute(stored: Option<Meta>, raw: impl FnOnce() -> Option<Vec<u8>>) -> Option<Meta> {
+    stored.or_else(|| raw().map(|r| meta::compute(&r)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSG: &[u8] = b"Subject: hi\r\nFrom: a@b\r\nTo: c@d\r\n\r\n--X\r\n";
+
+    fn spec(part: &[u32], kind: SectionKind) -> SectionSpec {
+        SectionSpec { part: part.to_vec(), kind }
+    }
+
+    #[test]
+    fn header_text_and_fields_are_cut_from_the_message() {
+        assert_eq!(extract(MSG, None, &spec(&[], SectionKind::Header)).unwrap(), b"Subject: hi\r\nFrom: a@b\r\nTo: c@d\r\n\r\n");
+        assert_eq!(extract(MSG, None, &spec(&[], SectionKind::Text)).unwrap(), b"--X\r\n");
+        let fields = extract(MSG, None, &spec(&[], SectionKind::HeaderFields(vec!["SUBJECT".into(), "TO".into()]))).unwrap();
+        assert_eq!(fields, b"Subject: hi\r\nTo: c@d\r\n\r\n");
+        let not = extract(MSG, None, &spec(&[], SectionKind::HeaderFieldsNot(vec!["SUBJECT".into()]))).unwrap();
+        assert_eq!(not, b"From: a@b\r\nTo: c@d\r\n\r\n");
+        assert_eq!(spec(&[1, 2], SectionKind::HeaderFields(vec!["A".into()])).text(), "1.2.HEADER.FIELDS (A)");
+    }
+
+    #[test]
+    fn parts_of_multipart_and_nested_messages_are_found_by_number() {
+        let raw = b"Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nfirst\r\n--B\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ninner text\r\n--B--\r\n";
+        let parsed = MessageParser::default().parse(&raw[..]).unwrap();
+        assert_eq!(extract(raw, Some(&parsed), &spec(&[1], SectionKind::Content)).unwrap(), b"first");
+        assert_eq!(extract(raw, Some(&parsed), &spec(&[1], SectionKind::Mime)).unwrap(), b"Content-Type: text/plain\r\n\r\n");
+        assert_eq!(extract(raw, Some(&parsed), &spec(&[2], SectionKind::Header)).unwrap(), b"Subject: inner\r\n\r\n");
+        assert_eq!(extract(raw, Some(&parsed), &spec(&[2], SectionKind::Text)).unwrap(), b"inner text");
+        assert_eq!(extract(raw, Some(&parsed), &spec(&[2, 1], SectionKind::Content)).unwrap(), b"inner text");
+        assert_eq!(extract(raw, Some(&parsed), &spec(&[3], SectionKind::Content)), None);
+        assert_eq!(internal_date(0), "01-Jan-1970 00:00:00 +0000");
+    }
+}

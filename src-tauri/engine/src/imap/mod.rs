@@ -1,0 +1,69 @@
+//! The IMAP4 server (services imap 143, imaps 993): IMAP4rev1 (RFC 3501) with IDLE, UIDPLUS, MOVE,
+//! NAMESPACE, SPECIAL-USE, CHILDREN, LITERAL+, ENABLE, ID, UNSELECT and SASL-IR.
+//!
+//! Commands are framed and parsed by imap-codec's `Fragmentizer` and `CommandCodec`, which tell the size
+//! of a literal before its data arrives, so oversize literals are refused before the client sends them
+//! (small ones only before login). Answers are written by hand: FETCH splices the stored ENVELOPE and
+//! BODYSTRUCTURE bytes (see [`crate::mailbox::meta`]) and message text straight into the output.
+//!
+//! Several sessions on one mailbox see each other's changes: every commit bumps the store's change
+//! counter ([`crate::store::Store::changes`]), and a selected session compares its snapshot (UIDs,
+//! flags, mod-sequences) with the folder at the end of each command, and at once while it IDLEs, then
+//! sends EXISTS, EXPUNGE and FETCH FLAGS. Messages are numbered from the snapshot, so numbers never shift
+//! under a client in the middle of a command.
+
+mod fetch;
+mod search;
+mod sequence;
+mod session;
+pub mod utf7;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub use session::{run, SessionContext};
+
+use crate::store::Store;
+use crate::users::Directory;
+
+/// What every IMAP session shares.
+pub struct Shared {
+    pub store: Store,
+    pub directory: Directory,
+    pub bans: Arc<crate::access::Bans>,
+    /// Open sessions per user, for `imap.max_connections_per_user`.
+    sessions: Arc<Mutex<HashMap<i64, u32>>>,
+}
+
+impl Shared {
+    pub fn new(store: Store, directory: Directory, bans: Arc<crate::access::Bans>) -> Shared {
+        Shared { store, directory, bans, sessions: Arc::default() }
+    }
+}
+
+/// One logged-in session of a user, counted until dropped.
+pub struct UserSession {
+    sessions: Arc<Mutex<HashMap<i64, u32>>>,
+    user_id: i64,
+}
+
+impl UserSession {
+    fn take(shared: &Shared, user_id: i64, max: u32) -> Option<UserSession> {
+        let mut open = shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(user_id).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(UserSession { sessions: shared.sessions.clone(), user_id })
+    }
+}
+
+impl Drop for UserSession {
+    fn drop(&mut self) {
+        let mut open = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.user_id) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}

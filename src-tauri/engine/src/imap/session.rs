@@ -1,0 +1,1137 @@
+//! One IMAP conversation: framing (imap-codec's Fragmentizer), the states (not authenticated,
+//! authenticated, selected, idling), a handler per command, and the snapshot of the selected mailbox.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use imap_codec::fragmentizer::{DecodeMessageError, FragmentInfo, Fragmentizer};
+use imap_codec::imap_types::auth::{AuthMechanism, AuthenticateData};
+use imap_codec::imap_types::command::{Command, CommandBody};
+use imap_codec::imap_types::core::LiteralMode;
+use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
+use imap_codec::imap_types::flag::{Flag, StoreResponse, StoreType};
+use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
+use imap_codec::imap_types::search::SearchKey;
+use imap_codec::imap_types::sequence::SequenceSet;
+use imap_codec::imap_types::status::StatusDataItemName;
+use imap_codec::imap_types::IntoStatic;
+use imap_codec::{AuthenticateDataCodec, CommandCodec, IdleDoneCodec};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+
+use super::fetch::{self, Item};
+use super::search::{self, Candidate, Parsed};
+use super::sequence::{contains, highest_named, in_order};
+use super::{utf7, Shared, UserSession};
+use crate::access::login::{self, LoginOutcome};
+use crate::mailbox::meta::{self, Meta};
+use crate::mailbox::{self, Flags, Folder, FolderError, MessageRow};
+use crate::net::BoxStream;
+use crate::smtp::auth;
+use crate::store::{blobs, now, StoreResult};
+
+/// Longest command line, and all of a command apart from its accepted literals.
+const MAX_LINE: usize = 64 * 1024;
+/// Largest literal accepted before login (a user name or password).
+const MAX_LITERAL_BEFORE_LOGIN: u32 = 1024;
+/// Idle time allowed before login.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
+/// Errors tolerated before the client is dropped.
+const MAX_ERRORS: u32 = 30;
+const MAX_AUTH_FAILURES: u32 = 3;
+/// The longest a SEARCH may take before it gives up with NO [LIMIT].
+const SEARCH_LIMIT: Duration = Duration::from_secs(20);
+
+const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR";
+
+pub type SessionContext = crate::net::SessionContext<Shared>;
+
+struct User {
+    id: i64,
+    _session: UserSession,
+}
+
+/// The selected mailbox as this session shows it.
+struct Selected {
+    folder: Folder,
+    read_only: bool,
+    /// In sequence-number order.
+    messages: Vec<MessageRow>,
+}
+
+impl Selected {
+    fn last_uid(&self) -> u32 {
+        self.messages.last().map_or(0, |m| m.uid)
+    }
+
+    /// Indexes of the messages a set names (by sequence number or UID).
+    fn resolve(&self, set: &SequenceSet, uid: bool) -> Result<Vec<usize>, String> {
+        let count = self.messages.len() as u32;
+        if uid {
+            let last = self.last_uid();
+            return Ok(self.messages.iter().enumerate().filter(|(_, m)| contains(set, m.uid, last)).map(|(i, _)| i).collect());
+        }
+        if highest_named(set) > count {
+            return Err(format!("there are only {count} messages"));
+        }
+        Ok((1..=count).filter(|n| contains(set, *n, count)).map(|n| n as usize - 1).collect())
+    }
+}
+
+/// A continuation the session waits for.
+enum Pending {
+    /// AUTHENTICATE: the tag, the mechanism, and the user name (LOGIN's second step).
+    Authenticate { tag: String, mechanism: AuthMechanism<'static>, user: Option<String> },
+    /// IDLE: the tag.
+    Idle { tag: String },
+}
+
+enum Next {
+    Continue,
+    Close,
+    StartTls,
+}
+
+struct Session {
+    ctx: SessionContext,
+    reader: BufReader<BoxStream>,
+    out: Vec<u8>,
+    user: Option<User>,
+    selected: Option<Selected>,
+    pending: Option<Pending>,
+    errors: u32,
+    auth_failures: u32,
+    changes: tokio::sync::watch::Receiver<u64>,
+}
+
+pub async fn run(ctx: SessionContext, stream: BoxStream) -> std::io::Result<()> {
+    let changes = ctx.shared.store.changes();
+    let mut s = Session {
+        ctx,
+        reader: BufReader::new(stream),
+        out: Vec::new(),
+        user: None,
+        selected: None,
+        pending: None,
+        errors: 0,
+        auth_failures: 0,
+        changes,
+    };
+    let caps = s.capabilities();
+    s.untagged(&format!("OK [CAPABILITY {caps}] {} Postroom IMAP4 ready", s.ctx.settings.general.server_name));
+    s.serve().await
+}
+
+/// The message a command came in, owned.
+enum Incoming {
+    Command(Command<'static>),
+    AuthData(AuthenticateData<'static>),
+    IdleDone,
+    /// Not understood; the tag if one could be read.
+    Bad(Option<String>, &'static str),
+}
+
+impl Session {
+    // ----- output -----
+
+    fn untagged(&mut self, text: &str) {
+        self.out.extend_from_slice(b"* ");
+        self.out.extend_from_slice(text.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    fn tagged(&mut self, tag: &str, status: &str, text: &str) {
+        if status != "OK" {
+            self.errors += 1;
+        }
+        self.out.extend_from_slice(format!("{tag} {status} {text}\r\n").as_bytes());
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            let out = std::mem::take(&mut self.out);
+            crate::net::write_all(self.reader.get_mut(), &out).await?;
+        }
+        Ok(())
+    }
+
+    fn capabilities(&self) -> String {
+        let mut caps = CAPABILITIES.to_string();
+        if !self.ctx.settings.imap.idle_enabled {
+            caps = caps.replace(" IDLE", "");
+        }
+        if self.user.is_none() {
+            if self.ctx.starttls && !self.ctx.tls_active {
+                caps.push_str(" STARTTLS");
+            }
+            if self.plaintext_allowed() {
+                caps.push_str(" AUTH=PLAIN AUTH=LOGIN");
+            } else {
+                caps.push_str(" LOGINDISABLED");
+            }
+        }
+        caps
+    }
+
+    fn plaintext_allowed(&self) -> bool {
+        self.ctx.tls_active || self.ctx.peer.ip().is_loopback() || self.ctx.settings.imap.allow_plaintext_login
+    }
+
+    /// A folder name as sent to this client.
+    fn wire_name(&self, path: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        meta::string(&mut out, utf7::encode(path).as_bytes());
+        out
+    }
+
+    // ----- the loop -----
+
+    async fn serve(&mut self) -> std::io::Result<()> {
+        let mut fr = Fragmentizer::new(self.ctx.settings.smtp.max_message_size.min(u64::from(u32::MAX - 70_000)) as u32 + 65_536);
+        let mut allowed = MAX_LINE;
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            // Work through every complete message already received.
+            while let Some(info) = fr.progress() {
+                if let FragmentInfo::Line { announcement: Some(a), .. } = info {
+                    let limit = if self.user.is_some() { self.ctx.settings.smtp.max_message_size.min(u64::from(u32::MAX)) as u32 } else { MAX_LITERAL_BEFORE_LOGIN };
+                    if a.length > limit {
+                        let tag = fr.decode_tag().map(|t| t.inner().to_string()).unwrap_or_else(|| "*".into());
+                        match a.mode {
+                            LiteralMode::Sync => {
+                                // Refused before the client sends it.
+                                self.tagged(&tag, "NO", &format!("[TOOBIG] literal too big (the limit is {limit} bytes)"));
+                                fr.skip_message();
+                            }
+                            LiteralMode::NonSync => fr.poison_message(),
+                        }
+                        if self.user.is_none() {
+                            self.untagged("BYE too much data before login");
+                            return self.close().await;
+                        }
+                        continue;
+                    }
+                    allowed = allowed.saturating_add(a.length as usize);
+                    if a.mode == LiteralMode::Sync {
+                        self.out.extend_from_slice(b"+ Ready for literal data\r\n");
+                        self.flush().await?;
+                    }
+                }
+                if !fr.is_message_complete() {
+                    continue;
+                }
+                allowed = MAX_LINE;
+                let incoming = self.decode(&fr);
+                fr.skip_message();
+                let next = self.handle(incoming).await?;
+                if self.errors >= MAX_ERRORS {
+                    self.untagged("BYE too many errors");
+                    return self.close().await;
+                }
+                match next {
+                    Next::Continue => {}
+                    Next::Close => return self.close().await,
+                    Next::StartTls => {
+                        self.flush().await?;
+                        // A new framer: whatever was pipelined after STARTTLS is gone with the old one.
+                        crate::net::line::upgrade(&mut self.reader, &self.ctx.tls).await?;
+                        self.ctx.tls_active = true;
+                        fr = Fragmentizer::new(MAX_LINE as u32);
+                    }
+                }
+            }
+            if fr.message_bytes().len() > allowed {
+                self.untagged("BYE command line too long");
+                return self.close().await;
+            }
+            self.flush().await?;
+            let idle = if self.user.is_none() { LOGIN_TIMEOUT } else { Duration::from_secs(u64::from(self.ctx.settings.imap.idle_timeout_secs)) };
+            let idling = matches!(self.pending, Some(Pending::Idle { .. }));
+            let n = tokio::select! {
+                _ = self.ctx.shutdown.cancelled() => {
+                    self.untagged("BYE Postroom is shutting down");
+                    return self.close().await;
+                }
+                changed = self.changes.changed(), if idling => {
+                    if changed.is_ok() {
+                        self.refresh(true).await;
+                    }
+                    continue;
+                }
+                r = tokio::time::timeout(idle, self.reader.read(&mut buf)) => match r {
+                    Err(_) => {
+                        self.untagged("BYE idle for too long");
+                        return self.close().await;
+                    }
+                    Ok(r) => r?,
+                },
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            fr.enqueue_bytes(&buf[..n]);
+        }
+    }
+
+    async fn close(&mut self) -> std::io::Result<()> {
+        self.flush().await?;
+        let _ = self.reader.get_mut().shutdown().await;
+        Ok(())
+    }
+
+    fn decode(&self, fr: &Fragmentizer) -> Incoming {
+        let tag = || fr.decode_tag().map(|t| t.inner().to_string());
+        match &self.pending {
+            Some(Pending::Idle { .. }) => match fr.decode_message(&IdleDoneCodec::default()) {
+                Ok(_) => Incoming::IdleDone,
+                Err(_) => Incoming::Bad(None, "expected DONE"),
+            },
+            Some(Pending::Authenticate { .. }) => match fr.decode_message(&AuthenticateDataCodec::default()) {
+                Ok(data) => Incoming::AuthData(data.into_static()),
+                Err(_) => Incoming::AuthData(AuthenticateData::Cancel),
+            },
+            None => match fr.decode_message(&CommandCodec::default()) {
+                Ok(command) => Incoming::Command(command.into_static()),
+                Err(DecodeMessageError::MessageTooLong { .. }) | Err(DecodeMessageError::MessagePoisoned { .. }) => Incoming::Bad(tag(), "[TOOBIG] command too long"),
+                Err(_) => Incoming::Bad(tag(), "command not understood"),
+            },
+        }
+    }
+
+    async fn handle(&mut self, incoming: Incoming) -> std::io::Result<Next> {
+        match incoming {
+            Incoming::Bad(tag, why) => {
+                let tag = tag.unwrap_or_else(|| "*".into());
+                self.tagged(&tag, "BAD", why);
+                Ok(Next::Continue)
+            }
+            Incoming::IdleDone => {
+                if let Some(Pending::Idle { tag }) = self.pending.take() {
+                    self.refresh(true).await;
+                    self.tagged(&tag, "OK", "IDLE terminated");
+                }
+                Ok(Next::Continue)
+            }
+            Incoming::AuthData(data) => self.authenticate_step(data).await,
+            Incoming::Command(command) => {
+                let tag = command.tag.inner().to_string();
+                let next = self.command(&tag, command.body).await?;
+                Ok(next)
+            }
+        }
+    }
+
+    async fn command(&mut self, tag: &str, body: CommandBody<'static>) -> std::io::Result<Next> {
+        // Commands that need a state the session is not in.
+        let needs_auth = !matches!(
+            body,
+            CommandBody::Capability | CommandBody::Noop | CommandBody::Logout | CommandBody::StartTLS | CommandBody::Authenticate { .. } | CommandBody::Login { .. } | CommandBody::Id { .. }
+        );
+        if needs_auth && self.user.is_none() {
+            self.tagged(tag, "BAD", "log in first");
+            return Ok(Next::Continue);
+        }
+        let needs_selected = matches!(
+            body,
+            CommandBody::Close | CommandBody::Unselect | CommandBody::Expunge | CommandBody::ExpungeUid { .. } | CommandBody::Search { .. } | CommandBody::Fetch { .. } | CommandBody::Store { .. } | CommandBody::Copy { .. } | CommandBody::Move { .. } | CommandBody::Check
+        );
+        if needs_selected && self.selected.is_none() {
+            self.tagged(tag, "BAD", "select a mailbox first");
+            return Ok(Next::Continue);
+        }
+        match body {
+            CommandBody::Capability => {
+                let caps = self.capabilities();
+                self.untagged(&format!("CAPABILITY {caps}"));
+                self.tagged(tag, "OK", "CAPABILITY completed");
+            }
+            CommandBody::Noop | CommandBody::Check => {
+                self.refresh(true).await;
+                self.tagged(tag, "OK", "NOOP completed");
+            }
+            CommandBody::Logout => {
+                self.untagged("BYE logging out");
+                self.tagged(tag, "OK", "LOGOUT completed");
+                return Ok(Next::Close);
+            }
+            CommandBody::StartTLS => {
+                if self.user.is_some() || !self.ctx.starttls || self.ctx.tls_active {
+                    self.tagged(tag, "BAD", "STARTTLS is not available now");
+                } else {
+                    self.tagged(tag, "OK", "begin TLS negotiation now");
+                    return Ok(Next::StartTls);
+                }
+            }
+            CommandBody::Id { .. } => {
+                self.untagged("ID (\"name\" \"Postroom\" \"vendor\" \"Postroom\")");
+                self.tagged(tag, "OK", "ID completed");
+            }
+            CommandBody::Login { username, password } => {
+                let user = String::from_utf8_lossy(username.as_ref()).into_owned();
+                let password = String::from_utf8_lossy(password.declassify().as_ref()).into_owned();
+                return self.login(tag, &user, &password).await;
+            }
+            CommandBody::Authenticate { mechanism, initial_response } => {
+                return self.authenticate(tag, mechanism.into_static(), initial_response.map(|r| r.declassify().to_vec())).await;
+            }
+            CommandBody::Enable { .. } => {
+                self.untagged("ENABLED");
+                self.tagged(tag, "OK", "ENABLE completed");
+            }
+            CommandBody::Namespace => {
+                self.untagged("NAMESPACE ((\"\" \"/\")) NIL NIL");
+                self.tagged(tag, "OK", "NAMESPACE completed");
+            }
+            CommandBody::Idle => {
+                if !self.ctx.settings.imap.idle_enabled {
+                    self.tagged(tag, "BAD", "IDLE is switched off on this server");
+                } else {
+                    self.out.extend_from_slice(b"+ idling\r\n");
+                    self.pending = Some(Pending::Idle { tag: tag.to_string() });
+                    self.refresh(true).await;
+                }
+            }
+            CommandBody::Select { mailbox, .. } => self.select(tag, &mailbox, false).await,
+            CommandBody::Examine { mailbox, .. } => self.select(tag, &mailbox, true).await,
+            CommandBody::Unselect => {
+                self.selected = None;
+                self.tagged(tag, "OK", "UNSELECT completed");
+            }
+            CommandBody::Close => {
+                if self.selected.as_ref().is_some_and(|s| !s.read_only) {
+                    self.expunge(None, false).await;
+                }
+                self.selected = None;
+                self.tagged(tag, "OK", "CLOSE completed");
+            }
+            CommandBody::Create { mailbox } => {
+                let path = self.path_of(&mailbox);
+                self.folder_change(tag, "CREATE", move |c, u| mailbox::create_folder(c, u, &path).map(|r| r.map(|_| ()))).await;
+            }
+            CommandBody::Delete { mailbox } => {
+                let path = self.path_of(&mailbox);
+                if self.selected.as_ref().is_some_and(|s| s.folder.path == mailbox::canonical(&path)) {
+                    self.selected = None;
+                }
+                self.folder_change(tag, "DELETE", move |c, u| mailbox::delete_folder(c, u, &path)).await;
+            }
+            CommandBody::Rename { from, to } => {
+                let (from, to) = (self.path_of(&from), self.path_of(&to));
+                self.folder_change(tag, "RENAME", move |c, u| mailbox::rename_folder(c, u, &from, &to)).await;
+            }
+            CommandBody::Subscribe { mailbox } => {
+                let path = self.path_of(&mailbox);
+                self.folder_change(tag, "SUBSCRIBE", move |c, u| mailbox::set_subscribed(c, u, &path, true)).await;
+            }
+            CommandBody::Unsubscribe { mailbox } => {
+                let path = self.path_of(&mailbox);
+                self.folder_change(tag, "UNSUBSCRIBE", move |c, u| mailbox::set_subscribed(c, u, &path, false)).await;
+            }
+            CommandBody::List { reference, mailbox_wildcard } => self.list(tag, &reference, &mailbox_wildcard, false).await,
+            CommandBody::Lsub { reference, mailbox_wildcard } => self.list(tag, &reference, &mailbox_wildcard, true).await,
+            CommandBody::Status { mailbox, item_names } => self.status(tag, &mailbox, &item_names).await,
+            CommandBody::Append { mailbox, flags, date, message } => {
+                let data = match message {
+                    LiteralOrLiteral8::Literal(l) => l.data().to_vec(),
+                    LiteralOrLiteral8::Literal8(l) => l.data.to_vec(),
+                };
+                let date = date.map(|d| d.as_ref().timestamp());
+                self.append(tag, &mailbox, &flags, date, data).await;
+            }
+            CommandBody::Expunge => {
+                self.expunge(None, true).await;
+                self.tagged(tag, "OK", "EXPUNGE completed");
+            }
+            CommandBody::ExpungeUid { sequence_set } => {
+                self.expunge(Some(&sequence_set), true).await;
+                self.tagged(tag, "OK", "UID EXPUNGE completed");
+            }
+            CommandBody::Search { charset, criteria, uid } => {
+                let charset = charset.map(|c| c.as_ref().to_ascii_uppercase());
+                if charset.as_deref().is_some_and(|c| c != "UTF-8" && c != "US-ASCII") {
+                    self.tagged(tag, "NO", "[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
+                } else {
+                    let key = SearchKey::And(criteria);
+                    self.search(tag, &key, uid).await;
+                }
+            }
+            CommandBody::Fetch { sequence_set, macro_or_item_names, uid, .. } => {
+                let items = fetch::items(&macro_or_item_names, uid);
+                self.fetch(tag, &sequence_set, uid, &items).await;
+            }
+            CommandBody::Store { sequence_set, kind, response, flags, uid, .. } => self.store(tag, &sequence_set, uid, kind, response, &flags).await,
+            CommandBody::Copy { sequence_set, mailbox, uid } => self.copy(tag, &sequence_set, uid, &mailbox, false).await,
+            CommandBody::Move { sequence_set, mailbox, uid } => self.copy(tag, &sequence_set, uid, &mailbox, true).await,
+            _ => self.tagged(tag, "BAD", "command not supported"),
+        }
+        Ok(Next::Continue)
+    }
+
+    // ----- logging in -----
+
+    async fn login(&mut self, tag: &str, user: &str, password: &str) -> std::io::Result<Next> {
+        if self.user.is_some() {
+            self.tagged(tag, "BAD", "already logged in");
+            return Ok(Next::Continue);
+        }
+        if !self.plaintext_allowed() {
+            self.tagged(tag, "NO", "[PRIVACYREQUIRED] logging in without encryption is not allowed here: use STARTTLS, or port 993");
+            return Ok(Next::Continue);
+        }
+        let shared = self.ctx.shared.clone();
+        match login::check(&shared.directory, &shared.bans, "IMAP4", self.ctx.peer.ip(), user, password).await {
+            LoginOutcome::Accepted { user_id } => {
+                let Some(session) = UserSession::take(&shared, user_id, self.ctx.settings.imap.max_connections_per_user) else {
+                    self.tagged(tag, "NO", "[LIMIT] too many IMAP sessions for this user");
+                    return Ok(Next::Continue);
+                };
+                self.user = Some(User { id: user_id, _session: session });
+                let caps = self.capabilities();
+                self.tagged(tag, "OK", &format!("[CAPABILITY {caps}] logged in"));
+                Ok(Next::Continue)
+            }
+            LoginOutcome::NowBanned => {
+                self.untagged("BYE too many failed logins from your address; try later");
+                self.tagged(tag, "NO", "[AUTHENTICATIONFAILED] too many failed logins");
+                Ok(Next::Close)
+            }
+            LoginOutcome::Refused => {
+                self.auth_failures += 1;
+                self.tagged(tag, "NO", "[AUTHENTICATIONFAILED] wrong user name or password");
+                Ok(if self.auth_failures >= MAX_AUTH_FAILURES { Next::Close } else { Next::Continue })
+            }
+        }
+    }
+
+    async fn authenticate(&mut self, tag: &str, mechanism: AuthMechanism<'static>, initial: Option<Vec<u8>>) -> std::io::Result<Next> {
+        if self.user.is_some() {
+            self.tagged(tag, "BAD", "already logged in");
+            return Ok(Next::Continue);
+        }
+        if !self.plaintext_allowed() {
+            self.tagged(tag, "NO", "[PRIVACYREQUIRED] logging in without encryption is not allowed here: use STARTTLS, or port 993");
+            return Ok(Next::Continue);
+        }
+        match (&mechanism, initial) {
+            (AuthMechanism::Plain, Some(data)) => self.finish_plain(tag, &data).await,
+            (AuthMechanism::Plain, None) => {
+                self.out.extend_from_slice(b"+ \r\n");
+                self.pending = Some(Pending::Authenticate { tag: tag.to_string(), mechanism, user: None });
+                Ok(Next::Continue)
+            }
+            (AuthMechanism::Login, Some(user)) => {
+                self.out.extend_from_slice(format!("+ {}\r\n", auth::encode("Password:")).as_bytes());
+                let user = String::from_utf8_lossy(&user).into_owned();
+                self.pending = Some(Pending::Authenticate { tag: tag.to_string(), mechanism, user: Some(user) });
+                Ok(Next::Continue)
+            }
+            (AuthMechanism::Login, None) => {
+                self.out.extend_from_slice(format!("+ {}\r\n", auth::encode("Username:")).as_bytes());
+                self.pending = Some(Pending::Authenticate { tag: tag.to_string(), mechanism, user: None });
+                Ok(Next::Continue)
+            }
+            _ => {
+                self.tagged(tag, "NO", "unsupported mechanism (use PLAIN or LOGIN)");
+                Ok(Next::Continue)
+            }
+        }
+    }
+
+    async fn authenticate_step(&mut self, data: AuthenticateData<'static>) -> std::io::Result<Next> {
+        let Some(Pending::Authenticate { tag, mechanism, user }) = self.pending.take() else { return Ok(Next::Continue) };
+        let AuthenticateData::Continue(data) = data else {
+            self.tagged(&tag, "BAD", "authentication cancelled");
+            return Ok(Next::Continue);
+        };
+        let data = data.declassify().to_vec();
+        match (mechanism, user) {
+            (AuthMechanism::Plain, _) => self.finish_plain(&tag, &data).await,
+            (AuthMechanism::Login, None) => {
+                self.out.extend_from_slice(format!("+ {}\r\n", auth::encode("Password:")).as_bytes());
+                let user = String::from_utf8_lossy(&data).into_owned();
+                self.pending = Some(Pending::Authenticate { tag, mechanism: AuthMechanism::Login, user: Some(user) });
+                Ok(Next::Continue)
+            }
+            (AuthMechanism::Login, Some(user)) => {
+                let password = String::from_utf8_lossy(&data).into_owned();
+                self.login(&tag, &user, &password).await
+            }
+            _ => Ok(Next::Continue),
+        }
+    }
+
+    async fn finish_plain(&mut self, tag: &str, data: &[u8]) -> std::io::Result<Next> {
+        // imap-codec has already undone the base64.
+        match auth::split_plain(data) {
+            Some((user, password)) => self.login(tag, &user, &password).await,
+            None => {
+                self.tagged(tag, "BAD", "cannot decode the credentials");
+                Ok(Next::Continue)
+            }
+        }
+    }
+
+    // ----- folders -----
+
+    fn user_id(&self) -> i64 {
+        self.user.as_ref().map_or(0, |u| u.id)
+    }
+
+    fn path_of(&self, mailbox: &Mailbox) -> String {
+        match mailbox {
+            Mailbox::Inbox => "INBOX".into(),
+            Mailbox::Other(other) => {
+                let raw = String::from_utf8_lossy(other.inner().as_ref()).into_owned();
+                utf7::decode(&raw).unwrap_or(raw)
+            }
+        }
+    }
+
+
+    fn store_failed(&mut self, tag: &str, e: impl std::fmt::Display) {
+        tracing::error!(target: "imap", error = %e, "store error");
+        self.tagged(tag, "NO", "[SERVERBUG] the mail store failed; try again");
+    }
+
+    async fn folder_change<F>(&mut self, tag: &str, verb: &str, f: F)
+    where
+        F: FnOnce(&rusqlite::Connection, i64) -> StoreResult<Result<(), FolderError>> + Send + 'static,
+    {
+        let user = self.user_id();
+        match self.ctx.shared.store.write_async(move |c| f(c, user)).await {
+            Ok(Ok(())) => self.tagged(tag, "OK", &format!("{verb} completed")),
+            Ok(Err(FolderError::AlreadyExists)) => self.tagged(tag, "NO", "[ALREADYEXISTS] a folder with that name exists"),
+            Ok(Err(FolderError::NotFound)) => self.tagged(tag, "NO", "[NONEXISTENT] no such folder"),
+            Ok(Err(FolderError::NotAllowed(why))) => self.tagged(tag, "NO", &format!("[CANNOT] {why}")),
+            Err(e) => self.store_failed(tag, e),
+        }
+    }
+
+    async fn list(&mut self, tag: &str, reference: &Mailbox<'_>, pattern: &ListMailbox<'_>, subscribed_only: bool) {
+        let verb = if subscribed_only { "LSUB" } else { "LIST" };
+        let reference = match reference {
+            Mailbox::Inbox => "INBOX".to_string(),
+            Mailbox::Other(o) => String::from_utf8_lossy(o.inner().as_ref()).into_owned(),
+        };
+        let pattern = match pattern {
+            ListMailbox::Token(t) => String::from_utf8_lossy(t.as_ref()).into_owned(),
+            ListMailbox::String(s) => String::from_utf8_lossy(s.as_ref()).into_owned(),
+        };
+        if pattern.is_empty() {
+            self.untagged(&format!("{verb} (\\Noselect) \"/\" \"\""));
+            self.tagged(tag, "OK", &format!("{verb} completed"));
+            return;
+        }
+        let full = utf7::decode(&format!("{reference}{pattern}")).unwrap_or_default();
+        let user = self.user_id();
+        let folders = match read(self.ctx.shared.store.clone(), move |c| mailbox::folders(c, user)).await {
+            Ok(f) => f,
+            Err(e) => return self.store_failed(tag, e),
+        };
+        for f in &folders {
+            if subscribed_only && !f.subscribed {
+                continue;
+            }
+            if !wildcard_match(&full, &f.path) {
+                continue;
+            }
+            let children = folders.iter().any(|o| o.path.starts_with(&format!("{}/", f.path)));
+            let mut attrs = vec![if children { "\\HasChildren" } else { "\\HasNoChildren" }.to_string()];
+            if let Some(special) = &f.special_use {
+                attrs.push(special.clone());
+            }
+            let mut line = format!("{verb} ({}) \"/\" ", attrs.join(" ")).into_bytes();
+            line.extend_from_slice(&self.wire_name(&f.path));
+            self.out.extend_from_slice(b"* ");
+            self.out.extend_from_slice(&line);
+            self.out.extend_from_slice(b"\r\n");
+        }
+        self.tagged(tag, "OK", &format!("{verb} completed"));
+    }
+
+    async fn status(&mut self, tag: &str, mailbox: &Mailbox<'_>, items: &[StatusDataItemName]) {
+        let (user, path) = (self.user_id(), self.path_of(mailbox));
+        let found = with_folder(self.ctx.shared.store.clone(), user, path, |c, f| mailbox::status(c, f.id)).await;
+        let (st, f) = match found {
+            Ok(Some(x)) => x,
+            Ok(None) => return self.tagged(tag, "NO", "[NONEXISTENT] no such folder"),
+            Err(e) => return self.store_failed(tag, e),
+        };
+        let parts: Vec<String> = items
+            .iter()
+            .filter_map(|i| match i {
+                StatusDataItemName::Messages => Some(format!("MESSAGES {}", st.messages)),
+                StatusDataItemName::Recent => Some("RECENT 0".into()),
+                StatusDataItemName::UidNext => Some(format!("UIDNEXT {}", f.uidnext)),
+                StatusDataItemName::UidValidity => Some(format!("UIDVALIDITY {}", f.uidvalidity)),
+                StatusDataItemName::Unseen => Some(format!("UNSEEN {}", st.unseen)),
+                StatusDataItemName::Deleted => Some(format!("DELETED {}", st.deleted)),
+                StatusDataItemName::Size => Some(format!("SIZE {}", st.size)),
+                StatusDataItemName::HighestModSeq => Some(format!("HIGHESTMODSEQ {}", f.highestmodseq)),
+                _ => None,
+            })
+            .collect();
+        let mut line = b"* STATUS ".to_vec();
+        line.extend_from_slice(&self.wire_name(&f.path));
+        line.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
+        self.out.extend_from_slice(&line);
+        self.tagged(tag, "OK", "STATUS completed");
+    }
+
+    async fn select(&mut self, tag: &str, mailbox: &Mailbox<'_>, read_only: bool) {
+        self.selected = None;
+        let (user, path) = (self.user_id(), self.path_of(mailbox));
+        let loaded = with_folder(self.ctx.shared.store.clone(), user, path, |c, f| mailbox::messages(c, f.id)).await;
+        let (messages, folder) = match loaded {
+            Ok(Some(x)) => x,
+            Ok(None) => return self.tagged(tag, "NO", "[NONEXISTENT] no such folder"),
+            Err(e) => return self.store_failed(tag, e),
+        };
+        self.untagged("FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
+        self.untagged("OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] flags permitted");
+        self.untagged(&format!("{} EXISTS", messages.len()));
+        self.untagged("0 RECENT");
+        if let Some(first) = messages.iter().position(|m| !m.flags.has(Flags::SEEN)) {
+            self.untagged(&format!("OK [UNSEEN {}] first unseen", first + 1));
+        }
+        self.untagged(&format!("OK [UIDVALIDITY {}] UIDs valid", folder.uidvalidity));
+        self.untagged(&format!("OK [UIDNEXT {}] predicted next UID", folder.uidnext));
+        self.untagged(&format!("OK [HIGHESTMODSEQ {}] highest", folder.highestmodseq));
+        self.selected = Some(Selected { folder, read_only, messages });
+        let mode = if read_only { "[READ-ONLY] EXAMINE" } else { "[READ-WRITE] SELECT" };
+        self.tagged(tag, "OK", &format!("{mode} completed"));
+    }
+
+    // ----- keeping the snapshot in step -----
+
+    /// Looks for changes to the selected folder and tells the client. `expunges`: EXPUNGE may be sent now.
+    async fn refresh(&mut self, expunges: bool) {
+        let Some(sel) = &self.selected else { return };
+        let (folder_id, known_modseq, known_next) = (sel.folder.id, sel.folder.highestmodseq, sel.folder.uidnext);
+        let user = self.user_id();
+        let path = sel.folder.path.clone();
+        let fresh = read(self.ctx.shared.store.clone(), move |c| {
+                let Some(f) = mailbox::folder(c, user, &path)? else { return Ok(None) };
+                if f.id != folder_id || (f.highestmodseq == known_modseq && f.uidnext == known_next) {
+                    return Ok(Some((f, None)));
+                }
+                let messages = mailbox::messages(c, f.id)?;
+                Ok(Some((f, Some(messages))))
+            })
+            .await;
+        let Ok(Some((folder, Some(now_rows)))) = fresh else { return };
+        let Some(sel) = self.selected.as_mut() else { return };
+        let mut out = Vec::new();
+        let mut current = std::mem::take(&mut sel.messages);
+        if expunges {
+            // Highest number first, so each number is right when the client applies it.
+            for i in (0..current.len()).rev() {
+                if now_rows.binary_search_by_key(&current[i].uid, |m| m.uid).is_err() {
+                    out.extend_from_slice(format!("* {} EXPUNGE\r\n", i + 1).as_bytes());
+                    current.remove(i);
+                }
+            }
+        }
+        for (i, m) in current.iter_mut().enumerate() {
+            if let Ok(j) = now_rows.binary_search_by_key(&m.uid, |r| r.uid) {
+                let fresh = &now_rows[j];
+                if fresh.flags != m.flags || fresh.keywords != m.keywords {
+                    out.extend_from_slice(format!("* {} FETCH (UID {} FLAGS ", i + 1, fresh.uid).as_bytes());
+                    fetch::write_flags(&mut out, fresh.flags, &fresh.keywords);
+                    out.extend_from_slice(b")\r\n");
+                }
+                *m = fresh.clone();
+            }
+        }
+        let last = current.last().map_or(0, |m| m.uid);
+        let added: Vec<MessageRow> = now_rows.into_iter().filter(|m| m.uid > last).collect();
+        let grew = !added.is_empty();
+        current.extend(added);
+        if grew {
+            out.extend_from_slice(format!("* {} EXISTS\r\n", current.len()).as_bytes());
+        }
+        sel.messages = current;
+        sel.folder = folder;
+        self.out.extend_from_slice(&out);
+    }
+
+    // ----- messages -----
+
+    async fn append(&mut self, tag: &str, mailbox: &Mailbox<'_>, flags: &[Flag<'_>], date: Option<i64>, data: Vec<u8>) {
+        let (user, path) = (self.user_id(), self.path_of(mailbox));
+        let max = self.ctx.settings.smtp.max_message_size;
+        if data.len() as u64 > max {
+            return self.tagged(tag, "NO", &format!("[TOOBIG] the message is larger than {max} bytes"));
+        }
+        let (bits, keywords) = flag_bits(flags);
+        let dir = self.ctx.shared.store.blobs_dir();
+        let prepared = tokio::task::spawn_blocking(move || {
+            let meta = meta::compute(&data);
+            blobs::prepare(&dir, data).map(|b| (b, meta))
+        })
+        .await;
+        let Ok(Ok((blob, meta))) = prepared else { return self.store_failed(tag, "cannot prepare the message") };
+        let received = date.unwrap_or_else(now);
+        let result = self
+            .ctx
+            .shared
+            .store
+            .write_async(move |c| {
+                let Some(f) = mailbox::folder(c, user, &path)? else { return Ok(None) };
+                let blob_id = blobs::insert(c, &blob, 1)?;
+                blobs::set_meta(c, blob_id, &meta)?;
+                let uid = mailbox::add_message(c, f.id, blob_id, blob.size, bits, &keywords, received)?;
+                Ok(Some((f.uidvalidity, uid)))
+            })
+            .await;
+        match result {
+            Ok(Some((validity, uid))) => {
+                self.refresh(false).await;
+                self.tagged(tag, "OK", &format!("[APPENDUID {validity} {uid}] APPEND completed"));
+            }
+            Ok(None) => self.tagged(tag, "NO", "[TRYCREATE] no such folder"),
+            Err(e) => self.store_failed(tag, e),
+        }
+    }
+
+    async fn fetch(&mut self, tag: &str, set: &SequenceSet, uid: bool, items: &[Item]) {
+        let Some(sel) = &self.selected else { return };
+        let picked = match sel.resolve(set, uid) {
+            Ok(p) => p,
+            Err(e) => return self.tagged(tag, "BAD", &e),
+        };
+        let (needs_meta, needs_text, sets_seen) = fetch::needs(items);
+        let mut items = items.to_vec();
+        let mark_seen = sets_seen && !sel.read_only;
+        let folder_id = sel.folder.id;
+        let rows: Vec<(usize, MessageRow)> = picked.iter().map(|&i| (i, sel.messages[i].clone())).collect();
+        // Messages that become \Seen now: their FLAGS go out with this FETCH.
+        let newly_seen: Vec<i64> = if mark_seen { rows.iter().filter(|(_, m)| !m.flags.has(Flags::SEEN)).map(|(_, m)| m.id).collect() } else { Vec::new() };
+        if !newly_seen.is_empty() {
+            let ids = newly_seen.clone();
+            if let Err(e) = self.ctx.shared.store.write_async(move |c| mailbox::mark_seen(c, folder_id, &ids)).await {
+                return self.store_failed(tag, e);
+            }
+            if !items.contains(&Item::Flags) {
+                items.push(Item::Flags);
+            }
+        }
+        let store = self.ctx.shared.store.clone();
+        let dir = store.blobs_dir();
+        for (index, mut row) in rows {
+            if newly_seen.contains(&row.id) {
+                row.flags = Flags(row.flags.0 | Flags::SEEN);
+                if let Some(sel) = self.selected.as_mut() {
+                    sel.messages[index].flags = row.flags;
+                }
+            }
+            let blob_id = row.blob_id;
+            let (store2, dir2) = (store.clone(), dir.clone());
+            let loaded = tokio::task::spawn_blocking(move || {
+                store2.read(|c| {
+                    let stored = if needs_meta { stored_meta(c, blob_id)? } else { None };
+                    let raw = if needs_text || (needs_meta && stored.is_none()) { Some(blobs::read(c, &dir2, blob_id)?) } else { None };
+                    let meta = if needs_meta { fetch::meta_or_compute(stored, || raw.clone()) } else { None };
+                    Ok((meta, raw))
+                })
+            })
+            .await;
+            let Ok(Ok((meta, raw))) = loaded else {
+                tracing::error!(target: "imap", uid = row.uid, "cannot read a message");
+                continue;
+            };
+            self.out.extend_from_slice(format!("* {} FETCH ", index + 1).as_bytes());
+            fetch::write_message(&mut self.out, &items, &row, meta.as_ref(), raw.as_deref());
+            self.out.extend_from_slice(b"\r\n");
+            if self.out.len() > 256 * 1024 {
+                if let Err(e) = self.flush().await {
+                    tracing::debug!(target: "imap", error = %e, "client went away during FETCH");
+                    return;
+                }
+            }
+        }
+        self.refresh(false).await;
+        self.tagged(tag, "OK", "FETCH completed");
+    }
+
+    async fn store(&mut self, tag: &str, set: &SequenceSet, uid: bool, kind: StoreType, response: StoreResponse, flags: &[Flag<'_>]) {
+        let Some(sel) = &self.selected else { return };
+        if sel.read_only {
+            return self.tagged(tag, "NO", "the mailbox is read-only (EXAMINE)");
+        }
+        let picked = match sel.resolve(set, uid) {
+            Ok(p) => p,
+            Err(e) => return self.tagged(tag, "BAD", &e),
+        };
+        let (bits, keywords) = flag_bits(flags);
+        let keywords: Vec<&str> = keywords.split(' ').filter(|k| !k.is_empty()).collect();
+        let mut changes = Vec::new();
+        for &i in &picked {
+            let m = &sel.messages[i];
+            let mut kw: Vec<String> = m.keywords.split(' ').filter(|k| !k.is_empty()).map(str::to_string).collect();
+            let new = match kind {
+                StoreType::Replace => {
+                    kw = keywords.iter().map(|k| k.to_string()).collect();
+                    bits
+                }
+                StoreType::Add => {
+                    for k in &keywords {
+                        if !kw.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                            kw.push(k.to_string());
+                        }
+                    }
+                    Flags(m.flags.0 | bits.0)
+                }
+                StoreType::Remove => {
+                    kw.retain(|x| !keywords.iter().any(|k| k.eq_ignore_ascii_case(x)));
+                    Flags(m.flags.0 & !bits.0)
+                }
+            };
+            changes.push((i, m.id, new, kw.join(" ")));
+        }
+        let folder_id = sel.folder.id;
+        let writes: Vec<(i64, Flags, String)> = changes.iter().map(|(_, id, f, k)| (*id, *f, k.clone())).collect();
+        let modseq = match self.ctx.shared.store.write_async(move |c| mailbox::set_flags(c, folder_id, &writes)).await {
+            Ok(m) => m,
+            Err(e) => return self.store_failed(tag, e),
+        };
+        let Some(sel) = self.selected.as_mut() else { return };
+        let mut out = Vec::new();
+        for (i, _, new, kw) in changes {
+            let m = &mut sel.messages[i];
+            m.flags = new;
+            m.keywords = kw;
+            m.modseq = modseq;
+            if response == StoreResponse::Answer {
+                out.extend_from_slice(format!("* {} FETCH (", i + 1).as_bytes());
+                if uid {
+                    out.extend_from_slice(format!("UID {} ", m.uid).as_bytes());
+                }
+                out.extend_from_slice(b"FLAGS ");
+                fetch::write_flags(&mut out, m.flags, &m.keywords);
+                out.extend_from_slice(b")\r\n");
+            }
+        }
+        self.out.extend_from_slice(&out);
+        self.refresh(false).await;
+        self.tagged(tag, "OK", "STORE completed");
+    }
+
+    async fn copy(&mut self, tag: &str, set: &SequenceSet, uid: bool, mailbox: &Mailbox<'_>, moving: bool) {
+        let verb = if moving { "MOVE" } else { "COPY" };
+        let Some(sel) = &self.selected else { return };
+        if moving && sel.read_only {
+            return self.tagged(tag, "NO", "the mailbox is read-only (EXAMINE)");
+        }
+        let picked = match sel.resolve(set, uid) {
+            Ok(p) => p,
+            Err(e) => return self.tagged(tag, "BAD", &e),
+        };
+        let ids: Vec<i64> = picked.iter().map(|&i| sel.messages[i].id).collect();
+        let source = sel.folder.id;
+        let (user, path) = (self.user_id(), self.path_of(mailbox));
+        let result = self
+            .ctx
+            .shared
+            .store
+            .write_async(move |c| {
+                let Some(target) = mailbox::folder(c, user, &path)? else { return Ok(None) };
+                let pairs = mailbox::copy_messages(c, source, &ids, target.id)?;
+                if moving {
+                    mailbox::expunge(c, source, &ids)?;
+                }
+                Ok(Some((target.uidvalidity, pairs)))
+            })
+            .await;
+        let (validity, pairs) = match result {
+            Ok(Some(x)) => x,
+            Ok(None) => return self.tagged(tag, "NO", "[TRYCREATE] no such folder"),
+            Err(e) => return self.store_failed(tag, e),
+        };
+        let code = if pairs.is_empty() {
+            String::new()
+        } else {
+            let (from, to): (Vec<u32>, Vec<u32>) = pairs.iter().copied().unzip();
+            format!("[COPYUID {validity} {} {}] ", in_order(&from), in_order(&to))
+        };
+        if moving {
+            if !code.is_empty() {
+                self.untagged(&format!("OK {code}moved"));
+            }
+            let mut gone: Vec<usize> = picked;
+            gone.sort_unstable();
+            if let Some(sel) = self.selected.as_mut() {
+                let mut lines = Vec::new();
+                for &i in gone.iter().rev() {
+                    lines.extend_from_slice(format!("* {} EXPUNGE\r\n", i + 1).as_bytes());
+                    sel.messages.remove(i);
+                }
+                self.out.extend_from_slice(&lines);
+            }
+            self.refresh(true).await;
+            self.tagged(tag, "OK", &format!("{verb} completed"));
+        } else {
+            self.refresh(false).await;
+            self.tagged(tag, "OK", &format!("{code}{verb} completed"));
+        }
+    }
+
+    /// Removes messages flagged \Deleted (only those in `only`, for UID EXPUNGE); `answer` sends EXPUNGE lines.
+    async fn expunge(&mut self, only: Option<&SequenceSet>, answer: bool) {
+        let Some(sel) = &self.selected else { return };
+        if sel.read_only {
+            return;
+        }
+        let last = sel.last_uid();
+        let gone: Vec<usize> = sel
+            .messages
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.flags.has(Flags::DELETED) && only.is_none_or(|s| contains(s, m.uid, last)))
+            .map(|(i, _)| i)
+            .collect();
+        let ids: Vec<i64> = gone.iter().map(|&i| sel.messages[i].id).collect();
+        let folder_id = sel.folder.id;
+        if !ids.is_empty() {
+            if let Err(e) = self.ctx.shared.store.write_async(move |c| mailbox::expunge(c, folder_id, &ids)).await {
+                tracing::error!(target: "imap", error = %e, "EXPUNGE failed");
+                return;
+            }
+        }
+        if let Some(sel) = self.selected.as_mut() {
+            let mut lines = Vec::new();
+            for &i in gone.iter().rev() {
+                lines.extend_from_slice(format!("* {} EXPUNGE\r\n", i + 1).as_bytes());
+                sel.messages.remove(i);
+            }
+            if answer {
+                self.out.extend_from_slice(&lines);
+            }
+        }
+        if answer {
+            self.refresh(true).await;
+        }
+    }
+
+    async fn search(&mut self, tag: &str, key: &SearchKey<'static>, uid: bool) {
+        let Some(sel) = &self.selected else { return };
+        let rows = sel.messages.clone();
+        let (last_seq, last_uid) = (rows.len() as u32, sel.last_uid());
+        let needs_text = search::needs_text(key);
+        let store = self.ctx.shared.store.clone();
+        let key = key.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let dir = store.blobs_dir();
+            let mut hits = Vec::new();
+            for (i, row) in rows.iter().enumerate() {
+                if needs_text && started.elapsed() > SEARCH_LIMIT {
+                    return Err(());
+                }
+                let mut cache: Option<Rc<Parsed>> = None;
+                let mut parsed = || {
+                    cache
+                        .get_or_insert_with(|| {
+                            let raw = store.read(|c| blobs::read(c, &dir, row.blob_id)).unwrap_or_default();
+                            Rc::new(Parsed::of(&raw))
+                        })
+                        .clone()
+                };
+                let candidate = Candidate { seq: i as u32 + 1, row, last_seq, last_uid };
+                if search::matches(&key, &candidate, &mut parsed) {
+                    hits.push(if uid { row.uid } else { i as u32 + 1 });
+                }
+            }
+            Ok(hits)
+        })
+        .await;
+        match found {
+            Ok(Ok(hits)) => {
+                let list: Vec<String> = hits.iter().map(|n| n.to_string()).collect();
+                self.untagged(&format!("SEARCH{}{}", if list.is_empty() { "" } else { " " }, list.join(" ")));
+                self.refresh(false).await;
+                self.tagged(tag, "OK", "SEARCH completed");
+            }
+            Ok(Err(())) => self.tagged(tag, "NO", "[LIMIT] the search took too long; narrow it down"),
+            Err(e) => self.store_failed(tag, e),
+        }
+    }
+}
+
+/// Runs `f` on a read connection, off the async threads.
+async fn read<R: Send + 'static>(store: crate::store::Store, f: impl FnOnce(&rusqlite::Connection) -> StoreResult<R> + Send + 'static) -> StoreResult<R> {
+    tokio::task::spawn_blocking(move || store.read(f)).await.map_err(|e| std::io::Error::other(e.to_string()))?
+}
+
+/// Looks up the user's folder at `path` and reads something of it; `None` when there is no such folder.
+async fn with_folder<T: Send + 'static>(
+    store: crate::store::Store,
+    user: i64,
+    path: String,
+    f: impl FnOnce(&rusqlite::Connection, &Folder) -> StoreResult<T> + Send + 'static,
+) -> StoreResult<Option<(T, Folder)>> {
+    read(store, move |c| match mailbox::folder(c, user, &path)? {
+        Some(folder) => Ok(Some((f(c, &folder)?, folder))),
+        None => Ok(None),
+    })
+    .await
+}
+
+fn stored_meta(c: &rusqlite::Connection, blob_id: i64) -> StoreResult<Option<Meta>> {
+    use rusqlite::OptionalExtension;
+    let row: Option<(Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>)> =
+        c.query_row("SELECT envelope, bodystructure, body FROM blobs WHERE id = ?1", [blob_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
+    Ok(match row {
+        Some((Some(envelope), Some(bodystructure), Some(body))) => Some(Meta { envelope, bodystructure, body }),
+        _ => None,
+    })
+}
+
+/// System flags as bits, and keywords as a space-separated list.
+fn flag_bits(flags: &[Flag<'_>]) -> (Flags, String) {
+    let mut bits = 0;
+    let mut keywords = Vec::new();
+    for f in flags {
+        match f {
+            Flag::Seen => bits |= Flags::SEEN,
+            Flag::Answered => bits |= Flags::ANSWERED,
+            Flag::Flagged => bits |= Flags::FLAGGED,
+            Flag::Deleted => bits |= Flags::DELETED,
+            Flag::Draft => bits |= Flags::DRAFT,
+            Flag::Keyword(k) => keywords.push(k.as_ref().to_string()),
+            Flag::Extension(_) => {}
+        }
+    }
+    keywords.dedup();
+    (Flags(bits), keywords.join(" "))
+}
+
+/// LIST wildcards: "*" matches anything, "%" anything but the hierarchy delimiter "/". INBOX matches
+/// in any letter case.
+pub fn wildcard_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.first() {
+            None => n.is_empty(),
+            Some('*') => (0..=n.len()).any(|i| go(&p[1..], &n[i..])),
+            Some('%') => (0..=n.len()).take_while(|&i| i == 0 || n[i - 1] != '/').any(|i| go(&p[1..], &n[i..])),
+            Some(c) => n.first() == Some(c) && go(&p[1..], &n[1..]),
+        }
+    }
+    let pattern = if pattern.len() >= 5 && pattern[..5].eq_ignore_ascii_case("INBOX") { format!("INBOX{}", &pattern[5..]) } else { pattern.to_string() };
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    go(&p, &n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard_match;
+
+    #[test]
+    fn list_wildcards_follow_rfc_3501() {
+        assert!(wildcard_match("*", "Work/Projects/2026"));
+        assert!(wildcard_match("%", "Sent") && !wildcard_match("%", "Work/Projects"));
+        assert!(wildcard_match("Work/%", "Work/Projects") && !wildcard_match("Work/%", "Work/Projects/2026"));
+        assert!(wildcard_match("inbox", "INBOX"));
+        assert!(!wildcard_match("Sent", "Sent Items"));
+    }
+}

@@ -1,0 +1,204 @@
+//! IMAP4 as mail programs use it: Python's imaplib and curl's imap:// read, file, flag and delete mail;
+//! two sessions on one mailbox see each other's changes; IDLE hears of an SMTP delivery; POP3 and IMAP
+//! agree on UIDs; oversize literals and bytes pipelined after STARTTLS are refused.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+struct Office {
+    _tmp: tempfile::TempDir,
+    server: Server,
+    ports: Vec<(&'static str, u16)>,
+}
+
+impl Office {
+    /// alice with `count` messages ("note 1".."note N") delivered over SMTP.
+    fn start(count: usize) -> Office {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let ports = configure_loopback(d);
+        ok(d, &["settings", "set", "general.server_name", "mail.office.test"], "");
+        ok(d, &["domain", "add", "office.test"], "");
+        ok(d, &["user", "add", "alice", "--password-stdin"], "alice-secret\n");
+        let server = Server::start(d, &[]);
+        let office = Office { _tmp: tmp, server, ports };
+        office.deliver(count, "note");
+        office
+    }
+
+    fn deliver(&self, count: usize, subject: &str) {
+        let script = r#"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
+for i in range(int(sys.argv[2])):
+    s.sendmail("bob@far.example", ["alice@office.test"], ("From: Bob Example <bob@far.example>\r\nTo: alice@office.test\r\nSubject: %s %d\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nLine one of %d: K\u00e4se.\r\n" % (sys.argv[3], i + 1, i + 1)).encode())
+s.quit()
+"#;
+        let (sent, out) = python(script, &[self.port("smtp").to_string(), count.to_string(), subject.to_string()]);
+        assert!(sent, "{out}");
+    }
+
+    fn dir(&self) -> &Path {
+        &self.server.dir
+    }
+
+    fn port(&self, service: &str) -> u16 {
+        self.ports.iter().find(|p| p.0 == service).unwrap().1
+    }
+
+    fn sql(&self, query: &str) -> String {
+        let out = Command::new("sqlite3").arg(self.dir().join("postroom.db")).arg(query).output().expect("sqlite3 runs");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// Runs a Python script with `imap`, `imaps`, `pop3` and `smtp` ports defined and a TLS context `ctx`.
+    fn python(&self, body: &str) -> String {
+        let script = format!(
+            "import imaplib, poplib, smtplib, socket, ssl, sys, time\nimap, imaps, pop3, smtp = [int(a) for a in sys.argv[1:5]]\n\
+             ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n{body}"
+        );
+        let args = ["imap", "imaps", "pop3", "smtp"].map(|s| self.port(s).to_string());
+        let (ok, out) = python(&script, &args);
+        assert!(ok, "{out}");
+        out
+    }
+}
+
+fn python(script: &str, args: &[String]) -> (bool, String) {
+    let out = Command::new("python3").arg("-c").arg(script).args(args).output().expect("python3 runs");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn imaplib_reads_searches_flags_files_and_expunges() {
+    let office = Office::start(3);
+    let out = office.python(
+        r#"
+m = imaplib.IMAP4("127.0.0.1", imap)
+m.login("alice", "alice-secret")
+print("select", m.select("INBOX"))
+print("envelope", m.fetch("1", "(UID FLAGS RFC822.SIZE ENVELOPE BODYSTRUCTURE)")[1])
+print("peek", m.fetch("2", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[TEXT])")[1])
+print("unseen-before", m.search(None, "UNSEEN")[1])
+print("body", m.fetch("2", "(BODY[TEXT])")[1])
+print("unseen-after", m.search(None, "UNSEEN")[1])
+m.literal = "K\u00c4SE".encode()
+print("search-text", m.uid("SEARCH", "CHARSET", "UTF-8", "BODY")[1], m.search(None, "SUBJECT", '"note 3"')[1])
+print("store", m.store("1", "+FLAGS", "(\\Deleted $Important)")[1])
+print("create", m.create("Work/Projects"))
+print("copy", m.uid("COPY", "2:3", "Work/Projects"))
+print("move", m.uid("MOVE", "3", "Trash"))
+print("expunge", m.expunge())
+print("status", m.status("Work/Projects", "(MESSAGES UNSEEN UIDNEXT)")[1])
+print("append", m.append("Drafts", "(\\Draft)", imaplib.Time2Internaldate(1700000000), b"Subject: draft\r\n\r\nhi\r\n"))
+print("list", m.list('""', "*")[1])
+print("rename", m.rename("Work", "Archive"), m.list('""', "Archive*")[1])
+m.logout()
+"#,
+    );
+    assert!(out.contains("select ('OK', [b'3'])"), "{out}");
+    assert!(
+        out.contains(r#"ENVELOPE ("Mon, 23 Nov 2026 10:00:00 +0000" "note 1" (("Bob Example" NIL "bob" "far.example"))"#),
+        "{out}"
+    );
+    assert!(out.contains(r#"BODYSTRUCTURE ("text" "plain" ("charset" "utf-8") NIL NIL "8bit""#), "{out}");
+    assert!(out.contains("b'Subject: note 2\\r\\n\\r\\n'") && out.contains("b'Line one of 2: K\\xc3\\xa4se.\\r\\n'"), "{out}");
+    assert!(out.contains("unseen-before [b'1 2 3']") && out.contains("unseen-after [b'1 3']"), "BODY[] sets \\Seen, PEEK does not: {out}");
+    assert!(out.contains("search-text [b'1 2 3'] [b'3']"), "decoded text is searched: {out}");
+    assert!(out.contains("store [b'1 (FLAGS (\\\\Deleted $Important))']"), "{out}");
+    assert!(out.contains("copy ('OK'") && out.contains("move ('OK'"), "{out}");
+    assert!(out.contains("expunge ('OK', [b'3', b'1'])"), "MOVE expunged message 3, EXPUNGE message 1: {out}");
+    assert!(out.contains("status [b'\"Work/Projects\" (MESSAGES 2 UNSEEN 1 UIDNEXT 3)']"), "{out}");
+    assert!(out.contains("append ('OK', [b'[APPENDUID"), "{out}");
+    assert!(out.contains(r#"(\\HasChildren) "/" "Work""#) && out.contains(r#"(\\HasNoChildren \\Trash) "/" "Trash""#), "{out}");
+    assert!(out.contains(r#"b'(\\HasChildren) "/" "Archive"', b'(\\HasNoChildren) "/" "Archive/Projects"'"#), "{out}");
+    assert_eq!(office.sql("SELECT count(*) FROM messages m JOIN folders f ON f.id = m.folder_id WHERE f.path = 'INBOX'"), "1");
+    assert_eq!(office.sql("SELECT count(*) FROM messages m JOIN folders f ON f.id = m.folder_id WHERE f.path = 'Trash'"), "1");
+    assert_eq!(
+        office.sql("SELECT received_at || ' ' || draft FROM messages m JOIN folders f ON f.id = m.folder_id WHERE f.path = 'Drafts'"),
+        "1700000000 1",
+        "APPEND keeps the date and flags"
+    );
+}
+
+#[test]
+fn two_sessions_see_each_others_changes_and_idle_hears_of_delivery_at_once() {
+    let office = Office::start(2);
+    let out = office.python(
+        r#"
+a = imaplib.IMAP4("127.0.0.1", imap); a.login("alice", "alice-secret"); a.select("INBOX")
+b = socket.create_connection(("127.0.0.1", imap)); b.recv(1000)
+b.sendall(b"b1 LOGIN alice alice-secret\r\nb2 SELECT INBOX\r\n"); time.sleep(0.5); b.recv(10000)
+a.store("1", "+FLAGS", "(\\Flagged)")
+b.sendall(b"b3 NOOP\r\n"); time.sleep(0.5); print("flags", b.recv(10000))
+a.store("2", "+FLAGS", "(\\Deleted)"); a.expunge()
+b.sendall(b"b4 NOOP\r\n"); time.sleep(0.5); print("expunge", b.recv(10000))
+b.sendall(b"b5 IDLE\r\n"); time.sleep(0.3); print("idle", b.recv(100))
+s = smtplib.SMTP("127.0.0.1", smtp); s.sendmail("x@far.example", ["alice@office.test"], "Subject: wake\r\n\r\nup\r\n"); s.quit()
+sent = time.time(); b.settimeout(5); got = b.recv(1000)
+print("woke", got, "within-1s", time.time() - sent < 1.0)
+b.sendall(b"DONE\r\n"); time.sleep(0.3); print("done", b.recv(1000))
+"#,
+    );
+    assert!(out.contains("flags b'* 1 FETCH (UID 1 FLAGS (\\\\Flagged))\\r\\nb3 OK"), "{out}");
+    assert!(out.contains("expunge b'* 2 EXPUNGE\\r\\nb4 OK"), "{out}");
+    assert!(out.contains("idle b'+ idling\\r\\n'"), "{out}");
+    assert!(out.contains("woke b'* 2 EXISTS\\r\\n' within-1s True"), "{out}");
+    assert!(out.contains("done b'b5 OK IDLE terminated"), "{out}");
+}
+
+#[test]
+fn pop3_and_imap_share_uids_and_a_pop3_lock_does_not_stop_imap() {
+    let office = Office::start(3);
+    let out = office.python(
+        r#"
+p = poplib.POP3("127.0.0.1", pop3); p.user("alice"); p.pass_("alice-secret")
+print("uidl-before", p.uidl()[1])
+m = imaplib.IMAP4("127.0.0.1", imap); m.login("alice", "alice-secret"); m.select("INBOX")
+print("imap-while-pop3", m.uid("FETCH", "1:*", "(UID)")[1])
+p.quit()
+m.uid("MOVE", "2", "Trash")
+p = poplib.POP3("127.0.0.1", pop3); p.user("alice"); p.pass_("alice-secret")
+print("uidl-after", p.uidl()[1])
+p.quit()
+"#,
+    );
+    let v = office.sql("SELECT uidvalidity FROM folders WHERE path = 'INBOX'");
+    assert!(out.contains(&format!("uidl-before [b'1 {v}.1', b'2 {v}.2', b'3 {v}.3']")), "{out}");
+    assert!(out.contains("imap-while-pop3 [b'1 (UID 1)', b'2 (UID 2)', b'3 (UID 3)']"), "{out}");
+    assert!(out.contains(&format!("uidl-after [b'1 {v}.1', b'2 {v}.3']")), "moved mail leaves POP3, the rest keep their UIDs: {out}");
+}
+
+#[test]
+fn curl_lists_folders_and_fetches_a_message_by_uid() {
+    let office = Office::start(2);
+    let base = format!("imap://127.0.0.1:{}/", office.port("imap"));
+    let list = Command::new("curl").args(["-s", "--user", "alice:alice-secret", &base]).output().unwrap();
+    let listing = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(listing.contains("* LIST (\\HasNoChildren) \"/\" \"INBOX\"") && listing.contains("\\Sent"), "{listing}");
+    let one = Command::new("curl").args(["-s", "--user", "alice:alice-secret", &format!("{base}INBOX;UID=2")]).output().unwrap();
+    let stored = office.sql("SELECT hex(b.data) FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.uid = 2");
+    let hex: String = one.stdout.iter().map(|b| format!("{b:02X}")).collect();
+    assert_eq!(hex, stored, "curl gets the message byte for byte");
+}
+
+#[test]
+fn big_literals_before_login_and_commands_pipelined_after_starttls_are_refused() {
+    let office = Office::start(0);
+    let out = office.python(
+        r#"
+s = socket.create_connection(("127.0.0.1", imap)); s.recv(1000)
+s.sendall(b"a LOGIN {99999}\r\n"); time.sleep(0.5); print("big", s.recv(1000))
+t = socket.create_connection(("127.0.0.1", imap)); t.recv(1000)
+t.sendall(b"a STARTTLS\r\nb LOGIN alice alice-secret\r\n"); time.sleep(0.5); print("plain", t.recv(1000))
+u = ctx.wrap_socket(t); u.sendall(b"c SELECT INBOX\r\n"); time.sleep(0.5); print("tls", u.recv(1000))
+"#,
+    );
+    assert!(out.contains("big b'a NO [TOOBIG] literal too big (the limit is 1024 bytes)\\r\\n* BYE too much data before login\\r\\n'"), "{out}");
+    assert!(out.contains("plain b'a OK begin TLS negotiation now\\r\\n'"), "{out}");
+    assert!(out.contains("tls b'c BAD log in first\\r\\n'"), "the LOGIN sent before TLS did not run: {out}");
+}
