@@ -6,11 +6,11 @@ use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindowBuilder, Window, Window
 /// Name, title and size of every window the app opens.
 const WINDOWS: [(&str, &str, f64, f64); 8] = [
     ("main", "Postroom", 940.0, 660.0),
-    ("services", "Services", 660.0, 500.0),
+    ("services", "Services", 660.0, 560.0),
     ("users", "Users", 800.0, 540.0),
     ("domains", "Local Domains", 520.0, 440.0),
     ("certificate", "TLS Certificate", 680.0, 540.0),
-    ("smtp", "SMTP", 700.0, 560.0),
+    ("smtp", "SMTP", 700.0, 620.0),
     ("queue", "Outbound Queue", 860.0, 520.0),
     ("bans", "Bans", 700.0, 440.0),
 ];

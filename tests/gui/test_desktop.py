@@ -79,6 +79,30 @@ def test_a_bad_port_is_refused_next_to_its_field(desktop):
     assert postroomd(desktop.data_dir, "settings", "get", "services.pop3.port").strip() == str(desktop.ports["pop3"])
 
 
+def test_pop3_and_imap_logins_and_limits_are_set_on_their_service_tabs(desktop):
+    desktop.open_window("#btn-open-services", "services")
+    desktop.click("#tab-pop3")
+    desktop.click("#pop3-plaintext")
+    desktop.type("#pop3-idle", "10")
+    desktop.click("#btn-apply")
+    error = wait_until(lambda: desktop.text("#pop3-idle-error"), what="the idle time error")
+    assert "at least 30 seconds" in error, error
+    assert postroomd(desktop.data_dir, "settings", "get", "pop3.allow_plaintext_login").strip() == "false", "nothing saved"
+    desktop.type("#pop3-idle", "900")
+    desktop.click("#tab-imap")
+    desktop.click("#imap-idle-enabled")
+    desktop.type("#imap-per-user", "5")
+    desktop.screenshot("services-imap")
+    desktop.click("#btn-apply")
+    wait_until(lambda: postroomd(desktop.data_dir, "settings", "get", "imap.max_connections_per_user").strip() == "5", what="the IMAP settings")
+    assert postroomd(desktop.data_dir, "settings", "get", "pop3.allow_plaintext_login").strip() == "true"
+    assert postroomd(desktop.data_dir, "settings", "get", "pop3.idle_timeout_secs").strip() == "900"
+    assert postroomd(desktop.data_dir, "settings", "get", "imap.idle_enabled").strip() == "false"
+    # The running server follows: IMAP no longer offers IDLE.
+    with socket.create_connection(("127.0.0.1", desktop.ports["imap"]), timeout=5) as s:
+        assert b"IDLE" not in s.recv(1000)
+
+
 def test_domains_window_adds_a_local_domain(desktop):
     desktop.open_window("#btn-open-domains", "domains")
     desktop.type("#domain-name", "Office.Example")

@@ -8,6 +8,7 @@ import type { OutboundView } from "./bindings/OutboundView";
 import type { Overview } from "./bindings/Overview";
 import type { Ban } from "./bindings/Ban";
 import type { QueueEntry } from "./bindings/QueueEntry";
+import type { MailboxAccess } from "./bindings/MailboxAccess";
 import type { ServiceView } from "./bindings/ServiceView";
 import type { SmtpView } from "./bindings/SmtpView";
 import type { UserDetail } from "./bindings/UserDetail";
@@ -40,7 +41,8 @@ export const api = {
   getOverview: () => call<Overview>("get_overview"),
   setPaused: (paused: boolean) => call<void>("set_paused", { paused }),
   getServices: () => call<ServiceView[]>("get_services"),
-  saveServices: (services: ServiceView[]) => call<void>("save_services", { services }),
+  saveServices: (services: ServiceView[], access: MailboxAccess | null) => call<void>("save_services", { services, access }),
+  getMailboxAccess: () => call<MailboxAccess>("get_mailbox_access"),
   listUsers: () => call<UserSummary[]>("list_users"),
   getUser: (name: string) => call<UserDetail>("get_user", { name }),
   createUser: (form: UserForm) => call<void>("create_user", { form }),

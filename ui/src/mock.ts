@@ -2,6 +2,7 @@ import type { BulkAddReport } from "./bindings/BulkAddReport";
 import type { CertificateInfo } from "./bindings/CertificateInfo";
 import type { FieldError } from "./bindings/FieldError";
 import type { FolderInfo } from "./bindings/FolderInfo";
+import type { MailboxAccess } from "./bindings/MailboxAccess";
 import type { Overview } from "./bindings/Overview";
 import type { ServiceId } from "./bindings/ServiceId";
 import type { ServiceView } from "./bindings/ServiceView";
@@ -161,15 +162,23 @@ function bulkAdd(): BulkAddReport {
   return report;
 }
 
+let access: MailboxAccess = {
+  pop3: { allow_plaintext_login: false, max_connections_per_address: 20, max_connections: 400, idle_timeout_secs: 600 },
+  imap: { allow_plaintext_login: false, idle_enabled: true, max_connections_per_user: 20, max_connections_per_address: 50, max_connections: 400, idle_timeout_secs: 1800 },
+};
+
 const handlers: Record<string, (a: any) => unknown> = {
   get_overview: () => overview(),
   set_paused: (a: { paused: boolean }) => void (paused = a.paused),
   get_services: () => structuredClone(services),
-  save_services: (a: { services: ServiceView[] }) => {
+  save_services: (a: { services: ServiceView[]; access: MailboxAccess | null }) => {
     const errors = validateServices(a.services);
+    if (a.access && a.access.pop3.idle_timeout_secs < 30) errors.push({ field: "pop3.idle_timeout_secs", message: "at least 30 seconds (RFC 1939 asks for 10 minutes)" });
     if (errors.length) throw invalid(errors);
     services = structuredClone(a.services);
+    if (a.access) access = structuredClone(a.access);
   },
+  get_mailbox_access: () => structuredClone(access),
   list_users: () => structuredClone([...users].sort((x, y) => x.name.localeCompare(y.name))),
   get_user: (a: { name: string }) => {
     const u = findUser(a.name);

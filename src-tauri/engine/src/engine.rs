@@ -29,7 +29,7 @@ use crate::settings::{self, ServiceId, Settings, TlsSettings};
 use crate::status::{self, RuntimeStatus};
 use crate::store::Store;
 use crate::users::Directory;
-use crate::views::{OutboundForm, OutboundView, Overview, ServiceView, SmtpView};
+use crate::views::{MailboxAccess, OutboundForm, OutboundView, Overview, ServiceView, SmtpView};
 
 /// How often the engine looks for changes made by other processes.
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(500);
@@ -197,12 +197,22 @@ impl Engine {
         ServiceId::ALL.into_iter().map(|id| ServiceView::new(id, settings.services.get(id))).collect()
     }
 
-    /// Saves the Services window. Field names in errors are `<service>.<field>`, e.g. `pop3.port`.
-    pub fn save_services(&self, views: &[ServiceView]) -> ApiResult<()> {
+    pub fn mailbox_access(&self) -> MailboxAccess {
+        let settings = self.settings();
+        MailboxAccess { pop3: settings.pop3.clone(), imap: settings.imap.clone() }
+    }
+
+    /// Saves the Services window in one change: the services and, when given, the POP3/IMAP4 settings.
+    /// Field names in errors are `<service>.<field>` (e.g. `pop3.port`) and `pop3.<setting>`.
+    pub fn save_services(&self, views: &[ServiceView], access: Option<MailboxAccess>) -> ApiResult<()> {
         let views = views.to_vec();
         self.update_settings(move |s| {
             for view in &views {
                 *s.services.get_mut(view.id) = view.settings();
+            }
+            if let Some(access) = access {
+                s.pop3 = access.pop3;
+                s.imap = access.imap;
             }
             Ok(())
         })

@@ -39,6 +39,7 @@ mod export_bindings {
         crate::net::tls::CertificateInfo::export_all_to(&out).unwrap();
         crate::error::ApiError::export_all_to(&out).unwrap();
         crate::views::SmtpView::export_all_to(&out).unwrap();
+        crate::views::MailboxAccess::export_all_to(&out).unwrap();
         crate::views::OutboundView::export_all_to(&out).unwrap();
         crate::views::OutboundForm::export_all_to(&out).unwrap();
         crate::queue::QueueEntry::export_all_to(&out).unwrap();

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::net::ServiceStatus;
-use crate::settings::{OutboundSettings, OutboundTls, ServiceId, ServiceSettings, Settings, SmtpSettings, TlsMode};
+use crate::settings::{ImapSettings, OutboundSettings, OutboundTls, Pop3Settings, ServiceId, ServiceSettings, Settings, SmtpSettings, TlsMode};
 
 /// One service as the Services window edits it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -108,6 +108,13 @@ impl SmtpView {
         s.general.server_name = self.server_name.trim().to_string();
         s.smtp = SmtpSettings { trusted_networks: self.smtp.trusted_networks.trim().to_string(), ..self.smtp.clone() };
     }
+}
+
+/// The POP3 and IMAP4 settings shown on those tabs of the Services window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct MailboxAccess {
+    pub pop3: Pop3Settings,
+    pub imap: ImapSettings,
 }
 
 /// The SMTP window's Outbound tab as shown: the password itself never leaves the engine.

@@ -21,6 +21,7 @@ pub fn handler() -> impl Fn(Invoke<Wry>) -> bool + Send + Sync + 'static {
         overview::set_paused,
         overview::open_window,
         services::get_services,
+        services::get_mailbox_access,
         services::save_services,
         users::list_users,
         users::get_user,

@@ -1,6 +1,7 @@
 import { api, closeWindow, errorText, fieldMessages } from "../api";
 import type { ServiceId } from "../bindings/ServiceId";
 import type { ServiceStatus } from "../bindings/ServiceStatus";
+import type { MailboxAccess } from "../bindings/MailboxAccess";
 import type { ServiceView } from "../bindings/ServiceView";
 import type { TlsMode } from "../bindings/TlsMode";
 import { formatAddress, formatNumber, plural, stateBadge } from "../format";
@@ -29,6 +30,26 @@ const PURPOSE: Record<ServiceId, string> = {
   imaps: "IMAP4 encrypted from the first byte (usually port 993).",
 };
 
+/** The POP3 and IMAP4 settings shown on the POP3 and IMAP4 tabs. */
+function accessControls() {
+  const num = (id: string) => input(id, { type: "number", min: 1, step: 1, class: "w-short" });
+  return {
+    pop3Plain: input("pop3-plaintext", { type: "checkbox" }),
+    pop3PerAddress: num("pop3-per-address"),
+    pop3Total: num("pop3-total"),
+    pop3Idle: num("pop3-idle"),
+    imapPlain: input("imap-plaintext", { type: "checkbox" }),
+    imapIdle: input("imap-idle-enabled", { type: "checkbox" }),
+    imapPerUser: num("imap-per-user"),
+    imapPerAddress: num("imap-per-address"),
+    imapTotal: num("imap-total"),
+    imapTimeout: num("imap-timeout"),
+  };
+}
+
+const unit = (t: string) => h("span", { class: "unit" }, t);
+const PLAIN_HINT = "Only for old mail programs on the office network: passwords would cross it unencrypted. Logins over TLS, and from this computer, are always allowed.";
+
 interface Controls {
   enabled: HTMLInputElement;
   bind: HTMLInputElement;
@@ -45,6 +66,16 @@ export function mountServices(app: HTMLElement): () => void {
   const controls = new Map<ServiceId, Controls>();
   let views: ServiceView[] = [];
   let tabs: Tabs | null = null;
+  const a = accessControls();
+  let access: MailboxAccess | null = null;
+  const accessFields: [string, HTMLInputElement][] = [
+    ["pop3.allow_plaintext_login", a.pop3Plain], ["pop3.max_connections_per_address", a.pop3PerAddress],
+    ["pop3.max_connections", a.pop3Total], ["pop3.idle_timeout_secs", a.pop3Idle],
+    ["imap.allow_plaintext_login", a.imapPlain], ["imap.idle_enabled", a.imapIdle],
+    ["imap.max_connections_per_user", a.imapPerUser], ["imap.max_connections_per_address", a.imapPerAddress],
+    ["imap.max_connections", a.imapTotal], ["imap.idle_timeout_secs", a.imapTimeout],
+  ];
+  for (const [key, control] of accessFields) errors.register(key, control);
 
   const okBtn = button("OK", { id: "btn-ok", primary: true, submit: true });
   const applyBtn = button("Apply", { id: "btn-apply", onClick: () => void save(false) });
@@ -92,7 +123,81 @@ export function mountServices(app: HTMLElement): () => void {
           row("TLS mode:", c.tls, [], "STARTTLS upgrades a plain connection on request; implicit TLS encrypts from the start."),
         ),
       ),
+      protocolGroup(id),
     );
+  }
+
+  /** POP3's settings on the POP3 tab and IMAP4's on the IMAP4 tab; a pointer to them on POP3S and IMAPS. */
+  function protocolGroup(id: ServiceId): HTMLElement | null {
+    if (id === "pop3") {
+      return group(
+        "POP3 logins and limits (POP3 and POP3S)",
+        grid(
+          checkRow("Allow logging in without encryption", a.pop3Plain, PLAIN_HINT),
+          row("Connections per address:", a.pop3PerAddress),
+          row("Connections in all:", a.pop3Total),
+          row("Disconnect after:", a.pop3Idle, [unit("seconds without a command")]),
+        ),
+      );
+    }
+    if (id === "imap") {
+      return group(
+        "IMAP4 logins and limits (IMAP4 and IMAPS)",
+        grid(
+          checkRow("Allow logging in without encryption", a.imapPlain, PLAIN_HINT),
+          checkRow("Offer IDLE (new mail appears at once in waiting mail programs)", a.imapIdle),
+          row("Sessions per user:", a.imapPerUser, [], "Each phone or computer keeps a few open."),
+          row("Connections per address:", a.imapPerAddress),
+          row("Connections in all:", a.imapTotal),
+          row("Disconnect after:", a.imapTimeout, [unit("seconds without a command")]),
+        ),
+      );
+    }
+    if (id === "pop3s" || id === "imaps") {
+      const tab = id === "pop3s" ? "POP3" : "IMAP4";
+      return h("p", { class: "hint" }, `Logins and limits for ${TAB_LABELS[id]} are set on the ${tab} tab.`);
+    }
+    return null;
+  }
+
+  function fillAccess(x: MailboxAccess): void {
+    access = x;
+    a.pop3Plain.checked = x.pop3.allow_plaintext_login;
+    a.pop3PerAddress.value = String(x.pop3.max_connections_per_address);
+    a.pop3Total.value = String(x.pop3.max_connections);
+    a.pop3Idle.value = String(x.pop3.idle_timeout_secs);
+    a.imapPlain.checked = x.imap.allow_plaintext_login;
+    a.imapIdle.checked = x.imap.idle_enabled;
+    a.imapPerUser.value = String(x.imap.max_connections_per_user);
+    a.imapPerAddress.value = String(x.imap.max_connections_per_address);
+    a.imapTotal.value = String(x.imap.max_connections);
+    a.imapTimeout.value = String(x.imap.idle_timeout_secs);
+  }
+
+  function collectAccess(local: Map<string, string>): MailboxAccess | null {
+    if (!access) return null;
+    const whole = (key: string, control: HTMLInputElement, min: number, unit = ""): number => {
+      const raw = control.value.trim();
+      const n = Number(raw);
+      if (!/^\d+$/.test(raw) || n < min || n > 4294967295) local.set(key, `enter a whole number of at least ${min}${unit}`);
+      return n;
+    };
+    return {
+      pop3: {
+        allow_plaintext_login: a.pop3Plain.checked,
+        max_connections_per_address: whole("pop3.max_connections_per_address", a.pop3PerAddress, 1),
+        max_connections: whole("pop3.max_connections", a.pop3Total, 1),
+        idle_timeout_secs: whole("pop3.idle_timeout_secs", a.pop3Idle, 30, " seconds"),
+      },
+      imap: {
+        allow_plaintext_login: a.imapPlain.checked,
+        idle_enabled: a.imapIdle.checked,
+        max_connections_per_user: whole("imap.max_connections_per_user", a.imapPerUser, 1),
+        max_connections_per_address: whole("imap.max_connections_per_address", a.imapPerAddress, 1),
+        max_connections: whole("imap.max_connections", a.imapTotal, 1),
+        idle_timeout_secs: whole("imap.idle_timeout_secs", a.imapTimeout, 60, " seconds"),
+      },
+    };
   }
 
   function fill(list: ServiceView[]): void {
@@ -119,7 +224,7 @@ export function mountServices(app: HTMLElement): () => void {
     }
   }
 
-  function collect(): { services: ServiceView[]; local: Map<string, string> } {
+  function collect(): { services: ServiceView[]; access: MailboxAccess | null; local: Map<string, string> } {
     const local = new Map<string, string>();
     const services = views.map((v) => {
       const c = controls.get(v.id)!;
@@ -130,7 +235,7 @@ export function mountServices(app: HTMLElement): () => void {
       }
       return { ...v, enabled: c.enabled.checked, bind_address: c.bind.value.trim(), port, tls_mode: c.tls.value as TlsMode };
     });
-    return { services, local };
+    return { services, access: collectAccess(local), local };
   }
 
   function showErrors(messages: Map<string, string>): void {
@@ -147,14 +252,14 @@ export function mountServices(app: HTMLElement): () => void {
 
   async function save(close: boolean): Promise<void> {
     if (!views.length) return;
-    const { services, local } = collect();
+    const { services, access: newAccess, local } = collect();
     if (local.size) {
       showErrors(local);
       return;
     }
     await busy([okBtn, applyBtn, cancelBtn], async () => {
       try {
-        await api.saveServices(services);
+        await api.saveServices(services, newAccess);
         errors.clear();
         if (close) {
           await closeWindow();
@@ -162,6 +267,7 @@ export function mountServices(app: HTMLElement): () => void {
         }
         strip.info("Settings saved.");
         fill(await api.getServices());
+        fillAccess(await api.getMailboxAccess());
         await refreshState();
       } catch (e) {
         const messages = fieldMessages(e, ["services."]);
@@ -200,10 +306,10 @@ export function mountServices(app: HTMLElement): () => void {
 
   app.replaceChildren(f.root);
   let stop = () => {};
-  api
-    .getServices()
-    .then((list) => {
+  Promise.all([api.getServices(), api.getMailboxAccess()])
+    .then(([list, x]) => {
       fill(list);
+      fillAccess(x);
       stop = poll(refreshState, 1000);
     })
     .catch((e) => strip.error(`Cannot read the service settings: ${errorText(e)}`));

@@ -172,7 +172,7 @@ export function buildPanels(c: SmtpControls, servicesButton: HTMLElement): Recor
     ),
     group(
       "Finding mail servers",
-      grid(row("DNS server:", c.dnsServer, [], "Where to look up each domain's mail servers (MX). Leave blank to use the computer's own DNS; enter an address such as 192.168.1.1 or 192.168.1.1:5353 to use another.")),
+      grid(row("DNS server:", c.dnsServer, [], "For looking up each domain's mail servers (MX). Blank: the computer's own; or an address such as 192.168.1.1.")),
     ),
   );
   return { general, relaying, limits, outbound };
