@@ -202,3 +202,29 @@ u = ctx.wrap_socket(t); u.sendall(b"c SELECT INBOX\r\n"); time.sleep(0.5); print
     assert!(out.contains("plain b'a OK begin TLS negotiation now\\r\\n'"), "{out}");
     assert!(out.contains("tls b'c BAD log in first\\r\\n'"), "the LOGIN sent before TLS did not run: {out}");
 }
+
+#[test]
+fn condstore_reports_changes_since_a_modseq_and_refuses_stale_stores_and_sort_orders_by_subject_and_size() {
+    let office = Office::start(3);
+    let out = office.python(
+        r#"
+s = socket.create_connection(("127.0.0.1", imap)); s.settimeout(5)
+def tx(line):
+    s.sendall(line + b"\r\n"); time.sleep(0.4); return s.recv(20000)
+tx(b"a LOGIN alice alice-secret")
+sel = tx(b"b SELECT INBOX (CONDSTORE)")
+modseq = int(sel.split(b"HIGHESTMODSEQ ")[1].split(b"]")[0])
+print("store", tx(b"c STORE 2 +FLAGS (\\Flagged)"))
+print("changed", tx(b"d FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % modseq))
+print("stale", tx(b"e STORE 2 (UNCHANGEDSINCE %d) +FLAGS (\\Seen)" % modseq))
+print("sort", tx(b"f SORT (REVERSE SUBJECT) UTF-8 ALL"))
+print("uidsort", tx(b"g UID SORT (SIZE ARRIVAL) UTF-8 NOT SUBJECT \"note 2\""))
+"#,
+    );
+    assert!(out.contains("* 2 FETCH (FLAGS (\\\\Flagged) MODSEQ ("), "STORE answers carry MODSEQ once CONDSTORE is on: {out}");
+    let changed = out.lines().find(|l| l.starts_with("changed")).unwrap();
+    assert!(changed.contains("* 2 FETCH (FLAGS (\\\\Flagged) MODSEQ (") && !changed.contains("* 1 FETCH") && !changed.contains("* 3 FETCH"), "only message 2 changed: {out}");
+    assert!(out.contains("e OK [MODIFIED 2]"), "a store based on an old modseq is refused for the changed message: {out}");
+    assert!(out.contains("* SORT 3 2 1"), "{out}");
+    assert!(out.contains("* SORT 1 3"), "{out}");
+}

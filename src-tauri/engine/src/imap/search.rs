@@ -2,6 +2,7 @@
 //! the message rows; header and text keys parse the message (once per message) and compare, ignoring
 //! case, against decoded header values and the decoded text of every text part (HTML as text).
 
+use imap_codec::imap_types::extensions::sort::{SortCriterion, SortKey};
 use imap_codec::imap_types::search::SearchKey;
 use imap_codec::imap_types::sequence::SequenceSet;
 use mail_parser::{HeaderValue, MessageParser};
@@ -134,4 +135,130 @@ pub fn matches(key: &SearchKey, c: &Candidate, parsed: &mut dyn FnMut() -> std::
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Why a search stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TooSlow;
+
+/// Runs a SEARCH (or SORT, when `sort` is given) over `rows`, off the async threads; returns the indexes
+/// of the matching messages, in mailbox order or sorted. Gives up after `limit` when text must be read.
+pub fn run(
+    store: &crate::store::Store,
+    rows: &[MessageRow],
+    key: &SearchKey,
+    sort: Option<&[SortCriterion]>,
+    limit: std::time::Duration,
+) -> Result<Vec<usize>, TooSlow> {
+    use std::rc::Rc;
+    let started = std::time::Instant::now();
+    let dir = store.blobs_dir();
+    let needs_text = needs_text(key) || sort.is_some_and(|s| s.iter().any(|c| sort_needs_text(&c.key)));
+    let (last_seq, last_uid) = (rows.len() as u32, rows.last().map_or(0, |m| m.uid));
+    let mut hits: Vec<(usize, Option<Rc<Parsed>>)> = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        if needs_text && started.elapsed() > limit {
+            return Err(TooSlow);
+        }
+        let mut cache: Option<Rc<Parsed>> = None;
+        let mut parsed = || {
+            cache
+                .get_or_insert_with(|| {
+                    let raw = store.read(|c| crate::store::blobs::read(c, &dir, row.blob_id)).unwrap_or_default();
+                    Rc::new(Parsed::of(&raw))
+                })
+                .clone()
+        };
+        let candidate = Candidate { seq: i as u32 + 1, row, last_seq, last_uid };
+        if matches(key, &candidate, &mut parsed) {
+            let kept = sort.is_some().then(&mut parsed);
+            hits.push((i, kept));
+        }
+    }
+    if let Some(criteria) = sort {
+        hits.sort_by(|(a, pa), (b, pb)| {
+            for c in criteria {
+                let order = compare(&c.key, &rows[*a], pa.as_deref(), &rows[*b], pb.as_deref());
+                let order = if c.reverse { order.reverse() } else { order };
+                if order != std::cmp::Ordering::Equal {
+                    return order;
+                }
+            }
+            a.cmp(b)
+        });
+    }
+    Ok(hits.into_iter().map(|(i, _)| i).collect())
+}
+
+
+fn sort_needs_text(key: &SortKey) -> bool {
+    !matches!(key, SortKey::Arrival | SortKey::Size)
+}
+
+/// The RFC 5256 sort value of a text key: the first address's mailbox, or the base subject.
+fn sort_text(key: &SortKey, p: &Parsed) -> String {
+    let header = |name: &str| p.headers.iter().find(|(n, _, _)| n == name).map(|(_, _, d)| d.clone()).unwrap_or_default();
+    let first_mailbox = |text: String| {
+        let addr = text.split('<').nth(1).and_then(|r| r.split('>').next()).map(str::to_string).unwrap_or(text);
+        addr.split('@').next().unwrap_or("").trim().to_string()
+    };
+    match key {
+        SortKey::From | SortKey::DisplayFrom => first_mailbox(header("FROM")),
+        SortKey::To | SortKey::DisplayTo => first_mailbox(header("TO")),
+        SortKey::Cc => first_mailbox(header("CC")),
+        SortKey::Subject => base_subject(&header("SUBJECT")),
+        _ => String::new(),
+    }
+}
+
+/// The subject without "Re:", "Fwd:", "[list]" prefixes and a "(fwd)" trailer (RFC 5256 2.1, simplified).
+pub fn base_subject(subject: &str) -> String {
+    let mut s = subject.trim().to_lowercase();
+    loop {
+        let before = s.clone();
+        for prefix in ["re:", "fw:", "fwd:"] {
+            if let Some(rest) = s.strip_prefix(prefix) {
+                s = rest.trim_start().to_string();
+            }
+        }
+        if s.starts_with('[') {
+            if let Some(end) = s.find(']') {
+                if end + 1 < s.len() {
+                    s = s[end + 1..].trim_start().to_string();
+                }
+            }
+        }
+        if let Some(rest) = s.strip_suffix("(fwd)") {
+            s = rest.trim_end().to_string();
+        }
+        if s == before {
+            return s;
+        }
+    }
+}
+
+fn compare(key: &SortKey, a: &MessageRow, pa: Option<&Parsed>, b: &MessageRow, pb: Option<&Parsed>) -> std::cmp::Ordering {
+    match key {
+        SortKey::Arrival => a.received_at.cmp(&b.received_at),
+        SortKey::Size => a.size.cmp(&b.size),
+        SortKey::Date => {
+            let date = |m: &MessageRow, p: Option<&Parsed>| p.and_then(|p| p.sent).unwrap_or(m.received_at);
+            date(a, pa).cmp(&date(b, pb))
+        }
+        other => {
+            let text = |p: Option<&Parsed>| p.map(|p| sort_text(other, p)).unwrap_or_default();
+            text(pa).cmp(&text(pb))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base_subject;
+
+    #[test]
+    fn base_subjects_drop_reply_and_forward_markers() {
+        assert_eq!(base_subject("Re: RE: [office] Fwd: Lunch (fwd)"), "lunch");
+        assert_eq!(base_subject("Quarterly figures"), "quarterly figures");
+    }
 }

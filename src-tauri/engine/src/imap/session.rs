@@ -1,12 +1,13 @@
 //! One IMAP conversation: framing (imap-codec's Fragmentizer), the states (not authenticated,
 //! authenticated, selected, idling), a handler per command, and the snapshot of the selected mailbox.
 
-use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use imap_codec::fragmentizer::{DecodeMessageError, FragmentInfo, Fragmentizer};
 use imap_codec::imap_types::auth::{AuthMechanism, AuthenticateData};
-use imap_codec::imap_types::command::{Command, CommandBody};
+use imap_codec::imap_types::command::{Command, CommandBody, FetchModifier, SelectParameter, StoreModifier};
+use imap_codec::imap_types::extensions::enable::CapabilityEnable;
+use imap_codec::imap_types::extensions::sort::SortCriterion;
 use imap_codec::imap_types::core::LiteralMode;
 use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
 use imap_codec::imap_types::flag::{Flag, StoreResponse, StoreType};
@@ -19,7 +20,7 @@ use imap_codec::{AuthenticateDataCodec, CommandCodec, IdleDoneCodec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::fetch::{self, Item};
-use super::search::{self, Candidate, Parsed};
+use super::search;
 use super::sequence::{contains, highest_named, in_order};
 use super::{utf7, Shared, UserSession};
 use crate::access::login::{self, LoginOutcome};
@@ -41,7 +42,7 @@ const MAX_AUTH_FAILURES: u32 = 3;
 /// The longest a SEARCH may take before it gives up with NO [LIMIT].
 const SEARCH_LIMIT: Duration = Duration::from_secs(20);
 
-const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR";
+const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE SORT";
 
 pub type SessionContext = crate::net::SessionContext<Shared>;
 
@@ -101,6 +102,8 @@ struct Session {
     errors: u32,
     auth_failures: u32,
     changes: tokio::sync::watch::Receiver<u64>,
+    /// The client uses CONDSTORE (RFC 7162): FETCH answers carry MODSEQ.
+    condstore: bool,
 }
 
 pub async fn run(ctx: SessionContext, stream: BoxStream) -> std::io::Result<()> {
@@ -115,6 +118,7 @@ pub async fn run(ctx: SessionContext, stream: BoxStream) -> std::io::Result<()> 
         errors: 0,
         auth_failures: 0,
         changes,
+        condstore: false,
     };
     let caps = s.capabilities();
     s.untagged(&format!("OK [CAPABILITY {caps}] {} Postroom IMAP4 ready", s.ctx.settings.general.server_name));
@@ -373,8 +377,10 @@ impl Session {
             CommandBody::Authenticate { mechanism, initial_response } => {
                 return self.authenticate(tag, mechanism.into_static(), initial_response.map(|r| r.declassify().to_vec())).await;
             }
-            CommandBody::Enable { .. } => {
-                self.untagged("ENABLED");
+            CommandBody::Enable { capabilities } => {
+                let condstore = capabilities.as_ref().iter().any(|c| matches!(c, CapabilityEnable::CondStore));
+                self.condstore |= condstore;
+                self.untagged(if condstore { "ENABLED CONDSTORE" } else { "ENABLED" });
                 self.tagged(tag, "OK", "ENABLE completed");
             }
             CommandBody::Namespace => {
@@ -390,8 +396,14 @@ impl Session {
                     self.refresh(true).await;
                 }
             }
-            CommandBody::Select { mailbox, .. } => self.select(tag, &mailbox, false).await,
-            CommandBody::Examine { mailbox, .. } => self.select(tag, &mailbox, true).await,
+            CommandBody::Select { mailbox, parameters } => {
+                self.condstore |= parameters.contains(&SelectParameter::CondStore);
+                self.select(tag, &mailbox, false).await
+            }
+            CommandBody::Examine { mailbox, parameters } => {
+                self.condstore |= parameters.contains(&SelectParameter::CondStore);
+                self.select(tag, &mailbox, true).await
+            }
             CommandBody::Unselect => {
                 self.selected = None;
                 self.tagged(tag, "OK", "UNSELECT completed");
@@ -454,11 +466,32 @@ impl Session {
                     self.search(tag, &key, uid).await;
                 }
             }
-            CommandBody::Fetch { sequence_set, macro_or_item_names, uid, .. } => {
-                let items = fetch::items(&macro_or_item_names, uid);
-                self.fetch(tag, &sequence_set, uid, &items).await;
+            CommandBody::Fetch { sequence_set, macro_or_item_names, uid, modifiers } => {
+                let mut items = fetch::items(&macro_or_item_names, uid);
+                let changed_since = modifiers.iter().find_map(|m| match m {
+                    FetchModifier::ChangedSince(n) => Some(n.get()),
+                    FetchModifier::Vanished => None,
+                });
+                self.condstore |= changed_since.is_some() || items.contains(&Item::ModSeq);
+                if self.condstore && !items.contains(&Item::ModSeq) && changed_since.is_some() {
+                    items.push(Item::ModSeq);
+                }
+                self.fetch(tag, &sequence_set, uid, &items, changed_since).await;
             }
-            CommandBody::Store { sequence_set, kind, response, flags, uid, .. } => self.store(tag, &sequence_set, uid, kind, response, &flags).await,
+            CommandBody::Store { sequence_set, kind, response, flags, uid, modifiers } => {
+                let unchanged_since = modifiers.iter().map(|StoreModifier::UnchangedSince(n)| *n).next();
+                self.condstore |= unchanged_since.is_some();
+                self.store(tag, &sequence_set, uid, kind, response, &flags, unchanged_since).await
+            }
+            CommandBody::Sort { sort_criteria, charset, search_criteria, uid } => {
+                let charset = charset.as_ref().to_ascii_uppercase();
+                if charset != "UTF-8" && charset != "US-ASCII" {
+                    self.tagged(tag, "NO", "[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
+                } else {
+                    let key = SearchKey::And(search_criteria);
+                    self.sort(tag, sort_criteria.into_inner(), &key, uid).await;
+                }
+            }
             CommandBody::Copy { sequence_set, mailbox, uid } => self.copy(tag, &sequence_set, uid, &mailbox, false).await,
             CommandBody::Move { sequence_set, mailbox, uid } => self.copy(tag, &sequence_set, uid, &mailbox, true).await,
             _ => self.tagged(tag, "BAD", "command not supported"),
@@ -719,6 +752,7 @@ impl Session {
             })
             .await;
         let Ok(Some((folder, Some(now_rows)))) = fresh else { return };
+        let condstore = self.condstore;
         let Some(sel) = self.selected.as_mut() else { return };
         let mut out = Vec::new();
         let mut current = std::mem::take(&mut sel.messages);
@@ -737,6 +771,9 @@ impl Session {
                 if fresh.flags != m.flags || fresh.keywords != m.keywords {
                     out.extend_from_slice(format!("* {} FETCH (UID {} FLAGS ", i + 1, fresh.uid).as_bytes());
                     fetch::write_flags(&mut out, fresh.flags, &fresh.keywords);
+                    if condstore {
+                        out.extend_from_slice(format!(" MODSEQ ({})", fresh.modseq).as_bytes());
+                    }
                     out.extend_from_slice(b")\r\n");
                 }
                 *m = fresh.clone();
@@ -793,12 +830,13 @@ impl Session {
         }
     }
 
-    async fn fetch(&mut self, tag: &str, set: &SequenceSet, uid: bool, items: &[Item]) {
+    async fn fetch(&mut self, tag: &str, set: &SequenceSet, uid: bool, items: &[Item], changed_since: Option<u64>) {
         let Some(sel) = &self.selected else { return };
         let picked = match sel.resolve(set, uid) {
             Ok(p) => p,
             Err(e) => return self.tagged(tag, "BAD", &e),
         };
+        let picked: Vec<usize> = picked.into_iter().filter(|&i| changed_since.is_none_or(|n| sel.messages[i].modseq as u64 > n)).collect();
         let (needs_meta, needs_text, sets_seen) = fetch::needs(items);
         let mut items = items.to_vec();
         let mark_seen = sets_seen && !sel.read_only;
@@ -853,7 +891,8 @@ impl Session {
         self.tagged(tag, "OK", "FETCH completed");
     }
 
-    async fn store(&mut self, tag: &str, set: &SequenceSet, uid: bool, kind: StoreType, response: StoreResponse, flags: &[Flag<'_>]) {
+    #[allow(clippy::too_many_arguments)]
+    async fn store(&mut self, tag: &str, set: &SequenceSet, uid: bool, kind: StoreType, response: StoreResponse, flags: &[Flag<'_>], unchanged_since: Option<u64>) {
         let Some(sel) = &self.selected else { return };
         if sel.read_only {
             return self.tagged(tag, "NO", "the mailbox is read-only (EXAMINE)");
@@ -865,8 +904,14 @@ impl Session {
         let (bits, keywords) = flag_bits(flags);
         let keywords: Vec<&str> = keywords.split(' ').filter(|k| !k.is_empty()).collect();
         let mut changes = Vec::new();
+        let mut modified = Vec::new();
         for &i in &picked {
             let m = &sel.messages[i];
+            // CONDSTORE: a message changed since the client's mod-sequence is left alone and reported.
+            if unchanged_since.is_some_and(|n| m.modseq as u64 > n) {
+                modified.push(if uid { m.uid } else { i as u32 + 1 });
+                continue;
+            }
             let mut kw: Vec<String> = m.keywords.split(' ').filter(|k| !k.is_empty()).map(str::to_string).collect();
             let new = match kind {
                 StoreType::Replace => {
@@ -890,10 +935,15 @@ impl Session {
         }
         let folder_id = sel.folder.id;
         let writes: Vec<(i64, Flags, String)> = changes.iter().map(|(_, id, f, k)| (*id, *f, k.clone())).collect();
-        let modseq = match self.ctx.shared.store.write_async(move |c| mailbox::set_flags(c, folder_id, &writes)).await {
-            Ok(m) => m,
-            Err(e) => return self.store_failed(tag, e),
+        let modseq = if writes.is_empty() {
+            0
+        } else {
+            match self.ctx.shared.store.write_async(move |c| mailbox::set_flags(c, folder_id, &writes)).await {
+                Ok(m) => m,
+                Err(e) => return self.store_failed(tag, e),
+            }
         };
+        let condstore = self.condstore;
         let Some(sel) = self.selected.as_mut() else { return };
         let mut out = Vec::new();
         for (i, _, new, kw) in changes {
@@ -908,12 +958,20 @@ impl Session {
                 }
                 out.extend_from_slice(b"FLAGS ");
                 fetch::write_flags(&mut out, m.flags, &m.keywords);
+                if condstore {
+                    out.extend_from_slice(format!(" MODSEQ ({modseq})").as_bytes());
+                }
                 out.extend_from_slice(b")\r\n");
             }
         }
         self.out.extend_from_slice(&out);
         self.refresh(false).await;
-        self.tagged(tag, "OK", "STORE completed");
+        if modified.is_empty() {
+            self.tagged(tag, "OK", "STORE completed");
+        } else {
+            modified.sort_unstable();
+            self.tagged(tag, "OK", &format!("[MODIFIED {}] STORE completed, except where changed meanwhile", in_order(&modified)));
+        }
     }
 
     async fn copy(&mut self, tag: &str, set: &SequenceSet, uid: bool, mailbox: &Mailbox<'_>, moving: bool) {
@@ -1013,45 +1071,33 @@ impl Session {
     }
 
     async fn search(&mut self, tag: &str, key: &SearchKey<'static>, uid: bool) {
+        self.search_or_sort(tag, key, None, uid).await;
+    }
+
+    async fn sort(&mut self, tag: &str, criteria: Vec<SortCriterion>, key: &SearchKey<'static>, uid: bool) {
+        self.search_or_sort(tag, key, Some(criteria), uid).await;
+    }
+
+    /// SEARCH, or SORT when `sort` is given; answers with message numbers, or UIDs for the UID forms.
+    async fn search_or_sort(&mut self, tag: &str, key: &SearchKey<'static>, sort: Option<Vec<SortCriterion>>, uid: bool) {
         let Some(sel) = &self.selected else { return };
         let rows = sel.messages.clone();
-        let (last_seq, last_uid) = (rows.len() as u32, sel.last_uid());
-        let needs_text = search::needs_text(key);
         let store = self.ctx.shared.store.clone();
         let key = key.clone();
+        let verb = if sort.is_some() { "SORT" } else { "SEARCH" };
         let found = tokio::task::spawn_blocking(move || {
-            let started = Instant::now();
-            let dir = store.blobs_dir();
-            let mut hits = Vec::new();
-            for (i, row) in rows.iter().enumerate() {
-                if needs_text && started.elapsed() > SEARCH_LIMIT {
-                    return Err(());
-                }
-                let mut cache: Option<Rc<Parsed>> = None;
-                let mut parsed = || {
-                    cache
-                        .get_or_insert_with(|| {
-                            let raw = store.read(|c| blobs::read(c, &dir, row.blob_id)).unwrap_or_default();
-                            Rc::new(Parsed::of(&raw))
-                        })
-                        .clone()
-                };
-                let candidate = Candidate { seq: i as u32 + 1, row, last_seq, last_uid };
-                if search::matches(&key, &candidate, &mut parsed) {
-                    hits.push(if uid { row.uid } else { i as u32 + 1 });
-                }
-            }
-            Ok(hits)
+            let hits = search::run(&store, &rows, &key, sort.as_deref(), SEARCH_LIMIT)?;
+            Ok::<_, search::TooSlow>(hits.into_iter().map(|i| if uid { rows[i].uid } else { i as u32 + 1 }).collect::<Vec<u32>>())
         })
         .await;
         match found {
             Ok(Ok(hits)) => {
                 let list: Vec<String> = hits.iter().map(|n| n.to_string()).collect();
-                self.untagged(&format!("SEARCH{}{}", if list.is_empty() { "" } else { " " }, list.join(" ")));
+                self.untagged(&format!("{verb}{}{}", if list.is_empty() { "" } else { " " }, list.join(" ")));
                 self.refresh(false).await;
-                self.tagged(tag, "OK", "SEARCH completed");
+                self.tagged(tag, "OK", &format!("{verb} completed"));
             }
-            Ok(Err(())) => self.tagged(tag, "NO", "[LIMIT] the search took too long; narrow it down"),
+            Ok(Err(search::TooSlow)) => self.tagged(tag, "NO", "[LIMIT] the search took too long; narrow it down"),
             Err(e) => self.store_failed(tag, e),
         }
     }
