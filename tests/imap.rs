@@ -204,7 +204,7 @@ u = ctx.wrap_socket(t); u.sendall(b"c SELECT INBOX\r\n"); time.sleep(0.5); print
 }
 
 #[test]
-fn condstore_reports_changes_since_a_modseq_and_refuses_stale_stores_and_sort_orders_by_subject_and_size() {
+fn condstore_sort_and_esearch_answer_as_their_rfcs_say() {
     let office = Office::start(3);
     let out = office.python(
         r#"
@@ -219,6 +219,7 @@ print("changed", tx(b"d FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % modseq))
 print("stale", tx(b"e STORE 2 (UNCHANGEDSINCE %d) +FLAGS (\\Seen)" % modseq))
 print("sort", tx(b"f SORT (REVERSE SUBJECT) UTF-8 ALL"))
 print("uidsort", tx(b"g UID SORT (SIZE ARRIVAL) UTF-8 NOT SUBJECT \"note 2\""))
+print("esearch", tx(b"h UID SEARCH RETURN (MIN MAX COUNT) ALL"), tx(b"i SEARCH RETURN () UNFLAGGED"))
 "#,
     );
     assert!(out.contains("* 2 FETCH (FLAGS (\\\\Flagged) MODSEQ ("), "STORE answers carry MODSEQ once CONDSTORE is on: {out}");
@@ -227,4 +228,6 @@ print("uidsort", tx(b"g UID SORT (SIZE ARRIVAL) UTF-8 NOT SUBJECT \"note 2\""))
     assert!(out.contains("e OK [MODIFIED 2]"), "a store based on an old modseq is refused for the changed message: {out}");
     assert!(out.contains("* SORT 3 2 1"), "{out}");
     assert!(out.contains("* SORT 1 3"), "{out}");
+    assert!(out.contains("* ESEARCH (TAG \"h\") UID MIN 1 MAX 3 COUNT 3"), "{out}");
+    assert!(out.contains("* ESEARCH (TAG \"i\") ALL 1,3"), "{out}");
 }

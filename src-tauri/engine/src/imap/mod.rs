@@ -1,5 +1,5 @@
 //! The IMAP4 server (services imap 143, imaps 993): IMAP4rev1 (RFC 3501) with IDLE, UIDPLUS, MOVE,
-//! NAMESPACE, SPECIAL-USE, CHILDREN, LITERAL+, ENABLE, ID, UNSELECT and SASL-IR.
+//! NAMESPACE, SPECIAL-USE, CHILDREN, LITERAL+, ENABLE, ID, UNSELECT, SASL-IR, CONDSTORE, SORT and ESEARCH.
 //!
 //! Commands are framed and parsed by imap-codec's `Fragmentizer` and `CommandCodec`, which tell the size
 //! of a literal before its data arrives, so oversize literals are refused before the client sends them
@@ -12,6 +12,7 @@
 //! sends EXISTS, EXPUNGE and FETCH FLAGS. Messages are numbered from the snapshot, so numbers never shift
 //! under a client in the middle of a command.
 
+mod esearch;
 mod fetch;
 mod search;
 mod sequence;

@@ -37,6 +37,23 @@ pub fn highest_named(set: &SequenceSet) -> u32 {
         .unwrap_or(0)
 }
 
+/// Writes numbers compactly: "1:3,7,9:10".
+pub fn compact(numbers: &[u32]) -> String {
+    let mut sorted = numbers.to_vec();
+    sorted.sort_unstable();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        while i + 1 < sorted.len() && sorted[i + 1] == sorted[i] + 1 {
+            i += 1;
+        }
+        parts.push(if start == sorted[i] { start.to_string() } else { format!("{start}:{}", sorted[i]) });
+        i += 1;
+    }
+    parts.join(",")
+}
+
 /// Writes UIDs in the order given (COPYUID pairs must line up), each range only when consecutive.
 pub fn in_order(uids: &[u32]) -> String {
     uids.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(",")

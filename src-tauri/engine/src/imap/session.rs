@@ -16,13 +16,14 @@ use imap_codec::imap_types::search::SearchKey;
 use imap_codec::imap_types::sequence::SequenceSet;
 use imap_codec::imap_types::status::StatusDataItemName;
 use imap_codec::imap_types::IntoStatic;
+use imap_codec::decode::Decoder;
 use imap_codec::{AuthenticateDataCodec, CommandCodec, IdleDoneCodec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::fetch::{self, Item};
 use super::search;
 use super::sequence::{contains, highest_named, in_order};
-use super::{utf7, Shared, UserSession};
+use super::{esearch, utf7, Shared, UserSession};
 use crate::access::login::{self, LoginOutcome};
 use crate::mailbox::meta::{self, Meta};
 use crate::mailbox::{self, Flags, Folder, FolderError, MessageRow};
@@ -42,7 +43,7 @@ const MAX_AUTH_FAILURES: u32 = 3;
 /// The longest a SEARCH may take before it gives up with NO [LIMIT].
 const SEARCH_LIMIT: Duration = Duration::from_secs(20);
 
-const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE SORT";
+const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE SORT ESEARCH";
 
 pub type SessionContext = crate::net::SessionContext<Shared>;
 
@@ -128,6 +129,8 @@ pub async fn run(ctx: SessionContext, stream: BoxStream) -> std::io::Result<()> 
 /// The message a command came in, owned.
 enum Incoming {
     Command(Command<'static>),
+    /// A SEARCH with a RETURN clause (ESEARCH): the search, and what to return.
+    ESearch(Command<'static>, esearch::ReturnOptions),
     AuthData(AuthenticateData<'static>),
     IdleDone,
     /// Not understood; the tag if one could be read.
@@ -293,6 +296,13 @@ impl Session {
                 Ok(data) => Incoming::AuthData(data.into_static()),
                 Err(_) => Incoming::AuthData(AuthenticateData::Cancel),
             },
+            None if esearch::strip_return(fr.message_bytes()).is_some() => match esearch::strip_return(fr.message_bytes()) {
+                Some(Ok((command, options))) => match CommandCodec::default().decode(&command) {
+                    Ok((rest, parsed)) if rest.is_empty() => Incoming::ESearch(parsed.into_static(), options),
+                    _ => Incoming::Bad(tag(), "command not understood"),
+                },
+                _ => Incoming::Bad(tag(), "unsupported RETURN option (MIN, MAX, COUNT and ALL are supported)"),
+            },
             None => match fr.decode_message(&CommandCodec::default()) {
                 Ok(command) => Incoming::Command(command.into_static()),
                 Err(DecodeMessageError::MessageTooLong { .. }) | Err(DecodeMessageError::MessagePoisoned { .. }) => Incoming::Bad(tag(), "[TOOBIG] command too long"),
@@ -316,6 +326,15 @@ impl Session {
                 Ok(Next::Continue)
             }
             Incoming::AuthData(data) => self.authenticate_step(data).await,
+            Incoming::ESearch(command, options) => {
+                let tag = command.tag.inner().to_string();
+                if self.user.is_none() || self.selected.is_none() {
+                    self.tagged(&tag, "BAD", "select a mailbox first");
+                } else if let CommandBody::Search { criteria, uid, .. } = command.body {
+                    self.search_or_sort(&tag, &SearchKey::And(criteria), None, uid, Some(options)).await;
+                }
+                Ok(Next::Continue)
+            }
             Incoming::Command(command) => {
                 let tag = command.tag.inner().to_string();
                 let next = self.command(&tag, command.body).await?;
@@ -1071,15 +1090,15 @@ impl Session {
     }
 
     async fn search(&mut self, tag: &str, key: &SearchKey<'static>, uid: bool) {
-        self.search_or_sort(tag, key, None, uid).await;
+        self.search_or_sort(tag, key, None, uid, None).await;
     }
 
     async fn sort(&mut self, tag: &str, criteria: Vec<SortCriterion>, key: &SearchKey<'static>, uid: bool) {
-        self.search_or_sort(tag, key, Some(criteria), uid).await;
+        self.search_or_sort(tag, key, Some(criteria), uid, None).await;
     }
 
     /// SEARCH, or SORT when `sort` is given; answers with message numbers, or UIDs for the UID forms.
-    async fn search_or_sort(&mut self, tag: &str, key: &SearchKey<'static>, sort: Option<Vec<SortCriterion>>, uid: bool) {
+    async fn search_or_sort(&mut self, tag: &str, key: &SearchKey<'static>, sort: Option<Vec<SortCriterion>>, uid: bool, esearch: Option<esearch::ReturnOptions>) {
         let Some(sel) = &self.selected else { return };
         let rows = sel.messages.clone();
         let store = self.ctx.shared.store.clone();
@@ -1092,8 +1111,13 @@ impl Session {
         .await;
         match found {
             Ok(Ok(hits)) => {
-                let list: Vec<String> = hits.iter().map(|n| n.to_string()).collect();
-                self.untagged(&format!("{verb}{}{}", if list.is_empty() { "" } else { " " }, list.join(" ")));
+                match esearch {
+                    Some(options) => self.untagged(&esearch::answer(tag, uid, options, &hits)),
+                    None => {
+                        let list: Vec<String> = hits.iter().map(|n| n.to_string()).collect();
+                        self.untagged(&format!("{verb}{}{}", if list.is_empty() { "" } else { " " }, list.join(" ")));
+                    }
+                }
                 self.refresh(false).await;
                 self.tagged(tag, "OK", &format!("{verb} completed"));
             }
