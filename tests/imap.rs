@@ -231,3 +231,83 @@ print("esearch", tx(b"h UID SEARCH RETURN (MIN MAX COUNT) ALL"), tx(b"i SEARCH R
     assert!(out.contains("* ESEARCH (TAG \"h\") UID MIN 1 MAX 3 COUNT 3"), "{out}");
     assert!(out.contains("* ESEARCH (TAG \"i\") ALL 1,3"), "{out}");
 }
+
+/// Runs a terminal mail program unattended: it needs a terminal, which `script` provides.
+fn in_terminal(dir: &Path, command: &str) {
+    let out = Command::new("timeout")
+        .args(["60", "script", "-qec", command, "/dev/null"])
+        .current_dir(dir)
+        .env("TERM", "xterm")
+        .env("HOME", dir)
+        .output()
+        .expect("script (util-linux) runs");
+    assert!(out.status.success(), "{command}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn neomutt_copies_the_inbox_to_an_mbox_and_mutt_files_it_into_a_new_folder() {
+    let office = Office::start(3);
+    let dir = office.dir().to_path_buf();
+    let rc = dir.join("muttrc");
+    let settings = [
+        "set imap_user=\"alice\"".to_string(),
+        "set imap_pass=\"alice-secret\"".into(),
+        format!("set folder=\"imap://127.0.0.1:{}/\"", office.port("imap")),
+        "set spoolfile=\"+INBOX\"".into(),
+        "set ssl_starttls=no".into(),
+        "set ssl_force_tls=no".into(),
+        "set confirmcreate=no".into(),
+        "set confirmappend=no".into(),
+        "set mbox_type=mbox".into(),
+        "set mail_check=0".into(),
+        "set timeout=1".into(),
+        "set wait_key=no".into(),
+    ];
+    std::fs::write(&rc, settings.join("\n") + "\n").unwrap();
+    let mbox = dir.join("copied.mbox");
+    let keys = |target: &str| format!("push \"<tag-pattern>~A<enter><tag-prefix><copy-message>{target}<enter><quit>\"");
+    in_terminal(
+        &dir,
+        &format!("neomutt -n -F {} -f imap://127.0.0.1:{}/INBOX -e '{}'", rc.display(), office.port("imap"), keys(&mbox.display().to_string())),
+    );
+    let copied = std::fs::read_to_string(&mbox).expect("neomutt wrote the mbox");
+    assert_eq!(copied.matches("\nSubject: note ").count() + usize::from(copied.starts_with("Subject: note ")), 3, "{copied}");
+    in_terminal(&dir, &format!("mutt -n -F {} -f {} -e '{}'", rc.display(), mbox.display(), keys("=Archive")));
+    assert_eq!(
+        office.sql("SELECT count(*) FROM messages m JOIN folders f ON f.id = m.folder_id WHERE f.path = 'Archive'"),
+        "3",
+        "mutt created the folder and appended every message"
+    );
+    assert_eq!(office.sql("SELECT count(*) FROM messages m JOIN folders f ON f.id = m.folder_id WHERE f.path = 'INBOX'"), "3", "copies, not moves");
+}
+
+#[tokio::test]
+async fn an_async_rust_client_fetches_appends_and_is_woken_from_idle() {
+    use futures::TryStreamExt;
+    let office = Office::start(2);
+    let tcp = tokio::net::TcpStream::connect(addr(office.port("imap"))).await.unwrap();
+    let mut client = async_imap::Client::new(tcp);
+    client.read_response().await.unwrap().expect("a greeting");
+    let mut session = client.login("alice", "alice-secret").await.map_err(|e| e.0).unwrap();
+    let inbox = session.select("INBOX").await.unwrap();
+    assert_eq!(inbox.exists, 2);
+    let fetched: Vec<_> = session.fetch("1:*", "(UID BODY.PEEK[])").await.unwrap().try_collect().await.unwrap();
+    let bodies: Vec<String> = fetched.iter().map(|f| String::from_utf8_lossy(f.body().unwrap()).into_owned()).collect();
+    assert!(bodies[1].contains("Subject: note 2") && bodies[1].contains("Line one of 2"), "{bodies:?}");
+    assert_eq!(fetched.iter().map(|f| f.uid.unwrap()).collect::<Vec<_>>(), [1, 2]);
+    session.append("Drafts", Some("(\\Draft)"), None, b"Subject: from rust\r\n\r\nhi\r\n").await.unwrap();
+    assert_eq!(office.sql("SELECT count(*) FROM messages m JOIN folders f ON f.id = m.folder_id WHERE f.path = 'Drafts' AND m.draft = 1"), "1");
+
+    let mut idle = session.idle();
+    idle.init().await.unwrap();
+    let (wait, _stop) = idle.wait_with_timeout(std::time::Duration::from_secs(10));
+    let deliver = tokio::task::spawn_blocking(move || {
+        office.deliver(1, "pushed");
+        office
+    });
+    let woke = wait.await.unwrap();
+    assert!(matches!(woke, async_imap::extensions::idle::IdleResponse::NewData(_)), "IDLE was woken by the delivery");
+    let mut session = idle.done().await.unwrap();
+    session.logout().await.unwrap();
+    drop(deliver.await.unwrap());
+}
