@@ -311,3 +311,30 @@ async fn an_async_rust_client_fetches_appends_and_is_woken_from_idle() {
     session.logout().await.unwrap();
     drop(deliver.await.unwrap());
 }
+
+#[test]
+fn extended_list_selects_subscribed_and_special_use_folders_and_returns_status() {
+    let office = Office::start(2);
+    let out = office.python(
+        r#"
+s = socket.create_connection(("127.0.0.1", imap)); s.settimeout(5)
+def tx(line):
+    s.sendall(line + b"\r\n"); time.sleep(0.4); return s.recv(20000).decode()
+tx(b"a LOGIN alice alice-secret")
+tx(b"b CREATE Projects/2026")
+tx(b"c UNSUBSCRIBE Projects")
+print("special", tx(b"d LIST (SPECIAL-USE) \"\" \"*\""))
+print("subscribed", tx(b"e LIST (SUBSCRIBED RECURSIVEMATCH) \"\" \"Projects*\""))
+print("status", tx(b"f LIST \"\" (\"INBOX\" \"Sent\") RETURN (STATUS (MESSAGES UNSEEN SIZE))"))
+print("bad", tx(b"g LIST (WHATEVER) \"\" \"*\""))
+"#,
+    );
+    let special = &out[out.find("special").unwrap()..out.find("subscribed").unwrap()];
+    assert!(special.contains("\\Sent) \"/\" \"Sent\"") && special.contains("\\Trash) \"/\" \"Trash\"") && !special.contains("\"INBOX\""), "{out}");
+    assert!(out.contains("* LIST (\\HasChildren) \"/\" \"Projects\" (\"CHILDINFO\" (\"SUBSCRIBED\"))"), "{out}");
+    assert!(out.contains("* LIST (\\HasNoChildren \\Subscribed) \"/\" \"Projects/2026\""), "{out}");
+    let size: i64 = office.sql("SELECT sum(size) FROM messages").parse().unwrap();
+    assert!(out.contains(&format!("* STATUS \"INBOX\" (MESSAGES 2 UNSEEN 2 SIZE {size})")), "{out}");
+    assert!(out.contains("* STATUS \"Sent\" (MESSAGES 0 UNSEEN 0 SIZE 0)"), "{out}");
+    assert!(out.contains("g BAD unknown selection option WHATEVER"), "{out}");
+}

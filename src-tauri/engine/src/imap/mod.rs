@@ -1,5 +1,6 @@
 //! The IMAP4 server (services imap 143, imaps 993): IMAP4rev1 (RFC 3501) with IDLE, UIDPLUS, MOVE,
-//! NAMESPACE, SPECIAL-USE, CHILDREN, LITERAL+, ENABLE, ID, UNSELECT, SASL-IR, CONDSTORE, SORT and ESEARCH.
+//! NAMESPACE, SPECIAL-USE, CHILDREN, LITERAL+, ENABLE, ID, UNSELECT, SASL-IR, CONDSTORE,
+//! SORT, ESEARCH, LIST-EXTENDED, LIST-STATUS and STATUS=SIZE.
 //!
 //! Commands are framed and parsed by imap-codec's `Fragmentizer` and `CommandCodec`, which tell the size
 //! of a literal before its data arrives, so oversize literals are refused before the client sends them
@@ -14,6 +15,7 @@
 
 mod esearch;
 mod fetch;
+mod list;
 mod search;
 mod sequence;
 mod session;

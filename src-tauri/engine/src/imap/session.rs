@@ -23,7 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use super::fetch::{self, Item};
 use super::search;
 use super::sequence::{contains, highest_named, in_order};
-use super::{esearch, utf7, Shared, UserSession};
+use super::{esearch, list, utf7, Shared, UserSession};
 use crate::access::login::{self, LoginOutcome};
 use crate::mailbox::meta::{self, Meta};
 use crate::mailbox::{self, Flags, Folder, FolderError, MessageRow};
@@ -43,7 +43,7 @@ const MAX_AUTH_FAILURES: u32 = 3;
 /// The longest a SEARCH may take before it gives up with NO [LIMIT].
 const SEARCH_LIMIT: Duration = Duration::from_secs(20);
 
-const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE SORT ESEARCH";
+const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE SORT ESEARCH LIST-EXTENDED LIST-STATUS STATUS=SIZE";
 
 pub type SessionContext = crate::net::SessionContext<Shared>;
 
@@ -129,6 +129,10 @@ pub async fn run(ctx: SessionContext, stream: BoxStream) -> std::io::Result<()> 
 /// The message a command came in, owned.
 enum Incoming {
     Command(Command<'static>),
+    /// A LIST in extended form (LIST-EXTENDED, LIST-STATUS, SPECIAL-USE selection).
+    List(String, list::ListRequest),
+    /// Not understood, with a reason of our own.
+    BadText(Option<String>, String),
     /// A SEARCH with a RETURN clause (ESEARCH): the search, and what to return.
     ESearch(Command<'static>, esearch::ReturnOptions),
     AuthData(AuthenticateData<'static>),
@@ -296,6 +300,11 @@ impl Session {
                 Ok(data) => Incoming::AuthData(data.into_static()),
                 Err(_) => Incoming::AuthData(AuthenticateData::Cancel),
             },
+            None if list::parse(fr.message_bytes()).is_some() => match list::parse(fr.message_bytes()) {
+                Some((tag, Ok(request))) => Incoming::List(tag, request),
+                Some((tag, Err(why))) => Incoming::BadText(Some(tag), why),
+                None => Incoming::Bad(tag(), "command not understood"),
+            },
             None if esearch::strip_return(fr.message_bytes()).is_some() => match esearch::strip_return(fr.message_bytes()) {
                 Some(Ok((command, options))) => match CommandCodec::default().decode(&command) {
                     Ok((rest, parsed)) if rest.is_empty() => Incoming::ESearch(parsed.into_static(), options),
@@ -316,6 +325,19 @@ impl Session {
             Incoming::Bad(tag, why) => {
                 let tag = tag.unwrap_or_else(|| "*".into());
                 self.tagged(&tag, "BAD", why);
+                Ok(Next::Continue)
+            }
+            Incoming::BadText(tag, why) => {
+                let tag = tag.unwrap_or_else(|| "*".into());
+                self.tagged(&tag, "BAD", &why);
+                Ok(Next::Continue)
+            }
+            Incoming::List(tag, request) => {
+                if self.user.is_none() {
+                    self.tagged(&tag, "BAD", "log in first");
+                } else {
+                    self.list_folders(&tag, "LIST", request).await;
+                }
                 Ok(Next::Continue)
             }
             Incoming::IdleDone => {
@@ -659,7 +681,6 @@ impl Session {
     }
 
     async fn list(&mut self, tag: &str, reference: &Mailbox<'_>, pattern: &ListMailbox<'_>, subscribed_only: bool) {
-        let verb = if subscribed_only { "LSUB" } else { "LIST" };
         let reference = match reference {
             Mailbox::Inbox => "INBOX".to_string(),
             Mailbox::Other(o) => String::from_utf8_lossy(o.inner().as_ref()).into_owned(),
@@ -668,34 +689,72 @@ impl Session {
             ListMailbox::Token(t) => String::from_utf8_lossy(t.as_ref()).into_owned(),
             ListMailbox::String(s) => String::from_utf8_lossy(s.as_ref()).into_owned(),
         };
-        if pattern.is_empty() {
+        let request = list::ListRequest { reference, patterns: vec![pattern], subscribed: subscribed_only, ..Default::default() };
+        self.list_folders(tag, if subscribed_only { "LSUB" } else { "LIST" }, request).await;
+    }
+
+    /// LIST and LSUB, basic and extended.
+    async fn list_folders(&mut self, tag: &str, verb: &str, r: list::ListRequest) {
+        if r.patterns.len() == 1 && r.patterns[0].is_empty() {
             self.untagged(&format!("{verb} (\\Noselect) \"/\" \"\""));
             self.tagged(tag, "OK", &format!("{verb} completed"));
             return;
         }
-        let full = utf7::decode(&format!("{reference}{pattern}")).unwrap_or_default();
+        let patterns: Vec<String> = r.patterns.iter().map(|p| utf7::decode(&format!("{}{p}", r.reference)).unwrap_or_default()).collect();
         let user = self.user_id();
-        let folders = match read(self.ctx.shared.store.clone(), move |c| mailbox::folders(c, user)).await {
-            Ok(f) => f,
+        let want_status = !r.status.is_empty();
+        let listed = read(self.ctx.shared.store.clone(), move |c| {
+            let folders = mailbox::folders(c, user)?;
+            let mut statuses = Vec::new();
+            if want_status {
+                for f in &folders {
+                    statuses.push(mailbox::status(c, f.id)?);
+                }
+            }
+            Ok((folders, statuses))
+        })
+        .await;
+        let (folders, statuses) = match listed {
+            Ok(x) => x,
             Err(e) => return self.store_failed(tag, e),
         };
-        for f in &folders {
-            if subscribed_only && !f.subscribed {
+        let extended = verb == "LIST";
+        for (k, f) in folders.iter().enumerate() {
+            if !patterns.iter().any(|p| wildcard_match(p, &f.path)) {
                 continue;
             }
-            if !wildcard_match(&full, &f.path) {
+            let below = format!("{}/", f.path);
+            let children = folders.iter().any(|o| o.path.starts_with(&below));
+            let subscribed_child = folders.iter().any(|o| o.path.starts_with(&below) && o.subscribed);
+            if r.special_use && f.special_use.is_none() {
                 continue;
             }
-            let children = folders.iter().any(|o| o.path.starts_with(&format!("{}/", f.path)));
+            // SUBSCRIBED selection: the subscribed folders, and with RECURSIVEMATCH their parents (CHILDINFO).
+            let childinfo = r.subscribed && r.recursive_match && !f.subscribed && subscribed_child;
+            if r.subscribed && !f.subscribed && !childinfo {
+                continue;
+            }
             let mut attrs = vec![if children { "\\HasChildren" } else { "\\HasNoChildren" }.to_string()];
+            if extended && f.subscribed && (r.subscribed || r.return_subscribed) {
+                attrs.push("\\Subscribed".into());
+            }
             if let Some(special) = &f.special_use {
                 attrs.push(special.clone());
             }
-            let mut line = format!("{verb} ({}) \"/\" ", attrs.join(" ")).into_bytes();
+            let mut line = format!("* {verb} ({}) \"/\" ", attrs.join(" ")).into_bytes();
             line.extend_from_slice(&self.wire_name(&f.path));
-            self.out.extend_from_slice(b"* ");
+            if childinfo {
+                line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+            }
+            line.extend_from_slice(b"\r\n");
             self.out.extend_from_slice(&line);
-            self.out.extend_from_slice(b"\r\n");
+            if let Some(st) = statuses.get(k) {
+                let items: Vec<String> = r.status.iter().filter_map(|item| status_item(item, st, f)).collect();
+                let mut line = b"* STATUS ".to_vec();
+                line.extend_from_slice(&self.wire_name(&f.path));
+                line.extend_from_slice(format!(" ({})\r\n", items.join(" ")).as_bytes());
+                self.out.extend_from_slice(&line);
+            }
         }
         self.tagged(tag, "OK", &format!("{verb} completed"));
     }
@@ -710,16 +769,19 @@ impl Session {
         };
         let parts: Vec<String> = items
             .iter()
-            .filter_map(|i| match i {
-                StatusDataItemName::Messages => Some(format!("MESSAGES {}", st.messages)),
-                StatusDataItemName::Recent => Some("RECENT 0".into()),
-                StatusDataItemName::UidNext => Some(format!("UIDNEXT {}", f.uidnext)),
-                StatusDataItemName::UidValidity => Some(format!("UIDVALIDITY {}", f.uidvalidity)),
-                StatusDataItemName::Unseen => Some(format!("UNSEEN {}", st.unseen)),
-                StatusDataItemName::Deleted => Some(format!("DELETED {}", st.deleted)),
-                StatusDataItemName::Size => Some(format!("SIZE {}", st.size)),
-                StatusDataItemName::HighestModSeq => Some(format!("HIGHESTMODSEQ {}", f.highestmodseq)),
-                _ => None,
+            .filter_map(|i| {
+                let name = match i {
+                    StatusDataItemName::Messages => "MESSAGES",
+                    StatusDataItemName::Recent => "RECENT",
+                    StatusDataItemName::UidNext => "UIDNEXT",
+                    StatusDataItemName::UidValidity => "UIDVALIDITY",
+                    StatusDataItemName::Unseen => "UNSEEN",
+                    StatusDataItemName::Deleted => "DELETED",
+                    StatusDataItemName::Size => "SIZE",
+                    StatusDataItemName::HighestModSeq => "HIGHESTMODSEQ",
+                    _ => return None,
+                };
+                status_item(name, &st, &f)
             })
             .collect();
         let mut line = b"* STATUS ".to_vec();
@@ -1125,6 +1187,22 @@ impl Session {
             Err(e) => self.store_failed(tag, e),
         }
     }
+}
+
+/// One STATUS item ("MESSAGES 4"), or `None` for one Postroom does not know.
+fn status_item(name: &str, st: &mailbox::FolderStatus, f: &Folder) -> Option<String> {
+    let value = match name {
+        "MESSAGES" => st.messages,
+        "RECENT" => 0,
+        "UIDNEXT" => f.uidnext,
+        "UIDVALIDITY" => f.uidvalidity,
+        "UNSEEN" => st.unseen,
+        "DELETED" => st.deleted,
+        "SIZE" => st.size,
+        "HIGHESTMODSEQ" => f.highestmodseq,
+        _ => return None,
+    };
+    Some(format!("{name} {value}"))
 }
 
 /// Runs `f` on a read connection, off the async threads.

@@ -1,0 +1,199 @@
+//! LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819) and the SPECIAL-USE selection (RFC 6154): imap-codec
+//! parses only the basic `LIST reference pattern`, so the extended forms are parsed here.
+
+/// What a LIST asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListRequest {
+    pub reference: String,
+    pub patterns: Vec<String>,
+    /// Selection: only subscribed folders (and, with RECURSIVEMATCH, parents of subscribed ones).
+    pub subscribed: bool,
+    pub recursive_match: bool,
+    /// Selection: only folders with a special use.
+    pub special_use: bool,
+    /// Return \Subscribed on the folders that are.
+    pub return_subscribed: bool,
+    /// STATUS items to return after each folder.
+    pub status: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Open,
+    Close,
+    Word(String),
+}
+
+fn tokens(line: &str) -> Result<Vec<Token>, String> {
+    let mut out = Vec::new();
+    let mut chars = line.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        match c {
+            ' ' => {
+                chars.next();
+            }
+            '(' => {
+                chars.next();
+                out.push(Token::Open);
+            }
+            ')' => {
+                chars.next();
+                out.push(Token::Close);
+            }
+            '"' => {
+                chars.next();
+                let mut word = String::new();
+                loop {
+                    match chars.next() {
+                        Some('\\') => word.extend(chars.next()),
+                        Some('"') => break,
+                        Some(c) => word.push(c),
+                        None => return Err("unterminated quoted string".into()),
+                    }
+                }
+                out.push(Token::Word(word));
+            }
+            '{' => return Err("literals are not supported in an extended LIST; use quoted strings".into()),
+            _ => {
+                let mut word = String::new();
+                while let Some(&c) = chars.peek() {
+                    if c == ' ' || c == '(' || c == ')' {
+                        break;
+                    }
+                    word.push(c);
+                    chars.next();
+                }
+                out.push(Token::Word(word));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A parenthesised list of words starting at `tokens[*i]` (which is `Open`); nested lists are kept as
+/// "(…)" words of their own.
+fn list_of(tokens: &[Token], i: &mut usize) -> Result<Vec<String>, String> {
+    *i += 1;
+    let mut words = Vec::new();
+    while *i < tokens.len() {
+        match &tokens[*i] {
+            Token::Close => {
+                *i += 1;
+                return Ok(words);
+            }
+            Token::Word(w) => {
+                words.push(w.clone());
+                *i += 1;
+            }
+            Token::Open => {
+                let inner = list_of(tokens, i)?;
+                words.push(format!("({})", inner.join(" ")));
+            }
+        }
+    }
+    Err("unbalanced parentheses".into())
+}
+
+/// For a LIST in extended form, the tag and the request; `None` for a basic LIST (or anything else).
+pub fn parse(message: &[u8]) -> Option<(String, Result<ListRequest, String>)> {
+    let line = String::from_utf8_lossy(message);
+    let line = line.trim_end_matches(['\r', '\n']);
+    let (tag, rest) = line.split_once(' ')?;
+    let (verb, rest) = rest.split_once(' ')?;
+    if !verb.eq_ignore_ascii_case("LIST") {
+        return None;
+    }
+    let looks_extended = rest.starts_with('(') || rest.to_ascii_uppercase().contains(" RETURN (");
+    let toks = match tokens(rest) {
+        Ok(t) => t,
+        // A basic LIST may use literals; imap-codec reads those.
+        Err(_) if !looks_extended => return None,
+        Err(e) => return Some((tag.to_string(), Err(e))),
+    };
+    let extended = looks_extended || toks.get(1) == Some(&Token::Open) || toks.len() > 2;
+    if !extended {
+        return None;
+    }
+    Some((tag.to_string(), request(&toks)))
+}
+
+fn request(toks: &[Token]) -> Result<ListRequest, String> {
+    let mut r = ListRequest::default();
+    let mut i = 0;
+    if toks.first() == Some(&Token::Open) {
+        for option in list_of(toks, &mut i)? {
+            match option.to_ascii_uppercase().as_str() {
+                "SUBSCRIBED" => r.subscribed = true,
+                "RECURSIVEMATCH" => r.recursive_match = true,
+                "SPECIAL-USE" => r.special_use = true,
+                "REMOTE" => {}
+                other => return Err(format!("unknown selection option {other}")),
+            }
+        }
+    }
+    if r.recursive_match && !r.subscribed {
+        return Err("RECURSIVEMATCH needs another selection option".into());
+    }
+    match toks.get(i) {
+        Some(Token::Word(w)) => r.reference = w.clone(),
+        _ => return Err("LIST needs a reference name".into()),
+    }
+    i += 1;
+    match toks.get(i) {
+        Some(Token::Word(w)) => {
+            r.patterns.push(w.clone());
+            i += 1;
+        }
+        Some(Token::Open) => r.patterns = list_of(toks, &mut i)?,
+        _ => return Err("LIST needs a mailbox pattern".into()),
+    }
+    if i < toks.len() {
+        match (&toks[i], toks.get(i + 1)) {
+            (Token::Word(w), Some(Token::Open)) if w.eq_ignore_ascii_case("RETURN") => {
+                i += 1;
+                let options = list_of(toks, &mut i)?;
+                let mut k = 0;
+                while k < options.len() {
+                    match options[k].to_ascii_uppercase().as_str() {
+                        "SUBSCRIBED" => r.return_subscribed = true,
+                        "CHILDREN" | "SPECIAL-USE" => {}
+                        "STATUS" => {
+                            let items = options.get(k + 1).filter(|s| s.starts_with('(')).ok_or("STATUS needs a list of items")?;
+                            r.status = items.trim_matches(['(', ')']).split(' ').filter(|s| !s.is_empty()).map(str::to_ascii_uppercase).collect();
+                            k += 1;
+                        }
+                        other => return Err(format!("unknown return option {other}")),
+                    }
+                    k += 1;
+                }
+            }
+            _ => return Err("unexpected words after the pattern".into()),
+        }
+    }
+    if i + 1 < toks.len() && r.status.is_empty() && !r.return_subscribed {
+        return Err("unexpected words after the pattern".into());
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extended_lists_are_understood_and_basic_ones_left_to_imap_codec() {
+        assert!(parse(b"a LIST \"\" \"*\"\r\n").is_none());
+        let (tag, r) = parse(b"a1 LIST (SUBSCRIBED RECURSIVEMATCH) \"\" \"*\" RETURN (CHILDREN)\r\n").unwrap();
+        assert_eq!(tag, "a1");
+        let r = r.unwrap();
+        assert!(r.subscribed && r.recursive_match && r.patterns == ["*"]);
+        let r = parse(b"b LIST \"\" (\"INBOX\" \"Sent\") RETURN (SUBSCRIBED STATUS (MESSAGES UNSEEN))\r\n").unwrap().1.unwrap();
+        assert_eq!(r.patterns, ["INBOX", "Sent"]);
+        assert!(r.return_subscribed);
+        assert_eq!(r.status, ["MESSAGES", "UNSEEN"]);
+        assert!(parse(b"c LIST (SPECIAL-USE) \"\" *\r\n").unwrap().1.unwrap().special_use);
+        assert!(parse(b"d LIST (BOGUS) \"\" *\r\n").unwrap().1.is_err());
+        assert!(parse(b"e LIST \"\" {3}\r\nfoo\r\n").is_none(), "a basic LIST with a literal is imap-codec's");
+        assert!(parse(b"f LIST (SUBSCRIBED) \"\" {1}\r\n*\r\n").unwrap().1.is_err());
+    }
+}
