@@ -176,7 +176,8 @@ fn open_store(root: &std::path::Path) -> Result<Store> {
 fn serve(root: &std::path::Path, listen: BTreeMap<ServiceId, SocketAddr>) -> Result<i32> {
     crate::logging::init();
     let engine = Engine::open(root, EngineOptions { listen })?;
-    let runtime = tokio::runtime::Runtime::new()?;
+    // Store reads run on blocking threads; a bounded pool keeps memory bounded under load.
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(crate::engine::MAX_BLOCKING_THREADS).build()?;
     runtime.block_on(async {
         engine.start();
         wait_for_signal().await;

@@ -821,54 +821,71 @@ impl Session {
     async fn refresh(&mut self, expunges: bool) {
         let Some(sel) = &self.selected else { return };
         let (folder_id, known_modseq, known_next) = (sel.folder.id, sel.folder.highestmodseq, sel.folder.uidnext);
+        let (known_count, known_last) = (sel.messages.len(), sel.last_uid());
         let user = self.user_id();
         let path = sel.folder.path.clone();
+        // Only what changed since the snapshot's mod-sequence is read; the UID list only when messages
+        // have gone.
         let fresh = read(self.ctx.shared.store.clone(), move |c| {
-                let Some(f) = mailbox::folder(c, user, &path)? else { return Ok(None) };
-                if f.id != folder_id || (f.highestmodseq == known_modseq && f.uidnext == known_next) {
-                    return Ok(Some((f, None)));
-                }
-                let messages = mailbox::messages(c, f.id)?;
-                Ok(Some((f, Some(messages))))
-            })
-            .await;
-        let Ok(Some((folder, Some(now_rows)))) = fresh else { return };
+            let Some(f) = mailbox::folder(c, user, &path)? else { return Ok(None) };
+            if f.id != folder_id || (f.highestmodseq == known_modseq && f.uidnext == known_next) {
+                return Ok(None);
+            }
+            let changed = mailbox::changed_since(c, f.id, known_modseq)?;
+            let added = changed.iter().filter(|m| m.uid > known_last).count();
+            let present = if mailbox::count(c, f.id)? < known_count + added { Some(mailbox::uids(c, f.id)?) } else { None };
+            Ok(Some((f, changed, present)))
+        })
+        .await;
+        let Ok(Some((folder, changed, present))) = fresh else { return };
         let condstore = self.condstore;
         let Some(sel) = self.selected.as_mut() else { return };
         let mut out = Vec::new();
-        let mut current = std::mem::take(&mut sel.messages);
-        if expunges {
-            // Highest number first, so each number is right when the client applies it.
-            for i in (0..current.len()).rev() {
-                if now_rows.binary_search_by_key(&current[i].uid, |m| m.uid).is_err() {
-                    out.extend_from_slice(format!("* {} EXPUNGE\r\n", i + 1).as_bytes());
-                    current.remove(i);
-                }
-            }
-        }
-        for (i, m) in current.iter_mut().enumerate() {
-            if let Ok(j) = now_rows.binary_search_by_key(&m.uid, |r| r.uid) {
-                let fresh = &now_rows[j];
-                if fresh.flags != m.flags || fresh.keywords != m.keywords {
-                    out.extend_from_slice(format!("* {} FETCH (UID {} FLAGS ", i + 1, fresh.uid).as_bytes());
-                    fetch::write_flags(&mut out, fresh.flags, &fresh.keywords);
-                    if condstore {
-                        out.extend_from_slice(format!(" MODSEQ ({})", fresh.modseq).as_bytes());
+        let mut deferred = false;
+        if let Some(present) = present {
+            if expunges {
+                // Highest number first, so each number is right when the client applies it.
+                let mut keep = vec![true; sel.messages.len()];
+                for (i, m) in sel.messages.iter().enumerate().rev() {
+                    if m.uid <= known_last && present.binary_search(&m.uid).is_err() {
+                        out.extend_from_slice(format!("* {} EXPUNGE\r\n", i + 1).as_bytes());
+                        keep[i] = false;
                     }
-                    out.extend_from_slice(b")\r\n");
                 }
-                *m = fresh.clone();
+                let mut k = keep.iter();
+                sel.messages.retain(|_| *k.next().unwrap_or(&true));
+            } else {
+                deferred = true;
             }
         }
-        let last = current.last().map_or(0, |m| m.uid);
-        let added: Vec<MessageRow> = now_rows.into_iter().filter(|m| m.uid > last).collect();
-        let grew = !added.is_empty();
-        current.extend(added);
-        if grew {
-            out.extend_from_slice(format!("* {} EXISTS\r\n", current.len()).as_bytes());
+        let mut added = Vec::new();
+        for fresh in changed {
+            if fresh.uid > known_last {
+                added.push(fresh);
+                continue;
+            }
+            let Ok(i) = sel.messages.binary_search_by_key(&fresh.uid, |m| m.uid) else { continue };
+            let m = &mut sel.messages[i];
+            if fresh.flags != m.flags || fresh.keywords != m.keywords {
+                out.extend_from_slice(format!("* {} FETCH (UID {} FLAGS ", i + 1, fresh.uid).as_bytes());
+                fetch::write_flags(&mut out, fresh.flags, &fresh.keywords);
+                if condstore {
+                    out.extend_from_slice(format!(" MODSEQ ({})", fresh.modseq).as_bytes());
+                }
+                out.extend_from_slice(b")\r\n");
+            }
+            *m = fresh;
         }
-        sel.messages = current;
-        sel.folder = folder;
+        if !added.is_empty() {
+            sel.messages.extend(added);
+            out.extend_from_slice(format!("* {} EXISTS\r\n", sel.messages.len()).as_bytes());
+        }
+        // With expunges held back, the folder's mod-sequence stays where it was, so the next look finds them.
+        if deferred {
+            sel.folder.uidnext = folder.uidnext;
+        } else {
+            sel.folder = folder;
+        }
         self.out.extend_from_slice(&out);
     }
 

@@ -290,6 +290,24 @@ pub fn messages(c: &Connection, folder_id: i64) -> StoreResult<Vec<MessageRow>> 
     Ok(rows)
 }
 
+/// The messages of a folder changed (flags) or added after mod-sequence `modseq`, in UID order.
+pub fn changed_since(c: &Connection, folder_id: i64, modseq: i64) -> StoreResult<Vec<MessageRow>> {
+    let mut stmt = c.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE folder_id = ?1 AND modseq > ?2 ORDER BY uid"))?;
+    let rows = stmt.query_map(params![folder_id, modseq], message_row)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// The UIDs of a folder, ascending.
+pub fn uids(c: &Connection, folder_id: i64) -> StoreResult<Vec<u32>> {
+    let mut stmt = c.prepare_cached("SELECT uid FROM messages WHERE folder_id = ?1 ORDER BY uid")?;
+    let rows = stmt.query_map([folder_id], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+pub fn count(c: &Connection, folder_id: i64) -> StoreResult<usize> {
+    Ok(c.query_row("SELECT count(*) FROM messages WHERE folder_id = ?1", [folder_id], |r| r.get::<_, i64>(0))? as usize)
+}
+
 /// Sets flags and keywords of messages (given by id); returns the new mod-sequence.
 pub fn set_flags(c: &Connection, folder_id: i64, changes: &[(i64, Flags, String)]) -> StoreResult<i64> {
     let modseq = next_modseq(c, folder_id)?;

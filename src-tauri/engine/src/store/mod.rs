@@ -24,7 +24,9 @@ pub use writer::Writer;
 /// How long a connection waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
 /// Read connections kept open for reuse.
-const READ_POOL_SIZE: usize = 4;
+/// Read connections kept open between reads (one per busy session, roughly; more are opened and
+/// closed when needed).
+const READ_POOL_SIZE: usize = 12;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -7,6 +7,7 @@
 //! `deleted_at`) with its folders and messages; the name and aliases become free for reuse.
 
 mod bulk;
+pub mod logins;
 mod domains;
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -75,11 +76,12 @@ pub struct UserForm {
 #[derive(Clone)]
 pub struct Directory {
     store: Store,
+    logins: std::sync::Arc<logins::LoginChecks>,
 }
 
 impl Directory {
     pub fn new(store: Store) -> Directory {
-        Directory { store }
+        Directory { store, logins: Default::default() }
     }
 
     pub fn list(&self) -> ApiResult<Vec<UserSummary>> {
@@ -155,7 +157,7 @@ impl Directory {
             )
             .optional()?)
         })?;
-        Ok(row.filter(|(_, hash)| password_matches(hash, password)).map(|(id, _)| id))
+        Ok(row.filter(|(_, hash)| self.logins.matches(hash, password, || password_matches(hash, password))).map(|(id, _)| id))
     }
 
     /// Normalises the form, checks every field it can without the database, and hashes the password.
