@@ -1273,18 +1273,45 @@ fn flag_bits(flags: &[Flag<'_>]) -> (Flags, String) {
 /// LIST wildcards: "*" matches anything, "%" anything but the hierarchy delimiter "/". INBOX matches
 /// in any letter case.
 pub fn wildcard_match(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.first() {
-            None => n.is_empty(),
-            Some('*') => (0..=n.len()).any(|i| go(&p[1..], &n[i..])),
-            Some('%') => (0..=n.len()).take_while(|&i| i == 0 || n[i - 1] != '/').any(|i| go(&p[1..], &n[i..])),
-            Some(c) => n.first() == Some(c) && go(&p[1..], &n[1..]),
-        }
-    }
-    let pattern = if pattern.len() >= 5 && pattern[..5].eq_ignore_ascii_case("INBOX") { format!("INBOX{}", &pattern[5..]) } else { pattern.to_string() };
+    let pattern = match pattern.get(..5) {
+        Some(head) if head.eq_ignore_ascii_case("INBOX") => format!("INBOX{}", &pattern[5..]),
+        _ => pattern.to_string(),
+    };
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
-    go(&p, &n)
+    // matched[j]: the pattern so far matches the first j characters of the name. One pass per
+    // pattern character keeps it O(pattern × name) however many wildcards a client sends.
+    let mut matched = vec![false; n.len() + 1];
+    matched[0] = true;
+    for &c in &p {
+        let mut next = vec![false; n.len() + 1];
+        match c {
+            '*' => {
+                let mut any = false;
+                for j in 0..=n.len() {
+                    any |= matched[j];
+                    next[j] = any;
+                }
+            }
+            '%' => {
+                let mut any = false;
+                for j in 0..=n.len() {
+                    if j > 0 && n[j - 1] == '/' {
+                        any = false;
+                    }
+                    any |= matched[j];
+                    next[j] = any;
+                }
+            }
+            _ => {
+                for j in 1..=n.len() {
+                    next[j] = matched[j - 1] && n[j - 1] == c;
+                }
+            }
+        }
+        matched = next;
+    }
+    matched[n.len()]
 }
 
 #[cfg(test)]
@@ -1298,5 +1325,9 @@ mod tests {
         assert!(wildcard_match("Work/%", "Work/Projects") && !wildcard_match("Work/%", "Work/Projects/2026"));
         assert!(wildcard_match("inbox", "INBOX"));
         assert!(!wildcard_match("Sent", "Sent Items"));
+        assert!(!wildcard_match("    \u{fffd}x", "INBOX"), "a pattern with multi-byte characters near the start (found by fuzzing)");
+        assert!(wildcard_match(&"*".repeat(200), ""));
+        assert!(!wildcard_match(&format!("{}x", "*".repeat(200)), &"a".repeat(500)), "many wildcards stay fast");
+        assert!(wildcard_match("Work/%/2026", "Work/Projects/2026") && !wildcard_match("Work/%", "Work/a/b"));
     }
 }
