@@ -338,3 +338,31 @@ print("bad", tx(b"g LIST (WHATEVER) \"\" \"*\""))
     assert!(out.contains("* STATUS \"Sent\" (MESSAGES 0 UNSEEN 0 SIZE 0)"), "{out}");
     assert!(out.contains("g BAD unknown selection option WHATEVER"), "{out}");
 }
+
+#[test]
+fn imap4rev2_when_enabled_uses_utf8_names_esearch_and_binary() {
+    let office = Office::start(1);
+    let out = office.python(
+        r#"
+s = socket.create_connection(("127.0.0.1", imap)); s.settimeout(5)
+def tx(line):
+    s.sendall(line + b"\r\n"); time.sleep(0.4); return s.recv(20000)
+tx(b"a LOGIN alice alice-secret")
+print("enable", tx(b"b ENABLE IMAP4rev2"))
+print("create", tx("c CREATE \"Entw\u00fcrfe\"".encode()))
+print("list", tx(b"d LIST \"\" \"Entw*\""))
+att = b"Subject: file\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC/w==\r\n--B--\r\n"
+print("append", tx(b"e APPEND INBOX {%d+}\r\n" % len(att) + att))
+print("select", tx(b"f SELECT INBOX"))
+print("search", tx(b"g UID SEARCH ALL"))
+print("binary", tx(b"h FETCH 2 (BINARY.SIZE[1] BINARY.PEEK[1])"))
+"#,
+    );
+    assert!(out.contains("enable b'* ENABLED IMAP4rev2\\r\\nb OK"), "{out}");
+    assert!(out.contains("\"Entw\\xc3\\xbcrfe\"") || out.contains("{9}\\r\\nEntw\\xc3\\xbcrfe"), "UTF-8 names, not modified UTF-7: {out}");
+    assert_eq!(office.sql("SELECT count(*) FROM folders WHERE path = 'Entwürfe'"), "1");
+    let select = &out[out.find("select").unwrap()..out.find("search").unwrap()];
+    assert!(select.contains("2 EXISTS") && !select.contains("RECENT"), "{out}");
+    assert!(out.contains("* ESEARCH (TAG \"g\") UID ALL 1:2"), "{out}");
+    assert!(out.contains("BINARY.SIZE[1] 4 BINARY[1] ~{4}\\r\\n\\x00\\x01\\x02\\xff"), "base64 undone, literal8 for the NUL: {out}");
+}

@@ -10,6 +10,13 @@ pub struct ReturnOptions {
     pub all: bool,
 }
 
+impl ReturnOptions {
+    /// What IMAP4rev2 returns for a SEARCH without RETURN.
+    pub fn all() -> ReturnOptions {
+        ReturnOptions { all: true, ..Default::default() }
+    }
+}
+
 /// For `tag [UID] SEARCH RETURN (…) criteria`, the command without the RETURN clause and the options;
 /// `None` for anything else. An unknown option makes it `Some(Err)`.
 pub fn strip_return(message: &[u8]) -> Option<Result<(Vec<u8>, ReturnOptions), String>> {

@@ -21,6 +21,9 @@ pub enum Item {
     ModSeq,
     /// BODY[section]<partial>, BODY.PEEK, RFC822 (= BODY[]), RFC822.HEADER (peek), RFC822.TEXT.
     Section { section: Option<SectionSpec>, partial: Option<(u32, u32)>, peek: bool, label: Label },
+    /// BINARY[part]<partial> and BINARY.PEEK (RFC 3516): the part with its transfer encoding undone.
+    Binary { part: Vec<u32>, partial: Option<(u32, u32)>, peek: bool },
+    BinarySize { part: Vec<u32> },
 }
 
 /// How a section item is named in the answer.
@@ -124,6 +127,10 @@ pub fn items(request: &MacroOrMessageDataItemNames, uid: bool) -> Vec<Item> {
                 peek,
                 label: Label::Body,
             },
+            MessageDataItemName::Binary { section, partial, peek } => {
+                Item::Binary { part: section.iter().map(|n| n.get()).collect(), partial: partial.map(|(p, n)| (p, n.get())), peek }
+            }
+            MessageDataItemName::BinarySize { section } => Item::BinarySize { part: section.iter().map(|n| n.get()).collect() },
             MessageDataItemName::Rfc822 => Item::Section { section: None, partial: None, peek: false, label: Label::Rfc822 },
             MessageDataItemName::Rfc822Header => Item::Section {
                 section: Some(SectionSpec { part: vec![], kind: SectionKind::Header }),
@@ -137,7 +144,6 @@ pub fn items(request: &MacroOrMessageDataItemNames, uid: bool) -> Vec<Item> {
                 peek: false,
                 label: Label::Rfc822Text,
             },
-            _ => continue,
         };
         if !items.contains(&item) {
             items.push(item);
@@ -149,8 +155,8 @@ pub fn items(request: &MacroOrMessageDataItemNames, uid: bool) -> Vec<Item> {
 /// Whether answering needs the stored metadata, the message text, or a \Seen update.
 pub fn needs(items: &[Item]) -> (bool, bool, bool) {
     let meta = items.iter().any(|i| matches!(i, Item::Envelope | Item::BodyStructure | Item::Body));
-    let text = items.iter().any(|i| matches!(i, Item::Section { .. }));
-    let sets_seen = items.iter().any(|i| matches!(i, Item::Section { peek: false, .. }));
+    let text = items.iter().any(|i| matches!(i, Item::Section { .. } | Item::Binary { .. } | Item::BinarySize { .. }));
+    let sets_seen = items.iter().any(|i| matches!(i, Item::Section { peek: false, .. } | Item::Binary { peek: false, .. }));
     (meta, text, sets_seen)
 }
 
@@ -203,6 +209,36 @@ pub fn write_message(out: &mut Vec<u8>, items: &[Item], m: &MessageRow, meta: Op
             Item::Body => {
                 out.extend_from_slice(b"BODY ");
                 out.extend_from_slice(meta.map(|x| x.body.as_slice()).unwrap_or(b"NIL"));
+            }
+            Item::Binary { part, partial, .. } => {
+                let raw = raw.unwrap_or_default();
+                if !part.is_empty() && parsed.is_none() {
+                    parsed = Some(MessageParser::default().parse(raw));
+                }
+                let data = binary(raw, parsed.as_ref().and_then(|p| p.as_ref()), part).unwrap_or_default();
+                let name: Vec<String> = part.iter().map(|n| n.to_string()).collect();
+                out.extend_from_slice(format!("BINARY[{}]", name.join(".")).as_bytes());
+                let data = match partial {
+                    Some((start, len)) => {
+                        out.extend_from_slice(format!("<{start}>").as_bytes());
+                        let s = (*start as usize).min(data.len());
+                        data[s..s.saturating_add(*len as usize).min(data.len())].to_vec()
+                    }
+                    None => data,
+                };
+                // literal8 (~{n}) when the bytes hold a NUL, which a plain literal may not.
+                let tilde = if data.contains(&0) { "~" } else { "" };
+                out.extend_from_slice(format!(" {tilde}{{{}}}\r\n", data.len()).as_bytes());
+                out.extend_from_slice(&data);
+            }
+            Item::BinarySize { part } => {
+                let raw = raw.unwrap_or_default();
+                if !part.is_empty() && parsed.is_none() {
+                    parsed = Some(MessageParser::default().parse(raw));
+                }
+                let size = binary(raw, parsed.as_ref().and_then(|p| p.as_ref()), part).map_or(0, |d| d.len());
+                let name: Vec<String> = part.iter().map(|n| n.to_string()).collect();
+                out.extend_from_slice(format!("BINARY.SIZE[{}] {size}", name.join(".")).as_bytes());
             }
             Item::Section { section, partial, label, .. } => {
                 let raw = raw.unwrap_or_default();
@@ -318,6 +354,21 @@ fn extract(raw: &[u8], parsed: Option<&Message>, spec: &SectionSpec) -> Option<V
     })
 }
 
+/// A part's content with its Content-Transfer-Encoding undone (the whole message for an empty path).
+fn binary(raw: &[u8], parsed: Option<&Message>, part: &[u32]) -> Option<Vec<u8>> {
+    if part.is_empty() {
+        return Some(raw.to_vec());
+    }
+    let (_, p) = locate(parsed?, part)?;
+    let body = raw.get(p.offset_body as usize..p.offset_end as usize)?;
+    let encoding = mail_parser::MimeHeaders::content_transfer_encoding(p).unwrap_or("7bit").to_ascii_lowercase();
+    match encoding.as_str() {
+        "base64" => mail_parser::decoders::base64::base64_decode(body),
+        "quoted-printable" => mail_parser::decoders::quoted_printable::quoted_printable_decode(body),
+        _ => Some(body.to_vec()),
+    }
+}
+
 /// The stored metadata, or (for mail stored before IMAP came) computed now.
 pub fn meta_or_compute(stored: Option<Meta>, raw: impl FnOnce() -> Option<Vec<u8>>) -> Option<Meta> {
     stored.or_else(|| raw().map(|r| meta::compute(&r)))
@@ -355,5 +406,8 @@ mod tests {
         assert_eq!(extract(raw, Some(&parsed), &spec(&[2, 1], SectionKind::Content)).unwrap(), b"inner text");
         assert_eq!(extract(raw, Some(&parsed), &spec(&[3], SectionKind::Content)), None);
         assert_eq!(internal_date(0), "01-Jan-1970 00:00:00 +0000");
+        let encoded = b"Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC/w==\r\n--B--\r\n";
+        let parsed = MessageParser::default().parse(&encoded[..]).unwrap();
+        assert_eq!(binary(encoded, Some(&parsed), &[1]).unwrap(), [0, 1, 2, 255], "BINARY undoes base64");
     }
 }

@@ -6,7 +6,6 @@ use std::time::Duration;
 use imap_codec::fragmentizer::{DecodeMessageError, FragmentInfo, Fragmentizer};
 use imap_codec::imap_types::auth::{AuthMechanism, AuthenticateData};
 use imap_codec::imap_types::command::{Command, CommandBody, FetchModifier, SelectParameter, StoreModifier};
-use imap_codec::imap_types::extensions::enable::CapabilityEnable;
 use imap_codec::imap_types::extensions::sort::SortCriterion;
 use imap_codec::imap_types::core::LiteralMode;
 use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
@@ -43,7 +42,7 @@ const MAX_AUTH_FAILURES: u32 = 3;
 /// The longest a SEARCH may take before it gives up with NO [LIMIT].
 const SEARCH_LIMIT: Duration = Duration::from_secs(20);
 
-const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE SORT ESEARCH LIST-EXTENDED LIST-STATUS STATUS=SIZE";
+const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE SORT ESEARCH LIST-EXTENDED LIST-STATUS STATUS=SIZE BINARY IMAP4rev2";
 
 pub type SessionContext = crate::net::SessionContext<Shared>;
 
@@ -105,6 +104,10 @@ struct Session {
     changes: tokio::sync::watch::Receiver<u64>,
     /// The client uses CONDSTORE (RFC 7162): FETCH answers carry MODSEQ.
     condstore: bool,
+    /// The client enabled IMAP4rev2 (RFC 9051): UTF-8 folder names, ESEARCH answers, no RECENT.
+    rev2: bool,
+    /// The client enabled UTF8=ACCEPT (RFC 6855): folder names in UTF-8.
+    utf8: bool,
 }
 
 pub async fn run(ctx: SessionContext, stream: BoxStream) -> std::io::Result<()> {
@@ -120,6 +123,8 @@ pub async fn run(ctx: SessionContext, stream: BoxStream) -> std::io::Result<()> 
         auth_failures: 0,
         changes,
         condstore: false,
+        rev2: false,
+        utf8: false,
     };
     let caps = s.capabilities();
     s.untagged(&format!("OK [CAPABILITY {caps}] {} Postroom IMAP4 ready", s.ctx.settings.general.server_name));
@@ -187,10 +192,19 @@ impl Session {
         self.ctx.tls_active || self.ctx.peer.ip().is_loopback() || self.ctx.settings.imap.allow_plaintext_login
     }
 
+    /// Folder names travel in UTF-8 once the client enabled IMAP4rev2 or UTF8=ACCEPT, else in modified UTF-7.
+    fn utf8_names(&self) -> bool {
+        self.rev2 || self.utf8
+    }
+
     /// A folder name as sent to this client.
     fn wire_name(&self, path: &str) -> Vec<u8> {
         let mut out = Vec::new();
-        meta::string(&mut out, utf7::encode(path).as_bytes());
+        if self.utf8_names() {
+            meta::string(&mut out, path.as_bytes());
+        } else {
+            meta::string(&mut out, utf7::encode(path).as_bytes());
+        }
         out
     }
 
@@ -419,9 +433,20 @@ impl Session {
                 return self.authenticate(tag, mechanism.into_static(), initial_response.map(|r| r.declassify().to_vec())).await;
             }
             CommandBody::Enable { capabilities } => {
-                let condstore = capabilities.as_ref().iter().any(|c| matches!(c, CapabilityEnable::CondStore));
-                self.condstore |= condstore;
-                self.untagged(if condstore { "ENABLED CONDSTORE" } else { "ENABLED" });
+                let mut enabled = Vec::new();
+                for c in capabilities.as_ref() {
+                    let name = c.to_string().to_ascii_uppercase();
+                    let newly = match name.as_str() {
+                        "CONDSTORE" => !std::mem::replace(&mut self.condstore, true),
+                        "IMAP4REV2" => !std::mem::replace(&mut self.rev2, true),
+                        "UTF8=ACCEPT" => !std::mem::replace(&mut self.utf8, true),
+                        _ => false,
+                    };
+                    if newly {
+                        enabled.push(if name == "IMAP4REV2" { "IMAP4rev2".to_string() } else { name });
+                    }
+                }
+                self.untagged(&format!("ENABLED{}{}", if enabled.is_empty() { "" } else { " " }, enabled.join(" ")));
                 self.tagged(tag, "OK", "ENABLE completed");
             }
             CommandBody::Namespace => {
@@ -655,7 +680,11 @@ impl Session {
             Mailbox::Inbox => "INBOX".into(),
             Mailbox::Other(other) => {
                 let raw = String::from_utf8_lossy(other.inner().as_ref()).into_owned();
-                utf7::decode(&raw).unwrap_or(raw)
+                if self.utf8_names() {
+                    raw
+                } else {
+                    utf7::decode(&raw).unwrap_or(raw)
+                }
             }
         }
     }
@@ -700,7 +729,19 @@ impl Session {
             self.tagged(tag, "OK", &format!("{verb} completed"));
             return;
         }
-        let patterns: Vec<String> = r.patterns.iter().map(|p| utf7::decode(&format!("{}{p}", r.reference)).unwrap_or_default()).collect();
+        let utf8 = self.utf8_names();
+        let patterns: Vec<String> = r
+            .patterns
+            .iter()
+            .map(|p| {
+                let full = format!("{}{p}", r.reference);
+                if utf8 {
+                    full
+                } else {
+                    utf7::decode(&full).unwrap_or_default()
+                }
+            })
+            .collect();
         let user = self.user_id();
         let want_status = !r.status.is_empty();
         let listed = read(self.ctx.shared.store.clone(), move |c| {
@@ -792,7 +833,9 @@ impl Session {
     }
 
     async fn select(&mut self, tag: &str, mailbox: &Mailbox<'_>, read_only: bool) {
-        self.selected = None;
+        if self.selected.take().is_some() && self.rev2 {
+            self.untagged("OK [CLOSED] the previous mailbox is closed");
+        }
         let (user, path) = (self.user_id(), self.path_of(mailbox));
         let loaded = with_folder(self.ctx.shared.store.clone(), user, path, |c, f| mailbox::messages(c, f.id)).await;
         let (messages, folder) = match loaded {
@@ -803,9 +846,11 @@ impl Session {
         self.untagged("FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
         self.untagged("OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] flags permitted");
         self.untagged(&format!("{} EXISTS", messages.len()));
-        self.untagged("0 RECENT");
-        if let Some(first) = messages.iter().position(|m| !m.flags.has(Flags::SEEN)) {
-            self.untagged(&format!("OK [UNSEEN {}] first unseen", first + 1));
+        if !self.rev2 {
+            self.untagged("0 RECENT");
+            if let Some(first) = messages.iter().position(|m| !m.flags.has(Flags::SEEN)) {
+                self.untagged(&format!("OK [UNSEEN {}] first unseen", first + 1));
+            }
         }
         self.untagged(&format!("OK [UIDVALIDITY {}] UIDs valid", folder.uidvalidity));
         self.untagged(&format!("OK [UIDNEXT {}] predicted next UID", folder.uidnext));
@@ -1190,6 +1235,7 @@ impl Session {
         .await;
         match found {
             Ok(Ok(hits)) => {
+                let esearch = esearch.or((self.rev2 && verb == "SEARCH").then(esearch::ReturnOptions::all));
                 match esearch {
                     Some(options) => self.untagged(&esearch::answer(tag, uid, options, &hits)),
                     None => {
