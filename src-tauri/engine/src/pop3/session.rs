@@ -20,6 +20,11 @@ const MAX_LINE: u64 = 2048;
 const MAX_ERRORS: u32 = 20;
 /// Failed logins tolerated in one session.
 const MAX_AUTH_FAILURES: u32 = 3;
+/// Mail programs retrieve messages in order, so a RETR that has to read the store reads the next
+/// few small ones too: up to this many messages...
+const READ_AHEAD: usize = 16;
+/// ...of at most this size each.
+const READ_AHEAD_MAX_SIZE: i64 = 256 * 1024;
 
 pub type SessionContext = crate::net::SessionContext<Shared>;
 
@@ -31,6 +36,8 @@ struct Maildrop {
     messages: Vec<Listed>,
     deleted: Vec<bool>,
     retrieved: Vec<bool>,
+    /// Bodies read ahead, by message index.
+    ahead: std::collections::HashMap<usize, Vec<u8>>,
     _lock: MaildropLock,
 }
 
@@ -317,6 +324,7 @@ impl Session {
             messages: listing.messages,
             deleted: vec![false; n],
             retrieved: vec![false; n],
+            ahead: Default::default(),
             _lock: lock,
         });
         self.ok(&format!("{user} has {n} messages ({octets} octets)"));
@@ -380,12 +388,20 @@ impl Session {
                 return Ok(());
             }
         };
-        let store = self.ctx.shared.store.clone();
-        let dir = store.blobs_dir();
-        let body = tokio::task::spawn_blocking(move || store.read(|c| blobs::read(c, &dir, message.blob_id))).await;
-        let Ok(Ok(body)) = body else {
-            self.err(Some("SYS/TEMP"), "cannot read the message now");
-            return Ok(());
+        let index = n as usize - 1;
+        let cached = match &mut self.state {
+            State::Transaction(maildrop) => maildrop.ahead.remove(&index),
+            _ => None,
+        };
+        let body = match cached {
+            Some(body) => body,
+            None => match self.read_with_ahead(index, message.blob_id).await {
+                Some(body) => body,
+                None => {
+                    self.err(Some("SYS/TEMP"), "cannot read the message now");
+                    return Ok(());
+                }
+            },
         };
         match lines {
             None => {
@@ -401,6 +417,33 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// Reads message `index` and, in the same trip to the store, the next few small ones not yet
+    /// retrieved; those wait in the maildrop for their RETR.
+    async fn read_with_ahead(&mut self, index: usize, blob_id: i64) -> Option<Vec<u8>> {
+        let State::Transaction(maildrop) = &self.state else { return None };
+        let ahead: Vec<(usize, i64)> = (index + 1..maildrop.messages.len())
+            .filter(|&i| !maildrop.deleted[i] && !maildrop.retrieved[i] && maildrop.messages[i].size <= READ_AHEAD_MAX_SIZE)
+            .take(READ_AHEAD)
+            .map(|i| (i, maildrop.messages[i].blob_id))
+            .collect();
+        let store = self.ctx.shared.store.clone();
+        let dir = store.blobs_dir();
+        let read = tokio::task::spawn_blocking(move || {
+            store.read(|c| {
+                let body = blobs::read(c, &dir, blob_id)?;
+                let more = ahead.into_iter().filter_map(|(i, b)| blobs::read(c, &dir, b).ok().map(|body| (i, body))).collect::<Vec<_>>();
+                Ok((body, more))
+            })
+        })
+        .await;
+        let Ok(Ok((body, more))) = read else { return None };
+        if let State::Transaction(maildrop) = &mut self.state {
+            maildrop.ahead.clear();
+            maildrop.ahead.extend(more);
+        }
+        Some(body)
     }
 
     /// QUIT: in TRANSACTION, the UPDATE state — expunge what was deleted, flag what was retrieved.

@@ -68,7 +68,8 @@ pub fn set_meta(conn: &Connection, blob_id: i64, meta: &crate::mailbox::meta::Me
 /// Reads a body back.
 pub fn read(conn: &Connection, blobs_dir: &Path, blob_id: i64) -> StoreResult<Vec<u8>> {
     let (sha256, data): (String, Option<Vec<u8>>) = conn
-        .query_row("SELECT sha256, data FROM blobs WHERE id = ?1", [blob_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .prepare_cached("SELECT sha256, data FROM blobs WHERE id = ?1")?
+        .query_row([blob_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .ok_or(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))?;
     match data {
