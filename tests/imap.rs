@@ -366,3 +366,28 @@ print("binary", tx(b"h FETCH 2 (BINARY.SIZE[1] BINARY.PEEK[1])"))
     assert!(out.contains("* ESEARCH (TAG \"g\") UID ALL 1:2"), "{out}");
     assert!(out.contains("BINARY.SIZE[1] 4 BINARY[1] ~{4}\\r\\n\\x00\\x01\\x02\\xff"), "base64 undone, literal8 for the NUL: {out}");
 }
+
+#[test]
+fn quota_shows_what_the_mailbox_uses_and_cannot_be_set() {
+    let office = Office::start(3);
+    let out = office.python(
+        r#"
+s = socket.create_connection(("127.0.0.1", imap)); s.settimeout(5)
+def tx(line):
+    s.sendall(line + b"\r\n"); time.sleep(0.4); return s.recv(20000).decode()
+tx(b"a LOGIN alice alice-secret")
+print("root", tx(b"b GETQUOTAROOT INBOX"))
+print("set", tx(b"c SETQUOTA \"\" (STORAGE 512)"))
+print("other", tx(b"d GETQUOTA \"elsewhere\""))
+"#,
+    );
+    let bytes: u64 = office.sql("SELECT sum(size) FROM messages").parse().unwrap();
+    let used = bytes.div_ceil(1024);
+    assert!(out.contains("* QUOTAROOT \"INBOX\" \"\""), "{out}");
+    let quota = out.lines().find(|l| l.starts_with("* QUOTA \"\"")).expect(&out);
+    let figures: Vec<u64> = quota.trim_end_matches(')').rsplit('(').next().unwrap().split(' ').skip(1).map(|n| n.parse().unwrap()).collect();
+    assert_eq!(figures[0], used, "{quota}");
+    assert!(figures[1] > used, "the limit is what is used plus the free disk space: {quota}");
+    assert!(out.contains("c NO [CANNOT] quotas are read-only here"), "{out}");
+    assert!(out.contains("d NO [NONEXISTENT]"), "{out}");
+}

@@ -135,3 +135,22 @@ mod tests {
         assert_eq!(DataDir::resolve(Some(Path::new("/x/y"))), PathBuf::from("/x/y"));
     }
 }
+
+/// Bytes free for an unprivileged writer on the file system that holds `path`.
+#[cfg(not(unix))]
+pub fn free_space(_path: &Path) -> std::io::Result<u64> {
+    Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "free space is only known on Unix for now"))
+}
+
+/// Bytes free for an unprivileged writer on the file system that holds `path`.
+#[cfg(unix)]
+pub fn free_space(path: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c_path is a valid NUL-terminated string and stat a properly sized out-parameter.
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(stat.f_bavail as u64 * stat.f_frsize as u64)
+}

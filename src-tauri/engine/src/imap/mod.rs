@@ -1,7 +1,8 @@
 //! The IMAP4 server (services imap 143, imaps 993): IMAP4rev1 (RFC 3501) with IDLE, UIDPLUS, MOVE,
 //! NAMESPACE, SPECIAL-USE, CHILDREN, LITERAL+, ENABLE, ID, UNSELECT, SASL-IR, CONDSTORE,
 //! SORT, ESEARCH, LIST-EXTENDED, LIST-STATUS, STATUS=SIZE and BINARY; IMAP4rev2 (RFC 9051) for a client that
-//! ENABLEs it: UTF-8 folder names, ESEARCH answers to SEARCH, no RECENT, [CLOSED].
+//! ENABLEs it: UTF-8 folder names, ESEARCH answers to SEARCH, no RECENT, [CLOSED]. QUOTA is read-only: one root
+//! "" whose STORAGE limit is what the mailbox uses plus the free space on the disk (there is no per-user limit).
 //!
 //! Commands are framed and parsed by imap-codec's `Fragmentizer` and `CommandCodec`, which tell the size
 //! of a literal before its data arrives, so oversize literals are refused before the client sends them

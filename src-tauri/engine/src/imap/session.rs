@@ -42,7 +42,7 @@ const MAX_AUTH_FAILURES: u32 = 3;
 /// The longest a SEARCH may take before it gives up with NO [LIMIT].
 const SEARCH_LIMIT: Duration = Duration::from_secs(20);
 
-const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE SORT ESEARCH LIST-EXTENDED LIST-STATUS STATUS=SIZE BINARY IMAP4rev2";
+const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE SORT ESEARCH LIST-EXTENDED LIST-STATUS STATUS=SIZE BINARY QUOTA QUOTA=RES-STORAGE IMAP4rev2";
 
 pub type SessionContext = crate::net::SessionContext<Shared>;
 
@@ -558,6 +558,28 @@ impl Session {
                     self.sort(tag, sort_criteria.into_inner(), &key, uid).await;
                 }
             }
+            CommandBody::GetQuotaRoot { mailbox } => {
+                let (user, path) = (self.user_id(), self.path_of(&mailbox));
+                match with_folder(self.ctx.shared.store.clone(), user, path, |_, _| Ok(())).await {
+                    Ok(Some((_, f))) => {
+                        let mut line = b"* QUOTAROOT ".to_vec();
+                        line.extend_from_slice(&self.wire_name(&f.path));
+                        line.extend_from_slice(b" \"\"\r\n");
+                        self.out.extend_from_slice(&line);
+                        self.quota(tag, "GETQUOTAROOT").await;
+                    }
+                    Ok(None) => self.tagged(tag, "NO", "[NONEXISTENT] no such folder"),
+                    Err(e) => self.store_failed(tag, e),
+                }
+            }
+            CommandBody::GetQuota { root } => {
+                if root.as_ref().is_empty() {
+                    self.quota(tag, "GETQUOTA").await;
+                } else {
+                    self.tagged(tag, "NO", "[NONEXISTENT] the only quota root is \"\"");
+                }
+            }
+            CommandBody::SetQuota { .. } => self.tagged(tag, "NO", "[CANNOT] quotas are read-only here"),
             CommandBody::Copy { sequence_set, mailbox, uid } => self.copy(tag, &sequence_set, uid, &mailbox, false).await,
             CommandBody::Move { sequence_set, mailbox, uid } => self.copy(tag, &sequence_set, uid, &mailbox, true).await,
             _ => self.tagged(tag, "BAD", "command not supported"),
@@ -1115,6 +1137,24 @@ impl Session {
             modified.sort_unstable();
             self.tagged(tag, "OK", &format!("[MODIFIED {}] STORE completed, except where changed meanwhile", in_order(&modified)));
         }
+    }
+
+    /// The user's one quota root "": the storage the mailbox uses, against what it could use — that plus
+    /// the space left on the disk of the data folder (Postroom sets no per-user limit).
+    async fn quota(&mut self, tag: &str, verb: &str) {
+        let user = self.user_id();
+        let used = read(self.ctx.shared.store.clone(), move |c| {
+            Ok(c.query_row("SELECT coalesce(sum(m.size), 0) FROM messages m JOIN folders f ON f.id = m.folder_id WHERE f.user_id = ?1", [user], |r| r.get::<_, i64>(0))?)
+        })
+        .await;
+        let used = match used {
+            Ok(u) => (u as u64).div_ceil(1024),
+            Err(e) => return self.store_failed(tag, e),
+        };
+        let folder = self.ctx.shared.store.path().parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+        let free = crate::paths::free_space(&folder).unwrap_or(0) / 1024;
+        self.untagged(&format!("QUOTA \"\" (STORAGE {used} {})", used + free));
+        self.tagged(tag, "OK", &format!("{verb} completed"));
     }
 
     async fn copy(&mut self, tag: &str, set: &SequenceSet, uid: bool, mailbox: &Mailbox<'_>, moving: bool) {
