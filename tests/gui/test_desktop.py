@@ -38,6 +38,24 @@ def test_a_user_created_in_the_users_window_exists_for_postroomd(desktop):
     desktop.screenshot("users")
 
 
+def test_the_user_editor_shows_each_folder_with_its_messages_and_size(desktop):
+    postroomd(desktop.data_dir, "user", "add", "grace", "--password-stdin", stdin="grace-secret\n")
+    import smtplib
+    with smtplib.SMTP("127.0.0.1", desktop.ports["smtp"], timeout=10) as s:
+        for i in range(3):
+            s.sendmail("bob@far.example", ["grace@localhost"], f"Subject: note {i}\r\n\r\nhello\r\n")
+    desktop.open_window("#btn-open-users", "users")
+    wait_until(lambda: "grace" in desktop.text("#users-table"), what="grace in the table")
+    desktop.click('#users-table tr[data-key="grace"] td')
+    desktop.click("#btn-edit-user")
+    folders = wait_until(lambda: desktop.text("#user-folders"), what="the folder table")
+    assert "INBOX" in folders and "Sent" in folders, folders
+    inbox = next(line for line in folders.splitlines() if line.startswith("INBOX"))
+    assert "3" in inbox, inbox
+    assert "3 message(s)" in desktop.text(), desktop.text()
+    desktop.screenshot("user-editor-folders")
+
+
 def test_invalid_user_input_is_shown_next_to_the_field_and_nothing_is_saved(desktop):
     postroomd(desktop.data_dir, "user", "add", "grace", "--password-stdin", stdin="grace-pass\n")
     desktop.open_window("#btn-open-users", "users")
