@@ -7,76 +7,47 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use common::mail::MailOffice;
 use common::*;
 
-struct Office {
-    _tmp: tempfile::TempDir,
-    server: Server,
-    ports: Vec<(&'static str, u16)>,
+/// alice with `count` messages ("note 1".."note N") delivered over SMTP.
+fn office(count: usize) -> MailOffice {
+    let office = MailOffice::start();
+    deliver(&office, count, "note");
+    office
 }
 
-impl Office {
-    /// alice with `count` messages ("note 1".."note N") delivered over SMTP.
-    fn start(count: usize) -> Office {
-        let tmp = tempfile::tempdir().unwrap();
-        let d = tmp.path();
-        let ports = configure_loopback(d);
-        ok(d, &["settings", "set", "general.server_name", "mail.office.test"], "");
-        ok(d, &["domain", "add", "office.test"], "");
-        ok(d, &["user", "add", "alice", "--password-stdin"], "alice-secret\n");
-        let server = Server::start(d, &[]);
-        let office = Office { _tmp: tmp, server, ports };
-        office.deliver(count, "note");
-        office
-    }
+/// `count` messages with `subject` and their number, a dated header and a UTF-8 body.
+fn deliver(office: &MailOffice, count: usize, subject: &str) {
+    office.deliver(
+        count,
+        &format!(r#"("From: Bob Example <bob@far.example>\r\nTo: alice@office.test\r\nSubject: {subject} %d\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nLine one of %d: K\u00e4se.\r\n" % (n, n)).encode()"#),
+    );
+}
 
-    fn deliver(&self, count: usize, subject: &str) {
-        let script = r#"
-import smtplib, sys
-s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
-for i in range(int(sys.argv[2])):
-    s.sendmail("bob@far.example", ["alice@office.test"], ("From: Bob Example <bob@far.example>\r\nTo: alice@office.test\r\nSubject: %s %d\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nLine one of %d: K\u00e4se.\r\n" % (sys.argv[3], i + 1, i + 1)).encode())
-s.quit()
+/// Runs a Python script (ports `imap`, `imaps`, `pop3`, `pop3s`, `smtp`; `logged_in()`); it must succeed.
+fn run(office: &MailOffice, body: &str) -> String {
+    let (ok, out) = office.python(LOGGED_IN, body);
+    assert!(ok, "{out}");
+    out
+}
+
+/// A raw IMAP session as alice, for the tests that look at exact server lines: `tx(line)` sends one
+/// command and returns what came back within 0.4 s (as text when `text`).
+const LOGGED_IN: &str = r#"
+def logged_in(text=False):
+    s = socket.create_connection(("127.0.0.1", imap)); s.settimeout(5); s.recv(1000)
+    def tx(line):
+        s.sendall(line + b"\r\n"); time.sleep(0.4); answer = s.recv(20000)
+        return answer.decode() if text else answer
+    tx(b"a LOGIN alice alice-secret")
+    return tx
 "#;
-        let (sent, out) = python(script, &[self.port("smtp").to_string(), count.to_string(), subject.to_string()]);
-        assert!(sent, "{out}");
-    }
-
-    fn dir(&self) -> &Path {
-        &self.server.dir
-    }
-
-    fn port(&self, service: &str) -> u16 {
-        self.ports.iter().find(|p| p.0 == service).unwrap().1
-    }
-
-    fn sql(&self, query: &str) -> String {
-        let out = Command::new("sqlite3").arg(self.dir().join("postroom.db")).arg(query).output().expect("sqlite3 runs");
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    }
-
-    /// Runs a Python script with `imap`, `imaps`, `pop3` and `smtp` ports defined and a TLS context `ctx`.
-    fn python(&self, body: &str) -> String {
-        let script = format!(
-            "import imaplib, poplib, smtplib, socket, ssl, sys, time\nimap, imaps, pop3, smtp = [int(a) for a in sys.argv[1:5]]\n\
-             ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n{body}"
-        );
-        let args = ["imap", "imaps", "pop3", "smtp"].map(|s| self.port(s).to_string());
-        let (ok, out) = python(&script, &args);
-        assert!(ok, "{out}");
-        out
-    }
-}
-
-fn python(script: &str, args: &[String]) -> (bool, String) {
-    let out = Command::new("python3").arg("-c").arg(script).args(args).output().expect("python3 runs");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-}
 
 #[test]
 fn imaplib_reads_searches_flags_files_and_expunges() {
-    let office = Office::start(3);
-    let out = office.python(
+    let office = office(3);
+    let out = run(&office, 
         r#"
 m = imaplib.IMAP4("127.0.0.1", imap)
 m.login("alice", "alice-secret")
@@ -127,8 +98,8 @@ m.logout()
 
 #[test]
 fn two_sessions_see_each_others_changes_and_idle_hears_of_delivery_at_once() {
-    let office = Office::start(2);
-    let out = office.python(
+    let office = office(2);
+    let out = run(&office, 
         r#"
 a = imaplib.IMAP4("127.0.0.1", imap); a.login("alice", "alice-secret"); a.select("INBOX")
 b = socket.create_connection(("127.0.0.1", imap)); b.recv(1000)
@@ -153,8 +124,8 @@ b.sendall(b"DONE\r\n"); time.sleep(0.3); print("done", b.recv(1000))
 
 #[test]
 fn pop3_and_imap_share_uids_and_a_pop3_lock_does_not_stop_imap() {
-    let office = Office::start(3);
-    let out = office.python(
+    let office = office(3);
+    let out = run(&office, 
         r#"
 p = poplib.POP3("127.0.0.1", pop3); p.user("alice"); p.pass_("alice-secret")
 print("uidl-before", p.uidl()[1])
@@ -175,7 +146,7 @@ p.quit()
 
 #[test]
 fn curl_lists_folders_and_fetches_a_message_by_uid() {
-    let office = Office::start(2);
+    let office = office(2);
     let base = format!("imap://127.0.0.1:{}/", office.port("imap"));
     let list = Command::new("curl").args(["-s", "--user", "alice:alice-secret", &base]).output().unwrap();
     let listing = String::from_utf8_lossy(&list.stdout).into_owned();
@@ -188,8 +159,8 @@ fn curl_lists_folders_and_fetches_a_message_by_uid() {
 
 #[test]
 fn big_literals_before_login_and_commands_pipelined_after_starttls_are_refused() {
-    let office = Office::start(0);
-    let out = office.python(
+    let office = office(0);
+    let out = run(&office, 
         r#"
 s = socket.create_connection(("127.0.0.1", imap)); s.recv(1000)
 s.sendall(b"a LOGIN {99999}\r\n"); time.sleep(0.5); print("big", s.recv(1000))
@@ -205,13 +176,10 @@ u = ctx.wrap_socket(t); u.sendall(b"c SELECT INBOX\r\n"); time.sleep(0.5); print
 
 #[test]
 fn condstore_sort_and_esearch_answer_as_their_rfcs_say() {
-    let office = Office::start(3);
-    let out = office.python(
+    let office = office(3);
+    let out = run(&office, 
         r#"
-s = socket.create_connection(("127.0.0.1", imap)); s.settimeout(5)
-def tx(line):
-    s.sendall(line + b"\r\n"); time.sleep(0.4); return s.recv(20000)
-tx(b"a LOGIN alice alice-secret")
+tx = logged_in()
 sel = tx(b"b SELECT INBOX (CONDSTORE)")
 modseq = int(sel.split(b"HIGHESTMODSEQ ")[1].split(b"]")[0])
 print("store", tx(b"c STORE 2 +FLAGS (\\Flagged)"))
@@ -246,7 +214,7 @@ fn in_terminal(dir: &Path, command: &str) {
 
 #[test]
 fn neomutt_copies_the_inbox_to_an_mbox_and_mutt_files_it_into_a_new_folder() {
-    let office = Office::start(3);
+    let office = office(3);
     let dir = office.dir().to_path_buf();
     let rc = dir.join("muttrc");
     let settings = [
@@ -284,7 +252,7 @@ fn neomutt_copies_the_inbox_to_an_mbox_and_mutt_files_it_into_a_new_folder() {
 #[tokio::test]
 async fn an_async_rust_client_fetches_appends_and_is_woken_from_idle() {
     use futures::TryStreamExt;
-    let office = Office::start(2);
+    let office = office(2);
     let tcp = tokio::net::TcpStream::connect(addr(office.port("imap"))).await.unwrap();
     let mut client = async_imap::Client::new(tcp);
     client.read_response().await.unwrap().expect("a greeting");
@@ -302,7 +270,7 @@ async fn an_async_rust_client_fetches_appends_and_is_woken_from_idle() {
     idle.init().await.unwrap();
     let (wait, _stop) = idle.wait_with_timeout(std::time::Duration::from_secs(10));
     let deliver = tokio::task::spawn_blocking(move || {
-        office.deliver(1, "pushed");
+        deliver(&office, 1, "pushed");
         office
     });
     let woke = wait.await.unwrap();
@@ -314,13 +282,10 @@ async fn an_async_rust_client_fetches_appends_and_is_woken_from_idle() {
 
 #[test]
 fn extended_list_selects_subscribed_and_special_use_folders_and_returns_status() {
-    let office = Office::start(2);
-    let out = office.python(
+    let office = office(2);
+    let out = run(&office, 
         r#"
-s = socket.create_connection(("127.0.0.1", imap)); s.settimeout(5)
-def tx(line):
-    s.sendall(line + b"\r\n"); time.sleep(0.4); return s.recv(20000).decode()
-tx(b"a LOGIN alice alice-secret")
+tx = logged_in(text=True)
 tx(b"b CREATE Projects/2026")
 tx(b"c UNSUBSCRIBE Projects")
 print("special", tx(b"d LIST (SPECIAL-USE) \"\" \"*\""))
@@ -341,13 +306,10 @@ print("bad", tx(b"g LIST (WHATEVER) \"\" \"*\""))
 
 #[test]
 fn imap4rev2_when_enabled_uses_utf8_names_esearch_and_binary() {
-    let office = Office::start(1);
-    let out = office.python(
+    let office = office(1);
+    let out = run(&office, 
         r#"
-s = socket.create_connection(("127.0.0.1", imap)); s.settimeout(5)
-def tx(line):
-    s.sendall(line + b"\r\n"); time.sleep(0.4); return s.recv(20000)
-tx(b"a LOGIN alice alice-secret")
+tx = logged_in()
 print("enable", tx(b"b ENABLE IMAP4rev2"))
 print("create", tx("c CREATE \"Entw\u00fcrfe\"".encode()))
 print("list", tx(b"d LIST \"\" \"Entw*\""))
@@ -369,13 +331,10 @@ print("binary", tx(b"h FETCH 2 (BINARY.SIZE[1] BINARY.PEEK[1])"))
 
 #[test]
 fn quota_shows_what_the_mailbox_uses_and_cannot_be_set() {
-    let office = Office::start(3);
-    let out = office.python(
+    let office = office(3);
+    let out = run(&office, 
         r#"
-s = socket.create_connection(("127.0.0.1", imap)); s.settimeout(5)
-def tx(line):
-    s.sendall(line + b"\r\n"); time.sleep(0.4); return s.recv(20000).decode()
-tx(b"a LOGIN alice alice-secret")
+tx = logged_in(text=True)
 print("root", tx(b"b GETQUOTAROOT INBOX"))
 print("set", tx(b"c SETQUOTA \"\" (STORAGE 512)"))
 print("other", tx(b"d GETQUOTA \"elsewhere\""))

@@ -8,73 +8,24 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use common::mail::MailOffice;
 use common::*;
 
-struct Office {
-    _tmp: tempfile::TempDir,
-    server: Server,
-    ports: Vec<(&'static str, u16)>,
-}
-
-impl Office {
-    /// alice with `count` messages in her INBOX, delivered over SMTP.
-    fn start(count: usize) -> Office {
-        let tmp = tempfile::tempdir().unwrap();
-        let d = tmp.path();
-        let ports = configure_loopback(d);
-        ok(d, &["settings", "set", "general.server_name", "mail.office.test"], "");
-        ok(d, &["domain", "add", "office.test"], "");
-        ok(d, &["user", "add", "alice", "--password-stdin"], "alice-secret\n");
-        let server = Server::start(d, &[]);
-        let office = Office { _tmp: tmp, server, ports };
-        let script = r#"
-import smtplib, sys
-s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
-for i in range(int(sys.argv[2])):
-    s.sendmail("bob@far.example", ["alice@office.test"], "Subject: note %d\r\n\r\nLine one of %d.\r\n.leading dot\r\nLast line.\r\n" % (i + 1, i + 1))
-s.quit()
-"#;
-        let (sent, out) = python(script, &[office.port("smtp").to_string(), count.to_string()]);
-        assert!(sent, "{out}");
-        office
-    }
-
-    fn dir(&self) -> &Path {
-        &self.server.dir
-    }
-
-    fn port(&self, service: &str) -> u16 {
-        self.ports.iter().find(|p| p.0 == service).unwrap().1
-    }
-
-    fn sql(&self, query: &str) -> String {
-        let out = Command::new("sqlite3").arg(self.dir().join("postroom.db")).arg(query).output().expect("sqlite3 runs");
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    }
-
-    /// Runs a poplib script with the POP3 port, the POP3S port and the SMTP port as arguments.
-    fn poplib(&self, body: &str) -> (bool, String) {
-        let script = format!(
-            "import poplib, ssl, sys, socket, smtplib\nport, sslport, smtpport = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])\n\
-             ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n{body}"
-        );
-        python(&script, &[self.port("pop3").to_string(), self.port("pop3s").to_string(), self.port("smtp").to_string()])
-    }
-}
-
-fn python(script: &str, args: &[String]) -> (bool, String) {
-    let out = Command::new("python3").arg("-c").arg(script).args(args).output().expect("python3 runs");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+/// alice with `count` messages in her INBOX, delivered over SMTP.
+fn office(count: usize) -> MailOffice {
+    let office = MailOffice::start();
+    office.deliver(count, r#""Subject: note %d\r\n\r\nLine one of %d.\r\n.leading dot\r\nLast line.\r\n" % (n, n)"#);
+    office
 }
 
 #[test]
 fn poplib_lists_retrieves_and_deletes_only_at_quit_with_stable_uids() {
-    let office = Office::start(3);
+    let office = office(3);
     let sizes: Vec<i64> = office.sql("SELECT size FROM messages ORDER BY uid").lines().map(|s| s.parse().unwrap()).collect();
     let validity = office.sql("SELECT uidvalidity FROM folders WHERE path = 'INBOX'");
-    let (ok1, out) = office.poplib(
+    let (ok1, out) = office.python("", 
         r#"
-p = poplib.POP3("127.0.0.1", port)
+p = poplib.POP3("127.0.0.1", pop3)
 print("welcome", p.getwelcome())
 p.user("alice"); p.pass_("alice-secret")
 print("stat", p.stat())
@@ -108,9 +59,9 @@ p.quit()
     assert_eq!(office.sql("SELECT seen FROM messages WHERE uid = 3"), "0");
 
     // A second session: the same UIDs for the messages that stayed; a DELE without QUIT changes nothing.
-    let (ok2, out) = office.poplib(
+    let (ok2, out) = office.python("", 
         r#"
-p = poplib.POP3("127.0.0.1", port)
+p = poplib.POP3("127.0.0.1", pop3)
 p.user("alice"); p.pass_("alice-secret")
 print("uidl", p.uidl()[1])
 p.dele(1); p.dele(2)
@@ -125,21 +76,21 @@ p.sock.close()
 
 #[test]
 fn stls_and_pop3s_and_auth_plain_log_in_and_a_second_session_is_in_use() {
-    let office = Office::start(1);
-    let (ok, out) = office.poplib(
+    let office = office(1);
+    let (ok, out) = office.python("", 
         r#"
-p = poplib.POP3("127.0.0.1", port)
+p = poplib.POP3("127.0.0.1", pop3)
 print("capa", sorted(p.capa().keys()))
 p.stls(context=ctx)
 print("capa-tls", sorted(p.capa().keys()))
 p.user("alice"); p.pass_("alice-secret")
-q = poplib.POP3_SSL("127.0.0.1", sslport, context=ctx)
+q = poplib.POP3_SSL("127.0.0.1", pop3s, context=ctx)
 try:
     q._shortcmd("AUTH PLAIN " + __import__("base64").b64encode(b"\0alice\0alice-secret").decode())
 except poplib.error_proto as e:
     print("second", e)
 p.quit()
-r = poplib.POP3_SSL("127.0.0.1", sslport, context=ctx)
+r = poplib.POP3_SSL("127.0.0.1", pop3s, context=ctx)
 print("third", r._shortcmd("AUTH PLAIN " + __import__("base64").b64encode(b"\0alice\0alice-secret").decode()))
 print("stat", r.stat())
 r.quit()
@@ -154,10 +105,10 @@ r.quit()
 
 #[test]
 fn commands_pipelined_after_stls_are_not_run() {
-    let office = Office::start(1);
-    let (ok, out) = office.poplib(
+    let office = office(1);
+    let (ok, out) = office.python("", 
         r#"
-s = socket.create_connection(("127.0.0.1", port))
+s = socket.create_connection(("127.0.0.1", pop3))
 s.recv(1000)
 s.sendall(b"STLS\r\nUSER alice\r\nPASS alice-secret\r\n")
 import time; time.sleep(0.5)
@@ -174,7 +125,7 @@ print("after", t.recv(1000))
 
 #[test]
 fn curl_lists_and_retrieves_over_pop3() {
-    let office = Office::start(2);
+    let office = office(2);
     let url = format!("pop3://127.0.0.1:{}/", office.port("pop3"));
     let list = Command::new("curl").args(["-s", "--user", "alice:alice-secret", &url]).output().unwrap();
     assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
@@ -190,7 +141,7 @@ fn curl_lists_and_retrieves_over_pop3() {
 
 #[test]
 fn fetchmail_fetches_everything_into_a_local_mbox_and_deletes_it_from_the_server() {
-    let office = Office::start(3);
+    let office = office(3);
     let dir = office.dir().to_path_buf();
     let mbox = dir.join("fetched.mbox");
     let mda = dir.join("mda.sh");
@@ -228,17 +179,17 @@ fn fetchmail_fetches_everything_into_a_local_mbox_and_deletes_it_from_the_server
 
 #[test]
 fn failed_pop3_logins_ban_the_address_for_smtp_as_well() {
-    let office = Office::start(0);
-    let (ok, out) = office.poplib(
+    let office = office(0);
+    let (ok, out) = office.python("", 
         r#"
 for attempt in range(5):
-    p = poplib.POP3("127.0.0.1", port)
+    p = poplib.POP3("127.0.0.1", pop3)
     p.user("alice")
     try:
         p.pass_("wrong-%d" % attempt)
     except poplib.error_proto as e:
         print("refused", e)
-s = socket.create_connection(("127.0.0.1", smtpport))
+s = socket.create_connection(("127.0.0.1", smtp))
 print("smtp", s.recv(1000))
 "#,
     );

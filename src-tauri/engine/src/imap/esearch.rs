@@ -24,7 +24,12 @@ pub fn strip_return(message: &[u8]) -> Option<Result<(Vec<u8>, ReturnOptions), S
     let line = &message[..line_end];
     let mut words = line.splitn(4, |&b| b == b' ');
     let tag = words.next()?;
-    let mut verb = words.next()?.to_vec();
+    let first = words.next()?;
+    // Every command passes here: leave at once unless it is a SEARCH.
+    if !first.eq_ignore_ascii_case(b"SEARCH") && !first.eq_ignore_ascii_case(b"UID") {
+        return None;
+    }
+    let mut verb = first.to_vec();
     let mut prefix = [tag, b" "].concat();
     let mut rest: &[u8] = &line[tag.len() + 1 + verb.len()..];
     if verb.eq_ignore_ascii_case(b"UID") {

@@ -96,6 +96,12 @@ fn list_of(tokens: &[Token], i: &mut usize) -> Result<Vec<String>, String> {
 
 /// For a LIST in extended form, the tag and the request; `None` for a basic LIST (or anything else).
 pub fn parse(message: &[u8]) -> Option<(String, Result<ListRequest, String>)> {
+    // Every command passes here: look at the verb before copying anything.
+    let mut words = message.splitn(3, |&b| b == b' ');
+    let (_, verb) = (words.next()?, words.next()?);
+    if !verb.eq_ignore_ascii_case(b"LIST") {
+        return None;
+    }
     let line = String::from_utf8_lossy(message);
     let line = line.trim_end_matches(['\r', '\n']);
     let (tag, rest) = line.split_once(' ')?;

@@ -4,7 +4,6 @@
 
 use imap_codec::imap_types::extensions::sort::{SortCriterion, SortKey};
 use imap_codec::imap_types::search::SearchKey;
-use imap_codec::imap_types::sequence::SequenceSet;
 use mail_parser::{HeaderValue, MessageParser};
 
 use super::sequence::contains;
@@ -82,10 +81,6 @@ fn day_start(date: &chrono::NaiveDate) -> i64 {
     date.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp()).unwrap_or(0)
 }
 
-fn in_set(set: &SequenceSet, n: u32, last: u32) -> bool {
-    contains(set, n, last)
-}
-
 /// Whether the candidate matches `key`; `parsed` is filled in when a key needs the text.
 pub fn matches(key: &SearchKey, c: &Candidate, parsed: &mut dyn FnMut() -> std::rc::Rc<Parsed>) -> bool {
     let f = c.row.flags;
@@ -93,8 +88,8 @@ pub fn matches(key: &SearchKey, c: &Candidate, parsed: &mut dyn FnMut() -> std::
     let internal_day = c.row.received_at - c.row.received_at.rem_euclid(86_400);
     match key {
         SearchKey::And(keys) => keys.as_ref().iter().all(|k| matches(k, c, parsed)),
-        SearchKey::SequenceSet(set) => in_set(set, c.seq, c.last_seq),
-        SearchKey::Uid(set) => in_set(set, c.row.uid, c.last_uid),
+        SearchKey::SequenceSet(set) => contains(set, c.seq, c.last_seq),
+        SearchKey::Uid(set) => contains(set, c.row.uid, c.last_uid),
         SearchKey::All => true,
         SearchKey::Answered => f.has(Flags::ANSWERED),
         SearchKey::Unanswered => !f.has(Flags::ANSWERED),

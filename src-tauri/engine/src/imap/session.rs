@@ -26,7 +26,7 @@ use super::{esearch, list, utf7, Shared, UserSession};
 use crate::access::login::{self, LoginOutcome};
 use crate::mailbox::meta::{self, Meta};
 use crate::mailbox::{self, Flags, Folder, FolderError, MessageRow};
-use crate::net::BoxStream;
+use crate::net::{BoxStream, Next};
 use crate::smtp::auth;
 use crate::store::{blobs, now, StoreResult};
 
@@ -84,12 +84,6 @@ enum Pending {
     Authenticate { tag: String, mechanism: AuthMechanism<'static>, user: Option<String> },
     /// IDLE: the tag.
     Idle { tag: String },
-}
-
-enum Next {
-    Continue,
-    Close,
-    StartTls,
 }
 
 struct Session {
@@ -189,7 +183,7 @@ impl Session {
     }
 
     fn plaintext_allowed(&self) -> bool {
-        self.ctx.tls_active || self.ctx.peer.ip().is_loopback() || self.ctx.settings.imap.allow_plaintext_login
+        self.ctx.password_in_clear_allowed(self.ctx.settings.imap.allow_plaintext_login)
     }
 
     /// Folder names travel in UTF-8 once the client enabled IMAP4rev2 or UTF8=ACCEPT, else in modified UTF-7.
@@ -314,23 +308,29 @@ impl Session {
                 Ok(data) => Incoming::AuthData(data.into_static()),
                 Err(_) => Incoming::AuthData(AuthenticateData::Cancel),
             },
-            None if list::parse(fr.message_bytes()).is_some() => match list::parse(fr.message_bytes()) {
-                Some((tag, Ok(request))) => Incoming::List(tag, request),
-                Some((tag, Err(why))) => Incoming::BadText(Some(tag), why),
-                None => Incoming::Bad(tag(), "command not understood"),
-            },
-            None if esearch::strip_return(fr.message_bytes()).is_some() => match esearch::strip_return(fr.message_bytes()) {
-                Some(Ok((command, options))) => match CommandCodec::default().decode(&command) {
-                    Ok((rest, parsed)) if rest.is_empty() => Incoming::ESearch(parsed.into_static(), options),
-                    _ => Incoming::Bad(tag(), "command not understood"),
-                },
-                _ => Incoming::Bad(tag(), "unsupported RETURN option (MIN, MAX, COUNT and ALL are supported)"),
-            },
-            None => match fr.decode_message(&CommandCodec::default()) {
-                Ok(command) => Incoming::Command(command.into_static()),
-                Err(DecodeMessageError::MessageTooLong { .. }) | Err(DecodeMessageError::MessagePoisoned { .. }) => Incoming::Bad(tag(), "[TOOBIG] command too long"),
-                Err(_) => Incoming::Bad(tag(), "command not understood"),
-            },
+            None => {
+                // The extended LIST and SEARCH RETURN forms imap-codec does not know are read first.
+                if let Some((tag, request)) = list::parse(fr.message_bytes()) {
+                    return match request {
+                        Ok(request) => Incoming::List(tag, request),
+                        Err(why) => Incoming::BadText(Some(tag), why),
+                    };
+                }
+                match esearch::strip_return(fr.message_bytes()) {
+                    Some(Ok((command, options))) => match CommandCodec::default().decode(&command) {
+                        Ok((b"", parsed)) => Incoming::ESearch(parsed.into_static(), options),
+                        _ => Incoming::Bad(tag(), "command not understood"),
+                    },
+                    Some(Err(_)) => Incoming::Bad(tag(), "unsupported RETURN option (MIN, MAX, COUNT and ALL are supported)"),
+                    None => match fr.decode_message(&CommandCodec::default()) {
+                        Ok(command) => Incoming::Command(command.into_static()),
+                        Err(DecodeMessageError::MessageTooLong { .. }) | Err(DecodeMessageError::MessagePoisoned { .. }) => {
+                            Incoming::Bad(tag(), "[TOOBIG] command too long")
+                        }
+                        Err(_) => Incoming::Bad(tag(), "command not understood"),
+                    },
+                }
+            }
         }
     }
 
@@ -589,13 +589,20 @@ impl Session {
 
     // ----- logging in -----
 
-    async fn login(&mut self, tag: &str, user: &str, password: &str) -> std::io::Result<Next> {
+    /// Answers a LOGIN or AUTHENTICATE that cannot go ahead (already logged in, or no TLS); true if it did.
+    fn refuse_login(&mut self, tag: &str) -> bool {
         if self.user.is_some() {
             self.tagged(tag, "BAD", "already logged in");
-            return Ok(Next::Continue);
-        }
-        if !self.plaintext_allowed() {
+        } else if !self.plaintext_allowed() {
             self.tagged(tag, "NO", "[PRIVACYREQUIRED] logging in without encryption is not allowed here: use STARTTLS, or port 993");
+        } else {
+            return false;
+        }
+        true
+    }
+
+    async fn login(&mut self, tag: &str, user: &str, password: &str) -> std::io::Result<Next> {
+        if self.refuse_login(tag) {
             return Ok(Next::Continue);
         }
         let shared = self.ctx.shared.clone();
@@ -624,12 +631,7 @@ impl Session {
     }
 
     async fn authenticate(&mut self, tag: &str, mechanism: AuthMechanism<'static>, initial: Option<Vec<u8>>) -> std::io::Result<Next> {
-        if self.user.is_some() {
-            self.tagged(tag, "BAD", "already logged in");
-            return Ok(Next::Continue);
-        }
-        if !self.plaintext_allowed() {
-            self.tagged(tag, "NO", "[PRIVACYREQUIRED] logging in without encryption is not allowed here: use STARTTLS, or port 993");
+        if self.refuse_login(tag) {
             return Ok(Next::Continue);
         }
         match (&mechanism, initial) {
@@ -766,7 +768,7 @@ impl Session {
             .collect();
         let user = self.user_id();
         let want_status = !r.status.is_empty();
-        let listed = read(self.ctx.shared.store.clone(), move |c| {
+        let listed = self.ctx.shared.store.read_async(move |c| {
             let folders = mailbox::folders(c, user)?;
             let mut statuses = Vec::new();
             if want_status {
@@ -893,7 +895,7 @@ impl Session {
         let path = sel.folder.path.clone();
         // Only what changed since the snapshot's mod-sequence is read; the UID list only when messages
         // have gone.
-        let fresh = read(self.ctx.shared.store.clone(), move |c| {
+        let fresh = self.ctx.shared.store.read_async(move |c| {
             let Some(f) = mailbox::folder(c, user, &path)? else { return Ok(None) };
             if f.id != folder_id || (f.highestmodseq == known_modseq && f.uidnext == known_next) {
                 return Ok(None);
@@ -1028,17 +1030,16 @@ impl Session {
                 }
             }
             let blob_id = row.blob_id;
-            let (store2, dir2) = (store.clone(), dir.clone());
-            let loaded = tokio::task::spawn_blocking(move || {
-                store2.read(|c| {
+            let dir = dir.clone();
+            let loaded = store
+                .read_async(move |c| {
                     let stored = if needs_meta { stored_meta(c, blob_id)? } else { None };
-                    let raw = if needs_text || (needs_meta && stored.is_none()) { Some(blobs::read(c, &dir2, blob_id)?) } else { None };
+                    let raw = if needs_text || (needs_meta && stored.is_none()) { Some(blobs::read(c, &dir, blob_id)?) } else { None };
                     let meta = if needs_meta { fetch::meta_or_compute(stored, || raw.clone()) } else { None };
                     Ok((meta, raw))
                 })
-            })
-            .await;
-            let Ok(Ok((meta, raw))) = loaded else {
+                .await;
+            let Ok((meta, raw)) = loaded else {
                 tracing::error!(target: "imap", uid = row.uid, "cannot read a message");
                 continue;
             };
@@ -1143,7 +1144,7 @@ impl Session {
     /// the space left on the disk of the data folder (Postroom sets no per-user limit).
     async fn quota(&mut self, tag: &str, verb: &str) {
         let user = self.user_id();
-        let used = read(self.ctx.shared.store.clone(), move |c| {
+        let used = self.ctx.shared.store.read_async(move |c| {
             Ok(c.query_row("SELECT coalesce(sum(m.size), 0) FROM messages m JOIN folders f ON f.id = m.folder_id WHERE f.user_id = ?1", [user], |r| r.get::<_, i64>(0))?)
         })
         .await;
@@ -1308,11 +1309,6 @@ fn status_item(name: &str, st: &mailbox::FolderStatus, f: &Folder) -> Option<Str
     Some(format!("{name} {value}"))
 }
 
-/// Runs `f` on a read connection, off the async threads.
-async fn read<R: Send + 'static>(store: crate::store::Store, f: impl FnOnce(&rusqlite::Connection) -> StoreResult<R> + Send + 'static) -> StoreResult<R> {
-    tokio::task::spawn_blocking(move || store.read(f)).await.map_err(|e| std::io::Error::other(e.to_string()))?
-}
-
 /// Looks up the user's folder at `path` and reads something of it; `None` when there is no such folder.
 async fn with_folder<T: Send + 'static>(
     store: crate::store::Store,
@@ -1320,7 +1316,7 @@ async fn with_folder<T: Send + 'static>(
     path: String,
     f: impl FnOnce(&rusqlite::Connection, &Folder) -> StoreResult<T> + Send + 'static,
 ) -> StoreResult<Option<(T, Folder)>> {
-    read(store, move |c| match mailbox::folder(c, user, &path)? {
+    store.read_async(move |c| match mailbox::folder(c, user, &path)? {
         Some(folder) => Ok(Some((f(c, &folder)?, folder))),
         None => Ok(None),
     })

@@ -67,6 +67,22 @@ pub struct SessionContext<S> {
     pub shutdown: CancellationToken,
 }
 
+impl<S> SessionContext<S> {
+    /// Whether a password may be sent on this connection: over TLS, from this computer (private, as
+    /// Dovecot treats it), or anywhere when the service's `allow_plaintext_login` setting says so.
+    pub fn password_in_clear_allowed(&self, setting_allows: bool) -> bool {
+        self.tls_active || self.peer.ip().is_loopback() || setting_allows
+    }
+}
+
+/// What a protocol session does after a command.
+pub enum Next {
+    Continue,
+    Close,
+    /// Upgrade the connection with TLS (STARTTLS / STLS), dropping anything pipelined after it.
+    StartTls,
+}
+
 /// Everything the listeners need from the engine.
 #[derive(Clone)]
 pub struct NetContext {

@@ -8,11 +8,11 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use super::command::{parse, Command, ParseError};
 use super::{MaildropLock, Shared};
 use crate::access::login::{self, LoginOutcome};
-use crate::mailbox::{self, Listed};
+use crate::mailbox::{self, Flags, MessageRow};
 use crate::net::line::{self, LineEvent};
-use crate::net::BoxStream;
+use crate::net::{BoxStream, Next};
 use crate::smtp::auth;
-use crate::store::blobs;
+use crate::store::{blobs, StoreError};
 
 /// Longest command line (RFC 2449 allows 255 octets of arguments; SASL responses need more).
 const MAX_LINE: u64 = 2048;
@@ -33,7 +33,7 @@ struct Maildrop {
     user: String,
     folder_id: i64,
     uidvalidity: i64,
-    messages: Vec<Listed>,
+    messages: Vec<MessageRow>,
     deleted: Vec<bool>,
     retrieved: Vec<bool>,
     /// Bodies read ahead, by message index.
@@ -43,7 +43,7 @@ struct Maildrop {
 
 impl Maildrop {
     /// The message numbered `n` (from 1), unless it is marked deleted.
-    fn get(&self, n: u32) -> Result<&Listed, String> {
+    fn get(&self, n: u32) -> Result<&MessageRow, String> {
         let i = n as usize - 1;
         match self.messages.get(i) {
             None => Err(format!("no message {n} (there are {})", self.messages.len())),
@@ -52,11 +52,11 @@ impl Maildrop {
         }
     }
 
-    fn live(&self) -> impl Iterator<Item = (usize, &Listed)> {
+    fn live(&self) -> impl Iterator<Item = (usize, &MessageRow)> {
         self.messages.iter().enumerate().filter(|(i, _)| !self.deleted[*i])
     }
 
-    fn unique_id(&self, m: &Listed) -> String {
+    fn unique_id(&self, m: &MessageRow) -> String {
         format!("{}.{}", self.uidvalidity, m.uid)
     }
 }
@@ -64,12 +64,6 @@ impl Maildrop {
 enum State {
     Authorization { user: Option<String> },
     Transaction(Maildrop),
-}
-
-enum Next {
-    Continue,
-    Close,
-    StartTls,
 }
 
 struct Session {
@@ -132,7 +126,7 @@ impl Session {
     }
 
     fn plaintext_allowed(&self) -> bool {
-        self.ctx.tls_active || self.ctx.peer.ip().is_loopback() || self.ctx.settings.pop3.allow_plaintext_login
+        self.ctx.password_in_clear_allowed(self.ctx.settings.pop3.allow_plaintext_login)
     }
 
     async fn serve(&mut self) -> std::io::Result<()> {
@@ -309,19 +303,21 @@ impl Session {
             self.err(Some("IN-USE"), "the mailbox is open in another POP3 session");
             return Ok(Next::Continue);
         };
-        let store = shared.store.clone();
-        let listing = tokio::task::spawn_blocking(move || store.read(|c| mailbox::inbox(c, user_id))).await;
-        let Ok(Ok(listing)) = listing else {
+        let inbox = shared.store.read_async(move |c| {
+            let folder = mailbox::folder(c, user_id, "INBOX")?.ok_or(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))?;
+            Ok((mailbox::messages(c, folder.id)?, folder))
+        });
+        let Ok((messages, folder)) = inbox.await else {
             self.err(Some("SYS/TEMP"), "cannot open the mailbox now; try again later");
             return Ok(Next::Close);
         };
-        let n = listing.messages.len();
-        let octets: i64 = listing.messages.iter().map(|m| m.size).sum();
+        let n = messages.len();
+        let octets: i64 = messages.iter().map(|m| m.size).sum();
         self.state = State::Transaction(Maildrop {
             user: user.to_string(),
-            folder_id: listing.folder_id,
-            uidvalidity: listing.uidvalidity,
-            messages: listing.messages,
+            folder_id: folder.id,
+            uidvalidity: folder.uidvalidity,
+            messages,
             deleted: vec![false; n],
             retrieved: vec![false; n],
             ahead: Default::default(),
@@ -428,17 +424,18 @@ impl Session {
             .take(READ_AHEAD)
             .map(|i| (i, maildrop.messages[i].blob_id))
             .collect();
-        let store = self.ctx.shared.store.clone();
-        let dir = store.blobs_dir();
-        let read = tokio::task::spawn_blocking(move || {
-            store.read(|c| {
+        let dir = self.ctx.shared.store.blobs_dir();
+        let read = self
+            .ctx
+            .shared
+            .store
+            .read_async(move |c| {
                 let body = blobs::read(c, &dir, blob_id)?;
                 let more = ahead.into_iter().filter_map(|(i, b)| blobs::read(c, &dir, b).ok().map(|body| (i, body))).collect::<Vec<_>>();
                 Ok((body, more))
             })
-        })
-        .await;
-        let Ok(Ok((body, more))) = read else { return None };
+            .await;
+        let Ok((body, more)) = read else { return None };
         if let State::Transaction(maildrop) = &mut self.state {
             maildrop.ahead.clear();
             maildrop.ahead.extend(more);
@@ -455,7 +452,7 @@ impl Session {
         };
         let pick = |marks: &[bool]| maildrop.messages.iter().zip(marks).filter(|(_, m)| **m).map(|(msg, _)| msg.id).collect::<Vec<_>>();
         let deleted = pick(&maildrop.deleted);
-        let seen: Vec<i64> = maildrop.messages.iter().zip(&maildrop.retrieved).filter(|(m, r)| **r && !m.seen).map(|(m, _)| m.id).collect();
+        let seen: Vec<i64> = maildrop.messages.iter().zip(&maildrop.retrieved).filter(|(m, r)| **r && !m.flags.has(Flags::SEEN)).map(|(m, _)| m.id).collect();
         let folder = maildrop.folder_id;
         let count = deleted.len();
         if count == 0 && seen.is_empty() {

@@ -114,9 +114,8 @@ pub async fn run(ctx: QueueContext) {
 }
 
 async fn load_due(store: &Store) -> Vec<Due> {
-    let store = store.clone();
-    let loaded = tokio::task::spawn_blocking(move || {
-        store.read(|c| {
+    let loaded = store
+        .read_async(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT r.id, q.id, q.sender, r.recipient, q.blob_id, r.attempts, q.created_at,
                         r.notify, r.orcpt, q.dsn_ret_full, q.dsn_envid
@@ -140,25 +139,21 @@ async fn load_due(store: &Store) -> Vec<Due> {
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
-    })
-    .await;
+        .await;
     match loaded {
-        Ok(Ok(due)) => due,
-        other => {
-            tracing::error!(target: "smtpclt", "cannot read the queue: {:?}", other.err());
+        Ok(due) => due,
+        Err(e) => {
+            tracing::error!(target: "smtpclt", error = %e, "cannot read the queue");
             Vec::new()
         }
     }
 }
 
 async fn next_due_in(store: &Store) -> Option<Duration> {
-    let store = store.clone();
-    let next: Option<i64> = tokio::task::spawn_blocking(move || {
-        store.read(|c| Ok(c.query_row("SELECT min(next_attempt_at) FROM queue_recipients WHERE state = 'queued'", [], |r| r.get(0))?))
-    })
-    .await
-    .ok()?
-    .ok()?;
+    let next: Option<i64> = store
+        .read_async(|c| Ok(c.query_row("SELECT min(next_attempt_at) FROM queue_recipients WHERE state = 'queued'", [], |r| r.get(0))?))
+        .await
+        .ok()?;
     next.map(|at| Duration::from_secs((at - now()).max(1) as u64))
 }
 
@@ -216,11 +211,8 @@ async fn send_group(store: &Store, settings: &Settings, domain: &str, group: &[D
 }
 
 async fn read_body(store: &Store, blob_id: i64) -> StoreResult<Vec<u8>> {
-    let store = store.clone();
     let dir = store.blobs_dir();
-    tokio::task::spawn_blocking(move || store.read(|c| blobs::read(c, &dir, blob_id)))
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))?
+    store.read_async(move |c| blobs::read(c, &dir, blob_id)).await
 }
 
 /// The resolver for MX and address lookups: the admin's DNS server, or the system's.
@@ -285,7 +277,7 @@ async fn deliver_to(settings: &Settings, host: &str, address: SocketAddr, group:
     let is_smart_host = !out.smart_host.is_empty();
     let policy = if is_smart_host { out.tls } else { OutboundTls::Opportunistic };
     let (session, capabilities) = match open(settings, host, address, policy, Starttls::IfOffered).await {
-        Err(e) if policy == OutboundTls::Opportunistic && e.is_tls_failure() => {
+        Err(e) if policy == OutboundTls::Opportunistic && e.during_tls => {
             tracing::warn!(target: "smtpclt", host, error = %e.text(), "TLS failed; delivering without it");
             open(settings, host, address, policy, Starttls::Skip).await
         }
@@ -307,10 +299,6 @@ struct OpenError {
 }
 
 impl OpenError {
-    fn is_tls_failure(&self) -> bool {
-        self.during_tls
-    }
-
     fn text(&self) -> &str {
         match &self.outcome {
             Outcome::Temporary(t) | Outcome::Permanent(t) => t,

@@ -116,13 +116,8 @@ pub async fn send(store: &Store, server_name: &str, sender: &str, id: &str, repo
     let text = build(server_name, sender, id, report, original);
     let rcpt = sender.to_string();
     let name = server_name.to_string();
-    let routed = {
-        let store = store.clone();
-        // A report may go anywhere, like any mail from the server itself.
-        tokio::task::spawn_blocking(move || store.read(|c| delivery::route(c, &name, &rcpt, true)))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))??
-    };
+    // A report may go anywhere, like any mail from the server itself.
+    let routed = store.read_async(move |c| delivery::route(c, &name, &rcpt, true)).await?;
     match routed {
         Ok(recipient) => {
             let envelope = Envelope { sender: String::new(), recipients: vec![recipient], auth_user: None, dsn: DsnRequest::default() };

@@ -14,7 +14,7 @@ use crate::access::login::{self, LoginOutcome};
 use crate::delivery::{self, DsnRequest, Envelope, Recipient, RecipientDsn, Refusal};
 use crate::queue::dsn::{self, Action, Entry, Report};
 use crate::net::line::{self, LineEvent};
-use crate::net::BoxStream;
+use crate::net::{BoxStream, Next};
 use crate::settings::ServiceId;
 
 /// Longest command line (RFC 5321 allows 512 plus extension parameters).
@@ -34,12 +34,6 @@ struct Transaction {
     /// BDAT chunks so far, and whether they already exceed the size limit.
     chunks: Vec<u8>,
     chunks_too_big: bool,
-}
-
-enum Next {
-    Continue,
-    Close,
-    StartTls,
 }
 
 struct Session {
@@ -344,13 +338,12 @@ impl Session {
             }
             Some(_) => {}
         }
-        let store = self.ctx.shared.store.clone();
         let server_name = self.name().to_string();
         let address = to.address.clone();
         let may_relay = self.may_relay();
-        let routed = tokio::task::spawn_blocking(move || store.read(|c| delivery::route(c, &server_name, &address, may_relay))).await;
+        let routed = self.ctx.shared.store.read_async(move |c| delivery::route(c, &server_name, &address, may_relay)).await;
         let reply = match routed {
-            Ok(Ok(Ok(recipient))) => {
+            Ok(Ok(recipient)) => {
                 if let Some(tx) = self.tx.as_mut() {
                     tx.recipients.push(recipient);
                     let notify = to.flags & (RCPT_NOTIFY_SUCCESS | RCPT_NOTIFY_FAILURE | RCPT_NOTIFY_DELAY | RCPT_NOTIFY_NEVER);
@@ -358,12 +351,12 @@ impl Session {
                 }
                 Reply::new(250, "2.1.5", "recipient OK")
             }
-            Ok(Ok(Err(Refusal::UnknownUser))) => Reply::new(550, "5.1.1", format!("<{}>: no such user here", to.address)),
-            Ok(Ok(Err(Refusal::RelayDenied))) => {
+            Ok(Err(Refusal::UnknownUser)) => Reply::new(550, "5.1.1", format!("<{}>: no such user here", to.address)),
+            Ok(Err(Refusal::RelayDenied)) => {
                 tracing::warn!(target: "security", peer = %self.ctx.peer, recipient = %to.address, "relay denied");
                 Reply::new(554, "5.7.1", format!("<{}>: relay access denied", to.address))
             }
-            Ok(Ok(Err(Refusal::BadAddress(why)))) => Reply::new(501, "5.1.3", why),
+            Ok(Err(Refusal::BadAddress(why))) => Reply::new(501, "5.1.3", why),
             _ => Reply::new(451, "4.3.0", "temporary lookup failure, try again later"),
         };
         self.reply(reply);

@@ -122,6 +122,16 @@ impl Store {
         rx.await.map_err(|_| StoreError::WriterStopped)?
     }
 
+    /// The async form of [`Store::read`]: runs `f` on a blocking thread, for protocol sessions.
+    pub async fn read_async<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.read(f)).await.map_err(|e| std::io::Error::other(e.to_string()))?
+    }
+
     /// Runs `f` on a pooled read-only connection.
     pub fn read<R>(&self, f: impl FnOnce(&Connection) -> StoreResult<R>) -> StoreResult<R> {
         let conn = self.take_reader()?;
