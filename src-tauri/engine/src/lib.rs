@@ -7,6 +7,7 @@ pub mod engine;
 pub mod error;
 pub mod imap;
 pub mod logging;
+pub mod logwriter;
 pub mod mailbox;
 pub mod net;
 pub mod paths;

@@ -6,6 +6,7 @@
 //! (see `engine.rs`): the running parts apply it without a restart. Stored keys that this build does not
 //! know are kept but ignored.
 
+mod logging;
 mod mailboxes;
 mod outbound;
 mod services;
@@ -19,6 +20,7 @@ use serde_json::Value;
 
 pub use services::{Protocol, ServiceId, ServiceSettings, ServicesSettings, TlsMode};
 pub use outbound::{OutboundSettings, OutboundTls};
+pub use logging::{KeepBy, LogLevel, LogSettings, RetentionSettings, SessionLogSetting, SessionLogs, WriterSettings};
 pub use mailboxes::{ImapSettings, Pop3Settings};
 pub use smtp::SmtpSettings;
 
@@ -36,6 +38,7 @@ pub struct Settings {
     pub pop3: Pop3Settings,
     pub imap: ImapSettings,
     pub tls: TlsSettings,
+    pub log: LogSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +131,7 @@ pub fn validate_change(settings: &Settings, previous: Option<&Settings>) -> ApiR
     settings.outbound.validate(&mut errors);
     settings.pop3.validate(&mut errors);
     settings.imap.validate(&mut errors);
+    settings.log.validate(&mut errors);
     let tls = &settings.tls;
     match (tls.cert_file.is_empty(), tls.key_file.is_empty()) {
         (true, true) => {}
