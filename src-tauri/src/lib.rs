@@ -27,7 +27,7 @@ mod desktop {
 
     /// Starts the engine and the desktop app; returns when the user chooses Quit.
     pub fn run() {
-        postroom_engine::logging::init();
+        postroom_engine::logging::init_server();
         let options = match Options::parse(std::env::args().skip(1)) {
             Ok(o) => o,
             Err(message) => {

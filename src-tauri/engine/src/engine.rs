@@ -25,7 +25,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::net::tls::{CertificateInfo, TlsManager};
 use crate::net::{NetContext, Registry, ServiceStatus};
 use crate::paths::DataDir;
-use crate::settings::{self, ServiceId, Settings, TlsSettings};
+use crate::logwriter::{LogFile, LogWriterStats};
+use crate::settings::{self, LogSettings, ServiceId, Settings, TlsSettings};
 use crate::status::{self, RuntimeStatus};
 use crate::store::Store;
 use crate::users::Directory;
@@ -33,6 +34,8 @@ use crate::views::{MailboxAccess, OutboundForm, OutboundView, Overview, ServiceV
 
 /// How often the engine looks for changes made by other processes.
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(500);
+/// How long shutdown waits for the disk to take the last log lines.
+pub const LOG_FLUSH_AT_EXIT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for sessions to finish their goodbye.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -100,6 +103,7 @@ impl Engine {
 
     /// Starts listeners and background tasks. Call from within a tokio runtime.
     pub fn start(&self) {
+        crate::logging::attach(self.inner.dir.logs(), &self.settings().log);
         let ctx = NetContext {
             settings: self.inner.settings.subscribe(),
             paused: self.inner.paused.subscribe(),
@@ -149,6 +153,9 @@ impl Engine {
         let _ = std::fs::remove_file(self.inner.dir.status_file());
         let store = self.inner.store.clone();
         let _ = tokio::task::spawn_blocking(move || store.close()).await;
+        tracing::info!(target: "engine", "Postroom stopped");
+        // Everything logged, written: the log writer's last burst.
+        let _ = tokio::task::spawn_blocking(|| crate::logging::shutdown(LOG_FLUSH_AT_EXIT)).await;
     }
 
     /// Resolves when shutdown has been requested (by [`Engine::shutdown`]).
@@ -189,6 +196,9 @@ impl Engine {
         }
         if old.tls != new.tls || old.general.server_name != new.general.server_name {
             self.inner.tls.apply(&new.tls, &new.general.server_name);
+        }
+        if old.log != new.log {
+            crate::logging::apply(&new.log);
         }
         self.inner.settings.send_replace(Arc::new(new));
     }
@@ -284,6 +294,7 @@ impl Engine {
             sent_today,
             queue_size,
             recent_errors: crate::logging::recent_errors(),
+            log_problem: crate::logging::write_problem(),
             user_count,
         })
     }
@@ -319,8 +330,49 @@ impl Engine {
             paused: self.paused(),
             services: self.service_status(),
             certificate_problem: self.inner.tls.problem(),
+            log_writer: crate::logging::stats(false),
         }
     }
+
+    // ----- Diagnostics -----
+
+    pub fn log_settings(&self) -> LogSettings {
+        self.settings().log.clone()
+    }
+
+    /// Saves the Diagnostics window's settings. A log folder must be an absolute path this process can
+    /// create and write to.
+    pub fn save_log_settings(&self, log: LogSettings) -> ApiResult<()> {
+        let folder = log.folder.trim().to_string();
+        if !folder.is_empty() {
+            check_log_folder(Path::new(&folder)).map_err(|m| ApiError::field("log.folder", m))?;
+        }
+        self.update_settings(move |s| {
+            s.log = LogSettings { folder, ..log };
+            Ok(())
+        })
+    }
+
+    /// The log writer's figures; with `graph`, the per-second series of the last 10 minutes.
+    pub fn log_writer_stats(&self, graph: bool) -> ApiResult<LogWriterStats> {
+        crate::logging::stats(graph).ok_or_else(|| ApiError::not_found("this process does not write log files"))
+    }
+
+    /// The end of a log file (up to `max_bytes`), after writing what is waiting.
+    pub fn log_tail(&self, file: LogFile, max_bytes: u64) -> ApiResult<crate::logging::LogTail> {
+        crate::logging::tail(file, max_bytes.clamp(1024, 16 * 1024 * 1024)).map_err(|e| ApiError::io(format!("cannot read {}.log: {e}", file.name())))
+    }
+}
+
+fn check_log_folder(folder: &Path) -> Result<(), String> {
+    if !folder.is_absolute() {
+        return Err("give the full path of the folder".into());
+    }
+    std::fs::create_dir_all(folder).map_err(|e| format!("cannot create it: {e}"))?;
+    let probe = folder.join(".postroom-write-test");
+    std::fs::write(&probe, b"").map_err(|e| format!("cannot write there: {e}"))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
 }
 
 fn lock_data_dir(dir: &DataDir) -> ApiResult<File> {

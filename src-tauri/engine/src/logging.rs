@@ -115,7 +115,12 @@ pub fn init() {
 pub fn init_server() {
     let writer = LogWriter::new(&LogSettings::default(), Arc::new(SystemClock::new()));
     let files = FILES.get_or_init(|| Files { writer, default_folder: OnceLock::new() });
+    // Transcripts only ever go to their session logs.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = match "session=off".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let _ = tracing_subscriber::registry()
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter))
         .with(RecentErrorsLayer)
@@ -128,6 +133,10 @@ pub fn init_server() {
 pub fn attach(default_folder: PathBuf, settings: &LogSettings) {
     let Some(files) = FILES.get() else { return };
     apply(settings);
+    if !settings.enabled {
+        // Lines logged before the settings were known go the way of all others.
+        files.writer.discard_waiting();
+    }
     if files.default_folder.set(default_folder.clone()).is_ok() {
         if let Err(e) = files.writer.spawn(Box::new(FileSink::new(default_folder))) {
             note_problem(format!("cannot start the log writer: {e}"));
@@ -335,20 +344,19 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for FileLayer {
             line.clear();
             timefmt::timestamp(&mut line, timefmt::unix_ms_now());
             line.push(b' ');
+            let head = line.len();
             if let Some(sid) = sid {
                 line.extend_from_slice(format!("[#{sid}] ").as_bytes());
             }
+            event.record(&mut LineVisitor { out: &mut line, message_only: r.session.is_some() });
+            while line.last() == Some(&b' ') {
+                line.pop();
+            }
             if let Some(file) = r.session {
-                event.record(&mut LineVisitor { out: &mut line, message_only: true });
                 self.writer.push(file, &line);
                 return;
             }
             // security.log and mail.log: the record itself.
-            let head = line.len();
-            event.record(&mut LineVisitor { out: &mut line, message_only: false });
-            while line.last() == Some(&b' ') {
-                line.pop();
-            }
             if r.security {
                 self.writer.push(LogFile::Security, &line);
             }

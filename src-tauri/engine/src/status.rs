@@ -23,6 +23,9 @@ pub struct RuntimeStatus {
     /// Set when the configured TLS certificate could not be loaded by the server.
     #[serde(default)]
     pub certificate_problem: Option<String>,
+    /// The log writer's figures (without the graph), for `postroomd logwriter stats`.
+    #[serde(default)]
+    pub log_writer: Option<crate::logwriter::LogWriterStats>,
 }
 
 pub fn write(path: &Path, status: &RuntimeStatus) -> std::io::Result<()> {

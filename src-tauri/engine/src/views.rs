@@ -64,6 +64,8 @@ pub struct Overview {
     #[ts(type = "number")]
     pub queue_size: i64,
     pub recent_errors: Vec<RecentError>,
+    /// The log writer cannot write (disk full, folder gone): shown until a write succeeds.
+    pub log_problem: Option<String>,
     #[ts(type = "number")]
     pub user_count: i64,
 }

@@ -53,6 +53,16 @@ enum Command {
     /// Addresses and logins banned after failed logins
     #[command(subcommand)]
     Bans(BansCommand),
+    /// The background log writer of the running server
+    #[command(subcommand)]
+    Logwriter(LogwriterCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum LogwriterCommand {
+    /// Per log file over the last 10 minutes: writes, lines, bytes and lines dropped; now: lines waiting
+    /// and the oldest line's age; and the current time between bursts
+    Stats(JsonFlag),
 }
 
 #[derive(Subcommand, Debug)]
@@ -165,6 +175,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Settings(c) => settings_command(&open_store(&root)?, c).map(|_| 0),
         Command::Queue(c) => queue_command(&open_store(&root)?, c).map(|_| 0),
         Command::Bans(c) => bans_command(&open_store(&root)?, c).map(|_| 0),
+        Command::Logwriter(LogwriterCommand::Stats(f)) => output::logwriter_stats(&DataDir::create(&root)?, f.json),
     }
 }
 
@@ -174,7 +185,7 @@ fn open_store(root: &std::path::Path) -> Result<Store> {
 }
 
 fn serve(root: &std::path::Path, listen: BTreeMap<ServiceId, SocketAddr>) -> Result<i32> {
-    crate::logging::init();
+    crate::logging::init_server();
     let engine = Engine::open(root, EngineOptions { listen })?;
     // Store reads run on blocking threads; a bounded pool keeps memory bounded under load.
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(crate::engine::MAX_BLOCKING_THREADS).build()?;

@@ -120,3 +120,43 @@ pub fn queue(entries: &[QueueEntry], json_out: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// Prints the running server's log writer figures (from its `status.json`, at most a few seconds old).
+/// Exit code 3 when no server runs.
+pub fn logwriter_stats(dir: &DataDir, json_out: bool) -> Result<i32> {
+    let live = status::read_live(&dir.status_file());
+    let Some(stats) = live.as_ref().and_then(|s| s.log_writer.clone().map(|w| (s.updated_at, w))) else {
+        eprintln!("Postroom is not running (data folder {}); the log writer's figures exist only while it runs", dir.root().display());
+        return Ok(3);
+    };
+    let (updated_at, stats) = stats;
+    let age = (crate::store::now() - updated_at).max(0);
+    if json_out {
+        let mut doc = serde_json::to_value(&stats)?;
+        if let Some(obj) = doc.as_object_mut() {
+            obj.remove("graph");
+            obj.insert("as_of".into(), json!(crate::time_text::rfc3339(updated_at)));
+        }
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(0);
+    }
+    println!(
+        "Log writer: logging to file {}; time between bursts {} ms; {} KB of {} KB waiting in memory (as of {age} s ago)",
+        if stats.enabled { "on" } else { "OFF (lines are discarded)" },
+        stats.interval_ms,
+        stats.buffered_bytes.div_ceil(1024),
+        stats.memory_limit_bytes / 1024
+    );
+    println!("Last 10 minutes:{:>33}Now:", "");
+    println!("{:<14} {:>7} {:>9} {:>12} {:>8}  {:>8} {:>10}", "FILE", "WRITES", "LINES", "BYTES", "DROPPED", "WAITING", "OLDEST");
+    for f in &stats.files {
+        let oldest = f.oldest_line_age_ms.map(|ms| format!("{ms} ms")).unwrap_or_else(|| "-".into());
+        let note = match (&f.error, f.enabled) {
+            (Some(e), _) => format!("  write failed: {e}"),
+            (None, false) => "  (off)".into(),
+            _ => String::new(),
+        };
+        println!("{:<14} {:>7} {:>9} {:>12} {:>8}  {:>8} {:>10}{note}", f.name, f.writes, f.lines, f.bytes, f.dropped, f.lines_waiting, oldest);
+    }
+    Ok(0)
+}

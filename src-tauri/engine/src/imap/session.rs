@@ -159,6 +159,7 @@ impl Session {
     async fn flush(&mut self) -> std::io::Result<()> {
         if !self.out.is_empty() {
             let out = std::mem::take(&mut self.out);
+            self.ctx.transcript.sent(&out);
             crate::net::write_all(self.reader.get_mut(), &out).await?;
         }
         Ok(())
@@ -239,6 +240,11 @@ impl Session {
                     continue;
                 }
                 allowed = MAX_LINE;
+                if matches!(self.pending, Some(Pending::Authenticate { .. })) {
+                    self.ctx.transcript.received_secret();
+                } else {
+                    self.ctx.transcript.received_imap(fr.message_bytes());
+                }
                 let incoming = self.decode(&fr);
                 fr.skip_message();
                 let next = self.handle(incoming).await?;
@@ -254,6 +260,7 @@ impl Session {
                         // A new framer: whatever was pipelined after STARTTLS is gone with the old one.
                         crate::net::line::upgrade(&mut self.reader, &self.ctx.tls).await?;
                         self.ctx.tls_active = true;
+                        self.ctx.transcript.note("TLS started");
                         fr = Fragmentizer::new(MAX_LINE as u32);
                     }
                 }

@@ -355,6 +355,16 @@ impl LogWriter {
         }
     }
 
+    /// Forgets every waiting line (logging was off all along).
+    pub fn discard_waiting(&self) {
+        for slot in &self.shared.slots {
+            let mut q = lock(&slot.queue);
+            self.shared.buffered.fetch_sub(q.buf.len(), Ordering::Relaxed);
+            q.buf.clear();
+            q.lines = 0;
+        }
+    }
+
     /// Bytes of lines waiting in memory now.
     pub fn buffered_bytes(&self) -> usize {
         self.shared.buffered.load(Ordering::Relaxed)

@@ -10,7 +10,9 @@
 pub mod limits;
 pub mod line;
 mod registry;
+pub mod tap;
 pub mod tls;
+pub mod transcript;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -23,6 +25,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 pub use registry::{ConnectionGuard, Registry, ServiceState, ServiceStatus};
 
@@ -65,6 +68,8 @@ pub struct SessionContext<S> {
     /// STARTTLS/STLS may be offered.
     pub starttls: bool,
     pub shutdown: CancellationToken,
+    /// This conversation's session log (smtpsvr, pop3svr, imapsvr).
+    pub transcript: transcript::Transcript,
 }
 
 impl<S> SessionContext<S> {
@@ -216,10 +221,15 @@ async fn accept_loop(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, listener
                 let _ = socket.set_nodelay(true);
                 let guard = ctx.registry.connection(id);
                 let session_ctx = ctx.clone();
-                ctx.sessions.spawn(async move {
-                    serve_connection(session_ctx, id, tls_mode, socket, peer).await;
-                    drop(guard);
-                });
+                // Every line logged for this connection carries its session id.
+                let span = tracing::info_span!("session", sid = crate::logging::next_session_id());
+                ctx.sessions.spawn(
+                    async move {
+                        serve_connection(session_ctx, id, tls_mode, socket, peer).await;
+                        drop(guard);
+                    }
+                    .instrument(span),
+                );
             }
             Err(e) => {
                 // Out of file descriptors and similar: back off briefly instead of spinning, and log
@@ -237,6 +247,11 @@ async fn accept_loop(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, listener
 
 async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut socket: tokio::net::TcpStream, peer: SocketAddr) {
     let settings = ctx.settings.borrow().clone();
+    let transcript = transcript_of(id.protocol());
+    if transcript.on() {
+        let local = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        transcript.note(&format!("{} connection from {peer} to {local}{}", id.display_name(), if tls_mode == TlsMode::Implicit { " (TLS)" } else { "" }));
+    }
     let (per_address, total) = match id.protocol() {
         Protocol::Smtp => (settings.smtp.max_connections_per_address, settings.smtp.max_connections),
         Protocol::Pop3 => (settings.pop3.max_connections_per_address, settings.pop3.max_connections),
@@ -245,6 +260,7 @@ async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut
     let Some(_slot) = limits::ConnectionLimits::acquire(&ctx.limits, id.protocol(), peer.ip(), per_address, total) else {
         tracing::warn!(target: "security", service = id.key(), %peer, "too many connections; refused");
         let busy = refusal(id.protocol(), &settings.general.server_name, "too many connections from your address; try later");
+        transcript.sent(busy.as_bytes());
         let _ = write_all(&mut socket, busy.as_bytes()).await;
         return;
     };
@@ -253,6 +269,7 @@ async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut
     if tokio::task::spawn_blocking(move || bans.address_banned(ip)).await.unwrap_or(false) {
         tracing::info!(target: "security", service = id.key(), %peer, "banned address refused");
         let text = refusal(id.protocol(), &settings.general.server_name, "too many failed logins from your address; try later");
+        transcript.sent(text.as_bytes());
         let _ = write_all(&mut socket, text.as_bytes()).await;
         return;
     }
@@ -276,9 +293,21 @@ async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut
         Protocol::Pop3 => crate::pop3::run(session_context(&ctx, ctx.pop3.clone(), settings, id, peer, tls_mode), stream).await,
         Protocol::Imap => crate::imap::run(session_context(&ctx, ctx.imap.clone(), settings, id, peer, tls_mode), stream).await,
     };
-    if let Err(e) = ended {
-        tracing::debug!(target: "net", service = id.key(), %peer, error = %e, "session ended with an error");
+    match ended {
+        Ok(()) => transcript.note("closed"),
+        Err(e) => {
+            transcript.note(&format!("closed: {e}"));
+            tracing::debug!(target: "net", service = id.key(), %peer, error = %e, "session ended with an error");
+        }
     }
+}
+
+fn transcript_of(protocol: Protocol) -> transcript::Transcript {
+    transcript::Transcript::new(match protocol {
+        Protocol::Smtp => crate::logwriter::LogFile::Smtpsvr,
+        Protocol::Pop3 => crate::logwriter::LogFile::Pop3svr,
+        Protocol::Imap => crate::logwriter::LogFile::Imapsvr,
+    })
 }
 
 fn session_context<S>(ctx: &NetContext, shared: Arc<S>, settings: Arc<Settings>, service: ServiceId, peer: SocketAddr, tls_mode: TlsMode) -> SessionContext<S> {
@@ -291,6 +320,7 @@ fn session_context<S>(ctx: &NetContext, shared: Arc<S>, settings: Arc<Settings>,
         tls_active: tls_mode == TlsMode::Implicit,
         starttls: tls_mode == TlsMode::Starttls,
         shutdown: ctx.shutdown.clone(),
+        transcript: transcript_of(service.protocol()),
     }
 }
 

@@ -114,6 +114,7 @@ impl Session {
     async fn flush(&mut self) -> std::io::Result<()> {
         if !self.out.is_empty() {
             let out = std::mem::take(&mut self.out);
+            self.ctx.transcript.sent(&out);
             crate::net::write_all(self.reader.get_mut(), &out).await?;
         }
         Ok(())
@@ -136,7 +137,10 @@ impl Session {
                 self.flush().await?;
             }
             let line = match line::read_line(&mut self.reader, MAX_LINE, idle, &self.ctx.shutdown).await? {
-                LineEvent::Line(l) => l,
+                LineEvent::Line(l) => {
+                    self.ctx.transcript.received(&l);
+                    l
+                }
                 LineEvent::TooLong => {
                     self.err(None, "line too long");
                     continue;
@@ -173,6 +177,7 @@ impl Session {
                     self.flush().await?;
                     line::upgrade(&mut self.reader, &self.ctx.tls).await?;
                     self.ctx.tls_active = true;
+                    self.ctx.transcript.note("TLS started");
                     self.state = State::Authorization { user: None };
                 }
             }
@@ -276,6 +281,7 @@ impl Session {
         let idle = Duration::from_secs(u64::from(self.ctx.settings.pop3.idle_timeout_secs));
         match line::read_line(&mut self.reader, MAX_LINE, idle, &self.ctx.shutdown).await? {
             LineEvent::Line(l) => {
+                self.ctx.transcript.received_secret();
                 let answer = String::from_utf8_lossy(&l).trim().to_string();
                 Ok((answer != "*").then_some(answer))
             }

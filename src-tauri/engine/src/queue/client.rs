@@ -32,9 +32,13 @@ use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 use tokio_rustls::client::TlsStream;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::dsn::{self, Action, Entry, Report};
 use crate::delivery::{split_address, RecipientDsn};
+use crate::logwriter::LogFile;
+use crate::net::tap::Tap;
+use crate::net::transcript::Transcript;
 use crate::settings::{OutboundSettings, OutboundTls, Settings};
 use crate::store::{blobs, now, Store, StoreResult};
 
@@ -198,7 +202,8 @@ async fn send_group(store: &Store, settings: &Settings, domain: &str, group: &[D
             }
         };
         for address in addresses {
-            match deliver_to(settings, &host, address, group, &body).await {
+            let span = tracing::info_span!("session", sid = crate::logging::next_session_id());
+            match deliver_to(settings, &host, address, group, &body).instrument(span).await {
                 Ok(attempt) => return attempt,
                 Err(e) => {
                     tracing::info!(target: "smtpclt", host = %host, %address, error = ?e, "trying the next address");
@@ -259,8 +264,8 @@ async fn addresses_of(resolver: &TokioResolver, host: &str, port: u16) -> Result
 
 /// An open session with a receiving server, encrypted or not.
 enum Session {
-    Plain(SmtpClient<TcpStream>),
-    Tls(SmtpClient<TlsStream<TcpStream>>),
+    Plain(SmtpClient<Tap<TcpStream>>),
+    Tls(SmtpClient<Tap<TlsStream<TcpStream>>>),
 }
 
 /// Whether to ask for STARTTLS on this connection.
@@ -313,7 +318,14 @@ async fn open(settings: &Settings, host: &str, address: SocketAddr, policy: Outb
     let plain_error = |outcome| OpenError { outcome, during_tls: false };
     let out = &settings.outbound;
     let helo = settings.general.server_name.as_str();
-    let mut client = SmtpClient::connect(address, CONNECT_TIMEOUT).await.map_err(|e| plain_error(failure(host, address, e)))?;
+    let transcript = Transcript::new(LogFile::Smtpclt);
+    transcript.note(&format!("connecting to {host} ({address})"));
+    let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address)).await {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(e)) => return Err(plain_error(failure(host, address, mail_send::Error::Io(e)))),
+        Err(_) => return Err(plain_error(failure(host, address, mail_send::Error::Timeout))),
+    };
+    let mut client = SmtpClient { stream: Tap::new(tcp, transcript), timeout: CONNECT_TIMEOUT };
     let greeting = client.read().await.map_err(|e| plain_error(failure(host, address, e)))?;
     greeting.assert_positive_completion().map_err(|e| plain_error(failure(host, address, e)))?;
     let capabilities = client.ehlo(helo).await.map_err(|e| plain_error(failure(host, address, e)))?;
@@ -323,7 +335,7 @@ async fn open(settings: &Settings, host: &str, address: SocketAddr, policy: Outb
         let verify = !out.smart_host.is_empty() && out.verify_certificate;
         let connector = build_tls_connector(!verify).map_err(|e| plain_error(Outcome::Temporary(format!("4.7.0 TLS set-up: {e}"))))?;
         let tls_error = |e| OpenError { outcome: failure(host, address, e), during_tls: true };
-        let mut tls = client.start_tls(&connector, host).await.map_err(tls_error)?;
+        let mut tls = start_tls(client, &connector, host).await.map_err(tls_error)?;
         let capabilities = tls.ehlo(helo).await.map_err(tls_error)?;
         (Session::Tls(tls), capabilities)
     } else if policy == OutboundTls::Required {
@@ -396,6 +408,26 @@ fn notify_keywords(notify: u64) -> String {
 
 /// MAIL, one RCPT per recipient, DATA; each recipient gets its own outcome. With `pass_dsn` the
 /// sender's DSN requests go along.
+/// STARTTLS, then TLS under the transcript (mail-send's own `start_tls` wants a bare TCP stream).
+async fn start_tls(mut client: SmtpClient<Tap<TcpStream>>, connector: &tokio_rustls::TlsConnector, host: &str) -> mail_send::Result<SmtpClient<Tap<TlsStream<TcpStream>>>> {
+    client.cmd(b"STARTTLS\r\n").await?.assert_positive_completion()?;
+    let transcript = client.stream.transcript();
+    let name = rustls_pki_types::ServerName::try_from(host.to_string()).map_err(|_| mail_send::Error::InvalidTLSName)?;
+    let tls = tokio::time::timeout(client.timeout, connector.connect(name, client.stream.into_inner()))
+        .await
+        .map_err(|_| mail_send::Error::Timeout)?
+        .map_err(|e| {
+            let kind = e.kind();
+            match e.into_inner().map(|inner| inner.downcast::<rustls::Error>()) {
+                Some(Ok(tls)) => mail_send::Error::Tls(tls),
+                Some(Err(other)) => mail_send::Error::Io(std::io::Error::new(kind, other)),
+                None => mail_send::Error::Io(std::io::Error::new(kind, "TLS handshake failed")),
+            }
+        })?;
+    transcript.note("TLS started");
+    Ok(SmtpClient { stream: Tap::new(tls, transcript), timeout: client.timeout })
+}
+
 async fn transact<T: AsyncRead + AsyncWrite + Unpin>(client: &mut SmtpClient<T>, host: &str, group: &[Due], body: &[u8], pass_dsn: bool) -> Vec<Outcome> {
     let first = &group[0];
     let mut mail_params = Parameters::default();
@@ -473,7 +505,7 @@ async fn record(store: &Store, settings: &Arc<Settings>, queue_id: i64, group: &
                 } else {
                     (dsn::status_from_error(&e), e)
                 };
-                tracing::warn!(target: "smtpclt", recipient = %d.recipient, error = %text, "delivery failed for good");
+                tracing::warn!(target: "mail", queue_id, recipient = %d.recipient, error = %text, "delivery failed for good");
                 if d.dsn.wants_failure_report() {
                     failures.push(Entry { recipient: d.recipient.clone(), orcpt: d.dsn.orcpt.clone(), status, diagnostic: text.clone() });
                 }

@@ -101,6 +101,11 @@ impl DataReceiver {
         self.state = State::InLine;
     }
 
+    /// Bytes of message kept so far.
+    pub fn size(&self) -> usize {
+        self.body.len()
+    }
+
     pub fn too_big(&self) -> bool {
         self.too_big
     }

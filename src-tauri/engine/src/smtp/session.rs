@@ -83,6 +83,7 @@ impl Session {
     async fn flush(&mut self) -> std::io::Result<()> {
         if !self.out.is_empty() {
             let out = std::mem::take(&mut self.out);
+            self.ctx.transcript.sent(&out);
             crate::net::write_all(self.reader.get_mut(), &out).await?;
         }
         Ok(())
@@ -95,6 +96,9 @@ impl Session {
                 self.flush().await?;
             }
             let Some(line) = self.read_line().await? else { return Ok(()) };
+            if !line.is_empty() {
+                self.ctx.transcript.received(&line);
+            }
             let next = self.command(&line).await?;
             if self.errors >= MAX_ERRORS {
                 self.reply(Reply::new(421, "4.7.0", format!("{} too many errors, closing connection", self.name())));
@@ -145,6 +149,7 @@ impl Session {
         // Anything the client pipelined after STARTTLS is dropped with the old reader (RFC 3207 5).
         line::upgrade(&mut self.reader, &self.ctx.tls).await?;
         self.ctx.tls_active = true;
+        self.ctx.transcript.note("TLS started");
         // The session starts over (RFC 3207 4.2): forget HELO, AUTH and any transaction.
         self.helo = None;
         self.auth_user = None;
@@ -297,6 +302,7 @@ impl Session {
         self.out.extend_from_slice(format!("334 {text}\r\n").as_bytes());
         self.flush().await?;
         let Some(line) = self.read_line().await? else { return Ok(None) };
+        self.ctx.transcript.received_secret();
         let answer = String::from_utf8_lossy(&line).trim().to_string();
         Ok((answer != "*").then_some(answer))
     }
@@ -398,6 +404,7 @@ impl Session {
                 }
             }
         }
+        self.ctx.transcript.received_data(receiver.size());
         if receiver.too_big() {
             self.tx = None;
             let max = self.ctx.settings.smtp.max_message_size;
@@ -430,6 +437,7 @@ impl Session {
             self.reader.consume(n);
             left -= n;
         }
+        self.ctx.transcript.received_data(size);
         if !self.ready_for_data() {
             return Ok(());
         }
