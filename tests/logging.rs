@@ -196,3 +196,41 @@ fn logging_switched_off_writes_nothing() {
     let written: Vec<String> = std::fs::read_dir(logs(d)).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(written.is_empty(), "nothing is written with logging off: {written:?}");
 }
+
+#[test]
+fn a_stalled_log_disk_costs_log_lines_never_mail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let ports = configure_loopback(d);
+    let smtp = ports.iter().find(|p| p.0 == "smtp").unwrap().1;
+    ok(d, &["domain", "add", "office.test"], "");
+    ok(d, &["user", "add", "alice", "--password-stdin"], "alice-secret\n");
+    ok(d, &["settings", "set", "log.session.smtpsvr.enabled", "true", "log.writer.memory_limit_kb", "64"], "");
+    // smtpsvr.log is a named pipe nobody reads: opening it for writing blocks, as a dead disk would.
+    std::fs::create_dir_all(logs(d)).unwrap();
+    let fifo = logs(d).join("smtpsvr.log");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let mut server = Server::start(d, &[]);
+    // 300 messages in one SMTP session, each making a dozen transcript lines.
+    let script = "import smtplib, sys\ns = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))\nfor n in range(300):\n    s.sendmail('bob@far.example', ['alice@office.test'], 'Subject: %d\\r\\n\\r\\nbody\\r\\n' % n)\ns.quit()\n";
+    let (done, out) = mail::python(script, &[smtp.to_string()]);
+    assert!(done, "every message accepted while the log disk is stuck: {out}");
+    let users: Value = serde_json::from_str(&ok(d, &["user", "list", "--json"], "")).unwrap();
+    assert_eq!(users[0]["message_count"], 300);
+    let stats = stats_when(d, |s| file(s, "smtpsvr.log")["dropped"].as_u64() > Some(0));
+    assert!(stats["buffered_bytes"].as_u64().unwrap() <= 64 * 1024, "memory stays within the bound: {stats:#}");
+    assert_eq!(file(&stats, "smtpsvr.log")["writes"], 0, "nothing could be written: {stats:#}");
+    // The disk comes back: a reader opens the pipe; what was kept flows, with the count of what was not.
+    let reader = std::process::Command::new("cat").arg(&fifo).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let stats = stats_when(d, |s| file(s, "smtpsvr.log")["lines_waiting"] == 0 && file(s, "smtpsvr.log")["writes"].as_u64() > Some(0));
+    let dropped = file(&stats, "smtpsvr.log")["dropped"].as_u64().unwrap();
+    assert!(server.terminate().success());
+    let transcript = String::from_utf8(reader.wait_with_output().unwrap().stdout).unwrap();
+    let reported: u64 = transcript
+        .lines()
+        .filter_map(|l| l.split_once(" --- ").and_then(|(_, r)| r.split_once(" lines dropped")).and_then(|(n, _)| n.parse::<u64>().ok()))
+        .sum();
+    assert_eq!(reported, dropped, "the transcript says how many lines it lost");
+    assert!(transcript.contains("<<< ") && transcript.contains(">>> 250"), "the kept lines arrived");
+}

@@ -4,7 +4,7 @@
 use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindowBuilder, Window, WindowEvent};
 
 /// Name, title and size of every window the app opens.
-const WINDOWS: [(&str, &str, f64, f64); 8] = [
+const WINDOWS: [(&str, &str, f64, f64); 9] = [
     ("main", "Postroom", 940.0, 660.0),
     ("services", "Services", 660.0, 560.0),
     ("users", "Users", 800.0, 540.0),
@@ -13,6 +13,7 @@ const WINDOWS: [(&str, &str, f64, f64); 8] = [
     ("smtp", "SMTP", 700.0, 620.0),
     ("queue", "Outbound Queue", 860.0, 520.0),
     ("bans", "Bans", 700.0, 440.0),
+    ("diagnostics", "Diagnostics", 820.0, 700.0),
 ];
 
 pub fn is_known(name: &str) -> bool {
@@ -31,7 +32,23 @@ pub fn open(app: &AppHandle, name: &str) {
         tracing::warn!(target: "desktop", window = name, "no such window");
         return;
     };
-    let url = WebviewUrl::App(format!("index.html#/{label}").into());
+    build(app, label, &format!("index.html#/{label}"), title, width, height);
+}
+
+/// The viewer of one log file, in a window of its own (`log-security`, …).
+pub fn open_log_viewer(app: &AppHandle, file: &str) {
+    let label = format!("log-{file}");
+    if let Some(window) = app.get_webview_window(&label) {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
+        return;
+    }
+    build(app, &label, &format!("index.html#/logview/{file}"), &format!("{file}.log"), 900.0, 620.0);
+}
+
+fn build(app: &AppHandle, label: &str, route: &str, title: &str, width: f64, height: f64) {
+    let url = WebviewUrl::App(route.into());
     let built = WebviewWindowBuilder::new(app, label, url)
         .title(title)
         .inner_size(width, height)
@@ -39,7 +56,7 @@ pub fn open(app: &AppHandle, name: &str) {
         .center()
         .build();
     if let Err(e) = built {
-        tracing::error!(target: "desktop", window = name, error = %e, "cannot open window");
+        tracing::error!(target: "desktop", window = label, error = %e, "cannot open window");
     }
 }
 

@@ -77,10 +77,12 @@ pub fn configure_loopback(dir: &Path) -> Vec<(&'static str, u16)> {
         .collect()
 }
 
-/// A running `postroomd serve`, stopped with SIGTERM when dropped.
+/// A running `postroomd serve`, stopped with SIGTERM when dropped. Its standard error is read as it
+/// comes (a full pipe would stall the server) and kept for [`Server::stderr`].
 pub struct Server {
     pub dir: PathBuf,
     pub child: Child,
+    stderr: Option<std::thread::JoinHandle<String>>,
 }
 
 impl Server {
@@ -94,7 +96,15 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("postroomd serve starts");
-        let server = Server { dir: dir.to_path_buf(), child };
+        let mut child = child;
+        let mut pipe = child.stderr.take().expect("stderr is piped");
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            use std::io::Read;
+            let _ = pipe.read_to_string(&mut text);
+            text
+        });
+        let server = Server { dir: dir.to_path_buf(), child, stderr: Some(stderr) };
         server.wait_for(|s| s["running"] == true && s["services"].as_array().unwrap().iter().all(|x| x["state"] != "stopped"));
         server
     }
@@ -129,10 +139,7 @@ impl Server {
 
     pub fn stderr(mut self) -> String {
         self.terminate();
-        let mut text = String::new();
-        use std::io::Read;
-        self.child.stderr.take().unwrap().read_to_string(&mut text).unwrap();
-        text
+        self.stderr.take().map(|t| t.join().unwrap_or_default()).unwrap_or_default()
     }
 }
 

@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 from conftest import free_port, greeting, postroomd, wait_until
 
@@ -262,3 +263,88 @@ def test_bans_window_lists_a_banned_address_and_unbans_it(desktop):
     wait_until(lambda: "127.0.0.1" not in desktop.text("#bans-table"), what="the address to be unbanned")
     assert greeting(desktop.ports["pop3"]).startswith("+OK")
     assert [b["value"] for b in json.loads(postroomd(desktop.data_dir, "bans", "list", "--json"))] == ["nobody"]
+
+
+def _failed_pop3_login(port, user="alice", password="not-her-password"):
+    import poplib
+    p = poplib.POP3("127.0.0.1", port, timeout=10)
+    p.user(user)
+    try:
+        p.pass_(password)
+    except poplib.error_proto:
+        pass
+    p.quit()
+
+
+def test_diagnostics_switches_on_a_session_log_and_shows_the_writer_at_work(desktop):
+    import smtplib
+    desktop.open_window("#btn-open-diagnostics", "diagnostics")
+    logs = str(Path(desktop.data_dir.path) / "logs")
+    wait_until(lambda: desktop.text("#log-folder-now") == logs, what="the log folder in use")
+    desktop.screenshot("diagnostics-general")
+    desktop.click("#tab-sessions")
+    desktop.click("#session-smtpsvr")
+    desktop.screenshot("diagnostics-sessions")
+    desktop.click("#tab-writer")
+    # A rule the engine refuses: the minimum above the maximum. Nothing is saved.
+    desktop.type("#writer-min-interval", "20000")
+    desktop.click("#btn-apply")
+    error = wait_until(lambda: desktop.text("#writer-min-interval-error"), what="the interval error")
+    assert "must not be more than the max time between bursts" in error, error
+    assert postroomd(desktop.data_dir, "settings", "get", "log.session.smtpsvr.enabled").strip() == "false"
+    desktop.type("#writer-min-interval", "0")
+    desktop.type("#writer-max-age", "300")
+    desktop.click("#btn-apply")
+    wait_until(lambda: postroomd(desktop.data_dir, "settings", "get", "log.session.smtpsvr.enabled").strip() == "true",
+               what="the session log switch to be saved")
+    assert postroomd(desktop.data_dir, "settings", "get", "log.writer.max_line_age_ms").strip() == "300"
+    with smtplib.SMTP("127.0.0.1", desktop.ports["smtp"], timeout=10) as s:
+        s.ehlo("gui-test.example")
+        s.noop()
+    # The transcript reaches the file, and the window's table and graph show the writer at work.
+    smtpsvr = Path(logs) / "smtpsvr.log"
+    wait_until(lambda: smtpsvr.exists() and "<<< ehlo gui-test.example" in smtpsvr.read_text().lower(),
+               what="the SMTP transcript in smtpsvr.log")
+    row = lambda: desktop.driver.execute_script(
+        "const r = document.querySelector('#writer-stats tr[data-key=smtpsvr]'); return r ? [...r.cells].map(c => c.innerText) : null;")
+    cells = wait_until(lambda: (r := row()) and int(r[2].replace(",", "")) > 0 and r, what="smtpsvr.log lines in the stats table")
+    assert cells[0] == "smtpsvr.log", cells
+    assert int(cells[1].replace(",", "")) >= 1, "writes counted"
+    assert desktop.text("#writer-interval").endswith("ms")
+    bars = desktop.driver.execute_script("return document.querySelectorAll('#writer-graph rect.bar').length")
+    assert bars >= 2, "the graph shows bursts (legend plus at least one bar)"
+    desktop.screenshot("diagnostics-writer")
+    desktop.click("#tab-retention")
+    desktop.screenshot("diagnostics-retention")
+
+
+def test_the_log_viewer_shows_a_failed_login_from_security_log(desktop):
+    postroomd(desktop.data_dir, "user", "add", "alice", "--password-stdin", stdin="alice-secret\n")
+    _failed_pop3_login(desktop.ports["pop3"])
+    desktop.open_window("#btn-open-diagnostics", "diagnostics")
+    desktop.open_window("#btn-view-security", "logview/security")
+    text = wait_until(lambda: "login failed" in desktop.text("#log-text") and desktop.text("#log-text"), what="the failed login in the viewer")
+    assert "user=alice" in text and "service=POP3" in text, text
+    assert "not-her-password" not in text
+    assert desktop.text("#log-path").startswith(str(Path(desktop.data_dir.path) / "logs" / "security.log"))
+    desktop.type("#log-filter", "no such text anywhere")
+    wait_until(lambda: desktop.text("#log-text") == "No line contains that text.", what="the filter")
+    desktop.type("#log-filter", "login failed")
+    wait_until(lambda: desktop.text("#log-count").startswith("1 of "), what="one matching line counted")
+    desktop.screenshot("logview-security")
+
+
+def test_the_main_window_says_when_a_log_file_cannot_be_written(desktop):
+    logs = Path(desktop.data_dir.path) / "logs"
+    security = logs / "security.log"
+    if security.exists():
+        security.unlink()
+    security.symlink_to("/dev/full")  # a disk that is full
+    postroomd(desktop.data_dir, "user", "add", "alice", "--password-stdin", stdin="alice-secret\n")
+    _failed_pop3_login(desktop.ports["pop3"])
+    problem = wait_until(lambda: desktop.text("#log-problem"), timeout=30, what="the log problem in the main window")
+    assert "security.log" in problem and "No space left on device" in problem, problem
+    desktop.screenshot("main-log-problem")
+    security.unlink()  # room again: the waiting line is written and the warning goes
+    wait_until(lambda: desktop.text("#log-problem") == "", timeout=30, what="the warning to clear")
+    assert "login failed" in security.read_text()

@@ -14,8 +14,12 @@ import type { SmtpView } from "./bindings/SmtpView";
 import type { UserDetail } from "./bindings/UserDetail";
 import type { UserForm } from "./bindings/UserForm";
 import type { UserSummary } from "./bindings/UserSummary";
+import type { LogSettings } from "./bindings/LogSettings";
+import type { LogWriterStats } from "./bindings/LogWriterStats";
+import type { LogTail } from "./bindings/LogTail";
+import type { LogFile } from "./bindings/LogFile";
 
-export type WindowName = "main" | "services" | "users" | "domains" | "certificate" | "smtp" | "queue" | "bans";
+export type WindowName = "main" | "services" | "users" | "domains" | "certificate" | "smtp" | "queue" | "bans" | "diagnostics";
 
 export const inTauri = typeof window !== "undefined" && "__TAURI_INTERNALS__" in window;
 
@@ -68,6 +72,12 @@ export const api = {
   listBans: () => call<Ban[]>("list_bans"),
   clearBan: (value: string) => call<void>("clear_ban", { value }),
   openWindow: (window: WindowName) => call<void>("open_window", { window }),
+  getLogSettings: () => call<LogSettings>("get_log_settings"),
+  saveLogSettings: (log: LogSettings) => call<void>("save_log_settings", { log }),
+  getLogWriterStats: () => call<LogWriterStats>("get_log_writer_stats"),
+  readLog: (file: LogFile, maxBytes: number) => call<LogTail>("read_log", { file, maxBytes }),
+  openLogViewer: (file: LogFile) => call<void>("open_log_viewer", { file }),
+  pickFolder: (title: string) => call<string | null>("pick_folder", { title }),
 };
 
 export async function closeWindow(): Promise<void> {

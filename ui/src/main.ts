@@ -1,7 +1,9 @@
 import "./style.css";
 import { inTauri, mockModule } from "./api";
 import { mountCertificate } from "./windows/certificate";
+import { mountDiagnostics } from "./windows/diagnostics";
 import { mountDomains } from "./windows/domains";
+import { mountLogView } from "./windows/logview";
 import { mountMain } from "./windows/main";
 import { mountBans } from "./windows/bans";
 import { mountQueue } from "./windows/queue";
@@ -20,6 +22,8 @@ const routes: Record<string, Mount> = {
   smtp: mountSmtp,
   queue: mountQueue,
   bans: mountBans,
+  diagnostics: mountDiagnostics,
+  logview: mountLogView,
 };
 
 const app = document.getElementById("app")!;

@@ -93,6 +93,7 @@ function overview(): Overview {
     sent_today: 391,
     queue_size: queuedCount(),
     recent_errors: recentErrors,
+    log_problem: demo === "logproblem" ? "Cannot write log files (security.log: No space left on device (os error 28)); the lines are kept and retried" : null,
     user_count: users.length,
   };
 }

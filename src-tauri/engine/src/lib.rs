@@ -45,6 +45,9 @@ mod export_bindings {
         crate::views::OutboundForm::export_all_to(&out).unwrap();
         crate::queue::QueueEntry::export_all_to(&out).unwrap();
         crate::access::Ban::export_all_to(&out).unwrap();
+        crate::settings::LogSettings::export_all_to(&out).unwrap();
+        crate::logwriter::LogWriterStats::export_all_to(&out).unwrap();
+        crate::logging::LogTail::export_all_to(&out).unwrap();
         assert!(out.join("Overview.ts").exists());
     }
 }

@@ -167,7 +167,9 @@ pub fn write_problem() -> Option<String> {
 }
 
 pub fn stats(with_graph: bool) -> Option<LogWriterStats> {
-    writer().map(|w| w.stats(with_graph))
+    let mut stats = writer()?.stats(with_graph);
+    stats.folder = folder().map(|f| f.display().to_string()).unwrap_or_default();
+    Some(stats)
 }
 
 /// The folder log files go to now.

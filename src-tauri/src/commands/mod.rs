@@ -4,6 +4,7 @@
 
 mod bans;
 mod certificate;
+mod diagnostics;
 mod domains;
 mod overview;
 mod queue;
@@ -46,6 +47,12 @@ pub fn handler() -> impl Fn(Invoke<Wry>) -> bool + Send + Sync + 'static {
         queue::delete_queue_entry,
         bans::list_bans,
         bans::clear_ban,
+        diagnostics::get_log_settings,
+        diagnostics::save_log_settings,
+        diagnostics::get_log_writer_stats,
+        diagnostics::read_log,
+        diagnostics::open_log_viewer,
+        diagnostics::pick_folder,
     ]
 }
 

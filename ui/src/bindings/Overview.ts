@@ -5,4 +5,8 @@ import type { ServiceStatus } from "./ServiceStatus";
 /**
  * The main window's figures.
  */
-export type Overview = { version: string, data_dir: string, paused: boolean, services: Array<ServiceStatus>, connections: number, received_today: number, sent_today: number, queue_size: number, recent_errors: Array<RecentError>, user_count: number, };
+export type Overview = { version: string, data_dir: string, paused: boolean, services: Array<ServiceStatus>, connections: number, received_today: number, sent_today: number, queue_size: number, recent_errors: Array<RecentError>, 
+/**
+ * The log writer cannot write (disk full, folder gone): shown until a write succeeds.
+ */
+log_problem: string | null, user_count: number, };

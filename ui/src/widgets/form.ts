@@ -144,3 +144,15 @@ export class FieldErrors {
     }
   }
 }
+
+export const U32 = 4_294_967_295;
+
+/** A whole number typed in a field, or the message saying what is wrong with it. */
+export function whole(raw: string, min: number, max: number): number | string {
+  const text = raw.trim();
+  const n = Number(text);
+  if (!/^\d+$/.test(text)) return max === U32 ? "enter a whole number" : `enter a whole number from ${min} to ${max}`;
+  if (n < min) return `at least ${min}`;
+  if (n > max) return max === U32 ? "this number is too large" : `at most ${max}`;
+  return n;
+}

@@ -58,9 +58,11 @@ export function mountMain(app: HTMLElement): () => void {
     users: figure("users", "Users"),
   };
   const errorsList = h("ul", { class: "error-list", id: "recent-errors" });
+  const logProblem = h("div", { class: "log-problem", id: "log-problem", hidden: true });
 
   f.body.append(
     header,
+    logProblem,
     group("Services", services.el),
     h(
       "div",
@@ -79,6 +81,7 @@ export function mountMain(app: HTMLElement): () => void {
     button("TLS Certificate…", { id: "btn-open-certificate", onClick: open("certificate") }),
     button("Queue…", { id: "btn-open-queue", onClick: open("queue") }),
     button("Bans…", { id: "btn-open-bans", onClick: open("bans") }),
+    button("Diagnostics…", { id: "btn-open-diagnostics", onClick: open("diagnostics") }),
   ]);
 
   function renderOverview(o: Overview): void {
@@ -102,6 +105,8 @@ export function mountMain(app: HTMLElement): () => void {
     text(statusDetail, detail);
     text(pauseBtn, o.paused ? "Resume services" : "Pause services");
 
+    logProblem.hidden = !o.log_problem;
+    text(logProblem, o.log_problem ? `${o.log_problem}. Free some disk space or choose another log folder in Diagnostics…` : "");
     services.setRows(o.services);
     text(figs.connections.value, formatNumber(o.connections));
     text(figs.received.value, formatNumber(o.received_today));

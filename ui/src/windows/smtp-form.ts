@@ -3,13 +3,12 @@ import type { OutboundTls } from "../bindings/OutboundTls";
 import type { OutboundView } from "../bindings/OutboundView";
 import type { SmtpView } from "../bindings/SmtpView";
 import { h, type Child } from "../widgets/dom";
-import { checkRow, errorSlot, FieldErrors, grid, group, input, row, select, textarea } from "../widgets/form";
+import { checkRow, errorSlot, FieldErrors, grid, group, input, row, select, textarea, U32, whole } from "../widgets/form";
 
 /* The SMTP window's controls: building the four tab panels, filling them from the engine's views and reading
    them back (with the checks the engine cannot make on a number it never receives). */
 
 const MB = 1024 * 1024;
-const U32 = 4_294_967_295;
 
 export type TabId = "general" | "relaying" | "limits" | "outbound";
 
@@ -236,14 +235,6 @@ export function updateOutboundState(c: SmtpControls): void {
   c.password.title = passwordSet ? "Leave blank to keep the saved password" : "";
 }
 
-function whole(raw: string, min: number, max: number): number | string {
-  const text = raw.trim();
-  const n = Number(text);
-  if (!/^\d+$/.test(text)) return max === U32 ? "enter a whole number" : `enter a whole number from ${min} to ${max}`;
-  if (n < min) return `at least ${min}`;
-  if (n > max) return max === U32 ? "this number is too large" : `at most ${max}`;
-  return n;
-}
 
 export interface Collected {
   smtp: SmtpView;

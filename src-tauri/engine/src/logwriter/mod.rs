@@ -417,6 +417,7 @@ impl LogWriter {
         }
         LogWriterStats {
             enabled: s.enabled.load(Ordering::Relaxed),
+            folder: String::new(),
             interval_ms: status.interval_ms,
             buffered_bytes: s.buffered.load(Ordering::Relaxed) as u64,
             memory_limit_bytes: s.limit.load(Ordering::Relaxed) as u64,

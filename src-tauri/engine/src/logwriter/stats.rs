@@ -135,6 +135,9 @@ pub struct GraphPoint {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct LogWriterStats {
     pub enabled: bool,
+    /// The folder the files are written to.
+    #[serde(default)]
+    pub folder: String,
     /// Current time between log writer bursts.
     #[ts(type = "number")]
     pub interval_ms: u64,
