@@ -149,13 +149,26 @@ m = imaplib.IMAP4("127.0.0.1", imap); m.login("alice", "alice-secret"); m.select
     }
 }
 
-#[test]
-fn a_full_disk_is_reported_and_the_lines_are_written_once_there_is_room() {
+/// A data folder with alice@office.test and every service on a loopback port, not yet serving, with
+/// these settings. Returns the folder and the (smtp, pop3) ports.
+fn prepared(settings: &[&str]) -> (tempfile::TempDir, u16, u16) {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let ports = configure_loopback(d);
-    let pop3 = ports.iter().find(|p| p.0 == "pop3").unwrap().1;
+    let port = |name: &str| ports.iter().find(|p| p.0 == name).unwrap().1;
+    ok(d, &["domain", "add", "office.test"], "");
     ok(d, &["user", "add", "alice", "--password-stdin"], "alice-secret\n");
+    if !settings.is_empty() {
+        ok(d, &[&["settings", "set"][..], settings].concat(), "");
+    }
+    let (smtp, pop3) = (port("smtp"), port("pop3"));
+    (tmp, smtp, pop3)
+}
+
+#[test]
+fn a_full_disk_is_reported_and_the_lines_are_written_once_there_is_room() {
+    let (tmp, _, pop3) = prepared(&[]);
+    let d = tmp.path();
     // security.log sits on a disk that is full: /dev/full answers every write with ENOSPC.
     std::fs::create_dir_all(logs(d)).unwrap();
     std::os::unix::fs::symlink("/dev/full", logs(d).join("security.log")).unwrap();
@@ -179,13 +192,8 @@ fn a_full_disk_is_reported_and_the_lines_are_written_once_there_is_room() {
 
 #[test]
 fn logging_switched_off_writes_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
+    let (tmp, smtp, _) = prepared(&["log.enabled", "false", "log.session.smtpsvr.enabled", "true"]);
     let d = tmp.path();
-    let ports = configure_loopback(d);
-    let smtp = ports.iter().find(|p| p.0 == "smtp").unwrap().1;
-    ok(d, &["domain", "add", "office.test"], "");
-    ok(d, &["user", "add", "alice", "--password-stdin"], "alice-secret\n");
-    ok(d, &["settings", "set", "log.enabled", "false", "log.session.smtpsvr.enabled", "true"], "");
     let mut server = Server::start(d, &[]);
     let script = "import smtplib, sys\ns = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))\ns.sendmail('a@b.example', ['alice@office.test'], 'Subject: x\\r\\n\\r\\nx\\r\\n')\ns.quit()\n";
     let (done, out) = mail::python(script, &[smtp.to_string()]);
@@ -199,13 +207,8 @@ fn logging_switched_off_writes_nothing() {
 
 #[test]
 fn a_stalled_log_disk_costs_log_lines_never_mail() {
-    let tmp = tempfile::tempdir().unwrap();
+    let (tmp, smtp, _) = prepared(&["log.session.smtpsvr.enabled", "true", "log.writer.memory_limit_kb", "64"]);
     let d = tmp.path();
-    let ports = configure_loopback(d);
-    let smtp = ports.iter().find(|p| p.0 == "smtp").unwrap().1;
-    ok(d, &["domain", "add", "office.test"], "");
-    ok(d, &["user", "add", "alice", "--password-stdin"], "alice-secret\n");
-    ok(d, &["settings", "set", "log.session.smtpsvr.enabled", "true", "log.writer.memory_limit_kb", "64"], "");
     // smtpsvr.log is a named pipe nobody reads: opening it for writing blocks, as a dead disk would.
     std::fs::create_dir_all(logs(d)).unwrap();
     let fifo = logs(d).join("smtpsvr.log");

@@ -8,6 +8,7 @@ import type { ServiceId } from "./bindings/ServiceId";
 import type { ServiceView } from "./bindings/ServiceView";
 import type { UserForm } from "./bindings/UserForm";
 import type { UserSummary } from "./bindings/UserSummary";
+import { logHandlers } from "./mock-logs";
 import { mailDemo, mailHandlers, queuedCount } from "./mock-mail";
 import { demo, fail, invalid, setValue, waitFor } from "./mock-util";
 
@@ -227,6 +228,7 @@ const handlers: Record<string, (a: any) => unknown> = {
   use_self_signed_certificate: () => (cert = { ...cert, source: "self_signed", cert_file: "/var/lib/postroom/selfsigned.pem", key_file: "/var/lib/postroom/selfsigned.key", subject: "CN=office-server", names: ["office-server", "localhost"] }),
   open_window: (a: { window: string }) => void (location.hash = `#/${a.window}`),
   ...mailHandlers,
+  ...logHandlers,
 };
 
 export async function mockInvoke(cmd: string, args: Record<string, unknown>): Promise<unknown> {

@@ -192,6 +192,10 @@ struct Slot {
     dropped_total: AtomicU64,
     /// Session logs: switched on in the settings. The main files are always on.
     on: AtomicBool,
+    /// Lines taken by the writer and being written now (still "waiting" for the stats), and when the
+    /// oldest of them arrived.
+    in_flight: AtomicU64,
+    in_flight_oldest_ms: AtomicU64,
 }
 
 /// What readers (the GUI, `postroomd logwriter stats`) see of the writer thread.
@@ -397,10 +401,13 @@ impl LogWriter {
         let mut files = Vec::with_capacity(FILE_COUNT);
         for file in LogFile::ALL {
             let slot = &s.slots[file.index()];
-            let (waiting, oldest_age) = {
+            let (waiting, oldest) = {
                 let q = lock(&slot.queue);
-                (q.lines, if q.lines > 0 { Some(now.saturating_sub(q.oldest_ms)) } else { None })
+                (q.lines, (q.lines > 0).then_some(q.oldest_ms))
             };
+            let flying = slot.in_flight.load(Ordering::Relaxed);
+            let oldest = if flying > 0 { Some(slot.in_flight_oldest_ms.load(Ordering::Relaxed)) } else { oldest };
+            let (waiting, oldest_age) = (waiting + flying, oldest.map(|t| now.saturating_sub(t)));
             let window = status.stats.file_totals(file, now, slot.dropped_total.load(Ordering::Relaxed));
             files.push(FileStats {
                 file,
@@ -572,7 +579,10 @@ impl Bursts {
                 let taken = std::mem::replace(&mut q.buf, std::mem::take(&mut self.spare[i]));
                 (taken, lines, q.oldest_ms)
             };
-            match self.sink.write(file, &bytes, &settings) {
+            slot.in_flight_oldest_ms.store(oldest, Ordering::Relaxed);
+            slot.in_flight.store(lines, Ordering::Relaxed);
+            let written = self.sink.write(file, &bytes, &settings);
+            match written {
                 Ok(()) => {
                     s.buffered.fetch_sub(bytes.len(), Ordering::Relaxed);
                     report.lines += lines;
@@ -582,6 +592,7 @@ impl Bursts {
                     per_file[i].lines += lines;
                     per_file[i].bytes += bytes.len() as u64;
                     errors[i] = Some(None);
+                    slot.in_flight.store(0, Ordering::Relaxed);
                     bytes.clear();
                     if bytes.capacity() > 1 << 20 {
                         bytes.shrink_to(64 * 1024);
@@ -597,6 +608,7 @@ impl Bursts {
                     q.buf = bytes;
                     q.lines += lines;
                     q.oldest_ms = oldest;
+                    slot.in_flight.store(0, Ordering::Relaxed);
                 }
             }
         }

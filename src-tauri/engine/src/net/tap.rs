@@ -65,16 +65,7 @@ impl<S> Tap<S> {
                 rest = &rest[consumed..];
                 continue;
             }
-            let end = rest.iter().position(|&b| b == b'\n').map(|i| i + 1);
-            let (part, after) = rest.split_at(end.unwrap_or(rest.len()));
-            if self.sent.len() < MAX_PENDING {
-                self.sent.extend_from_slice(part);
-            }
-            rest = after;
-            if end.is_none() {
-                break;
-            }
-            let line = std::mem::take(&mut self.sent);
+            let Some(line) = next_line(&mut self.sent, &mut rest) else { break };
             let upper = line.to_ascii_uppercase();
             if self.auth {
                 self.transcript.sent_summary("****");
@@ -95,23 +86,25 @@ impl<S> Tap<S> {
             return;
         }
         let mut rest = bytes;
-        while !rest.is_empty() {
-            let end = rest.iter().position(|&b| b == b'\n').map(|i| i + 1);
-            let (part, after) = rest.split_at(end.unwrap_or(rest.len()));
-            if self.received.len() < MAX_PENDING {
-                self.received.extend_from_slice(part);
-            }
-            rest = after;
-            if end.is_none() {
-                break;
-            }
-            let line = std::mem::take(&mut self.received);
+        while let Some(line) = next_line(&mut self.received, &mut rest) {
             if self.auth && !line.starts_with(b"334") {
                 self.auth = false;
             }
             self.transcript.received(&line);
         }
     }
+}
+
+/// Moves bytes from `rest` into `pending` up to and including the next line end; returns the complete
+/// line, or `None` when `rest` ran out first (the part stays pending, up to [`MAX_PENDING`] bytes).
+fn next_line(pending: &mut Vec<u8>, rest: &mut &[u8]) -> Option<Vec<u8>> {
+    let end = rest.iter().position(|&b| b == b'\n').map(|i| i + 1);
+    let (part, after) = rest.split_at(end.unwrap_or(rest.len()));
+    if pending.len() < MAX_PENDING {
+        pending.extend_from_slice(part);
+    }
+    *rest = after;
+    end.map(|_| std::mem::take(pending))
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {

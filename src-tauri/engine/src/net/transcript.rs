@@ -148,15 +148,15 @@ fn without_literals(message: &[u8]) -> String {
         let end = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
         let (line, after) = rest.split_at(end);
         let text = shown(line);
+        if !out.is_empty() && !text.is_empty() && !text.starts_with(' ') {
+            out.push(' ');
+        }
         out.push_str(&text);
         rest = after;
         if let Some(n) = literal_length(line) {
             let n = n.min(rest.len());
             out.push_str(&format!(" <{n} bytes>"));
             rest = &rest[n..];
-        }
-        if !rest.is_empty() {
-            out.push(' ');
         }
     }
     out
