@@ -110,13 +110,25 @@ fn assert_arrived_byte_for_byte(office: &Office, postfix_copy: &[u8]) {
 fn mail_is_relayed_through_the_postfix_smart_host_byte_for_byte_over_tls() {
     let office = through_smart_host();
     office.peer.start();
-    let _server = Server::start(&office.dir, &[]);
+    ok(&office.dir, &["settings", "set", "log.session.smtpclt.enabled", "true"], "");
+    let mut server = Server::start(&office.dir, &[]);
     send(&office, "partner@far.example", "quarterly figures", ("", ""));
     wait("Postfix to deliver the message", || office.peer.mailbox("partner").len() == 1);
     assert_arrived_byte_for_byte(&office, &office.peer.mailbox("partner")[0]);
     assert!(office.peer.log().contains("starttls=1"), "TLS is required:\n{}", office.peer.log());
     assert_eq!(sql(&office.dir, "SELECT state FROM queue_recipients"), "sent");
     assert_eq!(queue(&office.dir).as_array().unwrap().len(), 0, "sent mail leaves the queue list");
+    // The conversation with Postfix, in plain text although it ran over TLS, in smtpclt.log.
+    assert!(server.terminate().success());
+    let transcript = std::fs::read_to_string(office.dir.join("logs/smtpclt.log")).unwrap();
+    for expected in ["--- connecting to 127.0.0.1", "<<< 220 ", ">>> EHLO ", ">>> STARTTLS", "--- TLS started", ">>> MAIL FROM:<alice@office.test>", ">>> RCPT TO:<partner@far.example>", ">>> <message data: ", "<<< 250 "] {
+        assert!(transcript.contains(expected), "{expected:?} missing from:\n{transcript}");
+    }
+    assert!(!transcript.contains("quarterly figures"), "no message content in the transcript");
+    let ids: std::collections::BTreeSet<&str> = transcript.lines().filter_map(|l| l.split_once("[#")).map(|(_, r)| r.split(']').next().unwrap()).collect();
+    assert_eq!(ids.len(), 1, "one delivery, one session id: {transcript}");
+    let mail = std::fs::read_to_string(office.dir.join("logs/mail.log")).unwrap();
+    assert!(mail.contains("message received") && mail.contains("message sent") && mail.contains("recipient=partner@far.example"), "{mail}");
 }
 
 #[test]
