@@ -66,6 +66,7 @@ struct Inner {
     /// Wakes the outbound queue (a message was queued, or another process changed the database).
     queue_wake: Arc<tokio::sync::Notify>,
     bans: Arc<crate::access::Bans>,
+    geoip: Arc<crate::geoip::GeoIp>,
     _lock: File,
 }
 
@@ -84,6 +85,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 directory: Directory::new(store.clone()),
                 bans: Arc::new(crate::access::Bans::new(store.clone())),
+                geoip: Arc::new(crate::geoip::GeoIp::default()),
                 dir,
                 store,
                 options,
@@ -104,6 +106,9 @@ impl Engine {
     /// Starts listeners and background tasks. Call from within a tokio runtime.
     pub fn start(&self) {
         crate::logging::attach(self.inner.dir.logs(), &self.settings().log);
+        if let Err(e) = self.refresh_geoip() {
+            tracing::error!(target: "geoip", error = %e, "cannot load the GeoIP data");
+        }
         let ctx = NetContext {
             settings: self.inner.settings.subscribe(),
             paused: self.inner.paused.subscribe(),
@@ -122,6 +127,7 @@ impl Engine {
             imap: Arc::new(crate::imap::Shared::new(self.inner.store.clone(), self.inner.directory.clone(), self.inner.bans.clone())),
             limits: Default::default(),
             bans: self.inner.bans.clone(),
+            geoip: self.inner.geoip.clone(),
         };
         let queue = crate::queue::client::QueueContext {
             store: self.inner.store.clone(),
@@ -334,6 +340,18 @@ impl Engine {
         }
     }
 
+    // ----- GeoIP -----
+
+    /// Loads what changed in the GeoIP tables (blocking).
+    pub fn refresh_geoip(&self) -> ApiResult<bool> {
+        let geoip = self.inner.geoip.clone();
+        Ok(self.inner.store.read(move |conn| Ok(geoip.refresh(conn)?))?)
+    }
+
+    pub fn geoip(&self) -> &crate::geoip::GeoIp {
+        &self.inner.geoip
+    }
+
     // ----- Diagnostics -----
 
     pub fn log_settings(&self) -> LogSettings {
@@ -436,6 +454,11 @@ async fn watch_other_processes(engine: Engine) {
         }
         seen = version;
         engine.inner.store.note_external_change();
+        // GeoIP rows changed by the importer or by hand: in effect for the next connection.
+        let geo = engine.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || geo.refresh_geoip()).await {
+            tracing::error!(target: "geoip", error = %e, "cannot load the GeoIP data");
+        }
         // `postroomd queue retry` and the like: let the queue look again.
         engine.inner.queue_wake.notify_one();
         // Reading settings and applying them (certificate files) is blocking work.

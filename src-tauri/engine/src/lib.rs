@@ -5,6 +5,7 @@ pub mod cli;
 pub mod delivery;
 pub mod engine;
 pub mod error;
+pub mod geoip;
 pub mod imap;
 pub mod logging;
 pub mod logwriter;

@@ -1,7 +1,9 @@
-//! Who may connect and log in. Today: failed-login bans ([`bans`]), checked at connect by every service
-//! and at login; the IP rules and GeoIP restrictions of the Access Restrictions tab join them here.
+//! Who may connect and log in: failed-login bans ([`bans`]), checked at connect by every service and at
+//! login, and each service's access restrictions ([`rules`]: addresses, ranges, networks and GeoIP
+//! tags), checked at connect before the greeting.
 
 pub mod bans;
 pub mod login;
+pub mod rules;
 
 pub use bans::{Ban, Bans};

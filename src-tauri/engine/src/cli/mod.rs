@@ -56,6 +56,54 @@ enum Command {
     /// The background log writer of the running server
     #[command(subcommand)]
     Logwriter(LogwriterCommand),
+    /// Import GeoIP data: `geoimport [options] importcsv FILE COLUMNS` or `importgeolite2 BLOCKS... LOCATIONS`
+    Geoimport(GeoimportArgs),
+    /// Look up addresses in the GeoIP data, and show what is loaded
+    #[command(subcommand)]
+    Geoip(GeoipCommand),
+}
+
+#[derive(Args, Debug)]
+struct GeoimportArgs {
+    /// Keep the rows already there (default: replace them all, in one step a running server does not notice)
+    #[arg(long, global = true)]
+    append: bool,
+    /// The character between columns (default ,)
+    #[arg(long, global = true, value_name = "CHAR")]
+    delimiter: Option<char>,
+    /// The first row is a header (one whose addresses do not parse is skipped anyway)
+    #[arg(long, global = true)]
+    skip_header: bool,
+    /// Read and check the file, report, change nothing
+    #[arg(long, global = true)]
+    dry_run: bool,
+    /// Print help (also -h, --help)
+    #[arg(short = '?', action = clap::ArgAction::Help, global = true)]
+    question: Option<bool>,
+    #[command(subcommand)]
+    what: GeoimportCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum GeoimportCommand {
+    /// A CSV file with a range start, a range end and a result in the columns named by COLUMNS: three
+    /// digits, e.g. 125 for the legacy GeoIP Country CSV (start IP, end IP, -, -, country code).
+    /// Addresses may be dotted/colon text or integers (IP2Location).
+    Importcsv { file: PathBuf, columns: String },
+    /// MaxMind GeoLite2 Country or City CSV: one or more blocks files (IPv4, IPv6), then the
+    /// locations file (e.g. GeoLite2-Country-Locations-en.csv). The result is the country ISO code.
+    Importgeolite2 {
+        #[arg(num_args = 2.., required = true, value_name = "BLOCKS.csv... LOCATIONS.csv")]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum GeoipCommand {
+    /// Every result whose range holds the address
+    Lookup { address: String },
+    /// Rows, the last import and its source
+    Status(JsonFlag),
 }
 
 #[derive(Subcommand, Debug)]
@@ -176,6 +224,88 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Queue(c) => queue_command(&open_store(&root)?, c).map(|_| 0),
         Command::Bans(c) => bans_command(&open_store(&root)?, c).map(|_| 0),
         Command::Logwriter(LogwriterCommand::Stats(f)) => output::logwriter_stats(&DataDir::create(&root)?, f.json),
+        Command::Geoimport(a) => geoimport(&root, a),
+        Command::Geoip(c) => geoip_command(&open_store(&root)?, c),
+    }
+}
+
+fn geoimport(root: &std::path::Path, a: GeoimportArgs) -> Result<i32> {
+    use crate::geoip::import::{import, ColumnSpec, Options, Progress, Source};
+    let store = open_store(root)?; // creates and migrates the database if needed
+    drop(store);
+    let delimiter = match a.delimiter {
+        None => b',',
+        Some('\\') => bail!("--delimiter: a backslash cannot separate columns"),
+        Some(c) if c.is_ascii() => c as u8,
+        Some(c) => bail!("--delimiter: '{c}' is not a single-byte character"),
+    };
+    let options = Options { append: a.append, delimiter, skip_header: a.skip_header, dry_run: a.dry_run };
+    let source = match a.what {
+        GeoimportCommand::Importcsv { file, columns } => Source::Columns { file, columns: ColumnSpec::parse(&columns).map_err(|e| anyhow!(e))? },
+        GeoimportCommand::Importgeolite2 { mut files } => {
+            let locations = files.pop().ok_or_else(|| anyhow!("give the blocks file(s) and then the locations file"))?;
+            Source::GeoLite2 { blocks: files, locations }
+        }
+    };
+    let mut last_percent = u64::MAX;
+    let mut progress = |p: Progress| {
+        let percent = if p.bytes_total > 0 { p.bytes_read * 100 / p.bytes_total } else { 100 };
+        if percent / 5 != last_percent / 5 || last_percent == u64::MAX {
+            eprintln!("{percent:>3}%  {} rows", p.rows);
+            last_percent = percent;
+        }
+    };
+    let db = DataDir::create(root)?.database();
+    let report = import(&db, &source, &options, &mut progress).map_err(|e| anyhow!(e))?;
+    for bad in &report.bad_rows {
+        eprintln!("line {}: {} (skipped)", bad.line, bad.message);
+    }
+    if report.skipped > report.bad_rows.len() as u64 {
+        eprintln!("… and {} more bad rows", report.skipped - report.bad_rows.len() as u64);
+    }
+    let verb = if report.dry_run { "would import" } else if report.replaced { "imported (replacing the old data)" } else { "appended" };
+    println!(
+        "{verb}: {} IPv4 and {} IPv6 ranges; {} bad rows skipped{}; {:.1} s",
+        report.v4_rows,
+        report.v6_rows,
+        report.skipped,
+        if report.header { "; a header row was skipped" } else { "" },
+        report.millis as f64 / 1000.0
+    );
+    Ok(0)
+}
+
+fn geoip_command(store: &Store, c: GeoipCommand) -> Result<i32> {
+    let geoip = crate::geoip::GeoIp::default();
+    store.read(|conn| Ok(geoip.refresh(conn)?))?;
+    match c {
+        GeoipCommand::Lookup { address } => {
+            let ip: std::net::IpAddr = address.trim().parse().map_err(|_| anyhow!("'{address}' is not an IP address"))?;
+            let results = geoip.lookup(ip);
+            if results.is_empty() {
+                println!("{ip}: no GeoIP data for this address");
+                return Ok(1);
+            }
+            for r in results {
+                println!("{r}");
+            }
+            Ok(0)
+        }
+        GeoipCommand::Status(f) => {
+            let (v4, v6, _) = geoip.index().counts();
+            let state = geoip.state();
+            let when = state.imported_at.map(crate::time_text::rfc3339);
+            if f.json {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "v4_rows": v4, "v6_rows": v6, "imported_at": when, "source": state.source }))?);
+            } else {
+                println!("IPv4 ranges: {v4}\nIPv6 ranges: {v6}");
+                match (when, state.source) {
+                    (Some(w), Some(src)) => println!("Last import: {w} from {src}"),
+                    _ => println!("Last import: never"),
+                }
+            }
+            Ok(0)
+        }
     }
 }
 

@@ -103,6 +103,7 @@ pub struct NetContext {
     pub imap: Arc<crate::imap::Shared>,
     pub limits: Arc<limits::ConnectionLimits>,
     pub bans: Arc<crate::access::Bans>,
+    pub geoip: Arc<crate::geoip::GeoIp>,
 }
 
 #[derive(PartialEq, Clone, Copy)]
@@ -273,6 +274,13 @@ async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut
         let _ = write_all(&mut socket, text.as_bytes()).await;
         return;
     }
+    if let Err(why) = crate::access::rules::check(&settings, id, peer.ip(), &ctx.geoip.index()) {
+        tracing::warn!(target: "security", service = id.key(), %peer, rule = %why, "access refused");
+        let text = denial(id.protocol(), &settings.general.server_name);
+        transcript.sent(text.as_bytes());
+        let _ = write_all(&mut socket, text.as_bytes()).await;
+        return;
+    }
     let stream: BoxStream = if tls_mode == TlsMode::Implicit {
         match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, ctx.tls.acceptor().accept(socket)).await {
             Ok(Ok(tls)) => Box::new(tls),
@@ -321,6 +329,15 @@ fn session_context<S>(ctx: &NetContext, shared: Arc<S>, settings: Arc<Settings>,
         starttls: tls_mode == TlsMode::Starttls,
         shutdown: ctx.shutdown.clone(),
         transcript: transcript_of(service.protocol()),
+    }
+}
+
+/// A protocol's own way of saying "not from your address" for good (access restrictions).
+fn denial(protocol: Protocol, server_name: &str) -> String {
+    match protocol {
+        Protocol::Smtp => format!("554 5.7.1 {server_name} access from your address is not allowed\r\n"),
+        Protocol::Pop3 => "-ERR [SYS/PERM] access from your address is not allowed\r\n".to_string(),
+        Protocol::Imap => "* BYE access from your address is not allowed\r\n".to_string(),
     }
 }
 

@@ -6,6 +6,7 @@
 //! (see `engine.rs`): the running parts apply it without a restart. Stored keys that this build does not
 //! know are kept but ignored.
 
+mod access;
 mod logging;
 mod mailboxes;
 mod outbound;
@@ -20,6 +21,7 @@ use serde_json::Value;
 
 pub use services::{Protocol, ServiceId, ServiceSettings, ServicesSettings, TlsMode};
 pub use outbound::{OutboundSettings, OutboundTls};
+pub use access::{AccessAction, AccessRule, AccessSettings, RuleKind, ServiceAccess};
 pub use logging::{KeepBy, LogLevel, LogSettings, RetentionSettings, SessionLogSetting, SessionLogs, WriterSettings};
 pub use mailboxes::{ImapSettings, Pop3Settings};
 pub use smtp::SmtpSettings;
@@ -39,6 +41,7 @@ pub struct Settings {
     pub imap: ImapSettings,
     pub tls: TlsSettings,
     pub log: LogSettings,
+    pub access: AccessSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +135,7 @@ pub fn validate_change(settings: &Settings, previous: Option<&Settings>) -> ApiR
     settings.pop3.validate(&mut errors);
     settings.imap.validate(&mut errors);
     settings.log.validate(&mut errors);
+    settings.access.validate(&mut errors);
     let tls = &settings.tls;
     match (tls.cert_file.is_empty(), tls.key_file.is_empty()) {
         (true, true) => {}
@@ -247,6 +251,11 @@ fn parse_text(current: &Value, text: &str) -> Result<Value, String> {
             .map(Value::from)
             .or_else(|_| t.parse::<f64>().map_err(|_| ()).and_then(|f| serde_json::Number::from_f64(f).ok_or(())).map(Value::Number))
             .map_err(|_| format!("'{text}' is not a number")),
+        // Lists (access rules) are given as JSON.
+        Value::Array(_) => serde_json::from_str::<Value>(t)
+            .ok()
+            .filter(Value::is_array)
+            .ok_or_else(|| format!("'{text}' is not a JSON list, e.g. [{{\"action\":\"deny\",\"kind\":\"geoip\",\"value\":\"CN\"}}]")),
         _ => Ok(Value::String(text.to_string())),
     }
 }

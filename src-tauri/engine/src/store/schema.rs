@@ -135,6 +135,30 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN keywords TEXT NOT NULL DEFAULT '';
     CREATE INDEX messages_folder_modseq ON messages(folder_id, modseq);
     "#,
+    // 5: GeoIP ranges (the seed's columns: id, addrfrom, addrto, result). IPv4 ends are integers, IPv6
+    // ends 16-byte big-endian blobs: both sort as addresses. Triggers count inserts and other changes so
+    // that the server reloads only when the data changed, and only the new rows after inserts.
+    r#"
+    CREATE TABLE geoipv4 (id INTEGER PRIMARY KEY, addrfrom INTEGER NOT NULL, addrto INTEGER NOT NULL, result TEXT NOT NULL);
+    CREATE INDEX geoipv4_range_a ON geoipv4(addrfrom, addrto);
+    CREATE TABLE geoipv6 (id INTEGER PRIMARY KEY, addrfrom BLOB NOT NULL, addrto BLOB NOT NULL, result TEXT NOT NULL);
+    CREATE INDEX geoipv6_range_a ON geoipv6(addrfrom, addrto);
+    CREATE TABLE geoip_state (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        generation  INTEGER NOT NULL DEFAULT 0,
+        inserts     INTEGER NOT NULL DEFAULT 0,
+        changes     INTEGER NOT NULL DEFAULT 0,
+        imported_at INTEGER,
+        source      TEXT
+    );
+    INSERT INTO geoip_state(id) VALUES (1);
+    CREATE TRIGGER geoipv4_insert AFTER INSERT ON geoipv4 BEGIN UPDATE geoip_state SET inserts = inserts + 1; END;
+    CREATE TRIGGER geoipv4_update AFTER UPDATE ON geoipv4 BEGIN UPDATE geoip_state SET changes = changes + 1; END;
+    CREATE TRIGGER geoipv4_delete AFTER DELETE ON geoipv4 BEGIN UPDATE geoip_state SET changes = changes + 1; END;
+    CREATE TRIGGER geoipv6_insert AFTER INSERT ON geoipv6 BEGIN UPDATE geoip_state SET inserts = inserts + 1; END;
+    CREATE TRIGGER geoipv6_update AFTER UPDATE ON geoipv6 BEGIN UPDATE geoip_state SET changes = changes + 1; END;
+    CREATE TRIGGER geoipv6_delete AFTER DELETE ON geoipv6 BEGIN UPDATE geoip_state SET changes = changes + 1; END;
+    "#,
 ];
 
 /// Applies every migration the database has not seen yet.

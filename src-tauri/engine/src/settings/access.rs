@@ -1,0 +1,107 @@
+//! Access restrictions per service (each service's Access Restrictions tab): an ordered list of Allow /
+//! Deny rules — an IP address, a range, a CIDR network, or a GeoIP lookup with tags — and a default
+//! action. Checked at connect, before the greeting (`access::rules`).
+
+use serde::{Deserialize, Serialize};
+
+use super::ServiceId;
+use crate::error::FieldError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessAction {
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleKind {
+    /// One address: `192.168.1.20`.
+    Address,
+    /// `192.168.1.10-192.168.1.99`.
+    Range,
+    /// `192.168.1.0/24`.
+    Cidr,
+    /// GeoIP tags, separated by commas or semicolons: `CN, RU; KP`.
+    Geoip,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+pub struct AccessRule {
+    pub action: AccessAction,
+    pub kind: RuleKind,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(default)]
+pub struct ServiceAccess {
+    /// Used when no rule matches.
+    pub default_action: AccessAction,
+    /// Checked in order; the first that matches decides.
+    pub rules: Vec<AccessRule>,
+}
+
+impl Default for ServiceAccess {
+    fn default() -> Self {
+        ServiceAccess { default_action: AccessAction::Allow, rules: Vec::new() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(default)]
+pub struct AccessSettings {
+    /// This computer and the office's trusted networks (`smtp.trusted_networks`) are never refused.
+    pub exempt_local: bool,
+    pub smtp: ServiceAccess,
+    pub submission: ServiceAccess,
+    pub smtps: ServiceAccess,
+    pub pop3: ServiceAccess,
+    pub pop3s: ServiceAccess,
+    pub imap: ServiceAccess,
+    pub imaps: ServiceAccess,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        let s = ServiceAccess::default;
+        AccessSettings { exempt_local: true, smtp: s(), submission: s(), smtps: s(), pop3: s(), pop3s: s(), imap: s(), imaps: s() }
+    }
+}
+
+impl AccessSettings {
+    pub fn get(&self, id: ServiceId) -> &ServiceAccess {
+        match id {
+            ServiceId::Smtp => &self.smtp,
+            ServiceId::Submission => &self.submission,
+            ServiceId::Smtps => &self.smtps,
+            ServiceId::Pop3 => &self.pop3,
+            ServiceId::Pop3s => &self.pop3s,
+            ServiceId::Imap => &self.imap,
+            ServiceId::Imaps => &self.imaps,
+        }
+    }
+
+    pub fn get_mut(&mut self, id: ServiceId) -> &mut ServiceAccess {
+        match id {
+            ServiceId::Smtp => &mut self.smtp,
+            ServiceId::Submission => &mut self.submission,
+            ServiceId::Smtps => &mut self.smtps,
+            ServiceId::Pop3 => &mut self.pop3,
+            ServiceId::Pop3s => &mut self.pop3s,
+            ServiceId::Imap => &mut self.imap,
+            ServiceId::Imaps => &mut self.imaps,
+        }
+    }
+
+    pub fn validate(&self, errors: &mut Vec<FieldError>) {
+        for id in ServiceId::ALL {
+            for (i, rule) in self.get(id).rules.iter().enumerate() {
+                if let Err(why) = crate::access::rules::Matcher::parse(rule) {
+                    errors.push(FieldError::new(format!("access.{}.rules.{}", id.key(), i + 1), format!("rule {}: {why}", i + 1)));
+                }
+            }
+        }
+    }
+}
