@@ -4,9 +4,9 @@
 use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindowBuilder, Window, WindowEvent};
 
 /// Name, title and size of every window the app opens.
-const WINDOWS: [(&str, &str, f64, f64); 9] = [
+const WINDOWS: [(&str, &str, f64, f64); 11] = [
     ("main", "Postroom", 940.0, 660.0),
-    ("services", "Services", 660.0, 560.0),
+    ("services", "Services", 720.0, 600.0),
     ("users", "Users", 800.0, 540.0),
     ("domains", "Local Domains", 520.0, 440.0),
     ("certificate", "TLS Certificate", 680.0, 540.0),
@@ -14,6 +14,8 @@ const WINDOWS: [(&str, &str, f64, f64); 9] = [
     ("queue", "Outbound Queue", 860.0, 520.0),
     ("bans", "Bans", 700.0, 440.0),
     ("diagnostics", "Diagnostics", 820.0, 700.0),
+    ("geoip", "GeoIP", 640.0, 460.0),
+    ("geoimport", "Import GeoIP Data", 800.0, 680.0),
 ];
 
 pub fn is_known(name: &str) -> bool {

@@ -73,7 +73,10 @@ class DataFolder(os.PathLike):
 
 @pytest.fixture
 def data_dir(tmp_path):
-    folder = DataFolder(tmp_path / "data", {s: free_port() for s in SERVICES})
+    ports = set()
+    while len(ports) < len(SERVICES):  # the system may hand out one free port twice
+        ports.add(free_port())
+    folder = DataFolder(tmp_path / "data", dict(zip(SERVICES, sorted(ports))))
     for service, port in folder.ports.items():
         postroomd(folder, "settings", "set", f"services.{service}.bind_address", "127.0.0.1",
                   f"services.{service}.port", str(port))
@@ -93,6 +96,8 @@ class Desktop:
         return self.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, css)))
 
     def click(self, css):
+        # As the admin would, scroll the window's content to the control first.
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", self.find(css))
         self.wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, css))).click()
 
     def type(self, css, text):

@@ -348,3 +348,59 @@ def test_the_main_window_says_when_a_log_file_cannot_be_written(desktop):
     security.unlink()  # room again: the waiting line is written and the warning goes
     wait_until(lambda: desktop.text("#log-problem") == "", timeout=30, what="the warning to clear")
     assert "login failed" in security.read_text()
+
+
+def test_access_restrictions_tab_refuses_a_geoip_tag_once_the_range_is_added(desktop):
+    import sqlite3
+    desktop.open_window("#btn-open-services", "services")
+    desktop.click("#subtab-smtp-access")
+    desktop.click("#acc-smtp-add")
+    desktop.type("#acc-smtp-0-value", "ZZ; LOOPBACK")
+    desktop.click("#acc-smtp-add")
+    desktop.driver.execute_script("const s = document.getElementById('acc-smtp-1-kind'); s.value = 'cidr'; s.dispatchEvent(new Event('change'));")
+    desktop.type("#acc-smtp-1-value", "10.0.0.0/40")
+    desktop.click("#acc-smtp-exempt")  # this computer is not exempt
+    desktop.click("#btn-apply")
+    error = wait_until(lambda: desktop.text("#acc-smtp-1-value-error"), what="the bad rule's error")
+    assert "rule 2" in error and "at most 32 bits" in error, error
+    desktop.click("#acc-smtp-1-remove")
+    desktop.click("#btn-apply")
+    wait_until(lambda: "LOOPBACK" in postroomd(desktop.data_dir, "settings", "get", "access.smtp.rules"), what="the rule to be saved")
+    assert postroomd(desktop.data_dir, "settings", "get", "access.exempt_local").strip() == "false"
+    assert greeting(desktop.ports["smtp"]).startswith("220"), "no GeoIP data yet"
+    with sqlite3.connect(Path(desktop.data_dir.path) / "postroom.db") as db:
+        db.execute("INSERT INTO geoipv4(addrfrom, addrto, result) VALUES (2130706432, 2147483647, 'LOOPBACK')")
+    wait_until(lambda: (greeting(desktop.ports["smtp"]) or "").startswith("554 5.7.1"), what="the GeoIP rule to refuse 127.0.0.1")
+    assert greeting(desktop.ports["pop3"]).startswith("+OK"), "only SMTP has the rule"
+    desktop.screenshot("services-access")
+
+
+def test_geoip_import_wizard_previews_chooses_columns_imports_and_lists_bad_rows(desktop, tmp_path):
+    csv = tmp_path / "GeoIPCountryWhois.csv"
+    csv.write_text('"1.0.0.0","1.0.0.255","16777216","16777471","AU","Australia"\n'
+                   '"1.0.1.0","1.0.1","16777472","16777727","CN","China"\n'
+                   '"1.0.2.0","1.0.3.255","16777728","16778239","CN","China"\n'
+                   '"2.0.0.0","2.0.0.255","33554432","33554687","FR","France"\n')
+    desktop.open_window("#btn-open-services", "services")
+    desktop.click("#subtab-smtp-access")
+    desktop.open_window("#acc-smtp-geoip", "geoip")
+    geoip = desktop.driver.current_window_handle
+    desktop.open_window("#btn-import", "geoimport")
+    # (send_keys would upload an existing local path as a file: set the text as the admin would type it.)
+    desktop.driver.execute_script(
+        "const e = document.getElementById('csv-file'); e.value = arguments[0]; e.dispatchEvent(new Event('change'));", str(csv))
+    wait_until(lambda: "Australia" in desktop.text("#preview-table"), what="the preview")
+    assert desktop.text("#col-spec") == "125", "start, end and country columns guessed"
+    desktop.screenshot("geoimport-preview")
+    desktop.click("#btn-start-import")
+    result = wait_until(lambda: desktop.text("#import-result"), timeout=30, what="the import summary")
+    assert "Imported 3 IPv4 and 0 IPv6 ranges" in result and "1 bad row skipped" in result, result
+    assert "line 2" in desktop.text("#bad-rows") and "not an IP address" in desktop.text("#bad-rows")
+    desktop.screenshot("geoimport")
+    desktop.driver.switch_to.window(geoip)
+    wait_until(lambda: desktop.text("#geoip-v4") == "3", what="the new row count")
+    desktop.type("#geoip-address", "1.0.2.9")
+    desktop.click("#btn-lookup")
+    wait_until(lambda: "CN" in desktop.text("#geoip-results"), what="the lookup")
+    assert "GeoIPCountryWhois.csv (columns 125)" in desktop.text("#geoip-last")
+    desktop.screenshot("geoip")

@@ -18,8 +18,11 @@ import type { LogSettings } from "./bindings/LogSettings";
 import type { LogWriterStats } from "./bindings/LogWriterStats";
 import type { LogTail } from "./bindings/LogTail";
 import type { LogFile } from "./bindings/LogFile";
+import type { GeoIpStatus } from "./bindings/GeoIpStatus";
+import type { ImportRequest } from "./bindings/ImportRequest";
+import type { AccessSettings } from "./bindings/AccessSettings";
 
-export type WindowName = "main" | "services" | "users" | "domains" | "certificate" | "smtp" | "queue" | "bans" | "diagnostics";
+export type WindowName = "main" | "services" | "users" | "domains" | "certificate" | "smtp" | "queue" | "bans" | "diagnostics" | "geoip" | "geoimport";
 
 export const inTauri = typeof window !== "undefined" && "__TAURI_INTERNALS__" in window;
 
@@ -78,6 +81,13 @@ export const api = {
   readLog: (file: LogFile, maxBytes: number) => call<LogTail>("read_log", { file, maxBytes }),
   openLogViewer: (file: LogFile) => call<void>("open_log_viewer", { file }),
   pickFolder: (title: string) => call<string | null>("pick_folder", { title }),
+  getGeoIpStatus: () => call<GeoIpStatus>("get_geoip_status"),
+  geoipLookup: (address: string) => call<string[]>("geoip_lookup", { address }),
+  geoipPreview: (path: string, delimiter: string) => call<string[][]>("geoip_preview", { path, delimiter }),
+  startGeoIpImport: (request: ImportRequest) => call<void>("start_geoip_import", { request }),
+  pickCsvFile: (title: string) => call<string | null>("pick_csv_file", { title }),
+  getAccessSettings: () => call<AccessSettings>("get_access_settings"),
+  saveAccessSettings: (access: AccessSettings) => call<void>("save_access_settings", { access }),
 };
 
 export async function closeWindow(): Promise<void> {

@@ -3,6 +3,8 @@ import { inTauri, mockModule } from "./api";
 import { mountCertificate } from "./windows/certificate";
 import { mountDiagnostics } from "./windows/diagnostics";
 import { mountDomains } from "./windows/domains";
+import { mountGeoImport } from "./windows/geoimport";
+import { mountGeoIp } from "./windows/geoip";
 import { mountLogView } from "./windows/logview";
 import { mountMain } from "./windows/main";
 import { mountBans } from "./windows/bans";
@@ -24,6 +26,8 @@ const routes: Record<string, Mount> = {
   bans: mountBans,
   diagnostics: mountDiagnostics,
   logview: mountLogView,
+  geoip: mountGeoIp,
+  geoimport: mountGeoImport,
 };
 
 const app = document.getElementById("app")!;

@@ -67,6 +67,7 @@ struct Inner {
     queue_wake: Arc<tokio::sync::Notify>,
     bans: Arc<crate::access::Bans>,
     geoip: Arc<crate::geoip::GeoIp>,
+    geoip_import: Arc<Mutex<crate::geoip::ImportState>>,
     _lock: File,
 }
 
@@ -86,6 +87,7 @@ impl Engine {
                 directory: Directory::new(store.clone()),
                 bans: Arc::new(crate::access::Bans::new(store.clone())),
                 geoip: Arc::new(crate::geoip::GeoIp::default()),
+                geoip_import: Arc::new(Mutex::new(Default::default())),
                 dir,
                 store,
                 options,
@@ -350,6 +352,77 @@ impl Engine {
 
     pub fn geoip(&self) -> &crate::geoip::GeoIp {
         &self.inner.geoip
+    }
+
+    pub fn geoip_status(&self) -> crate::geoip::GeoIpStatus {
+        let (v4, v6, _) = self.inner.geoip.index().counts();
+        let state = self.inner.geoip.state();
+        crate::geoip::GeoIpStatus {
+            v4_rows: v4 as u64,
+            v6_rows: v6 as u64,
+            imported_at: state.imported_at.map(crate::time_text::rfc3339),
+            source: state.source,
+            import: self.inner.geoip_import.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        }
+    }
+
+    /// Every GeoIP result for an address, as the access rules see them.
+    pub fn geoip_lookup(&self, address: &str) -> ApiResult<Vec<String>> {
+        let ip: std::net::IpAddr = address.trim().parse().map_err(|_| ApiError::field("address", format!("'{}' is not an IP address", address.trim())))?;
+        Ok(self.inner.geoip.lookup(ip).iter().map(|r| r.to_string()).collect())
+    }
+
+    /// The first rows of a CSV file, for the import wizard's preview.
+    pub fn geoip_preview(&self, path: &str, delimiter: &str) -> ApiResult<Vec<Vec<String>>> {
+        let request = crate::geoip::ImportRequest { kind: "columns".into(), files: vec![path.into()], columns: "123".into(), delimiter: delimiter.into(), skip_header: false, append: false };
+        let (_, options) = request.source_and_options()?;
+        crate::geoip::preview(Path::new(path.trim()), options.delimiter, 10).map_err(ApiError::io)
+    }
+
+    /// Starts an import on a thread of its own; [`Engine::geoip_status`] follows it.
+    pub fn start_geoip_import(&self, request: crate::geoip::ImportRequest) -> ApiResult<()> {
+        let (source, options) = request.source_and_options()?;
+        {
+            let mut state = self.inner.geoip_import.lock().unwrap_or_else(|p| p.into_inner());
+            if state.running {
+                return Err(ApiError::conflict("an import is already running"));
+            }
+            *state = crate::geoip::ImportState { running: true, ..Default::default() };
+        }
+        let engine = self.clone();
+        let db = self.inner.dir.database();
+        std::thread::Builder::new()
+            .name("geoip-import".into())
+            .spawn(move || {
+                let shared = engine.inner.geoip_import.clone();
+                let mut progress = |p: crate::geoip::import::Progress| shared.lock().unwrap_or_else(|e| e.into_inner()).progress = Some(p);
+                let result = crate::geoip::import::import(&db, &source, &options, &mut progress);
+                if let Ok(report) = &result {
+                    tracing::info!(target: "geoip", v4 = report.v4_rows, v6 = report.v6_rows, skipped = report.skipped, "GeoIP import finished");
+                    let _ = engine.refresh_geoip();
+                }
+                let mut state = engine.inner.geoip_import.lock().unwrap_or_else(|p| p.into_inner());
+                state.running = false;
+                match result {
+                    Ok(report) => state.report = Some(report),
+                    Err(e) => state.error = Some(e),
+                }
+            })
+            .map_err(|e| ApiError::io(format!("cannot start the import: {e}")))?;
+        Ok(())
+    }
+
+    // ----- access restrictions -----
+
+    pub fn access_settings(&self) -> crate::settings::AccessSettings {
+        self.settings().access.clone()
+    }
+
+    pub fn save_access(&self, access: crate::settings::AccessSettings) -> ApiResult<()> {
+        self.update_settings(move |s| {
+            s.access = access;
+            Ok(())
+        })
     }
 
     // ----- Diagnostics -----

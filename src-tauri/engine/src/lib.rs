@@ -49,6 +49,9 @@ mod export_bindings {
         crate::settings::LogSettings::export_all_to(&out).unwrap();
         crate::logwriter::LogWriterStats::export_all_to(&out).unwrap();
         crate::logging::LogTail::export_all_to(&out).unwrap();
+        crate::geoip::GeoIpStatus::export_all_to(&out).unwrap();
+        crate::geoip::ImportRequest::export_all_to(&out).unwrap();
+        crate::settings::AccessSettings::export_all_to(&out).unwrap();
         assert!(out.join("Overview.ts").exists());
     }
 }

@@ -6,6 +6,7 @@ mod bans;
 mod certificate;
 mod diagnostics;
 mod domains;
+mod geoip;
 mod overview;
 mod queue;
 mod services;
@@ -53,6 +54,13 @@ pub fn handler() -> impl Fn(Invoke<Wry>) -> bool + Send + Sync + 'static {
         diagnostics::read_log,
         diagnostics::open_log_viewer,
         diagnostics::pick_folder,
+        geoip::get_geoip_status,
+        geoip::geoip_lookup,
+        geoip::geoip_preview,
+        geoip::start_geoip_import,
+        geoip::pick_csv_file,
+        geoip::get_access_settings,
+        geoip::save_access_settings,
     ]
 }
 

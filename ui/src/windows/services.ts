@@ -9,6 +9,8 @@ import { busy, button, fillBar, Strip } from "../widgets/buttons";
 import { closeOnEscape, frame, h, poll, text } from "../widgets/dom";
 import { checkRow, FieldErrors, grid, group, input, row, select } from "../widgets/form";
 import { Tabs } from "../widgets/tabs";
+import type { AccessSettings } from "../bindings/AccessSettings";
+import { accessEditor, type AccessEditor } from "./access-editor";
 
 const TAB_LABELS: Record<ServiceId, string> = {
   smtp: "SMTP",
@@ -68,6 +70,11 @@ export function mountServices(app: HTMLElement): () => void {
   let tabs: Tabs | null = null;
   const a = accessControls();
   let access: MailboxAccess | null = null;
+  let restrictions: AccessSettings | null = null;
+  const editors = new Map<ServiceId, AccessEditor>();
+  const subTabs = new Map<ServiceId, Tabs>();
+  const exemptBoxes: HTMLInputElement[] = [];
+  const openGeoIp = () => void api.openWindow("geoip").catch((e) => strip.error(`Cannot open the GeoIP window: ${errorText(e)}`));
   const accessFields: [string, HTMLInputElement][] = [
     ["pop3.allow_plaintext_login", a.pop3Plain], ["pop3.max_connections_per_address", a.pop3PerAddress],
     ["pop3.max_connections", a.pop3Total], ["pop3.idle_timeout_secs", a.pop3Idle],
@@ -109,7 +116,17 @@ export function mountServices(app: HTMLElement): () => void {
     errors.register(`${id}.bind_address`, c.bind);
     errors.register(`${id}.port`, c.port);
     errors.register(`${id}.tls_mode`, c.tls);
-    return h(
+    const exempt = input(`acc-${id}-exempt`, { type: "checkbox" });
+    exempt.addEventListener("change", () => exemptBoxes.forEach((b) => (b.checked = exempt.checked)));
+    exemptBoxes.push(exempt);
+    const editor = accessEditor(
+      id,
+      errors,
+      h("div", { class: "field-line check" }, exempt, h("label", { for: exempt.id }, "Never refuse this computer or the trusted networks (all services)")),
+      openGeoIp,
+    );
+    editors.set(id, editor);
+    const general = h(
       "div",
       null,
       h("p", { class: "purpose" }, h("strong", null, v.name), v.name.startsWith(v.protocol) ? "" : ` (${v.protocol})`, ` — ${PURPOSE[id] ?? ""}`),
@@ -125,6 +142,29 @@ export function mountServices(app: HTMLElement): () => void {
       ),
       protocolGroup(id),
     );
+    const sub = new Tabs(
+      [
+        { id: `${id}-general`, label: "General", panel: general },
+        { id: `${id}-access`, label: "Access Restrictions", panel: editor.el },
+      ],
+      "subtab-",
+    );
+    sub.el.classList.add("sub-tabs");
+    subTabs.set(id, sub);
+    return h("div", null, sub.el);
+  }
+
+  function fillRestrictions(x: AccessSettings): void {
+    restrictions = x;
+    for (const [id, editor] of editors) editor.fill(x[id]);
+    exemptBoxes.forEach((b) => (b.checked = x.exempt_local));
+  }
+
+  function collectRestrictions(): AccessSettings | null {
+    if (!restrictions) return null;
+    const out = { ...restrictions, exempt_local: exemptBoxes[0]?.checked ?? restrictions.exempt_local };
+    for (const [id, editor] of editors) out[id] = editor.collect();
+    return out;
   }
 
   /** POP3's settings on the POP3 tab and IMAP4's on the IMAP4 tab; a pointer to them on POP3S and IMAPS. */
@@ -217,10 +257,13 @@ export function mountServices(app: HTMLElement): () => void {
     }
   }
 
+  const keyIsFor = (k: string, id: ServiceId) => k.startsWith(`${id}.`) || k.startsWith(`access.${id}.`);
   function markTabs(): void {
     for (const v of views) {
-      const bad = errors.keys().some((k) => k.startsWith(`${v.id}.`));
-      tabs?.mark(v.id, bad);
+      tabs?.mark(v.id, errors.keys().some((k) => keyIsFor(k, v.id)));
+      const accessBad = errors.keys().some((k) => k.startsWith(`access.${v.id}.`));
+      subTabs.get(v.id)?.mark(`${v.id}-access`, accessBad);
+      if (accessBad && tabs?.current === v.id) subTabs.get(v.id)?.select(`${v.id}-access`);
     }
   }
 
@@ -240,7 +283,7 @@ export function mountServices(app: HTMLElement): () => void {
 
   function showErrors(messages: Map<string, string>): void {
     const unmatched = errors.show(messages);
-    const bad = views.filter((v) => errors.keys().some((k) => k.startsWith(`${v.id}.`)));
+    const bad = views.filter((v) => errors.keys().some((k) => keyIsFor(k, v.id)));
     if (tabs && bad.length && !bad.some((v) => v.id === tabs!.current)) tabs.select(bad[0].id);
     errors.focusFirst();
     const where = bad.map((v) => TAB_LABELS[v.id]).join(", ");
@@ -260,6 +303,8 @@ export function mountServices(app: HTMLElement): () => void {
     await busy([okBtn, applyBtn, cancelBtn], async () => {
       try {
         await api.saveServices(services, newAccess);
+        const rules = collectRestrictions();
+        if (rules) await api.saveAccessSettings(rules);
         errors.clear();
         if (close) {
           await closeWindow();
@@ -268,6 +313,7 @@ export function mountServices(app: HTMLElement): () => void {
         strip.info("Settings saved.");
         fill(await api.getServices());
         fillAccess(await api.getMailboxAccess());
+        fillRestrictions(await api.getAccessSettings());
         await refreshState();
       } catch (e) {
         const messages = fieldMessages(e, ["services."]);
@@ -306,10 +352,11 @@ export function mountServices(app: HTMLElement): () => void {
 
   app.replaceChildren(f.root);
   let stop = () => {};
-  Promise.all([api.getServices(), api.getMailboxAccess()])
-    .then(([list, x]) => {
+  Promise.all([api.getServices(), api.getMailboxAccess(), api.getAccessSettings()])
+    .then(([list, x, rules]) => {
       fill(list);
       fillAccess(x);
+      fillRestrictions(rules);
       stop = poll(refreshState, 1000);
     })
     .catch((e) => strip.error(`Cannot read the service settings: ${errorText(e)}`));

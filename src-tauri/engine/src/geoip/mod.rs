@@ -135,3 +135,84 @@ impl GeoIp {
         Ok(true)
     }
 }
+
+/// What the GeoIP window shows.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub struct GeoIpStatus {
+    #[ts(type = "number")]
+    pub v4_rows: u64,
+    #[ts(type = "number")]
+    pub v6_rows: u64,
+    /// RFC 3339, or null if nothing was ever imported.
+    pub imported_at: Option<String>,
+    pub source: Option<String>,
+    pub import: ImportState,
+}
+
+/// An import started from the window.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub struct ImportRequest {
+    /// "columns" (a CSV with range start, end and result columns) or "geolite2".
+    pub kind: String,
+    /// The CSV file; for GeoLite2 the blocks files, then the locations file.
+    pub files: Vec<String>,
+    /// `125`-style column spec (columns only).
+    pub columns: String,
+    pub delimiter: String,
+    pub skip_header: bool,
+    pub append: bool,
+}
+
+/// The window's import, as it goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub struct ImportState {
+    pub running: bool,
+    pub progress: Option<import::Progress>,
+    pub report: Option<import::ImportReport>,
+    pub error: Option<String>,
+}
+
+impl ImportRequest {
+    pub fn source_and_options(&self) -> Result<(import::Source, import::Options), crate::error::ApiError> {
+        use crate::error::ApiError;
+        let delimiter = match self.delimiter.as_bytes() {
+            [] => b',',
+            [b'\\', b't'] => b'\t',
+            [c] if *c != b'\\' => *c,
+            _ => return Err(ApiError::field("delimiter", "one character, such as , or ; (\\t for a tab)")),
+        };
+        let options = import::Options { append: self.append, delimiter, skip_header: self.skip_header, dry_run: false };
+        let files: Vec<std::path::PathBuf> = self.files.iter().map(|f| f.trim()).filter(|f| !f.is_empty()).map(Into::into).collect();
+        let source = match self.kind.as_str() {
+            "columns" => {
+                let file = files.first().cloned().ok_or_else(|| ApiError::field("files", "choose the CSV file"))?;
+                let columns = import::ColumnSpec::parse(&self.columns).map_err(|m| ApiError::field("columns", m))?;
+                import::Source::Columns { file, columns }
+            }
+            "geolite2" => {
+                if files.len() < 2 {
+                    return Err(ApiError::field("files", "choose at least one blocks file and the locations file"));
+                }
+                let mut blocks = files;
+                let locations = blocks.pop().unwrap_or_default();
+                import::Source::GeoLite2 { blocks, locations }
+            }
+            other => return Err(ApiError::field("kind", format!("unknown kind of file '{other}'"))),
+        };
+        Ok((source, options))
+    }
+}
+
+/// The first `rows` rows of a CSV file, split into columns, for the wizard's preview.
+pub fn preview(path: &std::path::Path, delimiter: u8, rows: usize) -> Result<Vec<Vec<String>>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(file);
+    let mut out = Vec::new();
+    for record in reader.records().take(rows) {
+        match record {
+            Ok(r) => out.push(r.iter().map(|f| f.chars().take(80).collect()).collect()),
+            Err(e) => out.push(vec![format!("(unreadable: {e})")]),
+        }
+    }
+    Ok(out)
+}
