@@ -19,7 +19,8 @@ import sys
 from array import array
 from collections import Counter
 
-from gen import BLOCKS_HEADER, LOCATIONS_HEADER, dotted, parse_cidr
+sys.dont_write_bytecode = True  # no __pycache__ in the repo
+from gen import BLOCKS_HEADER, LOCATIONS_HEADER, dotted, parse_cidr  # noqa: E402
 
 
 def run(out, samples=5000, seed=1):

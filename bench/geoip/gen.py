@@ -34,7 +34,7 @@ from itertools import accumulate
 # ---------------------------------------------------------------------------------------------------
 # Countries: real ISO 3166-1 codes and short names, grouped by the continent GeoLite2 puts them on.
 
-COUNTRIES = {
+CONTINENTS = {
     "AF": "Africa", "AS": "Asia", "EU": "Europe", "NA": "North America", "SA": "South America",
     "OC": "Oceania",
 }
@@ -200,7 +200,7 @@ def make_locations(rng, total, path):
                  for _ in range(1 + min(5, count // 2000))]
         geo = next(next_id)
         country_rows.append(Location(geo, c, lat0, lon0, ""))
-        rows.append((geo, "en", continent, COUNTRIES[continent], iso, cname, "", "", "", "", "", "",
+        rows.append((geo, "en", continent, CONTINENTS[continent], iso, cname, "", "", "", "", "", "",
                      zones[0], eu))
         # Subdivisions: codes of 1-3 characters, unique in the country.
         subs = {}
@@ -220,7 +220,7 @@ def make_locations(rng, total, path):
             lat = max(-89.9, min(89.9, lat0 + rng.uniform(-6, 6)))
             lon = (lon0 + rng.uniform(-9, 9) + 180) % 360 - 180
             mine.append(Location(geo, c, lat, lon, postal(rng, fmt) if fmt else ""))
-            rows.append((geo, "en", continent, COUNTRIES[continent], iso, cname, s1c, s1n, s2c, s2n,
+            rows.append((geo, "en", continent, CONTINENTS[continent], iso, cname, s1c, s1n, s2c, s2n,
                          names(), metro, rng.choice(zones), eu))
         cities.append(mine)
     rows.sort(key=lambda r: r[0])
@@ -275,7 +275,7 @@ def write_blocks(rng, path, countries, country_rows, cities, offsets, prefixes, 
     """Places the blocks in the /20s `slots`, gives each network a location, writes the blocks file.
     Returns (starts, prefixes, country index per network)."""
     n_countries = len(countries)
-    by_continent = {k: [i for i, c in enumerate(countries) if c[2] == k] for k in COUNTRIES}
+    by_continent = {k: [i for i, c in enumerate(countries) if c[2] == k] for k in CONTINENTS}
     # Cumulative weights, so that each draw is one bisect.
     cont_cum = {k: list(accumulate(zipf_weights(len(v), 1.0))) for k, v in by_continent.items()}
     all_cum = list(accumulate(zipf_weights(n_countries, 1.1)))
@@ -453,7 +453,6 @@ def main():
 
     starts, countries_of = write_blocks(rng, os.path.join(args.out, "GeoLite2-City-Blocks-IPv4.csv"),
                                         countries, country_rows, cities, offsets, prefixes, ends, slots)
-    del offsets
     step("blocks file written")
 
     # The lookups get their own generator, so they stay the same with or without --merge / --no-mmdb.
@@ -468,6 +467,7 @@ def main():
     for name in sorted(os.listdir(args.out)):
         print(f"  {os.path.getsize(os.path.join(args.out, name)):>13,}  {os.path.join(args.out, name)}")
     if args.check:
+        sys.dont_write_bytecode = True  # no __pycache__ in the repo
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import check
         sys.exit(check.run(args.out, samples=5000, seed=args.seed))

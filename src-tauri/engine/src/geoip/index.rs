@@ -1,7 +1,7 @@
 //! The in-memory GeoIP index: every range of `geoipv4` / `geoipv6`, searchable in well under a
 //! microsecond. Ranges may overlap, so they are dealt into *layers* in which they do not (sorted by
 //! start, each range goes to the first layer whose last range ends before it begins); a lookup is one
-//! binary search per layer, narrowed first by a table of the address's top 16 bits. Real GeoIP data is
+//! binary search per layer, narrowed first by a table of the address's top bits. Real GeoIP data is
 //! one layer; every overlapping tag adds at most one more.
 
 use std::net::IpAddr;
@@ -9,64 +9,83 @@ use std::sync::Arc;
 
 /// An address as a number: IPv4 in `u32`, IPv6 in `u128`.
 pub trait Key: Copy + Ord + Default {
-    /// The top 16 bits, for the first-level table.
-    fn bucket(self) -> usize;
+    const BITS: u32;
+    /// The top `bits` bits, for the first-level table.
+    fn top(self, bits: u32) -> usize;
 }
 
 impl Key for u32 {
-    fn bucket(self) -> usize {
-        (self >> 16) as usize
+    const BITS: u32 = 32;
+    fn top(self, bits: u32) -> usize {
+        (self >> (32 - bits)) as usize
     }
 }
 
 impl Key for u128 {
-    fn bucket(self) -> usize {
-        (self >> 112) as usize
+    const BITS: u32 = 128;
+    fn top(self, bits: u32) -> usize {
+        (self >> (128 - bits)) as usize
     }
 }
 
-const BUCKETS: usize = 1 << 16;
+/// One range: start, end and result side by side, so that a lookup touches one cache line for all three.
+#[derive(Clone, Copy)]
+struct Entry<K> {
+    from: K,
+    to: K,
+    result: u32,
+}
 
-struct Layer<K> {
-    from: Vec<K>,
-    to: Vec<K>,
-    result: Vec<u32>,
-    /// `starts[b]`: the first range whose start is in bucket `b` or later (`BUCKETS + 1` entries).
+struct Layer<K: Copy> {
+    /// While building.
+    building: Vec<Entry<K>>,
+    entries: Vec<Entry<K>>,
+    /// How many top bits the first-level table uses: about log2 of the ranges in the layer (8 to 20), so
+    /// that a bucket holds a handful of ranges and a small layer costs a small table.
+    bits: u32,
+    /// `starts[b]`: the first range whose start is in bucket `b` or later (`2^bits + 1` entries).
     starts: Vec<u32>,
 }
 
 impl<K: Key> Layer<K> {
     fn new() -> Layer<K> {
-        Layer { from: Vec::new(), to: Vec::new(), result: Vec::new(), starts: Vec::new() }
+        Layer { building: Vec::new(), entries: Vec::new(), bits: 8, starts: Vec::new() }
+    }
+
+    fn last_end(&self) -> Option<K> {
+        self.building.last().map(|e| e.to)
     }
 
     fn finish(&mut self) {
-        let mut starts = vec![0u32; BUCKETS + 1];
+        let built = std::mem::take(&mut self.building);
+        let wanted = usize::BITS - built.len().leading_zeros();
+        self.bits = wanted.clamp(8, 20).min(K::BITS);
+        let buckets = 1usize << self.bits;
+        let mut starts = Vec::with_capacity(buckets + 1);
         let mut i = 0usize;
-        for (b, slot) in starts.iter_mut().enumerate() {
-            while i < self.from.len() && self.from[i].bucket() < b {
+        for b in 0..=buckets {
+            while i < built.len() && built[i].from.top(self.bits) < b {
                 i += 1;
             }
-            *slot = i as u32;
+            starts.push(i as u32);
         }
         self.starts = starts;
-        self.from.shrink_to_fit();
-        self.to.shrink_to_fit();
-        self.result.shrink_to_fit();
+        self.entries = built;
     }
 
     /// The range containing `x`, if any (in a layer at most one does).
     fn find(&self, x: K) -> Option<u32> {
-        let b = x.bucket();
+        let b = x.top(self.bits);
         let (lo, hi) = (self.starts[b] as usize, self.starts[b + 1] as usize);
         // The last range starting at or before x: within this bucket, or the last of the earlier ones.
-        let within = self.from[lo..hi].partition_point(|&f| f <= x);
+        let within = self.entries[lo..hi].partition_point(|e| e.from <= x);
         let i = if within > 0 { lo + within - 1 } else { lo.checked_sub(1)? };
-        (self.to[i] >= x).then(|| self.result[i])
+        let e = &self.entries[i];
+        (e.to >= x).then_some(e.result)
     }
 }
 
-struct Family<K> {
+struct Family<K: Copy> {
     layers: Vec<Layer<K>>,
     rows: usize,
 }
@@ -78,7 +97,7 @@ impl<K: Key> Family<K> {
         let count = rows.len();
         let mut layers: Vec<Layer<K>> = Vec::new();
         for (from, to, result) in rows {
-            let free = layers.iter().position(|l| l.to.last().is_none_or(|&end| end < from));
+            let free = layers.iter().position(|l| l.last_end().is_none_or(|end| end < from));
             let layer = match free {
                 Some(i) => &mut layers[i],
                 None => {
@@ -86,9 +105,7 @@ impl<K: Key> Family<K> {
                     layers.last_mut().expect("just pushed")
                 }
             };
-            layer.from.push(from);
-            layer.to.push(to);
-            layer.result.push(result);
+            layer.building.push(Entry { from, to, result });
         }
         for l in &mut layers {
             l.finish();
@@ -99,7 +116,7 @@ impl<K: Key> Family<K> {
     fn triples(&self) -> Vec<(K, K, u32)> {
         let mut out = Vec::with_capacity(self.rows);
         for l in &self.layers {
-            out.extend(l.from.iter().zip(&l.to).zip(&l.result).map(|((&f, &t), &r)| (f, t, r)));
+            out.extend(l.entries.iter().map(|e| (e.from, e.to, e.result)));
         }
         out
     }
