@@ -154,21 +154,25 @@ def test_pause_closes_the_listeners_and_resume_reopens_them(desktop):
     assert wait_until(lambda: greeting(desktop.ports["pop3"]), what="POP3 to reopen").startswith("+OK")
 
 
+def choose_in_native_picker(title, path):
+    """The GTK file chooser is a native window, outside WebDriver's reach: type the path as a person would."""
+    wait_until(lambda: subprocess.run(["xdotool", "search", "--name", title],
+                                      capture_output=True).returncode == 0, what="the file chooser")
+    time.sleep(1.5)  # the chooser maps its window before it takes keys
+    subprocess.run(["xdotool", "search", "--name", title, "windowfocus", "--sync"], check=True)
+    subprocess.run(["xdotool", "key", "ctrl+l"], check=True)
+    subprocess.run(["xdotool", "type", "--delay", "10", str(path)], check=True)
+    time.sleep(1)  # let the entry's completion settle, or Enter only closes the completion list
+    subprocess.run(["xdotool", "key", "Return"], check=True)
+
+
 def test_bulk_add_through_the_native_file_picker(desktop, tmp_path):
     csv_file = tmp_path / "staff.csv"
     csv_file.write_text("name,password,real name\nhelen,helen-pass1,Helen Ray\n"
                         "bad name,pass-word2,Bad\nivan,short,Ivan\njoan,joan-pass3,Joan Fox\n")
     desktop.open_window("#btn-open-users", "users")
     desktop.click("#btn-bulk-add")
-    # The GTK file chooser is a native window, outside WebDriver's reach: type the path as a person would.
-    wait_until(lambda: subprocess.run(["xdotool", "search", "--name", "Bulk add users"],
-                                      capture_output=True).returncode == 0, what="the file chooser")
-    time.sleep(1.5)  # the chooser maps its window before it takes keys
-    subprocess.run(["xdotool", "search", "--name", "Bulk add users", "windowfocus", "--sync"], check=True)
-    subprocess.run(["xdotool", "key", "ctrl+l"], check=True)
-    subprocess.run(["xdotool", "type", "--delay", "10", str(csv_file)], check=True)
-    time.sleep(1)  # let the entry's completion settle, or Enter only closes the completion list
-    subprocess.run(["xdotool", "key", "Return"], check=True)
+    choose_in_native_picker("Bulk add users", csv_file)
     report = wait_until(lambda: desktop.text("#bulk-errors"), timeout=30, what="the bulk add report")
     assert "line 3: name 'bad name'" in report
     assert "line 4: password for 'ivan'" in report
@@ -375,7 +379,7 @@ def test_access_restrictions_tab_refuses_a_geoip_tag_once_the_range_is_added(des
     desktop.screenshot("services-access")
 
 
-def test_geoip_import_wizard_previews_chooses_columns_imports_and_lists_bad_rows(desktop, tmp_path):
+def test_geoip_import_wizard_takes_a_file_from_the_native_picker_previews_chooses_columns_and_lists_bad_rows(desktop, tmp_path):
     csv = tmp_path / "GeoIPCountryWhois.csv"
     csv.write_text('"1.0.0.0","1.0.0.255","16777216","16777471","AU","Australia"\n'
                    '"1.0.1.0","1.0.1","16777472","16777727","CN","China"\n'
@@ -386,9 +390,8 @@ def test_geoip_import_wizard_previews_chooses_columns_imports_and_lists_bad_rows
     desktop.open_window("#acc-smtp-geoip", "geoip")
     geoip = desktop.driver.current_window_handle
     desktop.open_window("#btn-import", "geoimport")
-    # (send_keys would upload an existing local path as a file: set the text as the admin would type it.)
-    desktop.driver.execute_script(
-        "const e = document.getElementById('csv-file'); e.value = arguments[0]; e.dispatchEvent(new Event('change'));", str(csv))
+    desktop.click("#btn-browse-csv-file")
+    choose_in_native_picker("GeoIP CSV file", csv)
     wait_until(lambda: "Australia" in desktop.text("#preview-table"), what="the preview")
     assert desktop.text("#col-spec") == "125", "start, end and country columns guessed"
     desktop.screenshot("geoimport-preview")
