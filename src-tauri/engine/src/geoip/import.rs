@@ -286,17 +286,7 @@ fn read_columns(
     let mut record = csv::StringRecord::new();
     let mut rows = 0u64;
     let mut first = true;
-    loop {
-        let line = reader.position().line();
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                report.bad(line, format!("unreadable: {e}"));
-                continue;
-            }
-        }
-        let line = record.position().map_or(line, |p| p.line());
+    while let Some(line) = next_record(&mut reader, &mut record, report, "") {
         let field = |i: usize| record.get(i).map(str::trim);
         let parsed = match (field(spec.start), field(spec.end), field(spec.result)) {
             (Some(s), Some(e), Some(r)) => parse_range(s, e).map(|range| (range, r)),
@@ -321,6 +311,19 @@ fn read_columns(
     }
     progress(Progress { bytes_read: total, bytes_total: total, rows });
     Ok(())
+}
+
+/// The next record and its line; a record that cannot be read is reported (as `prefix` + why) and
+/// skipped. `None` at the end of the file.
+fn next_record<R: std::io::Read>(reader: &mut csv::Reader<R>, record: &mut csv::StringRecord, report: &mut ImportReport, prefix: &str) -> Option<u64> {
+    loop {
+        let line = reader.position().line();
+        match reader.read_record(record) {
+            Ok(false) => return None,
+            Ok(true) => return Some(record.position().map_or(line, |p| p.line())),
+            Err(e) => report.bad(line, format!("{prefix}unreadable: {e}")),
+        }
+    }
 }
 
 /// Column positions by header name.
@@ -360,17 +363,8 @@ fn read_geolite2(
         let geo_col = column(&headers, "geoname_id", path)?;
         let reg_col = column(&headers, "registered_country_geoname_id", path).ok();
         let mut record = csv::StringRecord::new();
-        loop {
-            let line = reader.position().line();
-            match reader.read_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) => {
-                    report.bad(line, format!("{}: unreadable: {e}", path.display()));
-                    continue;
-                }
-            }
-            let line = record.position().map_or(line, |p| p.line());
+        let prefix = format!("{}: ", path.display());
+        while let Some(line) = next_record(&mut reader, &mut record, report, &prefix) {
             let country = |col: Option<usize>| {
                 col.and_then(|c| record.get(c)).and_then(|id| id.trim().parse::<u64>().ok()).and_then(|id| countries.get(&id))
             };

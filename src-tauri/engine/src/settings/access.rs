@@ -70,31 +70,9 @@ impl Default for AccessSettings {
     }
 }
 
+super::services::per_service!(AccessSettings, ServiceAccess);
+
 impl AccessSettings {
-    pub fn get(&self, id: ServiceId) -> &ServiceAccess {
-        match id {
-            ServiceId::Smtp => &self.smtp,
-            ServiceId::Submission => &self.submission,
-            ServiceId::Smtps => &self.smtps,
-            ServiceId::Pop3 => &self.pop3,
-            ServiceId::Pop3s => &self.pop3s,
-            ServiceId::Imap => &self.imap,
-            ServiceId::Imaps => &self.imaps,
-        }
-    }
-
-    pub fn get_mut(&mut self, id: ServiceId) -> &mut ServiceAccess {
-        match id {
-            ServiceId::Smtp => &mut self.smtp,
-            ServiceId::Submission => &mut self.submission,
-            ServiceId::Smtps => &mut self.smtps,
-            ServiceId::Pop3 => &mut self.pop3,
-            ServiceId::Pop3s => &mut self.pop3s,
-            ServiceId::Imap => &mut self.imap,
-            ServiceId::Imaps => &mut self.imaps,
-        }
-    }
-
     pub fn validate(&self, errors: &mut Vec<FieldError>) {
         for id in ServiceId::ALL {
             for (i, rule) in self.get(id).rules.iter().enumerate() {

@@ -162,31 +162,43 @@ impl Default for ServicesSettings {
     }
 }
 
+/// `get(id)` and `get_mut(id)` for a struct with one field per service (`smtp`, `submission`, …).
+macro_rules! per_service {
+    ($owner:ty, $item:ty) => {
+        impl $owner {
+            pub fn get(&self, id: $crate::settings::ServiceId) -> &$item {
+                use $crate::settings::ServiceId as S;
+                match id {
+                    S::Smtp => &self.smtp,
+                    S::Submission => &self.submission,
+                    S::Smtps => &self.smtps,
+                    S::Pop3 => &self.pop3,
+                    S::Pop3s => &self.pop3s,
+                    S::Imap => &self.imap,
+                    S::Imaps => &self.imaps,
+                }
+            }
+
+            pub fn get_mut(&mut self, id: $crate::settings::ServiceId) -> &mut $item {
+                use $crate::settings::ServiceId as S;
+                match id {
+                    S::Smtp => &mut self.smtp,
+                    S::Submission => &mut self.submission,
+                    S::Smtps => &mut self.smtps,
+                    S::Pop3 => &mut self.pop3,
+                    S::Pop3s => &mut self.pop3s,
+                    S::Imap => &mut self.imap,
+                    S::Imaps => &mut self.imaps,
+                }
+            }
+        }
+    };
+}
+pub(crate) use per_service;
+
+per_service!(ServicesSettings, ServiceSettings);
+
 impl ServicesSettings {
-    pub fn get(&self, id: ServiceId) -> &ServiceSettings {
-        match id {
-            ServiceId::Smtp => &self.smtp,
-            ServiceId::Submission => &self.submission,
-            ServiceId::Smtps => &self.smtps,
-            ServiceId::Pop3 => &self.pop3,
-            ServiceId::Pop3s => &self.pop3s,
-            ServiceId::Imap => &self.imap,
-            ServiceId::Imaps => &self.imaps,
-        }
-    }
-
-    pub fn get_mut(&mut self, id: ServiceId) -> &mut ServiceSettings {
-        match id {
-            ServiceId::Smtp => &mut self.smtp,
-            ServiceId::Submission => &mut self.submission,
-            ServiceId::Smtps => &mut self.smtps,
-            ServiceId::Pop3 => &mut self.pop3,
-            ServiceId::Pop3s => &mut self.pop3s,
-            ServiceId::Imap => &mut self.imap,
-            ServiceId::Imaps => &mut self.imaps,
-        }
-    }
-
     /// Every bad field: unparsable bind addresses, port 0, and two enabled services on one port.
     pub fn validate(&self, errors: &mut Vec<FieldError>) {
         for id in ServiceId::ALL {
