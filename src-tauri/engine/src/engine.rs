@@ -68,6 +68,7 @@ struct Inner {
     bans: Arc<crate::access::Bans>,
     geoip: Arc<crate::geoip::GeoIp>,
     geoip_import: Arc<Mutex<crate::geoip::ImportState>>,
+    pools: Arc<crate::bandwidth::Pools>,
     _lock: File,
 }
 
@@ -88,6 +89,7 @@ impl Engine {
                 bans: Arc::new(crate::access::Bans::new(store.clone())),
                 geoip: Arc::new(crate::geoip::GeoIp::default()),
                 geoip_import: Arc::new(Mutex::new(Default::default())),
+                pools: Arc::new(crate::bandwidth::Pools::new(&settings.bandwidth)),
                 dir,
                 store,
                 options,
@@ -130,6 +132,7 @@ impl Engine {
             limits: Default::default(),
             bans: self.inner.bans.clone(),
             geoip: self.inner.geoip.clone(),
+            pools: self.inner.pools.clone(),
         };
         let queue = crate::queue::client::QueueContext {
             store: self.inner.store.clone(),
@@ -207,6 +210,9 @@ impl Engine {
         }
         if old.log != new.log {
             crate::logging::apply(&new.log);
+        }
+        if old.bandwidth != new.bandwidth {
+            self.inner.pools.apply(&new.bandwidth);
         }
         self.inner.settings.send_replace(Arc::new(new));
     }

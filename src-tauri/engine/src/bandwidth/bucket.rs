@@ -23,7 +23,14 @@ struct State {
 
 pub struct Bucket {
     state: Mutex<State>,
-    parent: Option<Arc<Bucket>>,
+    parent: Mutex<Option<Arc<Bucket>>>,
+    /// Bytes granted since the bucket was made (for the live figures).
+    granted: std::sync::atomic::AtomicU64,
+}
+
+/// Now, on tokio's clock when there is one (so that tests with paused time see buckets fill).
+pub fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 fn burst(rate: u64) -> f64 {
@@ -42,7 +49,11 @@ impl State {
 
 impl Bucket {
     pub fn new(rate: u64, parent: Option<Arc<Bucket>>) -> Arc<Bucket> {
-        Arc::new(Bucket { state: Mutex::new(State { rate, tokens: burst(rate), last: Instant::now() }), parent })
+        Arc::new(Bucket {
+            state: Mutex::new(State { rate, tokens: burst(rate), last: now() }),
+            parent: Mutex::new(parent),
+            granted: std::sync::atomic::AtomicU64::new(0),
+        })
     }
 
     pub fn rate(&self) -> u64 {
@@ -52,17 +63,34 @@ impl Bucket {
     /// A new rate from now on; what is already in the bucket is kept (up to the new burst).
     pub fn set_rate(&self, rate: u64) {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        s.refill(Instant::now());
+        s.refill(now());
         s.rate = rate;
         if rate > 0 {
             s.tokens = s.tokens.min(burst(rate));
         }
     }
 
-    /// The chain from this bucket up to the top.
+    /// Shares `parent`'s allowance from now on (or no longer shares any).
+    pub fn set_parent(&self, parent: Option<Arc<Bucket>>) {
+        *self.parent.lock().unwrap_or_else(|p| p.into_inner()) = parent;
+    }
+
+    /// Bytes granted so far.
+    pub fn granted(&self) -> u64 {
+        self.granted.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether nothing up the chain limits anything.
+    pub fn unlimited(self: &Arc<Bucket>) -> bool {
+        self.chain().iter().all(|b| b.rate() == 0)
+    }
+
+    /// The chain from this bucket up to the top (settings validation keeps it free of cycles; the length
+    /// cap guards against one anyway).
     fn chain(self: &Arc<Bucket>) -> Vec<Arc<Bucket>> {
         let mut out = vec![self.clone()];
-        while let Some(p) = out.last().and_then(|b| b.parent.clone()) {
+        while out.len() <= crate::settings::POOLS + 1 {
+            let Some(p) = out.last().and_then(|b| b.parent.lock().unwrap_or_else(|p| p.into_inner()).clone()) else { break };
             out.push(p);
         }
         out
@@ -96,6 +124,10 @@ impl Bucket {
         for s in guards.iter_mut().filter(|s| s.rate > 0) {
             s.tokens -= grant;
         }
+        drop(guards);
+        for b in &chain {
+            b.granted.fetch_add(grant as u64, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(grant as usize)
     }
 
@@ -105,6 +137,7 @@ impl Bucket {
             return;
         }
         for b in self.chain() {
+            b.granted.fetch_sub((unused as u64).min(b.granted()), std::sync::atomic::Ordering::Relaxed);
             let mut s = b.state.lock().unwrap_or_else(|p| p.into_inner());
             if s.rate > 0 {
                 s.tokens = (s.tokens + unused as f64).min(burst(s.rate));

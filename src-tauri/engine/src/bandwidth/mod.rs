@@ -1,5 +1,8 @@
-//! Bandwidth control (issue 7, in progress): per-connection limits, nested pools and the GetBandwidth
-//! script. So far: the token buckets ([`bucket`]) that shaping will use; nothing in the services uses
-//! them yet.
+//! Bandwidth control (issue 7, in progress): per-connection limits and nested pools, applied to every
+//! service connection by [`shaper::Throttled`]. Still to come: the GetBandwidth script, the live figures
+//! and the windows.
 
 pub mod bucket;
+pub mod shaper;
+
+pub use shaper::{LimitSource, Pools, Shaper, Throttled};

@@ -104,6 +104,7 @@ pub struct NetContext {
     pub limits: Arc<limits::ConnectionLimits>,
     pub bans: Arc<crate::access::Bans>,
     pub geoip: Arc<crate::geoip::GeoIp>,
+    pub pools: Arc<crate::bandwidth::Pools>,
 }
 
 #[derive(PartialEq, Clone, Copy)]
@@ -281,6 +282,8 @@ async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut
         let _ = write_all(&mut socket, text.as_bytes()).await;
         return;
     }
+    // Bandwidth throttling by the service's setting, below TLS so that everything on the wire counts.
+    let socket = crate::bandwidth::Throttled::new(socket, crate::bandwidth::Shaper::new(ctx.pools.clone(), settings.bandwidth.get(id)));
     let stream: BoxStream = if tls_mode == TlsMode::Implicit {
         match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, ctx.tls.acceptor().accept(socket)).await {
             Ok(Ok(tls)) => Box::new(tls),

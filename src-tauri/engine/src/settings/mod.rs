@@ -7,6 +7,7 @@
 //! know are kept but ignored.
 
 mod access;
+mod bandwidth;
 mod logging;
 mod mailboxes;
 mod outbound;
@@ -21,6 +22,7 @@ use serde_json::Value;
 
 pub use services::{Protocol, ServiceId, ServiceSettings, ServicesSettings, TlsMode};
 pub use outbound::{OutboundSettings, OutboundTls};
+pub use bandwidth::{BandwidthPool, BandwidthSettings, Throttle, ThrottleMode, POOLS};
 pub use access::{AccessAction, AccessRule, AccessSettings, RuleKind, ServiceAccess};
 pub use logging::{KeepBy, LogLevel, LogSettings, RetentionSettings, SessionLogSetting, SessionLogs, WriterSettings};
 pub use mailboxes::{ImapSettings, Pop3Settings};
@@ -42,6 +44,7 @@ pub struct Settings {
     pub tls: TlsSettings,
     pub log: LogSettings,
     pub access: AccessSettings,
+    pub bandwidth: BandwidthSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,6 +139,7 @@ pub fn validate_change(settings: &Settings, previous: Option<&Settings>) -> ApiR
     settings.imap.validate(&mut errors);
     settings.log.validate(&mut errors);
     settings.access.validate(&mut errors);
+    settings.bandwidth.validate(&mut errors);
     let tls = &settings.tls;
     match (tls.cert_file.is_empty(), tls.key_file.is_empty()) {
         (true, true) => {}
