@@ -3,6 +3,7 @@
 //! and the windows.
 
 pub mod bucket;
+pub mod script;
 pub mod shaper;
 
 pub use shaper::{LimitSource, Pools, Shaper, Throttled};

@@ -1,0 +1,203 @@
+//! `bandwidth.lua`: the admin's `GetBandwidth(params)`, run in a sandbox.
+//!
+//! The script gets `string`, `table`, `math` and a reduced `os` (`date`, `time`, `clock`, `difftime`);
+//! no `io`, `os.execute`, `require`, `load`, `dofile`, `string.dump`, and only text chunks are loaded.
+//! Each call has a time budget (checked every 1000 VM instructions, so `while true do end` stops within
+//! milliseconds) and the state a memory cap.
+//!
+//! `os.date("*t")` gives `wday` 0 (Sunday) to 6 (Saturday), C's numbering, as VPOP3's scripts expect:
+//! its documented time-of-day example tests `t.wday == 6 or t.wday == 0` for the weekend.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mlua::chunk::ChunkMode;
+use mlua::{HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
+
+/// The longest one call may run.
+pub const TIME_BUDGET: Duration = Duration::from_millis(20);
+/// The most memory the script's state may use.
+pub const MEMORY_LIMIT: usize = 8 << 20;
+
+/// What `GetBandwidth` is told about the connection (VPOP3's parameter names).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub struct Params {
+    pub clientip: String,
+    pub serveraddress: String,
+    pub serverport: u16,
+    /// "SMTP", "POP3", "IMAP4".
+    pub servertype: String,
+    /// The service's key: "smtp", "pop3s", …
+    pub serverid: String,
+    /// The service's own setting, in the script's terms (0, bytes per second, or −pool).
+    #[ts(type = "number")]
+    pub serverbandwidth: i64,
+    /// The connection's current limit, in the same terms.
+    #[ts(type = "number")]
+    pub bandwidth: i64,
+    /// Empty until a login.
+    pub username: String,
+    pub usernumber: i64,
+    #[ts(type = "number")]
+    pub userbandwidth: i64,
+}
+
+/// What the script decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    NoLimit,
+    Rate(u64),
+    Pool(u32),
+}
+
+impl Verdict {
+    /// The script's return value: 0, 1..999999999 or −1..−1000.
+    pub fn from_value(v: i64) -> Result<Verdict, String> {
+        match v {
+            0 => Ok(Verdict::NoLimit),
+            1..=999_999_999 => Ok(Verdict::Rate(v as u64)),
+            -1000..=-1 => Ok(Verdict::Pool(v.unsigned_abs() as u32)),
+            _ => Err(format!("GetBandwidth returned {v}: use 0 (no limit), 1 to 999999999 (bytes per second) or -1 to -1000 (a pool)")),
+        }
+    }
+}
+
+pub struct Script {
+    lua: Mutex<Lua>,
+    deadline: Arc<Mutex<Option<Instant>>>,
+    /// The clock `os.date` and `os.time` read (Unix seconds); `i64::MIN` = the real clock.
+    clock: Arc<AtomicI64>,
+}
+
+impl Script {
+    /// Compiles `source` in a fresh sandbox; the error says what is wrong (with a line number from Lua).
+    pub fn compile(source: &str) -> Result<Script, String> {
+        let lua = Lua::new_with(StdLib::STRING | StdLib::TABLE | StdLib::MATH | StdLib::OS, LuaOptions::default()).map_err(|e| e.to_string())?;
+        let clock = Arc::new(AtomicI64::new(i64::MIN));
+        sandbox(&lua, clock.clone()).map_err(|e| format!("cannot prepare the sandbox: {e}"))?;
+        lua.set_memory_limit(MEMORY_LIMIT).map_err(|e| e.to_string())?;
+        let deadline: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+        let hook_deadline = deadline.clone();
+        lua.set_hook(HookTriggers::new().every_nth_instruction(1000), move |_lua, _debug| {
+            let over = hook_deadline.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|d| Instant::now() > d);
+            if over {
+                return Err(mlua::Error::RuntimeError(format!("stopped: the script ran longer than {} ms", TIME_BUDGET.as_millis())));
+            }
+            Ok(VmState::Continue)
+        })
+        .map_err(|e| e.to_string())?;
+        let script = Script { lua: Mutex::new(lua), deadline, clock };
+        script.with_budget(|lua| lua.load(source).set_name("=bandwidth.lua").set_mode(ChunkMode::Text).exec()).map_err(|e| clean(&e))?;
+        let defined = script.with_budget(|lua| Ok(matches!(lua.globals().get::<Value>("GetBandwidth")?, Value::Function(_)))).map_err(|e| clean(&e))?;
+        if !defined {
+            return Err("bandwidth.lua does not define a function GetBandwidth(params)".into());
+        }
+        Ok(script)
+    }
+
+    /// Makes `os.date`/`os.time` read this Unix time instead of the clock (tests, the editor's Test panel).
+    pub fn set_clock(&self, unix: Option<i64>) {
+        self.clock.store(unix.unwrap_or(i64::MIN), Ordering::Relaxed);
+    }
+
+    fn with_budget<T>(&self, f: impl FnOnce(&Lua) -> mlua::Result<T>) -> mlua::Result<T> {
+        let lua = self.lua.lock().unwrap_or_else(|p| p.into_inner());
+        *self.deadline.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + TIME_BUDGET);
+        let result = f(&lua);
+        *self.deadline.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        result
+    }
+
+    /// Calls `GetBandwidth(params)`.
+    pub fn call(&self, p: &Params) -> Result<Verdict, String> {
+        let value = self
+            .with_budget(|lua| {
+                let t = lua.create_table()?;
+                t.set("clientip", p.clientip.as_str())?;
+                t.set("serveraddress", p.serveraddress.as_str())?;
+                t.set("serverport", p.serverport)?;
+                t.set("servertype", p.servertype.as_str())?;
+                t.set("serverid", p.serverid.as_str())?;
+                t.set("serverbandwidth", p.serverbandwidth)?;
+                t.set("bandwidth", p.bandwidth)?;
+                t.set("username", p.username.as_str())?;
+                t.set("usernumber", p.usernumber)?;
+                t.set("userbandwidth", p.userbandwidth)?;
+                let f: mlua::Function = lua.globals().get("GetBandwidth")?;
+                f.call::<Value>(t)
+            })
+            .map_err(|e| clean(&e))?;
+        let n = match value {
+            Value::Integer(i) => i,
+            Value::Number(f) if f.fract() == 0.0 && f.abs() < 1e15 => f as i64,
+            other => return Err(format!("GetBandwidth returned {}, not a whole number", describe(&other))),
+        };
+        Verdict::from_value(n)
+    }
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Nil => "nothing (nil)".into(),
+        Value::Number(f) => f.to_string(),
+        Value::String(s) => format!("the text \"{}\"", s.to_string_lossy()),
+        other => format!("a {}", other.type_name()),
+    }
+}
+
+/// Lua's error text without the Rust-side wrapping and stack traceback.
+fn clean(e: &mlua::Error) -> String {
+    let text = match e {
+        mlua::Error::CallbackError { cause, .. } => return clean(cause),
+        other => other.to_string(),
+    };
+    text.split("\nstack traceback:").next().unwrap_or(&text).trim().to_string()
+}
+
+/// Takes away everything that reaches outside the script, and gives `os.date`/`os.time` the injectable
+/// clock and C's weekday numbering.
+fn sandbox(lua: &Lua, clock: Arc<AtomicI64>) -> mlua::Result<()> {
+    let g = lua.globals();
+    for name in ["load", "loadstring", "dofile", "loadfile", "require", "collectgarbage", "print", "module", "package", "io", "debug"] {
+        g.set(name, Value::Nil)?;
+    }
+    let string: Table = g.get("string")?;
+    string.set("dump", Value::Nil)?;
+    let os: Table = g.get("os")?;
+    let now = lua.create_function(move |_, ()| {
+        let fixed = clock.load(Ordering::Relaxed);
+        Ok(if fixed == i64::MIN {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+        } else {
+            fixed
+        })
+    })?;
+    let make: mlua::Function = lua
+        .load(
+            r#"
+            local real_date, real_time, clock, difftime, now = ...
+            local os = {}
+            function os.date(format, t)
+                local r = real_date(format, t or now())
+                if type(r) == "table" then r.wday = r.wday - 1 end
+                return r
+            end
+            function os.time(t)
+                if t == nil then return now() end
+                return real_time(t)
+            end
+            os.clock = clock
+            os.difftime = difftime
+            return os
+            "#,
+        )
+        .set_mode(ChunkMode::Text)
+        .into_function()?;
+    let safe_os: Table = make.call((os.get::<Value>("date")?, os.get::<Value>("time")?, os.get::<Value>("clock")?, os.get::<Value>("difftime")?, now))?;
+    g.set("os", safe_os)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,145 @@
+use super::*;
+
+/// The three examples of VPOP3's article, with the lines lost in its copy restored.
+const EXTERNAL_LIMITED: &str = r#"
+function GetBandwidth(params)
+-- pool '1' is set to the limited pool
+-- This function either returns unlimited for local users (192.168.x.y), or '-1' to assign external users to pool 1
+  if string.find(params["clientip"], "^192%.168%.") then
+    return 0; -- unlimited
+  else
+    return -1; -- use pool 1
+  end
+end
+"#;
+
+const THE_BOSS: &str = r#"
+function GetBandwidth(params)
+-- pool '1' is set to the limited pool
+-- This function either returns unlimited for connections from 'theboss', or '-1' to assign other users to the limited pool
+  if params["username"] == "theboss" then
+    return 0; -- unlimited
+  else
+    return -1; -- use pool 1
+  end
+end
+"#;
+
+const TIME_OF_DAY: &str = r#"
+function GetBandwidth(params)
+-- pool '1' is set to the daytime limited pool
+-- pool '2' is the evening limited pool
+-- This function either returns unlimited for local users (192.168.x.y), or the boss, or '-1' or '-2' to assign external users to the relevant pool
+  if string.find(params["clientip"], "^192%.168%.") or params["username"] == "theboss" then
+    return 0; -- unlimited
+  else -- limited users
+    t = os.date("*t");
+    if (t.hour >= 18) or (t.hour == 17 and t.min >= 30) or (t.hour < 8) or (t.wday == 6) or (t.wday == 0) then
+      return -2; -- use pool 2 after 5:30pm or before 8am or at weekends
+    else
+      return -1; -- use pool 1 at other times of day
+    end
+  end
+end
+"#;
+
+fn params(ip: &str, user: &str) -> Params {
+    Params { clientip: ip.into(), username: user.into(), servertype: "IMAP4".into(), serverid: "imap".into(), ..Params::default() }
+}
+
+/// Unix time of a local date and time.
+fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> i64 {
+    use chrono::TimeZone;
+    chrono::Local.with_ymd_and_hms(y, m, d, h, min, 0).single().unwrap().timestamp()
+}
+
+#[test]
+fn external_addresses_are_limited() {
+    let s = Script::compile(EXTERNAL_LIMITED).unwrap();
+    assert_eq!(s.call(&params("192.168.1.20", "")), Ok(Verdict::NoLimit));
+    assert_eq!(s.call(&params("81.2.69.142", "")), Ok(Verdict::Pool(1)));
+}
+
+#[test]
+fn the_boss_is_not_limited() {
+    let s = Script::compile(THE_BOSS).unwrap();
+    assert_eq!(s.call(&params("81.2.69.142", "theboss")), Ok(Verdict::NoLimit));
+    assert_eq!(s.call(&params("81.2.69.142", "alice")), Ok(Verdict::Pool(1)));
+    assert_eq!(s.call(&params("81.2.69.142", "")), Ok(Verdict::Pool(1)), "before a login");
+}
+
+#[test]
+fn time_of_day_picks_the_pool_and_weekends_are_saturday_and_sunday() {
+    let s = Script::compile(TIME_OF_DAY).unwrap();
+    let at = |unix: i64, ip: &str, user: &str| {
+        s.set_clock(Some(unix));
+        s.call(&params(ip, user)).unwrap()
+    };
+    // Wednesday 25 November 2026.
+    assert_eq!(at(local(2026, 11, 25, 10, 0), "81.2.69.142", "alice"), Verdict::Pool(1), "a weekday morning");
+    assert_eq!(at(local(2026, 11, 25, 17, 29), "81.2.69.142", "alice"), Verdict::Pool(1));
+    assert_eq!(at(local(2026, 11, 25, 17, 30), "81.2.69.142", "alice"), Verdict::Pool(2), "from 5:30 pm");
+    assert_eq!(at(local(2026, 11, 25, 7, 59), "81.2.69.142", "alice"), Verdict::Pool(2), "before 8 am");
+    assert_eq!(at(local(2026, 11, 27, 12, 0), "81.2.69.142", "alice"), Verdict::Pool(1), "Friday is a weekday");
+    assert_eq!(at(local(2026, 11, 28, 12, 0), "81.2.69.142", "alice"), Verdict::Pool(2), "Saturday");
+    assert_eq!(at(local(2026, 11, 29, 12, 0), "81.2.69.142", "alice"), Verdict::Pool(2), "Sunday");
+    assert_eq!(at(local(2026, 11, 29, 12, 0), "192.168.0.9", "alice"), Verdict::NoLimit);
+    assert_eq!(at(local(2026, 11, 28, 23, 0), "81.2.69.142", "theboss"), Verdict::NoLimit);
+}
+
+#[test]
+fn the_sandbox_keeps_the_script_inside() {
+    for (escape, what) in [
+        ("return io.open('/etc/passwd')", "io"),
+        ("return os.execute('touch /tmp/postroom-escaped')", "execute"),
+        ("return os.remove('/tmp/x')", "remove"),
+        ("return os.getenv('HOME')", "getenv"),
+        ("return require('os')", "require"),
+        ("return load('return 1')()", "load"),
+        ("return dofile('/etc/passwd')", "dofile"),
+        ("return string.dump(GetBandwidth)", "dump"),
+        ("return debug.getinfo(1)", "debug"),
+    ] {
+        let s = Script::compile(&format!("function GetBandwidth(p) {escape} end")).unwrap();
+        let err = s.call(&params("1.2.3.4", "")).unwrap_err();
+        assert!(err.contains("nil value"), "{what}: {err}");
+    }
+    assert!(!std::path::Path::new("/tmp/postroom-escaped").exists());
+    let binary = Script::compile("\x1bLua\x54\x00 binary").err().unwrap();
+    assert!(binary.contains("binary"), "{binary}");
+}
+
+#[test]
+fn runaway_scripts_are_stopped() {
+    let s = Script::compile("function GetBandwidth(p) while true do end end").unwrap();
+    let err = s.call(&params("1.2.3.4", "")).unwrap_err();
+    assert!(err.contains("ran longer than 20 ms"), "{err}");
+    // The state is still usable afterwards.
+    assert!(s.call(&params("1.2.3.4", "")).is_err());
+    let at_load = Script::compile("while true do end function GetBandwidth(p) return 0 end").err().unwrap();
+    assert!(at_load.contains("ran longer"), "{at_load}");
+    let hungry = Script::compile("function GetBandwidth(p) local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 4096) .. i end return 0 end").unwrap();
+    let err = hungry.call(&params("1.2.3.4", "")).unwrap_err();
+    assert!(err.contains("memory") || err.contains("ran longer"), "{err}");
+}
+
+#[test]
+fn bad_scripts_and_bad_return_values_are_explained() {
+    assert!(Script::compile("function Other() return 0 end").err().unwrap().contains("does not define a function GetBandwidth"));
+    let syntax = Script::compile("function GetBandwidth(p)\n  return 0 +\nend").err().unwrap();
+    assert!(syntax.contains("bandwidth.lua:3"), "{syntax}");
+    for (body, expected) in [
+        ("return 1000000000", "returned 1000000000"),
+        ("return -1001", "returned -1001"),
+        ("return 'fast'", "the text \"fast\""),
+        ("return nil", "nothing (nil)"),
+        ("return 1.5", "1.5"),
+        ("error('no data for ' .. p.clientip)", "no data for 1.2.3.4"),
+    ] {
+        let s = Script::compile(&format!("function GetBandwidth(p) {body} end")).unwrap();
+        let err = s.call(&params("1.2.3.4", "")).unwrap_err();
+        assert!(err.contains(expected), "{body}: {err}");
+    }
+    let ok = Script::compile("function GetBandwidth(p) return 65536 end").unwrap();
+    assert_eq!(ok.call(&params("1.2.3.4", "")), Ok(Verdict::Rate(65_536)));
+}
