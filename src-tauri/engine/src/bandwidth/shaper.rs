@@ -65,6 +65,8 @@ pub enum LimitSource {
 
 /// One connection's buckets. The limit can be changed at any time (a login, new settings).
 pub struct Shaper {
+    /// False while the source is `None`: reads and writes then skip the buckets altogether.
+    limited: std::sync::atomic::AtomicBool,
     send: Arc<Bucket>,
     receive: Arc<Bucket>,
     source: Mutex<LimitSource>,
@@ -73,7 +75,7 @@ pub struct Shaper {
 
 impl Shaper {
     pub fn new(pools: Arc<Pools>, throttle: &Throttle) -> Arc<Shaper> {
-        let s = Arc::new(Shaper { send: Bucket::new(0, None), receive: Bucket::new(0, None), source: Mutex::new(LimitSource::None), pools });
+        let s = Arc::new(Shaper { limited: std::sync::atomic::AtomicBool::new(false), send: Bucket::new(0, None), receive: Bucket::new(0, None), source: Mutex::new(LimitSource::None), pools });
         s.set(LimitSource::from_throttle(throttle));
         s
     }
@@ -101,6 +103,7 @@ impl Shaper {
         self.receive.set_rate(rate);
         self.send.set_parent(pool.map(|p| p.send.clone()));
         self.receive.set_parent(pool.map(|p| p.receive.clone()));
+        self.limited.store(source != LimitSource::None, Ordering::Relaxed);
         *current = source;
     }
 }
@@ -172,8 +175,11 @@ impl<S> Throttled<S> {
 impl<S: AsyncRead + Unpin> AsyncRead for Throttled<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
+        if buf.remaining() == 0 || !this.shaper.limited.load(Ordering::Relaxed) {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
         let bucket = this.shaper.receive.clone();
-        if buf.remaining() == 0 || bucket.unlimited() {
+        if bucket.unlimited() {
             return Pin::new(&mut this.inner).poll_read(cx, buf);
         }
         let n = match this.read_gate.poll_take(cx, &bucket, buf.remaining()) {
@@ -194,8 +200,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Throttled<S> {
 impl<S: AsyncWrite + Unpin> AsyncWrite for Throttled<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
+        if data.is_empty() || !this.shaper.limited.load(Ordering::Relaxed) {
+            return Pin::new(&mut this.inner).poll_write(cx, data);
+        }
         let bucket = this.shaper.send.clone();
-        if data.is_empty() || bucket.unlimited() {
+        if bucket.unlimited() {
             return Pin::new(&mut this.inner).poll_write(cx, data);
         }
         let n = match this.write_gate.poll_take(cx, &bucket, data.len()) {

@@ -166,15 +166,6 @@ impl Sink<'_> {
     }
 }
 
-const TRIGGERS: &str = "
-    CREATE TRIGGER geoipv4_insert AFTER INSERT ON geoipv4 BEGIN UPDATE geoip_state SET inserts = inserts + 1; END;
-    CREATE TRIGGER geoipv4_update AFTER UPDATE ON geoipv4 BEGIN UPDATE geoip_state SET changes = changes + 1; END;
-    CREATE TRIGGER geoipv4_delete AFTER DELETE ON geoipv4 BEGIN UPDATE geoip_state SET changes = changes + 1; END;
-    CREATE TRIGGER geoipv6_insert AFTER INSERT ON geoipv6 BEGIN UPDATE geoip_state SET inserts = inserts + 1; END;
-    CREATE TRIGGER geoipv6_update AFTER UPDATE ON geoipv6 BEGIN UPDATE geoip_state SET changes = changes + 1; END;
-    CREATE TRIGGER geoipv6_delete AFTER DELETE ON geoipv6 BEGIN UPDATE geoip_state SET changes = changes + 1; END;
-";
-
 /// Empty staging tables beside the live ones, indexed already (an index name the live table does not use).
 fn create_staging(conn: &Connection) -> rusqlite::Result<()> {
     for (table, kind) in [("geoipv4", "INTEGER"), ("geoipv6", "BLOB")] {
@@ -192,18 +183,27 @@ fn create_staging(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The new tables become the live ones in one transaction; the old ones are dropped after.
+/// The new tables become the live ones in one transaction; the old ones are dropped after. The change
+/// counting triggers (defined by the schema migration) are moved over to the new tables as they are.
 fn swap_in(conn: &mut Connection, source: &str) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let triggers: Vec<(String, String)> = {
+        let mut stmt = tx.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ('geoipv4', 'geoipv6')")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (name, _) in &triggers {
+        tx.execute_batch(&format!("DROP TRIGGER \"{name}\";"))?;
+    }
     tx.execute_batch(
         "ALTER TABLE geoipv4 RENAME TO geoipv4_old;
          ALTER TABLE geoipv4_new RENAME TO geoipv4;
          ALTER TABLE geoipv6 RENAME TO geoipv6_old;
-         ALTER TABLE geoipv6_new RENAME TO geoipv6;
-         DROP TRIGGER IF EXISTS geoipv4_insert; DROP TRIGGER IF EXISTS geoipv4_update; DROP TRIGGER IF EXISTS geoipv4_delete;
-         DROP TRIGGER IF EXISTS geoipv6_insert; DROP TRIGGER IF EXISTS geoipv6_update; DROP TRIGGER IF EXISTS geoipv6_delete;",
+         ALTER TABLE geoipv6_new RENAME TO geoipv6;",
     )?;
-    tx.execute_batch(TRIGGERS)?;
+    for (_, sql) in &triggers {
+        tx.execute_batch(sql)?;
+    }
     tx.execute("UPDATE geoip_state SET generation = generation + 1, imported_at = ?1, source = ?2", params![crate::store::now(), source])?;
     tx.commit()?;
     conn.execute_batch("DROP TABLE geoipv4_old; DROP TABLE geoipv6_old;")
