@@ -4,7 +4,7 @@
 use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindowBuilder, Window, WindowEvent};
 
 /// Name, title and size of every window the app opens.
-const WINDOWS: [(&str, &str, f64, f64); 11] = [
+const WINDOWS: [(&str, &str, f64, f64); 13] = [
     ("main", "Postroom", 940.0, 660.0),
     ("services", "Services", 720.0, 600.0),
     ("users", "Users", 800.0, 540.0),
@@ -16,6 +16,8 @@ const WINDOWS: [(&str, &str, f64, f64); 11] = [
     ("diagnostics", "Diagnostics", 820.0, 700.0),
     ("geoip", "GeoIP", 640.0, 460.0),
     ("geoimport", "Import GeoIP Data", 800.0, 680.0),
+    ("bandwidth", "Bandwidth Pools", 860.0, 660.0),
+    ("bandwidthscript", "bandwidth.lua", 980.0, 720.0),
 ];
 
 pub fn is_known(name: &str) -> bool {

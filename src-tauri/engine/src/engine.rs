@@ -68,7 +68,7 @@ struct Inner {
     bans: Arc<crate::access::Bans>,
     geoip: Arc<crate::geoip::GeoIp>,
     geoip_import: Arc<Mutex<crate::geoip::ImportState>>,
-    pools: Arc<crate::bandwidth::Pools>,
+    bandwidth: Arc<crate::bandwidth::Bandwidth>,
     _lock: File,
 }
 
@@ -89,7 +89,7 @@ impl Engine {
                 bans: Arc::new(crate::access::Bans::new(store.clone())),
                 geoip: Arc::new(crate::geoip::GeoIp::default()),
                 geoip_import: Arc::new(Mutex::new(Default::default())),
-                pools: Arc::new(crate::bandwidth::Pools::new(&settings.bandwidth)),
+                bandwidth: crate::bandwidth::Bandwidth::new(dir.root(), &settings.bandwidth),
                 dir,
                 store,
                 options,
@@ -132,7 +132,7 @@ impl Engine {
             limits: Default::default(),
             bans: self.inner.bans.clone(),
             geoip: self.inner.geoip.clone(),
-            pools: self.inner.pools.clone(),
+            bandwidth: self.inner.bandwidth.clone(),
         };
         let queue = crate::queue::client::QueueContext {
             store: self.inner.store.clone(),
@@ -145,6 +145,7 @@ impl Engine {
         tasks.push(tokio::spawn(crate::queue::client::run(queue)));
         tasks.push(tokio::spawn(watch_other_processes(self.clone())));
         tasks.push(tokio::spawn(write_status(self.clone())));
+        tasks.push(tokio::spawn(crate::bandwidth::control::watch_script(self.inner.bandwidth.clone(), self.inner.shutdown.clone())));
         tracing::info!(target: "engine", data_dir = %self.inner.dir.root().display(), "Postroom started");
     }
 
@@ -212,14 +213,14 @@ impl Engine {
             crate::logging::apply(&new.log);
         }
         if old.bandwidth != new.bandwidth {
-            self.inner.pools.apply(&new.bandwidth);
+            self.inner.bandwidth.apply(&new.bandwidth);
         }
         self.inner.settings.send_replace(Arc::new(new));
     }
 
     pub fn services(&self) -> Vec<ServiceView> {
         let settings = self.settings();
-        ServiceId::ALL.into_iter().map(|id| ServiceView::new(id, settings.services.get(id))).collect()
+        ServiceId::ALL.into_iter().map(|id| ServiceView::new(id, &settings)).collect()
     }
 
     pub fn mailbox_access(&self) -> MailboxAccess {
@@ -234,6 +235,7 @@ impl Engine {
         self.update_settings(move |s| {
             for view in &views {
                 *s.services.get_mut(view.id) = view.settings();
+                *s.bandwidth.get_mut(view.id) = view.bandwidth;
             }
             if let Some(access) = access {
                 s.pop3 = access.pop3;
@@ -243,7 +245,11 @@ impl Engine {
         })
         .map_err(|mut e| {
             for f in &mut e.fields {
-                f.field = f.field.trim_start_matches("services.").to_string();
+                f.field = match f.field.strip_prefix("bandwidth.").and_then(|rest| rest.split_once('.')) {
+                    // bandwidth.pop3.bytes_per_sec → pop3.bandwidth.bytes_per_sec, next to the service's other fields.
+                    Some((service, field)) => format!("{service}.bandwidth.{field}"),
+                    None => f.field.trim_start_matches("services.").to_string(),
+                };
             }
             ApiError::invalid(e.fields)
         })
@@ -345,6 +351,7 @@ impl Engine {
             services: self.service_status(),
             certificate_problem: self.inner.tls.problem(),
             log_writer: crate::logging::stats(false),
+            bandwidth: Some(self.inner.bandwidth.live()),
         }
     }
 
@@ -429,6 +436,53 @@ impl Engine {
             s.access = access;
             Ok(())
         })
+    }
+
+    // ----- bandwidth -----
+
+    pub fn bandwidth_settings(&self) -> crate::settings::BandwidthSettings {
+        self.settings().bandwidth.clone()
+    }
+
+    /// Saves the Bandwidth Pools table. Pools left with no name and no limit are not stored.
+    pub fn save_bandwidth_pools(&self, pools: Vec<crate::settings::BandwidthPool>) -> ApiResult<()> {
+        let pools: Vec<_> = pools
+            .into_iter()
+            .map(|p| crate::settings::BandwidthPool { name: p.name.trim().to_string(), ..p })
+            .filter(|p| p.allowed != 0 || !p.name.is_empty())
+            .collect();
+        self.update_settings(move |s| {
+            s.bandwidth.pools = pools;
+            Ok(())
+        })
+    }
+
+    pub fn bandwidth_live(&self) -> crate::bandwidth::BandwidthLive {
+        self.inner.bandwidth.live()
+    }
+
+    /// bandwidth.lua as it is on disk (empty when there is none), and how the server is using it.
+    pub fn bandwidth_script(&self) -> ApiResult<crate::views::ScriptFile> {
+        let path = self.inner.bandwidth.script_path();
+        let text = match std::fs::read(path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(ApiError::io(format!("cannot read {}: {e}", path.display()))),
+        };
+        Ok(crate::views::ScriptFile { text, status: self.inner.bandwidth.script_status() })
+    }
+
+    /// Writes bandwidth.lua and loads it at once. The text is saved even when it does not compile (the
+    /// admin's work is never lost); the previous script then keeps running, and the check says why.
+    pub fn save_bandwidth_script(&self, text: &str) -> ApiResult<crate::views::ScriptFile> {
+        let path = self.inner.bandwidth.script_path();
+        crate::paths::write_private(path, text.as_bytes()).map_err(|e| ApiError::io(format!("cannot save {}: {e}", path.display())))?;
+        self.inner.bandwidth.reload_script(true);
+        self.bandwidth_script()
+    }
+
+    pub fn test_bandwidth_script(&self, request: &crate::bandwidth::ScriptTestRequest) -> crate::bandwidth::ScriptTestResult {
+        crate::bandwidth::control::test_script(request, &self.settings().bandwidth)
     }
 
     // ----- Diagnostics -----
@@ -564,6 +618,10 @@ async fn write_status(engine: Engine) {
             _ = engine.inner.shutdown.cancelled() => return,
             _ = engine.inner.registry.changed.notified() => {}
             _ = paused.changed() => {}
+            _ = engine.inner.bandwidth.changed.notified() => {
+                // Connections come and go quickly on a busy server: at most one write a second for them.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
             _ = tokio::time::sleep(status::HEARTBEAT) => {}
         }
     }

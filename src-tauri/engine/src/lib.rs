@@ -53,6 +53,12 @@ mod export_bindings {
         crate::geoip::GeoIpStatus::export_all_to(&out).unwrap();
         crate::geoip::ImportRequest::export_all_to(&out).unwrap();
         crate::settings::AccessSettings::export_all_to(&out).unwrap();
+        crate::settings::BandwidthSettings::export_all_to(&out).unwrap();
+        crate::bandwidth::BandwidthLive::export_all_to(&out).unwrap();
+        crate::views::ScriptFile::export_all_to(&out).unwrap();
+        crate::bandwidth::ScriptCheck::export_all_to(&out).unwrap();
+        crate::bandwidth::ScriptTestRequest::export_all_to(&out).unwrap();
+        crate::bandwidth::ScriptTestResult::export_all_to(&out).unwrap();
         assert!(out.join("Overview.ts").exists());
     }
 }

@@ -26,6 +26,9 @@ pub struct RuntimeStatus {
     /// The log writer's figures (without the graph), for `postroomd logwriter stats`.
     #[serde(default)]
     pub log_writer: Option<crate::logwriter::LogWriterStats>,
+    /// Pools in use, connections with their limits, and bandwidth.lua's state, for `postroomd bandwidth`.
+    #[serde(default)]
+    pub bandwidth: Option<crate::bandwidth::BandwidthLive>,
 }
 
 pub fn write(path: &Path, status: &RuntimeStatus) -> std::io::Result<()> {

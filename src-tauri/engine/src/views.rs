@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::net::ServiceStatus;
-use crate::settings::{ImapSettings, OutboundSettings, OutboundTls, Pop3Settings, ServiceId, ServiceSettings, Settings, SmtpSettings, TlsMode};
+use crate::settings::{ImapSettings, OutboundSettings, OutboundTls, Pop3Settings, ServiceId, ServiceSettings, Settings, SmtpSettings, Throttle, TlsMode};
 
 /// One service as the Services window edits it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -17,11 +17,15 @@ pub struct ServiceView {
     pub bind_address: String,
     pub port: u16,
     pub tls_mode: TlsMode,
+    /// Bandwidth Throttling: No Limit, Custom or a Bandwidth Pool.
+    pub bandwidth: Throttle,
 }
 
 impl ServiceView {
-    pub fn new(id: ServiceId, s: &ServiceSettings) -> ServiceView {
+    pub fn new(id: ServiceId, settings: &Settings) -> ServiceView {
+        let s = settings.services.get(id);
         ServiceView {
+            bandwidth: *settings.bandwidth.get(id),
             id,
             name: id.display_name().into(),
             protocol: id.protocol().name().into(),
@@ -205,4 +209,12 @@ mod tests {
         form(Some("")).apply(&mut o);
         assert!(!OutboundView::new(&o).password_set);
     }
+}
+
+/// bandwidth.lua for the script editor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ScriptFile {
+    /// The file's text; empty when there is no file.
+    pub text: String,
+    pub status: crate::bandwidth::ScriptStatus,
 }

@@ -2,6 +2,7 @@
 //! as the engine's `ApiError` (`{ code, message, field, fields }`). Work that may block (password hashing,
 //! database writes) runs on the blocking pool, never on the UI thread.
 
+mod bandwidth;
 mod bans;
 mod certificate;
 mod diagnostics;
@@ -61,6 +62,13 @@ pub fn handler() -> impl Fn(Invoke<Wry>) -> bool + Send + Sync + 'static {
         geoip::pick_csv_file,
         geoip::get_access_settings,
         geoip::save_access_settings,
+        bandwidth::get_bandwidth_settings,
+        bandwidth::save_bandwidth_pools,
+        bandwidth::get_bandwidth_live,
+        bandwidth::get_bandwidth_script,
+        bandwidth::save_bandwidth_script,
+        bandwidth::check_bandwidth_script,
+        bandwidth::test_bandwidth_script,
     ]
 }
 

@@ -80,11 +80,6 @@ impl Bucket {
         self.granted.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Whether nothing up the chain limits anything.
-    pub fn unlimited(self: &Arc<Bucket>) -> bool {
-        self.chain().iter().all(|b| b.rate() == 0)
-    }
-
     /// The chain from this bucket up to the top (settings validation keeps it free of cycles; the length
     /// cap guards against one anyway).
     fn chain(self: &Arc<Bucket>) -> Vec<Arc<Bucket>> {

@@ -38,6 +38,7 @@ pub struct Params {
     pub bandwidth: i64,
     /// Empty until a login.
     pub username: String,
+    #[ts(type = "number")]
     pub usernumber: i64,
     #[ts(type = "number")]
     pub userbandwidth: i64,

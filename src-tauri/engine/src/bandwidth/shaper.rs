@@ -178,10 +178,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Throttled<S> {
         if buf.remaining() == 0 || !this.shaper.limited.load(Ordering::Relaxed) {
             return Pin::new(&mut this.inner).poll_read(cx, buf);
         }
+        // A connection in an unlimited pool still goes through the buckets, so the pool's use is counted.
         let bucket = this.shaper.receive.clone();
-        if bucket.unlimited() {
-            return Pin::new(&mut this.inner).poll_read(cx, buf);
-        }
         let n = match this.read_gate.poll_take(cx, &bucket, buf.remaining()) {
             Poll::Ready(n) => n,
             Poll::Pending => return Poll::Pending,
@@ -203,10 +201,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Throttled<S> {
         if data.is_empty() || !this.shaper.limited.load(Ordering::Relaxed) {
             return Pin::new(&mut this.inner).poll_write(cx, data);
         }
+        // A connection in an unlimited pool still goes through the buckets, so the pool's use is counted.
         let bucket = this.shaper.send.clone();
-        if bucket.unlimited() {
-            return Pin::new(&mut this.inner).poll_write(cx, data);
-        }
         let n = match this.write_gate.poll_take(cx, &bucket, data.len()) {
             Poll::Ready(n) => n,
             Poll::Pending => return Poll::Pending,

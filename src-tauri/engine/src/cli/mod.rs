@@ -61,6 +61,29 @@ enum Command {
     /// Look up addresses in the GeoIP data, and show what is loaded
     #[command(subcommand)]
     Geoip(GeoipCommand),
+    /// Bandwidth: pools in use and each connection's limit, and bandwidth.lua
+    #[command(subcommand)]
+    Bandwidth(BandwidthCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum BandwidthCommand {
+    /// Pools in use (connections, bytes per second), each connection's limit and where it came from,
+    /// and whether bandwidth.lua is running
+    Status(JsonFlag),
+    /// Check bandwidth.lua (or FILE) and call GetBandwidth once with the given parameters
+    Test {
+        /// The script to test (default: bandwidth.lua in the data folder)
+        file: Option<PathBuf>,
+        #[arg(long, default_value = "203.0.113.5")]
+        clientip: String,
+        /// A service key: smtp, submission, smtps, pop3, pop3s, imap, imaps
+        #[arg(long, default_value = "pop3")]
+        service: String,
+        /// As if this user had logged in
+        #[arg(long, default_value = "")]
+        username: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -226,6 +249,40 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Logwriter(LogwriterCommand::Stats(f)) => output::logwriter_stats(&DataDir::create(&root)?, f.json),
         Command::Geoimport(a) => geoimport(&root, a),
         Command::Geoip(c) => geoip_command(&open_store(&root)?, c),
+        Command::Bandwidth(BandwidthCommand::Status(f)) => output::bandwidth_status(&DataDir::create(&root)?, f.json),
+        Command::Bandwidth(BandwidthCommand::Test { file, clientip, service, username }) => bandwidth_test(&root, file, &clientip, &service, &username),
+    }
+}
+
+/// `bandwidth test`: the script's answer for one made-up connection, as the editor's Test panel gives it.
+fn bandwidth_test(root: &std::path::Path, file: Option<PathBuf>, clientip: &str, service: &str, username: &str) -> Result<i32> {
+    let service = ServiceId::from_key(service).ok_or_else(|| anyhow::anyhow!("--service: '{service}' is not a service (smtp, submission, smtps, pop3, pop3s, imap, imaps)"))?;
+    let path = file.unwrap_or_else(|| root.join(crate::bandwidth::control::SCRIPT_FILE));
+    let source = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let settings = settings::load(&open_store(root)?)?;
+    let throttle = crate::bandwidth::LimitSource::from_throttle(settings.bandwidth.get(service)).script_value();
+    let params = crate::bandwidth::script::Params {
+        clientip: clientip.to_string(),
+        serveraddress: "127.0.0.1".into(),
+        serverport: settings.services.get(service).port,
+        servertype: service.protocol().name().into(),
+        serverid: service.key().into(),
+        serverbandwidth: throttle,
+        bandwidth: throttle,
+        username: username.to_string(),
+        ..Default::default()
+    };
+    let request = crate::bandwidth::ScriptTestRequest { source, params, at: None };
+    let result = crate::bandwidth::control::test_script(&request, &settings.bandwidth);
+    match (result.value, result.meaning, result.error) {
+        (Some(v), Some(meaning), _) => {
+            println!("GetBandwidth returned {v}: {meaning} ({:.0} µs)", result.micros);
+            Ok(0)
+        }
+        (_, _, error) => {
+            eprintln!("{}: {}", path.display(), error.unwrap_or_default());
+            Ok(1)
+        }
     }
 }
 

@@ -160,3 +160,50 @@ pub fn logwriter_stats(dir: &DataDir, json_out: bool) -> Result<i32> {
     }
     Ok(0)
 }
+
+/// `bandwidth status`: the running server's live bandwidth figures, from status.json.
+pub fn bandwidth_status(dir: &DataDir, json_out: bool) -> Result<i32> {
+    let live = status::read_live(&dir.status_file());
+    let Some((updated_at, b)) = live.and_then(|s| s.bandwidth.map(|b| (s.updated_at, b))) else {
+        eprintln!("Postroom is not running (data folder {}); live bandwidth figures exist only while it runs", dir.root().display());
+        return Ok(3);
+    };
+    if json_out {
+        let mut doc = serde_json::to_value(&b)?;
+        if let Some(obj) = doc.as_object_mut() {
+            obj.insert("as_of".into(), json!(crate::time_text::rfc3339(updated_at)));
+        }
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(0);
+    }
+    let script = &b.script;
+    let state = match (script.active, script.present, &script.compile_error) {
+        (_, false, _) => "not present: each service's own setting applies".to_string(),
+        (true, _, None) => "running".to_string(),
+        (true, _, Some(e)) => format!("the file does not compile ({e}); the previous version keeps running"),
+        (false, _, Some(e)) => format!("does not compile ({e}); each service's own setting applies"),
+        (false, true, None) => "not loaded yet".to_string(),
+    };
+    println!("bandwidth.lua: {state}");
+    if let Some(e) = &script.last_error {
+        println!("  last failed call: {e} ({} failed calls)", script.failed_calls);
+    }
+    println!("{:<6} {:>11} {:>14} {:>14}", "POOL", "CONNECTIONS", "SENDING B/s", "RECEIVING B/s");
+    for p in &b.pools {
+        println!("{:<6} {:>11} {:>14} {:>14}", p.id, p.connections, p.sending, p.receiving);
+    }
+    println!("{:<8} {:<11} {:<40} {:<16} {:<18} SOURCE", "SESSION", "SERVICE", "CLIENT", "USER", "LIMIT");
+    for c in &b.connections {
+        let limit = match c.limit {
+            crate::bandwidth::LimitSource::None => "no limit".to_string(),
+            crate::bandwidth::LimitSource::Custom(r) => format!("{r} B/s"),
+            crate::bandwidth::LimitSource::Pool(p) => format!("pool {p}"),
+        };
+        let origin = match c.origin {
+            crate::bandwidth::LimitOrigin::Service => "service setting",
+            crate::bandwidth::LimitOrigin::Script => "bandwidth.lua",
+        };
+        println!("{:<8} {:<11} {:<40} {:<16} {:<18} {origin}", format!("#{}", c.session), c.service.key(), c.client, c.user, limit);
+    }
+    Ok(0)
+}

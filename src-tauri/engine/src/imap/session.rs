@@ -619,6 +619,7 @@ impl Session {
                     self.tagged(tag, "NO", "[LIMIT] too many IMAP sessions for this user");
                     return Ok(Next::Continue);
                 };
+                self.ctx.bandwidth.login(user, user_id).await;
                 self.user = Some(User { id: user_id, _session: session });
                 let caps = self.capabilities();
                 self.tagged(tag, "OK", &format!("[CAPABILITY {caps}] logged in"));

@@ -70,6 +70,8 @@ pub struct SessionContext<S> {
     pub shutdown: CancellationToken,
     /// This conversation's session log (smtpsvr, pop3svr, imapsvr).
     pub transcript: transcript::Transcript,
+    /// The connection's bandwidth limit; told about logins.
+    pub bandwidth: Arc<crate::bandwidth::Connection>,
 }
 
 impl<S> SessionContext<S> {
@@ -104,7 +106,7 @@ pub struct NetContext {
     pub limits: Arc<limits::ConnectionLimits>,
     pub bans: Arc<crate::access::Bans>,
     pub geoip: Arc<crate::geoip::GeoIp>,
-    pub pools: Arc<crate::bandwidth::Pools>,
+    pub bandwidth: Arc<crate::bandwidth::Bandwidth>,
 }
 
 #[derive(PartialEq, Clone, Copy)]
@@ -224,10 +226,11 @@ async fn accept_loop(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, listener
                 let guard = ctx.registry.connection(id);
                 let session_ctx = ctx.clone();
                 // Every line logged for this connection carries its session id.
-                let span = tracing::info_span!("session", sid = crate::logging::next_session_id());
+                let sid = crate::logging::next_session_id();
+                let span = tracing::info_span!("session", sid);
                 ctx.sessions.spawn(
                     async move {
-                        serve_connection(session_ctx, id, tls_mode, socket, peer).await;
+                        serve_connection(session_ctx, id, tls_mode, socket, peer, sid).await;
                         drop(guard);
                     }
                     .instrument(span),
@@ -247,7 +250,7 @@ async fn accept_loop(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, listener
     }
 }
 
-async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut socket: tokio::net::TcpStream, peer: SocketAddr) {
+async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut socket: tokio::net::TcpStream, peer: SocketAddr, sid: u64) {
     let settings = ctx.settings.borrow().clone();
     let transcript = transcript_of(id.protocol());
     if transcript.on() {
@@ -282,8 +285,11 @@ async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut
         let _ = write_all(&mut socket, text.as_bytes()).await;
         return;
     }
-    // Bandwidth throttling by the service's setting, below TLS so that everything on the wire counts.
-    let socket = crate::bandwidth::Throttled::new(socket, crate::bandwidth::Shaper::new(ctx.pools.clone(), settings.bandwidth.get(id)));
+    // Bandwidth throttling (the service's setting or the script's answer), below TLS so that everything
+    // on the wire counts.
+    let local = socket.local_addr().unwrap_or(peer);
+    let bandwidth = ctx.bandwidth.connect(sid, id, peer, local, &settings).await;
+    let socket = crate::bandwidth::Throttled::new(socket, bandwidth.shaper().clone());
     let stream: BoxStream = if tls_mode == TlsMode::Implicit {
         match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, ctx.tls.acceptor().accept(socket)).await {
             Ok(Ok(tls)) => Box::new(tls),
@@ -300,9 +306,9 @@ async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut
         Box::new(socket)
     };
     let ended = match id.protocol() {
-        Protocol::Smtp => crate::smtp::run(session_context(&ctx, ctx.smtp.clone(), settings, id, peer, tls_mode), stream).await,
-        Protocol::Pop3 => crate::pop3::run(session_context(&ctx, ctx.pop3.clone(), settings, id, peer, tls_mode), stream).await,
-        Protocol::Imap => crate::imap::run(session_context(&ctx, ctx.imap.clone(), settings, id, peer, tls_mode), stream).await,
+        Protocol::Smtp => crate::smtp::run(session_context(&ctx, ctx.smtp.clone(), settings, id, peer, tls_mode, bandwidth), stream).await,
+        Protocol::Pop3 => crate::pop3::run(session_context(&ctx, ctx.pop3.clone(), settings, id, peer, tls_mode, bandwidth), stream).await,
+        Protocol::Imap => crate::imap::run(session_context(&ctx, ctx.imap.clone(), settings, id, peer, tls_mode, bandwidth), stream).await,
     };
     match ended {
         Ok(()) => transcript.note("closed"),
@@ -321,7 +327,7 @@ fn transcript_of(protocol: Protocol) -> transcript::Transcript {
     })
 }
 
-fn session_context<S>(ctx: &NetContext, shared: Arc<S>, settings: Arc<Settings>, service: ServiceId, peer: SocketAddr, tls_mode: TlsMode) -> SessionContext<S> {
+fn session_context<S>(ctx: &NetContext, shared: Arc<S>, settings: Arc<Settings>, service: ServiceId, peer: SocketAddr, tls_mode: TlsMode, bandwidth: Arc<crate::bandwidth::Connection>) -> SessionContext<S> {
     SessionContext {
         shared,
         settings,
@@ -332,6 +338,7 @@ fn session_context<S>(ctx: &NetContext, shared: Arc<S>, settings: Arc<Settings>,
         starttls: tls_mode == TlsMode::Starttls,
         shutdown: ctx.shutdown.clone(),
         transcript: transcript_of(service.protocol()),
+        bandwidth,
     }
 }
 

@@ -309,6 +309,7 @@ impl Session {
             self.err(Some("IN-USE"), "the mailbox is open in another POP3 session");
             return Ok(Next::Continue);
         };
+        self.ctx.bandwidth.login(user, user_id).await;
         let inbox = shared.store.read_async(move |c| {
             let folder = mailbox::folder(c, user_id, "INBOX")?.ok_or(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))?;
             Ok((mailbox::messages(c, folder.id)?, folder))

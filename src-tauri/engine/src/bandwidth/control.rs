@@ -1,0 +1,543 @@
+//! The engine's bandwidth control: the pools, the loaded `bandwidth.lua`, and every live connection's
+//! limit. A connection asks for its limit when it starts ([`Bandwidth::connect`]) and again when a user
+//! logs in ([`Connection::login`]): the script decides when there is one and it gives a good answer;
+//! otherwise the service's own setting applies. A script error is kept for the windows and logged at
+//! most once a minute, however many connections meet it.
+//!
+//! The script file is reloaded when it changes ([`watch_script`]): a version that does not compile
+//! leaves the previous one running, and the compile error is shown until a good version is saved.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::script::{Params, Script, Verdict};
+use super::shaper::{LimitSource, Pools, Shaper};
+use crate::settings::{BandwidthSettings, ServiceId, Settings, POOLS};
+
+/// The script's file name, in the data folder.
+pub const SCRIPT_FILE: &str = "bandwidth.lua";
+/// A script error is logged at most this often.
+pub const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(60);
+/// How often pool throughput is sampled, and over how many samples it is averaged.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+const SAMPLES: usize = 3;
+/// How often the script file is looked at even without a change notice (a missed event, a network drive).
+const POLL_SCRIPT: Duration = Duration::from_secs(5);
+
+/// Which rule gave a connection its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitOrigin {
+    /// The service's Bandwidth Throttling setting.
+    Service,
+    /// `GetBandwidth` in bandwidth.lua.
+    Script,
+}
+
+/// One live connection, for the windows.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub struct ConnectionLive {
+    /// The `[#N]` of its log lines.
+    #[ts(type = "number")]
+    pub session: u64,
+    pub service: ServiceId,
+    pub client: String,
+    /// Empty until a login.
+    pub user: String,
+    pub limit: LimitSource,
+    pub origin: LimitOrigin,
+    #[ts(type = "number")]
+    pub connected_at: i64,
+}
+
+/// One pool's current use. Only pools with connections or traffic are listed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub struct PoolLive {
+    pub id: u32,
+    /// Connections assigned to this pool itself (not its children).
+    pub connections: u32,
+    /// Bytes per second sent to clients and received from them, this pool and its children together,
+    /// averaged over the last few seconds.
+    #[ts(type = "number")]
+    pub sending: u64,
+    #[ts(type = "number")]
+    pub receiving: u64,
+}
+
+/// The state of bandwidth.lua.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub struct ScriptStatus {
+    pub path: String,
+    /// A script is running (the file may have changed since; see `compile_error`).
+    pub active: bool,
+    /// The file is there.
+    pub present: bool,
+    #[ts(type = "number | null")]
+    pub loaded_at: Option<i64>,
+    /// Why the file as it is now could not be used (the previous version keeps running).
+    pub compile_error: Option<String>,
+    /// The latest error from a call (a bad return value, a runtime error, over budget).
+    pub last_error: Option<String>,
+    #[ts(type = "number | null")]
+    pub last_error_at: Option<i64>,
+    /// Calls that failed since the script was loaded.
+    #[ts(type = "number")]
+    pub failed_calls: u64,
+}
+
+/// Everything the Bandwidth Pools window shows live.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub struct BandwidthLive {
+    pub pools: Vec<PoolLive>,
+    pub connections: Vec<ConnectionLive>,
+    pub script: ScriptStatus,
+}
+
+#[derive(Default)]
+struct ScriptSlot {
+    script: Option<Arc<Script>>,
+    status: ScriptStatus,
+    /// The file's size and modification time when last read.
+    seen: Option<(u64, std::time::SystemTime)>,
+}
+
+#[derive(Default)]
+struct ErrorGate {
+    last_logged: Option<Instant>,
+    suppressed: u64,
+}
+
+/// Pool throughput: the last few samples of every pool's byte counters.
+#[derive(Default)]
+struct Samples {
+    history: VecDeque<(Instant, Vec<(u64, u64)>)>,
+}
+
+pub struct Bandwidth {
+    pools: Arc<Pools>,
+    settings: Mutex<BandwidthSettings>,
+    script_path: PathBuf,
+    slot: Mutex<ScriptSlot>,
+    errors: Mutex<ErrorGate>,
+    live: Mutex<HashMap<u64, Weak<Connection>>>,
+    samples: Mutex<Samples>,
+    /// Woken when a connection starts, logs in or ends (status.json follows).
+    pub changed: tokio::sync::Notify,
+}
+
+impl Bandwidth {
+    pub fn new(data_dir: &Path, settings: &BandwidthSettings) -> Arc<Bandwidth> {
+        let script_path = data_dir.join(SCRIPT_FILE);
+        let slot = ScriptSlot { status: ScriptStatus { path: script_path.display().to_string(), ..Default::default() }, ..Default::default() };
+        Arc::new(Bandwidth {
+            pools: Arc::new(Pools::new(settings)),
+            settings: Mutex::new(settings.clone()),
+            script_path,
+            slot: Mutex::new(slot),
+            errors: Mutex::default(),
+            live: Mutex::default(),
+            samples: Mutex::default(),
+            changed: tokio::sync::Notify::new(),
+        })
+    }
+
+    pub fn pools(&self) -> &Arc<Pools> {
+        &self.pools
+    }
+
+    pub fn script_path(&self) -> &Path {
+        &self.script_path
+    }
+
+    /// New settings: pools re-rated, and every connection that follows its service's setting moved to
+    /// the new one at once.
+    pub fn apply(&self, settings: &BandwidthSettings) {
+        self.pools.apply(settings);
+        *lock(&self.settings) = settings.clone();
+        for conn in self.connections() {
+            let state = lock(&conn.state);
+            if state.origin == LimitOrigin::Service {
+                conn.shaper.set(LimitSource::from_throttle(settings.get(conn.service)));
+            }
+        }
+    }
+
+    fn connections(&self) -> Vec<Arc<Connection>> {
+        lock(&self.live).values().filter_map(Weak::upgrade).collect()
+    }
+
+    /// A new connection: limited by the service's setting, or by the script's answer.
+    pub async fn connect(self: &Arc<Self>, session: u64, service: ServiceId, peer: SocketAddr, local: SocketAddr, settings: &Settings) -> Arc<Connection> {
+        let throttle = settings.bandwidth.get(service);
+        let conn = Arc::new(Connection {
+            session,
+            service,
+            peer,
+            local,
+            connected_at: crate::store::now(),
+            shaper: Shaper::new(self.pools.clone(), throttle),
+            state: Mutex::new(ConnState { user: None, origin: LimitOrigin::Service }),
+            control: self.clone(),
+        });
+        lock(&self.live).insert(session, Arc::downgrade(&conn));
+        conn.decide().await;
+        self.changed.notify_one();
+        conn
+    }
+
+    /// The script now in use, if any.
+    fn script(&self) -> Option<Arc<Script>> {
+        lock(&self.slot).script.clone()
+    }
+
+    /// Reads bandwidth.lua again if it changed (or `force`): a good version replaces the running one, a
+    /// bad one is reported and leaves it running, a removed file stops scripting.
+    pub fn reload_script(&self, force: bool) {
+        let meta = std::fs::metadata(&self.script_path).ok().map(|m| (m.len(), m.modified().unwrap_or(std::time::UNIX_EPOCH)));
+        let mut slot = lock(&self.slot);
+        if !force && meta == slot.seen {
+            return;
+        }
+        slot.seen = meta;
+        let Some(_) = meta else {
+            if slot.script.take().is_some() || slot.status.compile_error.is_some() {
+                tracing::info!(target: "bandwidth", "bandwidth.lua removed: each service's own Bandwidth Throttling applies");
+            }
+            slot.status = ScriptStatus { path: slot.status.path.clone(), ..Default::default() };
+            return;
+        };
+        slot.status.present = true;
+        let compiled = std::fs::read(&self.script_path)
+            .map_err(|e| format!("cannot read {}: {e}", self.script_path.display()))
+            .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "bandwidth.lua is not UTF-8 text".to_string()))
+            .and_then(|text| Script::compile(&text));
+        match compiled {
+            Ok(script) => {
+                tracing::info!(target: "bandwidth", "bandwidth.lua loaded: GetBandwidth decides each new connection's limit");
+                slot.script = Some(Arc::new(script));
+                slot.status.active = true;
+                slot.status.loaded_at = Some(crate::store::now());
+                slot.status.compile_error = None;
+                slot.status.last_error = None;
+                slot.status.last_error_at = None;
+                slot.status.failed_calls = 0;
+            }
+            Err(e) => {
+                let keeping = if slot.script.is_some() { "the previous version keeps running" } else { "each service's own setting applies" };
+                tracing::error!(target: "bandwidth", error = %e, "bandwidth.lua cannot be used ({keeping})");
+                slot.status.compile_error = Some(e);
+            }
+        }
+    }
+
+    /// Notes a failed call, logging it unless one was logged within the last minute.
+    fn call_failed(&self, error: &str) {
+        {
+            let mut slot = lock(&self.slot);
+            slot.status.last_error = Some(error.to_string());
+            slot.status.last_error_at = Some(crate::store::now());
+            slot.status.failed_calls += 1;
+        }
+        let mut gate = lock(&self.errors);
+        let due = gate.last_logged.is_none_or(|t| t.elapsed() >= ERROR_LOG_INTERVAL);
+        if !due {
+            gate.suppressed += 1;
+            return;
+        }
+        let more = std::mem::take(&mut gate.suppressed);
+        gate.last_logged = Some(Instant::now());
+        let also = if more > 0 { format!(" ({more} more failed calls in the last minute were not logged)") } else { String::new() };
+        tracing::error!(target: "bandwidth", "bandwidth.lua: {error}; the service's own setting applies{also}");
+    }
+
+    pub fn script_status(&self) -> ScriptStatus {
+        lock(&self.slot).status.clone()
+    }
+
+    /// Takes a throughput sample of every pool (called every second).
+    pub fn sample(&self) {
+        let counts = (1..=POOLS as u32)
+            .map(|id| self.pools.get(id).map_or((0, 0), |p| (p.send.granted(), p.receive.granted())))
+            .collect();
+        let mut s = lock(&self.samples);
+        s.history.push_back((Instant::now(), counts));
+        while s.history.len() > SAMPLES + 1 {
+            s.history.pop_front();
+        }
+    }
+
+    /// The live figures: pools in use, connections with their limits, the script's state.
+    pub fn live(&self) -> BandwidthLive {
+        let rates = {
+            let s = lock(&self.samples);
+            match (s.history.front(), s.history.back()) {
+                (Some((t0, first)), Some((t1, last))) if t1 > t0 => {
+                    let secs = t1.duration_since(*t0).as_secs_f64();
+                    first.iter().zip(last).map(|(a, b)| (((b.0.saturating_sub(a.0)) as f64 / secs) as u64, ((b.1.saturating_sub(a.1)) as f64 / secs) as u64)).collect()
+                }
+                _ => vec![(0, 0); POOLS],
+            }
+        };
+        let pools = rates
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &(sending, receiving))| {
+                let id = i as u32 + 1;
+                let connections = self.pools.get(id).map_or(0, |p| p.connections.load(std::sync::atomic::Ordering::Relaxed)) as u32;
+                (connections > 0 || sending > 0 || receiving > 0).then_some(PoolLive { id, connections, sending, receiving })
+            })
+            .collect();
+        let mut connections: Vec<ConnectionLive> = self.connections().iter().map(|c| c.live()).collect();
+        connections.sort_by_key(|c| c.session);
+        BandwidthLive { pools, connections, script: self.script_status() }
+    }
+}
+
+struct ConnState {
+    /// The logged-in user's name and number.
+    user: Option<(String, i64)>,
+    origin: LimitOrigin,
+}
+
+/// One connection's bandwidth: its shaper, and what the script is told about it.
+pub struct Connection {
+    session: u64,
+    service: ServiceId,
+    peer: SocketAddr,
+    local: SocketAddr,
+    connected_at: i64,
+    shaper: Arc<Shaper>,
+    state: Mutex<ConnState>,
+    control: Arc<Bandwidth>,
+}
+
+impl Connection {
+    pub fn shaper(&self) -> &Arc<Shaper> {
+        &self.shaper
+    }
+
+    /// A user logged in: the script is asked again, with the user's details.
+    pub async fn login(&self, user: &str, number: i64) {
+        lock(&self.state).user = Some((user.to_string(), number));
+        self.decide().await;
+        self.control.changed.notify_one();
+    }
+
+    /// Asks the script (if there is one) and applies its answer; on any failure the service's own
+    /// setting applies.
+    async fn decide(&self) {
+        let Some(script) = self.control.script() else {
+            self.follow_service();
+            return;
+        };
+        let params = self.params();
+        let answer = tokio::task::spawn_blocking(move || script.call(&params)).await.unwrap_or_else(|e| Err(format!("the script's call failed: {e}")));
+        match answer {
+            Ok(verdict) => {
+                let mut state = lock(&self.state);
+                state.origin = LimitOrigin::Script;
+                self.shaper.set(match verdict {
+                    Verdict::NoLimit => LimitSource::None,
+                    Verdict::Rate(r) => LimitSource::Custom(r),
+                    Verdict::Pool(p) => LimitSource::Pool(p),
+                });
+            }
+            Err(e) => {
+                self.control.call_failed(&e);
+                self.follow_service();
+            }
+        }
+    }
+
+    fn follow_service(&self) {
+        let mut state = lock(&self.state);
+        state.origin = LimitOrigin::Service;
+        let throttle = *lock(&self.control.settings).get(self.service);
+        self.shaper.set(LimitSource::from_throttle(&throttle));
+    }
+
+    /// The script's parameters for this connection as it is now.
+    pub fn params(&self) -> Params {
+        let throttle = *lock(&self.control.settings).get(self.service);
+        let user = lock(&self.state).user.clone();
+        Params {
+            clientip: self.peer.ip().to_canonical().to_string(),
+            serveraddress: self.local.ip().to_canonical().to_string(),
+            serverport: self.local.port(),
+            servertype: self.service.protocol().name().to_string(),
+            serverid: self.service.key().to_string(),
+            serverbandwidth: LimitSource::from_throttle(&throttle).script_value(),
+            bandwidth: self.shaper.source().script_value(),
+            username: user.as_ref().map(|u| u.0.clone()).unwrap_or_default(),
+            usernumber: user.as_ref().map_or(0, |u| u.1),
+            // Users have no bandwidth setting of their own: 0, "no limit of the user's own".
+            userbandwidth: 0,
+        }
+    }
+
+    fn live(&self) -> ConnectionLive {
+        let state = lock(&self.state);
+        ConnectionLive {
+            session: self.session,
+            service: self.service,
+            client: self.peer.ip().to_canonical().to_string(),
+            user: state.user.as_ref().map(|u| u.0.clone()).unwrap_or_default(),
+            limit: self.shaper.source(),
+            origin: state.origin,
+            connected_at: self.connected_at,
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        lock(&self.control.live).remove(&self.session);
+        self.control.changed.notify_one();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Keeps bandwidth.lua loaded as it changes, and samples pool throughput, until shutdown.
+pub async fn watch_script(control: Arc<Bandwidth>, shutdown: CancellationToken) {
+    let load = control.clone();
+    let _ = tokio::task::spawn_blocking(move || load.reload_script(true)).await;
+    let changed = Arc::new(tokio::sync::Notify::new());
+    let _watcher = file_watcher(&control.script_path, changed.clone());
+    let mut sample = tokio::time::interval(SAMPLE_EVERY);
+    let mut poll = tokio::time::interval(POLL_SCRIPT);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = sample.tick() => { control.sample(); continue; }
+            _ = changed.notified() => {
+                // Editors write in several steps: let them finish.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            _ = poll.tick() => {}
+        }
+        let load = control.clone();
+        let _ = tokio::task::spawn_blocking(move || load.reload_script(false)).await;
+    }
+}
+
+/// A notify watcher on the data folder that wakes `changed` when bandwidth.lua is written, created,
+/// renamed or removed. Without one (no inotify left), the five-second look still finds changes.
+fn file_watcher(script: &Path, changed: Arc<tokio::sync::Notify>) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let folder = script.parent()?.to_path_buf();
+    let name = script.file_name()?.to_os_string();
+    let handler = move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event {
+            if event.paths.iter().any(|p| p.file_name() == Some(name.as_os_str())) {
+                changed.notify_one();
+            }
+        }
+    };
+    let watched = notify::recommended_watcher(handler).and_then(|mut w| w.watch(&folder, notify::RecursiveMode::NonRecursive).map(|()| w));
+    match watched {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(target: "bandwidth", error = %e, "cannot watch the data folder; bandwidth.lua changes are noticed within 5 s instead");
+            None
+        }
+    }
+}
+
+/// The editor's syntax check.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub struct ScriptCheck {
+    pub ok: bool,
+    pub error: Option<String>,
+    /// The line the error is on, when Lua says.
+    pub line: Option<u32>,
+}
+
+impl ScriptCheck {
+    pub fn of(source: &str) -> ScriptCheck {
+        match Script::compile(source) {
+            Ok(_) => ScriptCheck { ok: true, error: None, line: None },
+            Err(e) => ScriptCheck { ok: false, line: error_line(&e), error: Some(e) },
+        }
+    }
+}
+
+/// The editor's Test panel: the script as typed, the parameters as filled in, and optionally a moment
+/// for `os.date`/`os.time` to see.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub struct ScriptTestRequest {
+    pub source: String,
+    pub params: Params,
+    /// Unix seconds; none for now.
+    #[ts(type = "number | null")]
+    pub at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub struct ScriptTestResult {
+    /// What GetBandwidth returned, when it returned a usable value.
+    #[ts(type = "number | null")]
+    pub value: Option<i64>,
+    /// The value in words ("no limit", "100000 bytes per second", "Bandwidth Pool 2 (Evening)").
+    pub meaning: Option<String>,
+    pub error: Option<String>,
+    pub line: Option<u32>,
+    /// How long the call took, in microseconds.
+    pub micros: f64,
+}
+
+/// Runs `GetBandwidth` as the Test panel asks; pool names come from `settings`.
+pub fn test_script(request: &ScriptTestRequest, settings: &BandwidthSettings) -> ScriptTestResult {
+    let failed = |e: String| ScriptTestResult { value: None, meaning: None, line: error_line(&e), error: Some(e), micros: 0.0 };
+    let script = match Script::compile(&request.source) {
+        Ok(s) => s,
+        Err(e) => return failed(e),
+    };
+    script.set_clock(request.at);
+    let started = Instant::now();
+    let verdict = script.call(&request.params);
+    let micros = started.elapsed().as_secs_f64() * 1e6;
+    match verdict {
+        Ok(v) => {
+            let (value, meaning) = match v {
+                Verdict::NoLimit => (0, "no limit".to_string()),
+                Verdict::Rate(r) => (r as i64, format!("{r} bytes per second for this connection")),
+                Verdict::Pool(p) => {
+                    let name = settings.pools.iter().find(|x| x.id == p).map(|x| x.name.trim()).filter(|n| !n.is_empty());
+                    let allowed = match settings.allowed(p) {
+                        0 => "no limit".to_string(),
+                        a if a < 0 => format!("shares pool {}", a.unsigned_abs()),
+                        a => format!("{a} bytes per second"),
+                    };
+                    (-(p as i64), format!("Bandwidth Pool {p}{} ({allowed})", name.map(|n| format!(" \"{n}\"")).unwrap_or_default()))
+                }
+            };
+            ScriptTestResult { value: Some(value), meaning: Some(meaning), error: None, line: None, micros }
+        }
+        Err(e) => ScriptTestResult { micros, ..failed(e) },
+    }
+}
+
+/// The line number in a Lua error such as `bandwidth.lua:3: 'end' expected`.
+fn error_line(error: &str) -> Option<u32> {
+    let rest = &error[error.find("bandwidth.lua:")? + "bandwidth.lua:".len()..];
+    rest[..rest.find(':')?].parse().ok()
+}
+
+impl LimitSource {
+    /// The limit in the script's terms: 0, bytes per second, or −pool.
+    pub fn script_value(&self) -> i64 {
+        match *self {
+            LimitSource::None => 0,
+            LimitSource::Custom(r) => r as i64,
+            LimitSource::Pool(p) => -(p as i64),
+        }
+    }
+}
