@@ -21,8 +21,16 @@ import type { LogFile } from "./bindings/LogFile";
 import type { GeoIpStatus } from "./bindings/GeoIpStatus";
 import type { ImportRequest } from "./bindings/ImportRequest";
 import type { AccessSettings } from "./bindings/AccessSettings";
+import type { BandwidthLive } from "./bindings/BandwidthLive";
+import type { BandwidthPool } from "./bindings/BandwidthPool";
+import type { BandwidthSettings } from "./bindings/BandwidthSettings";
+import type { ScriptCheck } from "./bindings/ScriptCheck";
+import type { ScriptFile } from "./bindings/ScriptFile";
+import type { ScriptTestRequest } from "./bindings/ScriptTestRequest";
+import type { ScriptTestResult } from "./bindings/ScriptTestResult";
 
-export type WindowName = "main" | "services" | "users" | "domains" | "certificate" | "smtp" | "queue" | "bans" | "diagnostics" | "geoip" | "geoimport";
+export type WindowName = "main" | "services" | "users" | "domains" | "certificate" | "smtp" | "queue" | "bans" | "diagnostics" | "geoip" | "geoimport"
+  | "bandwidth" | "bandwidthscript";
 
 export const inTauri = typeof window !== "undefined" && "__TAURI_INTERNALS__" in window;
 
@@ -88,6 +96,13 @@ export const api = {
   pickCsvFile: (title: string) => call<string | null>("pick_csv_file", { title }),
   getAccessSettings: () => call<AccessSettings>("get_access_settings"),
   saveAccessSettings: (access: AccessSettings) => call<void>("save_access_settings", { access }),
+  getBandwidthSettings: () => call<BandwidthSettings>("get_bandwidth_settings"),
+  saveBandwidthPools: (pools: BandwidthPool[]) => call<void>("save_bandwidth_pools", { pools }),
+  getBandwidthLive: () => call<BandwidthLive>("get_bandwidth_live"),
+  getBandwidthScript: () => call<ScriptFile>("get_bandwidth_script"),
+  saveBandwidthScript: (text: string) => call<ScriptFile>("save_bandwidth_script", { text }),
+  checkBandwidthScript: (source: string) => call<ScriptCheck>("check_bandwidth_script", { source }),
+  testBandwidthScript: (request: ScriptTestRequest) => call<ScriptTestResult>("test_bandwidth_script", { request }),
 };
 
 export async function closeWindow(): Promise<void> {

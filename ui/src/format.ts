@@ -1,3 +1,4 @@
+import type { ServiceId } from "./bindings/ServiceId";
 import { h } from "./widgets/dom";
 
 const numberFmt = new Intl.NumberFormat("en-US");
@@ -8,13 +9,35 @@ export function formatNumber(n: number): string {
   return numberFmt.format(n);
 }
 
-export function formatSize(bytes: number): string {
-  if (bytes < 1024) return `${formatNumber(bytes)} bytes`;
+/** Bytes in the largest unit that keeps the number at least 1: [number, "KB" | "MB" | "GB", or "" for bytes]. */
+function scaled(bytes: number): [string, string] {
+  if (bytes < 1024) return [formatNumber(bytes), ""];
   const kb = bytes / 1024;
-  if (kb < 1024) return `${formatNumber(Math.round(kb * 10) / 10)} KB`;
+  if (kb < 1024) return [formatNumber(Math.round(kb * 10) / 10), "KB"];
   const mb = kb / 1024;
-  if (mb < 1024) return `${formatNumber(Math.round(mb * 10) / 10)} MB`;
-  return `${formatNumber(Math.round((mb / 1024) * 100) / 100)} GB`;
+  if (mb < 1024) return [formatNumber(Math.round(mb * 10) / 10), "MB"];
+  return [formatNumber(Math.round((mb / 1024) * 100) / 100), "GB"];
+}
+
+export function formatSize(bytes: number): string {
+  const [n, unit] = scaled(bytes);
+  return `${n} ${unit || "bytes"}`;
+}
+
+/** A measured byte rate: "512 B/s", "48.8 KB/s", "1.2 MB/s". */
+export function formatRate(bytesPerSec: number): string {
+  const [n, unit] = scaled(Math.round(bytesPerSec));
+  return `${n} ${unit || "B"}/s`;
+}
+
+/** A configured allowance, exact: "100,000 B/s". */
+export function formatAllowance(bytesPerSec: number): string {
+  return `${formatNumber(bytesPerSec)} B/s`;
+}
+
+/** Unix seconds as formatErrorTime shows them: the time alone if today, else date and time. */
+export function formatUnixTime(seconds: number): string {
+  return formatErrorTime(new Date(seconds * 1000).toISOString());
 }
 
 export function formatDateTime(rfc3339: string): string {
@@ -52,6 +75,17 @@ export function formatFingerprint(hex: string): string {
 export function plural(n: number, one: string, many = `${one}s`): string {
   return `${formatNumber(n)} ${n === 1 ? one : many}`;
 }
+
+/** The services' short names, as the Services window's tabs show them. */
+export const SERVICE_LABELS: Record<ServiceId, string> = {
+  smtp: "SMTP",
+  submission: "Submission",
+  smtps: "SMTPS",
+  pop3: "POP3",
+  pop3s: "POP3S",
+  imap: "IMAP4",
+  imaps: "IMAPS",
+};
 
 export const TLS_LABELS: Record<string, string> = { none: "None", starttls: "STARTTLS", implicit: "Implicit TLS" };
 

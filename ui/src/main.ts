@@ -1,5 +1,7 @@
 import "./style.css";
 import { inTauri, mockModule } from "./api";
+import { mountBandwidth } from "./windows/bandwidth";
+import { mountBandwidthScript } from "./windows/bandwidth-script";
 import { mountCertificate } from "./windows/certificate";
 import { mountDiagnostics } from "./windows/diagnostics";
 import { mountDomains } from "./windows/domains";
@@ -28,6 +30,8 @@ const routes: Record<string, Mount> = {
   logview: mountLogView,
   geoip: mountGeoIp,
   geoimport: mountGeoImport,
+  bandwidth: mountBandwidth,
+  bandwidthscript: mountBandwidthScript,
 };
 
 const app = document.getElementById("app")!;

@@ -1,3 +1,4 @@
+import type { AccessSettings } from "./bindings/AccessSettings";
 import type { BulkAddReport } from "./bindings/BulkAddReport";
 import type { CertificateInfo } from "./bindings/CertificateInfo";
 import type { FieldError } from "./bindings/FieldError";
@@ -8,6 +9,7 @@ import type { ServiceId } from "./bindings/ServiceId";
 import type { ServiceView } from "./bindings/ServiceView";
 import type { UserForm } from "./bindings/UserForm";
 import type { UserSummary } from "./bindings/UserSummary";
+import { bandwidthDemo, bandwidthHandlers, mockThrottle, validateThrottle } from "./mock-bandwidth";
 import { logHandlers } from "./mock-logs";
 import { mailDemo, mailHandlers, queuedCount } from "./mock-mail";
 import { demo, fail, invalid, setValue, waitFor } from "./mock-util";
@@ -39,7 +41,7 @@ const defaults: [ServiceId, number, ServiceView["tls_mode"]][] = [
 ];
 
 let services: ServiceView[] = defaults.map(([id, port, tls_mode]) => ({
-  id, name: names[id][0], protocol: names[id][1], enabled: id !== "pop3", bind_address: "0.0.0.0", port, tls_mode,
+  id, name: names[id][0], protocol: names[id][1], enabled: id !== "pop3", bind_address: "0.0.0.0", port, tls_mode, bandwidth: mockThrottle(id),
 }));
 let paused = demo === "paused";
 const failedId: ServiceId | null = demo === "failed" ? "smtp" : null;
@@ -105,6 +107,7 @@ function validateServices(list: ServiceView[]): FieldError[] {
   for (const s of list) {
     if (!ip.test(s.bind_address)) errors.push({ field: `${s.id}.bind_address`, message: `'${s.bind_address}' is not an IP address (use 0.0.0.0 for every address)` });
     if (!(s.port >= 1 && s.port <= 65535)) errors.push({ field: `${s.id}.port`, message: "the port must be between 1 and 65535" });
+    errors.push(...validateThrottle(s));
   }
   const enabled = list.filter((s) => s.enabled);
   enabled.forEach((s, i) => {
@@ -169,6 +172,12 @@ let access: MailboxAccess = {
   imap: { allow_plaintext_login: false, idle_enabled: true, max_connections_per_user: 20, max_connections_per_address: 50, max_connections: 400, idle_timeout_secs: 1800 },
 };
 
+/** The Services window's Access Restrictions: everyone allowed, no rules. */
+let restrictions = {
+  exempt_local: true,
+  ...Object.fromEntries(defaults.map(([id]) => [id, { default_action: "allow", rules: [] }])),
+} as AccessSettings;
+
 const handlers: Record<string, (a: any) => unknown> = {
   get_overview: () => overview(),
   set_paused: (a: { paused: boolean }) => void (paused = a.paused),
@@ -181,6 +190,8 @@ const handlers: Record<string, (a: any) => unknown> = {
     if (a.access) access = structuredClone(a.access);
   },
   get_mailbox_access: () => structuredClone(access),
+  get_access_settings: () => structuredClone(restrictions),
+  save_access_settings: (a: { access: AccessSettings }) => void (restrictions = structuredClone(a.access)),
   list_users: () => structuredClone([...users].sort((x, y) => x.name.localeCompare(y.name))),
   get_user: (a: { name: string }) => {
     const u = findUser(a.name);
@@ -229,6 +240,7 @@ const handlers: Record<string, (a: any) => unknown> = {
   open_window: (a: { window: string }) => void (location.hash = `#/${a.window}`),
   ...mailHandlers,
   ...logHandlers,
+  ...bandwidthHandlers(() => services),
 };
 
 export async function mockInvoke(cmd: string, args: Record<string, unknown>): Promise<unknown> {
@@ -241,6 +253,7 @@ export async function mockInvoke(cmd: string, args: Record<string, unknown>): Pr
 export async function afterMount(window: string): Promise<void> {
   if (!demo) return;
   if (window === "smtp" || window === "queue") return mailDemo(window);
+  if (window === "bandwidth" || window === "bandwidthscript") return bandwidthDemo(window);
   if (window === "users" && (demo === "editor" || demo === "delete")) {
     (await waitFor("#users-table tr[data-key='alice']")).dispatchEvent(new MouseEvent(demo === "editor" ? "dblclick" : "click", { bubbles: true }));
     if (demo === "delete") (await waitFor("#btn-delete-user:not([disabled])")).click();
@@ -260,6 +273,8 @@ export async function afterMount(window: string): Promise<void> {
     (document.getElementById("svc-pop3-enabled") as HTMLInputElement).checked = true;
     setValue("svc-imap-port", "993");
     (await waitFor("#btn-apply")).click();
+  } else if (window === "services" && demo === "bwpool") {
+    (await waitFor("#tab-pop3")).click();
   } else if (window === "certificate" && demo === "certerror") {
     await waitFor("#cert-source");
     setValue("cert-file", "/home/admin/mail.example.co.uk.der");

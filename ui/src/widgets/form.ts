@@ -156,3 +156,14 @@ export function whole(raw: string, min: number, max: number): number | string {
   if (n > max) return max === U32 ? "this number is too large" : `at most ${max}`;
   return n;
 }
+
+/** A whole number that may be negative (a "−" counts as a minus sign), or the message saying what is wrong with it. */
+export function integer(raw: string, min: number, max: number): number | string {
+  const text = raw.trim().replace(/^\u2212/, "-");
+  const huge = Math.max(-min, max) > U32;
+  if (!/^-?\d+$/.test(text)) return huge ? "enter a whole number" : `enter a whole number from ${min} to ${max}`;
+  const n = Number(text);
+  if (n < min) return `at least ${min}`;
+  if (n > max) return `at most ${max}`;
+  return n;
+}

@@ -81,6 +81,7 @@ export function mountMain(app: HTMLElement): () => void {
     button("TLS Certificate…", { id: "btn-open-certificate", onClick: open("certificate") }),
     button("Queue…", { id: "btn-open-queue", onClick: open("queue") }),
     button("Bans…", { id: "btn-open-bans", onClick: open("bans") }),
+    button("Bandwidth…", { id: "btn-open-bandwidth", onClick: open("bandwidth") }),
     button("Diagnostics…", { id: "btn-open-diagnostics", onClick: open("diagnostics") }),
   ]);
 

@@ -4,23 +4,16 @@ import type { ServiceStatus } from "../bindings/ServiceStatus";
 import type { MailboxAccess } from "../bindings/MailboxAccess";
 import type { ServiceView } from "../bindings/ServiceView";
 import type { TlsMode } from "../bindings/TlsMode";
-import { formatAddress, formatNumber, plural, stateBadge } from "../format";
+import type { Throttle } from "../bindings/Throttle";
+import type { ThrottleMode } from "../bindings/ThrottleMode";
+import { formatAddress, formatNumber, plural, SERVICE_LABELS, stateBadge } from "../format";
 import { busy, button, fillBar, Strip } from "../widgets/buttons";
 import { closeOnEscape, frame, h, poll, text } from "../widgets/dom";
-import { checkRow, FieldErrors, grid, group, input, row, select } from "../widgets/form";
+import { checkRow, FieldErrors, grid, group, input, row, select, whole } from "../widgets/form";
 import { Tabs } from "../widgets/tabs";
 import type { AccessSettings } from "../bindings/AccessSettings";
 import { accessEditor, type AccessEditor } from "./access-editor";
-
-const TAB_LABELS: Record<ServiceId, string> = {
-  smtp: "SMTP",
-  submission: "Submission",
-  smtps: "SMTPS",
-  pop3: "POP3",
-  pop3s: "POP3S",
-  imap: "IMAP4",
-  imaps: "IMAPS",
-};
+import { MAX_RATE, POOL_IDS, PoolNames } from "./pools";
 
 const PURPOSE: Record<ServiceId, string> = {
   smtp: "Receives mail from other mail servers, and from mail programs on the office network.",
@@ -52,6 +45,17 @@ function accessControls() {
 const unit = (t: string) => h("span", { class: "unit" }, t);
 const PLAIN_HINT = "Only for old mail programs on the office network: passwords would cross it unencrypted. Logins over TLS, and from this computer, are always allowed.";
 
+/** A service's Bandwidth Throttling controls: No Limit, Custom (a rate per connection) or a Bandwidth Pool. */
+interface BandwidthControls {
+  mode: HTMLSelectElement;
+  rate: HTMLInputElement;
+  pool: HTMLSelectElement;
+  rateRow: HTMLElement;
+  poolRow: HTMLElement;
+  /** The "Bandwidth Throttling" group. */
+  el: HTMLElement;
+}
+
 interface Controls {
   enabled: HTMLInputElement;
   bind: HTMLInputElement;
@@ -59,6 +63,65 @@ interface Controls {
   tls: HTMLSelectElement;
   state: HTMLElement;
   detail: HTMLElement;
+  bw: BandwidthControls;
+}
+
+function bandwidthControls(id: ServiceId, openPools: () => void): BandwidthControls {
+  const mode = select(`svc-${id}-bw-mode`, [
+    ["none", "No Limit"],
+    ["custom", "Custom"],
+    ["pool", "Bandwidth Pool"],
+  ]);
+  const rate = input(`svc-${id}-bw-rate`, { type: "number", min: 1, max: MAX_RATE, step: 1, class: "w-rate" });
+  const pool = select(`svc-${id}-bw-pool`, POOL_IDS.map((p) => [String(p), String(p)]));
+  pool.classList.add("w-pool");
+  const poolsLink = h("button", { type: "button", class: "link", id: `btn-svc-${id}-bw-pools`, onclick: openPools }, "Bandwidth Pools…");
+  const rateRow = row("Allowed:", rate, [unit("bytes per second for each connection")]);
+  const poolRow = row("Pool:", pool, [poolsLink], "All connections of every service using this pool share its allowance.");
+  const el = group("Bandwidth Throttling", grid(row("Limit:", mode), rateRow, poolRow));
+  const c = { mode, rate, pool, rateRow, poolRow, el };
+  mode.addEventListener("change", () => showBandwidthMode(c));
+  return c;
+}
+
+/** Shows only the input the chosen mode needs. */
+function showBandwidthMode(c: BandwidthControls): void {
+  c.rateRow.hidden = c.mode.value !== "custom";
+  c.poolRow.hidden = c.mode.value !== "pool";
+}
+
+function fillBandwidth(c: BandwidthControls, t: Throttle): void {
+  c.mode.value = t.mode;
+  c.rate.value = String(t.bytes_per_sec);
+  c.pool.value = String(t.pool);
+  showBandwidthMode(c);
+}
+
+/** The throttle as set; the rate and pool of the modes not chosen are kept as they were (or as typed, if valid). */
+function collectBandwidth(id: ServiceId, c: BandwidthControls, loaded: Throttle, local: Map<string, string>): Throttle {
+  const mode = c.mode.value as ThrottleMode;
+  const rate = whole(c.rate.value, 1, MAX_RATE);
+  if (mode === "custom" && typeof rate === "string") {
+    const zero = c.rate.value.trim() === "0";
+    local.set(`${id}.bandwidth.bytes_per_sec`, zero ? "at least 1 byte per second (choose No Limit for none)" : rate);
+  }
+  const pool = Number(c.pool.value);
+  return {
+    mode,
+    bytes_per_sec: typeof rate === "number" ? rate : loaded.bytes_per_sec,
+    pool: Number.isInteger(pool) && pool >= 1 ? pool : loaded.pool,
+  };
+}
+
+/** Relabels the pool lists with the pools' names and allowances, touching only the options that changed. */
+function labelPools(lists: HTMLSelectElement[], names: PoolNames): void {
+  const labels = POOL_IDS.map((p) => names.label(p));
+  for (const list of lists) {
+    for (let i = 0; i < labels.length; i++) {
+      const option = list.options[i];
+      if (option && option.text !== labels[i]) option.text = labels[i];
+    }
+  }
 }
 
 export function mountServices(app: HTMLElement): () => void {
@@ -75,6 +138,7 @@ export function mountServices(app: HTMLElement): () => void {
   const subTabs = new Map<ServiceId, Tabs>();
   const exemptBoxes: HTMLInputElement[] = [];
   const openGeoIp = () => void api.openWindow("geoip").catch((e) => strip.error(`Cannot open the GeoIP window: ${errorText(e)}`));
+  const openPools = () => void api.openWindow("bandwidth").catch((e) => strip.error(`Cannot open the Bandwidth Pools window: ${errorText(e)}`));
   const accessFields: [string, HTMLInputElement][] = [
     ["pop3.allow_plaintext_login", a.pop3Plain], ["pop3.max_connections_per_address", a.pop3PerAddress],
     ["pop3.max_connections", a.pop3Total], ["pop3.idle_timeout_secs", a.pop3Idle],
@@ -110,12 +174,16 @@ export function mountServices(app: HTMLElement): () => void {
       ]),
       state: h("span", { id: `svc-${id}-state` }),
       detail: h("span", { class: "state-detail", id: `svc-${id}-state-detail` }),
+      bw: bandwidthControls(id, openPools),
     };
     controls.set(id, c);
     errors.register(`${id}.enabled`, c.enabled);
     errors.register(`${id}.bind_address`, c.bind);
     errors.register(`${id}.port`, c.port);
     errors.register(`${id}.tls_mode`, c.tls);
+    errors.register(`${id}.bandwidth.mode`, c.bw.mode);
+    errors.register(`${id}.bandwidth.bytes_per_sec`, c.bw.rate);
+    errors.register(`${id}.bandwidth.pool`, c.bw.pool);
     const exempt = input(`acc-${id}-exempt`, { type: "checkbox" });
     exempt.addEventListener("change", () => exemptBoxes.forEach((b) => (b.checked = exempt.checked)));
     exemptBoxes.push(exempt);
@@ -140,6 +208,7 @@ export function mountServices(app: HTMLElement): () => void {
           row("TLS mode:", c.tls, [], "STARTTLS upgrades a plain connection on request; implicit TLS encrypts from the start."),
         ),
       ),
+      c.bw.el,
       protocolGroup(id),
     );
     const sub = new Tabs(
@@ -152,6 +221,15 @@ export function mountServices(app: HTMLElement): () => void {
     sub.el.classList.add("sub-tabs");
     subTabs.set(id, sub);
     return h("div", null, sub.el);
+  }
+
+  async function refreshPoolNames(): Promise<void> {
+    try {
+      const s = await api.getBandwidthSettings();
+      labelPools([...controls.values()].map((c) => c.bw.pool), new PoolNames(s.pools));
+    } catch (e) {
+      strip.error(`Cannot read the bandwidth pools' names: ${errorText(e)}`);
+    }
   }
 
   function fillRestrictions(x: AccessSettings): void {
@@ -195,7 +273,7 @@ export function mountServices(app: HTMLElement): () => void {
     }
     if (id === "pop3s" || id === "imaps") {
       const tab = id === "pop3s" ? "POP3" : "IMAP4";
-      return h("p", { class: "hint" }, `Logins and limits for ${TAB_LABELS[id]} are set on the ${tab} tab.`);
+      return h("p", { class: "hint" }, `Logins and limits for ${SERVICE_LABELS[id]} are set on the ${tab} tab.`);
     }
     return null;
   }
@@ -243,7 +321,7 @@ export function mountServices(app: HTMLElement): () => void {
   function fill(list: ServiceView[]): void {
     views = list;
     if (!tabs) {
-      tabs = new Tabs(list.map((v) => ({ id: v.id, label: TAB_LABELS[v.id] ?? v.name, panel: buildTab(v) })));
+      tabs = new Tabs(list.map((v) => ({ id: v.id, label: SERVICE_LABELS[v.id] ?? v.name, panel: buildTab(v) })));
       form.append(tabs.el);
       errors.onChange = markTabs;
     }
@@ -254,6 +332,7 @@ export function mountServices(app: HTMLElement): () => void {
       c.bind.value = v.bind_address;
       c.port.value = String(v.port);
       c.tls.value = v.tls_mode;
+      fillBandwidth(c.bw, v.bandwidth);
     }
   }
 
@@ -262,8 +341,13 @@ export function mountServices(app: HTMLElement): () => void {
     for (const v of views) {
       tabs?.mark(v.id, errors.keys().some((k) => keyIsFor(k, v.id)));
       const accessBad = errors.keys().some((k) => k.startsWith(`access.${v.id}.`));
-      subTabs.get(v.id)?.mark(`${v.id}-access`, accessBad);
-      if (accessBad && tabs?.current === v.id) subTabs.get(v.id)?.select(`${v.id}-access`);
+      const generalBad = errors.keys().some((k) => k.startsWith(`${v.id}.`));
+      const sub = subTabs.get(v.id);
+      sub?.mark(`${v.id}-access`, accessBad);
+      sub?.mark(`${v.id}-general`, generalBad);
+      // Show the sub-tab with the errors, unless the one shown has some of its own.
+      const shownBad = sub?.current === `${v.id}-general` ? generalBad : accessBad;
+      if (tabs?.current === v.id && !shownBad && (accessBad || generalBad)) sub?.select(generalBad ? `${v.id}-general` : `${v.id}-access`);
     }
   }
 
@@ -276,7 +360,8 @@ export function mountServices(app: HTMLElement): () => void {
       if (!/^\d+$/.test(raw) || port < 1 || port > 65535) {
         local.set(`${v.id}.port`, "the port must be between 1 and 65535");
       }
-      return { ...v, enabled: c.enabled.checked, bind_address: c.bind.value.trim(), port, tls_mode: c.tls.value as TlsMode };
+      const bandwidth = collectBandwidth(v.id, c.bw, v.bandwidth, local);
+      return { ...v, enabled: c.enabled.checked, bind_address: c.bind.value.trim(), port, tls_mode: c.tls.value as TlsMode, bandwidth };
     });
     return { services, access: collectAccess(local), local };
   }
@@ -286,7 +371,7 @@ export function mountServices(app: HTMLElement): () => void {
     const bad = views.filter((v) => errors.keys().some((k) => keyIsFor(k, v.id)));
     if (tabs && bad.length && !bad.some((v) => v.id === tabs!.current)) tabs.select(bad[0].id);
     errors.focusFirst();
-    const where = bad.map((v) => TAB_LABELS[v.id]).join(", ");
+    const where = bad.map((v) => SERVICE_LABELS[v.id]).join(", ");
     strip.error(
       `Nothing was saved. Correct the marked field${messages.size === 1 ? "" : "s"}${where ? ` on: ${where}` : ""}.` +
         (unmatched.length ? ` ${unmatched.join("; ")}` : ""),
@@ -358,10 +443,15 @@ export function mountServices(app: HTMLElement): () => void {
       fillAccess(x);
       fillRestrictions(rules);
       stop = poll(refreshState, 1000);
+      void refreshPoolNames();
     })
     .catch((e) => strip.error(`Cannot read the service settings: ${errorText(e)}`));
+  // Pools may have been renamed in the Bandwidth Pools window meanwhile.
+  const onFocus = () => void (tabs && refreshPoolNames());
+  window.addEventListener("focus", onFocus);
   return () => {
     stop();
     stopEscape();
+    window.removeEventListener("focus", onFocus);
   };
 }

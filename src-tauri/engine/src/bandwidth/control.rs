@@ -10,6 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,8 @@ pub const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// How often pool throughput is sampled, and over how many samples it is averaged.
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 const SAMPLES: usize = 3;
+/// A call slower than this moves the script's later calls to the blocking pool.
+const SLOW_CALL: Duration = Duration::from_millis(1);
 /// How often the script file is looked at even without a change notice (a missed event, a network drive).
 const POLL_SCRIPT: Duration = Duration::from_secs(5);
 
@@ -126,6 +129,8 @@ pub struct Bandwidth {
     errors: Mutex<ErrorGate>,
     live: Mutex<HashMap<u64, Weak<Connection>>>,
     samples: Mutex<Samples>,
+    /// The running script has taken longer than [`SLOW_CALL`]: call it on the blocking pool from now on.
+    slow_script: AtomicBool,
     /// Woken when a connection starts, logs in or ends (status.json follows).
     pub changed: tokio::sync::Notify,
 }
@@ -143,6 +148,7 @@ impl Bandwidth {
             live: Mutex::default(),
             samples: Mutex::default(),
             changed: tokio::sync::Notify::new(),
+            slow_script: AtomicBool::new(false),
         })
     }
 
@@ -220,6 +226,7 @@ impl Bandwidth {
             Ok(script) => {
                 tracing::info!(target: "bandwidth", "bandwidth.lua loaded: GetBandwidth decides each new connection's limit");
                 slot.script = Some(Arc::new(script));
+                self.slow_script.store(false, Ordering::Relaxed);
                 slot.status.active = true;
                 slot.status.loaded_at = Some(crate::store::now());
                 slot.status.compile_error = None;
@@ -336,7 +343,19 @@ impl Connection {
             return;
         };
         let params = self.params();
-        let answer = tokio::task::spawn_blocking(move || script.call(&params)).await.unwrap_or_else(|e| Err(format!("the script's call failed: {e}")));
+        // A call takes a few microseconds: it runs right here, unless this script has been slow (a
+        // runaway loop stopped by its budget), which then runs on the blocking pool so that it cannot
+        // hold up the other sessions.
+        let answer = if self.control.slow_script.load(Ordering::Relaxed) {
+            tokio::task::spawn_blocking(move || script.call(&params)).await.unwrap_or_else(|e| Err(format!("the script's call failed: {e}")))
+        } else {
+            let started = Instant::now();
+            let answer = script.call(&params);
+            if started.elapsed() > SLOW_CALL {
+                self.control.slow_script.store(true, Ordering::Relaxed);
+            }
+            answer
+        };
         match answer {
             Ok(verdict) => {
                 let mut state = lock(&self.state);
@@ -539,5 +558,91 @@ impl LimitSource {
             LimitSource::Custom(r) => r as i64,
             LimitSource::Pool(p) => -(p as i64),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::ThrottleMode;
+
+    fn control_with(script: &str, settings: &Settings) -> (tempfile::TempDir, Arc<Bandwidth>) {
+        let folder = tempfile::tempdir().unwrap();
+        std::fs::write(folder.path().join(SCRIPT_FILE), script).unwrap();
+        let control = Bandwidth::new(folder.path(), &settings.bandwidth);
+        control.reload_script(true);
+        (folder, control)
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_runaway_script_is_stopped_and_the_service_setting_applies() {
+        let mut settings = Settings::default();
+        settings.bandwidth.pop3.mode = ThrottleMode::Custom;
+        settings.bandwidth.pop3.bytes_per_sec = 64_000;
+        let (_folder, control) = control_with("function GetBandwidth(p) while true do end end", &settings);
+        for session in 1..=2 {
+            let conn = control.connect(session, ServiceId::Pop3, addr("203.0.113.9:4000"), addr("127.0.0.1:110"), &settings).await;
+            assert_eq!(conn.shaper().source(), LimitSource::Custom(64_000));
+            assert_eq!(conn.live().origin, LimitOrigin::Service);
+        }
+        let status = control.script_status();
+        assert!(status.last_error.as_deref().unwrap_or("").contains("ran longer than 20 ms"), "{status:?}");
+        assert_eq!(status.failed_calls, 2);
+        assert!(control.slow_script.load(Ordering::Relaxed), "later calls go to the blocking pool");
+    }
+
+    #[tokio::test]
+    async fn the_script_sees_the_login_and_the_live_figures_follow() {
+        let settings = Settings::default();
+        let (_folder, control) = control_with(
+            "function GetBandwidth(p)\n if p.username == 'theboss' then return 0 end\n if p.servertype == 'IMAP4' and p.serverport == 143 and p.clientip == '203.0.113.9' then return -12 end\n return 5000\nend",
+            &settings,
+        );
+        let conn = control.connect(7, ServiceId::Imap, addr("[::ffff:203.0.113.9]:4000"), addr("127.0.0.1:143"), &settings).await;
+        assert_eq!(conn.shaper().source(), LimitSource::Pool(12));
+        let live = control.live();
+        assert_eq!(live.connections.len(), 1);
+        assert_eq!((live.connections[0].session, live.connections[0].origin), (7, LimitOrigin::Script));
+        assert_eq!(live.pools.iter().map(|p| (p.id, p.connections)).collect::<Vec<_>>(), vec![(12, 1)]);
+        conn.login("theboss", 3).await;
+        assert_eq!(conn.params().usernumber, 3);
+        assert_eq!(conn.shaper().source(), LimitSource::None);
+        assert!(control.live().pools.is_empty(), "pool 12 no longer used");
+        drop(conn);
+        assert!(control.live().connections.is_empty());
+    }
+
+    #[tokio::test]
+    async fn connections_following_their_service_move_with_its_setting() {
+        let mut settings = Settings::default();
+        let folder = tempfile::tempdir().unwrap();
+        let control = Bandwidth::new(folder.path(), &settings.bandwidth);
+        let conn = control.connect(1, ServiceId::Smtp, addr("192.0.2.1:1000"), addr("127.0.0.1:25"), &settings).await;
+        assert_eq!(conn.shaper().source(), LimitSource::None);
+        settings.bandwidth.smtp.mode = ThrottleMode::Pool;
+        settings.bandwidth.smtp.pool = 9;
+        control.apply(&settings.bandwidth);
+        assert_eq!(conn.shaper().source(), LimitSource::Pool(9));
+    }
+
+    #[test]
+    fn the_test_panel_says_what_a_value_means_and_where_an_error_is() {
+        let mut settings = BandwidthSettings::default();
+        settings.pools.push(crate::settings::BandwidthPool { id: 2, name: "Evening".into(), allowed: 50_000 });
+        let request = |source: &str, at: Option<i64>| ScriptTestRequest { source: source.into(), params: Params { clientip: "203.0.113.5".into(), ..Default::default() }, at };
+        let r = test_script(&request("function GetBandwidth(p) return -2 end", None), &settings);
+        assert_eq!((r.value, r.meaning.as_deref()), (Some(-2), Some("Bandwidth Pool 2 \"Evening\" (50000 bytes per second)")));
+        let r = test_script(&request("function GetBandwidth(p)\n  return os.date('*t').hour\nend", Some(1_700_000_000)), &settings);
+        assert!(r.value.is_some_and(|h| (0..24).contains(&h)), "{r:?}");
+        let r = test_script(&request("function GetBandwidth(p)\n  return = 1\nend", None), &settings);
+        assert_eq!(r.line, Some(2), "{r:?}");
+        let r = test_script(&request("function GetBandwidth(p)\n  return 1e12\nend", None), &settings);
+        assert!(r.error.as_deref().unwrap_or("").contains("returned 1000000000000"), "{r:?}");
+        assert_eq!(ScriptCheck::of("function GetBandwidth(p) end").ok, true);
+        assert_eq!(ScriptCheck::of("x = ").line, Some(1));
     }
 }

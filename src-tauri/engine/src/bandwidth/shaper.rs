@@ -128,26 +128,42 @@ impl LimitSource {
     }
 }
 
-/// One direction's waiting state.
+/// One direction's reservation: bytes reserved in a bucket, usable once the timer has run out.
 #[derive(Default)]
 struct Gate {
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    reserved: Option<(Arc<Bucket>, usize)>,
 }
 
 impl Gate {
-    /// Tokens for up to `want` bytes: `Ready(n)`, or `Pending` with a timer set to wake the task.
+    /// Bytes that may be moved now (up to `want`): `Ready(n)`, or `Pending` with a timer set to wake the
+    /// task when its turn comes. The caller uses the bytes and gives back what it did not use.
     fn poll_take(&mut self, cx: &mut Context<'_>, bucket: &Arc<Bucket>, want: usize) -> Poll<usize> {
-        loop {
-            if let Some(sleep) = self.sleep.as_mut() {
-                if sleep.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                self.sleep = None;
+        if self.reserved.is_none() {
+            let (n, wait) = bucket.reserve(want, super::bucket::now());
+            self.reserved = Some((bucket.clone(), n));
+            if !wait.is_zero() {
+                self.sleep = Some(Box::pin(tokio::time::sleep(wait)));
             }
-            match bucket.take(want, super::bucket::now()) {
-                Ok(n) => return Poll::Ready(n),
-                Err(wait) => self.sleep = Some(Box::pin(tokio::time::sleep(wait))),
+        }
+        if let Some(sleep) = self.sleep.as_mut() {
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
             }
+            self.sleep = None;
+        }
+        let (reserved_in, n) = self.reserved.take().expect("reserved above");
+        // A retried write may offer less than was reserved for it.
+        reserved_in.refund(n.saturating_sub(want));
+        Poll::Ready(n.min(want))
+    }
+}
+
+impl Drop for Gate {
+    /// A connection closed while waiting: its reservation goes back to the pool.
+    fn drop(&mut self) {
+        if let Some((bucket, n)) = self.reserved.take() {
+            bucket.refund(n);
         }
     }
 }
