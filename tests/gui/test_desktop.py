@@ -407,3 +407,133 @@ def test_geoip_import_wizard_takes_a_file_from_the_native_picker_previews_choose
     wait_until(lambda: "CN" in desktop.text("#geoip-results"), what="the lookup")
     assert "GeoIPCountryWhois.csv (columns 125)" in desktop.text("#geoip-last")
     desktop.screenshot("geoip")
+
+
+def _choose(desktop, css, value):
+    """Picks an option of a <select> as the admin would, firing its change event."""
+    desktop.driver.execute_script(
+        "const s = document.querySelector(arguments[0]); s.value = arguments[1]; s.dispatchEvent(new Event('change', {bubbles: true}));",
+        css, value)
+
+
+def test_bandwidth_throttling_on_a_service_general_tab_refuses_zero_then_saves_custom_and_a_pool(desktop):
+    desktop.open_window("#btn-open-services", "services")
+    desktop.click("#tab-pop3")
+    _choose(desktop, "#svc-pop3-bw-mode", "custom")
+    desktop.type("#svc-pop3-bw-rate", "0")
+    desktop.click("#btn-apply")
+    error = wait_until(lambda: desktop.text("#svc-pop3-bw-rate-error"), what="the rate error")
+    assert "at least 1 byte" in error, error
+    assert postroomd(desktop.data_dir, "settings", "get", "bandwidth.pop3.mode").strip() == "none", "nothing saved"
+    desktop.type("#svc-pop3-bw-rate", "100000")
+    desktop.screenshot("services-bandwidth-custom")
+    desktop.click("#btn-apply")
+    wait_until(lambda: postroomd(desktop.data_dir, "settings", "get", "bandwidth.pop3.mode").strip() == "custom", what="Custom saved")
+    assert postroomd(desktop.data_dir, "settings", "get", "bandwidth.pop3.bytes_per_sec").strip() == "100000"
+    desktop.click("#tab-imap")
+    _choose(desktop, "#svc-imap-bw-mode", "pool")
+    _choose(desktop, "#svc-imap-bw-pool", "3")
+    desktop.screenshot("services-bandwidth-pool")
+    desktop.click("#btn-apply")
+    wait_until(lambda: postroomd(desktop.data_dir, "settings", "get", "bandwidth.imap.mode").strip() == "pool", what="the pool saved")
+    assert postroomd(desktop.data_dir, "settings", "get", "bandwidth.imap.pool").strip() == "3"
+
+
+def test_bandwidth_pools_window_refuses_a_circle_saves_nested_pools_and_shows_a_connection_in_its_pool(desktop):
+    postroomd(desktop.data_dir, "settings", "set", "bandwidth.pop3.mode", "pool", "bandwidth.pop3.pool", "4")
+    desktop.open_window("#btn-open-bandwidth", "bandwidth")
+    desktop.find("#pool-1000")
+    desktop.type("#pool-3-name", "VPOP3")
+    desktop.type("#pool-3-allowed", "100000")
+    desktop.type("#pool-4-name", "POP3")
+    desktop.type("#pool-4-allowed", "-3")
+    desktop.type("#pool-5-allowed", "-6")
+    desktop.type("#pool-6-allowed", "-5")
+    desktop.click("#btn-apply")
+    error = wait_until(lambda: desktop.text("#pool-5-allowed-error") or desktop.text("#pool-6-allowed-error"), what="the circle refused")
+    assert "circle" in error, error
+    desktop.screenshot("bandwidth-pools-error")
+    assert json.loads(postroomd(desktop.data_dir, "settings", "get", "bandwidth.pools")) == [], "nothing saved"
+    desktop.type("#pool-6-allowed", "0")
+    desktop.click("#btn-apply")
+    wait_until(lambda: json.loads(postroomd(desktop.data_dir, "settings", "get", "bandwidth.pools")), what="the pools saved")
+    saved = {p["id"]: (p["name"], p["allowed"]) for p in json.loads(postroomd(desktop.data_dir, "settings", "get", "bandwidth.pools"))}
+    assert saved == {3: ("VPOP3", 100000), 4: ("POP3", -3), 5: ("", -6)}, saved
+    assert "Shares pool 3" in desktop.text("#pool-4-meaning"), desktop.text("#pool-4-meaning")
+    # A POP3 connection lands in pool 4 and is shown there, with where its limit came from.
+    with socket.create_connection(("127.0.0.1", desktop.ports["pop3"]), timeout=5) as s:
+        assert s.recv(100).startswith(b"+OK")
+        wait_until(lambda: desktop.text("#pool-4-connections").strip() == "1", what="the connection in pool 4")
+        row = wait_until(lambda: next((l for l in desktop.text("#connections-table").splitlines() if "POP3" in l), None), what="the connection listed")
+        assert "service setting" in row and "4" in row, row
+        desktop.screenshot("bandwidth-pools")
+
+
+SATURDAY_NOON = "2026-11-28T12:00"
+TUESDAY_TEN = "2026-11-24T10:00"
+
+
+def test_bandwidth_lua_editor_checks_tests_the_time_of_day_example_and_saves_it_for_the_server(desktop):
+    desktop.open_window("#btn-open-bandwidth", "bandwidth")
+    desktop.open_window("#btn-edit-script", "bandwidthscript")
+    desktop.find("#script-text")
+    set_text = ("const t = document.getElementById('script-text'); t.value = arguments[0];"
+                "t.dispatchEvent(new Event('input', {bubbles: true}));")
+    desktop.driver.execute_script(set_text, "function GetBandwidth(params)\n  if params.username = 'x' then\n    return 0\n  end\nend\n")
+    desktop.click("#btn-check")
+    error = wait_until(lambda: desktop.text("#strip-error"), what="the syntax error")
+    assert "line 2" in error, error
+    desktop.screenshot("bandwidth-script-error")
+    _choose(desktop, "#script-example", "timeofday")
+    desktop.click("#btn-confirm-ok")  # the typed text is not saved: replace it?
+    wait_until(lambda: "os.date" in desktop.driver.execute_script("return document.getElementById('script-text').value"), what="the example")
+
+    def run(clientip, username, at):
+        desktop.type("#test-clientip", clientip)
+        desktop.find("#test-username").clear()
+        if username:
+            desktop.type("#test-username", username)
+        desktop.driver.execute_script("const e = document.getElementById('test-at'); e.value = arguments[0]; e.dispatchEvent(new Event('input', {bubbles: true}));", at)
+        before = desktop.text("#test-result")
+        desktop.driver.execute_script("document.getElementById('test-result').textContent = ''")
+        desktop.click("#btn-run-test")
+        return wait_until(lambda: desktop.text("#test-result"), what=f"a result after {before!r}")
+
+    assert "-2" in run("203.0.113.5", "", SATURDAY_NOON), "the weekend pool"
+    assert "-1" in run("203.0.113.5", "", TUESDAY_TEN), "the daytime pool"
+    result = run("203.0.113.5", "theboss", TUESDAY_TEN)
+    assert "Returns 0" in result or "returns 0" in result.lower(), result
+    assert "0" in run("192.168.4.7", "", SATURDAY_NOON)
+    desktop.screenshot("bandwidth-script")
+    desktop.click("#btn-save")
+    wait_until(lambda: "Saved" in desktop.text("#strip-info"), what="saved")
+    on_disk = (Path(desktop.data_dir.path) / "bandwidth.lua").read_text()
+    assert 'os.date("*t")' in on_disk and "return -2" in on_disk, on_disk
+    live = wait_until(lambda: (lambda d: d if d["script"]["active"] else None)(json.loads(postroomd(desktop.data_dir, "bandwidth", "status", "--json"))), what="the server running the script")
+    assert live["script"]["compile_error"] is None
+    # A POP3 connection from 127.0.0.1 on a weekday daytime or at the weekend: a pool, by the script.
+    with socket.create_connection(("127.0.0.1", desktop.ports["pop3"]), timeout=5) as s:
+        s.recv(100)
+        doc = wait_until(lambda: (lambda d: d if d["connections"] else None)(json.loads(postroomd(desktop.data_dir, "bandwidth", "status", "--json"))), what="the connection")
+        c = doc["connections"][0]
+        assert c["origin"] == "script" and c["limit"]["source"] == "pool" and c["limit"]["value"] in (1, 2), c
+
+
+def test_closing_the_script_editor_with_unsaved_changes_asks_first(desktop):
+    (Path(desktop.data_dir.path) / "bandwidth.lua").write_text("function GetBandwidth(params)\n  return 0\nend\n")
+    desktop.open_window("#btn-open-bandwidth", "bandwidth")
+    pools = desktop.driver.current_window_handle
+    editor = desktop.open_window("#btn-edit-script", "bandwidthscript")
+    wait_until(lambda: "return 0" in desktop.driver.execute_script("return document.getElementById('script-text').value"), what="the file loaded")
+    desktop.driver.execute_script(
+        "const t = document.getElementById('script-text'); t.value = t.value.replace('return 0', 'return -1');"
+        "t.dispatchEvent(new Event('input', {bubbles: true}));")
+    # A close request, as the title bar's close button makes it.
+    desktop.driver.execute_script("window.__TAURI_INTERNALS__.invoke('plugin:window|close', {label: 'bandwidthscript'})")
+    desktop.find("#unsaved-dialog")
+    desktop.screenshot("bandwidth-script-unsaved")
+    assert editor in desktop.driver.window_handles, "still open"
+    desktop.click("#btn-unsaved-save")
+    wait_until(lambda: editor not in desktop.driver.window_handles, what="the editor to close after saving")
+    desktop.driver.switch_to.window(pools)
+    assert "return -1" in (Path(desktop.data_dir.path) / "bandwidth.lua").read_text()

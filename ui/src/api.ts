@@ -113,6 +113,20 @@ export async function closeWindow(): Promise<void> {
   }
 }
 
+/**
+ * Guards the window's own close button (and any other close request): while `unsaved()` holds, the close
+ * is stopped and `ask` runs instead (it may close the window itself afterwards). Returns the guard's removal.
+ */
+export function guardWindowClose(unsaved: () => boolean, ask: () => void): () => void {
+  if (!inTauri) return () => {};
+  const unlisten = getCurrentWindow().onCloseRequested((ev) => {
+    if (!unsaved()) return;
+    ev.preventDefault();
+    ask();
+  });
+  return () => void unlisten.then((stop) => stop());
+}
+
 export function isApiError(e: unknown): e is ApiError {
   return typeof e === "object" && e !== null && "code" in e && "message" in e;
 }

@@ -9,29 +9,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
+use postroom_engine::bandwidth::script::examples::TIME_OF_DAY;
 use postroom_engine::bandwidth::script::{Params, Script};
 use postroom_engine::bandwidth::{LimitSource, Pools, Shaper, Throttled};
 use postroom_engine::settings::{BandwidthPool, BandwidthSettings, Throttle, ThrottleMode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// VPOP3's third example (time of day, the boss, the office network), restored.
-const TIME_OF_DAY: &str = r#"
-function GetBandwidth(params)
--- pool '1' is set to the daytime limited pool
--- pool '2' is the evening limited pool
-  if string.find(params["clientip"], "^192%.168%.") or params["username"] == "theboss" then
-    return 0; -- unlimited
-  else -- limited users
-    t = os.date("*t");
-    if (t.hour >= 18) or (t.hour == 17 and t.min >= 30) or (t.hour < 8) or (t.wday == 6) or (t.wday == 0) then
-      return -2; -- use pool 2 after 5:30pm or before 8am or at weekends
-    else
-      return -1; -- use pool 1 at other times of day
-    end
-  end
-end
-"#;
 
 fn pools_with(pools: Vec<BandwidthPool>) -> Arc<Pools> {
     Arc::new(Pools::new(&BandwidthSettings { pools, ..Default::default() }))

@@ -1,4 +1,4 @@
-import { api, closeWindow, errorText } from "../api";
+import { api, closeWindow, errorText, guardWindowClose } from "../api";
 import type { Params } from "../bindings/Params";
 import type { ScriptFile } from "../bindings/ScriptFile";
 import type { ScriptTestResult } from "../bindings/ScriptTestResult";
@@ -127,6 +127,8 @@ export function mountBandwidthScript(app: HTMLElement): () => void {
   fillBar(f.bar, [h("span", { class: "footer-info" }, "Ctrl+S saves · Tab indents · Shift+Tab leaves the editor")], [saveBtn, closeBtn]);
 
   const isDirty = () => loaded && editor.value !== saved;
+  /** Set once the admin has chosen to close: the close request that follows is let through. */
+  let leaving = false;
   editor.onChange = () => {
     dirtyMark.hidden = !isDirty();
   };
@@ -238,7 +240,11 @@ export function mountBandwidthScript(app: HTMLElement): () => void {
 
   /** Closes the window, asking first when the text has changes that are not saved. */
   async function close(): Promise<void> {
-    if (!isDirty()) return void (await closeWindow());
+    if (document.getElementById("unsaved-dialog")) return;
+    if (!isDirty()) {
+      leaving = true;
+      return void (await closeWindow());
+    }
     let leave = false;
     const d = openDialog({
       id: "unsaved-dialog",
@@ -261,7 +267,10 @@ export function mountBandwidthScript(app: HTMLElement): () => void {
       ],
     });
     await d.closed;
-    if (leave) await closeWindow();
+    if (leave) {
+      leaving = true;
+      await closeWindow();
+    }
   }
 
   example.addEventListener("change", () => void insertExample());
@@ -277,6 +286,8 @@ export function mountBandwidthScript(app: HTMLElement): () => void {
   document.addEventListener("keydown", onKey);
   window.addEventListener("beforeunload", onUnload);
   const stopEscape = closeOnEscape(close);
+  // The title bar's close button asks too.
+  const stopGuard = guardWindowClose(() => !leaving && isDirty(), () => void close());
 
   let statusFailing = false;
   const stopPoll = poll(async () => {
@@ -295,6 +306,7 @@ export function mountBandwidthScript(app: HTMLElement): () => void {
   return () => {
     stopPoll();
     stopEscape();
+    stopGuard();
     document.removeEventListener("keydown", onKey);
     window.removeEventListener("beforeunload", onUnload);
   };

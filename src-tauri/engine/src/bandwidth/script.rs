@@ -8,6 +8,8 @@
 //! `os.date("*t")` gives `wday` 0 (Sunday) to 6 (Saturday), C's numbering, as VPOP3's scripts expect:
 //! its documented time-of-day example tests `t.wday == 6 or t.wday == 0` for the weekend.
 
+pub mod examples;
+
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
