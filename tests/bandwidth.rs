@@ -302,3 +302,26 @@ fn the_three_vpop3_examples_answer_as_their_comments_say_through_the_command_lin
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bandwidth.lua:"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn a_users_own_limit_applies_when_they_log_in() {
+    let office = MailOffice::start();
+    big_messages(&office, 300, false);
+    ok(office.dir(), &["user", "set", "alice", "--bandwidth", "50000"], "");
+    let listed: serde_json::Value = serde_json::from_str(&ok(office.dir(), &["user", "list", "--json"], "")).unwrap();
+    assert_eq!(listed[0]["bandwidth"], 50000);
+    let mut held = HeldPop3::open(&office);
+    let before = live_when(&office, |d| connections(d).len() == 1);
+    assert_eq!(connections(&before)[0]["origin"], "service");
+    held.login("alice");
+    let after = live_when(&office, |d| connections(d).first().is_some_and(|c| c["user"] == "alice"));
+    let c = &connections(&after)[0];
+    assert_eq!((c["limit"]["source"].as_str(), c["limit"]["value"].as_u64(), c["origin"].as_str()), (Some("custom"), Some(50000), Some("user")), "{after:#}");
+    held.close();
+    let rate = rates(&office, 1)[0];
+    println!("alice's own limit 50000 B/s: measured {rate:.0} B/s");
+    assert!((45_000.0..=55_000.0).contains(&rate), "{rate:.0}");
+    // A limit outside the script's terms is refused and changes nothing.
+    let out = run(office.dir(), &["user", "set", "alice", "--bandwidth", "-1001"], "");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("-1 to -1000"), "{}", String::from_utf8_lossy(&out.stderr));
+}

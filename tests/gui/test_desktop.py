@@ -537,3 +537,20 @@ def test_closing_the_script_editor_with_unsaved_changes_asks_first(desktop):
     wait_until(lambda: editor not in desktop.driver.window_handles, what="the editor to close after saving")
     desktop.driver.switch_to.window(pools)
     assert "return -1" in (Path(desktop.data_dir.path) / "bandwidth.lua").read_text()
+
+
+def test_a_users_own_bandwidth_limit_is_set_on_the_advanced_tab(desktop):
+    postroomd(desktop.data_dir, "user", "add", "grace", "--password-stdin", stdin="grace-secret\n")
+    desktop.open_window("#btn-open-users", "users")
+    wait_until(lambda: "grace" in desktop.text("#users-table"), what="grace in the table")
+    desktop.click('#users-table tr[data-key="grace"] td')
+    desktop.click("#btn-edit-user")
+    desktop.click("#user-tab-advanced")
+    desktop.type("#user-bandwidth", "-1001")
+    desktop.click("#btn-user-ok")
+    error = wait_until(lambda: desktop.text("#user-bandwidth-error"), what="the limit refused")
+    assert "-1000" in error or "−1000" in error, error
+    desktop.type("#user-bandwidth", "-2")
+    desktop.screenshot("user-editor-advanced")
+    desktop.click("#btn-user-ok")
+    wait_until(lambda: json.loads(postroomd(desktop.data_dir, "user", "list", "--json"))[0]["bandwidth"] == -2, what="the limit saved")

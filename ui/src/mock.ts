@@ -48,7 +48,7 @@ const failedId: ServiceId | null = demo === "failed" ? "smtp" : null;
 
 let nextId = 1;
 const user = (name: string, real_name: string, aliases: string[], message_count: number, mailbox_bytes: number, enabled = true): UserSummary =>
-  ({ id: nextId++, name, real_name, enabled, aliases, message_count, mailbox_bytes });
+  ({ id: nextId++, name, real_name, enabled, aliases, message_count, mailbox_bytes, bandwidth: 0 });
 let users: UserSummary[] = [
   user("alice", "Alice Moreton", ["accounts", "invoices"], 1284, 86.4 * MB),
   user("bob", "Bob Fairweather", [], 312, 12.9 * MB),
@@ -157,7 +157,7 @@ function bulkAdd(): BulkAddReport {
   const rows: [number, string, string, string][] = [[2, "erin", "password1", "Erin Blake"], [3, "frank", "pw", "Frank Hale"], [4, "greg", "hunter22", "Greg Ito"], [5, "alice", "whatever1", "Alice Again"]];
   const report: BulkAddReport = { added: [], errors: [] };
   for (const [line, name, password, real_name] of rows) {
-    const errs = validateUser({ name, real_name, enabled: true, aliases: [], password }, true);
+    const errs = validateUser({ name, real_name, enabled: true, aliases: [], password, bandwidth: 0 }, true);
     if (errs.length) report.errors.push({ line, message: `${errs[0].field}: ${errs[0].message}` });
     else {
       users.push(user(name, real_name, [], 0, 0));
@@ -200,14 +200,14 @@ const handlers: Record<string, (a: any) => unknown> = {
   create_user: (a: { form: UserForm }) => {
     const errors = validateUser(a.form, true);
     if (errors.length) throw invalid(errors);
-    users.push(user(a.form.name, a.form.real_name, a.form.aliases, 0, 0, a.form.enabled));
+    users.push({ ...user(a.form.name, a.form.real_name, a.form.aliases, 0, 0, a.form.enabled), bandwidth: a.form.bandwidth });
     passwords.set(a.form.name, a.form.password!);
   },
   update_user: (a: { name: string; form: UserForm }) => {
     const u = findUser(a.name);
     const errors = validateUser(a.form, false, a.name);
     if (errors.length) throw invalid(errors);
-    Object.assign(u, { name: a.form.name, real_name: a.form.real_name, enabled: a.form.enabled, aliases: a.form.aliases });
+    Object.assign(u, { name: a.form.name, real_name: a.form.real_name, enabled: a.form.enabled, aliases: a.form.aliases, bandwidth: a.form.bandwidth });
     if (a.form.password !== null) passwords.set(u.name, a.form.password);
   },
   delete_user: (a: { name: string }) => {

@@ -113,6 +113,8 @@ impl Engine {
         if let Err(e) = self.refresh_geoip() {
             tracing::error!(target: "geoip", error = %e, "cannot load the GeoIP data");
         }
+        // bandwidth.lua decides from the first connection on.
+        self.inner.bandwidth.reload_script(true);
         let ctx = NetContext {
             settings: self.inner.settings.subscribe(),
             paused: self.inner.paused.subscribe(),

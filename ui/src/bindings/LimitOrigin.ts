@@ -3,4 +3,4 @@
 /**
  * Which rule gave a connection its limit.
  */
-export type LimitOrigin = "service" | "script";
+export type LimitOrigin = "service" | "user" | "script";

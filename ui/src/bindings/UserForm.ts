@@ -3,4 +3,8 @@
 /**
  * What the user editor submits. `password` is required to create; `None` on update keeps the old one.
  */
-export type UserForm = { name: string, real_name: string, enabled: boolean, aliases: Array<string>, password: string | null, };
+export type UserForm = { name: string, real_name: string, enabled: boolean, aliases: Array<string>, password: string | null, 
+/**
+ * The user's own bandwidth limit (see [`UserSummary::bandwidth`]).
+ */
+bandwidth: number, };

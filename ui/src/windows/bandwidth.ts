@@ -2,6 +2,7 @@ import { api, closeWindow, errorText, fieldMessages } from "../api";
 import type { BandwidthPool } from "../bindings/BandwidthPool";
 import type { BandwidthSettings } from "../bindings/BandwidthSettings";
 import type { ConnectionLive } from "../bindings/ConnectionLive";
+import type { LimitOrigin } from "../bindings/LimitOrigin";
 import type { PoolLive } from "../bindings/PoolLive";
 import { formatNumber, formatRate, formatUnixTime, plural, SERVICE_LABELS } from "../format";
 import { busy, button, fillBar, Strip } from "../widgets/buttons";
@@ -9,6 +10,8 @@ import { closeOnEscape, frame, h, poll, text } from "../widgets/dom";
 import { errorSlot, FieldErrors, group, input, integer, select } from "../widgets/form";
 import { Table } from "../widgets/table";
 import { allowanceMeaning, limitText, MAX_RATE, POOL_COUNT, POOL_IDS, PoolNames, showScriptStatus } from "./pools";
+
+const ORIGIN_TEXT: Record<LimitOrigin, string> = { service: "service setting", user: "user setting", script: "bandwidth.lua" };
 
 const SERVICE_IDS = Object.keys(SERVICE_LABELS) as (keyof typeof SERVICE_LABELS)[];
 
@@ -79,7 +82,7 @@ function connectionsTable(names: () => PoolNames): Table<ConnectionLive> {
       { key: "client", title: "Client", value: (c) => c.client, width: "130px" },
       { key: "user", title: "User", value: (c) => c.user, render: (c) => c.user || h("span", { class: "muted" }, "not logged in") },
       { key: "limit", title: "Limit", value: (c) => limitText(c.limit, names()) },
-      { key: "origin", title: "Source", value: (c) => (c.origin === "script" ? "bandwidth.lua" : "service setting"), width: "112px" },
+      { key: "origin", title: "Source", value: (c) => ORIGIN_TEXT[c.origin], width: "112px" },
       { key: "since", title: "Connected", value: (c) => c.connected_at, render: (c) => formatUnixTime(c.connected_at), align: "right", width: "96px" },
     ],
   });

@@ -5,7 +5,7 @@ import type { UserForm } from "../bindings/UserForm";
 import { formatNumber, formatSize } from "../format";
 import { openDialog } from "../widgets/dialog";
 import { h } from "../widgets/dom";
-import { checkRow, FieldErrors, grid, group, input, row, textarea } from "../widgets/form";
+import { checkRow, FieldErrors, grid, group, input, integer, row, textarea } from "../widgets/form";
 import { Table } from "../widgets/table";
 import { Tabs } from "../widgets/tabs";
 
@@ -35,6 +35,8 @@ export async function editUser(existing: UserDetail | null): Promise<string | nu
   errors.register("password2", password2);
   errors.register("enabled", enabled);
   errors.register("aliases", aliases);
+  const bandwidth = input("user-bandwidth", { value: String(u?.bandwidth ?? 0), inputmode: "numeric", class: "w-short num" });
+  errors.register("bandwidth", bandwidth);
 
   const general = h(
     "div",
@@ -49,7 +51,24 @@ export async function editUser(existing: UserDetail | null): Promise<string | nu
     ),
     existing ? folderGroup(existing.folders) : null,
   );
-  const tabs = new Tabs([{ id: "general", label: "General", panel: general }], "user-tab-");
+  const advanced = h(
+    "div",
+    null,
+    group(
+      "Bandwidth",
+      grid(
+        row("Bandwidth limit:", bandwidth, [h("span", { class: "unit" }, "bytes per second, or −K for pool K")],
+          "0: none of the user's own (the service's Bandwidth Throttling applies). N: each of this user's connections is limited to N bytes per second once logged in. −K: the user's connections share Bandwidth Pool K. When bandwidth.lua is in use, it decides, and sees this as userbandwidth."),
+      ),
+    ),
+  );
+  const tabs = new Tabs(
+    [
+      { id: "general", label: "General", panel: general },
+      { id: "advanced", label: "Advanced", panel: advanced },
+    ],
+    "user-tab-",
+  );
 
   let saved: string | null = null;
   const d = openDialog({
@@ -72,12 +91,20 @@ export async function editUser(existing: UserDetail | null): Promise<string | nu
       password2.focus();
       return false;
     }
+    const limit = integer(bandwidth.value || "0", -1000, 999_999_999);
+    if (typeof limit === "string") {
+      tabs.select("advanced");
+      errors.show(new Map([["bandwidth", `${limit} (0, bytes per second, or −1 to −1000 for a pool)`]]));
+      bandwidth.focus();
+      return false;
+    }
     const form: UserForm = {
       name: name.value.trim(),
       real_name: realName.value.trim(),
       enabled: enabled.checked,
       aliases: parseAliases(aliases.value),
       password: pw === "" ? null : pw,
+      bandwidth: limit,
     };
     try {
       if (editing) await api.updateUser(u!.name, form);

@@ -38,6 +38,8 @@ const POLL_SCRIPT: Duration = Duration::from_secs(5);
 pub enum LimitOrigin {
     /// The service's Bandwidth Throttling setting.
     Service,
+    /// The logged-in user's own limit (Users → the user's Bandwidth).
+    User,
     /// `GetBandwidth` in bandwidth.lua.
     Script,
 }
@@ -126,6 +128,8 @@ pub struct Bandwidth {
     settings: Mutex<BandwidthSettings>,
     script_path: PathBuf,
     slot: Mutex<ScriptSlot>,
+    /// Held while the file is read and compiled, so that two reloads (a save, a change notice) do not cross.
+    reloading: Mutex<()>,
     errors: Mutex<ErrorGate>,
     live: Mutex<HashMap<u64, Weak<Connection>>>,
     samples: Mutex<Samples>,
@@ -144,6 +148,7 @@ impl Bandwidth {
             settings: Mutex::new(settings.clone()),
             script_path,
             slot: Mutex::new(slot),
+            reloading: Mutex::default(),
             errors: Mutex::default(),
             live: Mutex::default(),
             samples: Mutex::default(),
@@ -204,39 +209,37 @@ impl Bandwidth {
     /// Reads bandwidth.lua again if it changed (or `force`): a good version replaces the running one, a
     /// bad one is reported and leaves it running, a removed file stops scripting.
     pub fn reload_script(&self, force: bool) {
+        let _one_at_a_time = lock(&self.reloading);
         let meta = std::fs::metadata(&self.script_path).ok().map(|m| (m.len(), m.modified().unwrap_or(std::time::UNIX_EPOCH)));
-        let mut slot = lock(&self.slot);
-        if !force && meta == slot.seen {
+        if !force && meta == lock(&self.slot).seen {
             return;
         }
+        // Compiled outside the slot's lock: connections keep getting the running script meanwhile.
+        let compiled = meta.map(|_| {
+            std::fs::read(&self.script_path)
+                .map_err(|e| format!("cannot read {}: {e}", self.script_path.display()))
+                .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "bandwidth.lua is not UTF-8 text".to_string()))
+                .and_then(|text| Script::compile(&text))
+        });
+        let mut slot = lock(&self.slot);
         slot.seen = meta;
-        let Some(_) = meta else {
-            if slot.script.take().is_some() || slot.status.compile_error.is_some() {
-                tracing::info!(target: "bandwidth", "bandwidth.lua removed: each service's own Bandwidth Throttling applies");
-            }
-            slot.status = ScriptStatus { path: slot.status.path.clone(), ..Default::default() };
-            return;
-        };
-        slot.status.present = true;
-        let compiled = std::fs::read(&self.script_path)
-            .map_err(|e| format!("cannot read {}: {e}", self.script_path.display()))
-            .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "bandwidth.lua is not UTF-8 text".to_string()))
-            .and_then(|text| Script::compile(&text));
         match compiled {
-            Ok(script) => {
+            None => {
+                if slot.script.take().is_some() || slot.status.compile_error.is_some() {
+                    tracing::info!(target: "bandwidth", "bandwidth.lua removed: each service's own Bandwidth Throttling applies");
+                }
+                slot.status = ScriptStatus { path: slot.status.path.clone(), ..Default::default() };
+            }
+            Some(Ok(script)) => {
                 tracing::info!(target: "bandwidth", "bandwidth.lua loaded: GetBandwidth decides each new connection's limit");
                 slot.script = Some(Arc::new(script));
                 self.slow_script.store(false, Ordering::Relaxed);
-                slot.status.active = true;
-                slot.status.loaded_at = Some(crate::store::now());
-                slot.status.compile_error = None;
-                slot.status.last_error = None;
-                slot.status.last_error_at = None;
-                slot.status.failed_calls = 0;
+                slot.status = ScriptStatus { path: slot.status.path.clone(), active: true, present: true, loaded_at: Some(crate::store::now()), ..Default::default() };
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 let keeping = if slot.script.is_some() { "the previous version keeps running" } else { "each service's own setting applies" };
                 tracing::error!(target: "bandwidth", error = %e, "bandwidth.lua cannot be used ({keeping})");
+                slot.status.present = true;
                 slot.status.compile_error = Some(e);
             }
         }
@@ -306,8 +309,8 @@ impl Bandwidth {
 }
 
 struct ConnState {
-    /// The logged-in user's name and number.
-    user: Option<(String, i64)>,
+    /// The logged-in user's name, number and own limit (in the script's terms).
+    user: Option<(String, i64, i64)>,
     origin: LimitOrigin,
 }
 
@@ -328,9 +331,10 @@ impl Connection {
         &self.shaper
     }
 
-    /// A user logged in: the script is asked again, with the user's details.
-    pub async fn login(&self, user: &str, number: i64) {
-        lock(&self.state).user = Some((user.to_string(), number));
+    /// A user logged in: the script is asked again, with the user's details; without a script (or when
+    /// it fails), the user's own limit applies if they have one.
+    pub async fn login(&self, user: &str, number: i64, own_limit: i64) {
+        lock(&self.state).user = Some((user.to_string(), number, own_limit));
         self.decide().await;
         self.control.changed.notify_one();
     }
@@ -373,8 +377,15 @@ impl Connection {
         }
     }
 
+    /// The limit without the script: the user's own, or else the service's.
     fn follow_service(&self) {
         let mut state = lock(&self.state);
+        let own = state.user.as_ref().map_or(0, |u| u.2);
+        if let (true, Ok(limit)) = (own != 0, LimitSource::from_script_value(own)) {
+            state.origin = LimitOrigin::User;
+            self.shaper.set(limit);
+            return;
+        }
         state.origin = LimitOrigin::Service;
         let throttle = *lock(&self.control.settings).get(self.service);
         self.shaper.set(LimitSource::from_throttle(&throttle));
@@ -394,8 +405,7 @@ impl Connection {
             bandwidth: self.shaper.source().script_value(),
             username: user.as_ref().map(|u| u.0.clone()).unwrap_or_default(),
             usernumber: user.as_ref().map_or(0, |u| u.1),
-            // Users have no bandwidth setting of their own: 0, "no limit of the user's own".
-            userbandwidth: 0,
+            userbandwidth: user.as_ref().map_or(0, |u| u.2),
         }
     }
 
@@ -425,9 +435,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Keeps bandwidth.lua loaded as it changes, and samples pool throughput, until shutdown.
+/// The engine loads the script before its listeners start ([`Bandwidth::reload_script`]).
 pub async fn watch_script(control: Arc<Bandwidth>, shutdown: CancellationToken) {
-    let load = control.clone();
-    let _ = tokio::task::spawn_blocking(move || load.reload_script(true)).await;
     let changed = Arc::new(tokio::sync::Notify::new());
     let _watcher = file_watcher(&control.script_path, changed.clone());
     let mut sample = tokio::time::interval(SAMPLE_EVERY);
@@ -551,6 +560,16 @@ fn error_line(error: &str) -> Option<u32> {
 }
 
 impl LimitSource {
+    /// A limit given in the script's terms.
+    pub fn from_script_value(v: i64) -> Result<LimitSource, String> {
+        crate::settings::check_limit_value(v)?;
+        Ok(match v {
+            0 => LimitSource::None,
+            1.. => LimitSource::Custom(v as u64),
+            _ => LimitSource::Pool(v.unsigned_abs() as u32),
+        })
+    }
+
     /// The limit in the script's terms: 0, bytes per second, or −pool.
     pub fn script_value(&self) -> i64 {
         match *self {
@@ -608,12 +627,27 @@ mod tests {
         assert_eq!(live.connections.len(), 1);
         assert_eq!((live.connections[0].session, live.connections[0].origin), (7, LimitOrigin::Script));
         assert_eq!(live.pools.iter().map(|p| (p.id, p.connections)).collect::<Vec<_>>(), vec![(12, 1)]);
-        conn.login("theboss", 3).await;
+        conn.login("theboss", 3, 0).await;
         assert_eq!(conn.params().usernumber, 3);
         assert_eq!(conn.shaper().source(), LimitSource::None);
         assert!(control.live().pools.is_empty(), "pool 12 no longer used");
         drop(conn);
         assert!(control.live().connections.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_users_own_limit_applies_at_login_and_the_script_sees_it() {
+        let settings = Settings::default();
+        let folder = tempfile::tempdir().unwrap();
+        let control = Bandwidth::new(folder.path(), &settings.bandwidth);
+        let conn = control.connect(1, ServiceId::Pop3, addr("192.0.2.1:1000"), addr("127.0.0.1:110"), &settings).await;
+        conn.login("alice", 4, 50_000).await;
+        assert_eq!((conn.shaper().source(), conn.live().origin), (LimitSource::Custom(50_000), LimitOrigin::User));
+        let (_folder, scripted) = control_with("function GetBandwidth(p)\n if p.userbandwidth < 0 then return p.userbandwidth end\n return 0\nend", &settings);
+        let conn = scripted.connect(2, ServiceId::Pop3, addr("192.0.2.1:1000"), addr("127.0.0.1:110"), &settings).await;
+        conn.login("bob", 5, -8).await;
+        assert_eq!(conn.params().userbandwidth, -8);
+        assert_eq!((conn.shaper().source(), conn.live().origin), (LimitSource::Pool(8), LimitOrigin::Script));
     }
 
     #[tokio::test]

@@ -57,12 +57,12 @@ pub enum Verdict {
 impl Verdict {
     /// The script's return value: 0, 1..999999999 or −1..−1000.
     pub fn from_value(v: i64) -> Result<Verdict, String> {
-        match v {
-            0 => Ok(Verdict::NoLimit),
-            1..=999_999_999 => Ok(Verdict::Rate(v as u64)),
-            -1000..=-1 => Ok(Verdict::Pool(v.unsigned_abs() as u32)),
-            _ => Err(format!("GetBandwidth returned {v}: use 0 (no limit), 1 to 999999999 (bytes per second) or -1 to -1000 (a pool)")),
-        }
+        crate::settings::check_limit_value(v).map_err(|_| format!("GetBandwidth returned {v}: use 0 (no limit), 1 to 999999999 (bytes per second) or -1 to -1000 (a pool)"))?;
+        Ok(match v {
+            0 => Verdict::NoLimit,
+            1.. => Verdict::Rate(v as u64),
+            _ => Verdict::Pool(v.unsigned_abs() as u32),
+        })
     }
 }
 

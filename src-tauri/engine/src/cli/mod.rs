@@ -176,6 +176,16 @@ enum UserCommand {
         /// Another name the mailbox answers to (repeatable)
         #[arg(long = "alias", value_name = "NAME")]
         aliases: Vec<String>,
+        /// The user's own bandwidth limit: 0 none (the service's applies), N bytes per second, -K pool K
+        #[arg(long, value_name = "LIMIT", default_value_t = 0, allow_negative_numbers = true)]
+        bandwidth: i64,
+    },
+    /// Change a user's settings (those given)
+    Set {
+        name: String,
+        /// The user's own bandwidth limit: 0 none (the service's applies), N bytes per second, -K pool K
+        #[arg(long, value_name = "LIMIT", allow_negative_numbers = true)]
+        bandwidth: Option<i64>,
     },
     /// List users
     List(JsonFlag),
@@ -424,10 +434,23 @@ fn read_password(from_stdin: bool) -> Result<String> {
 fn user(store: &Store, command: UserCommand) -> Result<()> {
     let directory = Directory::new(store.clone());
     match command {
-        UserCommand::Add { name, password_stdin, real_name, aliases } => {
+        UserCommand::Add { name, password_stdin, real_name, aliases, bandwidth } => {
             let password = read_password(password_stdin)?;
-            directory.create(UserForm { name: name.clone(), real_name, enabled: true, aliases, password: Some(password) })?;
+            directory.create(UserForm { name: name.clone(), real_name, enabled: true, aliases, password: Some(password), bandwidth })?;
             println!("user {name} created");
+        }
+        UserCommand::Set { name, bandwidth } => {
+            let user = directory.get(&name)?.user;
+            let form = UserForm {
+                name: user.name.clone(),
+                real_name: user.real_name,
+                enabled: user.enabled,
+                aliases: user.aliases,
+                password: None,
+                bandwidth: bandwidth.unwrap_or(user.bandwidth),
+            };
+            directory.update(&name, form)?;
+            println!("user {} changed", user.name);
         }
         UserCommand::List(f) => output::users(&directory.list()?, f.json)?,
         UserCommand::Del { name } => {

@@ -201,6 +201,7 @@ pub fn bandwidth_status(dir: &DataDir, json_out: bool) -> Result<i32> {
         };
         let origin = match c.origin {
             crate::bandwidth::LimitOrigin::Service => "service setting",
+            crate::bandwidth::LimitOrigin::User => "user setting",
             crate::bandwidth::LimitOrigin::Script => "bandwidth.lua",
         };
         println!("{:<8} {:<11} {:<40} {:<16} {:<18} {origin}", format!("#{}", c.session), c.service.key(), c.client, c.user, limit);

@@ -12,6 +12,7 @@ fn setup() -> (tempfile::TempDir, Store) {
         enabled: true,
         aliases: aliases.iter().map(|a| a.to_string()).collect(),
         password: Some("password".into()),
+        bandwidth: 0,
     };
     d.create(form("alice", &["sales"])).unwrap();
     d.create(form("bob", &[])).unwrap();

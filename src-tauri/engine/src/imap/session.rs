@@ -614,12 +614,12 @@ impl Session {
         }
         let shared = self.ctx.shared.clone();
         match login::check(&shared.directory, &shared.bans, "IMAP4", self.ctx.peer.ip(), user, password).await {
-            LoginOutcome::Accepted { user_id } => {
+            LoginOutcome::Accepted { user_id, bandwidth } => {
                 let Some(session) = UserSession::take(&shared, user_id, self.ctx.settings.imap.max_connections_per_user) else {
                     self.tagged(tag, "NO", "[LIMIT] too many IMAP sessions for this user");
                     return Ok(Next::Continue);
                 };
-                self.ctx.bandwidth.login(user, user_id).await;
+                self.ctx.bandwidth.login(user, user_id, bandwidth).await;
                 self.user = Some(User { id: user_id, _session: session });
                 let caps = self.capabilities();
                 self.tagged(tag, "OK", &format!("[CAPABILITY {caps}] logged in"));

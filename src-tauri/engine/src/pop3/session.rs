@@ -291,8 +291,8 @@ impl Session {
 
     async fn login(&mut self, user: &str, password: &str) -> std::io::Result<Next> {
         let shared = self.ctx.shared.clone();
-        let user_id = match login::check(&shared.directory, &shared.bans, "POP3", self.ctx.peer.ip(), user, password).await {
-            LoginOutcome::Accepted { user_id } => user_id,
+        let (user_id, own_bandwidth) = match login::check(&shared.directory, &shared.bans, "POP3", self.ctx.peer.ip(), user, password).await {
+            LoginOutcome::Accepted { user_id, bandwidth } => (user_id, bandwidth),
             LoginOutcome::NowBanned => {
                 self.err(Some("AUTH"), "too many failed logins from your address; try later");
                 return Ok(Next::Close);
@@ -309,7 +309,7 @@ impl Session {
             self.err(Some("IN-USE"), "the mailbox is open in another POP3 session");
             return Ok(Next::Continue);
         };
-        self.ctx.bandwidth.login(user, user_id).await;
+        self.ctx.bandwidth.login(user, user_id, own_bandwidth).await;
         let inbox = shared.store.read_async(move |c| {
             let folder = mailbox::folder(c, user_id, "INBOX")?.ok_or(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))?;
             Ok((mailbox::messages(c, folder.id)?, folder))

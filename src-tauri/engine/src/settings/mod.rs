@@ -22,7 +22,7 @@ use serde_json::Value;
 
 pub use services::{Protocol, ServiceId, ServiceSettings, ServicesSettings, TlsMode};
 pub use outbound::{OutboundSettings, OutboundTls};
-pub use bandwidth::{BandwidthPool, BandwidthSettings, Throttle, ThrottleMode, POOLS};
+pub use bandwidth::{check_limit_value, BandwidthPool, BandwidthSettings, Throttle, ThrottleMode, POOLS};
 pub use access::{AccessAction, AccessRule, AccessSettings, RuleKind, ServiceAccess};
 pub use logging::{KeepBy, LogLevel, LogSettings, RetentionSettings, SessionLogSetting, SessionLogs, WriterSettings};
 pub use mailboxes::{ImapSettings, Pop3Settings};

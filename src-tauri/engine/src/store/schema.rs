@@ -159,6 +159,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER geoipv6_update AFTER UPDATE ON geoipv6 BEGIN UPDATE geoip_state SET changes = changes + 1; END;
     CREATE TRIGGER geoipv6_delete AFTER DELETE ON geoipv6 BEGIN UPDATE geoip_state SET changes = changes + 1; END;
     "#,
+    // 6: a user's own bandwidth limit, in bandwidth.lua's terms (0 none of their own, bytes per second,
+    // or −K for pool K); given to the script as `userbandwidth`, and applied at login without one.
+    r#"
+    ALTER TABLE users ADD COLUMN bandwidth INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// Applies every migration the database has not seen yet.

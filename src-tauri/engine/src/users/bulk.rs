@@ -116,5 +116,6 @@ fn check_row(record: &csv::StringRecord, earlier: &[Row]) -> Result<UserForm, St
         enabled: true,
         aliases: Vec::new(),
         password: Some(record[1].to_string()),
+        bandwidth: 0,
     })
 }

@@ -45,6 +45,9 @@ pub struct UserSummary {
     pub message_count: i64,
     #[ts(type = "number")]
     pub mailbox_bytes: i64,
+    /// The user's own bandwidth limit: 0 none of their own, bytes per second, or −K for pool K.
+    #[ts(type = "number")]
+    pub bandwidth: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -70,6 +73,18 @@ pub struct UserForm {
     pub enabled: bool,
     pub aliases: Vec<String>,
     pub password: Option<String>,
+    /// The user's own bandwidth limit (see [`UserSummary::bandwidth`]).
+    #[serde(default)]
+    #[ts(type = "number")]
+    pub bandwidth: i64,
+}
+
+/// A user whose password matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifiedUser {
+    pub id: i64,
+    /// Their own bandwidth limit (0: none).
+    pub bandwidth: i64,
 }
 
 /// The user directory over the store.
@@ -147,17 +162,17 @@ impl Directory {
     }
 
     /// Checks a login; `None` when the user does not exist, is disabled, or the password is wrong.
-    pub fn verify(&self, name: &str, password: &str) -> ApiResult<Option<i64>> {
+    pub fn verify(&self, name: &str, password: &str) -> ApiResult<Option<VerifiedUser>> {
         let name = name.to_string();
         let row = self.store.read(move |c| {
             Ok(c.query_row(
-                "SELECT id, password_hash FROM users WHERE name = ?1 AND deleted_at IS NULL AND enabled = 1",
+                "SELECT id, password_hash, bandwidth FROM users WHERE name = ?1 AND deleted_at IS NULL AND enabled = 1",
                 [name],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+                |r| Ok((VerifiedUser { id: r.get(0)?, bandwidth: r.get(2)? }, r.get::<_, String>(1)?)),
             )
             .optional()?)
         })?;
-        Ok(row.filter(|(_, hash)| self.logins.matches(hash, password, || password_matches(hash, password))).map(|(id, _)| id))
+        Ok(row.filter(|(_, hash)| self.logins.matches(hash, password, || password_matches(hash, password))).map(|(user, _)| user))
     }
 
     /// Normalises the form, checks every field it can without the database, and hashes the password.
@@ -169,6 +184,9 @@ impl Directory {
         let mut errors = Vec::new();
         if let Err(m) = check_name(&form.name) {
             errors.push(FieldError::new("name", m));
+        }
+        if let Err(m) = crate::settings::check_limit_value(form.bandwidth) {
+            errors.push(FieldError::new("bandwidth", m));
         }
         if form.real_name.chars().count() > 200 {
             errors.push(FieldError::new("real_name", "at most 200 characters"));
@@ -289,8 +307,8 @@ pub(crate) fn insert_user(c: &Connection, form: &UserForm, hash: &str) -> StoreR
         return Ok(Err(ApiError::invalid(errors)));
     }
     c.execute(
-        "INSERT INTO users(name, password_hash, real_name, enabled, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![form.name, hash, form.real_name, form.enabled, now()],
+        "INSERT INTO users(name, password_hash, real_name, enabled, created_at, bandwidth) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![form.name, hash, form.real_name, form.enabled, now(), form.bandwidth],
     )?;
     let id = c.last_insert_rowid();
     set_aliases(c, id, &form.aliases)?;
@@ -312,8 +330,8 @@ fn update_user(c: &Connection, name: &str, form: &UserForm, hash: Option<&str>) 
         return Ok(Err(ApiError::invalid(errors)));
     }
     c.execute(
-        "UPDATE users SET name = ?1, real_name = ?2, enabled = ?3 WHERE id = ?4",
-        params![form.name, form.real_name, form.enabled, id],
+        "UPDATE users SET name = ?1, real_name = ?2, enabled = ?3, bandwidth = ?4 WHERE id = ?5",
+        params![form.name, form.real_name, form.enabled, form.bandwidth, id],
     )?;
     if let Some(hash) = hash {
         c.execute("UPDATE users SET password_hash = ?1 WHERE id = ?2", params![hash, id])?;
@@ -336,7 +354,8 @@ fn list_users(c: &Connection, only: Option<&str>) -> StoreResult<Vec<UserSummary
         "SELECT u.id, u.name, u.real_name, u.enabled,
                 (SELECT group_concat(alias, ',') FROM (SELECT alias FROM aliases WHERE user_id = u.id ORDER BY alias)),
                 (SELECT count(*) FROM messages m JOIN folders f ON f.id = m.folder_id WHERE f.user_id = u.id),
-                (SELECT coalesce(sum(m.size), 0) FROM messages m JOIN folders f ON f.id = m.folder_id WHERE f.user_id = u.id)
+                (SELECT coalesce(sum(m.size), 0) FROM messages m JOIN folders f ON f.id = m.folder_id WHERE f.user_id = u.id),
+                u.bandwidth
          FROM users u
          WHERE u.deleted_at IS NULL AND (?1 IS NULL OR u.name = ?1)
          ORDER BY u.name",
@@ -351,6 +370,7 @@ fn list_users(c: &Connection, only: Option<&str>) -> StoreResult<Vec<UserSummary
             aliases: aliases.map(|a| a.split(',').map(str::to_string).collect()).unwrap_or_default(),
             message_count: r.get(5)?,
             mailbox_bytes: r.get(6)?,
+            bandwidth: r.get(7)?,
         })
     })?;
     rows.collect::<Result<_, _>>().map_err(StoreError::from)

@@ -7,7 +7,7 @@ fn directory() -> (tempfile::TempDir, Directory) {
 }
 
 fn form(name: &str) -> UserForm {
-    UserForm { name: name.into(), real_name: "A Person".into(), enabled: true, aliases: vec![], password: Some("secret-pw".into()) }
+    UserForm { name: name.into(), real_name: "A Person".into(), enabled: true, aliases: vec![], password: Some("secret-pw".into()), bandwidth: 0 }
 }
 
 #[test]
@@ -99,4 +99,15 @@ fn domains_are_validated_lowercased_and_unique() {
     assert_eq!(d.domains().unwrap(), ["example.com"]);
     d.delete_domain("EXAMPLE.com.").unwrap();
     assert!(d.domains().unwrap().is_empty());
+}
+
+#[test]
+fn a_users_own_bandwidth_limit_is_checked_and_kept() {
+    let (_tmp, d) = directory();
+    let e = d.create(UserForm { bandwidth: -1001, ..form("alice") }).unwrap_err();
+    assert!(e.fields.iter().any(|f| f.field == "bandwidth" && f.message.contains("-1 to -1000")), "{e:?}");
+    d.create(UserForm { bandwidth: -3, ..form("alice") }).unwrap();
+    assert_eq!(d.get("alice").unwrap().user.bandwidth, -3);
+    d.update("alice", UserForm { bandwidth: 64_000, password: None, ..form("alice") }).unwrap();
+    assert_eq!(d.verify("alice", "secret-pw").unwrap().map(|u| u.bandwidth), Some(64_000));
 }
