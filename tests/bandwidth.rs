@@ -264,16 +264,28 @@ fn bandwidth_lua_is_reloaded_on_change_and_a_broken_one_keeps_the_previous_runni
 
     // A bad return value: the service's own setting applies, and the error is logged once a minute,
     // not once per connection.
+    let loads = status(&|_| true)["script"]["loads"].as_u64().unwrap();
+    // Loaded once per change, not again and again (reading the file is no change).
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(status(&|_| true)["script"]["loads"].as_u64().unwrap(), loads, "reloaded without a change");
     write_script(&office, "function GetBandwidth(params)\n  return 5000000000\nend\n");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    status(&|d| d["script"]["loads"].as_u64() > Some(loads));
     ok(office.dir(), &["settings", "set", "bandwidth.pop3.mode", "custom", "bandwidth.pop3.bytes_per_sec", "64000"], "");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::thread::sleep(std::time::Duration::from_millis(1500)); // the server picks the change up
     for _ in 0..3 {
         assert_eq!(limit_of_new_connection(), ("custom".into(), Some(64000), "service".into()));
     }
     let doc = status(&|d| d["script"]["failed_calls"] == 3);
     assert!(doc["script"]["last_error"].as_str().unwrap().contains("returned 5000000000"), "{doc:#}");
-    let errors = std::fs::read_to_string(office.dir().join("logs/errors.log")).unwrap_or_default();
+    // errors.log is written in bursts: wait for the line, then make sure it is there only once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let errors = loop {
+        let text = std::fs::read_to_string(office.dir().join("logs/errors.log")).unwrap_or_default();
+        if text.contains("returned 5000000000") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
     assert_eq!(errors.matches("returned 5000000000").count(), 1, "logged once, not per connection:\n{errors}");
 
     // Removed: no script, the services' settings apply.

@@ -148,7 +148,7 @@ def test_pause_closes_the_listeners_and_resume_reopens_them(desktop):
     desktop.click("#btn-pause")
     wait_until(lambda: greeting(desktop.ports["pop3"], 0.3) is None, what="POP3 to close")
     wait_until(lambda: "Paused" in desktop.text("#status-header"), what="the paused header")
-    assert desktop.status()["paused"] is True
+    wait_until(lambda: desktop.status()["paused"] is True, what="postroomd status to say paused")
     desktop.screenshot("main-paused")
     desktop.click("#btn-pause")
     assert wait_until(lambda: greeting(desktop.ports["pop3"]), what="POP3 to reopen").startswith("+OK")

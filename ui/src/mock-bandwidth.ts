@@ -118,6 +118,7 @@ let status: ScriptStatus = {
   last_error: demo === "scriptbroken" ? "GetBandwidth returned 5000000000: use 0 (no limit), 1 to 999999999 (bytes per second) or -1 to -1000 (a pool)" : null,
   last_error_at: demo === "scriptbroken" ? started - 600 : null,
   failed_calls: demo === "scriptbroken" ? 3 : 0,
+  loads: demo === "noscript" ? 0 : 1,
 };
 
 /** A pretend compiler: block keywords must pair with `end`/`until`, and GetBandwidth must be there. */

@@ -621,8 +621,14 @@ async fn write_status(engine: Engine) {
             _ = engine.inner.registry.changed.notified() => {}
             _ = paused.changed() => {}
             _ = engine.inner.bandwidth.changed.notified() => {
-                // Connections come and go quickly on a busy server: at most one write a second for them.
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                // Connections come and go quickly on a busy server: at most one write a second for them,
+                // unless a service or the pause switch changes meanwhile.
+                tokio::select! {
+                    _ = engine.inner.shutdown.cancelled() => return,
+                    _ = engine.inner.registry.changed.notified() => {}
+                    _ = paused.changed() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
             }
             _ = tokio::time::sleep(status::HEARTBEAT) => {}
         }

@@ -23,4 +23,8 @@ last_error: string | null, last_error_at: number | null,
 /**
  * Calls that failed since the script was loaded.
  */
-failed_calls: number, };
+failed_calls: number, 
+/**
+ * Versions loaded since the server started.
+ */
+loads: number, };

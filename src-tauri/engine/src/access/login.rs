@@ -14,7 +14,7 @@ const FAILURE_PAUSE: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginOutcome {
-    Accepted { user_id: i64, bandwidth: i64 },
+    Accepted(crate::users::VerifiedUser),
     /// Wrong name or password (or a banned login); the session may go on.
     Refused,
     /// This failure banned the address: the session should end.
@@ -30,7 +30,7 @@ pub async fn check(directory: &Directory, bans: &Arc<Bans>, service: &'static st
         .flatten();
     if let Some(user) = verified {
         tracing::info!(target: "security", service, user = %login, %ip, "logged in");
-        return LoginOutcome::Accepted { user_id: user.id, bandwidth: user.bandwidth };
+        return LoginOutcome::Accepted(user);
     }
     tracing::warn!(target: "security", service, user = %login, %ip, "login failed");
     let (b, name) = (bans.clone(), login.to_string());

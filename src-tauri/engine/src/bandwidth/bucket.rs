@@ -8,6 +8,7 @@
 //! reservation waits until the debt before it is paid: reservations are served first come, first
 //! served, so connections sharing a pool take turns in small pieces and share it fairly.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -86,15 +87,19 @@ impl Bucket {
 
     /// Bytes granted so far.
     pub fn granted(&self) -> u64 {
-        self.granted.load(std::sync::atomic::Ordering::Relaxed)
+        self.granted.load(Ordering::Relaxed)
     }
 
-    /// The chain from this bucket up to the top (settings validation keeps it free of cycles; the length
-    /// cap guards against one anyway).
+    /// The chain from this bucket up to the top. Settings validation keeps pools free of cycles, but
+    /// while new settings are being applied one pool at a time a cycle can exist for an instant: the
+    /// walk stops at the first bucket it has seen.
     fn chain(self: &Arc<Bucket>) -> Vec<Arc<Bucket>> {
         let mut out = vec![self.clone()];
-        while out.len() <= crate::settings::POOLS + 1 {
+        loop {
             let Some(p) = out.last().and_then(|b| b.parent.lock().unwrap_or_else(|p| p.into_inner()).clone()) else { break };
+            if out.iter().any(|b| Arc::ptr_eq(b, &p)) {
+                break;
+            }
             out.push(p);
         }
         out
@@ -104,12 +109,12 @@ impl Bucket {
     /// how long to wait before using them: zero when the tokens are there, otherwise until the chain's
     /// debt is paid off at its rate. A bucket may go into debt, so reservations are served in the order
     /// they were made: connections sharing a pool take turns, and none is starved however many there
-    /// are.
-    pub fn reserve(self: &Arc<Bucket>, want: usize, now: Instant) -> (usize, Duration) {
+    /// are. Buckets are locked one at a time (never two at once), so no order of locking can deadlock.
+    pub fn reserve(self: &Arc<Bucket>, want: usize, now: Instant) -> (Reservation, Duration) {
         let chain = self.chain();
-        let mut guards: Vec<_> = chain.iter().map(|b| b.state.lock().unwrap_or_else(|p| p.into_inner())).collect();
         let mut grant = want.max(1) as f64;
-        for s in guards.iter_mut() {
+        for b in &chain {
+            let mut s = b.lock();
             s.refill(now);
             if s.rate > 0 {
                 grant = grant.min(piece(s.rate));
@@ -117,27 +122,54 @@ impl Bucket {
         }
         let grant = grant.floor().max(1.0);
         let mut wait = Duration::ZERO;
-        for s in guards.iter_mut().filter(|s| s.rate > 0) {
-            s.tokens -= grant;
-            if s.tokens < 0.0 {
-                wait = wait.max(Duration::from_secs_f64(-s.tokens / s.rate as f64));
-            }
-        }
-        drop(guards);
         for b in &chain {
-            b.granted.fetch_add(grant as u64, std::sync::atomic::Ordering::Relaxed);
+            let mut s = b.lock();
+            if s.rate > 0 {
+                s.tokens -= grant;
+                if s.tokens < 0.0 {
+                    wait = wait.max(Duration::from_secs_f64(-s.tokens / s.rate as f64));
+                }
+            }
+            drop(s);
+            b.granted.fetch_add(grant as u64, Ordering::Relaxed);
         }
-        (grant as usize, wait)
+        (Reservation { chain, bytes: grant as usize }, wait)
     }
 
-    /// Gives back bytes taken but not used (a short read or write).
-    pub fn refund(self: &Arc<Bucket>, unused: usize) {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Bytes reserved in a chain of buckets. What is not used goes back to the same buckets
+/// ([`Reservation::refund`]), even if the connection has moved to another pool since.
+pub struct Reservation {
+    chain: Vec<Arc<Bucket>>,
+    bytes: usize,
+}
+
+impl Reservation {
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Keeps at most `n` of the reserved bytes and gives back the rest.
+    pub fn keep(&mut self, n: usize) {
+        if n < self.bytes {
+            self.refund(self.bytes - n);
+            self.bytes = n;
+        }
+    }
+
+    /// Gives back `unused` of the reserved bytes (a short read or write, a reservation given up).
+    pub fn refund(&self, unused: usize) {
+        let unused = unused.min(self.bytes);
         if unused == 0 {
             return;
         }
-        for b in self.chain() {
-            b.granted.fetch_sub((unused as u64).min(b.granted()), std::sync::atomic::Ordering::Relaxed);
-            let mut s = b.state.lock().unwrap_or_else(|p| p.into_inner());
+        for b in &self.chain {
+            let _ = b.granted.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |g| Some(g.saturating_sub(unused as u64)));
+            let mut s = b.lock();
             if s.rate > 0 {
                 s.tokens = (s.tokens + unused as f64).min(burst(s.rate));
             }
@@ -167,8 +199,8 @@ mod tests {
                         Some((n, _)) => moved[i] += n as u64,
                         None => {}
                     }
-                    let (n, wait) = b.reserve(64 * 1024, now);
-                    pending[i] = Some((n, now + wait));
+                    let (r, wait) = b.reserve(64 * 1024, now);
+                    pending[i] = Some((r.bytes(), now + wait));
                     any = true;
                 }
                 if !any {
@@ -217,7 +249,8 @@ mod tests {
         let before = simulate(&[b.clone()], 1.0)[0];
         assert!(before <= 11_500, "{before}");
         b.set_rate(0);
-        assert_eq!(b.reserve(1 << 20, Instant::now()), (1 << 20, Duration::ZERO), "unlimited: everything at once");
+        let (r, wait) = b.reserve(1 << 20, Instant::now());
+        assert_eq!((r.bytes(), wait), (1 << 20, Duration::ZERO), "unlimited: everything at once");
         b.set_rate(50_000);
         let after = simulate(&[b], 1.0)[0];
         assert!((45_000..=56_000).contains(&after), "{after}");
@@ -227,10 +260,22 @@ mod tests {
     fn refunds_return_unused_tokens() {
         let b = Bucket::new(10_000, None);
         let now = Instant::now();
-        let (n, wait) = b.reserve(10_000, now);
+        let (r, wait) = b.reserve(10_000, now);
         assert_eq!(wait, Duration::ZERO);
-        b.refund(n);
-        assert_eq!(b.reserve(10_000, now), (n, Duration::ZERO), "the same piece again");
+        r.refund(r.bytes());
+        let (again, wait) = b.reserve(10_000, now);
+        assert_eq!((again.bytes(), wait), (r.bytes(), Duration::ZERO), "the same piece again");
+    }
+
+    #[test]
+    fn a_cycle_for_an_instant_while_settings_change_does_not_hang() {
+        let a = Bucket::new(10_000, None);
+        let b = Bucket::new(20_000, Some(a.clone()));
+        a.set_parent(Some(b.clone()));
+        let conn = Bucket::new(0, Some(a.clone()));
+        let (r, _) = conn.reserve(100, Instant::now());
+        assert_eq!(r.bytes(), 100);
+        r.refund(100);
     }
 
     #[test]

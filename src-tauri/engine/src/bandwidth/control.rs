@@ -29,6 +29,8 @@ const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 const SAMPLES: usize = 3;
 /// A call slower than this moves the script's later calls to the blocking pool.
 const SLOW_CALL: Duration = Duration::from_millis(1);
+/// The longest a connection waits for a script that has once been slow.
+pub const CALL_TIMEOUT: Duration = Duration::from_millis(100);
 /// How often the script file is looked at even without a change notice (a missed event, a network drive).
 const POLL_SCRIPT: Duration = Duration::from_secs(5);
 
@@ -93,6 +95,9 @@ pub struct ScriptStatus {
     /// Calls that failed since the script was loaded.
     #[ts(type = "number")]
     pub failed_calls: u64,
+    /// Versions loaded since the server started.
+    #[ts(type = "number")]
+    pub loads: u64,
 }
 
 /// Everything the Bandwidth Pools window shows live.
@@ -228,13 +233,15 @@ impl Bandwidth {
                 if slot.script.take().is_some() || slot.status.compile_error.is_some() {
                     tracing::info!(target: "bandwidth", "bandwidth.lua removed: each service's own Bandwidth Throttling applies");
                 }
-                slot.status = ScriptStatus { path: slot.status.path.clone(), ..Default::default() };
+                slot.status = ScriptStatus { path: slot.status.path.clone(), loads: slot.status.loads, ..Default::default() };
             }
             Some(Ok(script)) => {
                 tracing::info!(target: "bandwidth", "bandwidth.lua loaded: GetBandwidth decides each new connection's limit");
                 slot.script = Some(Arc::new(script));
                 self.slow_script.store(false, Ordering::Relaxed);
-                slot.status = ScriptStatus { path: slot.status.path.clone(), active: true, present: true, loaded_at: Some(crate::store::now()), ..Default::default() };
+                *lock(&self.errors) = ErrorGate::default();
+                let loads = slot.status.loads + 1;
+                slot.status = ScriptStatus { path: slot.status.path.clone(), active: true, present: true, loaded_at: Some(crate::store::now()), loads, ..Default::default() };
             }
             Some(Err(e)) => {
                 let keeping = if slot.script.is_some() { "the previous version keeps running" } else { "each service's own setting applies" };
@@ -243,6 +250,32 @@ impl Bandwidth {
                 slot.status.compile_error = Some(e);
             }
         }
+        drop(slot);
+        self.changed.notify_one();
+    }
+
+    /// Calls `GetBandwidth`. A call takes a few microseconds and runs on the session's own thread
+    /// (stepping aside from the runtime's other tasks, so even a long C-level call inside the script
+    /// does not hold them up). A script that has once been slow is called on the blocking pool instead,
+    /// and a connection waits at most [`CALL_TIMEOUT`] for it.
+    async fn call(&self, script: Arc<Script>, params: Params) -> Result<Verdict, String> {
+        if self.slow_script.load(Ordering::Relaxed) {
+            let call = tokio::task::spawn_blocking(move || script.call(&params));
+            return match tokio::time::timeout(CALL_TIMEOUT, call).await {
+                Ok(done) => done.unwrap_or_else(|e| Err(format!("the script's call failed: {e}"))),
+                Err(_) => Err(format!("GetBandwidth did not answer within {} ms", CALL_TIMEOUT.as_millis())),
+            };
+        }
+        let started = Instant::now();
+        let in_place = || script.call(&params);
+        let answer = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(in_place),
+            _ => in_place(),
+        };
+        if started.elapsed() > SLOW_CALL {
+            self.slow_script.store(true, Ordering::Relaxed);
+        }
+        answer
     }
 
     /// Notes a failed call, logging it unless one was logged within the last minute.
@@ -308,6 +341,15 @@ impl Bandwidth {
     }
 }
 
+/// What applies when the script does not decide.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fallback {
+    /// There is no script: the user's own limit, else the service's.
+    UserThenService,
+    /// The script failed: the service's own setting.
+    Service,
+}
+
 struct ConnState {
     /// The logged-in user's name, number and own limit (in the script's terms).
     user: Option<(String, i64, i64)>,
@@ -331,36 +373,22 @@ impl Connection {
         &self.shaper
     }
 
-    /// A user logged in: the script is asked again, with the user's details; without a script (or when
-    /// it fails), the user's own limit applies if they have one.
-    pub async fn login(&self, user: &str, number: i64, own_limit: i64) {
-        lock(&self.state).user = Some((user.to_string(), number, own_limit));
+    /// A user logged in: the script is asked again, with the user's details. Without a script, the
+    /// user's own limit applies if they have one.
+    pub async fn login(&self, user: &crate::users::VerifiedUser) {
+        lock(&self.state).user = Some((user.name.clone(), user.id, user.bandwidth));
         self.decide().await;
         self.control.changed.notify_one();
     }
 
     /// Asks the script (if there is one) and applies its answer; on any failure the service's own
-    /// setting applies.
+    /// setting applies, as VPOP3 does.
     async fn decide(&self) {
         let Some(script) = self.control.script() else {
-            self.follow_service();
+            self.follow(Fallback::UserThenService);
             return;
         };
-        let params = self.params();
-        // A call takes a few microseconds: it runs right here, unless this script has been slow (a
-        // runaway loop stopped by its budget), which then runs on the blocking pool so that it cannot
-        // hold up the other sessions.
-        let answer = if self.control.slow_script.load(Ordering::Relaxed) {
-            tokio::task::spawn_blocking(move || script.call(&params)).await.unwrap_or_else(|e| Err(format!("the script's call failed: {e}")))
-        } else {
-            let started = Instant::now();
-            let answer = script.call(&params);
-            if started.elapsed() > SLOW_CALL {
-                self.control.slow_script.store(true, Ordering::Relaxed);
-            }
-            answer
-        };
-        match answer {
+        match self.control.call(script, self.params()).await {
             Ok(verdict) => {
                 let mut state = lock(&self.state);
                 state.origin = LimitOrigin::Script;
@@ -372,16 +400,16 @@ impl Connection {
             }
             Err(e) => {
                 self.control.call_failed(&e);
-                self.follow_service();
+                self.follow(Fallback::Service);
             }
         }
     }
 
-    /// The limit without the script: the user's own, or else the service's.
-    fn follow_service(&self) {
+    /// The limit when the script does not decide.
+    fn follow(&self, fallback: Fallback) {
         let mut state = lock(&self.state);
         let own = state.user.as_ref().map_or(0, |u| u.2);
-        if let (true, Ok(limit)) = (own != 0, LimitSource::from_script_value(own)) {
+        if let (Fallback::UserThenService, true, Ok(limit)) = (fallback, own != 0, LimitSource::from_script_value(own)) {
             state.origin = LimitOrigin::User;
             self.shaper.set(limit);
             return;
@@ -446,8 +474,11 @@ pub async fn watch_script(control: Arc<Bandwidth>, shutdown: CancellationToken) 
             _ = shutdown.cancelled() => return,
             _ = sample.tick() => { control.sample(); continue; }
             _ = changed.notified() => {
-                // Editors write in several steps: let them finish.
+                // Editors write in several steps: let them finish, then read it whatever its size and time.
                 tokio::time::sleep(Duration::from_millis(100)).await;
+                let load = control.clone();
+                let _ = tokio::task::spawn_blocking(move || load.reload_script(true)).await;
+                continue;
             }
             _ = poll.tick() => {}
         }
@@ -463,10 +494,16 @@ fn file_watcher(script: &Path, changed: Arc<tokio::sync::Notify>) -> Option<noti
     let folder = script.parent()?.to_path_buf();
     let name = script.file_name()?.to_os_string();
     let handler = move |event: notify::Result<notify::Event>| {
-        if let Ok(event) = event {
-            if event.paths.iter().any(|p| p.file_name() == Some(name.as_os_str())) {
-                changed.notify_one();
-            }
+        let Ok(event) = event else { return };
+        // Reading the file (as the reload does) is an event too: only writes, creation, renames and
+        // removal count.
+        use notify::event::ModifyKind;
+        let written = matches!(
+            event.kind,
+            notify::EventKind::Create(_) | notify::EventKind::Remove(_) | notify::EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any)
+        );
+        if written && event.paths.iter().any(|p| p.file_name() == Some(name.as_os_str())) {
+            changed.notify_one();
         }
     };
     let watched = notify::recommended_watcher(handler).and_then(|mut w| w.watch(&folder, notify::RecursiveMode::NonRecursive).map(|()| w));
@@ -627,7 +664,7 @@ mod tests {
         assert_eq!(live.connections.len(), 1);
         assert_eq!((live.connections[0].session, live.connections[0].origin), (7, LimitOrigin::Script));
         assert_eq!(live.pools.iter().map(|p| (p.id, p.connections)).collect::<Vec<_>>(), vec![(12, 1)]);
-        conn.login("theboss", 3, 0).await;
+        conn.login(&crate::users::VerifiedUser { id: 3, name: "theboss".into(), bandwidth: 0 }).await;
         assert_eq!(conn.params().usernumber, 3);
         assert_eq!(conn.shaper().source(), LimitSource::None);
         assert!(control.live().pools.is_empty(), "pool 12 no longer used");
@@ -641,11 +678,11 @@ mod tests {
         let folder = tempfile::tempdir().unwrap();
         let control = Bandwidth::new(folder.path(), &settings.bandwidth);
         let conn = control.connect(1, ServiceId::Pop3, addr("192.0.2.1:1000"), addr("127.0.0.1:110"), &settings).await;
-        conn.login("alice", 4, 50_000).await;
+        conn.login(&crate::users::VerifiedUser { id: 4, name: "alice".into(), bandwidth: 50_000 }).await;
         assert_eq!((conn.shaper().source(), conn.live().origin), (LimitSource::Custom(50_000), LimitOrigin::User));
         let (_folder, scripted) = control_with("function GetBandwidth(p)\n if p.userbandwidth < 0 then return p.userbandwidth end\n return 0\nend", &settings);
         let conn = scripted.connect(2, ServiceId::Pop3, addr("192.0.2.1:1000"), addr("127.0.0.1:110"), &settings).await;
-        conn.login("bob", 5, -8).await;
+        conn.login(&crate::users::VerifiedUser { id: 5, name: "bob".into(), bandwidth: -8 }).await;
         assert_eq!(conn.params().userbandwidth, -8);
         assert_eq!((conn.shaper().source(), conn.live().origin), (LimitSource::Pool(8), LimitOrigin::Script));
     }

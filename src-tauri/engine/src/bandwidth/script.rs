@@ -105,11 +105,27 @@ impl Script {
     }
 
     fn with_budget<T>(&self, f: impl FnOnce(&Lua) -> mlua::Result<T>) -> mlua::Result<T> {
-        let lua = self.lua.lock().unwrap_or_else(|p| p.into_inner());
+        let lua = self.lock_within(TIME_BUDGET)?;
         *self.deadline.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + TIME_BUDGET);
         let result = f(&lua);
         *self.deadline.lock().unwrap_or_else(|p| p.into_inner()) = None;
         result
+    }
+
+    /// The Lua state, waiting at most `limit` for another call to finish (one stuck in a long C-level
+    /// function cannot be interrupted by the budget's hook, and must not hold up every connection).
+    fn lock_within(&self, limit: Duration) -> mlua::Result<std::sync::MutexGuard<'_, Lua>> {
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.lua.try_lock() {
+                Ok(guard) => return Ok(guard),
+                Err(std::sync::TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => std::thread::sleep(Duration::from_micros(50)),
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    return Err(mlua::Error::RuntimeError(format!("another connection's call has been running for over {} ms", limit.as_millis())))
+                }
+            }
+        }
     }
 
     /// Calls `GetBandwidth(params)`.

@@ -4,13 +4,15 @@
 //! separately; a connection with no limit anywhere passes straight through.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::bucket::Bucket;
+use std::time::Duration;
+
+use super::bucket::{Bucket, Reservation};
 use crate::settings::{BandwidthSettings, Throttle, ThrottleMode, POOLS};
 
 /// A pool: one bucket per direction, shared by every connection assigned to it.
@@ -23,12 +25,14 @@ pub struct Pool {
 /// All 1000 pools, following the settings.
 pub struct Pools {
     pools: Vec<Pool>,
+    /// Counts settings applied (waiting reservations look at it).
+    changes: AtomicU64,
 }
 
 impl Pools {
     pub fn new(settings: &BandwidthSettings) -> Pools {
         let pools = (0..POOLS).map(|_| Pool { send: Bucket::new(0, None), receive: Bucket::new(0, None), connections: AtomicUsize::new(0) }).collect();
-        let p = Pools { pools };
+        let p = Pools { pools, changes: AtomicU64::new(0) };
         p.apply(settings);
         p
     }
@@ -38,8 +42,13 @@ impl Pools {
         self.pools.get((id as usize).checked_sub(1)?)
     }
 
-    /// New allowances and nesting, in effect for every connection at once.
+    /// New allowances and nesting, in effect for every connection at once. Every parent link is cut
+    /// first, so that no mix of old and new links forms a circle.
     pub fn apply(&self, settings: &BandwidthSettings) {
+        for pool in &self.pools {
+            pool.send.set_parent(None);
+            pool.receive.set_parent(None);
+        }
         for (i, pool) in self.pools.iter().enumerate() {
             let allowed = settings.allowed(i as u32 + 1);
             let (rate, parent) = if allowed < 0 { (0, self.get(allowed.unsigned_abs() as u32)) } else { (allowed as u64, None) };
@@ -48,6 +57,7 @@ impl Pools {
             pool.send.set_parent(parent.map(|p| p.send.clone()));
             pool.receive.set_parent(parent.map(|p| p.receive.clone()));
         }
+        self.changes.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -71,11 +81,20 @@ pub struct Shaper {
     receive: Arc<Bucket>,
     source: Mutex<LimitSource>,
     pools: Arc<Pools>,
+    /// Counts changes of this connection's limit (waiting reservations look at it).
+    changes: std::sync::atomic::AtomicU64,
 }
 
 impl Shaper {
     pub fn new(pools: Arc<Pools>, throttle: &Throttle) -> Arc<Shaper> {
-        let s = Arc::new(Shaper { limited: std::sync::atomic::AtomicBool::new(false), send: Bucket::new(0, None), receive: Bucket::new(0, None), source: Mutex::new(LimitSource::None), pools });
+        let s = Arc::new(Shaper {
+            limited: std::sync::atomic::AtomicBool::new(false),
+            send: Bucket::new(0, None),
+            receive: Bucket::new(0, None),
+            source: Mutex::new(LimitSource::None),
+            pools,
+            changes: Default::default(),
+        });
         s.set(LimitSource::from_throttle(throttle));
         s
     }
@@ -105,6 +124,12 @@ impl Shaper {
         self.receive.set_parent(pool.map(|p| p.receive.clone()));
         self.limited.store(source != LimitSource::None, Ordering::Relaxed);
         *current = source;
+        self.changes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Changes so far to this connection's limit or to the pools' settings.
+    fn generation(&self) -> u64 {
+        self.changes.load(Ordering::Relaxed) + self.pools.changes.load(Ordering::Relaxed)
     }
 }
 
@@ -128,43 +153,75 @@ impl LimitSource {
     }
 }
 
-/// One direction's reservation: bytes reserved in a bucket, usable once the timer has run out.
+/// The longest a reservation sleeps before looking whether its connection's limit has changed.
+const RECHECK: Duration = Duration::from_millis(100);
+
+/// One direction's reservation: bytes reserved in a chain of buckets, usable once their turn comes.
 #[derive(Default)]
 struct Gate {
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-    reserved: Option<(Arc<Bucket>, usize)>,
+    waiting: Option<Waiting>,
+}
+
+struct Waiting {
+    reservation: Reservation,
+    due: tokio::time::Instant,
+    /// The shaper's limit when the reservation was made.
+    generation: u64,
 }
 
 impl Gate {
     /// Bytes that may be moved now (up to `want`): `Ready(n)`, or `Pending` with a timer set to wake the
-    /// task when its turn comes. The caller uses the bytes and gives back what it did not use.
-    fn poll_take(&mut self, cx: &mut Context<'_>, bucket: &Arc<Bucket>, want: usize) -> Poll<usize> {
-        if self.reserved.is_none() {
-            let (n, wait) = bucket.reserve(want, super::bucket::now());
-            self.reserved = Some((bucket.clone(), n));
-            if !wait.is_zero() {
-                self.sleep = Some(Box::pin(tokio::time::sleep(wait)));
+    /// task. The caller uses the bytes and gives back what it did not use. A long wait wakes every
+    /// [`RECHECK`]: if the connection's limit changed meanwhile, the reservation is given back and made
+    /// again under the new limit.
+    fn poll_take(&mut self, cx: &mut Context<'_>, shaper: &Shaper, bucket: &Arc<Bucket>, want: usize) -> Poll<Reservation> {
+        loop {
+            let generation = shaper.generation();
+            if let Some(w) = self.waiting.as_ref().filter(|w| w.generation != generation) {
+                w.reservation.refund(w.reservation.bytes());
+                self.waiting = None;
+                self.sleep = None;
             }
-        }
-        if let Some(sleep) = self.sleep.as_mut() {
-            if sleep.as_mut().poll(cx).is_pending() {
+            let w = match self.waiting.as_mut() {
+                Some(w) => w,
+                None => {
+                    let (reservation, wait) = bucket.reserve(want, super::bucket::now());
+                    self.waiting.insert(Waiting { reservation, due: tokio::time::Instant::now() + wait, generation })
+                }
+            };
+            let now = tokio::time::Instant::now();
+            if w.due <= now {
+                self.sleep = None;
+                let mut reservation = self.waiting.take().expect("waiting above").reservation;
+                // A retried write may offer less than was reserved for it.
+                reservation.keep(want);
+                return Poll::Ready(reservation);
+            }
+            let wake = w.due.min(now + RECHECK);
+            match self.sleep.as_mut() {
+                Some(sleep) => sleep.as_mut().reset(wake),
+                None => self.sleep = Some(Box::pin(tokio::time::sleep_until(wake))),
+            }
+            if self.sleep.as_mut().expect("set above").as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
-            self.sleep = None;
         }
-        let (reserved_in, n) = self.reserved.take().expect("reserved above");
-        // A retried write may offer less than was reserved for it.
-        reserved_in.refund(n.saturating_sub(want));
-        Poll::Ready(n.min(want))
+    }
+
+    /// Gives back a reservation that will not be used (the connection no longer has a limit).
+    fn release(&mut self) {
+        if let Some(w) = self.waiting.take() {
+            w.reservation.refund(w.reservation.bytes());
+        }
+        self.sleep = None;
     }
 }
 
 impl Drop for Gate {
     /// A connection closed while waiting: its reservation goes back to the pool.
     fn drop(&mut self) {
-        if let Some((bucket, n)) = self.reserved.take() {
-            bucket.refund(n);
-        }
+        self.release();
     }
 }
 
@@ -192,21 +249,22 @@ impl<S: AsyncRead + Unpin> AsyncRead for Throttled<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
         if buf.remaining() == 0 || !this.shaper.limited.load(Ordering::Relaxed) {
+            this.read_gate.release();
             return Pin::new(&mut this.inner).poll_read(cx, buf);
         }
         // A connection in an unlimited pool still goes through the buckets, so the pool's use is counted.
         let bucket = this.shaper.receive.clone();
-        let n = match this.read_gate.poll_take(cx, &bucket, buf.remaining()) {
-            Poll::Ready(n) => n,
+        let reservation = match this.read_gate.poll_take(cx, &this.shaper, &bucket, buf.remaining()) {
+            Poll::Ready(r) => r,
             Poll::Pending => return Poll::Pending,
         };
-        let mut part = buf.take(n);
+        let mut part = buf.take(reservation.bytes());
         let polled = Pin::new(&mut this.inner).poll_read(cx, &mut part);
         let got = part.filled().len();
         // SAFETY: the inner read initialised and filled `got` bytes of `buf`'s unfilled part.
         unsafe { buf.assume_init(got) };
         buf.advance(got);
-        bucket.refund(n - got);
+        reservation.refund(reservation.bytes() - got);
         polled
     }
 }
@@ -215,20 +273,22 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Throttled<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
         if data.is_empty() || !this.shaper.limited.load(Ordering::Relaxed) {
+            this.write_gate.release();
             return Pin::new(&mut this.inner).poll_write(cx, data);
         }
         // A connection in an unlimited pool still goes through the buckets, so the pool's use is counted.
         let bucket = this.shaper.send.clone();
-        let n = match this.write_gate.poll_take(cx, &bucket, data.len()) {
-            Poll::Ready(n) => n,
+        let reservation = match this.write_gate.poll_take(cx, &this.shaper, &bucket, data.len()) {
+            Poll::Ready(r) => r,
             Poll::Pending => return Poll::Pending,
         };
+        let n = reservation.bytes();
         let polled = Pin::new(&mut this.inner).poll_write(cx, &data[..n]);
         let written = match &polled {
             Poll::Ready(Ok(w)) => *w,
             _ => 0,
         };
-        bucket.refund(n - written);
+        reservation.refund(n - written);
         polled
     }
 
@@ -264,6 +324,47 @@ mod tests {
         a.write_all(&vec![7u8; 500_000]).await.unwrap();
         assert!(start.elapsed().as_secs_f64() < 0.01, "no limit: at once");
         assert_eq!(shaper.source(), LimitSource::None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_waiting_for_its_turn_feels_a_new_limit_at_once() {
+        let mut settings = BandwidthSettings::default();
+        settings.pools.push(crate::settings::BandwidthPool { id: 1, name: "slow".into(), allowed: 1_000 });
+        let pools = Arc::new(Pools::new(&settings));
+        let shaper = Shaper::new(pools.clone(), &Throttle { mode: ThrottleMode::Pool, bytes_per_sec: 0, pool: 1 });
+        let (a, mut b) = tokio::io::duplex(1 << 20);
+        let mut a = Throttled::new(a, shaper.clone());
+        let start = tokio::time::Instant::now();
+        let writer = tokio::spawn(async move {
+            // 100 KB at 1000 B/s: 100 s, unless the limit changes.
+            a.write_all(&vec![3u8; 100_000]).await.unwrap();
+            start.elapsed().as_secs_f64()
+        });
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        shaper.set(LimitSource::None);
+        let took = writer.await.unwrap();
+        assert!(took < 2.5, "the rest went at once after the change: {took} s");
+        let mut got = vec![0u8; 100_000];
+        b.read_exact(&mut got).await.unwrap();
+        // The reservation given up went back to the pool: it is not left in debt.
+        let (r, wait) = pools.get(1).unwrap().send.reserve(10, crate::bandwidth::bucket::now());
+        assert!(wait < std::time::Duration::from_secs(2), "pool debt {wait:?}");
+        r.refund(r.bytes());
+        // And a settings change reaches a waiting connection too.
+        let shaper = Shaper::new(pools.clone(), &Throttle { mode: ThrottleMode::Pool, bytes_per_sec: 0, pool: 1 });
+        let (a, mut b) = tokio::io::duplex(1 << 20);
+        let mut a = Throttled::new(a, shaper);
+        let start = tokio::time::Instant::now();
+        let writer = tokio::spawn(async move {
+            a.write_all(&vec![3u8; 100_000]).await.unwrap();
+            start.elapsed().as_secs_f64()
+        });
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        settings.pools[0].allowed = 0;
+        pools.apply(&settings);
+        let took = writer.await.unwrap();
+        assert!(took < 2.5, "no limit any more: {took} s");
+        b.read_exact(&mut got).await.unwrap();
     }
 
     #[tokio::test(start_paused = true)]

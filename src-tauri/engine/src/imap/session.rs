@@ -614,13 +614,13 @@ impl Session {
         }
         let shared = self.ctx.shared.clone();
         match login::check(&shared.directory, &shared.bans, "IMAP4", self.ctx.peer.ip(), user, password).await {
-            LoginOutcome::Accepted { user_id, bandwidth } => {
-                let Some(session) = UserSession::take(&shared, user_id, self.ctx.settings.imap.max_connections_per_user) else {
+            LoginOutcome::Accepted(verified) => {
+                let Some(session) = UserSession::take(&shared, verified.id, self.ctx.settings.imap.max_connections_per_user) else {
                     self.tagged(tag, "NO", "[LIMIT] too many IMAP sessions for this user");
                     return Ok(Next::Continue);
                 };
-                self.ctx.bandwidth.login(user, user_id, bandwidth).await;
-                self.user = Some(User { id: user_id, _session: session });
+                self.ctx.bandwidth.login(&verified).await;
+                self.user = Some(User { id: verified.id, _session: session });
                 let caps = self.capabilities();
                 self.tagged(tag, "OK", &format!("[CAPABILITY {caps}] logged in"));
                 Ok(Next::Continue)

@@ -291,8 +291,8 @@ impl Session {
 
     async fn login(&mut self, user: &str, password: &str) -> std::io::Result<Next> {
         let shared = self.ctx.shared.clone();
-        let (user_id, own_bandwidth) = match login::check(&shared.directory, &shared.bans, "POP3", self.ctx.peer.ip(), user, password).await {
-            LoginOutcome::Accepted { user_id, bandwidth } => (user_id, bandwidth),
+        let verified = match login::check(&shared.directory, &shared.bans, "POP3", self.ctx.peer.ip(), user, password).await {
+            LoginOutcome::Accepted(verified) => verified,
             LoginOutcome::NowBanned => {
                 self.err(Some("AUTH"), "too many failed logins from your address; try later");
                 return Ok(Next::Close);
@@ -304,12 +304,13 @@ impl Session {
                 return Ok(if self.auth_failures >= MAX_AUTH_FAILURES { Next::Close } else { Next::Continue });
             }
         };
+        let user_id = verified.id;
         let Some(lock) = MaildropLock::take(&shared.locks, user_id) else {
             self.state = State::Authorization { user: None };
             self.err(Some("IN-USE"), "the mailbox is open in another POP3 session");
             return Ok(Next::Continue);
         };
-        self.ctx.bandwidth.login(user, user_id, own_bandwidth).await;
+        self.ctx.bandwidth.login(&verified).await;
         let inbox = shared.store.read_async(move |c| {
             let folder = mailbox::folder(c, user_id, "INBOX")?.ok_or(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))?;
             Ok((mailbox::messages(c, folder.id)?, folder))

@@ -278,8 +278,8 @@ impl Session {
         };
         let shared = &self.ctx.shared;
         match login::check(&shared.directory, &shared.bans, "SMTP", self.ctx.peer.ip(), &user, &password).await {
-            LoginOutcome::Accepted { user_id, bandwidth } => {
-                self.ctx.bandwidth.login(&user, user_id, bandwidth).await;
+            LoginOutcome::Accepted(verified) => {
+                self.ctx.bandwidth.login(&verified).await;
                 self.auth_user = Some(user);
                 self.reply(Reply::new(235, "2.7.0", "authentication succeeded"));
                 return Ok(Next::Continue);

@@ -80,9 +80,11 @@ pub struct UserForm {
 }
 
 /// A user whose password matched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedUser {
     pub id: i64,
+    /// The name as stored (the client may have typed it in another case).
+    pub name: String,
     /// Their own bandwidth limit (0: none).
     pub bandwidth: i64,
 }
@@ -166,9 +168,9 @@ impl Directory {
         let name = name.to_string();
         let row = self.store.read(move |c| {
             Ok(c.query_row(
-                "SELECT id, password_hash, bandwidth FROM users WHERE name = ?1 AND deleted_at IS NULL AND enabled = 1",
+                "SELECT id, password_hash, bandwidth, name FROM users WHERE name = ?1 AND deleted_at IS NULL AND enabled = 1",
                 [name],
-                |r| Ok((VerifiedUser { id: r.get(0)?, bandwidth: r.get(2)? }, r.get::<_, String>(1)?)),
+                |r| Ok((VerifiedUser { id: r.get(0)?, bandwidth: r.get(2)?, name: r.get(3)? }, r.get::<_, String>(1)?)),
             )
             .optional()?)
         })?;
