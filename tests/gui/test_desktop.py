@@ -21,6 +21,14 @@ def test_main_window_shows_every_service_running(desktop):
     desktop.screenshot("main")
 
 
+def edit_user(desktop, name):
+    """Opens the Users window and the editor of an existing user."""
+    desktop.open_window("#btn-open-users", "users")
+    wait_until(lambda: name in desktop.text("#users-table"), what=f"{name} in the table")
+    desktop.click(f'#users-table tr[data-key="{name}"] td')
+    desktop.click("#btn-edit-user")
+
+
 def test_a_user_created_in_the_users_window_exists_for_postroomd(desktop):
     desktop.open_window("#btn-open-users", "users")
     desktop.click("#btn-new-user")
@@ -45,10 +53,7 @@ def test_the_user_editor_shows_each_folder_with_its_messages_and_size(desktop):
     with smtplib.SMTP("127.0.0.1", desktop.ports["smtp"], timeout=10) as s:
         for i in range(3):
             s.sendmail("bob@far.example", ["grace@localhost"], f"Subject: note {i}\r\n\r\nhello\r\n")
-    desktop.open_window("#btn-open-users", "users")
-    wait_until(lambda: "grace" in desktop.text("#users-table"), what="grace in the table")
-    desktop.click('#users-table tr[data-key="grace"] td')
-    desktop.click("#btn-edit-user")
+    edit_user(desktop, "grace")
     folders = wait_until(lambda: desktop.text("#user-folders"), what="the folder table")
     assert "INBOX" in folders and "Sent" in folders, folders
     inbox = next(line for line in folders.splitlines() if line.startswith("INBOX"))
@@ -541,10 +546,7 @@ def test_closing_the_script_editor_with_unsaved_changes_asks_first(desktop):
 
 def test_a_users_own_bandwidth_limit_is_set_on_the_advanced_tab(desktop):
     postroomd(desktop.data_dir, "user", "add", "grace", "--password-stdin", stdin="grace-secret\n")
-    desktop.open_window("#btn-open-users", "users")
-    wait_until(lambda: "grace" in desktop.text("#users-table"), what="grace in the table")
-    desktop.click('#users-table tr[data-key="grace"] td')
-    desktop.click("#btn-edit-user")
+    edit_user(desktop, "grace")
     desktop.click("#user-tab-advanced")
     desktop.type("#user-bandwidth", "-1001")
     desktop.click("#btn-user-ok")
