@@ -72,18 +72,28 @@ export function mountMain(app: HTMLElement): () => void {
     ),
   );
 
+  const windowButton = (label: string, name: WindowName) => button(label, { id: `btn-open-${name}`, onClick: open(name) });
+  f.body.append(
+    group(
+      "Settings",
+      h(
+        "div",
+        { class: "launch-buttons", id: "settings-buttons" },
+        windowButton("Services…", "services"),
+        windowButton("SMTP…", "smtp"),
+        windowButton("Users…", "users"),
+        windowButton("Local Domains…", "domains"),
+        windowButton("TLS Certificate…", "certificate"),
+        windowButton("Bandwidth…", "bandwidth"),
+        windowButton("Diagnostics…", "diagnostics"),
+        windowButton("Queue…", "queue"),
+        windowButton("Bans…", "bans"),
+      ),
+    ),
+  );
+
   const footer = h("span", { class: "footer-info", id: "footer-info" });
-  fillBar(f.bar, [footer], [
-    button("Services…", { id: "btn-open-services", onClick: open("services") }),
-    button("SMTP…", { id: "btn-open-smtp", onClick: open("smtp") }),
-    button("Users…", { id: "btn-open-users", onClick: open("users") }),
-    button("Local Domains…", { id: "btn-open-domains", onClick: open("domains") }),
-    button("TLS Certificate…", { id: "btn-open-certificate", onClick: open("certificate") }),
-    button("Queue…", { id: "btn-open-queue", onClick: open("queue") }),
-    button("Bans…", { id: "btn-open-bans", onClick: open("bans") }),
-    button("Bandwidth…", { id: "btn-open-bandwidth", onClick: open("bandwidth") }),
-    button("Diagnostics…", { id: "btn-open-diagnostics", onClick: open("diagnostics") }),
-  ]);
+  fillBar(f.bar, [footer], []);
 
   function renderOverview(o: Overview): void {
     const failedList = o.services.filter((s) => s.state === "failed");
