@@ -478,7 +478,7 @@ impl Engine {
     /// admin's work is never lost); the previous script then keeps running, and the check says why.
     pub fn save_bandwidth_script(&self, text: &str) -> ApiResult<crate::views::ScriptFile> {
         let path = self.inner.bandwidth.script_path();
-        crate::paths::write_private(path, text.as_bytes()).map_err(|e| ApiError::io(format!("cannot save {}: {e}", path.display())))?;
+        crate::paths::write_private(path, text.as_bytes(), crate::paths::Durability::Durable).map_err(|e| ApiError::io(format!("cannot save {}: {e}", path.display())))?;
         self.inner.bandwidth.reload_script(true);
         self.bandwidth_script()
     }

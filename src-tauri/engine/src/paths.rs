@@ -93,14 +93,25 @@ fn restrict(_path: &Path, _mode: u32) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Writes a file readable by its owner only, atomically (temporary name, fsync, rename).
-pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+/// Whether a file written with [`write_private`] must survive a power cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsynced before it replaces the old file: the admin's work (a script, a certificate).
+    Durable,
+    /// Replaced atomically but not fsynced: state rewritten every few seconds (status.json).
+    Ephemeral,
+}
+
+/// Writes a file readable by its owner only, atomically (temporary name, then rename).
+pub fn write_private(path: &Path, contents: &[u8], durability: Durability) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
         let mut f = std::fs::File::create(&tmp)?;
         restrict(&tmp, 0o600)?;
         f.write_all(contents)?;
-        f.sync_all()?;
+        if durability == Durability::Durable {
+            f.sync_all()?;
+        }
     }
     std::fs::rename(&tmp, path)
 }

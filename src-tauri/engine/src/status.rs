@@ -33,7 +33,8 @@ pub struct RuntimeStatus {
 
 pub fn write(path: &Path, status: &RuntimeStatus) -> std::io::Result<()> {
     let json = serde_json::to_vec_pretty(status).map_err(std::io::Error::other)?;
-    crate::paths::write_private(path, &json)
+    // Rewritten every few seconds and meaningless after a restart: no fsync.
+    crate::paths::write_private(path, &json, crate::paths::Durability::Ephemeral)
 }
 
 /// The status of the server serving this data folder, if one is running.

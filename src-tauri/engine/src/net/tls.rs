@@ -134,8 +134,8 @@ pub fn ensure_self_signed(certs_dir: &Path, server_name: &str) -> std::io::Resul
     params.not_after = now + time::Duration::days(SELF_SIGNED_DAYS);
     let key = rcgen::KeyPair::generate().map_err(std::io::Error::other)?;
     let cert = params.self_signed(&key).map_err(std::io::Error::other)?;
-    crate::paths::write_private(&key_path, key.serialize_pem().as_bytes())?;
-    crate::paths::write_private(&cert_path, cert.pem().as_bytes())?;
+    crate::paths::write_private(&key_path, key.serialize_pem().as_bytes(), crate::paths::Durability::Durable)?;
+    crate::paths::write_private(&cert_path, cert.pem().as_bytes(), crate::paths::Durability::Durable)?;
     tracing::info!(target: "tls", name = server_name, "generated a self-signed certificate");
     Ok((cert_path, key_path))
 }
