@@ -337,3 +337,19 @@ fn a_users_own_limit_applies_when_they_log_in() {
     let out = run(office.dir(), &["user", "set", "alice", "--bandwidth", "-1001"], "");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("-1 to -1000"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn mail_sent_to_the_server_is_limited_too() {
+    let office = MailOffice::start();
+    ok(office.dir(), &["settings", "set", "bandwidth.smtp.mode", "custom", "bandwidth.smtp.bytes_per_sec", "100000"], "");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // About 700 KB uploaded with smtplib: the DATA goes from the client to the server.
+    let script = "import smtplib, sys, time\ns = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))\nmsg = 'Subject: upload\\r\\n\\r\\n' + ('y' * 998 + '\\r\\n') * 700\n\
+                  t = time.monotonic()\ns.sendmail('big@far.example', ['alice@office.test'], msg)\nprint(len(msg) / (time.monotonic() - t))\ns.quit()\n";
+    let (sent, out) = mail::python(script, &[office.port("smtp").to_string()]);
+    assert!(sent, "{out}");
+    let rate: f64 = out.trim().parse().unwrap();
+    println!("SMTP upload under custom 100000 B/s: {rate:.0} B/s");
+    assert!((90_000.0..=110_000.0).contains(&rate), "{rate:.0} B/s");
+    assert_eq!(office.sql("SELECT count(*) FROM messages"), "1", "and the message arrived whole");
+}

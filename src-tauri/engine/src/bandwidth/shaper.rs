@@ -327,6 +327,35 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn each_direction_has_its_own_allowance() {
+        let pools = Arc::new(Pools::new(&BandwidthSettings::default()));
+        let shaper = Shaper::new(pools, &Throttle { mode: ThrottleMode::Custom, bytes_per_sec: 10_000, pool: 1 });
+        let (ours, theirs) = tokio::io::duplex(1 << 20);
+        let (mut read_half, mut write_half) = tokio::io::split(Throttled::new(ours, shaper));
+        let (mut their_read, mut their_write) = tokio::io::split(theirs);
+        let start = tokio::time::Instant::now();
+        // 50 KB each way at the same time: about 5 s if each direction has 10 KB/s, 10 s if they shared.
+        let sending = async {
+            write_half.write_all(&vec![1u8; 50_000]).await.unwrap();
+            start.elapsed().as_secs_f64()
+        };
+        let receiving = async {
+            let mut got = vec![0u8; 50_000];
+            read_half.read_exact(&mut got).await.unwrap();
+            start.elapsed().as_secs_f64()
+        };
+        let peer = async {
+            their_write.write_all(&vec![2u8; 50_000]).await.unwrap();
+            let mut sink = vec![0u8; 50_000];
+            their_read.read_exact(&mut sink).await.unwrap();
+        };
+        let (sent, received, ()) = tokio::join!(sending, receiving, peer);
+        for took in [sent, received] {
+            assert!((4.5..5.5).contains(&took), "sent in {sent} s, received in {received} s");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_connection_waiting_for_its_turn_feels_a_new_limit_at_once() {
         let mut settings = BandwidthSettings::default();
         settings.pools.push(crate::settings::BandwidthPool { id: 1, name: "slow".into(), allowed: 1_000 });
