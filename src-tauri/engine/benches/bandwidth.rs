@@ -90,6 +90,36 @@ enum Shaping {
     PoolAt400MB,
 }
 
+/// The connection's setting for each case (pool 1 is the parent, pool 2 its child, pool 3 unlimited).
+fn throttle_of(shaping: Shaping) -> Throttle {
+    match shaping {
+        Shaping::Bare | Shaping::NoLimit => Throttle { mode: ThrottleMode::None, bytes_per_sec: 0, pool: 1 },
+        Shaping::CustomUnreached => Throttle { mode: ThrottleMode::Custom, bytes_per_sec: 999_999_999, pool: 1 },
+        Shaping::UnlimitedPool => Throttle { mode: ThrottleMode::Pool, bytes_per_sec: 0, pool: 3 },
+        Shaping::NestedPool => Throttle { mode: ThrottleMode::Pool, bytes_per_sec: 0, pool: 2 },
+        Shaping::PoolAt400MB => Throttle { mode: ThrottleMode::Pool, bytes_per_sec: 0, pool: 1 },
+    }
+}
+
+/// Writes `total` bytes in 16 KB chunks (a TLS record's worth, as sessions write), through the shaper
+/// unless the case is the bare stream, then shuts the stream down. Returns the bytes written.
+async fn send_chunks<W: tokio::io::AsyncWrite + Unpin>(stream: W, shaping: Shaping, pools: Arc<Pools>, total: u64) -> u64 {
+    async fn send<W: tokio::io::AsyncWrite + Unpin>(mut w: W, total: u64) -> u64 {
+        let chunk = vec![0xAAu8; 16 * 1024];
+        let mut sent = 0u64;
+        while sent < total {
+            w.write_all(&chunk).await.unwrap();
+            sent += chunk.len() as u64;
+        }
+        w.shutdown().await.unwrap();
+        sent
+    }
+    match shaping {
+        Shaping::Bare => send(stream, total).await,
+        _ => send(Throttled::new(stream, Shaper::new(pools, &throttle_of(shaping))), total).await,
+    }
+}
+
 /// Copies `total` bytes over loopback TCP through the given shaping. The sending side runs alone on a
 /// thread of its own (a current-thread runtime), as a session's task does; its CPU time, user and
 /// system, is what the server pays. The receiver is a plain blocking socket on another thread.
@@ -99,13 +129,6 @@ fn copy_gb(shaping: Shaping, total: u64) -> (f64, f64) {
         BandwidthPool { id: 1, name: "parent".into(), allowed: if matches!(shaping, Shaping::PoolAt400MB) { 400_000_000 } else { 999_999_999 } },
         BandwidthPool { id: 2, name: "child".into(), allowed: -1 },
     ]);
-    let throttle = match shaping {
-        Shaping::Bare | Shaping::NoLimit => Throttle { mode: ThrottleMode::None, bytes_per_sec: 0, pool: 1 },
-        Shaping::CustomUnreached => Throttle { mode: ThrottleMode::Custom, bytes_per_sec: 999_999_999, pool: 1 },
-        Shaping::UnlimitedPool => Throttle { mode: ThrottleMode::Pool, bytes_per_sec: 0, pool: 3 },
-        Shaping::NestedPool => Throttle { mode: ThrottleMode::Pool, bytes_per_sec: 0, pool: 2 },
-        Shaping::PoolAt400MB => Throttle { mode: ThrottleMode::Pool, bytes_per_sec: 0, pool: 1 },
-    };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let reader = std::thread::spawn(move || {
@@ -125,25 +148,9 @@ fn copy_gb(shaping: Shaping, total: u64) -> (f64, f64) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async move {
             let socket = TcpStream::connect(addr).await.unwrap();
-            let chunk = vec![0xAAu8; 16 * 1024]; // a TLS record's worth, as sessions write
             let cpu = thread_cpu_seconds();
             let wall = Instant::now();
-            let mut sent = 0u64;
-            if matches!(shaping, Shaping::Bare) {
-                let mut s = socket;
-                while sent < total {
-                    s.write_all(&chunk).await.unwrap();
-                    sent += chunk.len() as u64;
-                }
-                s.shutdown().await.unwrap();
-            } else {
-                let mut s = Throttled::new(socket, Shaper::new(pools, &throttle));
-                while sent < total {
-                    s.write_all(&chunk).await.unwrap();
-                    sent += chunk.len() as u64;
-                }
-                s.shutdown().await.unwrap();
-            }
+            let sent = send_chunks(socket, shaping, pools, total).await;
             (sent, thread_cpu_seconds() - cpu, wall.elapsed().as_secs_f64())
         })
     });
@@ -165,31 +172,10 @@ fn thread_cpu_seconds() -> f64 {
 /// current-thread runtime. Returns CPU seconds per GB for (bare sink, the given shaping).
 fn sink_gb(shaping: Shaping) -> f64 {
     let pools = pools_with(vec![BandwidthPool { id: 2, name: "child".into(), allowed: -1 }]);
-    let throttle = match shaping {
-        Shaping::CustomUnreached => Throttle { mode: ThrottleMode::Custom, bytes_per_sec: 999_999_999, pool: 1 },
-        Shaping::UnlimitedPool => Throttle { mode: ThrottleMode::Pool, bytes_per_sec: 0, pool: 3 },
-        Shaping::NestedPool => Throttle { mode: ThrottleMode::Pool, bytes_per_sec: 0, pool: 2 },
-        _ => Throttle { mode: ThrottleMode::None, bytes_per_sec: 0, pool: 1 },
-    };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async move {
-        let chunk = vec![0xAAu8; 16 * 1024];
-        let total = 1u64 << 30;
         let cpu = thread_cpu_seconds();
-        let mut sent = 0u64;
-        if matches!(shaping, Shaping::Bare) {
-            let mut s = tokio::io::sink();
-            while sent < total {
-                s.write_all(&chunk).await.unwrap();
-                sent += chunk.len() as u64;
-            }
-        } else {
-            let mut s = Throttled::new(tokio::io::sink(), Shaper::new(pools, &throttle));
-            while sent < total {
-                s.write_all(&chunk).await.unwrap();
-                sent += chunk.len() as u64;
-            }
-        }
+        send_chunks(tokio::io::sink(), shaping, pools, 1u64 << 30).await;
         thread_cpu_seconds() - cpu
     })
 }

@@ -392,11 +392,7 @@ impl Connection {
             Ok(verdict) => {
                 let mut state = lock(&self.state);
                 state.origin = LimitOrigin::Script;
-                self.shaper.set(match verdict {
-                    Verdict::NoLimit => LimitSource::None,
-                    Verdict::Rate(r) => LimitSource::Custom(r),
-                    Verdict::Pool(p) => LimitSource::Pool(p),
-                });
+                self.shaper.set(verdict.into());
             }
             Err(e) => {
                 self.control.call_failed(&e);
@@ -409,7 +405,7 @@ impl Connection {
     fn follow(&self, fallback: Fallback) {
         let mut state = lock(&self.state);
         let own = state.user.as_ref().map_or(0, |u| u.2);
-        if let (Fallback::UserThenService, true, Ok(limit)) = (fallback, own != 0, LimitSource::from_script_value(own)) {
+        if let (Fallback::UserThenService, true, Ok(limit)) = (fallback, own != 0, Verdict::from_value(own).map(LimitSource::from)) {
             state.origin = LimitOrigin::User;
             self.shaper.set(limit);
             return;
@@ -596,17 +592,17 @@ fn error_line(error: &str) -> Option<u32> {
     rest[..rest.find(':')?].parse().ok()
 }
 
-impl LimitSource {
-    /// A limit given in the script's terms.
-    pub fn from_script_value(v: i64) -> Result<LimitSource, String> {
-        crate::settings::check_limit_value(v)?;
-        Ok(match v {
-            0 => LimitSource::None,
-            1.. => LimitSource::Custom(v as u64),
-            _ => LimitSource::Pool(v.unsigned_abs() as u32),
-        })
+impl From<Verdict> for LimitSource {
+    fn from(v: Verdict) -> LimitSource {
+        match v {
+            Verdict::NoLimit => LimitSource::None,
+            Verdict::Rate(r) => LimitSource::Custom(r),
+            Verdict::Pool(p) => LimitSource::Pool(p),
+        }
     }
+}
 
+impl LimitSource {
     /// The limit in the script's terms: 0, bytes per second, or −pool.
     pub fn script_value(&self) -> i64 {
         match *self {

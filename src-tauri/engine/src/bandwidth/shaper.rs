@@ -253,8 +253,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Throttled<S> {
             return Pin::new(&mut this.inner).poll_read(cx, buf);
         }
         // A connection in an unlimited pool still goes through the buckets, so the pool's use is counted.
-        let bucket = this.shaper.receive.clone();
-        let reservation = match this.read_gate.poll_take(cx, &this.shaper, &bucket, buf.remaining()) {
+        let reservation = match this.read_gate.poll_take(cx, &this.shaper, &this.shaper.receive, buf.remaining()) {
             Poll::Ready(r) => r,
             Poll::Pending => return Poll::Pending,
         };
@@ -277,8 +276,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Throttled<S> {
             return Pin::new(&mut this.inner).poll_write(cx, data);
         }
         // A connection in an unlimited pool still goes through the buckets, so the pool's use is counted.
-        let bucket = this.shaper.send.clone();
-        let reservation = match this.write_gate.poll_take(cx, &this.shaper, &bucket, data.len()) {
+        let reservation = match this.write_gate.poll_take(cx, &this.shaper, &this.shaper.send, data.len()) {
             Poll::Ready(r) => r,
             Poll::Pending => return Poll::Pending,
         };
