@@ -66,10 +66,6 @@ impl Bucket {
         })
     }
 
-    pub fn rate(&self) -> u64 {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).rate
-    }
-
     /// A new rate from now on; what is already in the bucket is kept (up to the new burst).
     pub fn set_rate(&self, rate: u64) {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());

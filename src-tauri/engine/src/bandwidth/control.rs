@@ -162,10 +162,6 @@ impl Bandwidth {
         })
     }
 
-    pub fn pools(&self) -> &Arc<Pools> {
-        &self.pools
-    }
-
     pub fn script_path(&self) -> &Path {
         &self.script_path
     }

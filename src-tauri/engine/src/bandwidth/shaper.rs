@@ -239,10 +239,6 @@ impl<S> Throttled<S> {
     pub fn new(inner: S, shaper: Arc<Shaper>) -> Throttled<S> {
         Throttled { inner, shaper, read_gate: Gate::default(), write_gate: Gate::default() }
     }
-
-    pub fn shaper(&self) -> &Arc<Shaper> {
-        &self.shaper
-    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Throttled<S> {
