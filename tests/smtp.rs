@@ -339,12 +339,12 @@ print(codes)
     assert!(out.contains("[535, 535, 535, 535, 421, 'refused']"), "failures counted across sessions: {out}");
     let bans: Value = serde_json::from_str(&ok(office.dir(), &["bans", "list", "--json"], "")).unwrap();
     let values: Vec<&str> = bans.as_array().unwrap().iter().map(|b| b["value"].as_str().unwrap()).collect();
-    assert!(values.contains(&"127.0.0.1") && values.contains(&"alice"), "{bans}");
+    assert!(values.contains(&"127.0.0.1") && values.contains(&"alice from 127.0.0.1"), "the address, and alice for that address only: {bans}");
     // The ban is shared: POP3 refuses the address before its greeting too.
     assert!(connect(office.port("pop3")).await.line().await.starts_with("-ERR [SYS/TEMP] too many failed logins"));
     ok(office.dir(), &["bans", "clear", "127.0.0.1"], "");
     assert!(connect(office.port("pop3")).await.line().await.starts_with("+OK"));
-    // The login stays blocked even with the right password until it is cleared as well.
+    // The login stays blocked from that address even with the right password until it is cleared as well.
     let (sent, _) = smtplib(office.port("smtps"), "ssl", Some(("alice", "alice-secret")), "bob@office.test");
     assert!(!sent, "a banned login cannot send");
     ok(office.dir(), &["bans", "clear", "alice"], "");

@@ -523,7 +523,7 @@ fn check_log_folder(folder: &Path) -> Result<(), String> {
     }
     std::fs::create_dir_all(folder).map_err(|e| format!("cannot create it: {e}"))?;
     let probe = folder.join(".postroom-write-test");
-    std::fs::write(&probe, b"").map_err(|e| format!("cannot write there: {e}"))?;
+    crate::paths::create_private(&probe).map_err(|e| format!("cannot write there: {e}"))?;
     let _ = std::fs::remove_file(probe);
     Ok(())
 }

@@ -36,6 +36,13 @@ impl DataDir {
             if !sub.exists() {
                 std::fs::create_dir_all(&sub)?;
                 restrict(&sub, 0o700)?;
+            } else {
+                tighten(&sub, 0o700, sub == dir.root)?;
+            }
+        }
+        for file in [dir.database(), dir.root.join("postroom.db-wal"), dir.root.join("postroom.db-shm")] {
+            if file.exists() {
+                tighten(&file, 0o600, false)?;
             }
         }
         Ok(dir)
@@ -77,6 +84,60 @@ impl DataDir {
     }
 }
 
+/// An existing folder or file of Postroom's that others can read or write (a copy restored by hand, an old
+/// umask) is tightened to `mode`; one that is a symbolic link, or cannot be tightened, is refused with the reason.
+#[cfg(unix)]
+fn tighten(path: &Path, mode: u32, may_be_link: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    // The data folder itself may be a link the admin made; what is inside it may not.
+    if !may_be_link && std::fs::symlink_metadata(path)?.file_type().is_symlink() {
+        return Err(std::io::Error::other(format!("{} is a symbolic link; Postroom keeps its files only in folders of its own", path.display())));
+    }
+    let meta = std::fs::metadata(path)?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| {
+            std::io::Error::other(format!("{} can be read by other users and cannot be made private ({e}); fix its permissions (chmod {mode:o})", path.display()))
+        })?;
+        eprintln!("postroom: {} could be read by other users; made private ({mode:o})", path.display());
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn tighten(_path: &Path, _mode: u32, _may_be_link: bool) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Opens a new file for writing, owner-only, never through a symbolic link: whatever is at `path` (a
+/// stale temporary file, or a link someone planted) is removed first, then the file is created exclusively.
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path)
+}
+
+/// For tests: makes `path` a device node that behaves like /dev/full (every write fails with ENOSPC), so a
+/// full disk can be shown without a symbolic link (which log files refuse). Needs root, as the tests run.
+#[cfg(target_os = "linux")]
+#[doc(hidden)]
+pub fn full_disk_node(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("a path without NUL");
+    // SAFETY: mknod with a valid C string; /dev/full is character device 1:7.
+    let rc = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, libc::makedev(1, 7)) };
+    assert_eq!(rc, 0, "mknod {} (the tests run as root): {}", path.display(), std::io::Error::last_os_error());
+}
+
 /// Makes a file Postroom created readable by its owner only.
 pub fn owner_only_file(path: &Path) -> std::io::Result<()> {
     restrict(path, 0o600)
@@ -106,8 +167,7 @@ pub enum Durability {
 pub fn write_private(path: &Path, contents: &[u8], durability: Durability) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
-        let mut f = std::fs::File::create(&tmp)?;
-        restrict(&tmp, 0o600)?;
+        let mut f = create_private(&tmp)?;
         f.write_all(contents)?;
         if durability == Durability::Durable {
             f.sync_all()?;
@@ -130,6 +190,27 @@ mod tests {
             let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o700, "{}", p.display());
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_loose_data_folder_is_tightened_and_a_planted_link_is_not_followed() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::create(&tmp.path().join("data")).unwrap();
+        std::fs::write(dir.database(), b"").unwrap();
+        std::fs::set_permissions(dir.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(dir.database(), std::fs::Permissions::from_mode(0o644)).unwrap();
+        DataDir::create(dir.root()).unwrap();
+        assert_eq!(std::fs::metadata(dir.root()).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(std::fs::metadata(dir.database()).unwrap().permissions().mode() & 0o777, 0o600);
+        // A link planted where a temporary file will be written is replaced, never followed.
+        let victim = tmp.path().join("victim");
+        std::fs::write(&victim, b"keep me").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.root().join("status.tmp")).unwrap();
+        write_private(&dir.root().join("status.json"), b"{}", Durability::Ephemeral).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
+        assert_eq!(std::fs::read(dir.root().join("status.json")).unwrap(), b"{}");
     }
 
     #[test]

@@ -7,4 +7,8 @@ export type Ban = {
 /**
  * "address" or "login".
  */
-kind: string, value: string, failures: number, reason: string, banned_at: string, until: string, };
+kind: string, 
+/**
+ * The address (an IPv6 /64 as `prefix::/64`), or for a login `name from address`.
+ */
+value: string, failures: number, reason: string, banned_at: string, until: string, };

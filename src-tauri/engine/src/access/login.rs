@@ -1,6 +1,6 @@
-//! Checking a login for any service, with the failed-login bans: a banned login is refused without
-//! looking at the password (so guessing gains nothing), and each failure is counted per address and
-//! per login; the failure that crosses the line bans both for every service.
+//! Checking a login for any service, with the failed-login bans: a login locked for this address is
+//! refused without looking at the password (so guessing gains nothing), each failure is counted per
+//! address and per (address, login), and a success makes the address trusted (see [`super::bans`]).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -23,13 +23,20 @@ pub enum LoginOutcome {
 
 /// Checks `login`/`password` for `service` ("SMTP", "POP3", "IMAP4") from `ip`.
 pub async fn check(directory: &Directory, bans: &Arc<Bans>, service: &'static str, ip: IpAddr, login: &str, password: &str) -> LoginOutcome {
+    if login.len() > super::bans::MAX_LOGIN_LEN {
+        // Names nobody has; refused before anything is counted or hashed.
+        tracing::warn!(target: "security", service, %ip, length = login.len(), "login name too long; refused");
+        tokio::time::sleep(FAILURE_PAUSE).await;
+        return LoginOutcome::Refused;
+    }
     let (dir, b, name, pw) = (directory.clone(), bans.clone(), login.to_string(), password.to_string());
-    let verified = tokio::task::spawn_blocking(move || if b.login_banned(&name) { None } else { dir.verify(&name, &pw).ok().flatten() })
+    let verified = tokio::task::spawn_blocking(move || if b.login_banned(ip, &name) { None } else { dir.verify(&name, &pw).ok().flatten() })
         .await
         .ok()
         .flatten();
     if let Some(user) = verified {
         tracing::info!(target: "security", service, user = %login, %ip, "logged in");
+        bans.record_success(ip, login);
         return LoginOutcome::Accepted(user);
     }
     tracing::warn!(target: "security", service, user = %login, %ip, "login failed");

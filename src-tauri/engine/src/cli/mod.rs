@@ -237,12 +237,26 @@ pub fn parse_listen(text: &str) -> Result<(ServiceId, SocketAddr), String> {
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve { .. }) {
+        quiet_on_closed_pipe();
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("postroomd: {e:#}");
             1
         }
+    }
+}
+
+/// `postroomd settings list | head -1` ends quietly, as Unix tools do, instead of panicking on the closed
+/// pipe: Rust ignores SIGPIPE, so a print would fail. Only for the admin commands; the server keeps
+/// ignoring it (a client that hangs up must never end the process).
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default action for one signal, before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

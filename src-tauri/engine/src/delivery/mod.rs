@@ -9,6 +9,8 @@
 //! Local domains are those in the domains table, plus the server's own name and `localhost`. The local
 //! part must name a user or alias exactly (case-insensitive; `name+tag` falls back to `name`), so the
 //! classic relay tricks — `a%b@local`, `b!a@local`, `"a@b"@local` — name nobody and are refused.
+//! `postmaster` (with or without a domain) always names someone: the administrator, unless a user or
+//! alias has that name.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -60,6 +62,14 @@ pub fn route(conn: &Connection, server_name: &str, address: &str, may_relay: boo
             Some((base, _)) if !base.is_empty() => find_user(conn, base)?,
             _ => None,
         },
+    };
+    // postmaster must always be accepted (RFC 5321 4.5.1): without a user or alias of that name, it goes to
+    // the administrator, the first user created (an alias "postmaster" sends it elsewhere).
+    let found = match found {
+        None if local.eq_ignore_ascii_case("postmaster") => conn
+            .query_row("SELECT id, name FROM users WHERE deleted_at IS NULL AND enabled = 1 ORDER BY id LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?,
+        other => other,
     };
     Ok(found
         .map(|(user_id, user)| Recipient::Local { user_id, user, address: address.to_string() })

@@ -3,9 +3,10 @@
 //! part offsets (which count from the start of the whole message).
 
 use imap_codec::imap_types::fetch::{Macro, MacroOrMessageDataItemNames, MessageDataItemName, Part, Section};
-use mail_parser::{Message, MessageParser, MessagePart, PartType};
+use mail_parser::{Message, MessagePart, PartType};
 
 use crate::mailbox::meta::{self, Meta};
+use crate::mailbox::mime;
 use crate::mailbox::{Flags, MessageRow};
 
 /// The items of one FETCH, in a form that owns its data.
@@ -93,7 +94,7 @@ impl SectionSpec {
 }
 
 /// The items a FETCH asks for; `uid` adds UID (UID FETCH always answers with it).
-pub fn items(request: &MacroOrMessageDataItemNames, uid: bool) -> Vec<Item> {
+pub fn items(request: &MacroOrMessageDataItemNames, uid: bool) -> Result<Vec<Item>, String> {
     let mut items = Vec::new();
     if uid {
         items.push(Item::Uid);
@@ -111,6 +112,13 @@ pub fn items(request: &MacroOrMessageDataItemNames, uid: bool) -> Vec<Item> {
         }
         MacroOrMessageDataItemNames::MessageDataItemNames(v) => v.clone(),
     };
+    if names.len() > MAX_ITEMS {
+        return Err(format!("[LIMIT] too many FETCH items (at most {MAX_ITEMS})"));
+    }
+    let sections = names.iter().filter(|n| matches!(n, MessageDataItemName::BodyExt { .. } | MessageDataItemName::Binary { .. } | MessageDataItemName::BinarySize { .. })).count();
+    if sections > MAX_SECTIONS {
+        return Err(format!("[LIMIT] too many body sections in one FETCH (at most {MAX_SECTIONS})"));
+    }
     for name in names {
         let item = match name {
             MessageDataItemName::Uid => Item::Uid,
@@ -149,7 +157,7 @@ pub fn items(request: &MacroOrMessageDataItemNames, uid: bool) -> Vec<Item> {
             items.push(item);
         }
     }
-    items
+    Ok(items)
 }
 
 /// Whether answering needs the stored metadata, the message text, or a \Seen update.
@@ -182,13 +190,37 @@ pub fn internal_date(unix: i64) -> String {
 }
 
 /// Writes "(item value …)" for one message.
-pub fn write_message(out: &mut Vec<u8>, items: &[Item], m: &MessageRow, meta: Option<&Meta>, raw: Option<&[u8]>) {
-    out.push(b'(');
-    let mut parsed: Option<Option<Message>> = None;
-    for (i, item) in items.iter().enumerate() {
+/// Items one FETCH may ask for, and body sections (BODY[…], BINARY[…]) among them: every one of those may
+/// copy up to a whole message into the answer, so a FETCH asking for thousands is refused up front.
+pub const MAX_ITEMS: usize = 100;
+pub const MAX_SECTIONS: usize = 32;
+
+/// Writes one message's answer item by item, so the session can send what is written between items and
+/// keep at most one item of a large message in memory at a time.
+pub struct MessageWriter<'a> {
+    m: &'a MessageRow,
+    meta: Option<&'a Meta>,
+    raw: &'a [u8],
+    parsed: Option<Option<mime::Parsed<'a>>>,
+}
+
+impl<'a> MessageWriter<'a> {
+    pub fn new(m: &'a MessageRow, meta: Option<&'a Meta>, raw: Option<&'a [u8]>) -> MessageWriter<'a> {
+        MessageWriter { m, meta, raw: raw.unwrap_or_default(), parsed: None }
+    }
+
+    fn parsed(&mut self) -> Option<&Message<'a>> {
+        let raw = self.raw;
+        self.parsed.get_or_insert_with(|| mime::parse(raw)).as_deref()
+    }
+
+    /// Writes the `i`th item (with the space before it, past the first).
+    pub fn item(&mut self, out: &mut Vec<u8>, i: usize, item: &Item) {
         if i > 0 {
             out.push(b' ');
         }
+        let m = self.m;
+        let meta = self.meta;
         match item {
             Item::Uid => out.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
             Item::Flags => {
@@ -211,44 +243,31 @@ pub fn write_message(out: &mut Vec<u8>, items: &[Item], m: &MessageRow, meta: Op
                 out.extend_from_slice(meta.map(|x| x.body.as_slice()).unwrap_or(b"NIL"));
             }
             Item::Binary { part, partial, .. } => {
-                let raw = raw.unwrap_or_default();
-                if !part.is_empty() && parsed.is_none() {
-                    parsed = Some(MessageParser::default().parse(raw));
-                }
-                let data = binary(raw, parsed.as_ref().and_then(|p| p.as_ref()), part).unwrap_or_default();
+                let raw = self.raw;
+                let parsed = if part.is_empty() { None } else { self.parsed() };
+                let data = binary(raw, parsed, part).unwrap_or_default();
                 let name: Vec<String> = part.iter().map(|n| n.to_string()).collect();
                 out.extend_from_slice(format!("BINARY[{}]", name.join(".")).as_bytes());
-                let data = match partial {
-                    Some((start, len)) => {
-                        out.extend_from_slice(format!("<{start}>").as_bytes());
-                        let s = (*start as usize).min(data.len());
-                        data[s..s.saturating_add(*len as usize).min(data.len())].to_vec()
-                    }
-                    None => data,
-                };
+                let data = cut(out, &data, *partial);
                 // literal8 (~{n}) when the bytes hold a NUL, which a plain literal may not.
                 let tilde = if data.contains(&0) { "~" } else { "" };
                 out.extend_from_slice(format!(" {tilde}{{{}}}\r\n", data.len()).as_bytes());
-                out.extend_from_slice(&data);
+                out.extend_from_slice(data);
             }
             Item::BinarySize { part } => {
-                let raw = raw.unwrap_or_default();
-                if !part.is_empty() && parsed.is_none() {
-                    parsed = Some(MessageParser::default().parse(raw));
-                }
-                let size = binary(raw, parsed.as_ref().and_then(|p| p.as_ref()), part).map_or(0, |d| d.len());
+                let raw = self.raw;
+                let parsed = if part.is_empty() { None } else { self.parsed() };
+                let size = binary(raw, parsed, part).map_or(0, |d| d.len());
                 let name: Vec<String> = part.iter().map(|n| n.to_string()).collect();
                 out.extend_from_slice(format!("BINARY.SIZE[{}] {size}", name.join(".")).as_bytes());
             }
             Item::Section { section, partial, label, .. } => {
-                let raw = raw.unwrap_or_default();
+                let raw = self.raw;
                 let needs_parse = section.as_ref().is_some_and(|s| !s.part.is_empty());
-                if needs_parse && parsed.is_none() {
-                    parsed = Some(MessageParser::default().parse(raw));
-                }
+                let parsed = if needs_parse { self.parsed() } else { None };
                 let data = match section {
-                    None => Some(raw.to_vec()),
-                    Some(spec) => extract(raw, parsed.as_ref().and_then(|p| p.as_ref()), spec),
+                    None => Some(std::borrow::Cow::Borrowed(raw)),
+                    Some(spec) => extract(raw, parsed, spec),
                 };
                 let name = match label {
                     Label::Rfc822 => "RFC822".to_string(),
@@ -258,22 +277,25 @@ pub fn write_message(out: &mut Vec<u8>, items: &[Item], m: &MessageRow, meta: Op
                 };
                 out.extend_from_slice(name.as_bytes());
                 let data = data.unwrap_or_default();
-                let data = match partial {
-                    Some((start, len)) => {
-                        out.extend_from_slice(format!("<{start}>").as_bytes());
-                        let s = (*start as usize).min(data.len());
-                        let e = s.saturating_add(*len as usize).min(data.len());
-                        data[s..e].to_vec()
-                    }
-                    None => data,
-                };
+                let data = cut(out, &data, *partial);
                 out.push(b' ');
                 out.extend_from_slice(format!("{{{}}}\r\n", data.len()).as_bytes());
-                out.extend_from_slice(&data);
+                out.extend_from_slice(data);
             }
         }
     }
-    out.push(b')');
+}
+
+/// The `<start.len>` slice of `data` (writing `<start>` after the item's name), or all of it.
+fn cut<'d>(out: &mut Vec<u8>, data: &'d [u8], partial: Option<(u32, u32)>) -> &'d [u8] {
+    match partial {
+        Some((start, len)) => {
+            out.extend_from_slice(format!("<{start}>").as_bytes());
+            let s = (start as usize).min(data.len());
+            &data[s..s.saturating_add(len as usize).min(data.len())]
+        }
+        None => data,
+    }
 }
 
 /// The end of the header section (after its blank line), or the whole text when there is none.
@@ -327,7 +349,8 @@ fn locate<'a>(message: &'a Message<'a>, path: &[u32]) -> Option<(&'a Message<'a>
 }
 
 /// The bytes of a section of `raw`.
-fn extract(raw: &[u8], parsed: Option<&Message>, spec: &SectionSpec) -> Option<Vec<u8>> {
+fn extract<'r>(raw: &'r [u8], parsed: Option<&Message>, spec: &SectionSpec) -> Option<std::borrow::Cow<'r, [u8]>> {
+    use std::borrow::Cow;
     let (header, text): (&[u8], &[u8]) = if spec.part.is_empty() {
         let end = header_end(raw);
         (&raw[..end], &raw[end..])
@@ -335,37 +358,38 @@ fn extract(raw: &[u8], parsed: Option<&Message>, spec: &SectionSpec) -> Option<V
         let (_, part) = locate(parsed?, &spec.part)?;
         let body = raw.get(part.offset_body as usize..part.offset_end as usize)?;
         match spec.kind {
-            SectionKind::Content => return Some(body.to_vec()),
-            SectionKind::Mime => return Some(raw.get(part.offset_header as usize..part.offset_body as usize)?.to_vec()),
+            SectionKind::Content => return Some(Cow::Borrowed(body)),
+            SectionKind::Mime => return Some(Cow::Borrowed(raw.get(part.offset_header as usize..part.offset_body as usize)?)),
             _ => {}
         }
         // HEADER/TEXT of a part apply to an encapsulated message.
-        let PartType::Message(_) = &part.body else { return Some(Vec::new()) };
+        let PartType::Message(_) = &part.body else { return Some(Cow::Borrowed(&[])) };
         let end = header_end(body);
         (&body[..end], &body[end..])
     };
     Some(match &spec.kind {
-        SectionKind::Content => raw.to_vec(),
-        SectionKind::Header => header.to_vec(),
-        SectionKind::Text => text.to_vec(),
-        SectionKind::HeaderFields(names) => header_fields(header, names, true),
-        SectionKind::HeaderFieldsNot(names) => header_fields(header, names, false),
-        SectionKind::Mime => Vec::new(),
+        SectionKind::Content => Cow::Borrowed(raw),
+        SectionKind::Header => Cow::Borrowed(header),
+        SectionKind::Text => Cow::Borrowed(text),
+        SectionKind::HeaderFields(names) => Cow::Owned(header_fields(header, names, true)),
+        SectionKind::HeaderFieldsNot(names) => Cow::Owned(header_fields(header, names, false)),
+        SectionKind::Mime => Cow::Borrowed(&[]),
     })
 }
 
 /// A part's content with its Content-Transfer-Encoding undone (the whole message for an empty path).
-fn binary(raw: &[u8], parsed: Option<&Message>, part: &[u32]) -> Option<Vec<u8>> {
+fn binary<'r>(raw: &'r [u8], parsed: Option<&Message>, part: &[u32]) -> Option<std::borrow::Cow<'r, [u8]>> {
+    use std::borrow::Cow;
     if part.is_empty() {
-        return Some(raw.to_vec());
+        return Some(Cow::Borrowed(raw));
     }
     let (_, p) = locate(parsed?, part)?;
     let body = raw.get(p.offset_body as usize..p.offset_end as usize)?;
     let encoding = mail_parser::MimeHeaders::content_transfer_encoding(p).unwrap_or("7bit").to_ascii_lowercase();
     match encoding.as_str() {
-        "base64" => mail_parser::decoders::base64::base64_decode(body),
-        "quoted-printable" => mail_parser::decoders::quoted_printable::quoted_printable_decode(body),
-        _ => Some(body.to_vec()),
+        "base64" => mail_parser::decoders::base64::base64_decode(body).map(Cow::Owned),
+        "quoted-printable" => mail_parser::decoders::quoted_printable::quoted_printable_decode(body).map(Cow::Owned),
+        _ => Some(Cow::Borrowed(body)),
     }
 }
 
@@ -386,11 +410,11 @@ mod tests {
 
     #[test]
     fn header_text_and_fields_are_cut_from_the_message() {
-        assert_eq!(extract(MSG, None, &spec(&[], SectionKind::Header)).unwrap(), b"Subject: hi\r\nFrom: a@b\r\nTo: c@d\r\n\r\n");
-        assert_eq!(extract(MSG, None, &spec(&[], SectionKind::Text)).unwrap(), b"--X\r\n");
-        let fields = extract(MSG, None, &spec(&[], SectionKind::HeaderFields(vec!["SUBJECT".into(), "TO".into()]))).unwrap();
+        assert_eq!(extract(MSG, None, &spec(&[], SectionKind::Header)).unwrap().to_vec(), b"Subject: hi\r\nFrom: a@b\r\nTo: c@d\r\n\r\n");
+        assert_eq!(extract(MSG, None, &spec(&[], SectionKind::Text)).unwrap().to_vec(), b"--X\r\n");
+        let fields = extract(MSG, None, &spec(&[], SectionKind::HeaderFields(vec!["SUBJECT".into(), "TO".into()]))).unwrap().to_vec();
         assert_eq!(fields, b"Subject: hi\r\nTo: c@d\r\n\r\n");
-        let not = extract(MSG, None, &spec(&[], SectionKind::HeaderFieldsNot(vec!["SUBJECT".into()]))).unwrap();
+        let not = extract(MSG, None, &spec(&[], SectionKind::HeaderFieldsNot(vec!["SUBJECT".into()]))).unwrap().to_vec();
         assert_eq!(not, b"From: a@b\r\nTo: c@d\r\n\r\n");
         assert_eq!(spec(&[1, 2], SectionKind::HeaderFields(vec!["A".into()])).text(), "1.2.HEADER.FIELDS (A)");
     }
@@ -398,16 +422,16 @@ mod tests {
     #[test]
     fn parts_of_multipart_and_nested_messages_are_found_by_number() {
         let raw = b"Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nfirst\r\n--B\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ninner text\r\n--B--\r\n";
-        let parsed = MessageParser::default().parse(&raw[..]).unwrap();
-        assert_eq!(extract(raw, Some(&parsed), &spec(&[1], SectionKind::Content)).unwrap(), b"first");
-        assert_eq!(extract(raw, Some(&parsed), &spec(&[1], SectionKind::Mime)).unwrap(), b"Content-Type: text/plain\r\n\r\n");
-        assert_eq!(extract(raw, Some(&parsed), &spec(&[2], SectionKind::Header)).unwrap(), b"Subject: inner\r\n\r\n");
-        assert_eq!(extract(raw, Some(&parsed), &spec(&[2], SectionKind::Text)).unwrap(), b"inner text");
-        assert_eq!(extract(raw, Some(&parsed), &spec(&[2, 1], SectionKind::Content)).unwrap(), b"inner text");
+        let parsed = mime::parse(&raw[..]).unwrap();
+        assert_eq!(extract(raw, Some(&parsed), &spec(&[1], SectionKind::Content)).unwrap().to_vec(), b"first");
+        assert_eq!(extract(raw, Some(&parsed), &spec(&[1], SectionKind::Mime)).unwrap().to_vec(), b"Content-Type: text/plain\r\n\r\n");
+        assert_eq!(extract(raw, Some(&parsed), &spec(&[2], SectionKind::Header)).unwrap().to_vec(), b"Subject: inner\r\n\r\n");
+        assert_eq!(extract(raw, Some(&parsed), &spec(&[2], SectionKind::Text)).unwrap().to_vec(), b"inner text");
+        assert_eq!(extract(raw, Some(&parsed), &spec(&[2, 1], SectionKind::Content)).unwrap().to_vec(), b"inner text");
         assert_eq!(extract(raw, Some(&parsed), &spec(&[3], SectionKind::Content)), None);
         assert_eq!(internal_date(0), "01-Jan-1970 00:00:00 +0000");
         let encoded = b"Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC/w==\r\n--B--\r\n";
-        let parsed = MessageParser::default().parse(&encoded[..]).unwrap();
-        assert_eq!(binary(encoded, Some(&parsed), &[1]).unwrap(), [0, 1, 2, 255], "BINARY undoes base64");
+        let parsed = mime::parse(&encoded[..]).unwrap();
+        assert_eq!(binary(encoded, Some(&parsed), &[1]).unwrap().to_vec(), [0, 1, 2, 255], "BINARY undoes base64");
     }
 }

@@ -70,9 +70,22 @@ fn tokens(line: &str) -> Result<Vec<Token>, String> {
     Ok(out)
 }
 
+/// The deepest parenthesised list an extended LIST needs is `RETURN (STATUS (…))`: two levels.
+const MAX_DEPTH: usize = 2;
+/// Patterns in one LIST, and the length of each: more is refused before any folder is matched.
+pub const MAX_PATTERNS: usize = 100;
+pub const MAX_PATTERN_LEN: usize = 1024;
+
 /// A parenthesised list of words starting at `tokens[*i]` (which is `Open`); nested lists are kept as
-/// "(…)" words of their own.
+/// "(…)" words of their own. Nesting deeper than [`MAX_DEPTH`] is refused (no recursion on input).
 fn list_of(tokens: &[Token], i: &mut usize) -> Result<Vec<String>, String> {
+    list_at(tokens, i, 1)
+}
+
+fn list_at(tokens: &[Token], i: &mut usize, depth: usize) -> Result<Vec<String>, String> {
+    if depth > MAX_DEPTH {
+        return Err("parentheses nested too deeply".into());
+    }
     *i += 1;
     let mut words = Vec::new();
     while *i < tokens.len() {
@@ -86,12 +99,23 @@ fn list_of(tokens: &[Token], i: &mut usize) -> Result<Vec<String>, String> {
                 *i += 1;
             }
             Token::Open => {
-                let inner = list_of(tokens, i)?;
+                let inner = list_at(tokens, i, depth + 1)?;
                 words.push(format!("({})", inner.join(" ")));
             }
         }
     }
     Err("unbalanced parentheses".into())
+}
+
+/// Refuses more patterns, or longer ones, than a LIST may carry.
+pub fn check_patterns(patterns: &[String]) -> Result<(), String> {
+    if patterns.len() > MAX_PATTERNS {
+        return Err(format!("too many patterns (at most {MAX_PATTERNS})"));
+    }
+    if patterns.iter().any(|p| p.len() > MAX_PATTERN_LEN) {
+        return Err(format!("pattern too long (at most {MAX_PATTERN_LEN} bytes)"));
+    }
+    Ok(())
 }
 
 /// For a LIST in extended form, the tag and the request; `None` for a basic LIST (or anything else).
@@ -140,6 +164,12 @@ fn request(toks: &[Token]) -> Result<ListRequest, String> {
     if r.recursive_match && !r.subscribed {
         return Err("RECURSIVEMATCH needs another selection option".into());
     }
+    let r = request_rest(toks, i, r)?;
+    check_patterns(&r.patterns)?;
+    Ok(r)
+}
+
+fn request_rest(toks: &[Token], mut i: usize, mut r: ListRequest) -> Result<ListRequest, String> {
     match toks.get(i) {
         Some(Token::Word(w)) => r.reference = w.clone(),
         _ => return Err("LIST needs a reference name".into()),
@@ -201,5 +231,20 @@ mod tests {
         assert!(parse(b"d LIST (BOGUS) \"\" *\r\n").unwrap().1.is_err());
         assert!(parse(b"e LIST \"\" {3}\r\nfoo\r\n").is_none(), "a basic LIST with a literal is imap-codec's");
         assert!(parse(b"f LIST (SUBSCRIBED) \"\" {1}\r\n*\r\n").unwrap().1.is_err());
+    }
+
+    #[test]
+    fn deep_parentheses_and_too_many_patterns_are_refused_without_recursion() {
+        let mut line = b"a LIST ".to_vec();
+        line.extend(std::iter::repeat_n(b'(', 200_000));
+        line.extend_from_slice(b"\r\n");
+        let (tag, r) = parse(&line).unwrap();
+        assert_eq!(tag, "a");
+        assert_eq!(r.unwrap_err(), "parentheses nested too deeply");
+        let many = format!("b LIST \"\" ({})\r\n", vec!["x"; 101].join(" "));
+        assert_eq!(parse(many.as_bytes()).unwrap().1.unwrap_err(), "too many patterns (at most 100)");
+        let long = format!("c LIST \"\" (\"{}\")\r\n", "*".repeat(1025));
+        assert!(parse(long.as_bytes()).unwrap().1.unwrap_err().starts_with("pattern too long"));
+        assert!(parse(b"d LIST \"\" (\"INBOX\") RETURN (STATUS (MESSAGES))\r\n").unwrap().1.is_ok());
     }
 }

@@ -4,7 +4,7 @@
 
 use imap_codec::imap_types::extensions::sort::{SortCriterion, SortKey};
 use imap_codec::imap_types::search::SearchKey;
-use mail_parser::{HeaderValue, MessageParser};
+use mail_parser::HeaderValue;
 
 use super::sequence::contains;
 use crate::mailbox::{Flags, MessageRow};
@@ -20,7 +20,7 @@ pub struct Parsed {
 
 impl Parsed {
     pub fn of(raw: &[u8]) -> Parsed {
-        let Some(message) = MessageParser::default().parse(raw) else { return Parsed { body: String::from_utf8_lossy(raw).to_lowercase(), ..Default::default() } };
+        let Some(message) = crate::mailbox::mime::parse(raw) else { return Parsed { body: String::from_utf8_lossy(raw).to_lowercase(), ..Default::default() } };
         let root = &message.parts[0];
         let headers = root
             .headers
@@ -63,18 +63,6 @@ pub struct Candidate<'a> {
     /// The highest sequence number and UID in the mailbox (for "*").
     pub last_seq: u32,
     pub last_uid: u32,
-}
-
-/// Whether any key needs the message's text.
-pub fn needs_text(key: &SearchKey) -> bool {
-    match key {
-        SearchKey::And(keys) => keys.as_ref().iter().any(needs_text),
-        SearchKey::Not(k) => needs_text(k),
-        SearchKey::Or(a, b) => needs_text(a) || needs_text(b),
-        SearchKey::Bcc(_) | SearchKey::Body(_) | SearchKey::Cc(_) | SearchKey::From(_) | SearchKey::Header(..) | SearchKey::Subject(_) | SearchKey::Text(_) | SearchKey::To(_) => true,
-        SearchKey::SentBefore(_) | SearchKey::SentOn(_) | SearchKey::SentSince(_) => true,
-        _ => false,
-    }
 }
 
 fn day_start(date: &chrono::NaiveDate) -> i64 {
@@ -137,7 +125,7 @@ fn text(bytes: &[u8]) -> String {
 pub struct TooSlow;
 
 /// Runs a SEARCH (or SORT, when `sort` is given) over `rows`, off the async threads; returns the indexes
-/// of the matching messages, in mailbox order or sorted. Gives up after `limit` when text must be read.
+/// of the matching messages, in mailbox order or sorted. Gives up after `limit`, freeing the thread.
 pub fn run(
     store: &crate::store::Store,
     rows: &[MessageRow],
@@ -148,11 +136,10 @@ pub fn run(
     use std::rc::Rc;
     let started = std::time::Instant::now();
     let dir = store.blobs_dir();
-    let needs_text = needs_text(key) || sort.is_some_and(|s| s.iter().any(|c| sort_needs_text(&c.key)));
     let (last_seq, last_uid) = (rows.len() as u32, rows.last().map_or(0, |m| m.uid));
     let mut hits: Vec<(usize, Option<Rc<Parsed>>)> = Vec::new();
     for (i, row) in rows.iter().enumerate() {
-        if needs_text && started.elapsed() > limit {
+        if started.elapsed() > limit {
             return Err(TooSlow);
         }
         let mut cache: Option<Rc<Parsed>> = None;
@@ -185,10 +172,6 @@ pub fn run(
     Ok(hits.into_iter().map(|(i, _)| i).collect())
 }
 
-
-fn sort_needs_text(key: &SortKey) -> bool {
-    !matches!(key, SortKey::Arrival | SortKey::Size)
-}
 
 /// The RFC 5256 sort value of a text key: the first address's mailbox, or the base subject.
 fn sort_text(key: &SortKey, p: &Parsed) -> String {

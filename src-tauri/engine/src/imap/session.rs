@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::fetch::{self, Item};
 use super::search;
-use super::sequence::{contains, highest_named, in_order};
+use super::sequence::{self, highest_named, in_order};
 use super::{esearch, list, utf7, Shared, UserSession};
 use crate::access::login::{self, LoginOutcome};
 use crate::mailbox::meta::{self, Meta};
@@ -34,7 +34,9 @@ use crate::store::{blobs, now, StoreResult};
 const MAX_LINE: usize = 64 * 1024;
 /// Largest literal accepted before login (a user name or password).
 const MAX_LITERAL_BEFORE_LOGIN: u32 = 1024;
-/// Idle time allowed before login.
+/// All literals of one command together, before login (LOGIN's name and password, or AUTHENTICATE's).
+const MAX_LITERALS_BEFORE_LOGIN: usize = 4096;
+/// Time allowed from connecting to logging in, however the client trickles its bytes.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Errors tolerated before the client is dropped.
 const MAX_ERRORS: u32 = 30;
@@ -69,12 +71,12 @@ impl Selected {
         let count = self.messages.len() as u32;
         if uid {
             let last = self.last_uid();
-            return Ok(self.messages.iter().enumerate().filter(|(_, m)| contains(set, m.uid, last)).map(|(i, _)| i).collect());
+            return Ok(sequence::select(set, last, self.messages.iter().map(|m| m.uid)));
         }
         if highest_named(set) > count {
             return Err(format!("there are only {count} messages"));
         }
-        Ok((1..=count).filter(|n| contains(set, *n, count)).map(|n| n as usize - 1).collect())
+        Ok(sequence::select(set, count, 1..=count))
     }
 }
 
@@ -96,6 +98,8 @@ struct Session {
     errors: u32,
     auth_failures: u32,
     changes: tokio::sync::watch::Receiver<u64>,
+    /// Until a login, the session ends at this instant.
+    login_deadline: tokio::time::Instant,
     /// The client uses CONDSTORE (RFC 7162): FETCH answers carry MODSEQ.
     condstore: bool,
     /// The client enabled IMAP4rev2 (RFC 9051): UTF-8 folder names, ESEARCH answers, no RECENT.
@@ -116,6 +120,7 @@ pub async fn run(ctx: SessionContext, stream: BoxStream) -> std::io::Result<()> 
         errors: 0,
         auth_failures: 0,
         changes,
+        login_deadline: tokio::time::Instant::now() + LOGIN_TIMEOUT,
         condstore: false,
         rev2: false,
         utf8: false,
@@ -206,7 +211,7 @@ impl Session {
     // ----- the loop -----
 
     async fn serve(&mut self) -> std::io::Result<()> {
-        let mut fr = Fragmentizer::new(self.ctx.settings.smtp.max_message_size.min(u64::from(u32::MAX - 70_000)) as u32 + 65_536);
+        let mut fr = self.framer();
         let mut allowed = MAX_LINE;
         let mut buf = vec![0u8; 16 * 1024];
         loop {
@@ -214,7 +219,9 @@ impl Session {
             while let Some(info) = fr.progress() {
                 if let FragmentInfo::Line { announcement: Some(a), .. } = info {
                     let limit = if self.user.is_some() { self.ctx.settings.smtp.max_message_size.min(u64::from(u32::MAX)) as u32 } else { MAX_LITERAL_BEFORE_LOGIN };
-                    if a.length > limit {
+                    // Before login the literals of one command count together, not only each.
+                    let total_too_big = self.user.is_none() && (allowed - MAX_LINE).saturating_add(a.length as usize) > MAX_LITERALS_BEFORE_LOGIN;
+                    if a.length > limit || total_too_big {
                         let tag = fr.decode_tag().map(|t| t.inner().to_string()).unwrap_or_else(|| "*".into());
                         match a.mode {
                             LiteralMode::Sync => {
@@ -248,6 +255,9 @@ impl Session {
                 let incoming = self.decode(&fr);
                 fr.skip_message();
                 let next = self.handle(incoming).await?;
+                if self.out.len() > crate::net::OUTPUT_BOUND {
+                    self.flush().await?;
+                }
                 if self.errors >= MAX_ERRORS {
                     self.untagged("BYE too many errors");
                     return self.close().await;
@@ -261,7 +271,8 @@ impl Session {
                         crate::net::line::upgrade(&mut self.reader, &self.ctx.tls).await?;
                         self.ctx.tls_active = true;
                         self.ctx.transcript.note("TLS started");
-                        fr = Fragmentizer::new(MAX_LINE as u32);
+                        // The same limits as before TLS: APPEND of a large message must still work after STARTTLS.
+                        fr = self.framer();
                     }
                 }
             }
@@ -270,7 +281,11 @@ impl Session {
                 return self.close().await;
             }
             self.flush().await?;
-            let idle = if self.user.is_none() { LOGIN_TIMEOUT } else { Duration::from_secs(u64::from(self.ctx.settings.imap.idle_timeout_secs)) };
+            // Before login the deadline is absolute (from the connect); after it, the idle time restarts with each read.
+            let deadline = match self.user {
+                None => self.login_deadline,
+                Some(_) => tokio::time::Instant::now() + Duration::from_secs(u64::from(self.ctx.settings.imap.idle_timeout_secs)),
+            };
             let idling = matches!(self.pending, Some(Pending::Idle { .. }));
             let n = tokio::select! {
                 _ = self.ctx.shutdown.cancelled() => {
@@ -283,9 +298,9 @@ impl Session {
                     }
                     continue;
                 }
-                r = tokio::time::timeout(idle, self.reader.read(&mut buf)) => match r {
+                r = tokio::time::timeout_at(deadline, self.reader.read(&mut buf)) => match r {
                     Err(_) => {
-                        self.untagged("BYE idle for too long");
+                        self.untagged(if self.user.is_none() { "BYE log in within a minute of connecting" } else { "BYE idle for too long" });
                         return self.close().await;
                     }
                     Ok(r) => r?,
@@ -296,6 +311,11 @@ impl Session {
             }
             fr.enqueue_bytes(&buf[..n]);
         }
+    }
+
+    /// The command framer: a message (command line plus literals) may be as large as a mail message.
+    fn framer(&self) -> Fragmentizer {
+        Fragmentizer::new(self.ctx.settings.smtp.max_message_size.min(u64::from(u32::MAX - 70_000)) as u32 + 65_536)
     }
 
     async fn close(&mut self) -> std::io::Result<()> {
@@ -540,7 +560,13 @@ impl Session {
                 }
             }
             CommandBody::Fetch { sequence_set, macro_or_item_names, uid, modifiers } => {
-                let mut items = fetch::items(&macro_or_item_names, uid);
+                let mut items = match fetch::items(&macro_or_item_names, uid) {
+                    Ok(items) => items,
+                    Err(why) => {
+                        self.tagged(tag, "BAD", &why);
+                        return Ok(Next::Continue);
+                    }
+                };
                 let changed_since = modifiers.iter().find_map(|m| match m {
                     FetchModifier::ChangedSince(n) => Some(n.get()),
                     FetchModifier::Vanished => None,
@@ -756,6 +782,9 @@ impl Session {
 
     /// LIST and LSUB, basic and extended.
     async fn list_folders(&mut self, tag: &str, verb: &str, r: list::ListRequest) {
+        if let Err(why) = list::check_patterns(&r.patterns) {
+            return self.tagged(tag, "BAD", &why);
+        }
         if r.patterns.len() == 1 && r.patterns[0].is_empty() {
             self.untagged(&format!("{verb} (\\Noselect) \"/\" \"\""));
             self.tagged(tag, "OK", &format!("{verb} completed"));
@@ -792,13 +821,21 @@ impl Session {
             Err(e) => return self.store_failed(tag, e),
         };
         let extended = verb == "LIST";
+        // Which folders have children, and subscribed ones, in one pass over every folder's parents.
+        let mut parents: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
+        for o in &folders {
+            let mut path = o.path.as_str();
+            while let Some((parent, _)) = path.rsplit_once('/') {
+                *parents.entry(parent).or_insert(false) |= o.subscribed;
+                path = parent;
+            }
+        }
         for (k, f) in folders.iter().enumerate() {
             if !patterns.iter().any(|p| wildcard_match(p, &f.path)) {
                 continue;
             }
-            let below = format!("{}/", f.path);
-            let children = folders.iter().any(|o| o.path.starts_with(&below));
-            let subscribed_child = folders.iter().any(|o| o.path.starts_with(&below) && o.subscribed);
+            let children = parents.contains_key(f.path.as_str());
+            let subscribed_child = parents.get(f.path.as_str()).copied().unwrap_or(false);
             if r.special_use && f.special_use.is_none() {
                 continue;
             }
@@ -1051,15 +1088,19 @@ impl Session {
                 tracing::error!(target: "imap", uid = row.uid, "cannot read a message");
                 continue;
             };
-            self.out.extend_from_slice(format!("* {} FETCH ", index + 1).as_bytes());
-            fetch::write_message(&mut self.out, &items, &row, meta.as_ref(), raw.as_deref());
-            self.out.extend_from_slice(b"\r\n");
-            if self.out.len() > 256 * 1024 {
-                if let Err(e) = self.flush().await {
-                    tracing::debug!(target: "imap", error = %e, "client went away during FETCH");
-                    return;
+            self.out.extend_from_slice(format!("* {} FETCH (", index + 1).as_bytes());
+            // Sent as it is written: at most one item of one message waits in memory.
+            let mut writer = fetch::MessageWriter::new(&row, meta.as_ref(), raw.as_deref());
+            for (i, item) in items.iter().enumerate() {
+                writer.item(&mut self.out, i, item);
+                if self.out.len() > crate::net::OUTPUT_BOUND {
+                    if let Err(e) = self.flush().await {
+                        tracing::debug!(target: "imap", error = %e, "client went away during FETCH");
+                        return;
+                    }
                 }
             }
+            self.out.extend_from_slice(b")\r\n");
         }
         self.refresh(false).await;
         self.tagged(tag, "OK", "FETCH completed");
@@ -1232,11 +1273,12 @@ impl Session {
             return;
         }
         let last = sel.last_uid();
+        let named: Option<std::collections::HashSet<usize>> = only.map(|s| sequence::select(s, last, sel.messages.iter().map(|m| m.uid)).into_iter().collect());
         let gone: Vec<usize> = sel
             .messages
             .iter()
             .enumerate()
-            .filter(|(_, m)| m.flags.has(Flags::DELETED) && only.is_none_or(|s| contains(s, m.uid, last)))
+            .filter(|(i, m)| m.flags.has(Flags::DELETED) && named.as_ref().is_none_or(|n| n.contains(i)))
             .map(|(i, _)| i)
             .collect();
         let ids: Vec<i64> = gone.iter().map(|&i| sel.messages[i].id).collect();
@@ -1251,8 +1293,17 @@ impl Session {
             let mut lines = Vec::new();
             for &i in gone.iter().rev() {
                 lines.extend_from_slice(format!("* {} EXPUNGE\r\n", i + 1).as_bytes());
-                sel.messages.remove(i);
             }
+            let mut k = 0;
+            let mut next_gone = gone.iter().peekable();
+            sel.messages.retain(|_| {
+                let keep = next_gone.peek() != Some(&&k);
+                if !keep {
+                    next_gone.next();
+                }
+                k += 1;
+                keep
+            });
             if answer {
                 self.out.extend_from_slice(&lines);
             }

@@ -437,8 +437,13 @@ fn a_removed_or_unwritable_file_is_opened_again() {
     assert_eq!(std::fs::read_to_string(logs.join("postroom.log")).unwrap(), "two\n", "not into the deleted file");
     #[cfg(target_os = "linux")]
     {
-        // A disk that is full: /dev/full refuses every write with ENOSPC.
-        std::os::unix::fs::symlink("/dev/full", logs.join("errors.log")).unwrap();
+        // A link planted in the log folder is never written through.
+        std::os::unix::fs::symlink(dir.path().join("elsewhere"), logs.join("errors.log")).unwrap();
+        assert_eq!(sink.write(LogFile::Errors, b"lost?\n", &s).unwrap_err().raw_os_error(), Some(libc::ELOOP));
+        assert!(!dir.path().join("elsewhere").exists());
+        std::fs::remove_file(logs.join("errors.log")).unwrap();
+        // A disk that is full: a device node like /dev/full refuses every write with ENOSPC.
+        crate::paths::full_disk_node(&logs.join("errors.log"));
         let err = sink.write(LogFile::Errors, b"lost?\n", &s).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
         std::fs::remove_file(logs.join("errors.log")).unwrap();

@@ -7,7 +7,9 @@
 //! start of the whole message, nested messages included.
 
 use base64::Engine as _;
-use mail_parser::{Address, HeaderName, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use mail_parser::{Address, HeaderName, Message, MessagePart, MimeHeaders, PartType};
+
+use super::mime::{self, MAX_DEPTH};
 
 /// The stored IMAP metadata of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +21,7 @@ pub struct Meta {
 
 /// Computes the metadata of `raw`. A message mail-parser cannot read gets a minimal text/plain shape.
 pub fn compute(raw: &[u8]) -> Meta {
-    match MessageParser::default().parse(raw) {
+    match mime::parse(raw) {
         Some(message) => {
             let mut envelope = Vec::new();
             write_envelope(&mut envelope, raw, &message);
@@ -232,11 +234,22 @@ fn write_tail(out: &mut Vec<u8>, part: &MessagePart) {
 }
 
 fn write_part(out: &mut Vec<u8>, raw: &[u8], message: &Message, index: usize, ext: Extensions) {
-    write_part_in(out, raw, message, index, ext, false);
+    write_part_in(out, raw, message, index, ext, false, 0);
 }
 
-fn write_part_in(out: &mut Vec<u8>, raw: &[u8], message: &Message, index: usize, ext: Extensions, parent_is_digest: bool) {
+/// One part, and below it its children down to [`MAX_DEPTH`]; a part at that depth is written as one flat
+/// `application/octet-stream` leaf covering its bytes, so no input makes this recurse further.
+fn write_part_in(out: &mut Vec<u8>, raw: &[u8], message: &Message, index: usize, ext: Extensions, parent_is_digest: bool, depth: usize) {
     let part = &message.parts[index];
+    if depth >= MAX_DEPTH && matches!(part.body, PartType::Multipart(_) | PartType::Message(_)) {
+        let body = raw.get(part.offset_body as usize..part.offset_end as usize).unwrap_or_default();
+        out.extend_from_slice(format!("(\"application\" \"octet-stream\" NIL NIL NIL \"7bit\" {}", body.len()).as_bytes());
+        if ext == Extensions::Yes {
+            out.extend_from_slice(b" NIL NIL NIL NIL");
+        }
+        out.push(b')');
+        return;
+    }
     out.push(b'(');
     if let PartType::Multipart(children) = &part.body {
         let (_, subtype, params) = content_type_of(part, false);
@@ -246,7 +259,7 @@ fn write_part_in(out: &mut Vec<u8>, raw: &[u8], message: &Message, index: usize,
             out.extend_from_slice(b"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0)");
         }
         for &child in children {
-            write_part_in(out, raw, message, child as usize, ext, digest);
+            write_part_in(out, raw, message, child as usize, ext, digest, depth + 1);
         }
         out.push(b' ');
         string(out, if subtype.is_empty() { b"mixed" } else { subtype.as_bytes() });
@@ -279,7 +292,7 @@ fn write_part_in(out: &mut Vec<u8>, raw: &[u8], message: &Message, index: usize,
             out.push(b' ');
             write_envelope(out, raw, inner);
             out.push(b' ');
-            write_part_in(out, raw, inner, 0, ext, false);
+            write_part_in(out, raw, inner, 0, ext, false, depth + 1);
             out.extend_from_slice(format!(" {lines}").as_bytes());
         }
         _ if ctype == "text" => out.extend_from_slice(format!(" {lines}").as_bytes()),
@@ -295,22 +308,22 @@ fn write_part_in(out: &mut Vec<u8>, raw: &[u8], message: &Message, index: usize,
 
 /// The decoded text of every text part (HTML turned into text), for SEARCH BODY/TEXT.
 pub fn searchable_text(raw: &[u8]) -> String {
-    let Some(message) = MessageParser::default().parse(raw) else { return String::from_utf8_lossy(raw).into_owned() };
+    let Some(message) = mime::parse(raw) else { return String::from_utf8_lossy(raw).into_owned() };
     let mut text = String::new();
-    collect_text(&message, &mut text);
-    text
-}
-
-fn collect_text(message: &Message, text: &mut String) {
-    for part in &message.parts {
-        match &part.body {
-            PartType::Text(t) => text.push_str(t),
-            PartType::Html(h) => text.push_str(&mail_parser::decoders::html::html_to_text(h)),
-            PartType::Message(inner) => collect_text(inner, text),
-            _ => {}
+    // Nested messages are read with a stack of their own, down to MAX_DEPTH.
+    let mut pending: Vec<(&Message, usize)> = vec![(&message, 0)];
+    while let Some((m, depth)) = pending.pop() {
+        for part in &m.parts {
+            match &part.body {
+                PartType::Text(t) => text.push_str(t),
+                PartType::Html(h) => text.push_str(&mail_parser::decoders::html::html_to_text(h)),
+                PartType::Message(inner) if depth < MAX_DEPTH => pending.push((inner, depth + 1)),
+                _ => {}
+            }
+            text.push('\n');
         }
-        text.push('\n');
     }
+    text
 }
 
 #[cfg(test)]
@@ -344,6 +357,31 @@ mod tests {
         assert!(body.starts_with("((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 2 1)(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" "), "{body}");
         assert!(body.contains("\"inner\"") && body.ends_with(" \"mixed\")"), "{body}");
         assert!(text(&m.bodystructure).contains("\"mixed\" (\"boundary\" \"BB\") NIL NIL NIL)"), "{}", text(&m.bodystructure));
+    }
+
+    #[test]
+    fn mime_nested_twenty_thousand_deep_is_described_flat_below_the_limit() {
+        // The stranger's message from the issue: multipart/mixed 20,000 deep, then message/rfc822 as deep.
+        let mut raw = b"From: x@y\r\nSubject: deep\r\n".to_vec();
+        for level in 0..20_000 {
+            raw.extend_from_slice(format!("Content-Type: multipart/mixed; boundary=\"b{level}\"\r\n\r\n--b{level}\r\n").as_bytes());
+        }
+        raw.extend_from_slice(b"\r\nbottom\r\n");
+        let mut nested = Vec::new();
+        for _ in 0..20_000 {
+            nested.extend_from_slice(b"Subject: x\r\nContent-Type: message/rfc822\r\n\r\n");
+        }
+        nested.extend_from_slice(b"Subject: inner\r\n\r\nhello\r\n");
+        for raw in [raw, nested] {
+            let raw2 = raw.clone();
+            // A session's stack is 2 MB; half of that must be plenty.
+            let m = std::thread::Builder::new().stack_size(1 << 20).spawn(move || (compute(&raw2), searchable_text(&raw2))).unwrap().join().expect("no stack overflow");
+            let shape = text(&m.0.bodystructure);
+            assert!(shape.contains("\"application\" \"octet-stream\""), "flat below the limit: {}", &shape[..200]);
+            let opens = shape.bytes().filter(|&b| b == b'(').count();
+            assert_eq!(opens, shape.bytes().filter(|&b| b == b')').count(), "balanced");
+            assert!(shape.len() < 200_000, "the description stays small ({} bytes for {} input)", shape.len(), raw.len());
+        }
     }
 
     #[test]

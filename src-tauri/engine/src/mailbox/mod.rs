@@ -3,6 +3,7 @@
 //! an expunge releases the message's reference on its body.
 
 pub mod meta;
+pub mod mime;
 
 use rusqlite::{params, Connection, OptionalExtension};
 

@@ -39,6 +39,10 @@ pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// A client that does not read our replies for this long is dropped.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A session's replies are sent once this many bytes wait, even while the client pipelines commands: a
+/// client that asks for much and reads nothing holds at most this (plus one item) in our memory.
+pub const OUTPUT_BOUND: usize = 256 * 1024;
+
 /// Writes everything, or fails if the client does not take it within [`WRITE_TIMEOUT`].
 pub async fn write_all<W: tokio::io::AsyncWrite + Unpin + ?Sized>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
     use tokio::io::AsyncWriteExt;

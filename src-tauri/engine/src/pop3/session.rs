@@ -16,6 +16,8 @@ use crate::store::{blobs, StoreError};
 
 /// Longest command line (RFC 2449 allows 255 octets of arguments; SASL responses need more).
 const MAX_LINE: u64 = 2048;
+/// Time allowed from connecting to logging in.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Errors tolerated before the client is dropped.
 const MAX_ERRORS: u32 = 20;
 /// Failed logins tolerated in one session.
@@ -131,9 +133,13 @@ impl Session {
     }
 
     async fn serve(&mut self) -> std::io::Result<()> {
-        let idle = Duration::from_secs(u64::from(self.ctx.settings.pop3.idle_timeout_secs));
+        let idle_time = Duration::from_secs(u64::from(self.ctx.settings.pop3.idle_timeout_secs));
+        // Until a login the deadline is absolute: a client that trickles a byte at a time cannot hold the slot.
+        let login_deadline = tokio::time::Instant::now() + LOGIN_TIMEOUT;
         loop {
-            if self.reader.buffer().is_empty() {
+            let authorizing = matches!(self.state, State::Authorization { .. });
+            let idle = if authorizing { idle_time.min(login_deadline.saturating_duration_since(tokio::time::Instant::now())) } else { idle_time };
+            if self.reader.buffer().is_empty() || self.out.len() > crate::net::OUTPUT_BOUND {
                 self.flush().await?;
             }
             let line = match line::read_line(&mut self.reader, MAX_LINE, idle, &self.ctx.shutdown).await? {
@@ -147,7 +153,7 @@ impl Session {
                 }
                 LineEvent::Closed => return Ok(()),
                 LineEvent::Idle => {
-                    self.err(None, "idle for too long, closing the connection");
+                    self.err(None, if authorizing { "log in within a minute of connecting" } else { "idle for too long, closing the connection" });
                     return self.close().await;
                 }
                 LineEvent::Shutdown => {

@@ -92,7 +92,7 @@ impl Session {
     async fn serve(&mut self) -> std::io::Result<()> {
         loop {
             // Pipelined commands are answered together: flush only when the client waits for us.
-            if self.reader.buffer().is_empty() {
+            if self.reader.buffer().is_empty() || self.out.len() > crate::net::OUTPUT_BOUND {
                 self.flush().await?;
             }
             let Some(line) = self.read_line().await? else { return Ok(()) };
@@ -461,6 +461,11 @@ impl Session {
     /// Stamps and delivers the message; the 250 goes out only after the durable commit.
     async fn finish(&mut self, body: Vec<u8>) {
         let Some(tx) = self.tx.take() else { return };
+        if super::stamp::looping(&body) {
+            tracing::warn!(target: "mail", from = %tx.sender, peer = %self.ctx.peer, "refused: more than {} Received headers (a mail loop)", super::stamp::MAX_RECEIVED);
+            self.reply(Reply::new(554, "5.4.6", format!("routing loop detected: more than {} Received headers", super::stamp::MAX_RECEIVED)));
+            return;
+        }
         let id = message_id();
         let protocol = match (self.ctx.tls_active, self.auth_user.is_some()) {
             (false, false) => "ESMTP",

@@ -44,22 +44,36 @@ fn clean(helo: &str) -> String {
 
 /// Whether the header section (up to the first empty line) has a field called `name`.
 pub fn has_header(message: &[u8], name: &[u8]) -> bool {
+    count_headers(message, name, 1) > 0
+}
+
+/// How many header fields called `name` the header section holds, counting up to `stop`.
+pub fn count_headers(message: &[u8], name: &[u8], stop: usize) -> usize {
+    let mut found = 0;
     let mut line_start = true;
     let mut i = 0;
-    while i < message.len() {
+    while i < message.len() && found < stop {
         if line_start {
             if message[i..].starts_with(b"\r\n") || message[i] == b'\n' {
-                return false;
+                break;
             }
             let rest = &message[i..];
             if rest.len() > name.len() && rest[..name.len()].eq_ignore_ascii_case(name) && rest[name.len()] == b':' {
-                return true;
+                found += 1;
             }
         }
         line_start = message[i] == b'\n';
         i += 1;
     }
-    false
+    found
+}
+
+/// More `Received:` fields than this means the message is going round in circles (RFC 5321 6.3).
+pub const MAX_RECEIVED: usize = 50;
+
+/// Whether the message has passed more than [`MAX_RECEIVED`] servers: a mail loop.
+pub fn looping(message: &[u8]) -> bool {
+    count_headers(message, b"received", MAX_RECEIVED + 1) > MAX_RECEIVED
 }
 
 pub fn rfc2822_now() -> String {

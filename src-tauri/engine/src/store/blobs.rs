@@ -31,7 +31,7 @@ pub fn prepare(blobs_dir: &Path, body: Vec<u8>) -> std::io::Result<PreparedBlob>
     let path = file_path(blobs_dir, &sha256);
     if !path.exists() {
         let tmp = blobs_dir.join(format!(".{sha256}.tmp"));
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = crate::paths::create_private(&tmp)?;
         f.write_all(&body)?;
         f.sync_all()?;
         drop(f);

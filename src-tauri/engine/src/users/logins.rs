@@ -68,6 +68,11 @@ impl LoginChecks {
         ok
     }
 
+    /// Runs a check whose answer is already "no" (an unknown or disabled user) at the cost of a real one.
+    pub fn slow_refusal(&self, check: impl FnOnce() -> bool) {
+        let _ = self.one_at_a_time(check);
+    }
+
     fn one_at_a_time(&self, check: impl FnOnce() -> bool) -> bool {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         while *running >= CONCURRENT_CHECKS {

@@ -174,7 +174,14 @@ impl Directory {
             )
             .optional()?)
         })?;
-        Ok(row.filter(|(_, hash)| self.logins.matches(hash, password, || password_matches(hash, password))).map(|(user, _)| user))
+        match row {
+            Some((user, hash)) => Ok(self.logins.matches(&hash, password, || password_matches(&hash, password)).then_some(user)),
+            None => {
+                // Unknown and disabled users cost what a wrong password costs, so timing tells nothing.
+                self.logins.slow_refusal(|| password_matches(dummy_hash(), password));
+                Ok(None)
+            }
+        }
     }
 
     /// Normalises the form, checks every field it can without the database, and hashes the password.
@@ -259,6 +266,12 @@ pub fn hash_password(password: &str) -> ApiResult<String> {
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| ApiError::internal(format!("password hashing failed: {e}")))
+}
+
+/// A hash no password matches in practice, made with the same parameters as real ones.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("postroom: no such user; this hash only costs time").unwrap_or_default())
 }
 
 fn password_matches(hash: &str, password: &str) -> bool {
