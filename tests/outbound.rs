@@ -1,5 +1,6 @@
 //! The outbound queue against a real peer: Postfix from Debian's packages, on loopback, as the smart
-//! host of the office and, in the last test, as the MX of a domain found through DNS. Mail arrives
+//! host of the office and, on a test host of its own (a network namespace), as the MX of a domain found
+//! through DNS; an MX that points back at this machine bounces once. Mail arrives
 //! byte for byte, waits while Postfix is down, comes back as a DSN when refused for good, and the DSN
 //! requests (NOTIFY, RET, ENVID, ORCPT) are honoured and passed on.
 
@@ -198,17 +199,42 @@ fn notify_success_is_passed_to_postfix_which_reports_delivery_back_to_the_sender
 fn mail_goes_to_the_mx_of_the_recipient_domain_found_through_dns() {
     use hickory_proto::rr::rdata::{A, MX};
     use hickory_proto::rr::{Name, RData};
-    // Postfix as far.example's MX on port 25 of its own loopback address; the DNS server says so.
-    let mx_address = std::net::Ipv4Addr::new(127, 0, 25, 1 + (std::process::id() % 200) as u8);
+    // Postfix as far.example's MX on port 25 of a test host of its own (a network namespace: Postroom
+    // never delivers to loopback or to this machine's addresses); the DNS server says so.
+    let host = std::sync::Arc::new(common::netns::TestHost::create());
     let dns = common::dns::serve(vec![
         ("far.example.", RData::MX(MX::new(10, Name::from_ascii("mx.far.example.").unwrap()))),
-        ("mx.far.example.", RData::A(A(mx_address))),
+        ("mx.far.example.", RData::A(A(host.address))),
     ]);
-    let office = setup(SocketAddr::from((mx_address, 25)), &["outbound.dns_server", &dns.to_string()]);
+    let mut office = setup(SocketAddr::from((host.address, 25)), &["outbound.dns_server", &dns.to_string()]);
+    office.peer.netns = Some(host);
     office.peer.start();
     let _server = Server::start(&office.dir, &[]);
     send(&office, "partner@far.example", "via MX", ("", ""));
     wait("the MX to deliver the message", || office.peer.mailbox("partner").len() == 1);
     assert_arrived_byte_for_byte(&office, &office.peer.mailbox("partner")[0]);
     assert!(office.peer.log().contains("starttls=1"), "opportunistic TLS was used:\n{}", office.peer.log());
+}
+
+#[test]
+fn an_mx_pointing_at_this_machine_bounces_once_instead_of_looping() {
+    use hickory_proto::rr::rdata::{A, MX};
+    use hickory_proto::rr::{Name, RData};
+    // loop.example's MX is 127.0.0.1: this very server. Delivering there would hand the message back to
+    // ourselves (or to whatever else listens on loopback) over and over.
+    let dns = common::dns::serve(vec![
+        ("loop.example.", RData::MX(MX::new(10, Name::from_ascii("mx.loop.example.").unwrap()))),
+        ("mx.loop.example.", RData::A(A(std::net::Ipv4Addr::LOCALHOST))),
+    ]);
+    let office = setup(SocketAddr::from(([127, 0, 0, 1], free_port())), &["outbound.dns_server", &dns.to_string()]);
+    let _server = Server::start(&office.dir, &[]);
+    send(&office, "someone@loop.example", "round and round", ("", ""));
+    wait("the bounce", || inbox(&office.dir).len() == 1);
+    assert_eq!(sql(&office.dir, "SELECT state FROM queue_recipients"), "failed", "one attempt, failed for good");
+    assert_eq!(sql(&office.dir, "SELECT attempts FROM queue_recipients"), "1");
+    let dsn = &inbox(&office.dir)[0];
+    assert!(dsn.contains("Status: 5.4.6") && dsn.contains("this machine"), "{dsn}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(inbox(&office.dir).len(), 1, "the bounce came once");
+    assert_eq!(sql(&office.dir, "SELECT count(*) FROM queue_recipients"), "1", "nothing else was queued");
 }

@@ -4,6 +4,7 @@
 
 pub mod dns;
 pub mod mail;
+pub mod netns;
 pub mod postfix;
 
 use std::io::Write;

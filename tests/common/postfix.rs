@@ -12,6 +12,8 @@ pub struct Postfix {
     pub dir: PathBuf,
     pub listen: SocketAddr,
     pub domain: String,
+    /// Runs inside this test host's network namespace (see `netns`), else on this machine.
+    pub netns: Option<std::sync::Arc<super::netns::TestHost>>,
 }
 
 /// Who the Postfix instance serves.
@@ -68,7 +70,7 @@ impl Postfix {
              myhostname = mx.{domain}\n\
              mydomain = {domain}\n\
              myorigin = {domain}\n\
-             inet_interfaces = loopback-only\n\
+             inet_interfaces = {interfaces}\n\
              inet_protocols = ipv4\n\
              mydestination =\n\
              mynetworks = 127.0.0.0/8\n\
@@ -90,16 +92,21 @@ impl Postfix {
              daemon_directory = /usr/lib/postfix/sbin\n\
              meta_directory = /etc/postfix\n",
             domain = config.domain,
+            interfaces = if config.listen.ip().is_loopback() { "loopback-only".to_string() } else { config.listen.ip().to_string() },
             maps = mailboxes.iter().map(|m| format!("{{{m}}}")).collect::<Vec<_>>().join(" "),
             uid = id_of("-u"),
             gid = id_of("-g"),
         );
         std::fs::write(dir.join("conf/main.cf"), main).unwrap();
-        Postfix { dir: dir.to_path_buf(), listen: config.listen, domain: config.domain.to_string() }
+        Postfix { dir: dir.to_path_buf(), listen: config.listen, domain: config.domain.to_string(), netns: None }
     }
 
     fn control(&self, verb: &str) {
-        let out = Command::new("postfix").arg("-c").arg(self.dir.join("conf")).arg(verb).output().expect("postfix runs");
+        let mut command = match &self.netns {
+            Some(host) => host.command("postfix"),
+            None => Command::new("postfix"),
+        };
+        let out = command.arg("-c").arg(self.dir.join("conf")).arg(verb).output().expect("postfix runs");
         assert!(out.status.success(), "postfix {verb} failed; its log says:\n{}", self.log());
     }
 
@@ -131,6 +138,10 @@ impl Postfix {
 
 impl Drop for Postfix {
     fn drop(&mut self) {
-        let _ = Command::new("postfix").arg("-c").arg(self.dir.join("conf")).arg("abort").output();
+        let mut command = match &self.netns {
+            Some(host) => host.command("postfix"),
+            None => Command::new("postfix"),
+        };
+        let _ = command.arg("-c").arg(self.dir.join("conf")).arg("abort").output();
     }
 }

@@ -117,7 +117,7 @@ pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
         Err(e) => return Err(e),
     }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.read(true).write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;

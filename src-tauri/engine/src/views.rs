@@ -132,6 +132,8 @@ pub struct OutboundView {
     pub password_set: bool,
     pub tls: OutboundTls,
     pub verify_certificate: bool,
+    pub allow_plaintext_auth: bool,
+    pub max_parallel: u32,
     pub retry_minutes: String,
     pub max_age_hours: u32,
     pub dns_server: String,
@@ -146,6 +148,8 @@ impl OutboundView {
             password_set: !o.password.is_empty(),
             tls: o.tls,
             verify_certificate: o.verify_certificate,
+            allow_plaintext_auth: o.allow_plaintext_auth,
+            max_parallel: o.max_parallel,
             retry_minutes: o.retry_minutes.clone(),
             max_age_hours: o.max_age_hours,
             dns_server: o.dns_server.clone(),
@@ -162,6 +166,8 @@ pub struct OutboundForm {
     pub password: Option<String>,
     pub tls: OutboundTls,
     pub verify_certificate: bool,
+    pub allow_plaintext_auth: bool,
+    pub max_parallel: u32,
     pub retry_minutes: String,
     pub max_age_hours: u32,
     pub dns_server: String,
@@ -177,6 +183,8 @@ impl OutboundForm {
         }
         o.tls = self.tls;
         o.verify_certificate = self.verify_certificate;
+        o.allow_plaintext_auth = self.allow_plaintext_auth;
+        o.max_parallel = self.max_parallel;
         o.retry_minutes = self.retry_minutes.trim().to_string();
         o.max_age_hours = self.max_age_hours;
         o.dns_server = self.dns_server.trim().to_string();
@@ -198,6 +206,8 @@ mod tests {
             password: password.map(str::to_string),
             tls: OutboundTls::Required,
             verify_certificate: true,
+            allow_plaintext_auth: false,
+            max_parallel: 4,
             retry_minutes: "5, 30".into(),
             max_age_hours: 48,
             dns_server: String::new(),

@@ -45,6 +45,8 @@ use crate::store::{blobs, now, Store, StoreResult};
 /// The longest the worker sleeps without looking at the queue.
 pub const POLL: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time for the greeting and each command's reply (DATA's is [`data_timeout`]).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 /// Recipients taken per round.
 const BATCH: i64 = 200;
 
@@ -90,27 +92,50 @@ impl Attempt {
     }
 }
 
-/// Runs until shutdown.
+/// Runs until shutdown. Groups (one message to one destination) are sent side by side, up to
+/// `outbound.max_parallel` at once, so one slow or hostile server holds up only its own group; the queue is
+/// looked at again whenever a group finishes.
 pub async fn run(ctx: QueueContext) {
+    let mut running: tokio::task::JoinSet<()> = tokio::task::JoinSet::new();
+    // The recipients each running task is sending, so a round never takes them twice.
+    let mut tasks: std::collections::HashMap<tokio::task::Id, Vec<i64>> = std::collections::HashMap::new();
+    let mut in_flight: std::collections::HashSet<i64> = std::collections::HashSet::new();
     loop {
-        let due = load_due(&ctx.store).await;
-        let worked = !due.is_empty();
+        let parallel = ctx.settings.borrow().outbound.max_parallel.clamp(1, 32) as usize;
+        let due: Vec<Due> = load_due(&ctx.store).await.into_iter().filter(|d| !in_flight.contains(&d.id)).collect();
         for ((queue_id, domain), group) in group(due) {
-            if ctx.shutdown.is_cancelled() {
+            if running.len() >= parallel || ctx.shutdown.is_cancelled() {
+                break;
+            }
+            let ids: Vec<i64> = group.iter().map(|d| d.id).collect();
+            in_flight.extend(&ids);
+            let (store, settings) = (ctx.store.clone(), ctx.settings.borrow().clone());
+            let task = running.spawn(async move {
+                let attempt = send_group(&store, &settings, &domain, &group).await;
+                if let Err(e) = record(&store, &settings, queue_id, &group, attempt).await {
+                    tracing::error!(target: "smtpclt", error = %e, "could not record delivery results");
+                }
+            });
+            tasks.insert(task.id(), ids);
+        }
+        let pause = if running.len() >= parallel { POLL } else { next_due_in(&ctx.store).await.unwrap_or(POLL).min(POLL) };
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => {
+                running.abort_all();
                 return;
             }
-            let settings = ctx.settings.borrow().clone();
-            let attempt = send_group(&ctx.store, &settings, &domain, &group).await;
-            if let Err(e) = record(&ctx.store, &settings, queue_id, &group, attempt).await {
-                tracing::error!(target: "smtpclt", error = %e, "could not record delivery results");
+            Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                let id = match done {
+                    Ok((id, ())) => id,
+                    Err(e) => {
+                        tracing::error!(target: "smtpclt", error = %e, "a delivery task failed");
+                        e.id()
+                    }
+                };
+                for recipient in tasks.remove(&id).unwrap_or_default() {
+                    in_flight.remove(&recipient);
+                }
             }
-        }
-        if worked {
-            continue;
-        }
-        let pause = next_due_in(&ctx.store).await.unwrap_or(POLL).min(POLL);
-        tokio::select! {
-            _ = ctx.shutdown.cancelled() => return,
             _ = ctx.wake.notified() => {}
             _ = tokio::time::sleep(pause) => {}
         }
@@ -193,7 +218,9 @@ async fn send_group(store: &Store, settings: &Settings, domain: &str, group: &[D
         (vec![out.smart_host.clone()], out.smart_host_port)
     };
     let mut last = Outcome::Temporary(format!("4.4.4 no mail server found for {domain}"));
-    for host in hosts {
+    let smart = !out.smart_host.is_empty();
+    let mut refused_local = 0;
+    for host in hosts.into_iter().take(MAX_HOSTS) {
         let addresses = match addresses_of(&resolver, &host, port).await {
             Ok(a) => a,
             Err(e) => {
@@ -201,7 +228,15 @@ async fn send_group(store: &Store, settings: &Settings, domain: &str, group: &[D
                 continue;
             }
         };
-        for address in addresses {
+        for address in addresses.into_iter().take(MAX_ADDRESSES) {
+            // An MX that points back at this machine (or loopback, link-local, unspecified) would make the
+            // message go round in circles, or reach services never meant for the Internet. Only the smart host
+            // the admin configured may be such an address.
+            if !smart && forbidden_destination(address.ip()) {
+                tracing::warn!(target: "smtpclt", host = %host, %address, "not connecting: the address is this machine's own, loopback, link-local or unspecified");
+                refused_local += 1;
+                continue;
+            }
             let span = tracing::info_span!("session", sid = crate::logging::next_session_id());
             match deliver_to(settings, &host, address, group, &body).instrument(span).await {
                 Ok(attempt) => return attempt,
@@ -212,7 +247,80 @@ async fn send_group(store: &Store, settings: &Settings, domain: &str, group: &[D
             }
         }
     }
+    if refused_local > 0 && matches!(last, Outcome::Temporary(ref t) if t.starts_with("4.4.4 no mail server")) {
+        // Every address the destination gave was our own or local: that will not change by waiting.
+        last = Outcome::Permanent(format!("5.4.6 the mail server for {domain} is this machine or a local-only address (a mail loop)"));
+    }
     Attempt::all(last, n)
+}
+
+/// MX hosts tried per attempt, and addresses per host: a destination listing hundreds cannot keep the
+/// worker busy for hours.
+const MAX_HOSTS: usize = 5;
+const MAX_ADDRESSES: usize = 2;
+
+/// Addresses outbound delivery never connects to unless the admin named them as the smart host.
+fn forbidden_destination(ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    let local = match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.is_unspecified() || v6.is_multicast() || (v6.segments()[0] & 0xffc0) == 0xfe80,
+    };
+    local || own_addresses().contains(&ip)
+}
+
+/// This machine's own addresses, looked up at most once a minute.
+fn own_addresses() -> Vec<IpAddr> {
+    static CACHE: std::sync::Mutex<Option<(std::time::Instant, Vec<IpAddr>)>> = std::sync::Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((at, list)) = cache.as_ref() {
+        if at.elapsed() < Duration::from_secs(60) {
+            return list.clone();
+        }
+    }
+    let list = interface_addresses();
+    *cache = Some((std::time::Instant::now(), list.clone()));
+    list
+}
+
+#[cfg(unix)]
+fn interface_addresses() -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills a list we only read and then free with freeifaddrs.
+    unsafe {
+        if libc::getifaddrs(&mut head) != 0 {
+            return out;
+        }
+        let mut cur = head;
+        while !cur.is_null() {
+            let addr = (*cur).ifa_addr;
+            if !addr.is_null() {
+                match i32::from((*addr).sa_family) {
+                    libc::AF_INET => {
+                        let sin = &*(addr as *const libc::sockaddr_in);
+                        out.push(IpAddr::V4(std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))));
+                    }
+                    libc::AF_INET6 => {
+                        let sin6 = &*(addr as *const libc::sockaddr_in6);
+                        out.push(IpAddr::V6(std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
+                    }
+                    _ => {}
+                }
+            }
+            cur = (*cur).ifa_next;
+        }
+        libc::freeifaddrs(head);
+    }
+    out
+}
+
+#[cfg(not(unix))]
+fn interface_addresses() -> Vec<IpAddr> {
+    Vec::new()
 }
 
 async fn read_body(store: &Store, blob_id: i64) -> StoreResult<Vec<u8>> {
@@ -325,7 +433,7 @@ async fn open(settings: &Settings, host: &str, address: SocketAddr, policy: Outb
         Ok(Err(e)) => return Err(plain_error(failure(host, address, mail_send::Error::Io(e)))),
         Err(_) => return Err(plain_error(failure(host, address, mail_send::Error::Timeout))),
     };
-    let mut client = SmtpClient { stream: Tap::new(tcp, transcript), timeout: CONNECT_TIMEOUT };
+    let mut client = SmtpClient { stream: Tap::new(tcp, transcript), timeout: COMMAND_TIMEOUT };
     let greeting = client.read().await.map_err(|e| plain_error(failure(host, address, e)))?;
     greeting.assert_positive_completion().map_err(|e| plain_error(failure(host, address, e)))?;
     let capabilities = client.ehlo(helo).await.map_err(|e| plain_error(failure(host, address, e)))?;
@@ -345,6 +453,15 @@ async fn open(settings: &Settings, host: &str, address: SocketAddr, policy: Outb
         (Session::Plain(client), capabilities)
     };
     let session = if !out.smart_host.is_empty() && !out.username.is_empty() {
+        // The password goes only inside TLS whose certificate was checked, unless the admin allowed more
+        // for a server on the office's own network.
+        let protected = matches!(session, Session::Tls(_)) && out.verify_certificate;
+        if !protected && !out.allow_plaintext_auth {
+            let why = if matches!(session, Session::Tls(_)) { "its certificate is not checked" } else { "the connection is not encrypted" };
+            return Err(plain_error(Outcome::Temporary(format!(
+                "4.7.10 not sending the login for {host}: {why} (allow it in the SMTP window's Outbound tab only for a server on your own network)"
+            ))));
+        }
         let credentials = Credentials::Plain { username: out.username.as_str(), secret: out.password.as_str() };
         match session {
             Session::Plain(mut c) => {
@@ -428,6 +545,12 @@ async fn start_tls(mut client: SmtpClient<Tap<TcpStream>>, connector: &tokio_rus
     Ok(SmtpClient { stream: Tap::new(tls, transcript), timeout: client.timeout })
 }
 
+/// Time for DATA: three minutes, and one second more for every 4 KB (a 20 MB message gets about 1.5 hours,
+/// enough at 4 KB/s; RFC 5321 4.5.3.2 asks for at least 3 minutes per block and 10 for the final reply).
+pub fn data_timeout(size: usize) -> Duration {
+    Duration::from_secs(180 + (size / 4096) as u64)
+}
+
 async fn transact<T: AsyncRead + AsyncWrite + Unpin>(client: &mut SmtpClient<T>, host: &str, group: &[Due], body: &[u8], pass_dsn: bool) -> Vec<Outcome> {
     let first = &group[0];
     let mut mail_params = Parameters::default();
@@ -463,7 +586,12 @@ async fn transact<T: AsyncRead + AsyncWrite + Unpin>(client: &mut SmtpClient<T>,
         // mail-send always ends DATA with CRLF "." CRLF; our stored bodies end with CRLF already, so the
         // peer would get one line too many. Without it the message arrives byte for byte.
         let body = body.strip_suffix(b"\r\n").unwrap_or(body);
-        if let Err(e) = client.data(body).await {
+        // Sending the data may take long on a slow link: the time allowed grows with the size.
+        let command_timeout = client.timeout;
+        client.timeout = data_timeout(body.len());
+        let sent = client.data(body).await;
+        client.timeout = command_timeout;
+        if let Err(e) = sent {
             let failed = failure(host, no_address, e);
             for o in outcomes.iter_mut().filter(|o| **o == Outcome::Sent) {
                 *o = failed.clone();

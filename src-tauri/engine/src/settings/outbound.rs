@@ -28,6 +28,11 @@ pub struct OutboundSettings {
     pub tls: OutboundTls,
     /// Check the smart host's certificate (turn off only for a server with a self-signed certificate).
     pub verify_certificate: bool,
+    /// Send the smart-host login without TLS whose certificate was checked (a server on the office's own
+    /// network only). Off: the password never leaves unencrypted or to an unchecked server.
+    pub allow_plaintext_auth: bool,
+    /// Deliveries to different destinations at once, so one slow or hostile server holds up only itself.
+    pub max_parallel: u32,
     /// Minutes to wait after each failed attempt, comma-separated; the last repeats.
     pub retry_minutes: String,
     /// Give up (and bounce) after this many hours.
@@ -45,6 +50,8 @@ impl Default for OutboundSettings {
             password: String::new(),
             tls: OutboundTls::Opportunistic,
             verify_certificate: true,
+            allow_plaintext_auth: false,
+            max_parallel: 4,
             retry_minutes: "5, 10, 30, 60, 120, 240".into(),
             max_age_hours: 120,
             dns_server: String::new(),
@@ -80,6 +87,9 @@ impl OutboundSettings {
         let bad = self.retry_minutes.split([',', ' ', ';']).map(str::trim).filter(|s| !s.is_empty()).any(|s| s.parse::<i64>().map_or(true, |m| m <= 0));
         if bad || self.retry_steps().is_empty() {
             errors.push(FieldError::new("outbound.retry_minutes", "minutes as whole numbers above 0, separated by commas (e.g. 5, 30, 60)"));
+        }
+        if !(1..=32).contains(&self.max_parallel) {
+            errors.push(FieldError::new("outbound.max_parallel", "between 1 and 32"));
         }
         if self.max_age_hours == 0 {
             errors.push(FieldError::new("outbound.max_age_hours", "at least 1 hour"));

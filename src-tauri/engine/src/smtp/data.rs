@@ -7,6 +7,8 @@
 //! stops growing but the end is still looked for, so the client gets a clean 552 and the session
 //! continues.
 
+use super::spool::Spool;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// After a CRLF (or at the very start): a '.' here is special.
@@ -22,15 +24,21 @@ enum State {
 
 pub struct DataReceiver {
     state: State,
-    body: Vec<u8>,
+    body: Spool,
     max: usize,
     too_big: bool,
     normalised: bool,
 }
 
 impl DataReceiver {
+    /// A receiver that keeps the message in memory.
     pub fn new(max: usize) -> DataReceiver {
-        DataReceiver { state: State::LineStart, body: Vec::with_capacity(8192), max, too_big: false, normalised: false }
+        DataReceiver::with_spool(max, Spool::in_memory())
+    }
+
+    /// A receiver that keeps the message in `spool` (which moves to a file past its memory limit).
+    pub fn with_spool(max: usize, spool: Spool) -> DataReceiver {
+        DataReceiver { state: State::LineStart, body: spool, max, too_big: false, normalised: false }
     }
 
     /// Takes bytes; returns `Some(n)` once the end of data has been seen, `n` being how many of `bytes`
@@ -48,7 +56,7 @@ impl DataReceiver {
         if self.body.len() + bytes.len() > self.max {
             self.too_big = true;
         } else if !self.too_big {
-            self.body.extend_from_slice(bytes);
+            self.body.extend(bytes);
         }
     }
 
@@ -115,7 +123,13 @@ impl DataReceiver {
         self.normalised
     }
 
+    /// The message, for an in-memory receiver (a spool's write error reads as an empty body).
     pub fn into_body(self) -> Vec<u8> {
+        self.body.into_bytes().unwrap_or_default()
+    }
+
+    /// The spool holding the message.
+    pub fn into_spool(self) -> Spool {
         self.body
     }
 }

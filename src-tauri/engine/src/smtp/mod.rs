@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod data;
 pub mod reply;
+pub mod spool;
 mod session;
 pub mod stamp;
 

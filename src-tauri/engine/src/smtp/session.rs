@@ -7,6 +7,7 @@ use smtp_proto::{Error as ParseError, Request, RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FA
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use super::data::{normalise_line_endings, DataReceiver};
+use super::spool::{self, Spool};
 use super::reply::Reply;
 use super::stamp::{stamp, Trace};
 use super::{auth, Shared};
@@ -21,6 +22,9 @@ use crate::settings::ServiceId;
 const MAX_LINE: u64 = 2048;
 /// Errors tolerated before the client is dropped.
 const MAX_ERRORS: u32 = 20;
+/// A DATA or BDAT transfer may take this long, plus a second for every [`TRANSFER_MIN_RATE`] bytes.
+const TRANSFER_BASE: Duration = Duration::from_secs(120);
+const TRANSFER_MIN_RATE: usize = 1024;
 /// Failed AUTH attempts tolerated in one session.
 const MAX_AUTH_FAILURES: u32 = 3;
 
@@ -31,8 +35,8 @@ struct Transaction {
     recipients: Vec<Recipient>,
     /// RET and ENVID from MAIL, NOTIFY and ORCPT from each RCPT.
     dsn: DsnRequest,
-    /// BDAT chunks so far, and whether they already exceed the size limit.
-    chunks: Vec<u8>,
+    /// BDAT chunks so far (in memory up to a limit, then in a file), and whether they exceed the size limit.
+    chunks: Spool,
     chunks_too_big: bool,
 }
 
@@ -323,12 +327,15 @@ impl Session {
             return self.reply(Reply::new(552, "5.3.4", format!("message too big: the limit is {max} bytes")));
         }
         let ret_full = match from.flags {
-            f if f & smtp_proto::MAIL_RET_FULL != 0 => Some(true),
+            // A stranger's RET=FULL would make us send a whole message to whatever address it forged as the
+            // sender: reports return the full message only to logged-in users and trusted networks.
+            f if f & smtp_proto::MAIL_RET_FULL != 0 => Some(self.may_relay()),
             f if f & smtp_proto::MAIL_RET_HDRS != 0 => Some(false),
             _ => None,
         };
         let dsn = DsnRequest { ret_full, envid: from.env_id, recipients: Vec::new() };
-        self.tx = Some(Transaction { sender: from.address, recipients: Vec::new(), dsn, chunks: Vec::new(), chunks_too_big: false });
+        let chunks = Spool::new(self.ctx.shared.store.blobs_dir());
+        self.tx = Some(Transaction { sender: from.address, recipients: Vec::new(), dsn, chunks, chunks_too_big: false });
         self.reply(Reply::new(250, "2.1.0", "sender OK"));
     }
 
@@ -353,7 +360,15 @@ impl Session {
             Ok(Ok(recipient)) => {
                 if let Some(tx) = self.tx.as_mut() {
                     tx.recipients.push(recipient);
-                    let notify = to.flags & (RCPT_NOTIFY_SUCCESS | RCPT_NOTIFY_FAILURE | RCPT_NOTIFY_DELAY | RCPT_NOTIFY_NEVER);
+                    let mut notify = to.flags & (RCPT_NOTIFY_SUCCESS | RCPT_NOTIFY_FAILURE | RCPT_NOTIFY_DELAY | RCPT_NOTIFY_NEVER);
+                    if !may_relay && notify & RCPT_NOTIFY_SUCCESS != 0 {
+                        // Success reports go only to senders we know: from a stranger they would be a way to
+                        // make this server mail a forged address (reflection). What is left of the request stays.
+                        notify &= !RCPT_NOTIFY_SUCCESS;
+                        if notify == 0 {
+                            notify = RCPT_NOTIFY_NEVER;
+                        }
+                    }
                     tx.dsn.recipients.push(RecipientDsn { notify, orcpt: to.orcpt.clone() });
                 }
                 Reply::new(250, "2.1.5", "recipient OK")
@@ -385,15 +400,19 @@ impl Session {
         }
         self.reply(Reply::new(354, "", "end data with <CR><LF>.<CR><LF>"));
         self.flush().await?;
-        let mut receiver = DataReceiver::new(self.ctx.settings.smtp.max_message_size as usize);
+        let spool = Spool::new(self.ctx.shared.store.blobs_dir());
+        let mut receiver = DataReceiver::with_spool(self.ctx.settings.smtp.max_message_size as usize, spool);
+        let started = tokio::time::Instant::now();
+        let mut received = 0usize;
         loop {
-            let idle = self.idle();
-            let buf = tokio::time::timeout(idle, self.reader.fill_buf())
+            let wait = self.transfer_wait(started, received, "DATA")?;
+            let buf = tokio::time::timeout(wait, self.reader.fill_buf())
                 .await
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle during DATA"))??;
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "DATA too slow"))??;
             if buf.is_empty() {
                 return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "client left during DATA"));
             }
+            received += buf.len();
             match receiver.feed(buf) {
                 Some(used) => {
                     self.reader.consume(used);
@@ -412,28 +431,45 @@ impl Session {
             self.reply(Reply::new(552, "5.3.4", format!("message too big: the limit is {max} bytes")));
             return Ok(());
         }
-        self.finish(receiver.into_body()).await;
+        self.finish_spool(receiver.into_spool(), false).await;
         Ok(())
     }
 
+    /// How long the next read of a DATA or BDAT transfer may wait: the idle time, but never past the
+    /// transfer's deadline, which is [`TRANSFER_BASE`] plus a second for every [`TRANSFER_MIN_RATE`] bytes
+    /// received. A client sending a byte a minute cannot hold its slot; a slow honest link can.
+    fn transfer_wait(&self, started: tokio::time::Instant, received: usize, what: &str) -> std::io::Result<Duration> {
+        let deadline = started + TRANSFER_BASE + Duration::from_secs((received / TRANSFER_MIN_RATE) as u64);
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            tracing::info!(target: "smtp", peer = %self.ctx.peer, received, "{what} transfer too slow; closing");
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("{what} transfer too slow")));
+        }
+        Ok(left.min(self.idle()))
+    }
+
     async fn bdat(&mut self, size: usize, last: bool) -> std::io::Result<()> {
-        // The chunk's bytes follow the command whatever we answer: read them first.
+        // The chunk's bytes follow the command whatever we answer: read them first, keeping them only for a
+        // transaction that can take them.
         let max = self.ctx.settings.smtp.max_message_size as usize;
-        let mut chunk = Vec::with_capacity(size.min(1 << 20));
+        let ready = self.tx.as_ref().is_some_and(|tx| !tx.recipients.is_empty());
         let mut left = size;
+        let started = tokio::time::Instant::now();
         while left > 0 {
-            let buf = tokio::time::timeout(self.idle(), self.reader.fill_buf())
+            let wait = self.transfer_wait(started, size - left, "BDAT")?;
+            let buf = tokio::time::timeout(wait, self.reader.fill_buf())
                 .await
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle during BDAT"))??;
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "BDAT too slow"))??;
             if buf.is_empty() {
                 return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "client left during BDAT"));
             }
             let n = buf.len().min(left);
-            let keep = self.tx.as_ref().is_some_and(|tx| !tx.chunks_too_big && tx.chunks.len() + chunk.len() + n <= max);
-            if keep {
-                chunk.extend_from_slice(&buf[..n]);
-            } else if let Some(tx) = self.tx.as_mut() {
-                tx.chunks_too_big = true;
+            if let Some(tx) = self.tx.as_mut().filter(|_| ready) {
+                if !tx.chunks_too_big && tx.chunks.len() + n <= max {
+                    tx.chunks.extend(&buf[..n]);
+                } else {
+                    tx.chunks_too_big = true;
+                }
             }
             self.reader.consume(n);
             left -= n;
@@ -443,7 +479,6 @@ impl Session {
             return Ok(());
         }
         let Some(tx) = self.tx.as_mut() else { return Ok(()) };
-        tx.chunks.extend_from_slice(&chunk);
         if tx.chunks_too_big {
             self.tx = None;
             self.reply(Reply::new(552, "5.3.4", format!("message too big: the limit is {max} bytes")));
@@ -453,9 +488,26 @@ impl Session {
             self.reply(Reply::new(250, "2.0.0", format!("{size} bytes received")));
             return Ok(());
         }
-        let body = normalise_line_endings(&std::mem::take(&mut tx.chunks));
-        self.finish(body).await;
+        let chunks = std::mem::replace(&mut tx.chunks, Spool::in_memory());
+        self.finish_spool(chunks, true).await;
         Ok(())
+    }
+
+    /// Reads a complete message back from its spool (one large message at a time) and delivers it.
+    async fn finish_spool(&mut self, spool: Spool, bdat: bool) {
+        let _large = if spool.spilled() { Some(spool::finishing().await) } else { None };
+        let read = tokio::task::spawn_blocking(move || spool.into_bytes()).await.map_err(std::io::Error::other).and_then(|r| r);
+        match read {
+            Ok(body) => {
+                let body = if bdat { normalise_line_endings(&body) } else { body };
+                self.finish(body).await;
+            }
+            Err(e) => {
+                self.tx = None;
+                tracing::error!(target: "smtp", error = %e, "could not spool a message");
+                self.reply(Reply::new(451, "4.3.0", "could not store the message; try again later"));
+            }
+        }
     }
 
     /// Stamps and delivers the message; the 250 goes out only after the durable commit.
