@@ -22,6 +22,60 @@ pub const TIME_BUDGET: Duration = Duration::from_millis(20);
 /// The most memory the script's state may use.
 pub const MEMORY_LIMIT: usize = 8 << 20;
 
+/// VM instructions between two looks at the clock while a call is within its budget.
+const CHECK_EVERY: u32 = 1000;
+
+/// Installs the time-budget hook. Past the deadline it raises an error, and from then on it fires on
+/// every instruction: `pcall` can catch the error, but the very next instruction of the code that called
+/// `pcall` raises it again, so no nesting of `pcall`/`xpcall` keeps a script running past its budget.
+fn set_budget_hook(lua: &Lua, deadline: &Arc<Mutex<Option<Instant>>>, every: u32) -> mlua::Result<()> {
+    let hook_deadline = deadline.clone();
+    lua.set_hook(HookTriggers::new().every_nth_instruction(every), move |lua, _debug| {
+        let over = hook_deadline.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|d| Instant::now() > d);
+        if over {
+            if every != 1 {
+                set_budget_hook(lua, &hook_deadline, 1)?;
+            }
+            return Err(mlua::Error::RuntimeError(format!("stopped: the script ran longer than {} ms", TIME_BUDGET.as_millis())));
+        }
+        Ok(VmState::Continue)
+    })
+}
+
+/// Limits on the string functions that run long in C, where the budget's hook cannot interrupt them.
+pub const MAX_REP_BYTES: usize = 1 << 20;
+pub const MAX_PATTERN_SUBJECT: usize = 1024;
+pub const MAX_PATTERN_LEN: usize = 128;
+/// `*`, `+` and `-` in one pattern: each can make the matcher try every position again.
+pub const MAX_PATTERN_REPEATS: usize = 2;
+
+/// Whether `pattern` may run over `subject` (a plain find, `plain` true, is always fine).
+fn check_pattern(subject: &[u8], pattern: &[u8], plain: bool) -> Result<(), String> {
+    if plain {
+        return Ok(());
+    }
+    if pattern.len() > MAX_PATTERN_LEN {
+        return Err(format!("pattern longer than {MAX_PATTERN_LEN} characters"));
+    }
+    if subject.len() > MAX_PATTERN_SUBJECT {
+        return Err(format!("text longer than {MAX_PATTERN_SUBJECT} characters given to a pattern function"));
+    }
+    let mut repeats = 0;
+    let mut i = 0;
+    while i < pattern.len() {
+        match pattern[i] {
+            b'%' => i += 1,
+            b'*' | b'+' | b'-' => repeats += 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    if repeats > MAX_PATTERN_REPEATS {
+        return Err(format!("pattern with more than {MAX_PATTERN_REPEATS} of * + - (it could run for minutes)"));
+    }
+    Ok(())
+}
+
 /// What `GetBandwidth` is told about the connection (VPOP3's parameter names).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
 pub struct Params {
@@ -81,15 +135,7 @@ impl Script {
         sandbox(&lua, clock.clone()).map_err(|e| format!("cannot prepare the sandbox: {e}"))?;
         lua.set_memory_limit(MEMORY_LIMIT).map_err(|e| e.to_string())?;
         let deadline: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
-        let hook_deadline = deadline.clone();
-        lua.set_hook(HookTriggers::new().every_nth_instruction(1000), move |_lua, _debug| {
-            let over = hook_deadline.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|d| Instant::now() > d);
-            if over {
-                return Err(mlua::Error::RuntimeError(format!("stopped: the script ran longer than {} ms", TIME_BUDGET.as_millis())));
-            }
-            Ok(VmState::Continue)
-        })
-        .map_err(|e| e.to_string())?;
+        set_budget_hook(&lua, &deadline, CHECK_EVERY).map_err(|e| e.to_string())?;
         let script = Script { lua: Mutex::new(lua), deadline, clock };
         script.with_budget(|lua| lua.load(source).set_name("=bandwidth.lua").set_mode(ChunkMode::Text).exec()).map_err(|e| clean(&e))?;
         let defined = script.with_budget(|lua| Ok(matches!(lua.globals().get::<Value>("GetBandwidth")?, Value::Function(_)))).map_err(|e| clean(&e))?;
@@ -109,6 +155,10 @@ impl Script {
         *self.deadline.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + TIME_BUDGET);
         let result = f(&lua);
         *self.deadline.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        // A call that overran left the hook firing on every instruction: back to the cheap check.
+        if set_budget_hook(&lua, &self.deadline, CHECK_EVERY).is_err() {
+            tracing::error!(target: "bandwidth", "cannot reset the script's time budget");
+        }
         result
     }
 
@@ -183,6 +233,36 @@ fn sandbox(lua: &Lua, clock: Arc<AtomicI64>) -> mlua::Result<()> {
     }
     let string: Table = g.get("string")?;
     string.set("dump", Value::Nil)?;
+    // string.rep, find, match, gmatch and gsub run in C, out of the hook's reach: their arguments are
+    // limited instead (also for the method form, "x":rep(n), which looks them up in this same table).
+    let rep: mlua::Function = string.get("rep")?;
+    string.set(
+        "rep",
+        lua.create_function(move |_, (s, n, sep): (mlua::String, i64, Option<mlua::String>)| {
+            let piece = s.as_bytes().len() + sep.as_ref().map_or(0, |x| x.as_bytes().len());
+            if n > 0 && (piece as u128) * (n as u128) > MAX_REP_BYTES as u128 {
+                return Err(mlua::Error::RuntimeError(format!("string.rep: the result would be over {MAX_REP_BYTES} bytes")));
+            }
+            rep.call::<mlua::Value>((s, n, sep))
+        })?,
+    )?;
+    for name in ["find", "match", "gmatch", "gsub"] {
+        let original: mlua::Function = string.get(name)?;
+        string.set(
+            name,
+            lua.create_function(move |_, args: mlua::MultiValue| {
+                let text = |i: usize| match args.get(i) {
+                    Some(Value::String(s)) => s.as_bytes().to_vec(),
+                    Some(Value::Integer(n)) => n.to_string().into_bytes(),
+                    Some(Value::Number(n)) => n.to_string().into_bytes(),
+                    _ => Vec::new(),
+                };
+                let plain = name == "find" && matches!(args.get(3), Some(v) if !matches!(v, Value::Nil | Value::Boolean(false)));
+                check_pattern(&text(0), &text(1), plain).map_err(|why| mlua::Error::RuntimeError(format!("string.{name}: {why}")))?;
+                original.call::<mlua::MultiValue>(args)
+            })?,
+        )?;
+    }
     let os: Table = g.get("os")?;
     let now = lua.create_function(move |_, ()| {
         let fixed = clock.load(Ordering::Relaxed);
@@ -192,6 +272,41 @@ fn sandbox(lua: &Lua, clock: Arc<AtomicI64>) -> mlua::Result<()> {
             fixed
         })
     })?;
+    // xpcall's message handler runs while the error is being raised, which for the budget's error is inside
+    // the hook, where Lua runs no hooks: a handler that loops would never be stopped. This xpcall calls the
+    // handler after the error has unwound, under the budget like any other code. No finalizers (__gc: they
+    // run when the state is closed, outside any call's budget) and no to-be-closed variables (__close: Lua
+    // runs them while unwinding the budget's error, where no hook stops them); rawset goes, so neither can
+    // be added to a metatable afterwards.
+    lua.load(
+        r#"
+        local pcall, pack, unpack, select, rawget, setmetatable, error = pcall, table.pack, table.unpack, select, rawget, setmetatable, error
+        xpcall = function(f, handler, ...)
+            local r = pack(pcall(f, ...))
+            if r[1] then return unpack(r, 1, r.n) end
+            return false, handler(r[2])
+        end
+        local getmetatable, rawset = getmetatable, rawset
+        local banned = { __gc = true, __close = true }
+        local guard = { __newindex = function(m, k, v)
+            if banned[k] then error(k .. " is not allowed in bandwidth.lua", 2) end
+            rawset(m, k, v)
+        end }
+        _G.setmetatable = function(t, mt)
+            if type(mt) == "table" then
+                for k in pairs(banned) do
+                    if rawget(mt, k) ~= nil then error(k .. " is not allowed in bandwidth.lua", 2) end
+                end
+                if getmetatable(mt) == nil then setmetatable(mt, guard)
+                elseif getmetatable(mt) ~= guard then error("a metatable with a metatable of its own is not allowed in bandwidth.lua", 2) end
+            end
+            return setmetatable(t, mt)
+        end
+        _G.rawset = nil
+        "#,
+    )
+    .set_mode(ChunkMode::Text)
+    .exec()?;
     let make: mlua::Function = lua
         .load(
             r#"

@@ -102,3 +102,51 @@ fn bad_scripts_and_bad_return_values_are_explained() {
     let ok = Script::compile("function GetBandwidth(p) return 65536 end").unwrap();
     assert_eq!(ok.call(&params("1.2.3.4", "")), Ok(Verdict::Rate(65_536)));
 }
+
+#[test]
+fn a_budget_error_cannot_be_caught_by_pcall_or_xpcall() {
+    for body in [
+        "while true do pcall(function() while true do end end) end",
+        "while true do xpcall(function() while true do end end, function() while true do end end) end",
+        "local function f() while true do end end while true do pcall(pcall, pcall, f) end",
+        "return select(2, pcall(function() while true do pcall(error) end end))",
+        "xpcall(function() while true do end end, function() while true do end end) while true do end",
+    ] {
+        let s = Script::compile(&format!("function GetBandwidth(p) {body} end")).unwrap();
+        let started = std::time::Instant::now();
+        let err = s.call(&params("1.2.3.4", "")).unwrap_err();
+        assert!(err.contains("ran longer than"), "{body}: {err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{body} took {:?}", started.elapsed());
+        // The next call gets a fresh budget and the cheap hook again.
+        let ok = Script::compile("function GetBandwidth(p) local n = 0 for i = 1, 100000 do n = n + i end return 0 end").unwrap();
+        assert_eq!(ok.call(&params("1.2.3.4", "")), Ok(Verdict::NoLimit));
+    }
+}
+
+#[test]
+fn string_functions_that_run_long_in_c_have_argument_limits() {
+    let call = |script: &str| Script::compile(script).unwrap().call(&params("192.168.1.5", "alice@example.com"));
+    let err = call("function GetBandwidth(p) return #string.find(string.rep('a', 5000), '.-.-.-.-b') end").unwrap_err();
+    assert!(err.contains("string.find: text longer than 1024"), "{err}");
+    let err = call("function GetBandwidth(p) local s = string.rep('a', 500) return string.find(s, '.-.-.-b') or 0 end").unwrap_err();
+    assert!(err.contains("more than 2 of * + -"), "{err}");
+    let err = call("function GetBandwidth(p) return #(('x'):rep(2000000)) end").unwrap_err();
+    assert!(err.contains("string.rep: the result would be over"), "{err}");
+    // What real scripts do still works.
+    assert_eq!(call("function GetBandwidth(p) if string.find(p.clientip, '^192%.168%.') then return -1 end return 0 end"), Ok(Verdict::Pool(1)));
+    assert_eq!(call("function GetBandwidth(p) local u, d = string.match(p.username, '^(.-)@(.*)$') if d == 'example.com' then return 5000 end return 0 end"), Ok(Verdict::Rate(5000)));
+    assert_eq!(call("function GetBandwidth(p) return #(p.username:gsub('%.', '')) end"), Ok(Verdict::Rate(16)));
+    assert_eq!(call("function GetBandwidth(p) return string.find(string.rep('ab', 3000), 'ba', 1, true) end"), Ok(Verdict::Rate(2)));
+    assert_eq!(call("function GetBandwidth(p) local ok, v = xpcall(function() error('x') end, function(m) return 7 end) return v end"), Ok(Verdict::Rate(7)));
+    for (script, refused) in [
+        ("setmetatable({}, { __gc = function() while true do end end })", "__gc is not allowed"),
+        ("local t <close> = setmetatable({}, { __close = function() while true do end end })", "__close is not allowed"),
+        ("local mt = {} local t = setmetatable({}, mt) mt.__close = function() while true do end end", "__close is not allowed"),
+        ("local mt = {} setmetatable({}, mt) rawset(mt, '__close', print)", "attempt to call a nil value (global 'rawset')"),
+    ] {
+        let err = call(&format!("function GetBandwidth(p) {script} return 0 end")).unwrap_err();
+        assert!(err.contains(refused), "{script}: {err}");
+    }
+    let shared = call("local mt = { __index = { limit = 4096 } } function GetBandwidth(p) local a = setmetatable({}, mt) local b = setmetatable({}, mt) mt.extra = 1 return a.limit end");
+    assert_eq!(shared, Ok(Verdict::Rate(4096)), "ordinary metatables still work");
+}
