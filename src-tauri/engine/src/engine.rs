@@ -66,6 +66,7 @@ struct Inner {
     /// Wakes the outbound queue (a message was queued, or another process changed the database).
     queue_wake: Arc<tokio::sync::Notify>,
     bans: Arc<crate::access::Bans>,
+    accounts: Arc<crate::access::Accounts>,
     geoip: Arc<crate::geoip::GeoIp>,
     geoip_import: Arc<Mutex<crate::geoip::ImportState>>,
     bandwidth: Arc<crate::bandwidth::Bandwidth>,
@@ -87,6 +88,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 directory: Directory::new(store.clone()),
                 bans: Arc::new(crate::access::Bans::new(store.clone())),
+                accounts: Arc::default(),
                 geoip: Arc::new(crate::geoip::GeoIp::default()),
                 geoip_import: Arc::new(Mutex::new(Default::default())),
                 bandwidth: crate::bandwidth::Bandwidth::new(dir.root(), &settings.bandwidth),
@@ -135,6 +137,7 @@ impl Engine {
             bans: self.inner.bans.clone(),
             geoip: self.inner.geoip.clone(),
             bandwidth: self.inner.bandwidth.clone(),
+            accounts: self.inner.accounts.clone(),
         };
         let queue = crate::queue::client::QueueContext {
             store: self.inner.store.clone(),
@@ -147,6 +150,8 @@ impl Engine {
         tasks.push(tokio::spawn(crate::queue::client::run(queue)));
         tasks.push(tokio::spawn(watch_other_processes(self.clone())));
         tasks.push(tokio::spawn(write_status(self.clone())));
+        tasks.push(tokio::spawn(sweep_now_and_then(self.inner.store.clone(), self.inner.shutdown.clone())));
+        tasks.push(tokio::spawn(end_sessions_of_changed_accounts(self.inner.store.clone(), self.inner.accounts.clone(), self.inner.shutdown.clone())));
         tasks.push(tokio::spawn(crate::bandwidth::control::watch_script(self.inner.bandwidth.clone(), self.inner.shutdown.clone())));
         tracing::info!(target: "engine", data_dir = %self.inner.dir.root().display(), "Postroom started");
     }
@@ -514,6 +519,42 @@ impl Engine {
     /// The end of a log file (up to `max_bytes`), after writing what is waiting.
     pub fn log_tail(&self, file: LogFile, max_bytes: u64) -> ApiResult<crate::logging::LogTail> {
         crate::logging::tail(file, max_bytes.clamp(1024, 16 * 1024 * 1024)).map_err(|e| ApiError::io(format!("cannot read {}.log: {e}", file.name())))
+    }
+}
+
+/// After commits (this process's or another's), ends the sessions of accounts that were disabled, deleted
+/// or given a new password. Commits come in bursts: one look per quarter second at most.
+async fn end_sessions_of_changed_accounts(store: crate::store::Store, accounts: Arc<crate::access::Accounts>, shutdown: tokio_util::sync::CancellationToken) {
+    let mut changes = store.changes();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = changes.changed() => if r.is_err() { return },
+        }
+        if accounts.any() {
+            let (s, a) = (store.clone(), accounts.clone());
+            let _ = tokio::task::spawn_blocking(move || a.revalidate(&s)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+/// Gives disk space back (see [`crate::store::sweep`]) shortly after start (leftovers of a crash) and then
+/// every [`crate::store::sweep::INTERVAL`].
+async fn sweep_now_and_then(store: crate::store::Store, shutdown: tokio_util::sync::CancellationToken) {
+    let mut wait = std::time::Duration::from_secs(5);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || crate::store::sweep::sweep(&s)).await {
+            Ok(Err(e)) => tracing::error!(target: "store", error = %e, "could not reclaim disk space"),
+            Err(e) => tracing::error!(target: "store", error = %e, "the disk sweep failed"),
+            Ok(Ok(_)) => {}
+        }
+        wait = crate::store::sweep::INTERVAL;
     }
 }
 

@@ -2,8 +2,10 @@
 //! login, and each service's access restrictions ([`rules`]: addresses, ranges, networks and GeoIP
 //! tags), checked at connect before the greeting.
 
+pub mod accounts;
 pub mod bans;
 pub mod login;
 pub mod rules;
 
+pub use accounts::Accounts;
 pub use bans::{Ban, Bans};

@@ -238,7 +238,7 @@ fn sandbox(lua: &Lua, clock: Arc<AtomicI64>) -> mlua::Result<()> {
     let rep: mlua::Function = string.get("rep")?;
     string.set(
         "rep",
-        lua.create_function(move |_, (s, n, sep): (mlua::String, i64, Option<mlua::String>)| {
+        lua.create_function(move |_, (s, n, sep): (mlua::LuaString, i64, Option<mlua::LuaString>)| {
             let piece = s.as_bytes().len() + sep.as_ref().map_or(0, |x| x.as_bytes().len());
             if n > 0 && (piece as u128) * (n as u128) > MAX_REP_BYTES as u128 {
                 return Err(mlua::Error::RuntimeError(format!("string.rep: the result would be over {MAX_REP_BYTES} bytes")));

@@ -16,6 +16,7 @@ use crate::users::UserSummary;
 pub fn status(dir: &DataDir, store: &Store, json_out: bool) -> Result<i32> {
     let live = status::read_live(&dir.status_file());
     let queue_size = store.read(crate::queue::waiting)?;
+    let usage = crate::store::sweep::usage(store)?;
     let services: Vec<ServiceStatus> = match &live {
         Some(s) => s.services.clone(),
         None => {
@@ -40,6 +41,8 @@ pub fn status(dir: &DataDir, store: &Store, json_out: bool) -> Result<i32> {
             "services": services,
             "connections": connections,
             "queue_size": queue_size,
+            "store_bytes": usage.store_bytes,
+            "reclaimable_bytes": usage.reclaimable_bytes,
             "certificate_problem": live.as_ref().and_then(|s| s.certificate_problem.clone()),
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
@@ -68,6 +71,7 @@ pub fn status(dir: &DataDir, store: &Store, json_out: bool) -> Result<i32> {
             );
         }
         println!("connections: {connections}, queue: {queue_size} message(s) waiting");
+        println!("store: {} ({} can be reclaimed)", bytes_text(usage.store_bytes), bytes_text(usage.reclaimable_bytes));
         if let Some(problem) = live.as_ref().and_then(|s| s.certificate_problem.as_deref()) {
             println!("certificate: NOT IN USE, {problem} (the previous certificate is still served)");
         }
@@ -207,4 +211,14 @@ pub fn bandwidth_status(dir: &DataDir, json_out: bool) -> Result<i32> {
         println!("{:<8} {:<11} {:<40} {:<16} {:<18} {origin}", format!("#{}", c.session), c.service.key(), c.client, c.user, limit);
     }
     Ok(0)
+}
+
+/// "12.3 MB", "850 KB", "12 bytes".
+fn bytes_text(n: u64) -> String {
+    match n {
+        0..=1023 => format!("{n} bytes"),
+        1024..=1_048_575 => format!("{:.0} KB", n as f64 / 1024.0),
+        1_048_576..=1_073_741_823 => format!("{:.1} MB", n as f64 / 1_048_576.0),
+        _ => format!("{:.2} GB", n as f64 / 1_073_741_824.0),
+    }
 }

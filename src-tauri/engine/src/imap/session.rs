@@ -289,7 +289,7 @@ impl Session {
             let idling = matches!(self.pending, Some(Pending::Idle { .. }));
             let n = tokio::select! {
                 _ = self.ctx.shutdown.cancelled() => {
-                    self.untagged("BYE Postroom is shutting down");
+                    self.untagged(if self.ctx.server_stopping() { "BYE Postroom is shutting down" } else { "BYE your account was changed (disabled, deleted or a new password); log in again" });
                     return self.close().await;
                 }
                 changed = self.changes.changed(), if idling => {
@@ -646,6 +646,7 @@ impl Session {
                     return Ok(Next::Continue);
                 };
                 self.ctx.bandwidth.login(&verified).await;
+                self.ctx.logged_in(&shared.store, verified.id);
                 self.user = Some(User { id: verified.id, _session: session });
                 let caps = self.capabilities();
                 self.tagged(tag, "OK", &format!("[CAPABILITY {caps}] logged in"));

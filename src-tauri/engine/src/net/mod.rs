@@ -71,7 +71,12 @@ pub struct SessionContext<S> {
     pub tls_active: bool,
     /// STARTTLS/STLS may be offered.
     pub starttls: bool,
+    /// Cancelled when the engine shuts down, or when the logged-in user's account changes (see
+    /// [`crate::access::accounts`]); [`SessionContext::server_shutdown`] tells which.
     pub shutdown: CancellationToken,
+    pub server_shutdown: CancellationToken,
+    /// Where a login registers the session with its account.
+    pub accounts: Arc<crate::access::Accounts>,
     /// This conversation's session log (smtpsvr, pop3svr, imapsvr).
     pub transcript: transcript::Transcript,
     /// The connection's bandwidth limit; told about logins.
@@ -79,6 +84,16 @@ pub struct SessionContext<S> {
 }
 
 impl<S> SessionContext<S> {
+    /// Registers this session with the account it logged in as: changing the account ends it.
+    pub fn logged_in(&self, store: &crate::store::Store, user_id: i64) {
+        self.accounts.watch(store, user_id, self.shutdown.clone());
+    }
+
+    /// Why the session's token was cancelled: the server stops (true), or the account changed (false).
+    pub fn server_stopping(&self) -> bool {
+        self.server_shutdown.is_cancelled()
+    }
+
     /// Whether a password may be sent on this connection: over TLS, from this computer (private, as
     /// Dovecot treats it), or anywhere when the service's `allow_plaintext_login` setting says so.
     pub fn password_in_clear_allowed(&self, setting_allows: bool) -> bool {
@@ -111,6 +126,7 @@ pub struct NetContext {
     pub bans: Arc<crate::access::Bans>,
     pub geoip: Arc<crate::geoip::GeoIp>,
     pub bandwidth: Arc<crate::bandwidth::Bandwidth>,
+    pub accounts: Arc<crate::access::Accounts>,
 }
 
 #[derive(PartialEq, Clone, Copy)]
@@ -340,7 +356,9 @@ fn session_context<S>(ctx: &NetContext, shared: Arc<S>, settings: Arc<Settings>,
         tls: ctx.tls.clone(),
         tls_active: tls_mode == TlsMode::Implicit,
         starttls: tls_mode == TlsMode::Starttls,
-        shutdown: ctx.shutdown.clone(),
+        shutdown: ctx.shutdown.child_token(),
+        server_shutdown: ctx.shutdown.clone(),
+        accounts: ctx.accounts.clone(),
         transcript: transcript_of(service.protocol()),
         bandwidth,
     }

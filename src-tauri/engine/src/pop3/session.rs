@@ -156,6 +156,10 @@ impl Session {
                     self.err(None, if authorizing { "log in within a minute of connecting" } else { "idle for too long, closing the connection" });
                     return self.close().await;
                 }
+                LineEvent::Shutdown if !self.ctx.server_stopping() => {
+                    self.err(Some("SYS/PERM"), "your account was changed (disabled, deleted or a new password); nothing was changed; log in again");
+                    return self.close().await;
+                }
                 LineEvent::Shutdown => {
                     self.err(Some("SYS/TEMP"), "the server is shutting down; nothing was changed");
                     return self.close().await;
@@ -317,6 +321,7 @@ impl Session {
             return Ok(Next::Continue);
         };
         self.ctx.bandwidth.login(&verified).await;
+        self.ctx.logged_in(&shared.store, user_id);
         let inbox = shared.store.read_async(move |c| {
             let folder = mailbox::folder(c, user_id, "INBOX")?.ok_or(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))?;
             Ok((mailbox::messages(c, folder.id)?, folder))

@@ -655,7 +655,7 @@ async fn record(store: &Store, settings: &Arc<Settings>, queue_id: i64, group: &
         .await?;
     let first = &group[0];
     if first.sender.is_empty() {
-        return Ok(());
+        return release(store, queue_id).await;
     }
     for (action, entries) in [(Action::Failed, failures), (Action::Relayed, relayed)] {
         if entries.is_empty() {
@@ -666,7 +666,13 @@ async fn record(store: &Store, settings: &Arc<Settings>, queue_id: i64, group: &
         let id = format!("q{queue_id}-{}", first.id);
         dsn::send(store, &settings.general.server_name, &first.sender, &id, &report, &original).await?;
     }
-    Ok(())
+    release(store, queue_id).await
+}
+
+/// Once no recipient of the message waits any more, and its reports are out, the queue lets go of the
+/// body (the sweep deletes it).
+async fn release(store: &Store, queue_id: i64) -> StoreResult<()> {
+    store.write_async(move |c| crate::store::sweep::release_finished(c, Some(queue_id))).await.map(|_| ())
 }
 
 #[cfg(test)]

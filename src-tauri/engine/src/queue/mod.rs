@@ -64,7 +64,8 @@ pub fn list(store: &Store) -> ApiResult<Vec<QueueEntry>> {
 pub fn retry(store: &Store, id: i64) -> ApiResult<()> {
     let changed = store.write(move |c| {
         Ok(c.execute(
-            "UPDATE queue_recipients SET state = 'queued', next_attempt_at = ?1, updated_at = ?1 WHERE id = ?2 AND state <> 'sent'",
+            "UPDATE queue_recipients SET state = 'queued', next_attempt_at = ?1, updated_at = ?1
+             WHERE id = ?2 AND state <> 'sent' AND (SELECT body_released FROM queue q WHERE q.id = queue_id) = 0",
             params![now(), id],
         )?)
     })?;
@@ -92,9 +93,11 @@ fn delete_recipient(c: &Connection, id: i64) -> StoreResult<bool> {
     c.execute("DELETE FROM queue_recipients WHERE id = ?1", [id])?;
     let left: i64 = c.query_row("SELECT count(*) FROM queue_recipients WHERE queue_id = ?1", [queue_id], |r| r.get(0))?;
     if left == 0 {
-        let blob_id: i64 = c.query_row("SELECT blob_id FROM queue WHERE id = ?1", [queue_id], |r| r.get(0))?;
+        let (blob_id, released): (i64, bool) = c.query_row("SELECT blob_id, body_released FROM queue WHERE id = ?1", [queue_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         c.execute("DELETE FROM queue WHERE id = ?1", [queue_id])?;
-        c.execute("UPDATE blobs SET refcount = refcount - 1 WHERE id = ?1", [blob_id])?;
+        if !released {
+            c.execute("UPDATE blobs SET refcount = refcount - 1 WHERE id = ?1", [blob_id])?;
+        }
     }
     Ok(true)
 }

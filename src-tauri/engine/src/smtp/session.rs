@@ -140,6 +140,11 @@ impl Session {
                 self.close().await?;
                 Ok(None)
             }
+            LineEvent::Shutdown if !self.ctx.server_stopping() => {
+                self.reply(Reply::new(421, "4.7.0", format!("{name} your account was changed (disabled, deleted or a new password); log in again")));
+                self.close().await?;
+                Ok(None)
+            }
             LineEvent::Shutdown => {
                 self.reply(Reply::new(421, "4.3.2", format!("{name} Postroom is shutting down")));
                 self.close().await?;
@@ -180,7 +185,18 @@ impl Session {
             Request::StartTls => return Ok(self.starttls()),
             Request::Auth { mechanism, initial_response } => return self.authenticate(mechanism, initial_response).await,
             Request::Mail { from } => self.mail(from),
-            Request::Rcpt { to } => self.rcpt(to).await,
+            Request::Rcpt { mut to } => {
+                // smtp-proto reads <postmaster> (no domain) as the empty path; RFC 5321 4.5.1 says it must be
+                // accepted, so it is given its name back. <> itself names nobody.
+                if to.address.is_empty() && String::from_utf8_lossy(line).to_ascii_lowercase().contains("<postmaster>") {
+                    to.address = "postmaster".into();
+                }
+                if to.address.is_empty() {
+                    self.reply(Reply::new(501, "5.1.3", "the empty path <> is not a recipient"));
+                } else {
+                    self.rcpt(to).await
+                }
+            }
             Request::Data => self.data().await?,
             Request::Bdat { chunk_size, is_last } => self.bdat(chunk_size, is_last).await?,
             Request::Rset => {
@@ -284,6 +300,7 @@ impl Session {
         match login::check(&shared.directory, &shared.bans, "SMTP", self.ctx.peer.ip(), &user, &password).await {
             LoginOutcome::Accepted(verified) => {
                 self.ctx.bandwidth.login(&verified).await;
+                self.ctx.logged_in(&self.ctx.shared.store, verified.id);
                 self.auth_user = Some(user);
                 self.reply(Reply::new(235, "2.7.0", "authentication succeeded"));
                 return Ok(Next::Continue);

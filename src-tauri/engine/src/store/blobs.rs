@@ -19,6 +19,8 @@ pub struct PreparedBlob {
     pub sha256: String,
     pub size: i64,
     pub inline: Option<Vec<u8>>,
+    /// The file of a large body.
+    pub file: Option<PathBuf>,
 }
 
 /// Hashes `body`; a large body is written durably to `blobs_dir` now (call off the async threads).
@@ -26,7 +28,7 @@ pub fn prepare(blobs_dir: &Path, body: Vec<u8>) -> std::io::Result<PreparedBlob>
     let sha256 = hex::encode(Sha256::digest(&body));
     let size = body.len() as i64;
     if body.len() <= INLINE_MAX {
-        return Ok(PreparedBlob { sha256, size, inline: Some(body) });
+        return Ok(PreparedBlob { sha256, size, inline: Some(body), file: None });
     }
     let path = file_path(blobs_dir, &sha256);
     if !path.exists() {
@@ -38,15 +40,22 @@ pub fn prepare(blobs_dir: &Path, body: Vec<u8>) -> std::io::Result<PreparedBlob>
         std::fs::rename(&tmp, &path)?;
         std::fs::File::open(blobs_dir)?.sync_all()?;
     }
-    Ok(PreparedBlob { sha256, size, inline: None })
+    Ok(PreparedBlob { sha256, size, inline: None, file: Some(path) })
 }
 
 fn file_path(blobs_dir: &Path, sha256: &str) -> PathBuf {
     blobs_dir.join(sha256)
 }
 
-/// Inserts the blob's row, or adds a reference to an identical one; returns its id.
+/// Inserts the blob's row, or adds a reference to an identical one; returns its id. Runs on the writer
+/// thread, where the sweep also removes files: a body file that went between `prepare` (which found it
+/// already there) and now fails the commit, and the client tries again (see `store::sweep`).
 pub fn insert(conn: &Connection, blob: &PreparedBlob, references: i64) -> StoreResult<i64> {
+    if let Some(file) = &blob.file {
+        if !file.exists() {
+            return Err(StoreError::Io(std::io::Error::new(std::io::ErrorKind::NotFound, "the message file was removed while it was stored; try again")));
+        }
+    }
     Ok(conn.query_row(
         "INSERT INTO blobs(sha256, size, data, refcount) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(sha256) DO UPDATE SET refcount = refcount + excluded.refcount

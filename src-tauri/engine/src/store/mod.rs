@@ -10,6 +10,7 @@
 //! Schema changes are numbered migrations in [`schema`], applied at open; never edit a released one.
 
 pub mod blobs;
+pub mod sweep;
 mod schema;
 mod writer;
 

@@ -164,6 +164,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE users ADD COLUMN bandwidth INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 7: a queued message whose recipients are all done (sent, or failed and reported) gives its body
+    // back (see store::sweep); its rows may stay a while for the admin to see.
+    r#"
+    ALTER TABLE queue ADD COLUMN body_released INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// Applies every migration the database has not seen yet.
