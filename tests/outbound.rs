@@ -238,3 +238,109 @@ fn an_mx_pointing_at_this_machine_bounces_once_instead_of_looping() {
     assert_eq!(inbox(&office.dir).len(), 1, "the bounce came once");
     assert_eq!(sql(&office.dir, "SELECT count(*) FROM queue_recipients"), "1", "nothing else was queued");
 }
+
+/// Bytes under `dir`, leaving out the log folder (which keeps its own retention and disk cap).
+fn size_without_logs(dir: &Path) -> u64 {
+    fn walk(p: &Path, skip: &Path) -> u64 {
+        let Ok(entries) = std::fs::read_dir(p) else { return 0 };
+        entries
+            .flatten()
+            .map(|e| {
+                let path = e.path();
+                match e.metadata() {
+                    Ok(m) if m.is_dir() && path != skip => walk(&path, skip),
+                    Ok(m) if m.is_file() => m.len(),
+                    _ => 0,
+                }
+            })
+            .sum()
+    }
+    walk(dir, &dir.join("logs"))
+}
+
+#[test]
+fn a_thousand_relayed_messages_leave_the_data_folder_as_small_as_it_was() {
+    let office = through_smart_host();
+    office.peer.start();
+    let server = Server::start(&office.dir, &[]);
+    std::thread::sleep(Duration::from_secs(1));
+    let start = size_without_logs(&office.dir);
+    // 1,000 messages of 100 KB (files of their own in blobs/): 100 MB through the queue.
+    let script = r#"
+import smtplib, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = smtplib.SMTP_SSL("127.0.0.1", int(sys.argv[1]), context=ctx)
+s.login("alice", "alice-secret")
+filler = ("%s\r\n" % ("f" * 98)) * 1000
+for n in range(1000):
+    s.sendmail("alice@office.test", ["partner@far.example"], "Subject: bulk %d\r\n\r\n%s" % (n, filler))
+s.quit()
+"#;
+    let port = port_of(&office.ports, "smtps").to_string();
+    let out = Command::new("python3").args(["-c", script, &port]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let peak = size_without_logs(&office.dir);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while office.peer.mailbox("partner").len() < 1000 {
+        assert!(Instant::now() < deadline, "Postfix has {} of 1000", office.peer.mailbox("partner").len());
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    // Sent bodies are released at once, and the sweep (every 30 s) takes them a minute later.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let mut now = size_without_logs(&office.dir);
+    while now > start + start / 10 {
+        assert!(Instant::now() < deadline, "the data folder is {now} bytes, it was {start} at the start (peak {peak}); status: {}", server.status());
+        std::thread::sleep(Duration::from_secs(2));
+        now = size_without_logs(&office.dir);
+    }
+    assert!(peak > 50_000_000, "the messages were on disk at some point ({peak} bytes)");
+    let status = server.status();
+    assert!(status["store_bytes"].as_u64().unwrap() <= now, "{status}");
+    assert!(status["reclaimable_bytes"].as_u64().unwrap() < 1_000_000, "{status}");
+    assert_eq!(sql(&office.dir, "SELECT count(*) FROM blobs"), "0");
+    assert_eq!(sql(&office.dir, "SELECT count(*) FROM queue_recipients"), "0");
+}
+
+#[test]
+fn the_smart_host_password_is_never_sent_over_plain_text() {
+    use std::io::{BufRead, BufReader, Write};
+    // A smart host that offers AUTH but no STARTTLS, and writes down what it is told.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let log = heard.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut w = stream.try_clone().unwrap();
+            let mut r = BufReader::new(stream);
+            let _ = w.write_all(b"220 isp.example ESMTP\r\n");
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap_or(0) > 0 {
+                log.lock().unwrap().push_str(&line);
+                let reply: &[u8] = if line.starts_with("EHLO") { b"250-isp.example\r\n250 AUTH PLAIN LOGIN\r\n" } else if line.starts_with("AUTH") { b"235 ok\r\n" } else if line.starts_with("DATA") { b"354 go\r\n" } else if line.starts_with("QUIT") { b"221 bye\r\n" } else { b"250 ok\r\n" };
+                let _ = w.write_all(reply);
+                line.clear();
+            }
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("office");
+    let ports = configure_loopback(&dir);
+    ok(&dir, &["user", "add", "alice", "--password-stdin"], "alice-secret\n");
+    let p = port.to_string();
+    let settings = ["settings", "set", "outbound.smart_host", "127.0.0.1", "outbound.smart_host_port", &p, "outbound.tls", "opportunistic", "outbound.username", "office", "outbound.password", "isp-secret"];
+    ok(&dir, &settings, "");
+    let _server = Server::start(&dir, &[]);
+    let office = Office { peer: Postfix::configure(&tmp.path().join("unused"), &PostfixConfig { listen: SocketAddr::from(([127, 0, 0, 1], free_port())), domain: "far.example", users: &[], return_route: None }), dir: dir.clone(), ports, _tmp: tempfile::tempdir().unwrap() };
+    send(&office, "partner@far.example", "secret plans", ("", ""));
+    wait("a failed attempt", || queue(&dir)[0]["attempts"].as_u64() >= Some(1));
+    let entry = queue(&dir)[0].clone();
+    assert!(entry["last_error"].as_str().unwrap().contains("4.7.10 not sending the login for 127.0.0.1: the connection is not encrypted"), "{entry}");
+    let said = heard.lock().unwrap().clone();
+    assert!(said.contains("EHLO") && !said.contains("AUTH") && !said.contains("MAIL FROM"), "the smart host heard: {said}");
+    // The admin's explicit choice for a server on the office's own network lets it through.
+    ok(&dir, &["settings", "set", "outbound.allow_plaintext_auth", "true"], "");
+    ok(&dir, &["queue", "retry", &entry["id"].to_string()], "");
+    wait("the login and the message", || heard.lock().unwrap().contains("MAIL FROM:<alice@office.test>"));
+    assert!(heard.lock().unwrap().contains("AUTH PLAIN"), "{}", heard.lock().unwrap());
+}

@@ -166,8 +166,13 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 7: a queued message whose recipients are all done (sent, or failed and reported) gives its body
     // back (see store::sweep); its rows may stay a while for the admin to see.
+    // A body's count reaching zero is timed, so the sweep keeps it a while (reports quoting it, a look by
+    // the admin).
     r#"
     ALTER TABLE queue ADD COLUMN body_released INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE blobs ADD COLUMN unused_since INTEGER;
+    CREATE TRIGGER blobs_unused AFTER UPDATE OF refcount ON blobs WHEN new.refcount <= 0 AND old.refcount > 0
+    BEGIN UPDATE blobs SET unused_since = CAST(strftime('%s', 'now') AS INTEGER) WHERE id = new.id; END;
     "#,
 ];
 

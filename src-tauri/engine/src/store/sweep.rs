@@ -5,7 +5,7 @@
 //! queue worker after its reports are sent, and by the sweep as a safety net); sent recipients' rows go
 //! at once, failed ones after [`FAILED_KEPT_SECS`] (the admin sees them in the Outbound Queue window).
 //!
-//! [`sweep`] then deletes blobs whose count reached zero, and their files. File removal happens on the
+//! [`sweep`] then deletes blobs whose count reached zero at least [`GRACE_SECS`] ago, and their files. File removal happens on the
 //! store's writer thread, between commits, and a delivery checks that its body file still exists before it
 //! commits (`blobs::insert`), so a body being stored again at the same moment is never lost: the one that
 //! loses the race fails its commit and the client retries. Files no row names (a crash between file and
@@ -24,6 +24,8 @@ use super::{now, Store, StoreResult};
 pub const INTERVAL: Duration = Duration::from_secs(30);
 /// Files nobody references are kept this long (one may be a body about to be committed).
 pub const ORPHAN_AGE: Duration = Duration::from_secs(3600);
+/// A body nothing uses, and a sent recipient's row, are kept this long before the sweep takes them.
+pub const GRACE_SECS: i64 = 60;
 /// Failed queue recipients stay listed this long.
 pub const FAILED_KEPT_SECS: i64 = 7 * 24 * 3600;
 /// Blobs deleted per write, so a large sweep never holds the writer for long.
@@ -58,17 +60,17 @@ pub fn release_finished(c: &Connection, queue_id: Option<i64>) -> StoreResult<us
 /// One pass: queue bodies, dead blobs, orphan files, free pages. Blocking; call off the async threads.
 pub fn sweep(store: &Store) -> StoreResult<SweepReport> {
     let mut report = SweepReport::default();
-    let cutoff = now() - FAILED_KEPT_SECS;
+    let (cutoff, grace) = (now() - FAILED_KEPT_SECS, now() - GRACE_SECS);
     report.queue_bodies_released = store.write(move |c| {
         let released = release_finished(c, None)?;
-        c.execute("DELETE FROM queue_recipients WHERE state = 'sent' OR (state = 'failed' AND updated_at < ?1)", [cutoff])?;
+        c.execute("DELETE FROM queue_recipients WHERE (state = 'sent' AND updated_at < ?2) OR (state = 'failed' AND updated_at < ?1)", [cutoff, grace])?;
         c.execute("DELETE FROM queue WHERE body_released = 1 AND NOT EXISTS (SELECT 1 FROM queue_recipients r WHERE r.queue_id = queue.id)", [])?;
         Ok(released)
     })?;
     let dir = store.blobs_dir();
     loop {
         let d = dir.clone();
-        let (rows, files, bytes) = store.write(move |c| delete_dead_blobs(c, &d))?;
+        let (rows, files, bytes) = store.write(move |c| delete_dead_blobs(c, &d, grace))?;
         report.blobs_deleted += rows;
         report.files_deleted += files;
         report.bytes_freed += bytes;
@@ -97,10 +99,11 @@ pub fn sweep(store: &Store) -> StoreResult<SweepReport> {
     Ok(report)
 }
 
-/// Deletes up to [`BATCH`] blobs nothing references, with their files (on the writer thread).
-fn delete_dead_blobs(c: &Connection, dir: &Path) -> StoreResult<(usize, usize, u64)> {
-    let mut stmt = c.prepare_cached("SELECT id, sha256, size, data IS NULL FROM blobs WHERE refcount <= 0 LIMIT ?1")?;
-    let dead: Vec<(i64, String, i64, bool)> = stmt.query_map([BATCH], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<Result<_, _>>()?;
+/// Deletes up to [`BATCH`] blobs nothing has referenced since before `unused_before`, with their files (on
+/// the writer thread).
+fn delete_dead_blobs(c: &Connection, dir: &Path, unused_before: i64) -> StoreResult<(usize, usize, u64)> {
+    let mut stmt = c.prepare_cached("SELECT id, sha256, size, data IS NULL FROM blobs WHERE refcount <= 0 AND coalesce(unused_since, 0) < ?2 LIMIT ?1")?;
+    let dead: Vec<(i64, String, i64, bool)> = stmt.query_map(params![BATCH, unused_before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<Result<_, _>>()?;
     let (mut files, mut bytes) = (0, 0u64);
     for (id, sha, size, in_file) in &dead {
         c.execute("DELETE FROM blobs WHERE id = ?1", [id])?;
@@ -230,8 +233,13 @@ mod tests {
         assert_eq!(files(), 1);
         store.write(move |c| Ok(c.execute("UPDATE queue_recipients SET state = 'sent' WHERE queue_id = ?1", [queue_id])?)).unwrap();
         assert!(usage(&store).unwrap().reclaimable_bytes >= 200_000);
+        // Released, but kept for a minute.
         let report = sweep(&store).unwrap();
-        assert_eq!((report.queue_bodies_released, report.blobs_deleted, report.files_deleted), (1, 1, 1), "{report:?}");
+        assert_eq!((report.queue_bodies_released, report.blobs_deleted), (1, 0), "{report:?}");
+        assert_eq!(files(), 1);
+        store.write(|c| Ok(c.execute_batch("UPDATE blobs SET unused_since = unused_since - 61; UPDATE queue_recipients SET updated_at = updated_at - 61")?)).unwrap();
+        let report = sweep(&store).unwrap();
+        assert_eq!((report.blobs_deleted, report.files_deleted), (1, 1), "{report:?}");
         assert_eq!(files(), 0);
         let rows: i64 = store.read(|c| Ok(c.query_row("SELECT (SELECT count(*) FROM queue) + (SELECT count(*) FROM queue_recipients) + (SELECT count(*) FROM blobs)", [], |r| r.get(0))?)).unwrap();
         assert_eq!(rows, 0);
