@@ -36,6 +36,8 @@ let outbound = {
   password: smart ? "isp-secret" : "",
   tls: (smart ? "required" : "opportunistic") as OutboundView["tls"],
   verify_certificate: true,
+  allow_plaintext_auth: false,
+  max_parallel: 4,
   retry_minutes: "5, 10, 30, 60, 120, 240",
   max_age_hours: 120,
   dns_server: "",
@@ -81,6 +83,7 @@ function validateOutbound(o: OutboundForm): FieldError[] {
     errors.push({ field: "outbound.retry_minutes", message: "minutes as whole numbers above 0, separated by commas (e.g. 5, 30, 60)" });
   }
   if (o.max_age_hours === 0) errors.push({ field: "outbound.max_age_hours", message: "at least 1 hour" });
+  if (o.max_parallel < 1 || o.max_parallel > 32) errors.push({ field: "outbound.max_parallel", message: "between 1 and 32" });
   if (/\s/.test(o.smart_host.trim())) errors.push({ field: "outbound.smart_host", message: "a host name without spaces" });
   if (o.smart_host.trim() && o.smart_host_port === 0) errors.push({ field: "outbound.smart_host_port", message: "a port between 1 and 65535" });
   return errors;

@@ -4,4 +4,4 @@ import type { OutboundTls } from "./OutboundTls";
 /**
  * The Outbound tab as saved: `password` None keeps the stored one, "" clears it.
  */
-export type OutboundForm = { smart_host: string, smart_host_port: number, username: string, password: string | null, tls: OutboundTls, verify_certificate: boolean, retry_minutes: string, max_age_hours: number, dns_server: string, };
+export type OutboundForm = { smart_host: string, smart_host_port: number, username: string, password: string | null, tls: OutboundTls, verify_certificate: boolean, allow_plaintext_auth: boolean, max_parallel: number, retry_minutes: string, max_age_hours: number, dns_server: string, };

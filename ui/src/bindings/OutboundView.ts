@@ -4,4 +4,4 @@ import type { OutboundTls } from "./OutboundTls";
 /**
  * The SMTP window's Outbound tab as shown: the password itself never leaves the engine.
  */
-export type OutboundView = { smart_host: string, smart_host_port: number, username: string, password_set: boolean, tls: OutboundTls, verify_certificate: boolean, retry_minutes: string, max_age_hours: number, dns_server: string, };
+export type OutboundView = { smart_host: string, smart_host_port: number, username: string, password_set: boolean, tls: OutboundTls, verify_certificate: boolean, allow_plaintext_auth: boolean, max_parallel: number, retry_minutes: string, max_age_hours: number, dns_server: string, };

@@ -28,6 +28,8 @@ export const FIELD_TABS: Record<string, TabId> = {
   "outbound.password": "outbound",
   "outbound.tls": "outbound",
   "outbound.verify_certificate": "outbound",
+  "outbound.allow_plaintext_auth": "outbound",
+  "outbound.max_parallel": "outbound",
   "outbound.retry_minutes": "outbound",
   "outbound.max_age_hours": "outbound",
   "outbound.dns_server": "outbound",
@@ -60,6 +62,10 @@ export function smtpControls() {
       ["opportunistic", "Opportunistic — encrypt when the server offers it"],
     ]),
     verify: input("out-verify"),
+    plaintextLogin: input("out-plaintext-login"),
+    plaintextWarning: h("div", { class: "field-warning", id: "out-plaintext-warning", hidden: true },
+      "The smart host's password may now travel unencrypted, or to a server whose certificate is not checked: anyone on the way can read it. Use this only for a server on your own network."),
+    parallel: num("out-parallel"),
     retry: input("out-retry", { class: "w-medium", placeholder: "5, 10, 30, 60" }),
     maxAge: num("out-max-age"),
     dnsServer: input("out-dns", { class: "w-medium", placeholder: "the computer's own" }),
@@ -75,7 +81,8 @@ export function registerFields(c: SmtpControls, errors: FieldErrors): void {
     ["smtp.max_connections_per_address", c.maxPerAddress], ["smtp.max_connections", c.maxConnections],
     ["smtp.idle_timeout_secs", c.idleTimeout], ["outbound.smart_host", c.host], ["outbound.smart_host_port", c.port],
     ["outbound.username", c.user], ["outbound.password", c.password], ["outbound.tls", c.tls],
-    ["outbound.verify_certificate", c.verify], ["outbound.retry_minutes", c.retry], ["outbound.max_age_hours", c.maxAge],
+    ["outbound.verify_certificate", c.verify], ["outbound.allow_plaintext_auth", c.plaintextLogin], ["outbound.max_parallel", c.parallel],
+    ["outbound.retry_minutes", c.retry], ["outbound.max_age_hours", c.maxAge],
     ["outbound.dns_server", c.dnsServer],
   ];
   for (const [key, control] of pairs) errors.register(key, control);
@@ -152,6 +159,8 @@ export function buildPanels(c: SmtpControls, servicesButton: HTMLElement): Recor
       ),
       row("Encryption (TLS):", c.tls),
       checkRow("Check the server's certificate (turn off only if it is self-signed)", c.verify),
+      checkRow("Allow the login without an encrypted, checked connection", c.plaintextLogin, "Off: the password is sent only over TLS whose certificate was checked. Turn on only for a server on your own network."),
+      h("div", { class: "form-row" }, h("span", { class: "row-label" }), h("div", { class: "row-field" }, c.plaintextWarning)),
     ),
   );
   const outbound = panel(
@@ -160,6 +169,7 @@ export function buildPanels(c: SmtpControls, servicesButton: HTMLElement): Recor
       radio(c.direct, "Send directly to each domain's mail server (MX)"),
       radio(c.smart, "Send everything through a smart host"),
       h("div", { class: "hint choice-hint" }, "Many internet providers block outgoing port 25: then send through their server as the smart host."),
+      grid(row("Deliveries at once:", c.parallel, [unit("destinations")], "Mail for different domains goes out side by side, so one slow server holds up only its own mail.")),
     ),
     c.smartGroup,
     group(
@@ -209,6 +219,8 @@ export function fillOutbound(c: SmtpControls, v: OutboundView): void {
   c.clearPassword.dataset.passwordSet = String(v.password_set);
   c.tls.value = v.tls;
   c.verify.checked = v.verify_certificate;
+  c.plaintextLogin.checked = v.allow_plaintext_auth;
+  c.parallel.value = String(v.max_parallel);
   c.retry.value = v.retry_minutes;
   c.maxAge.value = String(v.max_age_hours);
   c.dnsServer.value = v.dns_server;
@@ -233,6 +245,7 @@ export function updateOutboundState(c: SmtpControls): void {
   c.password.disabled = c.clearPassword.checked;
   c.password.placeholder = c.clearPassword.checked ? "none" : passwordSet ? "unchanged" : "";
   c.password.title = passwordSet ? "Leave blank to keep the saved password" : "";
+  c.plaintextWarning.hidden = !c.plaintextLogin.checked;
 }
 
 
@@ -276,6 +289,8 @@ export function collect(c: SmtpControls): Collected {
     password: c.clearPassword.checked ? "" : c.password.value === "" ? null : c.password.value,
     tls: c.tls.value as OutboundTls,
     verify_certificate: c.verify.checked,
+    allow_plaintext_auth: c.plaintextLogin.checked,
+    max_parallel: int("outbound.max_parallel", c.parallel, 1, 32),
     retry_minutes: c.retry.value.trim(),
     max_age_hours: int("outbound.max_age_hours", c.maxAge, 1),
     dns_server: c.dnsServer.value.trim(),

@@ -45,7 +45,7 @@ export function mountSmtp(app: HTMLElement): () => void {
     void save(true);
   });
   c.trusted.addEventListener("input", () => updateSmtpState(c));
-  for (const el of [c.direct, c.smart, c.clearPassword]) el.addEventListener("change", () => updateOutboundState(c));
+  for (const el of [c.direct, c.smart, c.clearPassword, c.plaintextLogin]) el.addEventListener("change", () => updateOutboundState(c));
 
   const badTabs = (): TabId[] => {
     const bad = new Set(errors.keys().map(tabOf));
