@@ -14,6 +14,10 @@ run_step() { echo "::: $*"; "$@" || status=1; }
 # 1. Engine and integration tests, without webkit.
 run_step bash -c 'cargo test --workspace --no-default-features 2>&1 | tee test-output/cargo-test.log; exit ${PIPESTATUS[0]}'
 
+# 1b. Every fuzz target (and their shared world and generators) still compiles against the engine: on
+# stable Rust, without cargo-fuzz or sanitizers. fuzz/ is its own workspace, built in fuzz/target.
+run_step cargo check --manifest-path fuzz/Cargo.toml --bins
+
 # 2. The TypeScript bindings are generated from the Rust types (step 1 rewrote them): they must be committed.
 if git rev-parse --git-dir >/dev/null 2>&1 && ! git diff --quiet -- ui/src/bindings; then
   echo "ui/src/bindings differ from the Rust types: commit the regenerated files"; git diff --stat -- ui/src/bindings

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod bans;
 pub mod login;
 pub mod rules;
+pub mod sasl;
 
 pub use accounts::Accounts;
 pub use bans::{Ban, Bans};

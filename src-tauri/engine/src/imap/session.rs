@@ -27,7 +27,7 @@ use crate::access::login::{self, LoginOutcome};
 use crate::mailbox::meta::{self, Meta};
 use crate::mailbox::{self, Flags, Folder, FolderError, MessageRow};
 use crate::net::{BoxStream, Next};
-use crate::smtp::auth;
+use crate::access::sasl as auth;
 use crate::store::{blobs, now, StoreResult};
 
 /// Longest command line, and all of a command apart from its accepted literals.

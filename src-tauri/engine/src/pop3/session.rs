@@ -11,7 +11,7 @@ use crate::access::login::{self, LoginOutcome};
 use crate::mailbox::{self, Flags, MessageRow};
 use crate::net::line::{self, LineEvent};
 use crate::net::{BoxStream, Next};
-use crate::smtp::auth;
+use crate::access::sasl;
 use crate::store::{blobs, StoreError};
 
 /// Longest command line (RFC 2449 allows 255 octets of arguments; SASL responses need more).
@@ -75,6 +75,23 @@ struct Session {
     state: State,
     errors: u32,
     auth_failures: u32,
+}
+
+impl sasl::Challenge for Session {
+    /// A "+ " challenge and the answer; `None` when the client cancels with "*" or leaves.
+    async fn challenge(&mut self, prompt: &str) -> std::io::Result<Option<String>> {
+        self.out.extend_from_slice(format!("+ {prompt}\r\n").as_bytes());
+        self.flush().await?;
+        let idle = Duration::from_secs(u64::from(self.ctx.settings.pop3.idle_timeout_secs));
+        match line::read_line(&mut self.reader, MAX_LINE, idle, &self.ctx.shutdown).await? {
+            LineEvent::Line(l) => {
+                self.ctx.transcript.received_secret();
+                let answer = String::from_utf8_lossy(&l).trim().to_string();
+                Ok((answer != "*").then_some(answer))
+            }
+            _ => Ok(None),
+        }
+    }
 }
 
 /// Runs a session to its end.
@@ -251,52 +268,16 @@ impl Session {
 
     /// AUTH PLAIN / LOGIN, with or without an initial response.
     async fn sasl(&mut self, mechanism: &str, initial: Option<String>) -> std::io::Result<Next> {
-        let initial = initial.filter(|i| i != "=");
-        let credentials = match mechanism {
-            "PLAIN" => {
-                let response = match initial {
-                    Some(i) => Some(i),
-                    None => self.challenge("").await?,
-                };
-                response.map(|r| auth::decode_plain(&r))
-            }
-            "LOGIN" => {
-                let user = match initial {
-                    Some(i) => Some(i),
-                    None => self.challenge(&auth::encode("Username:")).await?,
-                };
-                match user.map(|u| auth::decode_line(&u)) {
-                    None => None,
-                    Some(None) => Some(None),
-                    Some(Some(user)) => self.challenge(&auth::encode("Password:")).await?.map(|p| auth::decode_line(&p).map(|p| (user, p))),
-                }
-            }
-            _ => {
-                self.err(None, "unsupported mechanism (use PLAIN or LOGIN)");
-                return Ok(Next::Continue);
-            }
+        let Some(mechanism) = sasl::Mechanism::from_name(mechanism) else {
+            self.err(None, "unsupported mechanism (use PLAIN or LOGIN)");
+            return Ok(Next::Continue);
         };
-        match credentials {
-            None => self.err(None, "authentication cancelled"),
-            Some(None) => self.err(Some("AUTH"), "cannot decode the credentials"),
-            Some(Some((user, password))) => return self.login(&user, &password).await,
+        match sasl::exchange(self, mechanism, initial).await? {
+            sasl::Outcome::Credentials { user, password } => return self.login(&user, &password).await,
+            sasl::Outcome::Cancelled => self.err(None, "authentication cancelled"),
+            sasl::Outcome::Malformed => self.err(Some("AUTH"), "cannot decode the credentials"),
         }
         Ok(Next::Continue)
-    }
-
-    /// Sends a "+ " challenge and reads the answer; `None` when the client cancels with "*" or leaves.
-    async fn challenge(&mut self, text: &str) -> std::io::Result<Option<String>> {
-        self.out.extend_from_slice(format!("+ {text}\r\n").as_bytes());
-        self.flush().await?;
-        let idle = Duration::from_secs(u64::from(self.ctx.settings.pop3.idle_timeout_secs));
-        match line::read_line(&mut self.reader, MAX_LINE, idle, &self.ctx.shutdown).await? {
-            LineEvent::Line(l) => {
-                self.ctx.transcript.received_secret();
-                let answer = String::from_utf8_lossy(&l).trim().to_string();
-                Ok((answer != "*").then_some(answer))
-            }
-            _ => Ok(None),
-        }
     }
 
     async fn login(&mut self, user: &str, password: &str) -> std::io::Result<Next> {

@@ -10,7 +10,6 @@
 //! Relaying: only for an authenticated client or an address in `smtp.trusted_networks`. AUTH is offered
 //! only over TLS unless `smtp.allow_plaintext_auth`; the submission service requires it.
 
-pub mod auth;
 pub mod data;
 pub mod reply;
 pub mod spool;

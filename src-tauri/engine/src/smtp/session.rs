@@ -10,7 +10,8 @@ use super::data::{normalise_line_endings, DataReceiver};
 use super::spool::{self, Spool};
 use super::reply::Reply;
 use super::stamp::{stamp, Trace};
-use super::{auth, Shared};
+use super::Shared;
+use crate::access::sasl;
 use crate::access::login::{self, LoginOutcome};
 use crate::delivery::{self, DsnRequest, Envelope, Recipient, RecipientDsn, Refusal};
 use crate::queue::dsn::{self, Action, Entry, Report};
@@ -49,6 +50,18 @@ struct Session {
     auth_failures: u32,
     errors: u32,
     tx: Option<Transaction>,
+}
+
+impl sasl::Challenge for Session {
+    /// A 334 challenge and the answer line; `None` when the client cancels with `*` or leaves.
+    async fn challenge(&mut self, prompt: &str) -> std::io::Result<Option<String>> {
+        self.out.extend_from_slice(format!("334 {prompt}\r\n").as_bytes());
+        self.flush().await?;
+        let Some(line) = self.read_line().await? else { return Ok(None) };
+        self.ctx.transcript.received_secret();
+        let answer = String::from_utf8_lossy(&line).trim().to_string();
+        Ok((answer != "*").then_some(answer))
+    }
 }
 
 /// Runs a session to its end.
@@ -271,30 +284,24 @@ impl Session {
             self.reply(Reply::new(503, "5.5.1", "AUTH is not allowed during a mail transaction"));
             return Ok(Next::Continue);
         }
-        let credentials = match mechanism {
-            smtp_proto::AUTH_PLAIN => {
-                let response = if initial.is_empty() { self.challenge("").await? } else { Some(initial) };
-                response.map(|r| auth::decode_plain(&r))
-            }
-            smtp_proto::AUTH_LOGIN => {
-                let user = if initial.is_empty() { self.challenge(&auth::encode("Username:")).await? } else { Some(initial) };
-                match user.and_then(|u| auth::decode_line(&u)) {
-                    Some(user) => self.challenge(&auth::encode("Password:")).await?.map(|p| auth::decode_line(&p).map(|p| (user, p))),
-                    None => Some(None),
-                }
-            }
+        let mechanism = match mechanism {
+            smtp_proto::AUTH_PLAIN => sasl::Mechanism::Plain,
+            smtp_proto::AUTH_LOGIN => sasl::Mechanism::Login,
             _ => {
                 self.reply(Reply::new(504, "5.5.4", "unsupported mechanism (use PLAIN or LOGIN)"));
                 return Ok(Next::Continue);
             }
         };
-        let Some(credentials) = credentials else {
-            self.reply(Reply::new(501, "5.7.0", "authentication cancelled"));
-            return Ok(Next::Continue);
-        };
-        let Some((user, password)) = credentials else {
-            self.reply(Reply::new(501, "5.5.2", "cannot decode the credentials"));
-            return Ok(Next::Continue);
+        let (user, password) = match sasl::exchange(self, mechanism, (!initial.is_empty()).then_some(initial)).await? {
+            sasl::Outcome::Credentials { user, password } => (user, password),
+            sasl::Outcome::Cancelled => {
+                self.reply(Reply::new(501, "5.7.0", "authentication cancelled"));
+                return Ok(Next::Continue);
+            }
+            sasl::Outcome::Malformed => {
+                self.reply(Reply::new(501, "5.5.2", "cannot decode the credentials"));
+                return Ok(Next::Continue);
+            }
         };
         let shared = &self.ctx.shared;
         match login::check(&shared.directory, &shared.bans, "SMTP", self.ctx.peer.ip(), &user, &password).await {
@@ -317,16 +324,6 @@ impl Session {
             return Ok(Next::Close);
         }
         Ok(Next::Continue)
-    }
-
-    /// Sends a 334 challenge and reads the answer; `None` when the client cancels with `*`.
-    async fn challenge(&mut self, text: &str) -> std::io::Result<Option<String>> {
-        self.out.extend_from_slice(format!("334 {text}\r\n").as_bytes());
-        self.flush().await?;
-        let Some(line) = self.read_line().await? else { return Ok(None) };
-        self.ctx.transcript.received_secret();
-        let answer = String::from_utf8_lossy(&line).trim().to_string();
-        Ok((answer != "*").then_some(answer))
     }
 
     fn mail(&mut self, from: smtp_proto::MailFrom<String>) {
