@@ -3,6 +3,8 @@ Every test drives the real `postroom` binary and checks the result through anoth
 a socket), and saves a screenshot of each window under test-output/screenshots/."""
 
 import json
+import os
+import stat
 import socket
 import subprocess
 import time
@@ -351,7 +353,8 @@ def test_the_main_window_says_when_a_log_file_cannot_be_written(desktop):
     security = logs / "security.log"
     if security.exists():
         security.unlink()
-    security.symlink_to("/dev/full")  # a disk that is full
+    # A disk that is full: a device node like /dev/full (log files are never opened through a symlink).
+    os.mknod(security, 0o600 | stat.S_IFCHR, os.makedev(1, 7))
     postroomd(desktop.data_dir, "user", "add", "alice", "--password-stdin", stdin="alice-secret\n")
     _failed_pop3_login(desktop.ports["pop3"])
     problem = wait_until(lambda: desktop.text("#log-problem"), timeout=30, what="the log problem in the main window")
