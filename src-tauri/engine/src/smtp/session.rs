@@ -466,6 +466,8 @@ impl Session {
         // The chunk's bytes follow the command whatever we answer: read them first, keeping them only for a
         // transaction that can take them.
         let max = self.ctx.settings.smtp.max_message_size as usize;
+        // Replies to what came before (EHLO, MAIL, RCPT) go out first: a chunk may take long to arrive.
+        self.flush().await?;
         let ready = self.tx.as_ref().is_some_and(|tx| !tx.recipients.is_empty());
         let mut left = size;
         let started = tokio::time::Instant::now();
