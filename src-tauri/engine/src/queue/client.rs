@@ -99,16 +99,15 @@ pub async fn run(ctx: QueueContext) {
     let mut running: tokio::task::JoinSet<()> = tokio::task::JoinSet::new();
     // The recipients each running task is sending, so a round never takes them twice.
     let mut tasks: std::collections::HashMap<tokio::task::Id, Vec<i64>> = std::collections::HashMap::new();
-    let mut in_flight: std::collections::HashSet<i64> = std::collections::HashSet::new();
     loop {
         let parallel = ctx.settings.borrow().outbound.max_parallel.clamp(1, 32) as usize;
+        let in_flight: std::collections::HashSet<i64> = tasks.values().flatten().copied().collect();
         let due: Vec<Due> = load_due(&ctx.store).await.into_iter().filter(|d| !in_flight.contains(&d.id)).collect();
         for ((queue_id, domain), group) in group(due) {
             if running.len() >= parallel || ctx.shutdown.is_cancelled() {
                 break;
             }
             let ids: Vec<i64> = group.iter().map(|d| d.id).collect();
-            in_flight.extend(&ids);
             let (store, settings) = (ctx.store.clone(), ctx.settings.borrow().clone());
             let task = running.spawn(async move {
                 let attempt = send_group(&store, &settings, &domain, &group).await;
@@ -132,9 +131,7 @@ pub async fn run(ctx: QueueContext) {
                         e.id()
                     }
                 };
-                for recipient in tasks.remove(&id).unwrap_or_default() {
-                    in_flight.remove(&recipient);
-                }
+                tasks.remove(&id);
             }
             _ = ctx.wake.notified() => {}
             _ = tokio::time::sleep(pause) => {}
@@ -219,11 +216,13 @@ async fn send_group(store: &Store, settings: &Settings, domain: &str, group: &[D
     };
     let mut last = Outcome::Temporary(format!("4.4.4 no mail server found for {domain}"));
     let smart = !out.smart_host.is_empty();
-    let mut refused_local = 0;
+    // Whether any address was tried or looked up, and whether any was refused as this machine's own.
+    let (mut tried, mut refused_local) = (false, false);
     for host in hosts.into_iter().take(MAX_HOSTS) {
         let addresses = match addresses_of(&resolver, &host, port).await {
             Ok(a) => a,
             Err(e) => {
+                tried = true;
                 last = e;
                 continue;
             }
@@ -234,9 +233,10 @@ async fn send_group(store: &Store, settings: &Settings, domain: &str, group: &[D
             // the admin configured may be such an address.
             if !smart && forbidden_destination(address.ip()) {
                 tracing::warn!(target: "smtpclt", host = %host, %address, "not connecting: the address is this machine's own, loopback, link-local or unspecified");
-                refused_local += 1;
+                refused_local = true;
                 continue;
             }
+            tried = true;
             let span = tracing::info_span!("session", sid = crate::logging::next_session_id());
             match deliver_to(settings, &host, address, group, &body).instrument(span).await {
                 Ok(attempt) => return attempt,
@@ -247,7 +247,7 @@ async fn send_group(store: &Store, settings: &Settings, domain: &str, group: &[D
             }
         }
     }
-    if refused_local > 0 && matches!(last, Outcome::Temporary(ref t) if t.starts_with("4.4.4 no mail server")) {
+    if refused_local && !tried {
         // Every address the destination gave was our own or local: that will not change by waiting.
         last = Outcome::Permanent(format!("5.4.6 the mail server for {domain} is this machine or a local-only address (a mail loop)"));
     }
