@@ -40,6 +40,8 @@ pub struct Shared {
     sessions: Arc<Mutex<HashMap<i64, u32>>>,
 }
 
+crate::login_desk!(Shared);
+
 impl Shared {
     pub fn new(store: Store, directory: Directory, bans: Arc<crate::access::Bans>) -> Shared {
         Shared { store, directory, bans, sessions: Arc::default() }

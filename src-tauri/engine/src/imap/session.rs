@@ -17,16 +17,16 @@ use imap_codec::imap_types::status::StatusDataItemName;
 use imap_codec::imap_types::IntoStatic;
 use imap_codec::decode::Decoder;
 use imap_codec::{AuthenticateDataCodec, CommandCodec, IdleDoneCodec};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncReadExt;
 
 use super::fetch::{self, Item};
 use super::search;
 use super::sequence::{self, highest_named, in_order};
 use super::{esearch, list, utf7, Shared, UserSession};
-use crate::access::login::{self, LoginOutcome};
+use crate::access::login::LoginOutcome;
 use crate::mailbox::meta::{self, Meta};
 use crate::mailbox::{self, Flags, Folder, FolderError, MessageRow};
-use crate::net::{BoxStream, Next};
+use crate::net::{BoxStream, Conversation, Next};
 use crate::access::sasl as auth;
 use crate::store::{blobs, now, StoreResult};
 
@@ -40,7 +40,6 @@ const MAX_LITERALS_BEFORE_LOGIN: usize = 4096;
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Errors tolerated before the client is dropped.
 const MAX_ERRORS: u32 = 30;
-const MAX_AUTH_FAILURES: u32 = 3;
 /// The longest a SEARCH may take before it gives up with NO [LIMIT].
 const SEARCH_LIMIT: Duration = Duration::from_secs(20);
 
@@ -90,16 +89,11 @@ enum Pending {
 
 struct Session {
     ctx: SessionContext,
-    reader: BufReader<BoxStream>,
-    out: Vec<u8>,
+    talk: Conversation,
     user: Option<User>,
     selected: Option<Selected>,
     pending: Option<Pending>,
-    errors: u32,
-    auth_failures: u32,
     changes: tokio::sync::watch::Receiver<u64>,
-    /// Until a login, the session ends at this instant.
-    login_deadline: tokio::time::Instant,
     /// The client uses CONDSTORE (RFC 7162): FETCH answers carry MODSEQ.
     condstore: bool,
     /// The client enabled IMAP4rev2 (RFC 9051): UTF-8 folder names, ESEARCH answers, no RECENT.
@@ -110,17 +104,14 @@ struct Session {
 
 pub async fn run(ctx: SessionContext, stream: BoxStream) -> std::io::Result<()> {
     let changes = ctx.shared.store.changes();
+    let talk = Conversation::new(stream, ctx.transcript, MAX_ERRORS, Some(LOGIN_TIMEOUT));
     let mut s = Session {
         ctx,
-        reader: BufReader::new(stream),
-        out: Vec::new(),
+        talk,
         user: None,
         selected: None,
         pending: None,
-        errors: 0,
-        auth_failures: 0,
         changes,
-        login_deadline: tokio::time::Instant::now() + LOGIN_TIMEOUT,
         condstore: false,
         rev2: false,
         utf8: false,
@@ -149,25 +140,16 @@ impl Session {
     // ----- output -----
 
     fn untagged(&mut self, text: &str) {
-        self.out.extend_from_slice(b"* ");
-        self.out.extend_from_slice(text.as_bytes());
-        self.out.extend_from_slice(b"\r\n");
+        self.talk.out.extend_from_slice(b"* ");
+        self.talk.out.extend_from_slice(text.as_bytes());
+        self.talk.out.extend_from_slice(b"\r\n");
     }
 
     fn tagged(&mut self, tag: &str, status: &str, text: &str) {
         if status != "OK" {
-            self.errors += 1;
+            self.talk.error();
         }
-        self.out.extend_from_slice(format!("{tag} {status} {text}\r\n").as_bytes());
-    }
-
-    async fn flush(&mut self) -> std::io::Result<()> {
-        if !self.out.is_empty() {
-            let out = std::mem::take(&mut self.out);
-            self.ctx.transcript.sent(&out);
-            crate::net::write_all(self.reader.get_mut(), &out).await?;
-        }
-        Ok(())
+        self.talk.out.extend_from_slice(format!("{tag} {status} {text}\r\n").as_bytes());
     }
 
     fn capabilities(&self) -> String {
@@ -233,14 +215,14 @@ impl Session {
                         }
                         if self.user.is_none() {
                             self.untagged("BYE too much data before login");
-                            return self.close().await;
+                            return self.talk.close().await;
                         }
                         continue;
                     }
                     allowed = allowed.saturating_add(a.length as usize);
                     if a.mode == LiteralMode::Sync {
-                        self.out.extend_from_slice(b"+ Ready for literal data\r\n");
-                        self.flush().await?;
+                        self.talk.out.extend_from_slice(b"+ Ready for literal data\r\n");
+                        self.talk.flush().await?;
                     }
                 }
                 if !fr.is_message_complete() {
@@ -248,29 +230,25 @@ impl Session {
                 }
                 allowed = MAX_LINE;
                 if matches!(self.pending, Some(Pending::Authenticate { .. })) {
-                    self.ctx.transcript.received_secret();
+                    self.talk.transcript().received_secret();
                 } else {
-                    self.ctx.transcript.received_imap(fr.message_bytes());
+                    self.talk.transcript().received_imap(fr.message_bytes());
                 }
                 let incoming = self.decode(&fr);
                 fr.skip_message();
                 let next = self.handle(incoming).await?;
-                if self.out.len() > crate::net::OUTPUT_BOUND {
-                    self.flush().await?;
-                }
-                if self.errors >= MAX_ERRORS {
+                self.talk.flush_if_over_bound().await?;
+                if self.talk.too_many_errors() {
                     self.untagged("BYE too many errors");
-                    return self.close().await;
+                    return self.talk.close().await;
                 }
                 match next {
                     Next::Continue => {}
-                    Next::Close => return self.close().await,
+                    Next::Close => return self.talk.close().await,
                     Next::StartTls => {
-                        self.flush().await?;
                         // A new framer: whatever was pipelined after STARTTLS is gone with the old one.
-                        crate::net::line::upgrade(&mut self.reader, &self.ctx.tls).await?;
+                        self.talk.start_tls(&self.ctx.tls).await?;
                         self.ctx.tls_active = true;
-                        self.ctx.transcript.note("TLS started");
                         // The same limits as before TLS: APPEND of a large message must still work after STARTTLS.
                         fr = self.framer();
                     }
@@ -278,19 +256,16 @@ impl Session {
             }
             if fr.message_bytes().len() > allowed {
                 self.untagged("BYE command line too long");
-                return self.close().await;
+                return self.talk.close().await;
             }
-            self.flush().await?;
+            self.talk.flush().await?;
             // Before login the deadline is absolute (from the connect); after it, the idle time restarts with each read.
-            let deadline = match self.user {
-                None => self.login_deadline,
-                Some(_) => tokio::time::Instant::now() + Duration::from_secs(u64::from(self.ctx.settings.imap.idle_timeout_secs)),
-            };
+            let deadline = self.talk.deadline(Duration::from_secs(u64::from(self.ctx.settings.imap.idle_timeout_secs)));
             let idling = matches!(self.pending, Some(Pending::Idle { .. }));
             let n = tokio::select! {
                 _ = self.ctx.shutdown.cancelled() => {
                     self.untagged(if self.ctx.server_stopping() { "BYE Postroom is shutting down" } else { "BYE your account was changed (disabled, deleted or a new password); log in again" });
-                    return self.close().await;
+                    return self.talk.close().await;
                 }
                 changed = self.changes.changed(), if idling => {
                     if changed.is_ok() {
@@ -298,10 +273,10 @@ impl Session {
                     }
                     continue;
                 }
-                r = tokio::time::timeout_at(deadline, self.reader.read(&mut buf)) => match r {
+                r = tokio::time::timeout_at(deadline, self.talk.reader().read(&mut buf)) => match r {
                     Err(_) => {
-                        self.untagged(if self.user.is_none() { "BYE log in within a minute of connecting" } else { "BYE idle for too long" });
-                        return self.close().await;
+                        self.untagged(if self.talk.logging_in() { "BYE log in within a minute of connecting" } else { "BYE idle for too long" });
+                        return self.talk.close().await;
                     }
                     Ok(r) => r?,
                 },
@@ -316,12 +291,6 @@ impl Session {
     /// The command framer: a message (command line plus literals) may be as large as a mail message.
     fn framer(&self) -> Fragmentizer {
         Fragmentizer::new(self.ctx.settings.smtp.max_message_size.min(u64::from(u32::MAX - 70_000)) as u32 + 65_536)
-    }
-
-    async fn close(&mut self) -> std::io::Result<()> {
-        self.flush().await?;
-        let _ = self.reader.get_mut().shutdown().await;
-        Ok(())
     }
 
     fn decode(&self, fr: &Fragmentizer) -> Incoming {
@@ -484,7 +453,7 @@ impl Session {
                 if !self.ctx.settings.imap.idle_enabled {
                     self.tagged(tag, "BAD", "IDLE is switched off on this server");
                 } else {
-                    self.out.extend_from_slice(b"+ idling\r\n");
+                    self.talk.out.extend_from_slice(b"+ idling\r\n");
                     self.pending = Some(Pending::Idle { tag: tag.to_string() });
                     self.refresh(true).await;
                 }
@@ -598,7 +567,7 @@ impl Session {
                         let mut line = b"* QUOTAROOT ".to_vec();
                         line.extend_from_slice(&self.wire_name(&f.path));
                         line.extend_from_slice(b" \"\"\r\n");
-                        self.out.extend_from_slice(&line);
+                        self.talk.out.extend_from_slice(&line);
                         self.quota(tag, "GETQUOTAROOT").await;
                     }
                     Ok(None) => self.tagged(tag, "NO", "[NONEXISTENT] no such folder"),
@@ -639,14 +608,13 @@ impl Session {
             return Ok(Next::Continue);
         }
         let shared = self.ctx.shared.clone();
-        match login::check(&shared.directory, &shared.bans, "IMAP4", self.ctx.peer.ip(), user, password).await {
+        match self.ctx.check_login(&mut self.talk, "IMAP4", user, password).await {
             LoginOutcome::Accepted(verified) => {
                 let Some(session) = UserSession::take(&shared, verified.id, self.ctx.settings.imap.max_connections_per_user) else {
                     self.tagged(tag, "NO", "[LIMIT] too many IMAP sessions for this user");
                     return Ok(Next::Continue);
                 };
-                self.ctx.bandwidth.login(&verified).await;
-                self.ctx.logged_in(&shared.store, verified.id);
+                self.ctx.admit(&mut self.talk, &verified).await;
                 self.user = Some(User { id: verified.id, _session: session });
                 let caps = self.capabilities();
                 self.tagged(tag, "OK", &format!("[CAPABILITY {caps}] logged in"));
@@ -658,9 +626,8 @@ impl Session {
                 Ok(Next::Close)
             }
             LoginOutcome::Refused => {
-                self.auth_failures += 1;
                 self.tagged(tag, "NO", "[AUTHENTICATIONFAILED] wrong user name or password");
-                Ok(if self.auth_failures >= MAX_AUTH_FAILURES { Next::Close } else { Next::Continue })
+                Ok(if self.talk.too_many_login_failures() { Next::Close } else { Next::Continue })
             }
         }
     }
@@ -672,18 +639,18 @@ impl Session {
         match (&mechanism, initial) {
             (AuthMechanism::Plain, Some(data)) => self.finish_plain(tag, &data).await,
             (AuthMechanism::Plain, None) => {
-                self.out.extend_from_slice(b"+ \r\n");
+                self.talk.out.extend_from_slice(b"+ \r\n");
                 self.pending = Some(Pending::Authenticate { tag: tag.to_string(), mechanism, user: None });
                 Ok(Next::Continue)
             }
             (AuthMechanism::Login, Some(user)) => {
-                self.out.extend_from_slice(format!("+ {}\r\n", auth::encode("Password:")).as_bytes());
+                self.talk.out.extend_from_slice(format!("+ {}\r\n", auth::encode("Password:")).as_bytes());
                 let user = String::from_utf8_lossy(&user).into_owned();
                 self.pending = Some(Pending::Authenticate { tag: tag.to_string(), mechanism, user: Some(user) });
                 Ok(Next::Continue)
             }
             (AuthMechanism::Login, None) => {
-                self.out.extend_from_slice(format!("+ {}\r\n", auth::encode("Username:")).as_bytes());
+                self.talk.out.extend_from_slice(format!("+ {}\r\n", auth::encode("Username:")).as_bytes());
                 self.pending = Some(Pending::Authenticate { tag: tag.to_string(), mechanism, user: None });
                 Ok(Next::Continue)
             }
@@ -704,7 +671,7 @@ impl Session {
         match (mechanism, user) {
             (AuthMechanism::Plain, _) => self.finish_plain(&tag, &data).await,
             (AuthMechanism::Login, None) => {
-                self.out.extend_from_slice(format!("+ {}\r\n", auth::encode("Password:")).as_bytes());
+                self.talk.out.extend_from_slice(format!("+ {}\r\n", auth::encode("Password:")).as_bytes());
                 let user = String::from_utf8_lossy(&data).into_owned();
                 self.pending = Some(Pending::Authenticate { tag, mechanism: AuthMechanism::Login, user: Some(user) });
                 Ok(Next::Continue)
@@ -858,13 +825,13 @@ impl Session {
                 line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
             }
             line.extend_from_slice(b"\r\n");
-            self.out.extend_from_slice(&line);
+            self.talk.out.extend_from_slice(&line);
             if let Some(st) = statuses.get(k) {
                 let items: Vec<String> = r.status.iter().filter_map(|item| status_item(item, st, f)).collect();
                 let mut line = b"* STATUS ".to_vec();
                 line.extend_from_slice(&self.wire_name(&f.path));
                 line.extend_from_slice(format!(" ({})\r\n", items.join(" ")).as_bytes());
-                self.out.extend_from_slice(&line);
+                self.talk.out.extend_from_slice(&line);
             }
         }
         self.tagged(tag, "OK", &format!("{verb} completed"));
@@ -898,7 +865,7 @@ impl Session {
         let mut line = b"* STATUS ".to_vec();
         line.extend_from_slice(&self.wire_name(&f.path));
         line.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
-        self.out.extend_from_slice(&line);
+        self.talk.out.extend_from_slice(&line);
         self.tagged(tag, "OK", "STATUS completed");
     }
 
@@ -1001,7 +968,7 @@ impl Session {
         } else {
             sel.folder = folder;
         }
-        self.out.extend_from_slice(&out);
+        self.talk.out.extend_from_slice(&out);
     }
 
     // ----- messages -----
@@ -1089,19 +1056,17 @@ impl Session {
                 tracing::error!(target: "imap", uid = row.uid, "cannot read a message");
                 continue;
             };
-            self.out.extend_from_slice(format!("* {} FETCH (", index + 1).as_bytes());
+            self.talk.out.extend_from_slice(format!("* {} FETCH (", index + 1).as_bytes());
             // Sent as it is written: at most one item of one message waits in memory.
             let mut writer = fetch::MessageWriter::new(&row, meta.as_ref(), raw.as_deref());
             for (i, item) in items.iter().enumerate() {
-                writer.item(&mut self.out, i, item);
-                if self.out.len() > crate::net::OUTPUT_BOUND {
-                    if let Err(e) = self.flush().await {
-                        tracing::debug!(target: "imap", error = %e, "client went away during FETCH");
-                        return;
-                    }
+                writer.item(&mut self.talk.out, i, item);
+                if let Err(e) = self.talk.flush_if_over_bound().await {
+                    tracing::debug!(target: "imap", error = %e, "client went away during FETCH");
+                    return;
                 }
             }
-            self.out.extend_from_slice(b")\r\n");
+            self.talk.out.extend_from_slice(b")\r\n");
         }
         self.refresh(false).await;
         self.tagged(tag, "OK", "FETCH completed");
@@ -1180,7 +1145,7 @@ impl Session {
                 out.extend_from_slice(b")\r\n");
             }
         }
-        self.out.extend_from_slice(&out);
+        self.talk.out.extend_from_slice(&out);
         self.refresh(false).await;
         if modified.is_empty() {
             self.tagged(tag, "OK", "STORE completed");
@@ -1257,7 +1222,7 @@ impl Session {
                     lines.extend_from_slice(format!("* {} EXPUNGE\r\n", i + 1).as_bytes());
                     sel.messages.remove(i);
                 }
-                self.out.extend_from_slice(&lines);
+                self.talk.out.extend_from_slice(&lines);
             }
             self.refresh(true).await;
             self.tagged(tag, "OK", &format!("{verb} completed"));
@@ -1306,7 +1271,7 @@ impl Session {
                 keep
             });
             if answer {
-                self.out.extend_from_slice(&lines);
+                self.talk.out.extend_from_slice(&lines);
             }
         }
         if answer {

@@ -7,6 +7,7 @@
 //! Each accepted connection becomes a session task (implicit TLS first where the service asks for it),
 //! tracked so that shutdown waits for sessions to say goodbye.
 
+pub mod conversation;
 pub mod limits;
 pub mod line;
 mod registry;
@@ -27,8 +28,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+pub use conversation::Conversation;
 pub use registry::{ConnectionGuard, Registry, ServiceState, ServiceStatus};
 
+use crate::access::login::LoginOutcome;
 use crate::settings::{Protocol, ServiceId, Settings, TlsMode};
 use tls::TlsManager;
 
@@ -94,11 +97,61 @@ impl<S> SessionContext<S> {
         self.server_shutdown.is_cancelled()
     }
 
+    /// Checks a login (refused while the address or the login is locked; a failure counted towards a
+    /// ban); counts the failure in the conversation. The protocol answers in its own words, and calls
+    /// [`SessionContext::admit`] once it has taken what it needs (a maildrop lock, a session slot).
+    pub async fn check_login(&self, talk: &mut Conversation, service: &'static str, user: &str, password: &str) -> LoginOutcome
+    where
+        S: LoginDesk,
+    {
+        let outcome = crate::access::login::check(self.shared.directory(), self.shared.bans(), service, self.peer.ip(), user, password).await;
+        if outcome == LoginOutcome::Refused {
+            talk.login_refused();
+        }
+        outcome
+    }
+
+    /// The rest of a successful login: the login deadline is lifted, the bandwidth script hears who it
+    /// is, and the session is registered with the account (changing the account ends it).
+    pub async fn admit(&self, talk: &mut Conversation, verified: &crate::users::VerifiedUser)
+    where
+        S: LoginDesk,
+    {
+        talk.logged_in();
+        self.bandwidth.login(verified).await;
+        self.logged_in(self.shared.store(), verified.id);
+    }
+
     /// Whether a password may be sent on this connection: over TLS, from this computer (private, as
     /// Dovecot treats it), or anywhere when the service's `allow_plaintext_login` setting says so.
     pub fn password_in_clear_allowed(&self, setting_allows: bool) -> bool {
         self.tls_active || self.peer.ip().is_loopback() || setting_allows
     }
+}
+
+/// What a service shares that a login needs.
+pub trait LoginDesk {
+    fn store(&self) -> &crate::store::Store;
+    fn directory(&self) -> &crate::users::Directory;
+    fn bans(&self) -> &Arc<crate::access::Bans>;
+}
+
+/// Implements [`LoginDesk`] for a service's shared state with `store`, `directory` and `bans` fields.
+#[macro_export]
+macro_rules! login_desk {
+    ($shared:ty) => {
+        impl $crate::net::LoginDesk for $shared {
+            fn store(&self) -> &$crate::store::Store {
+                &self.store
+            }
+            fn directory(&self) -> &$crate::users::Directory {
+                &self.directory
+            }
+            fn bans(&self) -> &std::sync::Arc<$crate::access::Bans> {
+                &self.bans
+            }
+        }
+    };
 }
 
 /// What a protocol session does after a command.

@@ -32,6 +32,8 @@ pub struct Shared {
     pub locks: Arc<Mutex<HashSet<i64>>>,
 }
 
+crate::login_desk!(Shared);
+
 impl Shared {
     pub fn new(store: Store, directory: Directory, bans: Arc<crate::access::Bans>) -> Shared {
         Shared { store, directory, bans, locks: Arc::default() }

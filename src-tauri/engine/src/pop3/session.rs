@@ -3,14 +3,12 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncWriteExt, BufReader};
-
 use super::command::{parse, Command, ParseError};
 use super::{MaildropLock, Shared};
-use crate::access::login::{self, LoginOutcome};
+use crate::access::login::LoginOutcome;
 use crate::mailbox::{self, Flags, MessageRow};
-use crate::net::line::{self, LineEvent};
-use crate::net::{BoxStream, Next};
+use crate::net::line::LineEvent;
+use crate::net::{BoxStream, Conversation, Next};
 use crate::access::sasl;
 use crate::store::{blobs, StoreError};
 
@@ -20,8 +18,6 @@ const MAX_LINE: u64 = 2048;
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Errors tolerated before the client is dropped.
 const MAX_ERRORS: u32 = 20;
-/// Failed logins tolerated in one session.
-const MAX_AUTH_FAILURES: u32 = 3;
 /// Mail programs retrieve messages in order, so a RETR that has to read the store reads the next
 /// few small ones too: up to this many messages...
 const READ_AHEAD: usize = 16;
@@ -70,22 +66,17 @@ enum State {
 
 struct Session {
     ctx: SessionContext,
-    reader: BufReader<BoxStream>,
-    out: Vec<u8>,
+    talk: Conversation,
     state: State,
-    errors: u32,
-    auth_failures: u32,
 }
 
 impl sasl::Challenge for Session {
     /// A "+ " challenge and the answer; `None` when the client cancels with "*" or leaves.
     async fn challenge(&mut self, prompt: &str) -> std::io::Result<Option<String>> {
-        self.out.extend_from_slice(format!("+ {prompt}\r\n").as_bytes());
-        self.flush().await?;
-        let idle = Duration::from_secs(u64::from(self.ctx.settings.pop3.idle_timeout_secs));
-        match line::read_line(&mut self.reader, MAX_LINE, idle, &self.ctx.shutdown).await? {
+        self.talk.out.extend_from_slice(format!("+ {prompt}\r\n").as_bytes());
+        self.talk.flush().await?;
+        match self.talk.read_secret_line(MAX_LINE, self.idle(), &self.ctx.shutdown).await? {
             LineEvent::Line(l) => {
-                self.ctx.transcript.received_secret();
                 let answer = String::from_utf8_lossy(&l).trim().to_string();
                 Ok((answer != "*").then_some(answer))
             }
@@ -96,7 +87,8 @@ impl sasl::Challenge for Session {
 
 /// Runs a session to its end.
 pub async fn run(ctx: SessionContext, stream: BoxStream) -> std::io::Result<()> {
-    let mut s = Session { ctx, reader: BufReader::new(stream), out: Vec::new(), state: State::Authorization { user: None }, errors: 0, auth_failures: 0 };
+    let talk = Conversation::new(stream, ctx.transcript, MAX_ERRORS, Some(LOGIN_TIMEOUT));
+    let mut s = Session { ctx, talk, state: State::Authorization { user: None } };
     let name = s.ctx.settings.general.server_name.clone();
     s.ok(&format!("{name} Postroom POP3 ready"));
     s.serve().await
@@ -104,45 +96,34 @@ pub async fn run(ctx: SessionContext, stream: BoxStream) -> std::io::Result<()> 
 
 impl Session {
     fn ok(&mut self, text: &str) {
-        self.out.extend_from_slice(b"+OK ");
-        self.out.extend_from_slice(text.as_bytes());
-        self.out.extend_from_slice(b"\r\n");
+        self.talk.out.extend_from_slice(b"+OK ");
+        self.talk.out.extend_from_slice(text.as_bytes());
+        self.talk.out.extend_from_slice(b"\r\n");
     }
 
     /// An error reply; `code` is an RFC 2449 response code such as "AUTH" or "IN-USE".
     fn err(&mut self, code: Option<&str>, text: &str) {
-        self.errors += 1;
+        self.talk.error();
         let code = code.map(|c| format!("[{c}] ")).unwrap_or_default();
-        self.out.extend_from_slice(format!("-ERR {code}{text}\r\n").as_bytes());
+        self.talk.out.extend_from_slice(format!("-ERR {code}{text}\r\n").as_bytes());
     }
 
     /// A multi-line body: each line starting with "." gets another, and "." ends it.
     fn multiline(&mut self, body: &[u8]) {
         for line in body.split_inclusive(|&b| b == b'\n') {
             if line.starts_with(b".") {
-                self.out.push(b'.');
+                self.talk.out.push(b'.');
             }
-            self.out.extend_from_slice(line);
+            self.talk.out.extend_from_slice(line);
         }
         if !body.is_empty() && !body.ends_with(b"\n") {
-            self.out.extend_from_slice(b"\r\n");
+            self.talk.out.extend_from_slice(b"\r\n");
         }
-        self.out.extend_from_slice(b".\r\n");
+        self.talk.out.extend_from_slice(b".\r\n");
     }
 
-    async fn flush(&mut self) -> std::io::Result<()> {
-        if !self.out.is_empty() {
-            let out = std::mem::take(&mut self.out);
-            self.ctx.transcript.sent(&out);
-            crate::net::write_all(self.reader.get_mut(), &out).await?;
-        }
-        Ok(())
-    }
-
-    async fn close(&mut self) -> std::io::Result<()> {
-        self.flush().await?;
-        let _ = self.reader.get_mut().shutdown().await;
-        Ok(())
+    fn idle(&self) -> Duration {
+        Duration::from_secs(u64::from(self.ctx.settings.pop3.idle_timeout_secs))
     }
 
     fn plaintext_allowed(&self) -> bool {
@@ -150,36 +131,26 @@ impl Session {
     }
 
     async fn serve(&mut self) -> std::io::Result<()> {
-        let idle_time = Duration::from_secs(u64::from(self.ctx.settings.pop3.idle_timeout_secs));
-        // Until a login the deadline is absolute: a client that trickles a byte at a time cannot hold the slot.
-        let login_deadline = tokio::time::Instant::now() + LOGIN_TIMEOUT;
         loop {
-            let authorizing = matches!(self.state, State::Authorization { .. });
-            let idle = if authorizing { idle_time.min(login_deadline.saturating_duration_since(tokio::time::Instant::now())) } else { idle_time };
-            if self.reader.buffer().is_empty() || self.out.len() > crate::net::OUTPUT_BOUND {
-                self.flush().await?;
-            }
-            let line = match line::read_line(&mut self.reader, MAX_LINE, idle, &self.ctx.shutdown).await? {
-                LineEvent::Line(l) => {
-                    self.ctx.transcript.received(&l);
-                    l
-                }
+            self.talk.flush_before_reading().await?;
+            let line = match self.talk.read_line(MAX_LINE, self.idle(), &self.ctx.shutdown).await? {
+                LineEvent::Line(l) => l,
                 LineEvent::TooLong => {
                     self.err(None, "line too long");
                     continue;
                 }
                 LineEvent::Closed => return Ok(()),
                 LineEvent::Idle => {
-                    self.err(None, if authorizing { "log in within a minute of connecting" } else { "idle for too long, closing the connection" });
-                    return self.close().await;
+                    self.err(None, if self.talk.logging_in() { "log in within a minute of connecting" } else { "idle for too long, closing the connection" });
+                    return self.talk.close().await;
                 }
                 LineEvent::Shutdown if !self.ctx.server_stopping() => {
                     self.err(Some("SYS/PERM"), "your account was changed (disabled, deleted or a new password); nothing was changed; log in again");
-                    return self.close().await;
+                    return self.talk.close().await;
                 }
                 LineEvent::Shutdown => {
                     self.err(Some("SYS/TEMP"), "the server is shutting down; nothing was changed");
-                    return self.close().await;
+                    return self.talk.close().await;
                 }
             };
             let next = match parse(&line) {
@@ -193,18 +164,16 @@ impl Session {
                     Next::Continue
                 }
             };
-            if self.errors >= MAX_ERRORS {
+            if self.talk.too_many_errors() {
                 self.err(None, "too many errors, closing the connection");
-                return self.close().await;
+                return self.talk.close().await;
             }
             match next {
                 Next::Continue => {}
-                Next::Close => return self.close().await,
+                Next::Close => return self.talk.close().await,
                 Next::StartTls => {
-                    self.flush().await?;
-                    line::upgrade(&mut self.reader, &self.ctx.tls).await?;
+                    self.talk.start_tls(&self.ctx.tls).await?;
                     self.ctx.tls_active = true;
-                    self.ctx.transcript.note("TLS started");
                     self.state = State::Authorization { user: None };
                 }
             }
@@ -240,7 +209,7 @@ impl Session {
                 return self.login(&user, &password).await;
             }
             Command::Auth { mechanism: None, .. } => {
-                self.out.extend_from_slice(b"+OK methods follow\r\nPLAIN\r\nLOGIN\r\n.\r\n");
+                self.talk.out.extend_from_slice(b"+OK methods follow\r\nPLAIN\r\nLOGIN\r\n.\r\n");
             }
             Command::Auth { mechanism: Some(m), initial } => return self.sasl(&m, initial).await,
             _ if !in_transaction => self.err(None, "log in first"),
@@ -260,10 +229,10 @@ impl Session {
         }
         self.ok("capability list follows");
         for l in lines {
-            self.out.extend_from_slice(l.as_bytes());
-            self.out.extend_from_slice(b"\r\n");
+            self.talk.out.extend_from_slice(l.as_bytes());
+            self.talk.out.extend_from_slice(b"\r\n");
         }
-        self.out.extend_from_slice(b".\r\n");
+        self.talk.out.extend_from_slice(b".\r\n");
     }
 
     /// AUTH PLAIN / LOGIN, with or without an initial response.
@@ -282,17 +251,16 @@ impl Session {
 
     async fn login(&mut self, user: &str, password: &str) -> std::io::Result<Next> {
         let shared = self.ctx.shared.clone();
-        let verified = match login::check(&shared.directory, &shared.bans, "POP3", self.ctx.peer.ip(), user, password).await {
+        let verified = match self.ctx.check_login(&mut self.talk, "POP3", user, password).await {
             LoginOutcome::Accepted(verified) => verified,
             LoginOutcome::NowBanned => {
                 self.err(Some("AUTH"), "too many failed logins from your address; try later");
                 return Ok(Next::Close);
             }
             LoginOutcome::Refused => {
-                self.auth_failures += 1;
                 self.state = State::Authorization { user: None };
                 self.err(Some("AUTH"), "wrong user name or password");
-                return Ok(if self.auth_failures >= MAX_AUTH_FAILURES { Next::Close } else { Next::Continue });
+                return Ok(if self.talk.too_many_login_failures() { Next::Close } else { Next::Continue });
             }
         };
         let user_id = verified.id;
@@ -301,8 +269,7 @@ impl Session {
             self.err(Some("IN-USE"), "the mailbox is open in another POP3 session");
             return Ok(Next::Continue);
         };
-        self.ctx.bandwidth.login(&verified).await;
-        self.ctx.logged_in(&shared.store, user_id);
+        self.ctx.admit(&mut self.talk, &verified).await;
         let inbox = shared.store.read_async(move |c| {
             let folder = mailbox::folder(c, user_id, "INBOX")?.ok_or(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))?;
             Ok((mailbox::messages(c, folder.id)?, folder))

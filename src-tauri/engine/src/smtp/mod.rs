@@ -31,3 +31,5 @@ pub struct Shared {
     /// Wakes the outbound queue when a message for a remote recipient was accepted.
     pub queue_wake: Arc<tokio::sync::Notify>,
 }
+
+crate::login_desk!(Shared);

@@ -4,7 +4,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use smtp_proto::{Error as ParseError, Request, RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use super::data::{normalise_line_endings, DataReceiver};
 use super::spool::{self, Spool};
@@ -12,22 +11,18 @@ use super::reply::Reply;
 use super::stamp::{stamp, Trace};
 use super::Shared;
 use crate::access::sasl;
-use crate::access::login::{self, LoginOutcome};
+use crate::access::login::LoginOutcome;
 use crate::delivery::{self, DsnRequest, Envelope, Recipient, RecipientDsn, Refusal};
 use crate::queue::dsn::{self, Action, Entry, Report};
-use crate::net::line::{self, LineEvent};
-use crate::net::{BoxStream, Next};
+use crate::net::conversation::Transfer;
+use crate::net::line::LineEvent;
+use crate::net::{BoxStream, Conversation, Next};
 use crate::settings::ServiceId;
 
 /// Longest command line (RFC 5321 allows 512 plus extension parameters).
 const MAX_LINE: u64 = 2048;
 /// Errors tolerated before the client is dropped.
 const MAX_ERRORS: u32 = 20;
-/// A DATA or BDAT transfer may take this long, plus a second for every [`TRANSFER_MIN_RATE`] bytes.
-const TRANSFER_BASE: Duration = Duration::from_secs(120);
-const TRANSFER_MIN_RATE: usize = 1024;
-/// Failed AUTH attempts tolerated in one session.
-const MAX_AUTH_FAILURES: u32 = 3;
 
 pub type SessionContext = crate::net::SessionContext<Shared>;
 
@@ -43,22 +38,18 @@ struct Transaction {
 
 struct Session {
     ctx: SessionContext,
-    reader: BufReader<BoxStream>,
-    out: Vec<u8>,
+    talk: Conversation,
     helo: Option<String>,
     auth_user: Option<String>,
-    auth_failures: u32,
-    errors: u32,
     tx: Option<Transaction>,
 }
 
 impl sasl::Challenge for Session {
     /// A 334 challenge and the answer line; `None` when the client cancels with `*` or leaves.
     async fn challenge(&mut self, prompt: &str) -> std::io::Result<Option<String>> {
-        self.out.extend_from_slice(format!("334 {prompt}\r\n").as_bytes());
-        self.flush().await?;
-        let Some(line) = self.read_line().await? else { return Ok(None) };
-        self.ctx.transcript.received_secret();
+        self.talk.out.extend_from_slice(format!("334 {prompt}\r\n").as_bytes());
+        self.talk.flush().await?;
+        let Some(line) = self.read_line(true).await? else { return Ok(None) };
         let answer = String::from_utf8_lossy(&line).trim().to_string();
         Ok((answer != "*").then_some(answer))
     }
@@ -67,16 +58,8 @@ impl sasl::Challenge for Session {
 /// Runs a session to its end.
 pub async fn run(ctx: SessionContext, stream: BoxStream) -> std::io::Result<()> {
     let greeting = Reply::new(220, "", format!("{} Postroom ESMTP", ctx.settings.general.server_name));
-    let mut s = Session {
-        ctx,
-        reader: BufReader::new(stream),
-        out: Vec::new(),
-        helo: None,
-        auth_user: None,
-        auth_failures: 0,
-        errors: 0,
-        tx: None,
-    };
+    let talk = Conversation::new(stream, ctx.transcript, MAX_ERRORS, None);
+    let mut s = Session { ctx, talk, helo: None, auth_user: None, tx: None };
     s.reply(greeting);
     s.serve().await
 }
@@ -92,55 +75,40 @@ impl Session {
 
     fn reply(&mut self, reply: Reply) {
         if reply.is_error() {
-            self.errors += 1;
+            self.talk.error();
         }
-        reply.write_to(&mut self.out);
-    }
-
-    async fn flush(&mut self) -> std::io::Result<()> {
-        if !self.out.is_empty() {
-            let out = std::mem::take(&mut self.out);
-            self.ctx.transcript.sent(&out);
-            crate::net::write_all(self.reader.get_mut(), &out).await?;
-        }
-        Ok(())
+        reply.write_to(&mut self.talk.out);
     }
 
     async fn serve(&mut self) -> std::io::Result<()> {
         loop {
             // Pipelined commands are answered together: flush only when the client waits for us.
-            if self.reader.buffer().is_empty() || self.out.len() > crate::net::OUTPUT_BOUND {
-                self.flush().await?;
-            }
-            let Some(line) = self.read_line().await? else { return Ok(()) };
-            if !line.is_empty() {
-                self.ctx.transcript.received(&line);
-            }
+            self.talk.flush_before_reading().await?;
+            let Some(line) = self.read_line(false).await? else { return Ok(()) };
             let next = self.command(&line).await?;
-            if self.errors >= MAX_ERRORS {
+            if self.talk.too_many_errors() {
                 self.reply(Reply::new(421, "4.7.0", format!("{} too many errors, closing connection", self.name())));
-                return self.close().await;
+                return self.talk.close().await;
             }
             match next {
                 Next::Continue => {}
-                Next::Close => return self.close().await,
+                Next::Close => return self.talk.close().await,
                 Next::StartTls => self.start_tls().await?,
             }
         }
     }
 
-    async fn close(&mut self) -> std::io::Result<()> {
-        self.flush().await?;
-        let _ = self.reader.get_mut().shutdown().await;
-        Ok(())
-    }
-
     /// The next line, or `None` when the session is over (client gone, idle, shutdown). An over-long line
-    /// is answered here and comes back empty.
-    async fn read_line(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+    /// is answered here and comes back empty. A `secret` line (an AUTH answer) is not shown in the transcript.
+    async fn read_line(&mut self, secret: bool) -> std::io::Result<Option<Vec<u8>>> {
         let idle = self.idle();
         let name = self.name().to_string();
-        match line::read_line(&mut self.reader, MAX_LINE, idle, &self.ctx.shutdown).await? {
+        let event = if secret {
+            self.talk.read_secret_line(MAX_LINE, idle, &self.ctx.shutdown).await?
+        } else {
+            self.talk.read_line(MAX_LINE, idle, &self.ctx.shutdown).await?
+        };
+        match event {
             LineEvent::Line(line) => Ok(Some(line)),
             LineEvent::TooLong => {
                 self.reply(Reply::new(500, "5.5.2", "line too long"));
@@ -150,28 +118,26 @@ impl Session {
             LineEvent::Closed => Ok(None),
             LineEvent::Idle => {
                 self.reply(Reply::new(421, "4.4.2", format!("{name} idle too long, closing connection")));
-                self.close().await?;
+                self.talk.close().await?;
                 Ok(None)
             }
             LineEvent::Shutdown if !self.ctx.server_stopping() => {
                 self.reply(Reply::new(421, "4.7.0", format!("{name} your account was changed (disabled, deleted or a new password); log in again")));
-                self.close().await?;
+                self.talk.close().await?;
                 Ok(None)
             }
             LineEvent::Shutdown => {
                 self.reply(Reply::new(421, "4.3.2", format!("{name} Postroom is shutting down")));
-                self.close().await?;
+                self.talk.close().await?;
                 Ok(None)
             }
         }
     }
 
     async fn start_tls(&mut self) -> std::io::Result<()> {
-        self.flush().await?;
         // Anything the client pipelined after STARTTLS is dropped with the old reader (RFC 3207 5).
-        line::upgrade(&mut self.reader, &self.ctx.tls).await?;
+        self.talk.start_tls(&self.ctx.tls).await?;
         self.ctx.tls_active = true;
-        self.ctx.transcript.note("TLS started");
         // The session starts over (RFC 3207 4.2): forget HELO, AUTH and any transaction.
         self.helo = None;
         self.auth_user = None;
@@ -303,11 +269,9 @@ impl Session {
                 return Ok(Next::Continue);
             }
         };
-        let shared = &self.ctx.shared;
-        match login::check(&shared.directory, &shared.bans, "SMTP", self.ctx.peer.ip(), &user, &password).await {
+        match self.ctx.check_login(&mut self.talk, "SMTP", &user, &password).await {
             LoginOutcome::Accepted(verified) => {
-                self.ctx.bandwidth.login(&verified).await;
-                self.ctx.logged_in(&self.ctx.shared.store, verified.id);
+                self.ctx.admit(&mut self.talk, &verified).await;
                 self.auth_user = Some(user);
                 self.reply(Reply::new(235, "2.7.0", "authentication succeeded"));
                 return Ok(Next::Continue);
@@ -316,10 +280,10 @@ impl Session {
                 self.reply(Reply::new(421, "4.7.0", "too many failed logins from your address; try later"));
                 return Ok(Next::Close);
             }
-            LoginOutcome::Refused => self.auth_failures += 1,
+            LoginOutcome::Refused => {}
         }
         self.reply(Reply::new(535, "5.7.8", "authentication credentials invalid"));
-        if self.auth_failures >= MAX_AUTH_FAILURES {
+        if self.talk.too_many_login_failures() {
             self.reply(Reply::new(421, "4.7.0", "too many failed logins, closing connection"));
             return Ok(Next::Close);
         }
@@ -413,32 +377,25 @@ impl Session {
             return Ok(());
         }
         self.reply(Reply::new(354, "", "end data with <CR><LF>.<CR><LF>"));
-        self.flush().await?;
+        self.talk.flush().await?;
         let spool = Spool::new(self.ctx.shared.store.blobs_dir());
         let mut receiver = DataReceiver::with_spool(self.ctx.settings.smtp.max_message_size as usize, spool);
-        let started = tokio::time::Instant::now();
-        let mut received = 0usize;
+        let mut transfer = Transfer::start("DATA");
+        let (idle, peer) = (self.idle(), self.ctx.peer);
         loop {
-            let wait = self.transfer_wait(started, received, "DATA")?;
-            let buf = tokio::time::timeout(wait, self.reader.fill_buf())
-                .await
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "DATA too slow"))??;
-            if buf.is_empty() {
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "client left during DATA"));
-            }
-            received += buf.len();
+            let buf = self.talk.transfer_bytes(&mut transfer, idle).await.inspect_err(|e| too_slow(peer, e))?;
             match receiver.feed(buf) {
                 Some(used) => {
-                    self.reader.consume(used);
+                    self.talk.consume(&mut transfer, used);
                     break;
                 }
                 None => {
                     let n = buf.len();
-                    self.reader.consume(n);
+                    self.talk.consume(&mut transfer, n);
                 }
             }
         }
-        self.ctx.transcript.received_data(receiver.size());
+        self.talk.transcript().received_data(receiver.size());
         if receiver.too_big() {
             self.tx = None;
             let max = self.ctx.settings.smtp.max_message_size;
@@ -449,36 +406,18 @@ impl Session {
         Ok(())
     }
 
-    /// How long the next read of a DATA or BDAT transfer may wait: the idle time, but never past the
-    /// transfer's deadline, which is [`TRANSFER_BASE`] plus a second for every [`TRANSFER_MIN_RATE`] bytes
-    /// received. A client sending a byte a minute cannot hold its slot; a slow honest link can.
-    fn transfer_wait(&self, started: tokio::time::Instant, received: usize, what: &str) -> std::io::Result<Duration> {
-        let deadline = started + TRANSFER_BASE + Duration::from_secs((received / TRANSFER_MIN_RATE) as u64);
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if left.is_zero() {
-            tracing::info!(target: "smtp", peer = %self.ctx.peer, received, "{what} transfer too slow; closing");
-            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("{what} transfer too slow")));
-        }
-        Ok(left.min(self.idle()))
-    }
-
     async fn bdat(&mut self, size: usize, last: bool) -> std::io::Result<()> {
         // The chunk's bytes follow the command whatever we answer: read them first, keeping them only for a
         // transaction that can take them.
         let max = self.ctx.settings.smtp.max_message_size as usize;
         // Replies to what came before (EHLO, MAIL, RCPT) go out first: a chunk may take long to arrive.
-        self.flush().await?;
+        self.talk.flush().await?;
         let ready = self.tx.as_ref().is_some_and(|tx| !tx.recipients.is_empty());
         let mut left = size;
-        let started = tokio::time::Instant::now();
+        let mut transfer = Transfer::start("BDAT");
+        let (idle, peer) = (self.idle(), self.ctx.peer);
         while left > 0 {
-            let wait = self.transfer_wait(started, size - left, "BDAT")?;
-            let buf = tokio::time::timeout(wait, self.reader.fill_buf())
-                .await
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "BDAT too slow"))??;
-            if buf.is_empty() {
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "client left during BDAT"));
-            }
+            let buf = self.talk.transfer_bytes(&mut transfer, idle).await.inspect_err(|e| too_slow(peer, e))?;
             let n = buf.len().min(left);
             if let Some(tx) = self.tx.as_mut().filter(|_| ready) {
                 if !tx.chunks_too_big && tx.chunks.len() + n <= max {
@@ -487,10 +426,10 @@ impl Session {
                     tx.chunks_too_big = true;
                 }
             }
-            self.reader.consume(n);
+            self.talk.consume(&mut transfer, n);
             left -= n;
         }
-        self.ctx.transcript.received_data(size);
+        self.talk.transcript().received_data(size);
         if !self.ready_for_data() {
             return Ok(());
         }
@@ -625,4 +564,11 @@ fn message_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
     format!("{now:x}{:04x}", COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff)
+}
+
+/// A DATA or BDAT transfer that missed its deadline (see [`Transfer`]) is worth a line in the log.
+fn too_slow(peer: std::net::SocketAddr, e: &std::io::Error) {
+    if e.kind() == std::io::ErrorKind::TimedOut {
+        tracing::info!(target: "smtp", %peer, "closing: {e}");
+    }
 }
