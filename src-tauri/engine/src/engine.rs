@@ -22,7 +22,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::error::{ApiError, ApiResult};
-use crate::net::tls::{CertificateInfo, TlsManager};
+use crate::certs::CertificateInfo;
+use crate::net::tls::TlsManager;
 use crate::net::{NetContext, Registry, ServiceStatus};
 use crate::paths::DataDir;
 use crate::logwriter::{LogFile, LogWriterStats};
@@ -320,7 +321,7 @@ impl Engine {
             received_today,
             sent_today,
             queue_size,
-            recent_errors: crate::logging::recent_errors(),
+            recent_errors: crate::recent::recent_errors(),
             log_problem: crate::logging::write_problem(),
             user_count,
         })

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod bandwidth;
+pub mod certs;
 pub mod cli;
 pub mod delivery;
 pub mod engine;
@@ -11,10 +12,12 @@ pub mod imap;
 pub mod logging;
 pub mod logwriter;
 pub mod mailbox;
+pub mod names;
 pub mod net;
 pub mod paths;
 pub mod pop3;
 pub mod queue;
+pub mod recent;
 pub mod settings;
 pub mod smtp;
 pub mod status;
@@ -39,7 +42,7 @@ mod export_bindings {
         crate::users::UserDetail::export_all_to(&out).unwrap();
         crate::users::UserForm::export_all_to(&out).unwrap();
         crate::users::BulkAddReport::export_all_to(&out).unwrap();
-        crate::net::tls::CertificateInfo::export_all_to(&out).unwrap();
+        crate::certs::CertificateInfo::export_all_to(&out).unwrap();
         crate::error::ApiError::export_all_to(&out).unwrap();
         crate::views::SmtpView::export_all_to(&out).unwrap();
         crate::views::MailboxAccess::export_all_to(&out).unwrap();

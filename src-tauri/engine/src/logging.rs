@@ -19,11 +19,10 @@
 //! the data folder; lines logged before that wait in memory. Command-line admin commands ([`init`])
 //! log to standard error only. Both keep the last warnings and errors for the main window.
 
-use std::collections::VecDeque;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tracing::field::{Field, Visit};
@@ -34,32 +33,9 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::logwriter::{timefmt, FileSink, LogFile, LogWriter, LogWriterStats, SystemClock};
+use crate::time_text as timefmt;
+use crate::logwriter::{FileSink, LogFile, LogWriter, LogWriterStats, SystemClock};
 use crate::settings::{LogLevel, LogSettings};
-use crate::views::RecentError;
-
-const KEPT: usize = 20;
-
-static RECENT: Mutex<VecDeque<RecentError>> = Mutex::new(VecDeque::new());
-
-/// The most recent warnings and errors, newest first.
-pub fn recent_errors() -> Vec<RecentError> {
-    RECENT.lock().unwrap_or_else(|p| p.into_inner()).iter().rev().cloned().collect()
-}
-
-fn remember(message: String) {
-    let entry = RecentError { time: crate::time_text::rfc3339_now(), message };
-    let mut recent = RECENT.lock().unwrap_or_else(|p| p.into_inner());
-    if recent.len() == KEPT {
-        recent.pop_front();
-    }
-    recent.push_back(entry);
-}
-
-/// A problem of the logging itself (it cannot be logged through the files it is about).
-pub fn note_problem(message: String) {
-    remember(message);
-}
 
 pub struct RecentErrorsLayer;
 
@@ -70,7 +46,7 @@ impl<S: Subscriber> Layer<S> for RecentErrorsLayer {
         }
         let mut text = Vec::new();
         event.record(&mut LineVisitor { out: &mut text, message_only: false });
-        remember(String::from_utf8_lossy(text.trim_ascii()).into_owned());
+        crate::recent::note(String::from_utf8_lossy(text.trim_ascii()).into_owned());
     }
 }
 
@@ -139,7 +115,7 @@ pub fn attach(default_folder: PathBuf, settings: &LogSettings) {
     }
     if files.default_folder.set(default_folder.clone()).is_ok() {
         if let Err(e) = files.writer.spawn(Box::new(FileSink::new(default_folder))) {
-            note_problem(format!("cannot start the log writer: {e}"));
+            crate::recent::note(format!("cannot start the log writer: {e}"));
         }
     }
 }

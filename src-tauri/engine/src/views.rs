@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::net::ServiceStatus;
+use crate::recent::RecentError;
 use crate::settings::{ImapSettings, OutboundSettings, OutboundTls, Pop3Settings, ServiceId, ServiceSettings, Settings, SmtpSettings, Throttle, TlsMode};
 
 /// One service as the Services window edits it.
@@ -44,13 +45,6 @@ impl ServiceView {
             tls_mode: self.tls_mode,
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-pub struct RecentError {
-    /// RFC 3339, UTC.
-    pub time: String,
-    pub message: String,
 }
 
 /// The main window's figures.

@@ -1,4 +1,4 @@
-use postroom_engine::net::tls::CertificateInfo;
+use postroom_engine::certs::CertificateInfo;
 use postroom_engine::{ApiResult, Engine};
 use tauri::State;
 

@@ -5,38 +5,12 @@
 
 use std::net::IpAddr;
 
-use crate::geoip::addr::{parse_addr, parse_cidr, parse_range, Addr};
+use crate::geoip::addr::Addr;
 use crate::geoip::index::canonical;
 use crate::geoip::GeoIndex;
-use crate::settings::{AccessAction, AccessRule, RuleKind, ServiceId, Settings};
-
-/// A rule ready to match.
-pub enum Matcher {
-    Range(Addr, Addr),
-    Tags(Vec<String>),
-}
+use crate::settings::{AccessAction, Matcher, RuleKind, ServiceId, Settings};
 
 impl Matcher {
-    pub fn parse(rule: &AccessRule) -> Result<Matcher, String> {
-        let v = rule.value.trim();
-        match rule.kind {
-            RuleKind::Address => parse_addr(v).map(|a| Matcher::Range(a, a)),
-            RuleKind::Range => {
-                let (a, b) = v.split_once('-').ok_or_else(|| format!("'{v}' is not a range: write it as first-last, e.g. 10.0.0.1-10.0.0.99"))?;
-                parse_range(a, b).map(|(a, b)| Matcher::Range(a, b))
-            }
-            RuleKind::Cidr => parse_cidr(v).map(|(a, b)| Matcher::Range(a, b)),
-            RuleKind::Geoip => {
-                let tags: Vec<String> = v.split([',', ';']).map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
-                if tags.is_empty() {
-                    Err("give at least one GeoIP tag, such as a country code (e.g. CN, RU)".into())
-                } else {
-                    Ok(Matcher::Tags(tags))
-                }
-            }
-        }
-    }
-
     fn matches(&self, ip: IpAddr, geoip: &GeoIndex) -> Option<String> {
         match self {
             Matcher::Range(a, b) => {
@@ -106,6 +80,7 @@ pub fn check(settings: &Settings, service: ServiceId, ip: IpAddr, geoip: &GeoInd
 mod tests {
     use super::*;
     use crate::geoip::index::Rows;
+    use crate::settings::AccessRule;
 
     fn rule(action: AccessAction, kind: RuleKind, value: &str) -> AccessRule {
         AccessRule { action, kind, value: value.into() }

@@ -182,13 +182,6 @@ pub fn write_flags(out: &mut Vec<u8>, flags: Flags, keywords: &str) {
     out.push(b')');
 }
 
-/// "17-Jul-1996 02:44:25 +0000"
-pub fn internal_date(unix: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    format!("{:02}-{}-{} {:02}:{:02}:{:02} +0000", t.day(), months[t.month() as usize - 1], t.year(), t.hour(), t.minute(), t.second())
-}
-
 /// Writes "(item value …)" for one message.
 /// Items one FETCH may ask for, and body sections (BODY[…], BINARY[…]) among them: every one of those may
 /// copy up to a whole message into the answer, so a FETCH asking for thousands is refused up front.
@@ -227,7 +220,7 @@ impl<'a> MessageWriter<'a> {
                 out.extend_from_slice(b"FLAGS ");
                 write_flags(out, m.flags, &m.keywords);
             }
-            Item::InternalDate => out.extend_from_slice(format!("INTERNALDATE \"{}\"", internal_date(m.received_at)).as_bytes()),
+            Item::InternalDate => out.extend_from_slice(format!("INTERNALDATE \"{}\"", crate::time_text::internal_date(m.received_at)).as_bytes()),
             Item::Size => out.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes()),
             Item::ModSeq => out.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes()),
             Item::Envelope => {
@@ -429,7 +422,7 @@ mod tests {
         assert_eq!(extract(raw, Some(&parsed), &spec(&[2], SectionKind::Text)).unwrap().to_vec(), b"inner text");
         assert_eq!(extract(raw, Some(&parsed), &spec(&[2, 1], SectionKind::Content)).unwrap().to_vec(), b"inner text");
         assert_eq!(extract(raw, Some(&parsed), &spec(&[3], SectionKind::Content)), None);
-        assert_eq!(internal_date(0), "01-Jan-1970 00:00:00 +0000");
+        assert_eq!(crate::time_text::internal_date(0), "01-Jan-1970 00:00:00 +0000");
         let encoded = b"Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC/w==\r\n--B--\r\n";
         let parsed = mime::parse(&encoded[..]).unwrap();
         assert_eq!(binary(encoded, Some(&parsed), &[1]).unwrap().to_vec(), [0, 1, 2, 255], "BINARY undoes base64");

@@ -21,7 +21,6 @@
 
 pub mod sink;
 mod stats;
-pub mod timefmt;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -340,7 +339,7 @@ impl LogWriter {
         }
         let limit_kb = self.shared.limit.load(Ordering::Relaxed) / 1024;
         let mut line = Vec::with_capacity(120);
-        timefmt::timestamp(&mut line, timefmt::unix_ms_now());
+        crate::time_text::timestamp(&mut line, crate::time_text::unix_ms_now());
         line.extend_from_slice(
             format!(" --- {n} lines dropped: lines waiting to be written reached the log writer's memory limit ({limit_kb} KB) ---\n")
                 .as_bytes(),
@@ -501,7 +500,7 @@ impl Bursts {
     fn run(&mut self) {
         let s = self.writer.shared.clone();
         let mut last_offset_check = Instant::now();
-        timefmt::refresh_local_offset();
+        crate::time_text::refresh_local_offset();
         loop {
             let (flush_wanted, flushed, stop) = {
                 let c = lock(&s.control);
@@ -523,7 +522,7 @@ impl Bursts {
             if now >= due {
                 self.burst(false);
                 if last_offset_check.elapsed() >= Duration::from_secs(60) {
-                    timefmt::refresh_local_offset();
+                    crate::time_text::refresh_local_offset();
                     last_offset_check = Instant::now();
                 }
                 continue;
@@ -632,7 +631,7 @@ impl Bursts {
             if let Some(e) = e {
                 if let Some(text) = &e {
                     if status.errors[i].as_ref() != Some(text) {
-                        crate::logging::note_problem(format!("Cannot write {}.log: {text}", LogFile::ALL[i].name()));
+                        crate::recent::note(format!("Cannot write {}.log: {text}", LogFile::ALL[i].name()));
                     }
                 }
                 status.errors[i] = e;

@@ -15,7 +15,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{timefmt, LogFile, FILE_COUNT};
+use super::{LogFile, FILE_COUNT};
+use crate::time_text as timefmt;
 use crate::settings::{KeepBy, LogSettings, RetentionSettings};
 
 /// Receives each file's waiting lines, one call per file per burst.

@@ -1,144 +1,14 @@
-//! TLS for every service: the certificate in use, its self-signed fallback, and the rustls acceptor.
-//!
-//! On first start a self-signed certificate for the server name is written to `certs/` (key owner-only).
-//! The admin may point to their own PEM certificate and key; a pair is loaded and checked (PEM parses, key
-//! matches certificate) before it is accepted, and a bad pair is refused with a reason while the old
-//! certificate stays in use.
+//! The live TLS of every service: the certificate in use (see [`crate::certs`] for loading and the
+//! self-signed fallback) and the rustls acceptor, swapped in place when the settings change; a bad pair
+//! is refused with a reason while the old certificate stays in use.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::ServerConfig;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tokio_rustls::TlsAcceptor;
-use ts_rs::TS;
 
-use crate::error::FieldError;
+use crate::certs::{ensure_self_signed, load_pair, CertificateInfo, CertificateSource, LoadedCertificate};
 use crate::settings::TlsSettings;
-
-pub const SELF_SIGNED_CERT: &str = "selfsigned.pem";
-pub const SELF_SIGNED_KEY: &str = "selfsigned.key";
-/// How long a generated certificate is valid: five years.
-const SELF_SIGNED_DAYS: i64 = 5 * 365;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum CertificateSource {
-    SelfSigned,
-    Custom,
-}
-
-/// What the admin sees of the certificate in use.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-pub struct CertificateInfo {
-    pub source: CertificateSource,
-    pub cert_file: String,
-    pub key_file: String,
-    pub subject: String,
-    pub names: Vec<String>,
-    pub not_before: String,
-    pub not_after: String,
-    pub sha256: String,
-}
-
-/// A loaded certificate: the rustls configuration and its description.
-pub struct LoadedCertificate {
-    pub config: Arc<ServerConfig>,
-    pub info: CertificateInfo,
-}
-
-/// Loads and checks a PEM certificate chain and private key. Errors name the field at fault.
-pub fn load_pair(cert_file: &Path, key_file: &Path) -> Result<LoadedCertificate, FieldError> {
-    let cert_err = |m: String| FieldError::new("tls.cert_file", m);
-    let key_err = |m: String| FieldError::new("tls.key_file", m);
-    let cert_pem = std::fs::read(cert_file).map_err(|e| cert_err(format!("cannot read {}: {e}", cert_file.display())))?;
-    let key_pem = std::fs::read(key_file).map_err(|e| key_err(format!("cannot read {}: {e}", key_file.display())))?;
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| cert_err(format!("not a PEM certificate file: {e}")))?;
-    let first = chain.first().cloned().ok_or_else(|| cert_err("no certificate found in the file (expected PEM: -----BEGIN CERTIFICATE-----)".into()))?;
-    let key = PrivateKeyDer::from_pem_slice(&key_pem)
-        .map_err(|_| key_err("no private key found in the file (expected PEM: -----BEGIN PRIVATE KEY-----)".into()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let signing_key = provider
-        .key_provider
-        .load_private_key(key.clone_key())
-        .map_err(|e| key_err(format!("unusable private key: {e}")))?;
-    rustls::sign::CertifiedKey::new(chain.clone(), signing_key)
-        .keys_match()
-        .map_err(|_| key_err("this private key does not belong to the certificate".into()))?;
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| cert_err(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| cert_err(format!("unusable certificate: {e}")))?;
-    let info = describe(&first, cert_file, key_file).map_err(cert_err)?;
-    Ok(LoadedCertificate { config: Arc::new(config), info })
-}
-
-fn describe(cert: &CertificateDer<'_>, cert_file: &Path, key_file: &Path) -> Result<CertificateInfo, String> {
-    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|e| format!("not an X.509 certificate: {e}"))?;
-    let mut names = Vec::new();
-    if let Ok(Some(san)) = parsed.subject_alternative_name() {
-        for name in &san.value.general_names {
-            match name {
-                x509_parser::extensions::GeneralName::DNSName(n) => names.push(n.to_string()),
-                x509_parser::extensions::GeneralName::IPAddress(ip) => names.push(format_ip(ip)),
-                _ => {}
-            }
-        }
-    }
-    let validity = parsed.validity();
-    Ok(CertificateInfo {
-        source: CertificateSource::Custom,
-        cert_file: cert_file.display().to_string(),
-        key_file: key_file.display().to_string(),
-        subject: parsed.subject().to_string(),
-        names,
-        not_before: validity.not_before.to_rfc2822().unwrap_or_default(),
-        not_after: validity.not_after.to_rfc2822().unwrap_or_default(),
-        sha256: hex::encode(Sha256::digest(cert.as_ref())).to_uppercase(),
-    })
-}
-
-fn format_ip(bytes: &[u8]) -> String {
-    match bytes.len() {
-        4 => std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string(),
-        16 => <[u8; 16]>::try_from(bytes).map(|b| std::net::Ipv6Addr::from(b).to_string()).unwrap_or_default(),
-        _ => hex::encode(bytes),
-    }
-}
-
-/// Writes a self-signed certificate for `server_name` (and localhost) into `certs_dir` unless one exists.
-pub fn ensure_self_signed(certs_dir: &Path, server_name: &str) -> std::io::Result<(PathBuf, PathBuf)> {
-    let cert_path = certs_dir.join(SELF_SIGNED_CERT);
-    let key_path = certs_dir.join(SELF_SIGNED_KEY);
-    let current = load_pair(&cert_path, &key_path).ok();
-    if current.is_some_and(|c| c.info.names.iter().any(|n| n.eq_ignore_ascii_case(server_name))) {
-        return Ok((cert_path, key_path));
-    }
-    let mut names = vec![server_name.to_string()];
-    if server_name != "localhost" {
-        names.push("localhost".into());
-    }
-    let mut params = rcgen::CertificateParams::new(names).map_err(std::io::Error::other)?;
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(rcgen::DnType::CommonName, server_name);
-    params.distinguished_name.push(rcgen::DnType::OrganizationName, "Postroom (self-signed)");
-    let now = time::OffsetDateTime::now_utc();
-    params.not_before = now - time::Duration::days(1);
-    params.not_after = now + time::Duration::days(SELF_SIGNED_DAYS);
-    let key = rcgen::KeyPair::generate().map_err(std::io::Error::other)?;
-    let cert = params.self_signed(&key).map_err(std::io::Error::other)?;
-    crate::paths::write_private(&key_path, key.serialize_pem().as_bytes(), crate::paths::Durability::Durable)?;
-    crate::paths::write_private(&cert_path, cert.pem().as_bytes(), crate::paths::Durability::Durable)?;
-    tracing::info!(target: "tls", name = server_name, "generated a self-signed certificate");
-    Ok((cert_path, key_path))
-}
 
 /// The certificate in use, shared by every listener; swapped in place when the settings change.
 pub struct TlsManager {
@@ -208,6 +78,7 @@ impl TlsManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::certs::SELF_SIGNED_CERT;
 
     #[test]
     fn self_signed_certificate_loads_and_names_the_server() {

@@ -61,7 +61,7 @@ pub struct Report<'a> {
 /// Builds the report for the message whose stored text is `original`.
 pub fn build(server_name: &str, sender: &str, id: &str, report: &Report, original: &[u8]) -> Vec<u8> {
     let boundary = format!("postroom-dsn-{id}");
-    let date = super::super::smtp::stamp::rfc2822_now();
+    let date = crate::time_text::rfc2822_now();
     let subject = report.action.subject();
     let explanation = report.action.explanation();
     let mut text = format!(

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ServiceId;
 use crate::error::FieldError;
+use crate::geoip::addr::{parse_addr, parse_cidr, parse_range, Addr};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
@@ -76,8 +77,37 @@ impl AccessSettings {
     pub fn validate(&self, errors: &mut Vec<FieldError>) {
         for id in ServiceId::ALL {
             for (i, rule) in self.get(id).rules.iter().enumerate() {
-                if let Err(why) = crate::access::rules::Matcher::parse(rule) {
+                if let Err(why) = Matcher::parse(rule) {
                     errors.push(FieldError::new(format!("access.{}.rules.{}", id.key(), i + 1), format!("rule {}: {why}", i + 1)));
+                }
+            }
+        }
+    }
+}
+
+/// A rule ready to match.
+pub enum Matcher {
+    Range(Addr, Addr),
+    Tags(Vec<String>),
+}
+
+impl Matcher {
+    /// Checks a rule's value and makes it ready to match (see `access::rules` for the matching).
+    pub fn parse(rule: &AccessRule) -> Result<Matcher, String> {
+        let v = rule.value.trim();
+        match rule.kind {
+            RuleKind::Address => parse_addr(v).map(|a| Matcher::Range(a, a)),
+            RuleKind::Range => {
+                let (a, b) = v.split_once('-').ok_or_else(|| format!("'{v}' is not a range: write it as first-last, e.g. 10.0.0.1-10.0.0.99"))?;
+                parse_range(a, b).map(|(a, b)| Matcher::Range(a, b))
+            }
+            RuleKind::Cidr => parse_cidr(v).map(|(a, b)| Matcher::Range(a, b)),
+            RuleKind::Geoip => {
+                let tags: Vec<String> = v.split([',', ';']).map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
+                if tags.is_empty() {
+                    Err("give at least one GeoIP tag, such as a country code (e.g. CN, RU)".into())
+                } else {
+                    Ok(Matcher::Tags(tags))
                 }
             }
         }

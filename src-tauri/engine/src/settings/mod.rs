@@ -23,7 +23,7 @@ use serde_json::Value;
 pub use services::{Protocol, ServiceId, ServiceSettings, ServicesSettings, TlsMode};
 pub use outbound::{OutboundSettings, OutboundTls};
 pub use bandwidth::{check_limit_value, BandwidthPool, BandwidthSettings, Throttle, ThrottleMode, POOLS};
-pub use access::{AccessAction, AccessRule, AccessSettings, RuleKind, ServiceAccess};
+pub use access::{AccessAction, AccessRule, AccessSettings, Matcher, RuleKind, ServiceAccess};
 pub use logging::{KeepBy, LogLevel, LogSettings, RetentionSettings, SessionLogSetting, SessionLogs, WriterSettings};
 pub use mailboxes::{ImapSettings, Pop3Settings};
 pub use smtp::SmtpSettings;
@@ -129,7 +129,7 @@ pub fn validate(settings: &Settings) -> ApiResult<()> {
 /// certificate that went missing does not block an unrelated change (the engine reports it instead).
 pub fn validate_change(settings: &Settings, previous: Option<&Settings>) -> ApiResult<()> {
     let mut errors = Vec::new();
-    if let Err(m) = crate::users::validate_domain(&settings.general.server_name).map(|_| ()) {
+    if let Err(m) = crate::names::validate_domain(&settings.general.server_name).map(|_| ()) {
         errors.push(FieldError::new("general.server_name", format!("{m} (use the host name in ASCII, e.g. mail.example.com)")));
     }
     settings.services.validate(&mut errors);
@@ -147,7 +147,7 @@ pub fn validate_change(settings: &Settings, previous: Option<&Settings>) -> ApiR
         (true, false) => errors.push(FieldError::new("tls.cert_file", "choose the certificate for this key")),
         (false, false) if previous.is_some_and(|p| p.tls == *tls) => {}
         (false, false) => {
-            if let Err(e) = crate::net::tls::load_pair(Path::new(&tls.cert_file), Path::new(&tls.key_file)) {
+            if let Err(e) = crate::certs::load_pair(Path::new(&tls.cert_file), Path::new(&tls.key_file)) {
                 errors.push(e);
             }
         }

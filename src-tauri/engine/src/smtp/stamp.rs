@@ -17,7 +17,7 @@ pub struct Trace<'a> {
 
 /// Returns the message with the trace header (and a Message-ID, if missing) in front.
 pub fn stamp(trace: &Trace<'_>, body: Vec<u8>) -> Vec<u8> {
-    let date = rfc2822_now();
+    let date = crate::time_text::rfc2822_now();
     let auth = trace.auth_user.map(|u| format!(" (authenticated as {u})")).unwrap_or_default();
     let rcpt = trace.for_recipient.map(|r| format!("\r\n\tfor <{r}>")).unwrap_or_default();
     let mut out = format!(
@@ -74,13 +74,6 @@ pub const MAX_RECEIVED: usize = 50;
 /// Whether the message has passed more than [`MAX_RECEIVED`] servers: a mail loop.
 pub fn looping(message: &[u8]) -> bool {
     count_headers(message, b"received", MAX_RECEIVED + 1) > MAX_RECEIVED
-}
-
-pub fn rfc2822_now() -> String {
-    let format = time::macros::format_description!(
-        "[weekday repr:short], [day padding:none] [month repr:short] [year] [hour]:[minute]:[second] +0000"
-    );
-    time::OffsetDateTime::now_utc().format(&format).unwrap_or_default()
 }
 
 #[cfg(test)]

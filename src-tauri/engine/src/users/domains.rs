@@ -3,30 +3,9 @@
 use rusqlite::params;
 
 use super::Directory;
+use crate::names::validate_domain;
 use crate::error::{ApiError, ApiResult};
 use crate::store::now;
-
-/// A DNS domain name: labels of letters, digits and hyphens, separated by dots.
-pub fn validate_domain(name: &str) -> Result<String, String> {
-    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
-    if name.is_empty() {
-        return Err("enter a domain name".into());
-    }
-    if name.len() > 253 {
-        return Err("at most 253 characters".into());
-    }
-    for label in name.split('.') {
-        let ok = !label.is_empty()
-            && label.len() <= 63
-            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !label.starts_with('-')
-            && !label.ends_with('-');
-        if !ok {
-            return Err(format!("'{name}' is not a valid domain name"));
-        }
-    }
-    Ok(name)
-}
 
 impl Directory {
     pub fn domains(&self) -> ApiResult<Vec<String>> {

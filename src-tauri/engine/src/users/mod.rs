@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 pub use bulk::{BulkAddReport, CsvRowError};
-pub use domains::validate_domain;
+pub use crate::names::{check_name, validate_domain};
 
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::store::{now, Store, StoreError, StoreResult};
@@ -228,23 +228,6 @@ impl Directory {
 
 fn no_such_user(name: &str) -> ApiError {
     ApiError::not_found(format!("there is no user called '{name}'"))
-}
-
-/// A mailbox name: 1–64 characters of letters, digits and `. _ - +`, not starting or ending with a dot.
-pub fn check_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("enter a name".into());
-    }
-    if name.len() > 64 {
-        return Err("at most 64 characters".into());
-    }
-    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'))) {
-        return Err(format!("'{bad}' is not allowed (use letters, digits, . _ - +)"));
-    }
-    if name.starts_with('.') || name.ends_with('.') || name.contains("..") {
-        return Err("dots only between other characters".into());
-    }
-    Ok(())
 }
 
 pub fn check_password(password: &str) -> Result<(), String> {
