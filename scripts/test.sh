@@ -18,6 +18,9 @@ run_step bash -c 'cargo test --workspace --no-default-features 2>&1 | tee test-o
 # stable Rust, without cargo-fuzz or sanitizers. fuzz/ is its own workspace, built in fuzz/target.
 run_step cargo check --manifest-path fuzz/Cargo.toml --bins
 
+# 1c. The engine's layers: no module imports one from a higher layer (the picture in ARCHITECTURE.md).
+run_step python3 scripts/layers.py
+
 # 2. The TypeScript bindings are generated from the Rust types (step 1 rewrote them): they must be committed.
 if git rev-parse --git-dir >/dev/null 2>&1 && ! git diff --quiet -- ui/src/bindings; then
   echo "ui/src/bindings differ from the Rust types: commit the regenerated files"; git diff --stat -- ui/src/bindings

@@ -111,6 +111,20 @@ impl Engine {
     }
 
     /// Starts listeners and background tasks. Call from within a tokio runtime.
+    /// The protocols the listeners serve: each registers its shared state here.
+    fn protocol_services(&self) -> std::collections::HashMap<crate::settings::Protocol, Arc<dyn crate::net::Service>> {
+        let i = &self.inner;
+        let smtp = crate::smtp::Shared { store: i.store.clone(), directory: i.directory.clone(), bans: i.bans.clone(), queue_wake: i.queue_wake.clone() };
+        let pop3 = crate::pop3::Shared::new(i.store.clone(), i.directory.clone(), i.bans.clone());
+        let imap = crate::imap::Shared::new(i.store.clone(), i.directory.clone(), i.bans.clone());
+        [
+            (crate::settings::Protocol::Smtp, Arc::new(smtp) as Arc<dyn crate::net::Service>),
+            (crate::settings::Protocol::Pop3, Arc::new(pop3)),
+            (crate::settings::Protocol::Imap, Arc::new(imap)),
+        ]
+        .into()
+    }
+
     pub fn start(&self) {
         crate::logging::attach(self.inner.dir.logs(), &self.settings().log);
         if let Err(e) = self.refresh_geoip() {
@@ -126,14 +140,7 @@ impl Engine {
             registry: self.inner.registry.clone(),
             shutdown: self.inner.shutdown.clone(),
             sessions: self.inner.sessions.clone(),
-            smtp: Arc::new(crate::smtp::Shared {
-                store: self.inner.store.clone(),
-                directory: self.inner.directory.clone(),
-                bans: self.inner.bans.clone(),
-                queue_wake: self.inner.queue_wake.clone(),
-            }),
-            pop3: Arc::new(crate::pop3::Shared::new(self.inner.store.clone(), self.inner.directory.clone(), self.inner.bans.clone())),
-            imap: Arc::new(crate::imap::Shared::new(self.inner.store.clone(), self.inner.directory.clone(), self.inner.bans.clone())),
+            services: Arc::new(self.protocol_services()),
             limits: Default::default(),
             bans: self.inner.bans.clone(),
             geoip: self.inner.geoip.clone(),
@@ -214,16 +221,10 @@ impl Engine {
         if *old == new {
             return;
         }
-        if old.tls != new.tls || old.general.server_name != new.general.server_name {
-            self.inner.tls.apply(&new.tls, &new.general.server_name);
+        let consumers: [&dyn settings::Consumer; 4] = [&*self.inner.tls, &crate::logging::Logging, &*self.inner.bandwidth, &self.inner.settings];
+        for consumer in consumers {
+            consumer.apply(&old, &new);
         }
-        if old.log != new.log {
-            crate::logging::apply(&new.log);
-        }
-        if old.bandwidth != new.bandwidth {
-            self.inner.bandwidth.apply(&new.bandwidth);
-        }
-        self.inner.settings.send_replace(Arc::new(new));
     }
 
     pub fn services(&self) -> Vec<ServiceView> {
@@ -636,14 +637,15 @@ async fn watch_other_processes(engine: Engine) {
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || geo.refresh_geoip()).await {
             tracing::error!(target: "geoip", error = %e, "cannot load the GeoIP data");
         }
-        // `postroomd queue retry` and the like: let the queue look again.
-        engine.inner.queue_wake.notify_one();
         // Reading settings and applying them (certificate files) is blocking work.
         let applier = engine.clone();
         let applied = tokio::task::spawn_blocking(move || settings::load(&applier.inner.store).map(|s| applier.publish(s))).await;
         if let Ok(Err(e)) = applied {
             tracing::error!(target: "engine", error = %e, "stored settings are unreadable");
         }
+        // `postroomd queue retry` and the like: let the queue look again — after the settings committed in
+        // the same moment are in effect, so that `settings set …; queue retry` tries with the new settings.
+        engine.inner.queue_wake.notify_one();
     }
 }
 

@@ -128,6 +128,17 @@ pub fn apply(settings: &LogSettings) {
     }
 }
 
+/// The logging as a settings consumer (the level switches and the log writer's rules).
+pub struct Logging;
+
+impl crate::settings::Consumer for Logging {
+    fn apply(&self, old: &crate::settings::Settings, new: &crate::settings::Settings) {
+        if old.log != new.log {
+            apply(&new.log);
+        }
+    }
+}
+
 /// Writes everything waiting and stops the writer (waiting up to `timeout` for the disk).
 pub fn shutdown(timeout: Duration) {
     if let Some(files) = FILES.get() {

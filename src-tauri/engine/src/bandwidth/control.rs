@@ -609,6 +609,15 @@ impl LimitSource {
     }
 }
 
+
+impl crate::settings::Consumer for Bandwidth {
+    fn apply(&self, old: &crate::settings::Settings, new: &crate::settings::Settings) {
+        if old.bandwidth != new.bandwidth {
+            Bandwidth::apply(self, &new.bandwidth);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,11 +46,12 @@ fn set_budget_hook(lua: &Lua, deadline: &Arc<Mutex<Option<Instant>>>, every: u32
 pub const MAX_REP_BYTES: usize = 1 << 20;
 pub const MAX_PATTERN_SUBJECT: usize = 1024;
 pub const MAX_PATTERN_LEN: usize = 128;
-/// `*`, `+` and `-` in one pattern: each can make the matcher try every position again.
-pub const MAX_PATTERN_REPEATS: usize = 2;
+/// The most steps Lua's matcher may take, in the worst case, for one call (a few tens of milliseconds).
+pub const MAX_PATTERN_STEPS: u64 = 1 << 24;
 
-/// Whether `pattern` may run over `subject` (a plain find, `plain` true, is always fine).
-fn check_pattern(subject: &[u8], pattern: &[u8], plain: bool) -> Result<(), String> {
+/// Whether `pattern` may run over `subject` (a plain find, `plain` true, is always fine). `anchored_ok`
+/// is false for `gmatch`, where a leading `^` does not anchor in every Lua version.
+fn check_pattern(subject: &[u8], pattern: &[u8], plain: bool, anchored_ok: bool) -> Result<(), String> {
     if plain {
         return Ok(());
     }
@@ -60,20 +61,69 @@ fn check_pattern(subject: &[u8], pattern: &[u8], plain: bool) -> Result<(), Stri
     if subject.len() > MAX_PATTERN_SUBJECT {
         return Err(format!("text longer than {MAX_PATTERN_SUBJECT} characters given to a pattern function"));
     }
-    let mut repeats = 0;
-    let mut i = 0;
-    while i < pattern.len() {
-        match pattern[i] {
-            b'%' => i += 1,
-            b'*' | b'+' | b'-' => repeats += 1,
-            _ => {}
-        }
-        i += 1;
-    }
-    if repeats > MAX_PATTERN_REPEATS {
-        return Err(format!("pattern with more than {MAX_PATTERN_REPEATS} of * + - (it could run for minutes)"));
+    let steps = pattern_steps(subject.len(), pattern, anchored_ok);
+    if steps > MAX_PATTERN_STEPS {
+        return Err(format!(
+            "pattern could run for minutes on this text: its * + - ? %b allow up to {steps} steps (at most {MAX_PATTERN_STEPS}); \
+             use fewer repetitions, anchor it with ^ or give it a shorter text"
+        ));
     }
     Ok(())
+}
+
+/// An upper bound on the steps of Lua's backtracking matcher: every start position, times the subject's
+/// length for each `*`, `+`, `-` and `%b` (each may try every position again), times two for each `?`
+/// (each tries both ways). Counting too much only refuses a pattern; counting too little would let a call
+/// run in C past the budget, so anything unclear counts.
+fn pattern_steps(subject_len: usize, pattern: &[u8], anchored_ok: bool) -> u64 {
+    let n = subject_len as u64 + 1;
+    let mut steps = if anchored_ok && pattern.first() == Some(&b'^') { 1 } else { n };
+    let mut i = 0;
+    while i < pattern.len() {
+        // One single-character item (or %b, which takes two characters), then perhaps its quantifier.
+        match pattern[i] {
+            b'%' if pattern.get(i + 1) == Some(&b'b') => {
+                steps = steps.saturating_mul(n);
+                i += 4;
+                continue;
+            }
+            b'%' => i += 2,
+            b'[' => i = end_of_set(pattern, i),
+            _ => i += 1,
+        }
+        match pattern.get(i) {
+            Some(b'*' | b'+' | b'-') => {
+                steps = steps.saturating_mul(n);
+                i += 1;
+            }
+            Some(b'?') => {
+                steps = steps.saturating_mul(2);
+                i += 1;
+            }
+            _ => {}
+        }
+    }
+    steps
+}
+
+/// The index just past the `]` that closes the set opening at `open` (Lua's rules: a `^` and then a `]`
+/// first are part of the set, `%` escapes the next character); the pattern's end if it never closes.
+fn end_of_set(pattern: &[u8], open: usize) -> usize {
+    let mut i = open + 1;
+    if pattern.get(i) == Some(&b'^') {
+        i += 1;
+    }
+    if pattern.get(i) == Some(&b']') {
+        i += 1;
+    }
+    while i < pattern.len() {
+        match pattern[i] {
+            b'%' => i += 2,
+            b']' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    pattern.len()
 }
 
 /// What `GetBandwidth` is told about the connection (VPOP3's parameter names).
@@ -258,7 +308,7 @@ fn sandbox(lua: &Lua, clock: Arc<AtomicI64>) -> mlua::Result<()> {
                     _ => Vec::new(),
                 };
                 let plain = name == "find" && matches!(args.get(3), Some(v) if !matches!(v, Value::Nil | Value::Boolean(false)));
-                check_pattern(&text(0), &text(1), plain).map_err(|why| mlua::Error::RuntimeError(format!("string.{name}: {why}")))?;
+                check_pattern(&text(0), &text(1), plain, name != "gmatch").map_err(|why| mlua::Error::RuntimeError(format!("string.{name}: {why}")))?;
                 original.call::<mlua::MultiValue>(args)
             })?,
         )?;

@@ -11,6 +11,12 @@
 //! classic relay tricks — `a%b@local`, `b!a@local`, `"a@b"@local` — name nobody and are refused.
 //! `postmaster` (with or without a domain) always names someone: the administrator, unless a user or
 //! alias has that name.
+//!
+//! [`dsn`] writes delivery status notifications and sends them as mail: the success reports of a
+//! delivery here ([`dsn::deliver_and_report`], what the SMTP session calls) and the outbound queue's
+//! failure and relay reports.
+
+pub mod dsn;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -142,6 +148,8 @@ pub struct Receipt {
     pub local: usize,
     pub queued: usize,
     pub queue_id: Option<i64>,
+    /// Delivery reports sent besides (see [`dsn::deliver_and_report`]).
+    pub reports: usize,
 }
 
 /// Stores `message` for every recipient in one durable commit.
@@ -181,7 +189,7 @@ fn commit(conn: &Connection, envelope: &Envelope, blob: &blobs::PreparedBlob, me
     let references = users.len() as i64 + i64::from(!remote.is_empty());
     let blob_id = blobs::insert(conn, blob, references)?;
     if let Some(meta) = meta {
-        blobs::set_meta(conn, blob_id, meta)?;
+        blobs::set_meta(conn, blob_id, &meta.envelope, &meta.bodystructure, &meta.body)?;
     }
     let at = now();
     for user_id in &users {
@@ -203,7 +211,7 @@ fn commit(conn: &Connection, envelope: &Envelope, blob: &blobs::PreparedBlob, me
         }
         queue_id = Some(id);
     }
-    Ok(Receipt { local: users.len(), queued: remote.len(), queue_id })
+    Ok(Receipt { local: users.len(), queued: remote.len(), queue_id, reports: 0 })
 }
 
 /// Appends a message to the user's INBOX with the next UID.

@@ -1,4 +1,5 @@
 use super::*;
+use crate::store::sweep;
 use crate::users::{Directory, UserForm};
 
 fn setup() -> (tempfile::TempDir, Store) {
@@ -67,4 +68,42 @@ fn delivery_puts_one_copy_per_user_in_inbox_with_increasing_uids_and_queues_remo
         .unwrap();
     assert_eq!(uids, [1, 2]);
     assert_eq!(queued, 1);
+}
+
+/// With the sweep (store::sweep): a delivered body is given back once its queue entry is sent.
+#[tokio::test]
+async fn sent_mail_gives_its_body_back_and_crash_leftovers_go() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("blobs")).unwrap();
+    let store = Store::open(&dir.path().join("postroom.db")).unwrap();
+    let body = vec![b'x'; 200_000];
+    let envelope = Envelope { sender: "a@here.test".into(), recipients: vec![Recipient::Remote { address: "b@far.test".into() }], auth_user: None, dsn: Default::default() };
+    let receipt = deliver(&store, envelope, body).await.unwrap();
+    let queue_id = receipt.queue_id.unwrap();
+    let files = || std::fs::read_dir(dir.path().join("blobs")).unwrap().count();
+    assert_eq!(files(), 1);
+    // Still queued: nothing is released.
+    assert_eq!(sweep::sweep(&store).unwrap().blobs_deleted, 0);
+    assert_eq!(files(), 1);
+    store.write(move |c| Ok(c.execute("UPDATE queue_recipients SET state = 'sent' WHERE queue_id = ?1", [queue_id])?)).unwrap();
+    assert!(sweep::usage(&store).unwrap().reclaimable_bytes >= 200_000);
+    // Released, but kept for a minute.
+    let report = sweep::sweep(&store).unwrap();
+    assert_eq!((report.queue_bodies_released, report.blobs_deleted), (1, 0), "{report:?}");
+    assert_eq!(files(), 1);
+    store.write(|c| Ok(c.execute_batch("UPDATE blobs SET unused_since = unused_since - 61; UPDATE queue_recipients SET updated_at = updated_at - 61")?)).unwrap();
+    let report = sweep::sweep(&store).unwrap();
+    assert_eq!((report.blobs_deleted, report.files_deleted), (1, 1), "{report:?}");
+    assert_eq!(files(), 0);
+    let rows: i64 = store.read(|c| Ok(c.query_row("SELECT (SELECT count(*) FROM queue) + (SELECT count(*) FROM queue_recipients) + (SELECT count(*) FROM blobs)", [], |r| r.get(0))?)).unwrap();
+    assert_eq!(rows, 0);
+    // A file no row names (a crash between the file and its row) goes once it is old.
+    let orphan = dir.path().join("blobs").join("ab".repeat(32));
+    std::fs::write(&orphan, b"left over").unwrap();
+    let young = dir.path().join("blobs").join("cd".repeat(32));
+    std::fs::write(&young, b"about to be committed").unwrap();
+    let an_hour_ago = std::time::SystemTime::now() - sweep::ORPHAN_AGE - std::time::Duration::from_secs(60);
+    std::fs::File::options().write(true).open(&orphan).unwrap().set_modified(an_hour_ago).unwrap();
+    sweep::sweep(&store).unwrap();
+    assert!(!orphan.exists() && young.exists());
 }

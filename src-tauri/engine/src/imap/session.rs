@@ -995,7 +995,7 @@ impl Session {
             .write_async(move |c| {
                 let Some(f) = mailbox::folder(c, user, &path)? else { return Ok(None) };
                 let blob_id = blobs::insert(c, &blob, 1)?;
-                blobs::set_meta(c, blob_id, &meta)?;
+                blobs::set_meta(c, blob_id, &meta.envelope, &meta.bodystructure, &meta.body)?;
                 let uid = mailbox::add_message(c, f.id, blob_id, blob.size, bits, &keywords, received)?;
                 Ok(Some((f.uidvalidity, uid)))
             })

@@ -15,7 +15,9 @@ pub mod tap;
 pub mod tls;
 pub mod transcript;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -154,6 +156,37 @@ macro_rules! login_desk {
     };
 }
 
+/// A protocol served on the listeners. SMTP, POP3 and IMAP each register one at start (see
+/// [`NetContext::services`]): the accept pipeline knows no protocol, only this.
+pub trait Service: Send + Sync + 'static {
+    /// Runs one session to its end, with the service's shared state added to `ctx`.
+    fn serve(self: Arc<Self>, ctx: SessionContext<()>, stream: BoxStream) -> Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
+    /// The protocol's way of turning a client away before the greeting, for now (busy, banned).
+    fn refusal(&self, server_name: &str, why: &str) -> String;
+    /// The protocol's way of saying "not from your address" for good (access restrictions).
+    fn denial(&self, server_name: &str) -> String;
+}
+
+impl SessionContext<()> {
+    /// The same connection with its service's shared state.
+    pub fn with_shared<S>(self, shared: Arc<S>) -> SessionContext<S> {
+        SessionContext {
+            shared,
+            settings: self.settings,
+            service: self.service,
+            peer: self.peer,
+            tls: self.tls,
+            tls_active: self.tls_active,
+            starttls: self.starttls,
+            shutdown: self.shutdown,
+            server_shutdown: self.server_shutdown,
+            accounts: self.accounts,
+            transcript: self.transcript,
+            bandwidth: self.bandwidth,
+        }
+    }
+}
+
 /// What a protocol session does after a command.
 pub enum Next {
     Continue,
@@ -172,9 +205,8 @@ pub struct NetContext {
     pub registry: Arc<Registry>,
     pub shutdown: CancellationToken,
     pub sessions: TaskTracker,
-    pub smtp: Arc<crate::smtp::Shared>,
-    pub pop3: Arc<crate::pop3::Shared>,
-    pub imap: Arc<crate::imap::Shared>,
+    /// The protocols served, registered by the engine at start.
+    pub services: Arc<HashMap<Protocol, Arc<dyn Service>>>,
     pub limits: Arc<limits::ConnectionLimits>,
     pub bans: Arc<crate::access::Bans>,
     pub geoip: Arc<crate::geoip::GeoIp>,
@@ -326,6 +358,10 @@ async fn accept_loop(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, listener
 async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut socket: tokio::net::TcpStream, peer: SocketAddr, sid: u64) {
     let settings = ctx.settings.borrow().clone();
     let transcript = transcript_of(id.protocol());
+    let Some(service) = ctx.services.get(&id.protocol()).cloned() else {
+        tracing::error!(target: "net", service = id.key(), "no {} service registered; connection closed", id.display_name());
+        return;
+    };
     if transcript.on() {
         let local = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
         transcript.note(&format!("{} connection from {peer} to {local}{}", id.display_name(), if tls_mode == TlsMode::Implicit { " (TLS)" } else { "" }));
@@ -337,7 +373,7 @@ async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut
     };
     let Some(_slot) = limits::ConnectionLimits::acquire(&ctx.limits, id.protocol(), peer.ip(), per_address, total) else {
         tracing::warn!(target: "security", service = id.key(), %peer, "too many connections; refused");
-        let busy = refusal(id.protocol(), &settings.general.server_name, "too many connections from your address; try later");
+        let busy = service.refusal(&settings.general.server_name, "too many connections from your address; try later");
         transcript.sent(busy.as_bytes());
         let _ = write_all(&mut socket, busy.as_bytes()).await;
         return;
@@ -346,14 +382,14 @@ async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut
     let ip = peer.ip();
     if tokio::task::spawn_blocking(move || bans.address_banned(ip)).await.unwrap_or(false) {
         tracing::info!(target: "security", service = id.key(), %peer, "banned address refused");
-        let text = refusal(id.protocol(), &settings.general.server_name, "too many failed logins from your address; try later");
+        let text = service.refusal(&settings.general.server_name, "too many failed logins from your address; try later");
         transcript.sent(text.as_bytes());
         let _ = write_all(&mut socket, text.as_bytes()).await;
         return;
     }
     if let Err(why) = crate::access::rules::check(&settings, id, peer.ip(), &ctx.geoip.index()) {
         tracing::warn!(target: "security", service = id.key(), %peer, rule = %why, "access refused");
-        let text = denial(id.protocol(), &settings.general.server_name);
+        let text = service.denial(&settings.general.server_name);
         transcript.sent(text.as_bytes());
         let _ = write_all(&mut socket, text.as_bytes()).await;
         return;
@@ -378,11 +414,7 @@ async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut
     } else {
         Box::new(socket)
     };
-    let ended = match id.protocol() {
-        Protocol::Smtp => crate::smtp::run(session_context(&ctx, ctx.smtp.clone(), settings, id, peer, tls_mode, bandwidth), stream).await,
-        Protocol::Pop3 => crate::pop3::run(session_context(&ctx, ctx.pop3.clone(), settings, id, peer, tls_mode, bandwidth), stream).await,
-        Protocol::Imap => crate::imap::run(session_context(&ctx, ctx.imap.clone(), settings, id, peer, tls_mode, bandwidth), stream).await,
-    };
+    let ended = service.clone().serve(session_context(&ctx, settings, id, peer, tls_mode, bandwidth), stream).await;
     match ended {
         Ok(()) => transcript.note("closed"),
         Err(e) => {
@@ -400,9 +432,9 @@ fn transcript_of(protocol: Protocol) -> transcript::Transcript {
     })
 }
 
-fn session_context<S>(ctx: &NetContext, shared: Arc<S>, settings: Arc<Settings>, service: ServiceId, peer: SocketAddr, tls_mode: TlsMode, bandwidth: Arc<crate::bandwidth::Connection>) -> SessionContext<S> {
+fn session_context(ctx: &NetContext, settings: Arc<Settings>, service: ServiceId, peer: SocketAddr, tls_mode: TlsMode, bandwidth: Arc<crate::bandwidth::Connection>) -> SessionContext<()> {
     SessionContext {
-        shared,
+        shared: Arc::new(()),
         settings,
         service,
         peer,
@@ -414,23 +446,5 @@ fn session_context<S>(ctx: &NetContext, shared: Arc<S>, settings: Arc<Settings>,
         accounts: ctx.accounts.clone(),
         transcript: transcript_of(service.protocol()),
         bandwidth,
-    }
-}
-
-/// A protocol's own way of saying "not from your address" for good (access restrictions).
-fn denial(protocol: Protocol, server_name: &str) -> String {
-    match protocol {
-        Protocol::Smtp => format!("554 5.7.1 {server_name} access from your address is not allowed\r\n"),
-        Protocol::Pop3 => "-ERR [SYS/PERM] access from your address is not allowed\r\n".to_string(),
-        Protocol::Imap => "* BYE access from your address is not allowed\r\n".to_string(),
-    }
-}
-
-/// A protocol's own way of turning a client away before the greeting.
-fn refusal(protocol: Protocol, server_name: &str, why: &str) -> String {
-    match protocol {
-        Protocol::Smtp => format!("421 4.7.0 {server_name} {why}\r\n"),
-        Protocol::Pop3 => format!("-ERR [SYS/TEMP] {why}\r\n"),
-        Protocol::Imap => format!("* BYE {why}\r\n"),
     }
 }

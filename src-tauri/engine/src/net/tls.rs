@@ -75,6 +75,14 @@ impl TlsManager {
     }
 }
 
+impl crate::settings::Consumer for TlsManager {
+    fn apply(&self, old: &crate::settings::Settings, new: &crate::settings::Settings) {
+        if old.tls != new.tls || old.general.server_name != new.general.server_name {
+            TlsManager::apply(self, &new.tls, &new.general.server_name);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

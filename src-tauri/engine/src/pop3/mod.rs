@@ -34,6 +34,20 @@ pub struct Shared {
 
 crate::login_desk!(Shared);
 
+impl crate::net::Service for Shared {
+    fn serve(self: Arc<Self>, ctx: crate::net::SessionContext<()>, stream: crate::net::BoxStream) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>> {
+        Box::pin(run(ctx.with_shared(self), stream))
+    }
+
+    fn refusal(&self, _server_name: &str, why: &str) -> String {
+        format!("-ERR [SYS/TEMP] {why}\r\n")
+    }
+
+    fn denial(&self, _server_name: &str) -> String {
+        "-ERR [SYS/PERM] access from your address is not allowed\r\n".to_string()
+    }
+}
+
 impl Shared {
     pub fn new(store: Store, directory: Directory, bans: Arc<crate::access::Bans>) -> Shared {
         Shared { store, directory, bans, locks: Arc::default() }

@@ -34,7 +34,7 @@ use tokio_rustls::client::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::dsn::{self, Action, Entry, Report};
+use crate::delivery::dsn::{self, Action, Entry, Report};
 use crate::delivery::{split_address, RecipientDsn};
 use crate::logwriter::LogFile;
 use crate::net::tap::Tap;

@@ -5,7 +5,6 @@
 //! works through it is [`client`], its bounces [`bounce`]. A message's body is shared by all its recipients and released when
 //! the last one is deleted.
 
-pub mod dsn;
 pub mod client;
 
 use rusqlite::{params, Connection, OptionalExtension};

@@ -125,6 +125,22 @@ pub fn validate(settings: &Settings) -> ApiResult<()> {
     validate_change(settings, None)
 }
 
+/// Something that acts on the settings. The engine lists every consumer once (`Engine::publish`) and
+/// hands each published change to all of them in order ([`Consumer::apply`]), synchronously: when a save
+/// returns, its effect is in place (the certificate window reads back the new certificate, a log file
+/// switched on records the next connection). Consumers that follow changes in their own time (the
+/// listeners, the outbound queue) take them from a `watch` channel, which is itself one consumer.
+pub trait Consumer: Send + Sync {
+    /// The settings changed from `old` to `new`; the consumer picks what concerns it.
+    fn apply(&self, old: &Settings, new: &Settings);
+}
+
+impl Consumer for tokio::sync::watch::Sender<std::sync::Arc<Settings>> {
+    fn apply(&self, _old: &Settings, new: &Settings) {
+        self.send_replace(std::sync::Arc::new(new.clone()));
+    }
+}
+
 /// As [`validate`], but the certificate files are only re-checked when the TLS settings change, so a
 /// certificate that went missing does not block an unrelated change (the engine reports it instead).
 pub fn validate_change(settings: &Settings, previous: Option<&Settings>) -> ApiResult<()> {

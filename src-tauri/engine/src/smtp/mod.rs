@@ -33,3 +33,17 @@ pub struct Shared {
 }
 
 crate::login_desk!(Shared);
+
+impl crate::net::Service for Shared {
+    fn serve(self: Arc<Self>, ctx: crate::net::SessionContext<()>, stream: crate::net::BoxStream) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>> {
+        Box::pin(run(ctx.with_shared(self), stream))
+    }
+
+    fn refusal(&self, server_name: &str, why: &str) -> String {
+        format!("421 4.7.0 {server_name} {why}\r\n")
+    }
+
+    fn denial(&self, server_name: &str) -> String {
+        format!("554 5.7.1 {server_name} access from your address is not allowed\r\n")
+    }
+}

@@ -12,8 +12,8 @@ use super::stamp::{stamp, Trace};
 use super::Shared;
 use crate::access::sasl;
 use crate::access::login::LoginOutcome;
-use crate::delivery::{self, DsnRequest, Envelope, Recipient, RecipientDsn, Refusal};
-use crate::queue::dsn::{self, Action, Entry, Report};
+use crate::delivery::{self, dsn, DsnRequest, Envelope, Recipient, RecipientDsn, Refusal};
+
 use crate::net::conversation::Transfer;
 use crate::net::line::LineEvent;
 use crate::net::{BoxStream, Conversation, Next};
@@ -495,22 +495,11 @@ impl Session {
         };
         let message = stamp(&trace, body);
         let size = message.len();
-        let delivered = success_reports(&tx);
-        let ret_full = tx.dsn.ret_full == Some(true);
-        let envid = tx.dsn.envid.clone();
         let envelope = Envelope { sender: tx.sender.clone(), recipients: tx.recipients, auth_user: self.auth_user.clone(), dsn: tx.dsn };
         let count = envelope.recipients.len();
-        let original = (!delivered.is_empty()).then(|| message.clone());
-        match delivery::deliver(&self.ctx.shared.store, envelope, message).await {
+        match dsn::deliver_and_report(&self.ctx.shared.store, &self.ctx.settings.general.server_name, &id, envelope, message).await {
             Ok(receipt) => {
-                if let Some(original) = original {
-                    let report = Report { action: Action::Delivered, entries: &delivered, ret_full, envid: envid.as_deref() };
-                    let name = &self.ctx.settings.general.server_name;
-                    if let Err(e) = dsn::send(&self.ctx.shared.store, name, &tx.sender, &id, &report, &original).await {
-                        tracing::error!(target: "smtp", error = %e, "could not send a delivery report");
-                    }
-                }
-                if receipt.queued > 0 || !delivered.is_empty() {
+                if receipt.queued > 0 || receipt.reports > 0 {
                     self.ctx.shared.queue_wake.notify_one();
                 }
                 tracing::info!(target: "mail", id = %id, from = %tx.sender, recipients = count, size,
@@ -523,26 +512,6 @@ impl Session {
             }
         }
     }
-}
-
-/// Local recipients whose sender asked to hear of delivery (NOTIFY=SUCCESS); none for the null sender.
-fn success_reports(tx: &Transaction) -> Vec<Entry> {
-    if tx.sender.is_empty() {
-        return Vec::new();
-    }
-    tx.recipients
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| match r {
-            Recipient::Local { address, user, .. } if tx.dsn.recipient(i).wants_success_report() => Some(Entry {
-                recipient: address.clone(),
-                orcpt: tx.dsn.recipient(i).orcpt,
-                status: "2.0.0".into(),
-                diagnostic: format!("delivered to the mailbox of {user}"),
-            }),
-            _ => None,
-        })
-        .collect()
 }
 
 fn parse_error(e: ParseError) -> Reply {

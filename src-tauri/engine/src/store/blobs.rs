@@ -65,11 +65,11 @@ pub fn insert(conn: &Connection, blob: &PreparedBlob, references: i64) -> StoreR
     )?)
 }
 
-/// Stores IMAP's view of the body, unless it has one already.
-pub fn set_meta(conn: &Connection, blob_id: i64, meta: &crate::mailbox::meta::Meta) -> StoreResult<()> {
+/// Stores IMAP's view of the body (its ENVELOPE, BODYSTRUCTURE and BODY texts), unless it has one already.
+pub fn set_meta(conn: &Connection, blob_id: i64, envelope: &[u8], bodystructure: &[u8], body: &[u8]) -> StoreResult<()> {
     conn.execute(
         "UPDATE blobs SET envelope = ?2, bodystructure = ?3, body = ?4 WHERE id = ?1 AND envelope IS NULL",
-        params![blob_id, meta.envelope, meta.bodystructure, meta.body],
+        params![blob_id, envelope, bodystructure, body],
     )?;
     Ok(())
 }

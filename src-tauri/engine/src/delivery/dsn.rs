@@ -4,7 +4,7 @@
 //! reported on again. `RET=FULL` returns the whole message, otherwise only its headers; `ENVID` and
 //! `ORCPT` come back as Original-Envelope-Id and Original-Recipient.
 
-use crate::delivery::{self, DsnRequest, Envelope};
+use super::{self as delivery, DsnRequest, Envelope, Recipient};
 use crate::store::{Store, StoreResult};
 
 /// What happened to the recipients of one report.
@@ -127,6 +127,46 @@ pub async fn send(store: &Store, server_name: &str, sender: &str, id: &str, repo
         Err(refusal) => tracing::warn!(target: "smtpclt", to = %sender, ?refusal, "cannot send a delivery report: the sender is unknown"),
     }
     Ok(())
+}
+
+/// Delivers `message` (see [`delivery::deliver`]), then tells the sender of each local delivery it asked
+/// to hear of (`NOTIFY=SUCCESS`, RFC 3461); never for the null sender. `id` is the message's queue id, used
+/// in the report's Message-ID. A report that cannot be sent is logged; the delivery stands.
+pub async fn deliver_and_report(store: &Store, server_name: &str, id: &str, envelope: Envelope, message: Vec<u8>) -> StoreResult<delivery::Receipt> {
+    let delivered = success_entries(&envelope);
+    if delivered.is_empty() {
+        return delivery::deliver(store, envelope, message).await;
+    }
+    let (sender, ret_full, envid) = (envelope.sender.clone(), envelope.dsn.ret_full == Some(true), envelope.dsn.envid.clone());
+    let original = message.clone();
+    let mut receipt = delivery::deliver(store, envelope, message).await?;
+    let report = Report { action: Action::Delivered, entries: &delivered, ret_full, envid: envid.as_deref() };
+    match send(store, server_name, &sender, id, &report, &original).await {
+        Ok(()) => receipt.reports += 1,
+        Err(e) => tracing::error!(target: "mail", error = %e, "could not send a delivery report"),
+    }
+    Ok(receipt)
+}
+
+/// Local recipients whose sender asked to hear of delivery; none for the null sender.
+fn success_entries(envelope: &Envelope) -> Vec<Entry> {
+    if envelope.sender.is_empty() {
+        return Vec::new();
+    }
+    envelope
+        .recipients
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match r {
+            Recipient::Local { address, user, .. } if envelope.dsn.recipient(i).wants_success_report() => Some(Entry {
+                recipient: address.clone(),
+                orcpt: envelope.dsn.recipient(i).orcpt,
+                status: "2.0.0".into(),
+                diagnostic: format!("delivered to the mailbox of {user}"),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 fn one_line(text: &str) -> String {
