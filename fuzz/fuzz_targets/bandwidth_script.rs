@@ -48,7 +48,7 @@ fn run(mode: u8, text: &str) {
     }
 }
 
-fn check(result: Result<Verdict, String>) {
+fn check(result: Result<Verdict, postroom_engine::bandwidth::script::ScriptError>) {
     if let Ok(v) = result {
         match v {
             Verdict::Rate(r) => assert!((1..=999_999_999).contains(&r)),

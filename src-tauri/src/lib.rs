@@ -10,6 +10,8 @@ pub mod options;
 #[cfg(feature = "desktop")]
 mod commands;
 #[cfg(feature = "desktop")]
+mod events;
+#[cfg(feature = "desktop")]
 mod tray;
 #[cfg(feature = "desktop")]
 mod windows;
@@ -23,7 +25,7 @@ mod desktop {
     use tauri::Manager;
 
     use crate::options::Options;
-    use crate::{commands, tray, windows};
+    use crate::{commands, events, tray, windows};
 
     /// Starts the engine and the desktop app; returns when the user chooses Quit.
     pub fn run() {
@@ -40,7 +42,7 @@ mod desktop {
         // The single-instance plugin runs first: a second launch focuses this one's window and exits
         // before it could trip over the data folder's lock.
         let app = tauri::Builder::default()
-            .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| windows::open(app, "main")))
+            .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| windows::open(app, crate::windows::WindowName::Main)))
             .invoke_handler(commands::handler())
             .setup(move |app| {
                 let engine = match Engine::open(&data_dir, EngineOptions { listen }) {
@@ -51,9 +53,10 @@ mod desktop {
                     }
                 };
                 app.manage(engine.clone());
+                events::forward(app.handle().clone(), &engine);
                 tauri::async_runtime::spawn(async move { engine.start() });
                 tray::create(app.handle())?;
-                windows::open(app.handle(), "main");
+                windows::open(app.handle(), crate::windows::WindowName::Main);
                 quit_on_signal(app.handle().clone());
                 Ok(())
             })

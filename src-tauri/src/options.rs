@@ -13,8 +13,21 @@ pub struct Options {
     pub listen: BTreeMap<ServiceId, SocketAddr>,
 }
 
+/// Why the command line was refused (or help was asked for: the usage line is the message).
+#[derive(Debug, thiserror::Error)]
+pub enum OptionsError {
+    #[error("{0} needs a value")]
+    NeedsValue(String),
+    #[error(transparent)]
+    Listen(#[from] postroom_engine::cli::ListenError),
+    #[error("usage: postroom [--data-dir DIR] [--listen SERVICE=HOST:PORT]...")]
+    Usage,
+    #[error("unknown option {0} (try --help)")]
+    Unknown(String),
+}
+
 impl Options {
-    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, OptionsError> {
         let mut options = Options::default();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -22,7 +35,7 @@ impl Options {
                 Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
                 _ => (arg.clone(), None),
             };
-            let mut value = || inline.clone().or_else(|| args.next()).ok_or(format!("{flag} needs a value"));
+            let mut value = || inline.clone().or_else(|| args.next()).ok_or_else(|| OptionsError::NeedsValue(flag.clone()));
             match flag.as_str() {
                 "--data-dir" => options.data_dir = Some(PathBuf::from(value()?)),
                 "--listen" => {
@@ -30,9 +43,9 @@ impl Options {
                     options.listen.insert(id, addr);
                 }
                 "-h" | "--help" => {
-                    return Err("usage: postroom [--data-dir DIR] [--listen SERVICE=HOST:PORT]...".into());
+                    return Err(OptionsError::Usage);
                 }
-                other => return Err(format!("unknown option {other} (try --help)")),
+                other => return Err(OptionsError::Unknown(other.to_string())),
             }
         }
         Ok(options)
@@ -44,7 +57,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Options, String> {
-        Options::parse(args.iter().map(|s| s.to_string()))
+        Options::parse(args.iter().map(|s| s.to_string())).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
         .menu(&menu)
         .show_menu_on_left_click(false)
         .on_menu_event(|app, event| match event.id().as_ref() {
-            "open" => crate::windows::open(app, "main"),
+            "open" => crate::windows::open(app, crate::windows::WindowName::Main),
             "pause" => {
                 let engine = app.state::<Engine>();
                 engine.set_paused(!engine.paused());
@@ -35,7 +35,7 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
         })
         .on_tray_icon_event(|tray, event| {
             if let TrayIconEvent::Click { button: MouseButton::Left, button_state: MouseButtonState::Up, .. } = event {
-                crate::windows::open(tray.app_handle(), "main");
+                crate::windows::open(tray.app_handle(), crate::windows::WindowName::Main);
             }
         })
         .build(app)?;

@@ -3,39 +3,56 @@
 
 use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindowBuilder, Window, WindowEvent};
 
-/// Name, title and size of every window the app opens.
-const WINDOWS: [(&str, &str, f64, f64); 13] = [
-    ("main", "Postroom", 940.0, 660.0),
-    ("services", "Services", 720.0, 600.0),
-    ("users", "Users", 800.0, 540.0),
-    ("domains", "Local Domains", 520.0, 440.0),
-    ("certificate", "TLS Certificate", 680.0, 540.0),
-    ("smtp", "SMTP", 700.0, 620.0),
-    ("queue", "Outbound Queue", 860.0, 520.0),
-    ("bans", "Bans", 700.0, 440.0),
-    ("diagnostics", "Diagnostics", 820.0, 700.0),
-    ("geoip", "GeoIP", 640.0, 460.0),
-    ("geoimport", "Import GeoIP Data", 800.0, 680.0),
-    ("bandwidth", "Bandwidth Pools", 860.0, 660.0),
-    ("bandwidthscript", "bandwidth.lua", 980.0, 720.0),
-];
-
-pub fn is_known(name: &str) -> bool {
-    WINDOWS.iter().any(|w| w.0 == name)
+/// Every window the app opens. The UI spells them in lower case (`WindowName` in ui/src/commands.ts,
+/// generated from this enum by postroom-contract) and loads `index.html#/<name>` in each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WindowName {
+    Main,
+    Services,
+    Users,
+    Domains,
+    Certificate,
+    Smtp,
+    Queue,
+    Bans,
+    Diagnostics,
+    Geoip,
+    Geoimport,
+    Bandwidth,
+    Bandwidthscript,
 }
 
-/// Shows the named window, creating it if needed.
-pub fn open(app: &AppHandle, name: &str) {
-    if let Some(window) = app.get_webview_window(name) {
+impl WindowName {
+    /// The window's label (its name), title and size.
+    fn frame(self) -> (&'static str, &'static str, f64, f64) {
+        match self {
+            WindowName::Main => ("main", "Postroom", 940.0, 660.0),
+            WindowName::Services => ("services", "Services", 720.0, 600.0),
+            WindowName::Users => ("users", "Users", 800.0, 540.0),
+            WindowName::Domains => ("domains", "Local Domains", 520.0, 440.0),
+            WindowName::Certificate => ("certificate", "TLS Certificate", 680.0, 540.0),
+            WindowName::Smtp => ("smtp", "SMTP", 700.0, 620.0),
+            WindowName::Queue => ("queue", "Outbound Queue", 860.0, 520.0),
+            WindowName::Bans => ("bans", "Bans", 700.0, 440.0),
+            WindowName::Diagnostics => ("diagnostics", "Diagnostics", 820.0, 700.0),
+            WindowName::Geoip => ("geoip", "GeoIP", 640.0, 460.0),
+            WindowName::Geoimport => ("geoimport", "Import GeoIP Data", 800.0, 680.0),
+            WindowName::Bandwidth => ("bandwidth", "Bandwidth Pools", 860.0, 660.0),
+            WindowName::Bandwidthscript => ("bandwidthscript", "bandwidth.lua", 980.0, 720.0),
+        }
+    }
+}
+
+/// Shows the window, creating it if needed.
+pub fn open(app: &AppHandle, name: WindowName) {
+    let (label, title, width, height) = name.frame();
+    if let Some(window) = app.get_webview_window(label) {
         let _ = window.unminimize();
         let _ = window.show();
         let _ = window.set_focus();
         return;
     }
-    let Some((label, title, width, height)) = WINDOWS.iter().find(|w| w.0 == name).copied() else {
-        tracing::warn!(target: "desktop", window = name, "no such window");
-        return;
-    };
     build(app, label, &format!("index.html#/{label}"), title, width, height);
 }
 

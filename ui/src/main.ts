@@ -1,5 +1,5 @@
 import "./style.css";
-import { inTauri, mockModule } from "./api";
+import { inTauri, mockModule, type WindowName } from "./api";
 import { mountBandwidth } from "./windows/bandwidth";
 import { mountBandwidthScript } from "./windows/bandwidth-script";
 import { mountCertificate } from "./windows/certificate";
@@ -17,7 +17,8 @@ import { mountUsers } from "./windows/users";
 
 type Mount = (app: HTMLElement) => () => void;
 
-const routes: Record<string, Mount> = {
+/** A route for every window the shell opens (a name missing here does not compile), and the log viewer. */
+const routes: Record<WindowName | "logview", Mount> = {
   main: mountMain,
   services: mountServices,
   users: mountUsers,
@@ -41,7 +42,7 @@ function route(): void {
   unmount();
   document.querySelectorAll(".modal-backdrop").forEach((e) => e.remove());
   const asked = location.hash.replace(/^#\/?/, "").split(/[/?]/)[0];
-  const name = asked in routes ? asked : "main";
+  const name = (asked in routes ? asked : "main") as keyof typeof routes;
   document.body.dataset.window = name;
   unmount = routes[name](app);
   void mockModule()?.then((m) => m.afterMount(name));

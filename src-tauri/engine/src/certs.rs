@@ -46,38 +46,75 @@ pub struct LoadedCertificate {
     pub info: CertificateInfo,
 }
 
-/// Loads and checks a PEM certificate chain and private key. Errors name the field at fault.
-pub fn load_pair(cert_file: &Path, key_file: &Path) -> Result<LoadedCertificate, FieldError> {
-    let cert_err = |m: String| FieldError::new("tls.cert_file", m);
-    let key_err = |m: String| FieldError::new("tls.key_file", m);
-    let cert_pem = std::fs::read(cert_file).map_err(|e| cert_err(format!("cannot read {}: {e}", cert_file.display())))?;
-    let key_pem = std::fs::read(key_file).map_err(|e| key_err(format!("cannot read {}: {e}", key_file.display())))?;
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| cert_err(format!("not a PEM certificate file: {e}")))?;
-    let first = chain.first().cloned().ok_or_else(|| cert_err("no certificate found in the file (expected PEM: -----BEGIN CERTIFICATE-----)".into()))?;
-    let key = PrivateKeyDer::from_pem_slice(&key_pem)
-        .map_err(|_| key_err("no private key found in the file (expected PEM: -----BEGIN PRIVATE KEY-----)".into()))?;
+/// Why a certificate and key pair cannot be used. [`CertError::field`] says which file is at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertError {
+    #[error("cannot read {path}: {reason}")]
+    UnreadableCertificate { path: String, reason: String },
+    #[error("cannot read {path}: {reason}")]
+    UnreadableKey { path: String, reason: String },
+    #[error("not a PEM certificate file: {0}")]
+    NotPem(String),
+    #[error("no certificate found in the file (expected PEM: -----BEGIN CERTIFICATE-----)")]
+    NoCertificate,
+    #[error("no private key found in the file (expected PEM: -----BEGIN PRIVATE KEY-----)")]
+    NoKey,
+    #[error("unusable private key: {0}")]
+    UnusableKey(String),
+    #[error("this private key does not belong to the certificate")]
+    KeyMismatch,
+    #[error("unusable certificate: {0}")]
+    UnusableCertificate(String),
+    #[error("not an X.509 certificate: {0}")]
+    NotX509(String),
+}
+
+impl CertError {
+    /// The setting the error belongs beside: `tls.cert_file` or `tls.key_file`.
+    pub fn field(&self) -> &'static str {
+        match self {
+            CertError::UnreadableKey { .. } | CertError::NoKey | CertError::UnusableKey(_) | CertError::KeyMismatch => "tls.key_file",
+            _ => "tls.cert_file",
+        }
+    }
+}
+
+impl From<CertError> for FieldError {
+    fn from(e: CertError) -> FieldError {
+        FieldError::new(e.field(), e)
+    }
+}
+
+/// Loads and checks a PEM certificate chain and private key.
+pub fn load_pair(cert_file: &Path, key_file: &Path) -> Result<LoadedCertificate, CertError> {
+    let unreadable = |path: &Path, e: std::io::Error| (path.display().to_string(), e.to_string());
+    let cert_pem = std::fs::read(cert_file).map_err(|e| {
+        let (path, reason) = unreadable(cert_file, e);
+        CertError::UnreadableCertificate { path, reason }
+    })?;
+    let key_pem = std::fs::read(key_file).map_err(|e| {
+        let (path, reason) = unreadable(key_file, e);
+        CertError::UnreadableKey { path, reason }
+    })?;
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&cert_pem).collect::<Result<_, _>>().map_err(|e| CertError::NotPem(e.to_string()))?;
+    let first = chain.first().cloned().ok_or(CertError::NoCertificate)?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| CertError::NoKey)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let signing_key = provider
-        .key_provider
-        .load_private_key(key.clone_key())
-        .map_err(|e| key_err(format!("unusable private key: {e}")))?;
-    rustls::sign::CertifiedKey::new(chain.clone(), signing_key)
-        .keys_match()
-        .map_err(|_| key_err("this private key does not belong to the certificate".into()))?;
+    let signing_key = provider.key_provider.load_private_key(key.clone_key()).map_err(|e| CertError::UnusableKey(e.to_string()))?;
+    rustls::sign::CertifiedKey::new(chain.clone(), signing_key).keys_match().map_err(|_| CertError::KeyMismatch)?;
     let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| cert_err(e.to_string()))?
+        .map_err(|e| CertError::UnusableCertificate(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .map_err(|e| cert_err(format!("unusable certificate: {e}")))?;
-    let info = describe(&first, cert_file, key_file).map_err(cert_err)?;
+        .map_err(|e| CertError::UnusableCertificate(e.to_string()))?;
+    let info = describe(&first, cert_file, key_file)?;
     Ok(LoadedCertificate { config: Arc::new(config), info })
 }
 
-fn describe(cert: &CertificateDer<'_>, cert_file: &Path, key_file: &Path) -> Result<CertificateInfo, String> {
-    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|e| format!("not an X.509 certificate: {e}"))?;
+fn describe(cert: &CertificateDer<'_>, cert_file: &Path, key_file: &Path) -> Result<CertificateInfo, CertError> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|e| CertError::NotX509(e.to_string()))?;
     let mut names = Vec::new();
     if let Ok(Some(san)) = parsed.subject_alternative_name() {
         for name in &san.value.general_names {

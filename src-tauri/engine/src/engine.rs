@@ -297,8 +297,22 @@ impl Engine {
     /// Pause closes every listener (open sessions continue); resume binds them again.
     pub fn set_paused(&self, paused: bool) {
         if self.inner.paused.send_replace(paused) != paused {
+            self.inner.registry.version.send_modify(|v| *v += 1);
             tracing::info!(target: "engine", "services {}", if paused { "paused" } else { "resumed" });
         }
+    }
+
+    /// The change signals, each with the kinds of change it stands for: a receiver wakes (coalescing a
+    /// burst into one wake-up) when its source changed. The desktop shell turns them into events.
+    pub fn change_signals(&self) -> Vec<(&'static [crate::views::Change], watch::Receiver<u64>)> {
+        use crate::views::Change;
+        vec![
+            (&[Change::Services], self.inner.registry.version.subscribe()),
+            (&[Change::Services, Change::Bandwidth], self.inner.bandwidth.version.subscribe()),
+            (&[Change::Data], self.inner.store.changes()),
+            (&[Change::Errors], crate::recent::changes()),
+            (&[Change::LogWriter], crate::logging::changes()),
+        ]
     }
 
     pub fn overview(&self) -> ApiResult<Overview> {
@@ -417,7 +431,11 @@ impl Engine {
             .name("geoip-import".into())
             .spawn(move || {
                 let shared = engine.inner.geoip_import.clone();
-                let mut progress = |p: crate::geoip::import::Progress| shared.lock().unwrap_or_else(|e| e.into_inner()).progress = Some(p);
+                let store = engine.inner.store.clone();
+                let mut progress = |p: crate::geoip::import::Progress| {
+                    shared.lock().unwrap_or_else(|e| e.into_inner()).progress = Some(p);
+                    store.note_external_change();
+                };
                 let result = crate::geoip::import::import(&db, &source, &options, &mut progress);
                 if let Ok(report) = &result {
                     tracing::info!(target: "geoip", v4 = report.v4_rows, v6 = report.v6_rows, skipped = report.skipped, "GeoIP import finished");
@@ -427,8 +445,10 @@ impl Engine {
                 state.running = false;
                 match result {
                     Ok(report) => state.report = Some(report),
-                    Err(e) => state.error = Some(e),
+                    Err(e) => state.error = Some(e.to_string()),
                 }
+                drop(state);
+                engine.inner.store.note_external_change();
             })
             .map_err(|e| ApiError::io(format!("cannot start the import: {e}")))?;
         Ok(())
@@ -560,13 +580,24 @@ async fn sweep_now_and_then(store: crate::store::Store, shutdown: tokio_util::sy
     }
 }
 
-fn check_log_folder(folder: &Path) -> Result<(), String> {
+/// Why a log folder cannot be used.
+#[derive(Debug, thiserror::Error)]
+enum LogFolderError {
+    #[error("give the full path of the folder")]
+    NotAbsolute,
+    #[error("cannot create it: {0}")]
+    Create(std::io::Error),
+    #[error("cannot write there: {0}")]
+    Write(std::io::Error),
+}
+
+fn check_log_folder(folder: &Path) -> Result<(), LogFolderError> {
     if !folder.is_absolute() {
-        return Err("give the full path of the folder".into());
+        return Err(LogFolderError::NotAbsolute);
     }
-    std::fs::create_dir_all(folder).map_err(|e| format!("cannot create it: {e}"))?;
+    std::fs::create_dir_all(folder).map_err(LogFolderError::Create)?;
     let probe = folder.join(".postroom-write-test");
-    crate::paths::create_private(&probe).map_err(|e| format!("cannot write there: {e}"))?;
+    crate::paths::create_private(&probe).map_err(LogFolderError::Write)?;
     let _ = std::fs::remove_file(probe);
     Ok(())
 }

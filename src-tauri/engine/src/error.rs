@@ -12,45 +12,60 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+    pub fn new(field: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        Self { field: field.into(), message: message.to_string() }
     }
+}
+
+/// What kind of failure an [`ApiError`] is, for the UI to switch on (exported to TypeScript).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The input was refused; `fields` names every bad field.
+    Invalid,
+    /// The thing named (a user, a queued message, a ban) does not exist (any more).
+    NotFound,
+    /// It exists already, or another change got there first.
+    Conflict,
+    /// A file, the disk or the database could not be used just now.
+    Io,
+    /// A fault of Postroom's own.
+    Internal,
 }
 
 /// The error every public engine operation returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, thiserror::Error)]
 #[error("{message}")]
 pub struct ApiError {
-    /// "invalid", "not_found", "conflict", "io", "internal"
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
     pub field: Option<String>,
     pub fields: Vec<FieldError>,
 }
 
 impl ApiError {
-    fn plain(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into(), field: None, fields: Vec::new() }
+    fn plain(code: ErrorCode, message: impl std::fmt::Display) -> Self {
+        Self { code, message: message.to_string(), field: None, fields: Vec::new() }
     }
 
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::plain("not_found", message)
+    pub fn not_found(message: impl std::fmt::Display) -> Self {
+        Self::plain(ErrorCode::NotFound, message)
     }
 
-    pub fn conflict(message: impl Into<String>) -> Self {
-        Self::plain("conflict", message)
+    pub fn conflict(message: impl std::fmt::Display) -> Self {
+        Self::plain(ErrorCode::Conflict, message)
     }
 
-    pub fn io(message: impl Into<String>) -> Self {
-        Self::plain("io", message)
+    pub fn io(message: impl std::fmt::Display) -> Self {
+        Self::plain(ErrorCode::Io, message)
     }
 
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::plain("internal", message)
+    pub fn internal(message: impl std::fmt::Display) -> Self {
+        Self::plain(ErrorCode::Internal, message)
     }
 
     /// A single invalid field.
-    pub fn field(field: &str, message: impl Into<String>) -> Self {
+    pub fn field(field: &str, message: impl std::fmt::Display) -> Self {
         Self::invalid(vec![FieldError::new(field, message)])
     }
 
@@ -61,7 +76,7 @@ impl ApiError {
             .map(|f| format!("{}: {}", f.field, f.message))
             .collect::<Vec<_>>()
             .join("; ");
-        Self { code: "invalid".into(), message, field: fields.first().map(|f| f.field.clone()), fields }
+        Self { code: ErrorCode::Invalid, message, field: fields.first().map(|f| f.field.clone()), fields }
     }
 }
 

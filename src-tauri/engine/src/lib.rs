@@ -38,6 +38,7 @@ mod export_bindings {
     fn export_bindings() {
         let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/bindings");
         crate::views::Overview::export_all_to(&out).unwrap();
+        crate::views::Change::export_all_to(&out).unwrap();
         crate::views::ServiceView::export_all_to(&out).unwrap();
         crate::users::UserDetail::export_all_to(&out).unwrap();
         crate::users::UserForm::export_all_to(&out).unwrap();

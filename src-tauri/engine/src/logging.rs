@@ -153,6 +153,11 @@ pub fn write_problem() -> Option<String> {
     writer().and_then(|w| w.write_problem())
 }
 
+/// Wakes when the log writer has written lines (to any file).
+pub fn changes() -> tokio::sync::watch::Receiver<u64> {
+    crate::logwriter::WRITES.subscribe()
+}
+
 pub fn stats(with_graph: bool) -> Option<LogWriterStats> {
     let mut stats = writer()?.stats(with_graph);
     stats.folder = folder().map(|f| f.display().to_string()).unwrap_or_default();

@@ -19,6 +19,12 @@ pub struct RecentError {
 }
 
 static RECENT: Mutex<VecDeque<RecentError>> = Mutex::new(VecDeque::new());
+static VERSION: std::sync::LazyLock<tokio::sync::watch::Sender<u64>> = std::sync::LazyLock::new(|| tokio::sync::watch::Sender::new(0));
+
+/// Wakes when an entry is added (the main window's change signal).
+pub fn changes() -> tokio::sync::watch::Receiver<u64> {
+    VERSION.subscribe()
+}
 
 /// The most recent warnings and errors, newest first.
 pub fn recent_errors() -> Vec<RecentError> {
@@ -33,4 +39,6 @@ pub fn note(message: String) {
         recent.pop_front();
     }
     recent.push_back(entry);
+    drop(recent);
+    VERSION.send_modify(|v| *v += 1);
 }

@@ -47,6 +47,24 @@ impl ServiceView {
     }
 }
 
+/// What changed, as the desktop shell tells the windows (the `engine-changed` event): each window
+/// fetches again what shows one of the kinds it lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// A service's state, the pause switch, or the number of connections.
+    Services,
+    /// Anything committed to the database, by this process or another (queue, users, domains, bans,
+    /// settings, counts), and the GeoIP import's progress.
+    Data,
+    /// The recent-errors list.
+    Errors,
+    /// The log writer wrote lines (its figures and the log files changed).
+    LogWriter,
+    /// Live bandwidth: connections in pools, traffic, the script's state.
+    Bandwidth,
+}
+
 /// The main window's figures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Overview {

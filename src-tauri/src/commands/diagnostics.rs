@@ -1,14 +1,16 @@
 use postroom_engine::logging::LogTail;
 use postroom_engine::logwriter::{LogFile, LogWriterStats};
 use postroom_engine::settings::LogSettings;
-use postroom_engine::{ApiError, ApiResult, Engine};
+use postroom_engine::{ApiResult, Engine};
 use tauri::{AppHandle, State};
 
+/// The Diagnostics window's settings: session logs, the writer, retention.
 #[tauri::command]
 pub fn get_log_settings(engine: State<'_, Engine>) -> LogSettings {
     engine.log_settings()
 }
 
+/// Saves the Diagnostics window; `invalid` with fields `log.folder`, `log.writer.min_interval_ms`, `log.session.smtpsvr.max_size_kb`, …
 #[tauri::command]
 pub async fn save_log_settings(engine: State<'_, Engine>, log: LogSettings) -> ApiResult<()> {
     super::blocking(engine, move |e| e.save_log_settings(log)).await
@@ -28,13 +30,11 @@ pub async fn read_log(engine: State<'_, Engine>, file: LogFile, max_bytes: u64) 
 
 /// Opens the viewer window for one log file (one window per file).
 #[tauri::command]
-pub fn open_log_viewer(app: AppHandle, file: String) -> ApiResult<()> {
-    let file = LogFile::from_name(&file).ok_or_else(|| ApiError::not_found(format!("no log file called {file}")))?;
+pub fn open_log_viewer(app: AppHandle, file: LogFile) {
     crate::windows::open_log_viewer(&app, file.name());
-    Ok(())
 }
 
-/// A native choose-folder dialog; `None` when cancelled.
+/// A native choose-folder dialog; null when cancelled.
 #[tauri::command]
 pub async fn pick_folder(title: String) -> Option<String> {
     // Awaited on a worker, as `pick_one_file` explains.

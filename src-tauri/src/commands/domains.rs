@@ -1,17 +1,19 @@
 use postroom_engine::{ApiResult, Engine};
 use tauri::State;
 
+/// The local domains.
 #[tauri::command]
 pub async fn list_domains(engine: State<'_, Engine>) -> ApiResult<Vec<String>> {
     super::blocking(engine, |e| e.directory().domains()).await
 }
 
+/// Adds a local domain; resolves with the name as stored (lower case, no trailing dot).
 #[tauri::command]
-/// Returns the name as stored (lower case, no trailing dot).
 pub async fn add_domain(engine: State<'_, Engine>, name: String) -> ApiResult<String> {
     super::blocking(engine, move |e| e.directory().add_domain(&name)).await
 }
 
+/// Removes a local domain.
 #[tauri::command]
 pub async fn delete_domain(engine: State<'_, Engine>, name: String) -> ApiResult<()> {
     super::blocking(engine, move |e| e.directory().delete_domain(&name)).await

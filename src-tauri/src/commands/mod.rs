@@ -18,58 +18,9 @@ use postroom_engine::{ApiError, ApiResult, Engine};
 use tauri::ipc::Invoke;
 use tauri::{State, Wry};
 
+/// Every `#[tauri::command]` in this folder (the list is generated: see handlers.rs).
 pub fn handler() -> impl Fn(Invoke<Wry>) -> bool + Send + Sync + 'static {
-    tauri::generate_handler![
-        overview::get_overview,
-        overview::set_paused,
-        overview::open_window,
-        services::get_services,
-        services::get_mailbox_access,
-        services::save_services,
-        users::list_users,
-        users::get_user,
-        users::create_user,
-        users::update_user,
-        users::delete_user,
-        users::bulk_add_users,
-        users::bulk_add_users_from,
-        domains::list_domains,
-        domains::add_domain,
-        domains::delete_domain,
-        certificate::get_certificate,
-        certificate::pick_file,
-        certificate::set_certificate,
-        certificate::use_self_signed_certificate,
-        smtp::get_smtp_settings,
-        smtp::save_smtp_settings,
-        smtp::get_outbound_settings,
-        smtp::save_outbound_settings,
-        queue::list_queue,
-        queue::retry_queue_entry,
-        queue::delete_queue_entry,
-        bans::list_bans,
-        bans::clear_ban,
-        diagnostics::get_log_settings,
-        diagnostics::save_log_settings,
-        diagnostics::get_log_writer_stats,
-        diagnostics::read_log,
-        diagnostics::open_log_viewer,
-        diagnostics::pick_folder,
-        geoip::get_geoip_status,
-        geoip::geoip_lookup,
-        geoip::geoip_preview,
-        geoip::start_geoip_import,
-        geoip::pick_csv_file,
-        geoip::get_access_settings,
-        geoip::save_access_settings,
-        bandwidth::get_bandwidth_settings,
-        bandwidth::save_bandwidth_pools,
-        bandwidth::get_bandwidth_live,
-        bandwidth::get_bandwidth_script,
-        bandwidth::save_bandwidth_script,
-        bandwidth::check_bandwidth_script,
-        bandwidth::test_bandwidth_script,
-    ]
+    include!("handlers.rs")
 }
 
 /// Runs `f` with the engine on the blocking thread pool.

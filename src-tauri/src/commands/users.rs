@@ -4,32 +4,37 @@ use postroom_engine::users::{BulkAddReport, UserDetail, UserForm, UserSummary};
 use postroom_engine::{ApiResult, Engine};
 use tauri::State;
 
+/// Every user, sorted by name, with aliases, message count and mailbox size.
 #[tauri::command]
 pub async fn list_users(engine: State<'_, Engine>) -> ApiResult<Vec<UserSummary>> {
     super::blocking(engine, |e| e.directory().list()).await
 }
 
+/// One user and their folders; `not_found` if there is no such user.
 #[tauri::command]
 pub async fn get_user(engine: State<'_, Engine>, name: String) -> ApiResult<UserDetail> {
     super::blocking(engine, move |e| e.directory().get(&name)).await
 }
 
+/// Adds a user; `invalid` with fields `name`, `password`, `aliases`, `bandwidth`.
 #[tauri::command]
 pub async fn create_user(engine: State<'_, Engine>, form: UserForm) -> ApiResult<()> {
     super::blocking(engine, move |e| e.directory().create(form)).await
 }
 
+/// Changes a user (the name in the form may differ: a rename); a null password keeps the stored one.
 #[tauri::command]
 pub async fn update_user(engine: State<'_, Engine>, name: String, form: UserForm) -> ApiResult<()> {
     super::blocking(engine, move |e| e.directory().update(&name, form)).await
 }
 
+/// Deletes a user; their mailbox goes to the recycle bin.
 #[tauri::command]
 pub async fn delete_user(engine: State<'_, Engine>, name: String) -> ApiResult<()> {
     super::blocking(engine, move |e| e.directory().delete(&name)).await
 }
 
-/// Asks for a CSV file with the native picker; `None` when the admin cancels.
+/// Asks for a CSV file with the native picker; null when the admin cancels.
 #[tauri::command]
 pub async fn bulk_add_users(engine: State<'_, Engine>) -> ApiResult<Option<BulkAddReport>> {
     let dialog = rfd::AsyncFileDialog::new()
@@ -43,6 +48,7 @@ pub async fn bulk_add_users(engine: State<'_, Engine>) -> ApiResult<Option<BulkA
     }
 }
 
+/// Adds the users listed in a CSV file (name, password, real name): the report lists those added and every refused row with its line.
 #[tauri::command]
 pub async fn bulk_add_users_from(engine: State<'_, Engine>, path: String) -> ApiResult<BulkAddReport> {
     super::blocking(engine, move |e| e.directory().bulk_add_file(&PathBuf::from(path))).await

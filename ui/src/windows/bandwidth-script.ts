@@ -7,7 +7,8 @@ import { tokenizeLua } from "../lua";
 import { busy, button, fillBar, Strip } from "../widgets/buttons";
 import { CodeEditor } from "../widgets/code-editor";
 import { confirmDialog, openDialog } from "../widgets/dialog";
-import { closeOnEscape, frame, h, poll, text } from "../widgets/dom";
+import { watch } from "../changes";
+import { closeOnEscape, frame, h, text } from "../widgets/dom";
 import { FieldErrors, grid, group, input, integer, row, select } from "../widgets/form";
 import { EXAMPLES } from "./bandwidth-examples";
 import { luaError, luaErrorText, showScriptStatus } from "./pools";
@@ -290,7 +291,7 @@ export function mountBandwidthScript(app: HTMLElement): () => void {
   const stopGuard = guardWindowClose(() => !leaving && isDirty(), () => void close());
 
   let statusFailing = false;
-  const stopPoll = poll(async () => {
+  const stopPoll = watch(["bandwidth"], async () => {
     if (!loaded) return;
     try {
       showScriptStatus(status, (await api.getBandwidthLive()).script);
@@ -299,7 +300,7 @@ export function mountBandwidthScript(app: HTMLElement): () => void {
       if (!statusFailing) strip.error(`Cannot read the script's state: ${errorText(e)}`);
       statusFailing = true;
     }
-  }, 2000);
+  });
 
   app.replaceChildren(f.root);
   void load().then(() => editor.focus());

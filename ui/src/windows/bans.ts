@@ -3,7 +3,8 @@ import type { Ban } from "../bindings/Ban";
 import { formatDateTime, formatShortTime, plural } from "../format";
 import { busy, button, fillBar, Strip } from "../widgets/buttons";
 import { confirmDialog } from "../widgets/dialog";
-import { frame, h, poll, text } from "../widgets/dom";
+import { watch } from "../changes";
+import { frame, h, text } from "../widgets/dom";
 import { Table } from "../widgets/table";
 
 /** Addresses and logins banned after repeated failed logins, with Unban. */
@@ -70,5 +71,6 @@ export function mountBans(app: HTMLElement): () => void {
   }
 
   app.replaceChildren(f.root);
-  return poll(load, 3000);
+  // Bans end by themselves: the list is read again every half minute besides the changes.
+  return watch(["data"], load, { everyMs: 30_000 });
 }

@@ -2,7 +2,8 @@ import { api, closeWindow, errorText, fieldMessages } from "../api";
 import type { ImportState } from "../bindings/ImportState";
 import { formatNumber } from "../format";
 import { busy, button, fillBar, Strip } from "../widgets/buttons";
-import { closeOnEscape, frame, h, poll, text } from "../widgets/dom";
+import { watch } from "../changes";
+import { closeOnEscape, frame, h, text } from "../widgets/dom";
 import { group, input, select } from "../widgets/form";
 
 /**
@@ -172,17 +173,17 @@ export function mountGeoImport(app: HTMLElement): () => void {
       try {
         summary.replaceChildren();
         bar.value = 0;
-        await api.startGeoIpImport({ kind, files, columns: spec.textContent ?? "", delimiter: delimiter.value, skip_header: header.checked, append: append.checked });
+        await api.startGeoipImport({ kind, files, columns: spec.textContent ?? "", delimiter: delimiter.value, skip_header: header.checked, append: append.checked });
         importBtn.disabled = true;
         watching?.();
-        watching = poll(async () => {
-          const s = (await api.getGeoIpStatus()).import;
+        watching = watch(["data"], async () => {
+          const s = (await api.getGeoipStatus()).import;
           renderState(s);
           if (!s.running) {
             watching?.();
             watching = null;
           }
-        }, 300);
+        });
       } catch (e) {
         const m = fieldMessages(e);
         strip.error(m.size ? [...m.values()].join("; ") : `The import did not start: ${errorText(e)}`);

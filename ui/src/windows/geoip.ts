@@ -2,7 +2,8 @@ import { api, closeWindow, errorText } from "../api";
 import type { GeoIpStatus } from "../bindings/GeoIpStatus";
 import { formatDateTime, formatNumber } from "../format";
 import { button, fillBar, Strip } from "../widgets/buttons";
-import { closeOnEscape, frame, h, poll, text } from "../widgets/dom";
+import { watch } from "../changes";
+import { closeOnEscape, frame, h, text } from "../widgets/dom";
 import { grid, group, infoRow, input } from "../widgets/form";
 
 /** The GeoIP window: what is loaded, the last import, and a lookup box. */
@@ -55,13 +56,13 @@ export function mountGeoIp(app: HTMLElement): () => void {
   }
 
   const stopEscape = closeOnEscape(closeWindow);
-  const stopPoll = poll(async () => {
+  const stopPoll = watch(["data"], async () => {
     try {
-      render(await api.getGeoIpStatus());
+      render(await api.getGeoipStatus());
     } catch (e) {
       strip.error(`Cannot read the GeoIP status: ${errorText(e)}`);
     }
-  }, 1500);
+  });
   app.replaceChildren(f.root);
   return () => {
     stopEscape();

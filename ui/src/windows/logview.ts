@@ -2,7 +2,8 @@ import { api, closeWindow, errorText } from "../api";
 import type { LogFile } from "../bindings/LogFile";
 import { formatNumber, formatSize } from "../format";
 import { button, fillBar, Strip } from "../widgets/buttons";
-import { closeOnEscape, frame, h, poll, text } from "../widgets/dom";
+import { watch } from "../changes";
+import { closeOnEscape, frame, h, text } from "../widgets/dom";
 import { input } from "../widgets/form";
 
 /** How much of the end of a log the viewer shows. */
@@ -56,9 +57,9 @@ export function mountLogView(app: HTMLElement): () => void {
 
   filter.addEventListener("input", show);
   const stopEscape = closeOnEscape(closeWindow);
-  const stopPoll = poll(async () => {
+  const stopPoll = watch(["log_writer"], async () => {
     if (follow.checked || lines.length === 0) await refresh();
-  }, 2000);
+  });
   app.replaceChildren(f.root);
   return () => {
     stopEscape();

@@ -3,7 +3,8 @@ import type { Overview } from "../bindings/Overview";
 import type { ServiceStatus } from "../bindings/ServiceStatus";
 import { formatAddress, formatErrorTime, formatNumber, plural, stateBadge, TLS_LABELS } from "../format";
 import { busy, button, fillBar, Strip } from "../widgets/buttons";
-import { frame, h, poll, text } from "../widgets/dom";
+import { watch } from "../changes";
+import { frame, h, text } from "../widgets/dom";
 import { group } from "../widgets/form";
 import { Table } from "../widgets/table";
 
@@ -165,5 +166,6 @@ export function mountMain(app: HTMLElement): () => void {
   }
 
   app.replaceChildren(f.root);
-  return poll(refresh, 1000);
+  // "Today" rolls over at midnight: once a minute besides the changes.
+  return watch(["services", "data", "errors", "log_writer"], refresh, { everyMs: 60_000 });
 }

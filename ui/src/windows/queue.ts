@@ -3,7 +3,8 @@ import type { QueueEntry } from "../bindings/QueueEntry";
 import { formatDateTime, formatShortTime, formatSize, plural } from "../format";
 import { busy, button, fillBar, Strip } from "../widgets/buttons";
 import { confirmDialog } from "../widgets/dialog";
-import { append, frame, h, poll, text, type Child } from "../widgets/dom";
+import { watch } from "../changes";
+import { append, frame, h, text, type Child } from "../widgets/dom";
 import { Table } from "../widgets/table";
 
 const STATES: Record<string, [label: string, cls: string, title: string]> = {
@@ -152,5 +153,6 @@ export function mountQueue(app: HTMLElement): () => void {
   }
 
   app.replaceChildren(f.root);
-  return poll(load, 3000);
+  // "Next attempt" turns into "now" with time alone: every half minute besides the changes.
+  return watch(["data"], load, { everyMs: 30_000 });
 }

@@ -249,7 +249,7 @@ mod tests {
         clear(&store, "192.0.2.9").unwrap();
         assert!(!bans.address_banned(ip));
         assert!(bans.login_banned(ip, "alice"));
-        assert_eq!(clear(&store, "192.0.2.9").unwrap_err().code, "not_found");
+        assert_eq!(clear(&store, "192.0.2.9").unwrap_err().code, crate::error::ErrorCode::NotFound);
         clear(&store, "alice").unwrap();
         assert!(!bans.login_banned(ip, "alice"), "the login's name alone lifts its locks");
     }

@@ -120,10 +120,14 @@ mod tests {
     #[test]
     fn bad_rules_are_refused_with_a_reason() {
         let bad = |kind, value| Matcher::parse(&rule(AccessAction::Deny, kind, value)).err().unwrap();
-        assert!(bad(RuleKind::Address, "1.2.3").contains("not an IP address"));
-        assert!(bad(RuleKind::Range, "1.2.3.4").contains("first-last"));
-        assert!(bad(RuleKind::Cidr, "1.2.3.4/40").contains("at most 32"));
-        assert!(bad(RuleKind::Geoip, " ; ,").contains("at least one GeoIP tag"));
+        use crate::geoip::addr::AddrError;
+        use crate::settings::RuleError;
+        assert_eq!(bad(RuleKind::Address, "1.2.3"), RuleError::Addr(AddrError::NotAnAddress("1.2.3".into())));
+        assert!(bad(RuleKind::Address, "1.2.3").to_string().contains("not an IP address"));
+        assert!(matches!(bad(RuleKind::Range, "1.2.3.4"), RuleError::NotARange(_)));
+        assert!(bad(RuleKind::Range, "1.2.3.4").to_string().contains("first-last"));
+        assert!(bad(RuleKind::Cidr, "1.2.3.4/40").to_string().contains("at most 32"));
+        assert_eq!(bad(RuleKind::Geoip, " ; ,"), RuleError::NoTags);
         let mut s = Settings::default();
         s.access.imap.rules = vec![rule(AccessAction::Deny, RuleKind::Cidr, "nonsense")];
         let err = crate::settings::validate(&s).unwrap_err();

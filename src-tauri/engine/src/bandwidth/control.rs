@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::script::{Params, Script, Verdict};
+use super::script::{Params, Script, ScriptError, Verdict};
 use super::shaper::{LimitSource, Pools, Shaper};
 use crate::settings::{BandwidthSettings, ServiceId, Settings, POOLS};
 
@@ -142,6 +142,8 @@ pub struct Bandwidth {
     slow_script: AtomicBool,
     /// Woken when a connection starts, logs in or ends (status.json follows).
     pub changed: tokio::sync::Notify,
+    /// Counts those changes and the script's and the pools' (traffic): the windows' change signal.
+    pub version: tokio::sync::watch::Sender<u64>,
 }
 
 impl Bandwidth {
@@ -158,6 +160,7 @@ impl Bandwidth {
             live: Mutex::default(),
             samples: Mutex::default(),
             changed: tokio::sync::Notify::new(),
+            version: tokio::sync::watch::Sender::new(0),
             slow_script: AtomicBool::new(false),
         })
     }
@@ -198,7 +201,7 @@ impl Bandwidth {
         });
         lock(&self.live).insert(session, Arc::downgrade(&conn));
         conn.decide().await;
-        self.changed.notify_one();
+        self.touched();
         conn
     }
 
@@ -218,8 +221,8 @@ impl Bandwidth {
         // Compiled outside the slot's lock: connections keep getting the running script meanwhile.
         let compiled = meta.map(|_| {
             std::fs::read(&self.script_path)
-                .map_err(|e| format!("cannot read {}: {e}", self.script_path.display()))
-                .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "bandwidth.lua is not UTF-8 text".to_string()))
+                .map_err(|e| ScriptError::Unreadable { path: self.script_path.display().to_string(), reason: e.to_string() })
+                .and_then(|bytes| String::from_utf8(bytes).map_err(|_| ScriptError::NotUtf8))
                 .and_then(|text| Script::compile(&text))
         });
         let mut slot = lock(&self.slot);
@@ -243,23 +246,23 @@ impl Bandwidth {
                 let keeping = if slot.script.is_some() { "the previous version keeps running" } else { "each service's own setting applies" };
                 tracing::error!(target: "bandwidth", error = %e, "bandwidth.lua cannot be used ({keeping})");
                 slot.status.present = true;
-                slot.status.compile_error = Some(e);
+                slot.status.compile_error = Some(e.to_string());
             }
         }
         drop(slot);
-        self.changed.notify_one();
+        self.touched();
     }
 
     /// Calls `GetBandwidth`. A call takes a few microseconds and runs on the session's own thread
     /// (stepping aside from the runtime's other tasks, so even a long C-level call inside the script
     /// does not hold them up). A script that has once been slow is called on the blocking pool instead,
     /// and a connection waits at most [`CALL_TIMEOUT`] for it.
-    async fn call(&self, script: Arc<Script>, params: Params) -> Result<Verdict, String> {
+    async fn call(&self, script: Arc<Script>, params: Params) -> Result<Verdict, ScriptError> {
         if self.slow_script.load(Ordering::Relaxed) {
             let call = tokio::task::spawn_blocking(move || script.call(&params));
             return match tokio::time::timeout(CALL_TIMEOUT, call).await {
-                Ok(done) => done.unwrap_or_else(|e| Err(format!("the script's call failed: {e}"))),
-                Err(_) => Err(format!("GetBandwidth did not answer within {} ms", CALL_TIMEOUT.as_millis())),
+                Ok(done) => done.unwrap_or_else(|e| Err(ScriptError::CallFailed(e.to_string()))),
+                Err(_) => Err(ScriptError::NoAnswer(CALL_TIMEOUT.as_millis())),
             };
         }
         let started = Instant::now();
@@ -275,7 +278,7 @@ impl Bandwidth {
     }
 
     /// Notes a failed call, logging it unless one was logged within the last minute.
-    fn call_failed(&self, error: &str) {
+    fn call_failed(&self, error: &ScriptError) {
         {
             let mut slot = lock(&self.slot);
             slot.status.last_error = Some(error.to_string());
@@ -298,15 +301,31 @@ impl Bandwidth {
         lock(&self.slot).status.clone()
     }
 
-    /// Takes a throughput sample of every pool (called every second).
+    /// A connection started, logged in or ended, or the script changed.
+    fn touched(&self) {
+        self.changed.notify_one();
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Takes a throughput sample of every pool (called every second). The rates shown change while
+    /// bytes flow and once more when they stop: only then are the windows told.
     pub fn sample(&self) {
-        let counts = (1..=POOLS as u32)
+        let counts: Vec<(u64, u64)> = (1..=POOLS as u32)
             .map(|id| self.pools.get(id).map_or((0, 0), |p| (p.send.granted(), p.receive.granted())))
             .collect();
         let mut s = lock(&self.samples);
+        let mut recent = s.history.iter().rev().map(|(_, c)| c);
+        let moving = match (recent.next(), recent.next()) {
+            (Some(last), Some(before)) => *last != counts || last != before,
+            _ => true,
+        };
         s.history.push_back((Instant::now(), counts));
         while s.history.len() > SAMPLES + 1 {
             s.history.pop_front();
+        }
+        drop(s);
+        if moving {
+            self.version.send_modify(|v| *v += 1);
         }
     }
 
@@ -374,7 +393,7 @@ impl Connection {
     pub async fn login(&self, user: &crate::users::VerifiedUser) {
         lock(&self.state).user = Some((user.name.clone(), user.id, user.bandwidth));
         self.decide().await;
-        self.control.changed.notify_one();
+        self.control.touched();
     }
 
     /// Asks the script (if there is one) and applies its answer; on any failure the service's own
@@ -446,7 +465,7 @@ impl Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         lock(&self.control.live).remove(&self.session);
-        self.control.changed.notify_one();
+        self.control.touched();
     }
 }
 
@@ -521,7 +540,7 @@ impl ScriptCheck {
     pub fn of(source: &str) -> ScriptCheck {
         match Script::compile(source) {
             Ok(_) => ScriptCheck { ok: true, error: None, line: None },
-            Err(e) => ScriptCheck { ok: false, line: error_line(&e), error: Some(e) },
+            Err(e) => ScriptCheck { ok: false, line: e.line(), error: Some(e.to_string()) },
         }
     }
 }
@@ -552,7 +571,7 @@ pub struct ScriptTestResult {
 
 /// Runs `GetBandwidth` as the Test panel asks; pool names come from `settings`.
 pub fn test_script(request: &ScriptTestRequest, settings: &BandwidthSettings) -> ScriptTestResult {
-    let failed = |e: String| ScriptTestResult { value: None, meaning: None, line: error_line(&e), error: Some(e), micros: 0.0 };
+    let failed = |e: ScriptError| ScriptTestResult { value: None, meaning: None, line: e.line(), error: Some(e.to_string()), micros: 0.0 };
     let script = match Script::compile(&request.source) {
         Ok(s) => s,
         Err(e) => return failed(e),
@@ -580,12 +599,6 @@ pub fn test_script(request: &ScriptTestRequest, settings: &BandwidthSettings) ->
         }
         Err(e) => ScriptTestResult { micros, ..failed(e) },
     }
-}
-
-/// The line number in a Lua error such as `bandwidth.lua:3: 'end' expected`.
-fn error_line(error: &str) -> Option<u32> {
-    let rest = &error[error.find("bandwidth.lua:")? + "bandwidth.lua:".len()..];
-    rest[..rest.find(':')?].parse().ok()
 }
 
 impl From<Verdict> for LimitSource {

@@ -51,24 +51,35 @@ pub const MAX_PATTERN_STEPS: u64 = 1 << 24;
 
 /// Whether `pattern` may run over `subject` (a plain find, `plain` true, is always fine). `anchored_ok`
 /// is false for `gmatch`, where a leading `^` does not anchor in every Lua version.
-fn check_pattern(subject: &[u8], pattern: &[u8], plain: bool, anchored_ok: bool) -> Result<(), String> {
+fn check_pattern(subject: &[u8], pattern: &[u8], plain: bool, anchored_ok: bool) -> Result<(), PatternError> {
     if plain {
         return Ok(());
     }
     if pattern.len() > MAX_PATTERN_LEN {
-        return Err(format!("pattern longer than {MAX_PATTERN_LEN} characters"));
+        return Err(PatternError::TooLong);
     }
     if subject.len() > MAX_PATTERN_SUBJECT {
-        return Err(format!("text longer than {MAX_PATTERN_SUBJECT} characters given to a pattern function"));
+        return Err(PatternError::TextTooLong);
     }
     let steps = pattern_steps(subject.len(), pattern, anchored_ok);
     if steps > MAX_PATTERN_STEPS {
-        return Err(format!(
-            "pattern could run for minutes on this text: its * + - ? %b allow up to {steps} steps (at most {MAX_PATTERN_STEPS}); \
-             use fewer repetitions, anchor it with ^ or give it a shorter text"
-        ));
+        return Err(PatternError::TooCostly(steps));
     }
     Ok(())
+}
+
+/// Why a pattern function was refused its arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum PatternError {
+    #[error("pattern longer than {MAX_PATTERN_LEN} characters")]
+    TooLong,
+    #[error("text longer than {MAX_PATTERN_SUBJECT} characters given to a pattern function")]
+    TextTooLong,
+    #[error(
+        "pattern could run for minutes on this text: its * + - ? %b allow up to {0} steps (at most {MAX_PATTERN_STEPS}); \
+         use fewer repetitions, anchor it with ^ or give it a shorter text"
+    )]
+    TooCostly(u64),
 }
 
 /// An upper bound on the steps of Lua's backtracking matcher: every start position, times the subject's
@@ -150,6 +161,40 @@ pub struct Params {
     pub userbandwidth: i64,
 }
 
+/// Why bandwidth.lua could not be loaded or did not give a usable answer; the text is what the editor and
+/// errors.log show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScriptError {
+    /// Lua's own message (a syntax error with its line, a runtime error, a limit the sandbox enforces).
+    #[error("{0}")]
+    Lua(String),
+    #[error("cannot prepare the sandbox: {0}")]
+    Sandbox(String),
+    #[error("cannot read {path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("bandwidth.lua is not UTF-8 text")]
+    NotUtf8,
+    #[error("bandwidth.lua does not define a function GetBandwidth(params)")]
+    NoGetBandwidth,
+    #[error("GetBandwidth returned {0}, not a whole number")]
+    NotAWholeNumber(String),
+    #[error("GetBandwidth returned {0}: use 0 (no limit), 1 to 999999999 (bytes per second) or -1 to -1000 (a pool)")]
+    NotALimit(i64),
+    #[error("the script's call failed: {0}")]
+    CallFailed(String),
+    #[error("GetBandwidth did not answer within {0} ms")]
+    NoAnswer(u128),
+}
+
+impl ScriptError {
+    /// The line the error is on, when Lua says (`bandwidth.lua:3: 'end' expected`).
+    pub fn line(&self) -> Option<u32> {
+        let ScriptError::Lua(text) = self else { return None };
+        let rest = &text[text.find("bandwidth.lua:")? + "bandwidth.lua:".len()..];
+        rest[..rest.find(':')?].parse().ok()
+    }
+}
+
 /// What the script decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -160,8 +205,8 @@ pub enum Verdict {
 
 impl Verdict {
     /// The script's return value: 0, 1..999999999 or −1..−1000.
-    pub fn from_value(v: i64) -> Result<Verdict, String> {
-        crate::settings::check_limit_value(v).map_err(|_| format!("GetBandwidth returned {v}: use 0 (no limit), 1 to 999999999 (bytes per second) or -1 to -1000 (a pool)"))?;
+    pub fn from_value(v: i64) -> Result<Verdict, ScriptError> {
+        crate::settings::check_limit_value(v).map_err(|_| ScriptError::NotALimit(v))?;
         Ok(match v {
             0 => Verdict::NoLimit,
             1.. => Verdict::Rate(v as u64),
@@ -179,18 +224,19 @@ pub struct Script {
 
 impl Script {
     /// Compiles `source` in a fresh sandbox; the error says what is wrong (with a line number from Lua).
-    pub fn compile(source: &str) -> Result<Script, String> {
-        let lua = Lua::new_with(StdLib::STRING | StdLib::TABLE | StdLib::MATH | StdLib::OS, LuaOptions::default()).map_err(|e| e.to_string())?;
+    pub fn compile(source: &str) -> Result<Script, ScriptError> {
+        let sandbox_failed = |e: mlua::Error| ScriptError::Sandbox(e.to_string());
+        let lua = Lua::new_with(StdLib::STRING | StdLib::TABLE | StdLib::MATH | StdLib::OS, LuaOptions::default()).map_err(sandbox_failed)?;
         let clock = Arc::new(AtomicI64::new(i64::MIN));
-        sandbox(&lua, clock.clone()).map_err(|e| format!("cannot prepare the sandbox: {e}"))?;
-        lua.set_memory_limit(MEMORY_LIMIT).map_err(|e| e.to_string())?;
+        sandbox(&lua, clock.clone()).map_err(sandbox_failed)?;
+        lua.set_memory_limit(MEMORY_LIMIT).map_err(sandbox_failed)?;
         let deadline: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
-        set_budget_hook(&lua, &deadline, CHECK_EVERY).map_err(|e| e.to_string())?;
+        set_budget_hook(&lua, &deadline, CHECK_EVERY).map_err(sandbox_failed)?;
         let script = Script { lua: Mutex::new(lua), deadline, clock };
         script.with_budget(|lua| lua.load(source).set_name("=bandwidth.lua").set_mode(ChunkMode::Text).exec()).map_err(|e| clean(&e))?;
         let defined = script.with_budget(|lua| Ok(matches!(lua.globals().get::<Value>("GetBandwidth")?, Value::Function(_)))).map_err(|e| clean(&e))?;
         if !defined {
-            return Err("bandwidth.lua does not define a function GetBandwidth(params)".into());
+            return Err(ScriptError::NoGetBandwidth);
         }
         Ok(script)
     }
@@ -229,7 +275,7 @@ impl Script {
     }
 
     /// Calls `GetBandwidth(params)`.
-    pub fn call(&self, p: &Params) -> Result<Verdict, String> {
+    pub fn call(&self, p: &Params) -> Result<Verdict, ScriptError> {
         let value = self
             .with_budget(|lua| {
                 let t = lua.create_table()?;
@@ -250,7 +296,7 @@ impl Script {
         let n = match value {
             Value::Integer(i) => i,
             Value::Number(f) if f.fract() == 0.0 && f.abs() < 1e15 => f as i64,
-            other => return Err(format!("GetBandwidth returned {}, not a whole number", describe(&other))),
+            other => return Err(ScriptError::NotAWholeNumber(describe(&other))),
         };
         Verdict::from_value(n)
     }
@@ -266,12 +312,13 @@ fn describe(v: &Value) -> String {
 }
 
 /// Lua's error text without the Rust-side wrapping and stack traceback.
-fn clean(e: &mlua::Error) -> String {
-    let text = match e {
-        mlua::Error::CallbackError { cause, .. } => return clean(cause),
-        other => other.to_string(),
-    };
-    text.split("\nstack traceback:").next().unwrap_or(&text).trim().to_string()
+fn clean(e: &mlua::Error) -> ScriptError {
+    let mut e = e;
+    while let mlua::Error::CallbackError { cause, .. } = e {
+        e = cause;
+    }
+    let text = e.to_string();
+    ScriptError::Lua(text.split("\nstack traceback:").next().unwrap_or(&text).trim().to_string())
 }
 
 /// Takes away everything that reaches outside the script, and gives `os.date`/`os.time` the injectable

@@ -224,14 +224,22 @@ enum SettingsCommand {
 }
 
 /// Parses `SERVICE=HOST:PORT` (used by `serve --listen` and by the desktop app).
-pub fn parse_listen(text: &str) -> Result<(ServiceId, SocketAddr), String> {
-    let (service, addr) = text.split_once('=').ok_or("expected SERVICE=HOST:PORT")?;
-    let id = ServiceId::from_key(service).ok_or_else(|| {
-        let names: Vec<_> = ServiceId::ALL.iter().map(|s| s.key()).collect();
-        format!("unknown service '{service}' (one of {})", names.join(", "))
-    })?;
-    let addr = addr.parse().map_err(|_| format!("'{addr}' is not HOST:PORT (e.g. 127.0.0.1:2525)"))?;
+pub fn parse_listen(text: &str) -> Result<(ServiceId, SocketAddr), ListenError> {
+    let (service, addr) = text.split_once('=').ok_or(ListenError::Form)?;
+    let id = ServiceId::from_key(service).ok_or_else(|| ListenError::UnknownService(service.to_string()))?;
+    let addr = addr.parse().map_err(|_| ListenError::NotHostPort(addr.to_string()))?;
     Ok((id, addr))
+}
+
+/// Why a `--listen SERVICE=HOST:PORT` was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ListenError {
+    #[error("expected SERVICE=HOST:PORT")]
+    Form,
+    #[error("unknown service '{0}' (one of {names})", names = ServiceId::ALL.iter().map(|s| s.key()).collect::<Vec<_>>().join(", "))]
+    UnknownService(String),
+    #[error("'{0}' is not HOST:PORT (e.g. 127.0.0.1:2525)")]
+    NotHostPort(String),
 }
 
 /// Runs the command line; returns the process exit code.

@@ -19,43 +19,64 @@ impl Addr {
     }
 }
 
+/// Why an address, range or network was refused; the text names what was given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddrError {
+    #[error("an empty address")]
+    Empty,
+    #[error("'{0}' is too large for an address")]
+    TooLarge(String),
+    #[error("'{0}' is not an IP address")]
+    NotAnAddress(String),
+    #[error("the range ends ({end}) before it starts ({start})")]
+    EndsBeforeStart { start: String, end: String },
+    #[error("{start} and {end} are not the same kind of address")]
+    MixedFamilies { start: String, end: String },
+    #[error("'{0}' is not a network (address/length)")]
+    NotANetwork(String),
+    #[error("'{0}': the prefix length is not a number")]
+    BadPrefix(String),
+    #[error("'{network}': an {family} prefix is at most {max} bits")]
+    PrefixTooLong { network: String, family: &'static str, max: u32 },
+}
+
 /// `1.2.3.4`, `2001:db8::1`, `16909060` or `42540766411282592856903984951653826561`. IPv4-mapped IPv6
 /// addresses (text or number) are IPv4.
-pub fn parse_addr(text: &str) -> Result<Addr, String> {
+pub fn parse_addr(text: &str) -> Result<Addr, AddrError> {
     let t = text.trim().trim_matches('"');
     if t.is_empty() {
-        return Err("an empty address".into());
+        return Err(AddrError::Empty);
     }
     if t.bytes().all(|b| b.is_ascii_digit()) {
-        let n: u128 = t.parse().map_err(|_| format!("'{t}' is too large for an address"))?;
+        let n: u128 = t.parse().map_err(|_| AddrError::TooLarge(t.to_string()))?;
         return Ok(match u32::try_from(n) {
             Ok(v4) => Addr::V4(v4),
             Err(_) => Addr::from_ip(IpAddr::V6(Ipv6Addr::from(n))),
         });
     }
-    t.parse::<IpAddr>().map(Addr::from_ip).map_err(|_| format!("'{t}' is not an IP address"))
+    t.parse::<IpAddr>().map(Addr::from_ip).map_err(|_| AddrError::NotAnAddress(t.to_string()))
 }
 
 /// A start and an end of one family, start first.
-pub fn parse_range(start: &str, end: &str) -> Result<(Addr, Addr), String> {
+pub fn parse_range(start: &str, end: &str) -> Result<(Addr, Addr), AddrError> {
     let (a, b) = (parse_addr(start)?, parse_addr(end)?);
     match (a, b) {
         (Addr::V4(x), Addr::V4(y)) if x <= y => Ok((a, b)),
         (Addr::V6(x), Addr::V6(y)) if x <= y => Ok((a, b)),
-        (Addr::V4(_), Addr::V4(_)) | (Addr::V6(_), Addr::V6(_)) => Err(format!("the range ends ({}) before it starts ({})", end.trim(), start.trim())),
-        _ => Err(format!("{} and {} are not the same kind of address", start.trim(), end.trim())),
+        (Addr::V4(_), Addr::V4(_)) | (Addr::V6(_), Addr::V6(_)) => Err(AddrError::EndsBeforeStart { start: start.trim().to_string(), end: end.trim().to_string() }),
+        _ => Err(AddrError::MixedFamilies { start: start.trim().to_string(), end: end.trim().to_string() }),
     }
 }
 
 /// `1.2.3.0/24` or `2001:db8::/32` as its first and last address.
-pub fn parse_cidr(text: &str) -> Result<(Addr, Addr), String> {
+pub fn parse_cidr(text: &str) -> Result<(Addr, Addr), AddrError> {
     let t = text.trim();
-    let (addr, bits) = t.split_once('/').ok_or_else(|| format!("'{t}' is not a network (address/length)"))?;
-    let bits: u32 = bits.parse().map_err(|_| format!("'{t}': the prefix length is not a number"))?;
-    match addr.parse::<IpAddr>().map_err(|_| format!("'{addr}' is not an IP address"))? {
+    let (addr, bits) = t.split_once('/').ok_or_else(|| AddrError::NotANetwork(t.to_string()))?;
+    let bits: u32 = bits.parse().map_err(|_| AddrError::BadPrefix(t.to_string()))?;
+    match addr.parse::<IpAddr>().map_err(|_| AddrError::NotAnAddress(addr.to_string()))? {
         IpAddr::V4(v4) => {
             if bits > 32 {
-                return Err(format!("'{t}': an IPv4 prefix is at most 32 bits"));
+                return Err(AddrError::PrefixTooLong { network: t.to_string(), family: "IPv4", max: 32 });
             }
             let host = if bits == 32 { 0 } else { u32::MAX >> bits };
             let start = u32::from(v4) & !host;
@@ -63,7 +84,7 @@ pub fn parse_cidr(text: &str) -> Result<(Addr, Addr), String> {
         }
         IpAddr::V6(v6) => {
             if bits > 128 {
-                return Err(format!("'{t}': an IPv6 prefix is at most 128 bits"));
+                return Err(AddrError::PrefixTooLong { network: t.to_string(), family: "IPv6", max: 128 });
             }
             let host = if bits == 128 { 0 } else { u128::MAX >> bits };
             let start = u128::from(v6) & !host;
@@ -104,8 +125,8 @@ mod tests {
 
     #[test]
     fn ranges_and_networks() {
-        assert!(parse_range("1.0.0.255", "1.0.0.0").unwrap_err().contains("before it starts"));
-        assert!(parse_range("1.0.0.0", "2001:db8::").unwrap_err().contains("not the same kind"));
+        assert_eq!(parse_range("1.0.0.255", "1.0.0.0").unwrap_err().to_string(), "the range ends (1.0.0.0) before it starts (1.0.0.255)");
+        assert!(matches!(parse_range("1.0.0.0", "2001:db8::").unwrap_err(), AddrError::MixedFamilies { .. }));
         assert_eq!(parse_cidr("1.0.0.0/24"), Ok((Addr::V4(16_777_216), Addr::V4(16_777_471))));
         assert_eq!(parse_cidr("1.0.0.9/32"), Ok((Addr::V4(16_777_225), Addr::V4(16_777_225))));
         assert_eq!(parse_cidr("0.0.0.0/0"), Ok((Addr::V4(0), Addr::V4(u32::MAX))));

@@ -28,13 +28,42 @@ pub struct ColumnSpec {
     pub result: usize,
 }
 
+/// Why an import stopped (bad rows do not stop it: they are listed in the report).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImportError {
+    #[error("'{0}' is not a column list: give three digits, the columns of the range start, the range end and the result (e.g. 125)")]
+    BadColumns(String),
+    #[error("cannot open {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("{file} has no '{name}' column: is it a GeoLite2 CSV file?")]
+    MissingColumn { file: String, name: String },
+    #[error("cannot prepare the import: {0}")]
+    Prepare(String),
+    #[error("cannot write the rows: {0}")]
+    Write(String),
+    #[error("no valid row in {input}{why}; nothing was changed")]
+    NoValidRow { input: String, why: String },
+    #[error("cannot put the new data in place: {0}")]
+    SwapIn(String),
+}
+
+impl ImportError {
+    fn open(path: &Path, e: impl std::fmt::Display) -> ImportError {
+        ImportError::Open { path: path.display().to_string(), reason: e.to_string() }
+    }
+
+    fn write(e: impl std::fmt::Display) -> ImportError {
+        ImportError::Write(e.to_string())
+    }
+}
+
 impl ColumnSpec {
     /// `125`: start in column 1, end in 2, result in 5. Three digits 1–9.
-    pub fn parse(text: &str) -> Result<ColumnSpec, String> {
+    pub fn parse(text: &str) -> Result<ColumnSpec, ImportError> {
         let digits: Vec<usize> = text.trim().chars().map(|c| c.to_digit(10).map(|d| d as usize)).collect::<Option<_>>().unwrap_or_default();
         match digits[..] {
             [s, e, r] if s > 0 && e > 0 && r > 0 => Ok(ColumnSpec { start: s - 1, end: e - 1, result: r - 1 }),
-            _ => Err(format!("'{}' is not a column list: give three digits, the columns of the range start, the range end and the result (e.g. 125)", text.trim())),
+            _ => Err(ImportError::BadColumns(text.trim().to_string())),
         }
     }
 
@@ -213,28 +242,28 @@ fn drop_staging(conn: &Connection) {
     let _ = conn.execute_batch("DROP TABLE IF EXISTS geoipv4_new; DROP TABLE IF EXISTS geoipv6_new;");
 }
 
-fn open(db: &Path) -> Result<Connection, String> {
-    let conn = Connection::open(db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
-    conn.busy_timeout(std::time::Duration::from_secs(15)).map_err(|e| e.to_string())?;
-    conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| e.to_string())?;
+fn open(db: &Path) -> Result<Connection, ImportError> {
+    let conn = Connection::open(db).map_err(|e| ImportError::open(db, e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(15)).map_err(|e| ImportError::open(db, e))?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| ImportError::open(db, e))?;
     Ok(conn)
 }
 
-fn csv_reader(path: &Path, delimiter: u8, headers: bool) -> Result<(csv::Reader<std::fs::File>, u64), String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+fn csv_reader(path: &Path, delimiter: u8, headers: bool) -> Result<(csv::Reader<std::fs::File>, u64), ImportError> {
+    let file = std::fs::File::open(path).map_err(|e| ImportError::open(path, e))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let reader = csv::ReaderBuilder::new().delimiter(delimiter).has_headers(headers).flexible(true).from_reader(file);
     Ok((reader, size))
 }
 
 /// Imports `source` into the database at `db`. `progress` is called every few thousand rows.
-pub fn import(db: &Path, source: &Source, options: &Options, progress: &mut dyn FnMut(Progress)) -> Result<ImportReport, String> {
+pub fn import(db: &Path, source: &Source, options: &Options, progress: &mut dyn FnMut(Progress)) -> Result<ImportReport, ImportError> {
     let started = std::time::Instant::now();
     let mut conn = open(db)?;
     let mut report = ImportReport { dry_run: options.dry_run, ..ImportReport::default() };
     let replace = !options.append && !options.dry_run;
     if replace {
-        create_staging(&conn).map_err(|e| format!("cannot prepare the import: {e}"))?;
+        create_staging(&conn).map_err(|e| ImportError::Prepare(e.to_string()))?;
     }
     let tables = if replace { ("geoipv4_new", "geoipv6_new") } else { ("geoipv4", "geoipv6") };
     let mut sink = Sink { conn: (!options.dry_run).then_some(&mut conn), tables, v4: Vec::new(), v6: Vec::new() };
@@ -242,7 +271,7 @@ pub fn import(db: &Path, source: &Source, options: &Options, progress: &mut dyn 
         Source::Columns { file, columns } => read_columns(file, *columns, options, &mut sink, &mut report, progress),
         Source::GeoLite2 { blocks, locations } => read_geolite2(blocks, locations, &mut sink, &mut report, progress),
     };
-    let finished = read.and_then(|_| sink.flush().map_err(|e| format!("cannot write the rows: {e}")));
+    let finished = read.and_then(|_| sink.flush().map_err(ImportError::write));
     drop(sink);
     if let Err(e) = finished {
         if replace {
@@ -255,14 +284,14 @@ pub fn import(db: &Path, source: &Source, options: &Options, progress: &mut dyn 
             drop_staging(&conn);
         }
         let why = report.bad_rows.first().map(|b| format!(" (line {}: {})", b.line, b.message)).unwrap_or_default();
-        return Err(format!("no valid row in {}{why}; nothing was changed", source.describe()));
+        return Err(ImportError::NoValidRow { input: source.describe(), why });
     }
     if replace {
-        swap_in(&mut conn, &source.describe()).map_err(|e| format!("cannot put the new data in place: {e}"))?;
+        swap_in(&mut conn, &source.describe()).map_err(|e| ImportError::SwapIn(e.to_string()))?;
         report.replaced = true;
     } else if !options.dry_run {
         conn.execute("UPDATE geoip_state SET imported_at = ?1, source = ?2", params![crate::store::now(), source.describe()])
-            .map_err(|e| e.to_string())?;
+            .map_err(ImportError::write)?;
     }
     report.millis = started.elapsed().as_millis() as u64;
     Ok(report)
@@ -281,7 +310,7 @@ fn read_columns(
     sink: &mut Sink<'_>,
     report: &mut ImportReport,
     progress: &mut dyn FnMut(Progress),
-) -> Result<(), String> {
+) -> Result<(), ImportError> {
     let (mut reader, total) = csv_reader(path, options.delimiter, false)?;
     let mut record = csv::StringRecord::new();
     let mut rows = 0u64;
@@ -289,7 +318,7 @@ fn read_columns(
     while let Some(line) = next_record(&mut reader, &mut record, report, "") {
         let field = |i: usize| record.get(i).map(str::trim);
         let parsed = match (field(spec.start), field(spec.end), field(spec.result)) {
-            (Some(s), Some(e), Some(r)) => parse_range(s, e).map(|range| (range, r)),
+            (Some(s), Some(e), Some(r)) => parse_range(s, e).map(|range| (range, r)).map_err(|e| e.to_string()),
             _ => Err(format!("has {} columns; columns {} are needed", record.len(), spec.text())),
         };
         let is_first = std::mem::replace(&mut first, false);
@@ -298,7 +327,7 @@ fn read_columns(
             Err(_) if is_first => report.header = true,
             Ok((_, "")) => report.bad(line, "the result column is empty".into()),
             Ok(((from, to), result)) => {
-                sink.push(from, to, result).map_err(|e| format!("cannot write the rows: {e}"))?;
+                sink.push(from, to, result).map_err(ImportError::write)?;
                 match from {
                     Addr::V4(_) => report.v4_rows += 1,
                     Addr::V6(_) => report.v6_rows += 1,
@@ -327,11 +356,11 @@ fn next_record<R: std::io::Read>(reader: &mut csv::Reader<R>, record: &mut csv::
 }
 
 /// Column positions by header name.
-fn column(headers: &csv::StringRecord, name: &str, file: &Path) -> Result<usize, String> {
+fn column(headers: &csv::StringRecord, name: &str, file: &Path) -> Result<usize, ImportError> {
     headers
         .iter()
         .position(|h| h.trim().trim_start_matches('\u{feff}') == name)
-        .ok_or_else(|| format!("{} has no '{name}' column: is it a GeoLite2 CSV file?", file.display()))
+        .ok_or_else(|| ImportError::MissingColumn { file: file.display().to_string(), name: name.to_string() })
 }
 
 fn read_geolite2(
@@ -340,10 +369,10 @@ fn read_geolite2(
     sink: &mut Sink<'_>,
     report: &mut ImportReport,
     progress: &mut dyn FnMut(Progress),
-) -> Result<(), String> {
+) -> Result<(), ImportError> {
     // geoname_id → country ISO code.
     let (mut reader, _) = csv_reader(locations, b',', true)?;
-    let headers = reader.headers().map_err(|e| format!("cannot read {}: {e}", locations.display()))?.clone();
+    let headers = reader.headers().map_err(|e| ImportError::open(locations, e))?.clone();
     let (id_col, iso_col) = (column(&headers, "geoname_id", locations)?, column(&headers, "country_iso_code", locations)?);
     let mut countries: HashMap<u64, String> = HashMap::new();
     for record in reader.records().flatten() {
@@ -358,7 +387,7 @@ fn read_geolite2(
     let mut rows = 0u64;
     for path in blocks {
         let (mut reader, size) = csv_reader(path, b',', true)?;
-        let headers = reader.headers().map_err(|e| format!("cannot read {}: {e}", path.display()))?.clone();
+        let headers = reader.headers().map_err(|e| ImportError::open(path, e))?.clone();
         let net_col = column(&headers, "network", path)?;
         let geo_col = column(&headers, "geoname_id", path)?;
         let reg_col = column(&headers, "registered_country_geoname_id", path).ok();
@@ -374,7 +403,7 @@ fn read_geolite2(
             };
             match record.get(net_col).map(parse_cidr) {
                 Some(Ok((from, to))) => {
-                    sink.push(from, to, iso).map_err(|e| format!("cannot write the rows: {e}"))?;
+                    sink.push(from, to, iso).map_err(ImportError::write)?;
                     match from {
                         Addr::V4(_) => report.v4_rows += 1,
                         Addr::V6(_) => report.v6_rows += 1,

@@ -17,6 +17,37 @@ pub struct ListRequest {
     pub status: Vec<String>,
 }
 
+/// Why an extended LIST was refused (the text of the tagged `BAD`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ListError {
+    #[error("unterminated quoted string")]
+    UnterminatedQuote,
+    #[error("literals are not supported in an extended LIST; use quoted strings")]
+    Literal,
+    #[error("parentheses nested too deeply")]
+    TooDeep,
+    #[error("unbalanced parentheses")]
+    Unbalanced,
+    #[error("too many patterns (at most {MAX_PATTERNS})")]
+    TooManyPatterns,
+    #[error("pattern too long (at most {MAX_PATTERN_LEN} bytes)")]
+    PatternTooLong,
+    #[error("unknown selection option {0}")]
+    UnknownSelection(String),
+    #[error("RECURSIVEMATCH needs another selection option")]
+    RecursiveMatchAlone,
+    #[error("LIST needs a reference name")]
+    NoReference,
+    #[error("LIST needs a mailbox pattern")]
+    NoPattern,
+    #[error("STATUS needs a list of items")]
+    NoStatusItems,
+    #[error("unknown return option {0}")]
+    UnknownReturn(String),
+    #[error("unexpected words after the pattern")]
+    Trailing,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
     Open,
@@ -24,7 +55,7 @@ enum Token {
     Word(String),
 }
 
-fn tokens(line: &str) -> Result<Vec<Token>, String> {
+fn tokens(line: &str) -> Result<Vec<Token>, ListError> {
     let mut out = Vec::new();
     let mut chars = line.chars().peekable();
     while let Some(&c) = chars.peek() {
@@ -48,12 +79,12 @@ fn tokens(line: &str) -> Result<Vec<Token>, String> {
                         Some('\\') => word.extend(chars.next()),
                         Some('"') => break,
                         Some(c) => word.push(c),
-                        None => return Err("unterminated quoted string".into()),
+                        None => return Err(ListError::UnterminatedQuote),
                     }
                 }
                 out.push(Token::Word(word));
             }
-            '{' => return Err("literals are not supported in an extended LIST; use quoted strings".into()),
+            '{' => return Err(ListError::Literal),
             _ => {
                 let mut word = String::new();
                 while let Some(&c) = chars.peek() {
@@ -78,13 +109,13 @@ pub const MAX_PATTERN_LEN: usize = 1024;
 
 /// A parenthesised list of words starting at `tokens[*i]` (which is `Open`); nested lists are kept as
 /// "(…)" words of their own. Nesting deeper than [`MAX_DEPTH`] is refused (no recursion on input).
-fn list_of(tokens: &[Token], i: &mut usize) -> Result<Vec<String>, String> {
+fn list_of(tokens: &[Token], i: &mut usize) -> Result<Vec<String>, ListError> {
     list_at(tokens, i, 1)
 }
 
-fn list_at(tokens: &[Token], i: &mut usize, depth: usize) -> Result<Vec<String>, String> {
+fn list_at(tokens: &[Token], i: &mut usize, depth: usize) -> Result<Vec<String>, ListError> {
     if depth > MAX_DEPTH {
-        return Err("parentheses nested too deeply".into());
+        return Err(ListError::TooDeep);
     }
     *i += 1;
     let mut words = Vec::new();
@@ -104,22 +135,22 @@ fn list_at(tokens: &[Token], i: &mut usize, depth: usize) -> Result<Vec<String>,
             }
         }
     }
-    Err("unbalanced parentheses".into())
+    Err(ListError::Unbalanced)
 }
 
 /// Refuses more patterns, or longer ones, than a LIST may carry.
-pub fn check_patterns(patterns: &[String]) -> Result<(), String> {
+pub fn check_patterns(patterns: &[String]) -> Result<(), ListError> {
     if patterns.len() > MAX_PATTERNS {
-        return Err(format!("too many patterns (at most {MAX_PATTERNS})"));
+        return Err(ListError::TooManyPatterns);
     }
     if patterns.iter().any(|p| p.len() > MAX_PATTERN_LEN) {
-        return Err(format!("pattern too long (at most {MAX_PATTERN_LEN} bytes)"));
+        return Err(ListError::PatternTooLong);
     }
     Ok(())
 }
 
 /// For a LIST in extended form, the tag and the request; `None` for a basic LIST (or anything else).
-pub fn parse(message: &[u8]) -> Option<(String, Result<ListRequest, String>)> {
+pub fn parse(message: &[u8]) -> Option<(String, Result<ListRequest, ListError>)> {
     // Every command passes here: look at the verb before copying anything.
     let mut words = message.splitn(3, |&b| b == b' ');
     let (_, verb) = (words.next()?, words.next()?);
@@ -147,7 +178,7 @@ pub fn parse(message: &[u8]) -> Option<(String, Result<ListRequest, String>)> {
     Some((tag.to_string(), request(&toks)))
 }
 
-fn request(toks: &[Token]) -> Result<ListRequest, String> {
+fn request(toks: &[Token]) -> Result<ListRequest, ListError> {
     let mut r = ListRequest::default();
     let mut i = 0;
     if toks.first() == Some(&Token::Open) {
@@ -157,22 +188,22 @@ fn request(toks: &[Token]) -> Result<ListRequest, String> {
                 "RECURSIVEMATCH" => r.recursive_match = true,
                 "SPECIAL-USE" => r.special_use = true,
                 "REMOTE" => {}
-                other => return Err(format!("unknown selection option {other}")),
+                other => return Err(ListError::UnknownSelection(other.to_string())),
             }
         }
     }
     if r.recursive_match && !r.subscribed {
-        return Err("RECURSIVEMATCH needs another selection option".into());
+        return Err(ListError::RecursiveMatchAlone);
     }
     let r = request_rest(toks, i, r)?;
     check_patterns(&r.patterns)?;
     Ok(r)
 }
 
-fn request_rest(toks: &[Token], mut i: usize, mut r: ListRequest) -> Result<ListRequest, String> {
+fn request_rest(toks: &[Token], mut i: usize, mut r: ListRequest) -> Result<ListRequest, ListError> {
     match toks.get(i) {
         Some(Token::Word(w)) => r.reference = w.clone(),
-        _ => return Err("LIST needs a reference name".into()),
+        _ => return Err(ListError::NoReference),
     }
     i += 1;
     match toks.get(i) {
@@ -181,7 +212,7 @@ fn request_rest(toks: &[Token], mut i: usize, mut r: ListRequest) -> Result<List
             i += 1;
         }
         Some(Token::Open) => r.patterns = list_of(toks, &mut i)?,
-        _ => return Err("LIST needs a mailbox pattern".into()),
+        _ => return Err(ListError::NoPattern),
     }
     if i < toks.len() {
         match (&toks[i], toks.get(i + 1)) {
@@ -194,20 +225,20 @@ fn request_rest(toks: &[Token], mut i: usize, mut r: ListRequest) -> Result<List
                         "SUBSCRIBED" => r.return_subscribed = true,
                         "CHILDREN" | "SPECIAL-USE" => {}
                         "STATUS" => {
-                            let items = options.get(k + 1).filter(|s| s.starts_with('(')).ok_or("STATUS needs a list of items")?;
+                            let items = options.get(k + 1).filter(|s| s.starts_with('(')).ok_or(ListError::NoStatusItems)?;
                             r.status = items.trim_matches(['(', ')']).split(' ').filter(|s| !s.is_empty()).map(str::to_ascii_uppercase).collect();
                             k += 1;
                         }
-                        other => return Err(format!("unknown return option {other}")),
+                        other => return Err(ListError::UnknownReturn(other.to_string())),
                     }
                     k += 1;
                 }
             }
-            _ => return Err("unexpected words after the pattern".into()),
+            _ => return Err(ListError::Trailing),
         }
     }
     if i + 1 < toks.len() && r.status.is_empty() && !r.return_subscribed {
-        return Err("unexpected words after the pattern".into());
+        return Err(ListError::Trailing);
     }
     Ok(r)
 }
@@ -240,11 +271,11 @@ mod tests {
         line.extend_from_slice(b"\r\n");
         let (tag, r) = parse(&line).unwrap();
         assert_eq!(tag, "a");
-        assert_eq!(r.unwrap_err(), "parentheses nested too deeply");
+        assert_eq!(r.unwrap_err(), ListError::TooDeep);
         let many = format!("b LIST \"\" ({})\r\n", vec!["x"; 101].join(" "));
-        assert_eq!(parse(many.as_bytes()).unwrap().1.unwrap_err(), "too many patterns (at most 100)");
+        assert_eq!(parse(many.as_bytes()).unwrap().1.unwrap_err().to_string(), "too many patterns (at most 100)");
         let long = format!("c LIST \"\" (\"{}\")\r\n", "*".repeat(1025));
-        assert!(parse(long.as_bytes()).unwrap().1.unwrap_err().starts_with("pattern too long"));
+        assert_eq!(parse(long.as_bytes()).unwrap().1.unwrap_err(), ListError::PatternTooLong);
         assert!(parse(b"d LIST \"\" (\"INBOX\") RETURN (STATUS (MESSAGES))\r\n").unwrap().1.is_ok());
     }
 }

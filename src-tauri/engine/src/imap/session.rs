@@ -309,7 +309,7 @@ impl Session {
                 if let Some((tag, request)) = list::parse(fr.message_bytes()) {
                     return match request {
                         Ok(request) => Incoming::List(tag, request),
-                        Err(why) => Incoming::BadText(Some(tag), why),
+                        Err(why) => Incoming::BadText(Some(tag), why.to_string()),
                     };
                 }
                 match esearch::strip_return(fr.message_bytes()) {
@@ -751,7 +751,7 @@ impl Session {
     /// LIST and LSUB, basic and extended.
     async fn list_folders(&mut self, tag: &str, verb: &str, r: list::ListRequest) {
         if let Err(why) = list::check_patterns(&r.patterns) {
-            return self.tagged(tag, "BAD", &why);
+            return self.tagged(tag, "BAD", &why.to_string());
         }
         if r.patterns.len() == 1 && r.patterns[0].is_empty() {
             self.untagged(&format!("{verb} (\\Noselect) \"/\" \"\""));

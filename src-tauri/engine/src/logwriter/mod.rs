@@ -139,6 +139,9 @@ pub trait Clock: Send + Sync {
     fn now_ms(&self) -> u64;
 }
 
+/// Counts the batches that wrote lines: the Diagnostics window's and the log viewers' change signal.
+pub static WRITES: std::sync::LazyLock<tokio::sync::watch::Sender<u64>> = std::sync::LazyLock::new(|| tokio::sync::watch::Sender::new(0));
+
 pub struct SystemClock(Instant);
 
 impl SystemClock {
@@ -627,6 +630,9 @@ impl Bursts {
         let mut status = lock(&s.status);
         status.interval_ms = self.interval_ms;
         status.stats.record(now, &per_file, report.lines, self.interval_ms, !force);
+        if report.lines > 0 {
+            WRITES.send_modify(|v| *v += 1);
+        }
         for (i, e) in errors.into_iter().enumerate() {
             if let Some(e) = e {
                 if let Some(text) = &e {

@@ -41,7 +41,7 @@ pub struct FileSink {
     open: [Option<Open>; FILE_COUNT],
     last_retention: Option<(Instant, RetentionSettings, PathBuf)>,
     /// The free-space verdict and when it was reached.
-    free_space: Option<(Instant, Result<(), String>)>,
+    free_space: Option<(Instant, Result<(), LowDisk>)>,
 }
 
 impl FileSink {
@@ -306,7 +306,7 @@ pub fn apply_retention(folder: &Path, rules: &RetentionSettings, now: SystemTime
 
 /// Deletes old files, oldest first, while the disk has less than the minimum free space. Err says why
 /// writing must wait when even that is not enough.
-fn ensure_free_space(folder: &Path, rules: &RetentionSettings) -> Result<(), String> {
+fn ensure_free_space(folder: &Path, rules: &RetentionSettings) -> Result<(), LowDisk> {
     let min = u64::from(rules.min_free_mb) * 1024 * 1024;
     let Ok(mut free) = crate::paths::free_space(folder) else { return Ok(()) };
     if free >= min {
@@ -323,13 +323,17 @@ fn ensure_free_space(folder: &Path, rules: &RetentionSettings) -> Result<(), Str
     if free >= min {
         Ok(())
     } else {
-        Err(format!(
-            "only {} MB free on the disk of {} (the minimum kept free is {} MB); log lines wait in memory",
-            free / (1024 * 1024),
-            folder.display(),
-            rules.min_free_mb
-        ))
+        Err(LowDisk { free_mb: free / (1024 * 1024), folder: folder.to_path_buf(), min_free_mb: rules.min_free_mb })
     }
+}
+
+/// The log folder's disk has less free space than the retention rules keep, even after deleting old logs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("only {free_mb} MB free on the disk of {} (the minimum kept free is {min_free_mb} MB); log lines wait in memory", folder.display())]
+pub struct LowDisk {
+    free_mb: u64,
+    folder: PathBuf,
+    min_free_mb: u32,
 }
 
 #[cfg(test)]

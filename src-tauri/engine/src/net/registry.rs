@@ -60,6 +60,8 @@ pub struct Registry {
     states: Mutex<BTreeMap<ServiceId, ServiceStatus>>,
     connections: BTreeMap<ServiceId, Arc<AtomicU32>>,
     pub changed: Notify,
+    /// Counts the changes: the windows' change signal.
+    pub version: tokio::sync::watch::Sender<u64>,
 }
 
 impl Registry {
@@ -73,7 +75,7 @@ impl Registry {
             })
             .collect();
         let connections = ServiceId::ALL.into_iter().map(|id| (id, Arc::new(AtomicU32::new(0)))).collect();
-        Registry { states: Mutex::new(states), connections, changed: Notify::new() }
+        Registry { states: Mutex::new(states), connections, changed: Notify::new(), version: tokio::sync::watch::Sender::new(0) }
     }
 
     fn update(&self, id: ServiceId, status: ServiceStatus) -> bool {
@@ -84,6 +86,7 @@ impl Registry {
             drop(states);
             // notify_one keeps a permit, so a change while the status writer is busy is not lost.
             self.changed.notify_one();
+            self.version.send_modify(|v| *v += 1);
         }
         changed
     }

@@ -34,7 +34,7 @@ impl TlsManager {
 
     fn self_signed(certs_dir: &Path, server_name: &str) -> std::io::Result<LoadedCertificate> {
         let (cert, key) = ensure_self_signed(certs_dir, server_name)?;
-        let mut loaded = load_pair(&cert, &key).map_err(|e| std::io::Error::other(e.message))?;
+        let mut loaded = load_pair(&cert, &key).map_err(std::io::Error::other)?;
         loaded.info.source = CertificateSource::SelfSigned;
         Ok(loaded)
     }
@@ -44,7 +44,7 @@ impl TlsManager {
         let next = if settings.cert_file.is_empty() {
             Self::self_signed(&self.certs_dir, server_name).map_err(|e| e.to_string())
         } else {
-            load_pair(Path::new(&settings.cert_file), Path::new(&settings.key_file)).map_err(|e| e.message)
+            load_pair(Path::new(&settings.cert_file), Path::new(&settings.key_file)).map_err(|e| e.to_string())
         };
         match next {
             Ok(loaded) => {
@@ -116,11 +116,12 @@ mod tests {
         let key = dir.path().join("other.key");
         std::fs::write(&key, other.signing_key.serialize_pem()).unwrap();
         let err = load_pair(&dir.path().join(SELF_SIGNED_CERT), &key).err().unwrap();
-        assert_eq!(err.field, "tls.key_file");
-        assert!(err.message.contains("does not belong"), "{}", err.message);
+        assert_eq!(err, crate::certs::CertError::KeyMismatch);
+        assert_eq!(err.field(), "tls.key_file");
+        assert!(err.to_string().contains("does not belong"), "{err}");
         let junk = dir.path().join("junk.pem");
         std::fs::write(&junk, "hello").unwrap();
-        assert_eq!(load_pair(&junk, &key).err().unwrap().field, "tls.cert_file");
+        assert_eq!(load_pair(&junk, &key).err().unwrap().field(), "tls.cert_file");
         tls.apply(&TlsSettings { cert_file: junk.display().to_string(), key_file: key.display().to_string() }, "a.test");
         assert_eq!(tls.info(), before);
         assert!(tls.problem().is_some_and(|p| p.contains("not a PEM") || p.contains("no certificate")), "{:?}", tls.problem());

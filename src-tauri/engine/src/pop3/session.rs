@@ -39,13 +39,22 @@ struct Maildrop {
     _lock: MaildropLock,
 }
 
+/// A message number that names no live message (the `-ERR` text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum NoMessage {
+    #[error("no message {n} (there are {count})")]
+    Missing { n: u32, count: usize },
+    #[error("message {0} is deleted")]
+    Deleted(u32),
+}
+
 impl Maildrop {
     /// The message numbered `n` (from 1), unless it is marked deleted.
-    fn get(&self, n: u32) -> Result<&MessageRow, String> {
+    fn get(&self, n: u32) -> Result<&MessageRow, NoMessage> {
         let i = n as usize - 1;
         match self.messages.get(i) {
-            None => Err(format!("no message {n} (there are {})", self.messages.len())),
-            Some(_) if self.deleted[i] => Err(format!("message {n} is deleted")),
+            None => Err(NoMessage::Missing { n, count: self.messages.len() }),
+            Some(_) if self.deleted[i] => Err(NoMessage::Deleted(n)),
             Some(m) => Ok(m),
         }
     }
@@ -301,8 +310,8 @@ impl Session {
                 let (n, size) = maildrop.live().fold((0, 0), |(n, s), (_, m)| (n + 1, s + m.size));
                 Ok(format!("{n} {size}"))
             }
-            Command::List(Some(n)) => maildrop.get(n).map(|m| format!("{n} {}", m.size)),
-            Command::Uidl(Some(n)) => maildrop.get(n).map(|m| format!("{n} {}", maildrop.unique_id(m))),
+            Command::List(Some(n)) => maildrop.get(n).map(|m| format!("{n} {}", m.size)).map_err(|e| e.to_string()),
+            Command::Uidl(Some(n)) => maildrop.get(n).map(|m| format!("{n} {}", maildrop.unique_id(m))).map_err(|e| e.to_string()),
             Command::List(None) | Command::Uidl(None) => {
                 let uidl = matches!(command, Command::Uidl(None));
                 let lines: Vec<String> = maildrop
@@ -319,7 +328,7 @@ impl Session {
                     maildrop.deleted[n as usize - 1] = true;
                     Ok(format!("message {n} deleted"))
                 }
-                Err(e) => Err(e),
+                Err(e) => Err(e.to_string()),
             },
             Command::Rset => {
                 maildrop.deleted.iter_mut().for_each(|d| *d = false);
@@ -347,7 +356,7 @@ impl Session {
         let message = match maildrop.get(n) {
             Ok(m) => m.clone(),
             Err(e) => {
-                self.err(None, &e);
+                self.err(None, &e.to_string());
                 return Ok(());
             }
         };

@@ -123,7 +123,7 @@ mod tests {
         let entries = list(&store).unwrap();
         assert_eq!(entries.iter().map(|e| e.recipient.as_str()).collect::<Vec<_>>(), ["a@far.example", "b@far.example"]);
         retry(&store, entries[0].id).unwrap();
-        assert_eq!(retry(&store, 999).unwrap_err().code, "not_found");
+        assert_eq!(retry(&store, 999).unwrap_err().code, crate::error::ErrorCode::NotFound);
         delete(&store, entries[0].id).unwrap();
         let refs = |s: &Store| s.read(|c| Ok(c.query_row("SELECT coalesce(sum(refcount), 0) FROM blobs", [], |r| r.get::<_, i64>(0))?)).unwrap();
         assert_eq!(refs(&store), 1, "the other recipient still needs the body");

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ServiceId;
 use crate::error::FieldError;
-use crate::geoip::addr::{parse_addr, parse_cidr, parse_range, Addr};
+use crate::geoip::addr::{parse_addr, parse_cidr, parse_range, Addr, AddrError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
@@ -85,6 +85,17 @@ impl AccessSettings {
     }
 }
 
+/// Why an access rule's value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error(transparent)]
+    Addr(#[from] AddrError),
+    #[error("'{0}' is not a range: write it as first-last, e.g. 10.0.0.1-10.0.0.99")]
+    NotARange(String),
+    #[error("give at least one GeoIP tag, such as a country code (e.g. CN, RU)")]
+    NoTags,
+}
+
 /// A rule ready to match.
 pub enum Matcher {
     Range(Addr, Addr),
@@ -93,19 +104,19 @@ pub enum Matcher {
 
 impl Matcher {
     /// Checks a rule's value and makes it ready to match (see `access::rules` for the matching).
-    pub fn parse(rule: &AccessRule) -> Result<Matcher, String> {
+    pub fn parse(rule: &AccessRule) -> Result<Matcher, RuleError> {
         let v = rule.value.trim();
         match rule.kind {
-            RuleKind::Address => parse_addr(v).map(|a| Matcher::Range(a, a)),
+            RuleKind::Address => Ok(parse_addr(v).map(|a| Matcher::Range(a, a))?),
             RuleKind::Range => {
-                let (a, b) = v.split_once('-').ok_or_else(|| format!("'{v}' is not a range: write it as first-last, e.g. 10.0.0.1-10.0.0.99"))?;
-                parse_range(a, b).map(|(a, b)| Matcher::Range(a, b))
+                let (a, b) = v.split_once('-').ok_or_else(|| RuleError::NotARange(v.to_string()))?;
+                Ok(parse_range(a, b).map(|(a, b)| Matcher::Range(a, b))?)
             }
-            RuleKind::Cidr => parse_cidr(v).map(|(a, b)| Matcher::Range(a, b)),
+            RuleKind::Cidr => Ok(parse_cidr(v).map(|(a, b)| Matcher::Range(a, b))?),
             RuleKind::Geoip => {
                 let tags: Vec<String> = v.split([',', ';']).map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
                 if tags.is_empty() {
-                    Err("give at least one GeoIP tag, such as a country code (e.g. CN, RU)".into())
+                    Err(RuleError::NoTags)
                 } else {
                     Ok(Matcher::Tags(tags))
                 }

@@ -12,12 +12,17 @@ pub const POOLS: usize = 1000;
 
 /// Whether `v` is a limit in bandwidth.lua's terms: 0 (no limit), 1..999999999 (bytes per second for
 /// the connection) or −1..−1000 (a pool).
-pub fn check_limit_value(v: i64) -> Result<(), String> {
+pub fn check_limit_value(v: i64) -> Result<(), NotALimit> {
     match v {
         -1000..=999_999_999 => Ok(()),
-        _ => Err(format!("{v} is not a limit: use 0 (no limit), 1 to 999999999 (bytes per second) or -1 to -1000 (a pool)")),
+        _ => Err(NotALimit(v)),
     }
 }
+
+/// A number that is not a limit in bandwidth.lua's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0} is not a limit: use 0 (no limit), 1 to 999999999 (bytes per second) or -1 to -1000 (a pool)")]
+pub struct NotALimit(pub i64);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]

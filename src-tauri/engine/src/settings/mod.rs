@@ -22,8 +22,8 @@ use serde_json::Value;
 
 pub use services::{Protocol, ServiceId, ServiceSettings, ServicesSettings, TlsMode};
 pub use outbound::{OutboundSettings, OutboundTls};
-pub use bandwidth::{check_limit_value, BandwidthPool, BandwidthSettings, Throttle, ThrottleMode, POOLS};
-pub use access::{AccessAction, AccessRule, AccessSettings, Matcher, RuleKind, ServiceAccess};
+pub use bandwidth::{check_limit_value, NotALimit, BandwidthPool, BandwidthSettings, Throttle, ThrottleMode, POOLS};
+pub use access::{AccessAction, AccessRule, AccessSettings, Matcher, RuleError, RuleKind, ServiceAccess};
 pub use logging::{KeepBy, LogLevel, LogSettings, RetentionSettings, SessionLogSetting, SessionLogs, WriterSettings};
 pub use mailboxes::{ImapSettings, Pop3Settings};
 pub use smtp::SmtpSettings;
@@ -164,7 +164,7 @@ pub fn validate_change(settings: &Settings, previous: Option<&Settings>) -> ApiR
         (false, false) if previous.is_some_and(|p| p.tls == *tls) => {}
         (false, false) => {
             if let Err(e) = crate::certs::load_pair(Path::new(&tls.cert_file), Path::new(&tls.key_file)) {
-                errors.push(e);
+                errors.push(e.into());
             }
         }
     }
@@ -258,24 +258,35 @@ fn lookup_mut<'a>(tree: &'a mut Value, key: &str) -> Option<&'a mut Value> {
     key.split('.').try_fold(tree, |node, part| node.get_mut(part))
 }
 
-fn parse_text(current: &Value, text: &str) -> Result<Value, String> {
+/// Why a value given as text (`postroomd settings set KEY VALUE`) does not fit the setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("'{0}' is not true or false")]
+    NotABool(String),
+    #[error("'{0}' is not a number")]
+    NotANumber(String),
+    #[error("'{0}' is not a JSON list, e.g. [{{\"action\":\"deny\",\"kind\":\"geoip\",\"value\":\"CN\"}}]")]
+    NotAList(String),
+}
+
+fn parse_text(current: &Value, text: &str) -> Result<Value, ValueError> {
     let t = text.trim();
     match current {
         Value::Bool(_) => match t.to_ascii_lowercase().as_str() {
             "true" | "on" | "yes" | "1" => Ok(Value::Bool(true)),
             "false" | "off" | "no" | "0" => Ok(Value::Bool(false)),
-            _ => Err(format!("'{text}' is not true or false")),
+            _ => Err(ValueError::NotABool(text.to_string())),
         },
         Value::Number(_) => t
             .parse::<i64>()
             .map(Value::from)
             .or_else(|_| t.parse::<f64>().map_err(|_| ()).and_then(|f| serde_json::Number::from_f64(f).ok_or(())).map(Value::Number))
-            .map_err(|_| format!("'{text}' is not a number")),
+            .map_err(|_| ValueError::NotANumber(text.to_string())),
         // Lists (access rules) are given as JSON.
         Value::Array(_) => serde_json::from_str::<Value>(t)
             .ok()
             .filter(Value::is_array)
-            .ok_or_else(|| format!("'{text}' is not a JSON list, e.g. [{{\"action\":\"deny\",\"kind\":\"geoip\",\"value\":\"CN\"}}]")),
+            .ok_or_else(|| ValueError::NotAList(text.to_string())),
         _ => Ok(Value::String(text.to_string())),
     }
 }

@@ -73,11 +73,16 @@ fn split_list(text: &str) -> impl Iterator<Item = &str> {
 }
 
 /// A CIDR range or a single address.
-fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
+fn parse_net(text: &str) -> Result<ipnet::IpNet, NotANetwork> {
     text.parse::<ipnet::IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .map_err(|_| format!("'{text}' is not an address or range like 192.168.1.0/24"))
+        .map_err(|_| NotANetwork(text.to_string()))
 }
+
+/// A trusted-networks entry that is neither an address nor a range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not an address or range like 192.168.1.0/24")]
+pub struct NotANetwork(pub String);
 
 #[cfg(test)]
 mod tests {

@@ -94,21 +94,34 @@ fn parse_rows(input: &[u8], report: &mut BulkAddReport) -> ApiResult<Vec<Row>> {
                 let hash = hash_password(form.password.as_deref().unwrap_or_default())?;
                 rows.push(Row { line, form, hash });
             }
-            Err(message) => report.errors.push(CsvRowError { line, message }),
+            Err(why) => report.errors.push(CsvRowError { line, message: why.to_string() }),
         }
     }
     Ok(rows)
 }
 
-fn check_row(record: &csv::StringRecord, earlier: &[Row]) -> Result<UserForm, String> {
+/// Why one row of a bulk-add file was refused (the report lists it with its line; the other rows go on).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum RowError {
+    #[error("expected 2 or 3 columns (name, password, real name), found {0}")]
+    Columns(usize),
+    #[error("name '{name}': {why}")]
+    Name { name: String, why: crate::names::NameError },
+    #[error("password for '{name}': {why}")]
+    Password { name: String, why: super::PasswordError },
+    #[error("'{name}' already appears on line {line}")]
+    Repeated { name: String, line: u64 },
+}
+
+fn check_row(record: &csv::StringRecord, earlier: &[Row]) -> Result<UserForm, RowError> {
     if record.len() < 2 || record.len() > 3 {
-        return Err(format!("expected 2 or 3 columns (name, password, real name), found {}", record.len()));
+        return Err(RowError::Columns(record.len()));
     }
     let name = record[0].to_string();
-    check_name(&name).map_err(|m| format!("name '{name}': {m}"))?;
-    check_password(&record[1]).map_err(|m| format!("password for '{name}': {m}"))?;
+    check_name(&name).map_err(|why| RowError::Name { name: name.clone(), why })?;
+    check_password(&record[1]).map_err(|why| RowError::Password { name: name.clone(), why })?;
     if let Some(first) = earlier.iter().find(|r| r.form.name.eq_ignore_ascii_case(&name)) {
-        return Err(format!("'{name}' already appears on line {}", first.line));
+        return Err(RowError::Repeated { name, line: first.line });
     }
     Ok(UserForm {
         name,

@@ -230,15 +230,26 @@ fn no_such_user(name: &str) -> ApiError {
     ApiError::not_found(format!("there is no user called '{name}'"))
 }
 
-pub fn check_password(password: &str) -> Result<(), String> {
+/// Why a password was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    #[error("at least {MIN_PASSWORD_LEN} characters")]
+    TooShort,
+    #[error("at most 1024 characters")]
+    TooLong,
+    #[error("no control characters")]
+    ControlCharacter,
+}
+
+pub fn check_password(password: &str) -> Result<(), PasswordError> {
     if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(format!("at least {MIN_PASSWORD_LEN} characters"));
+        return Err(PasswordError::TooShort);
     }
     if password.len() > 1024 {
-        return Err("at most 1024 characters".into());
+        return Err(PasswordError::TooLong);
     }
     if password.chars().any(char::is_control) {
-        return Err("no control characters".into());
+        return Err(PasswordError::ControlCharacter);
     }
     Ok(())
 }

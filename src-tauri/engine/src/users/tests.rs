@@ -49,7 +49,7 @@ fn rename_keeps_the_password_and_delete_frees_the_name_into_the_recycle_bin() {
     assert!(d.verify("alicia", "secret-pw").unwrap().is_some());
     d.delete("alicia").unwrap();
     assert!(d.list().unwrap().is_empty());
-    assert_eq!(d.delete("alicia").unwrap_err().code, "not_found");
+    assert_eq!(d.delete("alicia").unwrap_err().code, crate::error::ErrorCode::NotFound);
     d.create(form("alicia")).unwrap();
     let binned: i64 = d.store.read(|c| Ok(c.query_row("SELECT count(*) FROM recycle_bin", [], |r| r.get(0))?)).unwrap();
     assert_eq!(binned, 1);
