@@ -18,6 +18,7 @@
 mod esearch;
 mod fetch;
 mod list;
+mod op;
 mod search;
 mod sequence;
 mod session;

@@ -1,0 +1,73 @@
+//! FETCH and UID FETCH (the answer itself is written by `imap::fetch`).
+
+use imap_codec::imap_types::sequence::SequenceSet;
+
+use crate::imap::fetch::{self, Item};
+use crate::mailbox::{self, Flags, MessageRow};
+use crate::store::blobs;
+
+use crate::imap::session::*;
+
+impl Session {
+    pub(in crate::imap) async fn fetch(&mut self, tag: &str, set: &SequenceSet, uid: bool, items: &[Item], changed_since: Option<u64>) {
+        let Some(sel) = &self.selected else { return };
+        let picked = match sel.resolve(set, uid) {
+            Ok(p) => p,
+            Err(e) => return self.tagged(tag, "BAD", &e),
+        };
+        let picked: Vec<usize> = picked.into_iter().filter(|&i| changed_since.is_none_or(|n| sel.messages[i].modseq as u64 > n)).collect();
+        let (needs_meta, needs_text, sets_seen) = fetch::needs(items);
+        let mut items = items.to_vec();
+        let mark_seen = sets_seen && !sel.read_only;
+        let folder_id = sel.folder.id;
+        let rows: Vec<(usize, MessageRow)> = picked.iter().map(|&i| (i, sel.messages[i].clone())).collect();
+        // Messages that become \Seen now: their FLAGS go out with this FETCH.
+        let newly_seen: Vec<i64> = if mark_seen { rows.iter().filter(|(_, m)| !m.flags.has(Flags::SEEN)).map(|(_, m)| m.id).collect() } else { Vec::new() };
+        if !newly_seen.is_empty() {
+            let ids = newly_seen.clone();
+            if let Err(e) = self.ctx.shared.store.write_async(move |c| mailbox::mark_seen(c, folder_id, &ids)).await {
+                return self.store_failed(tag, e);
+            }
+            if !items.contains(&Item::Flags) {
+                items.push(Item::Flags);
+            }
+        }
+        let store = self.ctx.shared.store.clone();
+        let dir = store.blobs_dir();
+        for (index, mut row) in rows {
+            if newly_seen.contains(&row.id) {
+                row.flags = Flags(row.flags.0 | Flags::SEEN);
+                if let Some(sel) = self.selected.as_mut() {
+                    sel.messages[index].flags = row.flags;
+                }
+            }
+            let blob_id = row.blob_id;
+            let dir = dir.clone();
+            let loaded = store
+                .read_async(move |c| {
+                    let stored = if needs_meta { stored_meta(c, blob_id)? } else { None };
+                    let raw = if needs_text || (needs_meta && stored.is_none()) { Some(blobs::read(c, &dir, blob_id)?) } else { None };
+                    let meta = if needs_meta { fetch::meta_or_compute(stored, || raw.clone()) } else { None };
+                    Ok((meta, raw))
+                })
+                .await;
+            let Ok((meta, raw)) = loaded else {
+                tracing::error!(target: "imap", uid = row.uid, "cannot read a message");
+                continue;
+            };
+            self.talk.out.extend_from_slice(format!("* {} FETCH (", index + 1).as_bytes());
+            // Sent as it is written: at most one item of one message waits in memory.
+            let mut writer = fetch::MessageWriter::new(&row, meta.as_ref(), raw.as_deref());
+            for (i, item) in items.iter().enumerate() {
+                writer.item(&mut self.talk.out, i, item);
+                if let Err(e) = self.talk.flush_if_over_bound().await {
+                    tracing::debug!(target: "imap", error = %e, "client went away during FETCH");
+                    return;
+                }
+            }
+            self.talk.out.extend_from_slice(b")\r\n");
+        }
+        self.refresh(false).await;
+        self.tagged(tag, "OK", "FETCH completed");
+    }
+}

@@ -1,0 +1,11 @@
+//! The command handlers of an IMAP session, by verb family; the loop, the states and the dispatch are
+//! `imap::session`.
+
+mod append;
+mod auth;
+mod copy;
+mod fetch;
+mod mailboxes;
+mod search;
+mod select;
+mod store;

@@ -1,0 +1,49 @@
+//! SEARCH, SORT and their ESEARCH forms (the matching itself is `imap::search`).
+
+use imap_codec::imap_types::extensions::sort::SortCriterion;
+use imap_codec::imap_types::search::SearchKey;
+
+use crate::imap::search;
+use crate::imap::esearch;
+
+use crate::imap::session::*;
+
+impl Session {
+    pub(in crate::imap) async fn search(&mut self, tag: &str, key: &SearchKey<'static>, uid: bool) {
+        self.search_or_sort(tag, key, None, uid, None).await;
+    }
+
+    pub(in crate::imap) async fn sort(&mut self, tag: &str, criteria: Vec<SortCriterion>, key: &SearchKey<'static>, uid: bool) {
+        self.search_or_sort(tag, key, Some(criteria), uid, None).await;
+    }
+
+    /// SEARCH, or SORT when `sort` is given; answers with message numbers, or UIDs for the UID forms.
+    pub(in crate::imap) async fn search_or_sort(&mut self, tag: &str, key: &SearchKey<'static>, sort: Option<Vec<SortCriterion>>, uid: bool, esearch: Option<esearch::ReturnOptions>) {
+        let Some(sel) = &self.selected else { return };
+        let rows = sel.messages.clone();
+        let store = self.ctx.shared.store.clone();
+        let key = key.clone();
+        let verb = if sort.is_some() { "SORT" } else { "SEARCH" };
+        let found = tokio::task::spawn_blocking(move || {
+            let hits = search::run(&store, &rows, &key, sort.as_deref(), SEARCH_LIMIT)?;
+            Ok::<_, search::TooSlow>(hits.into_iter().map(|i| if uid { rows[i].uid } else { i as u32 + 1 }).collect::<Vec<u32>>())
+        })
+        .await;
+        match found {
+            Ok(Ok(hits)) => {
+                let esearch = esearch.or((self.rev2 && verb == "SEARCH").then(esearch::ReturnOptions::all));
+                match esearch {
+                    Some(options) => self.untagged(&esearch::answer(tag, uid, options, &hits)),
+                    None => {
+                        let list: Vec<String> = hits.iter().map(|n| n.to_string()).collect();
+                        self.untagged(&format!("{verb}{}{}", if list.is_empty() { "" } else { " " }, list.join(" ")));
+                    }
+                }
+                self.refresh(false).await;
+                self.tagged(tag, "OK", &format!("{verb} completed"));
+            }
+            Ok(Err(search::TooSlow)) => self.tagged(tag, "NO", "[LIMIT] the search took too long; narrow it down"),
+            Err(e) => self.store_failed(tag, e),
+        }
+    }
+}
