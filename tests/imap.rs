@@ -80,7 +80,7 @@ m.logout()
     assert!(out.contains("b'Subject: note 2\\r\\n\\r\\n'") && out.contains("b'Line one of 2: K\\xc3\\xa4se.\\r\\n'"), "{out}");
     assert!(out.contains("unseen-before [b'1 2 3']") && out.contains("unseen-after [b'1 3']"), "BODY[] sets \\Seen, PEEK does not: {out}");
     assert!(out.contains("search-text [b'1 2 3'] [b'3']"), "decoded text is searched: {out}");
-    assert!(out.contains("store [b'1 (FLAGS (\\\\Deleted $Important))']"), "{out}");
+    assert!(out.contains("store [b'1 (FLAGS (\\\\Deleted \\\\Recent $Important))']"), "the first session to select the mailbox sees its messages \\Recent: {out}");
     assert!(out.contains("copy ('OK'") && out.contains("move ('OK'"), "{out}");
     assert!(out.contains("expunge ('OK', [b'3', b'1'])"), "MOVE expunged message 3, EXPUNGE message 1: {out}");
     assert!(out.contains("status [b'\"Work/Projects\" (MESSAGES 2 UNSEEN 1 UIDNEXT 3)']"), "{out}");
@@ -118,7 +118,7 @@ b.sendall(b"DONE\r\n"); time.sleep(0.3); print("done", b.recv(1000))
     assert!(out.contains("flags b'* 1 FETCH (UID 1 FLAGS (\\\\Flagged))\\r\\nb3 OK"), "{out}");
     assert!(out.contains("expunge b'* 2 EXPUNGE\\r\\nb4 OK"), "{out}");
     assert!(out.contains("idle b'+ idling\\r\\n'"), "{out}");
-    assert!(out.contains("woke b'* 2 EXISTS\\r\\n' within-1s True"), "{out}");
+    assert!(out.contains("woke b'* 2 EXISTS\\r\\n* 1 RECENT\\r\\n' within-1s True"), "the new message is recent in the session that hears of it: {out}");
     assert!(out.contains("done b'b5 OK IDLE terminated"), "{out}");
 }
 
@@ -190,9 +190,9 @@ print("uidsort", tx(b"g UID SORT (SIZE ARRIVAL) UTF-8 NOT SUBJECT \"note 2\""))
 print("esearch", tx(b"h UID SEARCH RETURN (MIN MAX COUNT) ALL"), tx(b"i SEARCH RETURN () UNFLAGGED"))
 "#,
     );
-    assert!(out.contains("* 2 FETCH (FLAGS (\\\\Flagged) MODSEQ ("), "STORE answers carry MODSEQ once CONDSTORE is on: {out}");
+    assert!(out.contains("* 2 FETCH (FLAGS (\\\\Flagged \\\\Recent) MODSEQ ("), "STORE answers carry MODSEQ once CONDSTORE is on: {out}");
     let changed = out.lines().find(|l| l.starts_with("changed")).unwrap();
-    assert!(changed.contains("* 2 FETCH (FLAGS (\\\\Flagged) MODSEQ (") && !changed.contains("* 1 FETCH") && !changed.contains("* 3 FETCH"), "only message 2 changed: {out}");
+    assert!(changed.contains("* 2 FETCH (FLAGS (\\\\Flagged \\\\Recent) MODSEQ (") && !changed.contains("* 1 FETCH") && !changed.contains("* 3 FETCH"), "only message 2 changed: {out}");
     assert!(out.contains("e OK [MODIFIED 2]"), "a store based on an old modseq is refused for the changed message: {out}");
     assert!(out.contains("* SORT 3 2 1"), "{out}");
     assert!(out.contains("* SORT 1 3"), "{out}");

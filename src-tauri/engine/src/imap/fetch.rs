@@ -168,11 +168,13 @@ pub fn needs(items: &[Item]) -> (bool, bool, bool) {
     (meta, text, sets_seen)
 }
 
-pub fn write_flags(out: &mut Vec<u8>, flags: Flags, keywords: &str) {
+/// "(\\Seen $Label1 …)"; `recent` adds \\Recent (a session flag: IMAP4rev1 sessions only).
+pub fn write_flags(out: &mut Vec<u8>, flags: Flags, keywords: &str, recent: bool) {
     out.push(b'(');
     let mut first = true;
     let names = [(Flags::SEEN, "\\Seen"), (Flags::ANSWERED, "\\Answered"), (Flags::FLAGGED, "\\Flagged"), (Flags::DELETED, "\\Deleted"), (Flags::DRAFT, "\\Draft")];
-    for word in names.iter().filter(|(bit, _)| flags.has(*bit)).map(|(_, n)| *n).chain(keywords.split(' ').filter(|k| !k.is_empty())) {
+    let recent = recent.then_some("\\Recent");
+    for word in names.iter().filter(|(bit, _)| flags.has(*bit)).map(|(_, n)| *n).chain(recent).chain(keywords.split(' ').filter(|k| !k.is_empty())) {
         if !first {
             out.push(b' ');
         }
@@ -195,11 +197,13 @@ pub struct MessageWriter<'a> {
     meta: Option<&'a Meta>,
     raw: &'a [u8],
     parsed: Option<Option<mime::Parsed<'a>>>,
+    /// The message is \Recent in this (IMAP4rev1) session.
+    pub recent: bool,
 }
 
 impl<'a> MessageWriter<'a> {
     pub fn new(m: &'a MessageRow, meta: Option<&'a Meta>, raw: Option<&'a [u8]>) -> MessageWriter<'a> {
-        MessageWriter { m, meta, raw: raw.unwrap_or_default(), parsed: None }
+        MessageWriter { m, meta, raw: raw.unwrap_or_default(), parsed: None, recent: false }
     }
 
     fn parsed(&mut self) -> Option<&Message<'a>> {
@@ -218,7 +222,7 @@ impl<'a> MessageWriter<'a> {
             Item::Uid => out.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
             Item::Flags => {
                 out.extend_from_slice(b"FLAGS ");
-                write_flags(out, m.flags, &m.keywords);
+                write_flags(out, m.flags, &m.keywords, self.recent);
             }
             Item::InternalDate => out.extend_from_slice(format!("INTERNALDATE \"{}\"", crate::time_text::internal_date(m.received_at)).as_bytes()),
             Item::Size => out.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes()),

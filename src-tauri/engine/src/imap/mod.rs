@@ -14,6 +14,12 @@
 //! flags, mod-sequences) with the folder at the end of each command, and at once while it IDLEs, then
 //! sends EXISTS, EXPUNGE and FETCH FLAGS. Messages are numbered from the snapshot, so numbers never shift
 //! under a client in the middle of a command.
+//!
+//! \Recent (RFC 3501 §2.3.2) is kept per folder as the highest UID a session has been shown as recent
+//! (`folders.recent_uid`): SELECT, and a selected session that hears of new mail, take the messages above it
+//! through the single writer, so exactly one session sees each new message as recent; EXAMINE shows them
+//! without taking them. A keyword is announced (FLAGS and PERMANENTFLAGS) to a session before any FETCH
+//! shows it there.
 
 mod esearch;
 mod fetch;

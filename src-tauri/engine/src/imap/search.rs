@@ -63,6 +63,8 @@ pub struct Candidate<'a> {
     /// The highest sequence number and UID in the mailbox (for "*").
     pub last_seq: u32,
     pub last_uid: u32,
+    /// \Recent in the searching session.
+    pub recent: bool,
 }
 
 fn day_start(date: &chrono::NaiveDate) -> i64 {
@@ -89,9 +91,9 @@ pub fn matches(key: &SearchKey, c: &Candidate, parsed: &mut dyn FnMut() -> std::
         SearchKey::Unflagged => !f.has(Flags::FLAGGED),
         SearchKey::Seen => f.has(Flags::SEEN),
         SearchKey::Unseen => !f.has(Flags::SEEN),
-        // Postroom keeps no \Recent: nothing is new, everything is old.
-        SearchKey::New | SearchKey::Recent => false,
-        SearchKey::Old => true,
+        SearchKey::Recent => c.recent,
+        SearchKey::New => c.recent && !f.has(Flags::SEEN),
+        SearchKey::Old => !c.recent,
         SearchKey::Keyword(k) => kw(k.as_ref()),
         SearchKey::Unkeyword(k) => !kw(k.as_ref()),
         SearchKey::Larger(n) => c.row.size > i64::from(*n),
@@ -129,6 +131,7 @@ pub struct TooSlow;
 pub fn run(
     store: &crate::store::Store,
     rows: &[MessageRow],
+    recent: &dyn Fn(u32) -> bool,
     key: &SearchKey,
     sort: Option<&[SortCriterion]>,
     limit: std::time::Duration,
@@ -151,7 +154,7 @@ pub fn run(
                 })
                 .clone()
         };
-        let candidate = Candidate { seq: i as u32 + 1, row, last_seq, last_uid };
+        let candidate = Candidate { seq: i as u32 + 1, row, last_seq, last_uid, recent: recent(row.uid) };
         if matches(key, &candidate, &mut parsed) {
             let kept = sort.is_some().then(&mut parsed);
             hits.push((i, kept));

@@ -53,9 +53,32 @@ pub(super) struct Selected {
     pub(super) read_only: bool,
     /// In sequence-number order.
     pub(super) messages: Vec<MessageRow>,
+    /// The UIDs that are \Recent in this session (RFC 3501 §2.3.2), as ranges `(after, up_to]`.
+    pub(super) recent: Vec<(u32, u32)>,
+    /// The keywords the client has been told of in FLAGS and PERMANENTFLAGS.
+    pub(super) keywords: std::collections::BTreeSet<String>,
 }
 
 impl Selected {
+    /// How many messages of the snapshot are \Recent here.
+    pub(super) fn recent_count(&self) -> usize {
+        self.messages.iter().filter(|m| self.is_recent(m.uid)).count()
+    }
+
+    pub(super) fn is_recent(&self, uid: u32) -> bool {
+        self.recent.iter().any(|&(after, up_to)| uid > after && uid <= up_to)
+    }
+
+    /// Takes note of `keywords` and returns the FLAGS and PERMANENTFLAGS lines to send first when one is
+    /// new to the client (RFC 3501 §7.2.6: a client learns of a keyword before any FETCH shows it).
+    pub(super) fn announce(&mut self, keywords: &str) -> Option<String> {
+        let mut grew = false;
+        for k in keywords.split(' ').filter(|k| !k.is_empty()) {
+            grew |= self.keywords.insert(k.to_string());
+        }
+        grew.then(|| flags_lines(&self.keywords))
+    }
+
     pub(super) fn last_uid(&self) -> u32 {
         self.messages.last().map_or(0, |m| m.uid)
     }
@@ -72,6 +95,17 @@ impl Selected {
         }
         Ok(sequence::select(set, count, 1..=count))
     }
+}
+
+/// The FLAGS and PERMANENTFLAGS lines for a mailbox whose messages carry `keywords`.
+pub(super) fn flags_lines(keywords: &std::collections::BTreeSet<String>) -> String {
+    let system = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
+    let mut words = String::new();
+    for k in keywords {
+        words.push(' ');
+        words.push_str(k);
+    }
+    format!("* FLAGS ({system}{words})\r\n* OK [PERMANENTFLAGS ({system}{words} \\*)] flags permitted\r\n")
 }
 
 /// A continuation the session waits for.
@@ -641,7 +675,7 @@ impl Session {
 pub(super) fn status_item(name: &str, st: &mailbox::FolderStatus, f: &Folder) -> Option<String> {
     let value = match name {
         "MESSAGES" => st.messages,
-        "RECENT" => 0,
+        "RECENT" => st.recent,
         "UIDNEXT" => f.uidnext,
         "UIDVALIDITY" => f.uidvalidity,
         "UNSEEN" => st.unseen,

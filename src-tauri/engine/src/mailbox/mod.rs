@@ -73,9 +73,11 @@ pub struct Folder {
     pub uidvalidity: i64,
     pub uidnext: i64,
     pub highestmodseq: i64,
+    /// The highest UID a session has been shown as \Recent; the messages above it are recent still.
+    pub recent_uid: i64,
 }
 
-const FOLDER_COLUMNS: &str = "id, path, special_use, subscribed, uidvalidity, uidnext, highestmodseq";
+const FOLDER_COLUMNS: &str = "id, path, special_use, subscribed, uidvalidity, uidnext, highestmodseq, recent_uid";
 
 fn folder_row(r: &rusqlite::Row) -> rusqlite::Result<Folder> {
     Ok(Folder {
@@ -86,7 +88,20 @@ fn folder_row(r: &rusqlite::Row) -> rusqlite::Result<Folder> {
         uidvalidity: r.get(4)?,
         uidnext: r.get(5)?,
         highestmodseq: r.get(6)?,
+        recent_uid: r.get(7)?,
     })
+}
+
+/// Takes the folder's recent messages for one session (RFC 3501: a message is \Recent in exactly one
+/// session): returns the UIDs `(after, up_to]` now recent there, or `None` when there are none. Runs
+/// through the single writer, so two sessions never both get a message.
+pub fn claim_recent(c: &Connection, folder_id: i64) -> StoreResult<Option<(u32, u32)>> {
+    let (recent, next): (i64, i64) = c.query_row("SELECT recent_uid, uidnext FROM folders WHERE id = ?1", [folder_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if recent >= next - 1 {
+        return Ok(None);
+    }
+    c.execute("UPDATE folders SET recent_uid = ?2 WHERE id = ?1", params![folder_id, next - 1])?;
+    Ok(Some((recent as u32, (next - 1) as u32)))
 }
 
 /// Every folder of the user, INBOX first, then by path.
@@ -350,6 +365,8 @@ pub fn copy_messages(c: &Connection, from: i64, ids: &[i64], to: i64) -> StoreRe
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FolderStatus {
     pub messages: i64,
+    /// Messages no session has been shown as \Recent yet.
+    pub recent: i64,
     pub unseen: i64,
     pub deleted: i64,
     pub size: i64,
@@ -357,8 +374,10 @@ pub struct FolderStatus {
 
 pub fn status(c: &Connection, folder_id: i64) -> StoreResult<FolderStatus> {
     Ok(c.query_row(
-        "SELECT count(*), coalesce(sum(seen = 0), 0), coalesce(sum(deleted), 0), coalesce(sum(size), 0) FROM messages WHERE folder_id = ?1",
+        "SELECT count(*), coalesce(sum(seen = 0), 0), coalesce(sum(deleted), 0), coalesce(sum(size), 0),
+                coalesce(sum(uid > (SELECT recent_uid FROM folders WHERE id = ?1)), 0)
+         FROM messages WHERE folder_id = ?1",
         [folder_id],
-        |r| Ok(FolderStatus { messages: r.get(0)?, unseen: r.get(1)?, deleted: r.get(2)?, size: r.get(3)? }),
+        |r| Ok(FolderStatus { messages: r.get(0)?, unseen: r.get(1)?, deleted: r.get(2)?, size: r.get(3)?, recent: r.get(4)? }),
     )?)
 }

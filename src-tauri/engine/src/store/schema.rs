@@ -174,6 +174,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER blobs_unused AFTER UPDATE OF refcount ON blobs WHEN new.refcount <= 0 AND old.refcount > 0
     BEGIN UPDATE blobs SET unused_since = CAST(strftime('%s', 'now') AS INTEGER) WHERE id = new.id; END;
     "#,
+    // 8: IMAP's \Recent (RFC 3501 §2.3.2): the highest UID some session has already been shown as recent.
+    // Messages above it are recent to the next session that selects the folder, and to that one only.
+    // What was there before this migration is old.
+    r#"
+    ALTER TABLE folders ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 0;
+    UPDATE folders SET recent_uid = uidnext - 1;
+    "#,
 ];
 
 /// Applies every migration the database has not seen yet.

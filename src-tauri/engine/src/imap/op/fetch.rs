@@ -58,6 +58,7 @@ impl Session {
             self.talk.out.extend_from_slice(format!("* {} FETCH (", index + 1).as_bytes());
             // Sent as it is written: at most one item of one message waits in memory.
             let mut writer = fetch::MessageWriter::new(&row, meta.as_ref(), raw.as_deref());
+            writer.recent = !self.rev2 && self.selected.as_ref().is_some_and(|s| s.is_recent(row.uid));
             for (i, item) in items.iter().enumerate() {
                 writer.item(&mut self.talk.out, i, item);
                 if let Err(e) = self.talk.flush_if_over_bound().await {

@@ -21,11 +21,13 @@ impl Session {
     pub(in crate::imap) async fn search_or_sort(&mut self, tag: &str, key: &SearchKey<'static>, sort: Option<Vec<SortCriterion>>, uid: bool, esearch: Option<esearch::ReturnOptions>) {
         let Some(sel) = &self.selected else { return };
         let rows = sel.messages.clone();
+        let recent = sel.recent.clone();
         let store = self.ctx.shared.store.clone();
         let key = key.clone();
         let verb = if sort.is_some() { "SORT" } else { "SEARCH" };
         let found = tokio::task::spawn_blocking(move || {
-            let hits = search::run(&store, &rows, &key, sort.as_deref(), SEARCH_LIMIT)?;
+            let is_recent = |uid: u32| recent.iter().any(|&(after, up_to)| uid > after && uid <= up_to);
+            let hits = search::run(&store, &rows, &is_recent, &key, sort.as_deref(), SEARCH_LIMIT)?;
             Ok::<_, search::TooSlow>(hits.into_iter().map(|i| if uid { rows[i].uid } else { i as u32 + 1 }).collect::<Vec<u32>>())
         })
         .await;

@@ -19,19 +19,30 @@ impl Session {
             Ok(None) => return self.tagged(tag, "NO", "[NONEXISTENT] no such folder"),
             Err(e) => return self.store_failed(tag, e),
         };
-        self.untagged("FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
-        self.untagged("OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] flags permitted");
-        self.untagged(&format!("{} EXISTS", messages.len()));
+        // SELECT takes the recent messages for this session; EXAMINE changes nothing and shows the ones
+        // no session has taken yet.
+        let recent = if read_only {
+            vec![(folder.recent_uid as u32, u32::MAX)]
+        } else {
+            match claim_recent(self.ctx.shared.store.clone(), folder.id).await {
+                Ok(r) => r.into_iter().collect(),
+                Err(e) => return self.store_failed(tag, e),
+            }
+        };
+        let keywords = messages.iter().flat_map(|m| m.keywords.split(' ')).filter(|k| !k.is_empty()).map(str::to_string).collect();
+        let sel = Selected { folder, read_only, messages, recent, keywords };
+        self.talk.out.extend_from_slice(flags_lines(&sel.keywords).as_bytes());
+        self.untagged(&format!("{} EXISTS", sel.messages.len()));
         if !self.rev2 {
-            self.untagged("0 RECENT");
-            if let Some(first) = messages.iter().position(|m| !m.flags.has(Flags::SEEN)) {
+            self.untagged(&format!("{} RECENT", sel.recent_count()));
+            if let Some(first) = sel.messages.iter().position(|m| !m.flags.has(Flags::SEEN)) {
                 self.untagged(&format!("OK [UNSEEN {}] first unseen", first + 1));
             }
         }
-        self.untagged(&format!("OK [UIDVALIDITY {}] UIDs valid", folder.uidvalidity));
-        self.untagged(&format!("OK [UIDNEXT {}] predicted next UID", folder.uidnext));
-        self.untagged(&format!("OK [HIGHESTMODSEQ {}] highest", folder.highestmodseq));
-        self.selected = Some(Selected { folder, read_only, messages });
+        self.untagged(&format!("OK [UIDVALIDITY {}] UIDs valid", sel.folder.uidvalidity));
+        self.untagged(&format!("OK [UIDNEXT {}] predicted next UID", sel.folder.uidnext));
+        self.untagged(&format!("OK [HIGHESTMODSEQ {}] highest", sel.folder.highestmodseq));
+        self.selected = Some(sel);
         let mode = if read_only { "[READ-ONLY] EXAMINE" } else { "[READ-WRITE] SELECT" };
         self.tagged(tag, "OK", &format!("{mode} completed"));
     }
@@ -57,8 +68,14 @@ impl Session {
         })
         .await;
         let Ok(Some((folder, changed, present))) = fresh else { return };
-        let condstore = self.condstore;
+        // New messages are recent in the session that sees them first.
+        let claimed = match &self.selected {
+            Some(sel) if !sel.read_only && folder.uidnext > sel.folder.uidnext => claim_recent(self.ctx.shared.store.clone(), folder.id).await.ok().flatten(),
+            _ => None,
+        };
+        let (condstore, rev2) = (self.condstore, self.rev2);
         let Some(sel) = self.selected.as_mut() else { return };
+        sel.recent.extend(claimed);
         let mut out = Vec::new();
         let mut deferred = false;
         if let Some(present) = present {
@@ -84,20 +101,30 @@ impl Session {
                 continue;
             }
             let Ok(i) = sel.messages.binary_search_by_key(&fresh.uid, |m| m.uid) else { continue };
-            let m = &mut sel.messages[i];
-            if fresh.flags != m.flags || fresh.keywords != m.keywords {
+            if fresh.flags != sel.messages[i].flags || fresh.keywords != sel.messages[i].keywords {
+                if let Some(lines) = sel.announce(&fresh.keywords) {
+                    out.extend_from_slice(lines.as_bytes());
+                }
                 out.extend_from_slice(format!("* {} FETCH (UID {} FLAGS ", i + 1, fresh.uid).as_bytes());
-                fetch::write_flags(&mut out, fresh.flags, &fresh.keywords);
+                fetch::write_flags(&mut out, fresh.flags, &fresh.keywords, !rev2 && sel.is_recent(fresh.uid));
                 if condstore {
                     out.extend_from_slice(format!(" MODSEQ ({})", fresh.modseq).as_bytes());
                 }
                 out.extend_from_slice(b")\r\n");
             }
-            *m = fresh;
+            sel.messages[i] = fresh;
         }
         if !added.is_empty() {
+            for m in &added {
+                if let Some(lines) = sel.announce(&m.keywords) {
+                    out.extend_from_slice(lines.as_bytes());
+                }
+            }
             sel.messages.extend(added);
             out.extend_from_slice(format!("* {} EXISTS\r\n", sel.messages.len()).as_bytes());
+            if !rev2 {
+                out.extend_from_slice(format!("* {} RECENT\r\n", sel.recent_count()).as_bytes());
+            }
         }
         // With expunges held back, the folder's mod-sequence stays where it was, so the next look finds them.
         if deferred {
@@ -107,4 +134,9 @@ impl Session {
         }
         self.talk.out.extend_from_slice(&out);
     }
+}
+
+/// Takes the folder's recent messages for a session (see `mailbox::claim_recent`).
+async fn claim_recent(store: crate::store::Store, folder_id: i64) -> crate::store::StoreResult<Option<(u32, u32)>> {
+    store.write_async(move |c| mailbox::claim_recent(c, folder_id)).await
 }

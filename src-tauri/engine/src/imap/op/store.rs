@@ -65,7 +65,12 @@ impl Session {
         let condstore = self.condstore;
         let Some(sel) = self.selected.as_mut() else { return };
         let mut out = Vec::new();
+        let rev2 = self.rev2;
         for (i, _, new, kw) in changes {
+            if let Some(lines) = sel.announce(&kw) {
+                out.extend_from_slice(lines.as_bytes());
+            }
+            let recent = !rev2 && sel.is_recent(sel.messages[i].uid);
             let m = &mut sel.messages[i];
             m.flags = new;
             m.keywords = kw;
@@ -76,7 +81,7 @@ impl Session {
                     out.extend_from_slice(format!("UID {} ", m.uid).as_bytes());
                 }
                 out.extend_from_slice(b"FLAGS ");
-                fetch::write_flags(&mut out, m.flags, &m.keywords);
+                fetch::write_flags(&mut out, m.flags, &m.keywords, recent);
                 if condstore {
                     out.extend_from_slice(format!(" MODSEQ ({modseq})").as_bytes());
                 }

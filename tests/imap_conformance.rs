@@ -1,0 +1,162 @@
+//! IMAP answers as the RFCs write them, byte for byte, where mail programs are forgiving and a wrong answer
+//! is a lost flag or a message shown twice. Every test talks over a raw socket and compares the server's
+//! exact lines; where state is shared (\Recent, keywords) two or three sessions look at one mailbox.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::mail::MailOffice;
+
+/// One raw IMAP session as alice.
+struct Session {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    next: u32,
+}
+
+impl Session {
+    fn login(office: &MailOffice) -> Session {
+        let stream = TcpStream::connect(("127.0.0.1", office.port("imap"))).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut s = Session { reader: BufReader::new(stream.try_clone().unwrap()), writer: stream, next: 0 };
+        let mut greeting = String::new();
+        s.reader.read_line(&mut greeting).unwrap();
+        assert!(greeting.starts_with("* OK"), "{greeting}");
+        let login = s.cmd("LOGIN alice alice-secret");
+        assert!(login.last().unwrap().contains("OK"), "{login:?}");
+        s
+    }
+
+    /// Sends one command; every line of the answer up to and including the tagged one, without CRLF.
+    fn cmd(&mut self, command: &str) -> Vec<String> {
+        self.next += 1;
+        let tag = format!("t{}", self.next);
+        self.writer.write_all(format!("{tag} {command}\r\n").as_bytes()).unwrap();
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            assert!(self.reader.read_line(&mut line).unwrap() > 0, "the server closed the connection after {lines:?}");
+            let line = line.trim_end_matches("\r\n").to_string();
+            let done = line.starts_with(&format!("{tag} "));
+            lines.push(line);
+            if done {
+                return lines;
+            }
+        }
+    }
+
+    /// The untagged lines of a command that must succeed.
+    fn ok(&mut self, command: &str) -> Vec<String> {
+        let mut lines = self.cmd(command);
+        let tagged = lines.pop().unwrap();
+        assert!(tagged.split(' ').nth(1) == Some("OK"), "{command}: {tagged} after {lines:?}");
+        lines
+    }
+}
+
+/// alice with `count` plain messages.
+fn office(count: usize) -> MailOffice {
+    let office = MailOffice::start();
+    deliver(&office, count);
+    office
+}
+
+fn deliver(office: &MailOffice, count: usize) {
+    office.deliver(count, r#""From: bob@far.example\r\nTo: alice@office.test\r\nSubject: note %d\r\n\r\nhello\r\n" % n"#);
+}
+
+fn position(lines: &[String], start: &str) -> usize {
+    lines.iter().position(|l| l.starts_with(start)).unwrap_or_else(|| panic!("no line starting {start:?} in {lines:?}"))
+}
+
+#[test]
+fn recent_goes_to_exactly_one_session_and_copies_arrive_recent() {
+    let office = office(2);
+    // EXAMINE shows what no session has taken yet, and takes nothing (RFC 3501 §6.3.2).
+    let mut watcher = Session::login(&office);
+    let examined = watcher.ok("EXAMINE INBOX");
+    assert!(examined.contains(&"* 2 RECENT".to_string()), "{examined:?}");
+    // The first SELECT takes both; a second session sees none.
+    let mut first = Session::login(&office);
+    let selected = first.ok("SELECT INBOX");
+    assert!(selected.contains(&"* 2 RECENT".to_string()), "{selected:?}");
+    assert_eq!(first.ok("FETCH 1:2 FLAGS"), ["* 1 FETCH (FLAGS (\\Recent))", "* 2 FETCH (FLAGS (\\Recent))"]);
+    let mut second = Session::login(&office);
+    let selected = second.ok("SELECT INBOX");
+    assert!(selected.contains(&"* 0 RECENT".to_string()), "{selected:?}");
+    assert_eq!(second.ok("FETCH 1 FLAGS"), ["* 1 FETCH (FLAGS ())"]);
+    assert_eq!(second.ok("SEARCH RECENT"), ["* SEARCH"]);
+    assert_eq!(second.ok("SEARCH OLD"), ["* SEARCH 1 2"]);
+    // A message arriving while both have the mailbox open is recent in the one that hears of it first.
+    deliver(&office, 1);
+    assert_eq!(first.ok("NOOP"), ["* 3 EXISTS", "* 3 RECENT"]);
+    assert_eq!(second.ok("NOOP"), ["* 3 EXISTS", "* 0 RECENT"]);
+    assert_eq!(first.ok("SEARCH NEW"), ["* SEARCH 1 2 3"]);
+    first.ok("STORE 1 +FLAGS.SILENT (\\Seen)");
+    assert_eq!(first.ok("SEARCH NEW"), ["* SEARCH 2 3"]);
+    assert_eq!(first.ok("SEARCH RECENT"), ["* SEARCH 1 2 3"]);
+    // A copy is a new arrival in its folder: recent to the next session there, counted by STATUS.
+    first.ok("CREATE Archive");
+    first.ok("COPY 1 Archive");
+    assert_eq!(second.ok("STATUS Archive (MESSAGES RECENT)"), ["* STATUS \"Archive\" (MESSAGES 1 RECENT 1)"]);
+    let archive = second.ok("SELECT Archive");
+    assert!(archive.contains(&"* 1 RECENT".to_string()), "{archive:?}");
+    assert_eq!(second.ok("FETCH 1 FLAGS"), ["* 1 FETCH (FLAGS (\\Seen \\Recent))"]);
+    // IMAP4rev2 has no \Recent (RFC 9051): no RECENT line, no flag.
+    let mut modern = Session::login(&office);
+    modern.ok("ENABLE IMAP4rev2");
+    let selected = modern.ok("SELECT INBOX");
+    assert!(!selected.iter().any(|l| l.ends_with("RECENT")), "{selected:?}");
+}
+
+#[test]
+fn a_new_keyword_is_announced_to_every_session_before_a_fetch_shows_it() {
+    let office = office(2);
+    let mut a = Session::login(&office);
+    let mut b = Session::login(&office);
+    let system = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
+    let selected = a.ok("SELECT INBOX");
+    assert_eq!(&selected[..2], [format!("* FLAGS ({system})"), format!("* OK [PERMANENTFLAGS ({system} \\*)] flags permitted")]);
+    b.ok("SELECT INBOX");
+    let stored = a.ok("STORE 1 +FLAGS ($Label1)");
+    assert_eq!(
+        stored,
+        [
+            format!("* FLAGS ({system} $Label1)"),
+            format!("* OK [PERMANENTFLAGS ({system} $Label1 \\*)] flags permitted"),
+            "* 1 FETCH (FLAGS (\\Recent $Label1))".to_string(),
+        ]
+    );
+    // The other session learns of the keyword first, then sees it on the message.
+    let heard = b.ok("NOOP");
+    let flags = position(&heard, "* FLAGS (");
+    assert_eq!(heard[flags], format!("* FLAGS ({system} $Label1)"));
+    assert!(flags < position(&heard, "* 1 FETCH"), "{heard:?}");
+    assert_eq!(heard[position(&heard, "* 1 FETCH")], "* 1 FETCH (UID 1 FLAGS ($Label1))");
+    // A keyword already announced is not announced again; STORE.SILENT still announces a new one.
+    assert_eq!(a.ok("STORE 2 +FLAGS ($Label1)"), ["* 2 FETCH (FLAGS (\\Recent $Label1))"]);
+    assert_eq!(a.ok("STORE 2 +FLAGS.SILENT ($hello)")[0], format!("* FLAGS ({system} $Label1 $hello)"));
+    // A session selecting afterwards is told of both at once.
+    let mut c = Session::login(&office);
+    assert_eq!(c.ok("EXAMINE INBOX")[0], format!("* FLAGS ({system} $Label1 $hello)"));
+}
+
+#[test]
+fn store_flags_replaces_system_flags_and_keywords_and_copy_carries_them() {
+    let office = office(1);
+    let mut s = Session::login(&office);
+    s.ok("SELECT INBOX");
+    s.ok("STORE 1 +FLAGS (\\Seen)");
+    s.ok("STORE 1 +FLAGS ($Label1 \\Flagged)");
+    assert_eq!(s.ok("STORE 1 FLAGS (\\Answered)"), ["* 1 FETCH (FLAGS (\\Answered \\Recent))"]);
+    assert_eq!(s.ok("FETCH 1 FLAGS"), ["* 1 FETCH (FLAGS (\\Answered \\Recent))"]);
+    s.ok("STORE 1 +FLAGS ($Work \\Flagged)");
+    s.ok("CREATE Kept");
+    s.ok("COPY 1 Kept");
+    let mut other = Session::login(&office);
+    other.ok("EXAMINE Kept");
+    assert_eq!(other.ok("FETCH 1 FLAGS"), ["* 1 FETCH (FLAGS (\\Answered \\Flagged \\Recent $Work))"]);
+}
