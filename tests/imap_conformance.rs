@@ -160,3 +160,23 @@ fn store_flags_replaces_system_flags_and_keywords_and_copy_carries_them() {
     other.ok("EXAMINE Kept");
     assert_eq!(other.ok("FETCH 1 FLAGS"), ["* 1 FETCH (FLAGS (\\Answered \\Flagged \\Recent $Work))"]);
 }
+
+#[test]
+fn a_folder_deleted_and_created_again_gets_a_new_uidvalidity() {
+    let office = office(0);
+    let mut s = Session::login(&office);
+    let uidvalidity = |s: &mut Session| {
+        let lines = s.ok("STATUS Projects (UIDVALIDITY)");
+        lines[0].rsplit(' ').next().unwrap().trim_end_matches(')').parse::<u64>().unwrap()
+    };
+    s.ok("CREATE Projects");
+    let first = uidvalidity(&mut s);
+    // Within the same second, as a mail program cleaning up does.
+    s.ok("DELETE Projects");
+    s.ok("CREATE Projects");
+    let second = uidvalidity(&mut s);
+    s.ok("DELETE Projects");
+    s.ok("CREATE Projects");
+    let third = uidvalidity(&mut s);
+    assert!(first < second && second < third, "UIDVALIDITY {first}, then {second}, then {third}");
+}

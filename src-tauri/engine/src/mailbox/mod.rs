@@ -166,11 +166,20 @@ pub fn create_folder(c: &Connection, user_id: i64, path: &str) -> StoreResult<Re
         if folder(c, user_id, &prefix)?.is_none() {
             c.execute(
                 "INSERT INTO folders(user_id, path, uidvalidity) VALUES (?1, ?2, ?3)",
-                params![user_id, prefix, crate::store::now()],
+                params![user_id, prefix, next_uidvalidity(c, user_id)?],
             )?;
         }
     }
     Ok(folder(c, user_id, &path)?.ok_or(FolderError::NotFound))
+}
+
+/// A UIDVALIDITY for a new folder of the user: the time, or one more than the last one given if that is
+/// later, so no two folders the user ever had share one (a name deleted and created again must not).
+pub fn next_uidvalidity(c: &Connection, user_id: i64) -> StoreResult<i64> {
+    let last: i64 = c.query_row("SELECT last_uidvalidity FROM users WHERE id = ?1", [user_id], |r| r.get(0))?;
+    let next = crate::store::now().max(last + 1);
+    c.execute("UPDATE users SET last_uidvalidity = ?2 WHERE id = ?1", params![user_id, next])?;
+    Ok(next)
 }
 
 /// Deletes a folder and its messages; INBOX cannot go. Folders below it stay.

@@ -181,6 +181,12 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE folders ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 0;
     UPDATE folders SET recent_uid = uidnext - 1;
     "#,
+    // 9: the last UIDVALIDITY given to a folder of the user, so that a folder deleted and created again
+    // (even within one second) gets a new one (RFC 3501 §2.3.1.1).
+    r#"
+    ALTER TABLE users ADD COLUMN last_uidvalidity INTEGER NOT NULL DEFAULT 0;
+    UPDATE users SET last_uidvalidity = (SELECT coalesce(max(uidvalidity), 0) FROM folders WHERE user_id = users.id);
+    "#,
 ];
 
 /// Applies every migration the database has not seen yet.

@@ -324,7 +324,7 @@ pub(crate) fn insert_user(c: &Connection, form: &UserForm, hash: &str) -> StoreR
     for (path, special) in DEFAULT_FOLDERS {
         c.execute(
             "INSERT INTO folders(user_id, path, special_use, uidvalidity) VALUES (?1, ?2, ?3, ?4)",
-            params![id, path, special, now()],
+            params![id, path, special, crate::mailbox::next_uidvalidity(c, id)?],
         )?;
     }
     Ok(Ok(id))
