@@ -180,3 +180,36 @@ fn a_folder_deleted_and_created_again_gets_a_new_uidvalidity() {
     let third = uidvalidity(&mut s);
     assert!(first < second && second < third, "UIDVALIDITY {first}, then {second}, then {third}");
 }
+
+#[test]
+fn envelope_keeps_group_syntax_for_every_group_form() {
+    let office = MailOffice::start();
+    let forms = [
+        ("undisclosed-recipients:;", r#"((NIL NIL "undisclosed-recipients" NIL)(NIL NIL NIL NIL))"#),
+        ("Friends: alice@a.example, Bob <bob@b.example>;", r#"((NIL NIL "Friends" NIL)(NIL NIL "alice" "a.example")("Bob" NIL "bob" "b.example")(NIL NIL NIL NIL))"#),
+        // A member that is only a display name must not read as the end of the group.
+        (r#"group: "foo";"#, r#"((NIL NIL "group" NIL)("foo" NIL "MISSING_MAILBOX" "MISSING_DOMAIN")(NIL NIL NIL NIL))"#),
+        (
+            "A Group:Ed Jones <c@a.test>,joe@where.test,John <jdoe@one.test>;, Mary Smith <mary@x.test>",
+            r#"((NIL NIL "A Group" NIL)("Ed Jones" NIL "c" "a.test")(NIL NIL "joe" "where.test")("John" NIL "jdoe" "one.test")(NIL NIL NIL NIL)("Mary Smith" NIL "mary" "x.test"))"#,
+        ),
+        // A bare word (mail-parser reads it as a name) must not read as the start of a group.
+        ("joe", r#"(("joe" NIL "MISSING_MAILBOX" "MISSING_DOMAIN"))"#),
+        ("joe@", r#"((NIL NIL "joe" "MISSING_DOMAIN"))"#),
+    ];
+    let script = format!(
+        "import smtplib, sys\ns = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))\nfor to in {:?}:\n    s.sendmail('bob@far.example', ['alice@office.test'], 'From: bob@far.example\\r\\nTo: %s\\r\\nSubject: g\\r\\n\\r\\nhi\\r\\n' % to)\ns.quit()\n",
+        forms.iter().map(|f| f.0).collect::<Vec<_>>()
+    );
+    let (sent, out) = common::mail::python(&script, &[office.port("smtp").to_string()]);
+    assert!(sent, "{out}");
+    let mut s = Session::login(&office);
+    s.ok("EXAMINE INBOX");
+    for (n, (to, expected)) in forms.iter().enumerate() {
+        let envelope = s.ok(&format!("FETCH {} ENVELOPE", n + 1)).join("");
+        let from = r#"((NIL NIL "bob" "far.example"))"#;
+        // date, subject, from, sender, reply-to, then to.
+        let after = format!(r#""g" {from} {from} {from} {expected} NIL NIL NIL"#);
+        assert!(envelope.contains(&after), "To: {to}\nexpected {expected}\nin {envelope}");
+    }
+}

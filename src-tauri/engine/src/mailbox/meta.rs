@@ -99,20 +99,25 @@ fn write_addresses(out: &mut Vec<u8>, value: Option<&Address>) {
         return;
     };
     let mut items: Vec<u8> = Vec::new();
+    // An address always has a mailbox and a host: in RFC 3501's syntax a NIL host starts a group and a NIL
+    // mailbox with it ends one, so what a sender left out is filled in as Dovecot does (MISSING_MAILBOX,
+    // MISSING_DOMAIN) rather than read by the client as group markers. An entry with nothing is left out.
     let one = |out: &mut Vec<u8>, name: Option<&str>, email: Option<&str>| {
+        let email = email.map(str::trim).filter(|e| !e.is_empty());
+        let name = name.filter(|n| !n.trim().is_empty());
+        if name.is_none() && email.is_none() {
+            return;
+        }
+        let (mailbox, host) = match email.map(|e| e.rsplit_once('@').unwrap_or((e, ""))) {
+            Some((m, h)) => (m, h),
+            None => ("", ""),
+        };
         out.push(b'(');
         nstring(out, name.map(display_name).as_deref());
         out.extend_from_slice(b" NIL ");
-        let (mailbox, host) = match email {
-            Some(e) => match e.rsplit_once('@') {
-                Some((m, h)) => (Some(m), Some(h)),
-                None => (Some(e), None),
-            },
-            None => (None, None),
-        };
-        nstring(out, mailbox.map(str::as_bytes));
+        string(out, if mailbox.is_empty() { &b"MISSING_MAILBOX"[..] } else { mailbox.as_bytes() });
         out.push(b' ');
-        nstring(out, host.map(str::as_bytes));
+        string(out, if host.is_empty() { &b"MISSING_DOMAIN"[..] } else { host.as_bytes() });
         out.push(b')');
     };
     match address {
