@@ -213,3 +213,27 @@ fn envelope_keeps_group_syntax_for_every_group_form() {
         assert!(envelope.contains(&after), "To: {to}\nexpected {expected}\nin {envelope}");
     }
 }
+
+#[test]
+fn sent_dates_are_the_date_header_as_written_and_plain_dates_the_internal_date() {
+    let office = MailOffice::start();
+    // 1: late on 1 December in California (2 December in UTC); 2: just after midnight on 2 December in
+    // Tokyo (still 1 December in UTC).
+    office.deliver(
+        2,
+        r#""From: bob@far.example\r\nSubject: d%d\r\nDate: %s\r\n\r\nhi\r\n" % (n, ["Mon, 01 Dec 2025 23:30:00 -0800", "Tue, 02 Dec 2025 00:30:00 +0900"][n - 1])"#,
+    );
+    let mut s = Session::login(&office);
+    s.ok("EXAMINE INBOX");
+    assert_eq!(s.ok("SEARCH SENTON 1-Dec-2025"), ["* SEARCH 1"]);
+    assert_eq!(s.ok("SEARCH SENTON 2-Dec-2025"), ["* SEARCH 2"]);
+    assert_eq!(s.ok("SEARCH SENTBEFORE 2-Dec-2025"), ["* SEARCH 1"]);
+    assert_eq!(s.ok("SEARCH SENTSINCE 2-Dec-2025"), ["* SEARCH 2"]);
+    assert_eq!(s.ok("SEARCH SENTSINCE 1-Dec-2025 SENTBEFORE 3-Dec-2025"), ["* SEARCH 1 2"]);
+    // BEFORE, ON and SINCE look at the internal date: when Postroom received them, today (UTC).
+    let internal = s.ok("FETCH 1 INTERNALDATE").join("");
+    let today = internal.split('"').nth(1).and_then(|d| d.split(' ').next()).unwrap().trim_start_matches('0').to_string();
+    assert_eq!(s.ok(&format!("SEARCH ON {today}")), ["* SEARCH 1 2"]);
+    assert_eq!(s.ok(&format!("SEARCH BEFORE {today}")), ["* SEARCH"]);
+    assert_eq!(s.ok("SEARCH SINCE 2-Dec-2025 BEFORE 3-Dec-2025"), ["* SEARCH"]);
+}

@@ -16,6 +16,8 @@ pub struct Parsed {
     headers: Vec<(String, String, String)>,
     body: String,
     sent: Option<i64>,
+    /// The Date: header's own calendar date, in its own time zone (what SENTON and friends compare).
+    sent_day: Option<chrono::NaiveDate>,
 }
 
 impl Parsed {
@@ -31,7 +33,8 @@ impl Parsed {
             })
             .collect();
         let sent = message.date().map(|d| d.to_timestamp());
-        Parsed { headers, body: crate::mailbox::meta::searchable_text(raw).to_lowercase(), sent }
+        let sent_day = message.date().and_then(|d| chrono::NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day)));
+        Parsed { headers, body: crate::mailbox::meta::searchable_text(raw).to_lowercase(), sent, sent_day }
     }
 
     fn header_has(&self, name: &str, needle: &str) -> bool {
@@ -101,9 +104,10 @@ pub fn matches(key: &SearchKey, c: &Candidate, parsed: &mut dyn FnMut() -> std::
         SearchKey::Before(d) => internal_day < day_start(d.as_ref()),
         SearchKey::On(d) => internal_day == day_start(d.as_ref()),
         SearchKey::Since(d) => internal_day >= day_start(d.as_ref()),
-        SearchKey::SentBefore(d) => parsed().sent.is_some_and(|s| s - s.rem_euclid(86_400) < day_start(d.as_ref())),
-        SearchKey::SentOn(d) => parsed().sent.is_some_and(|s| s - s.rem_euclid(86_400) == day_start(d.as_ref())),
-        SearchKey::SentSince(d) => parsed().sent.is_some_and(|s| s - s.rem_euclid(86_400) >= day_start(d.as_ref())),
+        // RFC 3501: the Date: header's date, "disregarding time and timezone" — the day as it is written.
+        SearchKey::SentBefore(d) => parsed().sent_day.is_some_and(|s| s < *d.as_ref()),
+        SearchKey::SentOn(d) => parsed().sent_day.is_some_and(|s| s == *d.as_ref()),
+        SearchKey::SentSince(d) => parsed().sent_day.is_some_and(|s| s >= *d.as_ref()),
         SearchKey::Bcc(v) => parsed().header_has("BCC", &text(v.as_ref())),
         SearchKey::Cc(v) => parsed().header_has("CC", &text(v.as_ref())),
         SearchKey::From(v) => parsed().header_has("FROM", &text(v.as_ref())),
