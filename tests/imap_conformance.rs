@@ -237,3 +237,27 @@ fn sent_dates_are_the_date_header_as_written_and_plain_dates_the_internal_date()
     assert_eq!(s.ok(&format!("SEARCH BEFORE {today}")), ["* SEARCH"]);
     assert_eq!(s.ok("SEARCH SINCE 2-Dec-2025 BEFORE 3-Dec-2025"), ["* SEARCH"]);
 }
+
+#[test]
+fn sort_uses_the_first_mailbox_and_the_base_subject() {
+    let office = MailOffice::start();
+    // (From, Cc, Subject) of messages 1..4.
+    office.deliver(
+        4,
+        r#""From: %s\r\nCc: %s\r\nTo: alice@office.test\r\nSubject: %s\r\n\r\nhi\r\n" % [
+            ("Zed Example <alice@z.example>", "dora@x.example, adam@y.example", "Re: [office] Lunch"),
+            ("Anna <zoe@a.example>", "Carl <carl@x.example>", "Budget\t  figures (fwd)"),
+            ("mike@m.example", "bob@x.example", "[Fwd: Re: Agenda]"),
+            ("\"Bea\" <BETTY@b.example>", "", "Re[2]: Re: budget figures"),
+        ][n - 1]"#,
+    );
+    let mut s = Session::login(&office);
+    s.ok("EXAMINE INBOX");
+    // FROM: alice, BETTY, mike, zoe (the mailbox, not the name; case does not count).
+    assert_eq!(s.ok("SORT (FROM) UTF-8 ALL"), ["* SORT 1 4 3 2"]);
+    // CC: adam is second in 1's list, so 1 sorts by dora; 4 has none and comes first.
+    assert_eq!(s.ok("SORT (CC) UTF-8 ALL"), ["* SORT 4 3 2 1"]);
+    // SUBJECT: agenda, budget figures (2 and 4, then by sequence), lunch.
+    assert_eq!(s.ok("SORT (SUBJECT) UTF-8 ALL"), ["* SORT 3 2 4 1"]);
+    assert_eq!(s.ok("SORT (REVERSE SUBJECT) UTF-8 ALL"), ["* SORT 1 2 4 3"]);
+}

@@ -196,29 +196,57 @@ fn sort_text(key: &SortKey, p: &Parsed) -> String {
     }
 }
 
-/// The subject without "Re:", "Fwd:", "[list]" prefixes and a "(fwd)" trailer (RFC 5256 2.1, simplified).
+/// RFC 5256 §2.1's base subject, in lower case: whitespace runs folded to one space, then, until nothing
+/// changes, "(fwd)" trailers, "Re:"/"Fw:"/"Fwd:" leaders (with "[blob]"s before them or before the colon,
+/// as in "[list] Re[2]:"), a leading "[blob]" that leaves something behind, and a "[Fwd: …]" wrapper
+/// taken off.
 pub fn base_subject(subject: &str) -> String {
-    let mut s = subject.trim().to_lowercase();
+    let mut s = subject.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
     loop {
         let before = s.clone();
-        for prefix in ["re:", "fw:", "fwd:"] {
-            if let Some(rest) = s.strip_prefix(prefix) {
-                s = rest.trim_start().to_string();
-            }
-        }
-        if s.starts_with('[') {
-            if let Some(end) = s.find(']') {
-                if end + 1 < s.len() {
-                    s = s[end + 1..].trim_start().to_string();
-                }
-            }
-        }
-        if let Some(rest) = s.strip_suffix("(fwd)") {
+        while let Some(rest) = s.trim_end().strip_suffix("(fwd)") {
             s = rest.trim_end().to_string();
+        }
+        loop {
+            let start = s.clone();
+            s = strip_leader(&s).to_string();
+            if let Some(rest) = strip_blob(&s).filter(|r| !r.is_empty()) {
+                s = rest.to_string();
+            }
+            if s == start {
+                break;
+            }
+        }
+        if s.starts_with("[fwd:") && s.ends_with(']') {
+            s = s[5..s.len() - 1].trim().to_string();
         }
         if s == before {
             return s;
         }
+    }
+}
+
+/// `[anything but brackets]` and the spaces after it, taken off the front; `None` without one.
+fn strip_blob(s: &str) -> Option<&str> {
+    let rest = s.strip_prefix('[')?;
+    let end = rest.find([']', '['])?;
+    (rest.as_bytes()[end] == b']').then(|| rest[end + 1..].trim_start())
+}
+
+/// A subj-leader — blobs, then "re", "fw" or "fwd", a blob perhaps, and ":" — taken off the front.
+fn strip_leader(s: &str) -> &str {
+    let mut rest = s;
+    while let Some(r) = strip_blob(rest) {
+        rest = r;
+    }
+    let Some(r) = ["fwd", "fw", "re"].iter().find_map(|k| rest.strip_prefix(k)) else { return s };
+    let mut r = r.trim_start();
+    if let Some(after) = strip_blob(r) {
+        r = after;
+    }
+    match r.strip_prefix(':') {
+        Some(after) => after.trim_start(),
+        None => s,
     }
 }
 
@@ -245,5 +273,11 @@ mod tests {
     fn base_subjects_drop_reply_and_forward_markers() {
         assert_eq!(base_subject("Re: RE: [office] Fwd: Lunch (fwd)"), "lunch");
         assert_eq!(base_subject("Quarterly figures"), "quarterly figures");
+        assert_eq!(base_subject("[office] Re[2]: Quarterly\t  figures (fwd) (FWD)"), "quarterly figures");
+        assert_eq!(base_subject("[Fwd: Re: Lunch]"), "lunch");
+        assert_eq!(base_subject("Re : spaces before the colon"), "spaces before the colon");
+        assert_eq!(base_subject("Reading: notes"), "reading: notes");
+        assert_eq!(base_subject("[only a blob]"), "[only a blob]");
+        assert_eq!(base_subject("Fw:Fwd:re:x"), "x");
     }
 }
