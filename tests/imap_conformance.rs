@@ -261,3 +261,26 @@ fn sort_uses_the_first_mailbox_and_the_base_subject() {
     assert_eq!(s.ok("SORT (SUBJECT) UTF-8 ALL"), ["* SORT 3 2 4 1"]);
     assert_eq!(s.ok("SORT (REVERSE SUBJECT) UTF-8 ALL"), ["* SORT 1 2 4 3"]);
 }
+
+#[test]
+fn a_search_by_modseq_reports_the_highest_modseq_it_returns() {
+    let office = office(3);
+    let mut s = Session::login(&office);
+    s.ok("SELECT INBOX (CONDSTORE)");
+    let modseq = |s: &mut Session, n: u32| {
+        let line = s.ok(&format!("FETCH {n} MODSEQ")).join("");
+        line.split("MODSEQ (").nth(1).unwrap().split(')').next().unwrap().parse::<u64>().unwrap()
+    };
+    let base = modseq(&mut s, 3);
+    s.ok("STORE 1 +FLAGS.SILENT (\\Flagged)");
+    s.ok("STORE 2 +FLAGS.SILENT (\\Seen)");
+    let (one, two) = (modseq(&mut s, 1), modseq(&mut s, 2));
+    assert!(one > base && two > one, "{base} {one} {two}");
+    assert_eq!(s.ok(&format!("SEARCH MODSEQ {}", base + 1)), [format!("* SEARCH 1 2 (MODSEQ {two})")]);
+    assert_eq!(s.ok(&format!("UID SEARCH RETURN (ALL) MODSEQ {}", base + 1))[0], format!("* ESEARCH (TAG \"t{}\") UID ALL 1:2 MODSEQ {two}", s.next));
+    assert_eq!(s.ok(&format!("SEARCH RETURN (MIN) MODSEQ {}", base + 1))[0], format!("* ESEARCH (TAG \"t{}\") MIN 1 MODSEQ {one}", s.next));
+    assert_eq!(s.ok(&format!("SEARCH RETURN (COUNT) MODSEQ {}", base + 1))[0], format!("* ESEARCH (TAG \"t{}\") COUNT 2", s.next));
+    // Without a MODSEQ criterion, no MODSEQ in the answer; with one that matches nothing, none either.
+    assert_eq!(s.ok("SEARCH FLAGGED"), ["* SEARCH 1"]);
+    assert_eq!(s.ok(&format!("SEARCH MODSEQ {}", two + 100)), ["* SEARCH"]);
+}

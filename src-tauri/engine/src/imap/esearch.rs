@@ -90,6 +90,17 @@ pub fn answer(tag: &str, uid: bool, options: ReturnOptions, hits: &[u32]) -> Str
     out
 }
 
+/// The MODSEQ of an ESEARCH answer (RFC 7162 §3.1.5): the highest mod-sequence of the messages it names —
+/// all of them with ALL, the lowest and highest with MIN/MAX; none when it names none (COUNT alone).
+pub fn returned_modseq(options: ReturnOptions, hits: &[(u32, u64)]) -> Option<u64> {
+    if options.all {
+        return hits.iter().map(|h| h.1).max();
+    }
+    let min = options.min.then(|| hits.iter().min_by_key(|h| h.0)).flatten();
+    let max = options.max.then(|| hits.iter().max_by_key(|h| h.0)).flatten();
+    min.into_iter().chain(max).map(|h| h.1).max()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

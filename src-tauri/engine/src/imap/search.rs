@@ -74,6 +74,21 @@ fn day_start(date: &chrono::NaiveDate) -> i64 {
     date.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp()).unwrap_or(0)
 }
 
+/// Whether `key` has a MODSEQ criterion anywhere in it (walked with a stack: no recursion on input).
+pub fn uses_modseq(key: &SearchKey) -> bool {
+    let mut stack = vec![key];
+    while let Some(k) = stack.pop() {
+        match k {
+            SearchKey::ModSequence { .. } => return true,
+            SearchKey::And(all) => stack.extend(all.as_ref().iter()),
+            SearchKey::Or(a, b) => stack.extend([a.as_ref(), b.as_ref()]),
+            SearchKey::Not(a) => stack.push(a.as_ref()),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Whether the candidate matches `key`; `parsed` is filled in when a key needs the text.
 pub fn matches(key: &SearchKey, c: &Candidate, parsed: &mut dyn FnMut() -> std::rc::Rc<Parsed>) -> bool {
     let f = c.row.flags;

@@ -25,20 +25,30 @@ impl Session {
         let store = self.ctx.shared.store.clone();
         let key = key.clone();
         let verb = if sort.is_some() { "SORT" } else { "SEARCH" };
+        // RFC 7162 §3.1.5: a search by MODSEQ is answered with the highest mod-sequence of what it returns.
+        let by_modseq = search::uses_modseq(&key);
         let found = tokio::task::spawn_blocking(move || {
             let is_recent = |uid: u32| recent.iter().any(|&(after, up_to)| uid > after && uid <= up_to);
             let hits = search::run(&store, &rows, &is_recent, &key, sort.as_deref(), SEARCH_LIMIT)?;
-            Ok::<_, search::TooSlow>(hits.into_iter().map(|i| if uid { rows[i].uid } else { i as u32 + 1 }).collect::<Vec<u32>>())
+            Ok::<_, search::TooSlow>(hits.into_iter().map(|i| (if uid { rows[i].uid } else { i as u32 + 1 }, rows[i].modseq as u64)).collect::<Vec<(u32, u64)>>())
         })
         .await;
         match found {
-            Ok(Ok(hits)) => {
+            Ok(Ok(found)) => {
+                let hits: Vec<u32> = found.iter().map(|h| h.0).collect();
                 let esearch = esearch.or((self.rev2 && verb == "SEARCH").then(esearch::ReturnOptions::all));
                 match esearch {
-                    Some(options) => self.untagged(&esearch::answer(tag, uid, options, &hits)),
+                    Some(options) => {
+                        let mut answer = esearch::answer(tag, uid, options, &hits);
+                        if let Some(highest) = by_modseq.then(|| esearch::returned_modseq(options, &found)).flatten() {
+                            answer.push_str(&format!(" MODSEQ {highest}"));
+                        }
+                        self.untagged(&answer);
+                    }
                     None => {
                         let list: Vec<String> = hits.iter().map(|n| n.to_string()).collect();
-                        self.untagged(&format!("{verb}{}{}", if list.is_empty() { "" } else { " " }, list.join(" ")));
+                        let highest = found.iter().map(|h| h.1).max().filter(|_| by_modseq).map(|m| format!(" (MODSEQ {m})")).unwrap_or_default();
+                        self.untagged(&format!("{verb}{}{}{highest}", if list.is_empty() { "" } else { " " }, list.join(" ")));
                     }
                 }
                 self.refresh(false).await;
