@@ -284,3 +284,45 @@ fn a_search_by_modseq_reports_the_highest_modseq_it_returns() {
     assert_eq!(s.ok("SEARCH FLAGGED"), ["* SEARCH 1"]);
     assert_eq!(s.ok(&format!("SEARCH MODSEQ {}", two + 100)), ["* SEARCH"]);
 }
+
+#[test]
+fn binary_appended_with_literal8_is_fetched_whole_by_binary_and_without_nul_by_body() {
+    let office = MailOffice::start();
+    let mut s = Session::login(&office);
+    let payload: Vec<u8> = (0..=255u8).collect();
+    let mut message = b"Subject: bin\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\n\
+Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+        .to_vec();
+    message.extend_from_slice(&payload);
+    message.extend_from_slice(b"\r\n--XX--\r\n");
+    s.writer.write_all(format!("a APPEND INBOX ~{{{}+}}\r\n", message.len()).as_bytes()).unwrap();
+    s.writer.write_all(&message).unwrap();
+    s.writer.write_all(b"\r\n").unwrap();
+    let mut line = String::new();
+    s.reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("a OK [APPENDUID "), "{line}");
+    s.ok("EXAMINE INBOX");
+    let fetch = |s: &mut Session, item: &str| {
+        s.writer.write_all(format!("f FETCH 1 ({item})\r\n").as_bytes()).unwrap();
+        let mut head = Vec::new();
+        s.reader.read_until(b'\n', &mut head).unwrap();
+        let head = String::from_utf8(head).unwrap();
+        let size: usize = head.rsplit('{').next().unwrap().trim_end_matches("}\r\n").parse().unwrap_or_else(|_| panic!("{head}"));
+        let mut data = vec![0; size];
+        std::io::Read::read_exact(&mut s.reader, &mut data).unwrap();
+        let mut rest = String::new();
+        while !rest.contains("f OK") {
+            s.reader.read_line(&mut rest).unwrap();
+        }
+        (head, data)
+    };
+    // BINARY[1]: every byte as appended, in a literal8.
+    let (head, data) = fetch(&mut s, "BINARY.PEEK[1]");
+    assert_eq!(head, "* 1 FETCH (BINARY[1] ~{256}\r\n");
+    assert_eq!(data, payload);
+    // BODY[1]: a plain literal may not carry NUL, so that one byte is 0x80; the size and the rest stay.
+    let (head, data) = fetch(&mut s, "BODY.PEEK[1]");
+    assert_eq!(head, "* 1 FETCH (BODY[1] {256}\r\n");
+    assert_eq!(data[0], 0x80);
+    assert_eq!(data[1..], payload[1..]);
+}

@@ -277,7 +277,13 @@ impl<'a> MessageWriter<'a> {
                 let data = cut(out, &data, *partial);
                 out.push(b' ');
                 out.extend_from_slice(format!("{{{}}}\r\n", data.len()).as_bytes());
-                out.extend_from_slice(data);
+                // A literal may not hold NUL (RFC 3501 §4.3); binary content APPENDed with literal8 can.
+                // As Dovecot does, NUL is sent as 0x80 here (the size stays); BINARY[] gives the bytes.
+                if data.contains(&0) {
+                    out.extend(data.iter().map(|&b| if b == 0 { 0x80 } else { b }));
+                } else {
+                    out.extend_from_slice(data);
+                }
             }
         }
     }
