@@ -326,3 +326,47 @@ Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\
     assert_eq!(data[0], 0x80);
     assert_eq!(data[1..], payload[1..]);
 }
+
+#[test]
+fn subscriptions_are_names_lsub_shows_unsubscribed_parents_and_list_shows_the_nonexistent() {
+    let office = office(0);
+    let mut s = Session::login(&office);
+    s.ok("CREATE a/b");
+    s.ok("UNSUBSCRIBE a");
+    // LSUB "%" reaches "a" but not the subscribed "a/b": "a" is listed \Noselect (RFC 3501 §6.3.9).
+    let lsub = s.ok("LSUB \"\" %");
+    assert!(lsub.contains(&"* LSUB (\\Noselect) \"/\" \"a\"".to_string()), "{lsub:?}");
+    assert!(lsub.contains(&"* LSUB () \"/\" \"INBOX\"".to_string()), "{lsub:?}");
+    assert!(!lsub.iter().any(|l| l.contains("Children")), "LSUB carries no LIST child attributes: {lsub:?}");
+    // "*" reaches "a/b" itself, so "a" is not listed.
+    let lsub = s.ok("LSUB \"\" a*");
+    assert_eq!(lsub, ["* LSUB () \"/\" \"a/b\""]);
+    // A deleted folder stays subscribed: LIST (SUBSCRIBED) shows it \NonExistent.
+    s.ok("DELETE a/b");
+    assert_eq!(s.ok("LIST (SUBSCRIBED) \"\" a*"), ["* LIST (\\NonExistent \\Subscribed) \"/\" \"a/b\""]);
+    assert_eq!(s.ok("LSUB \"\" a*"), ["* LSUB (\\Noselect) \"/\" \"a/b\""]);
+    // RECURSIVEMATCH: a parent the pattern reaches, with a subscribed child it does not, says so.
+    assert_eq!(s.ok("LIST (SUBSCRIBED RECURSIVEMATCH) \"\" a"), ["* LIST (\\HasNoChildren) \"/\" \"a\" (\"CHILDINFO\" (\"SUBSCRIBED\"))"]);
+    s.ok("SUBSCRIBE a");
+    assert_eq!(s.ok("LIST (SUBSCRIBED RECURSIVEMATCH) \"\" a"), ["* LIST (\\HasNoChildren \\Subscribed) \"/\" \"a\" (\"CHILDINFO\" (\"SUBSCRIBED\"))"]);
+    // CHILDINFO says a descendant is subscribed, whether the pattern reaches it or not (RFC 5258 §3.5).
+    s.ok("CREATE a/d");
+    s.ok("UNSUBSCRIBE a");
+    assert_eq!(
+        s.ok("LIST (SUBSCRIBED RECURSIVEMATCH) \"\" a*"),
+        [
+            "* LIST (\\HasChildren) \"/\" \"a\" (\"CHILDINFO\" (\"SUBSCRIBED\"))",
+            "* LIST (\\NonExistent \\Subscribed) \"/\" \"a/b\"",
+            "* LIST (\\HasNoChildren \\Subscribed) \"/\" \"a/d\"",
+        ]
+    );
+    s.ok("DELETE a/d");
+    s.ok("UNSUBSCRIBE a/d");
+    s.ok("SUBSCRIBE a");
+    // The name can be unsubscribed although it has no folder; then it is gone from both lists.
+    s.ok("UNSUBSCRIBE a/b");
+    assert_eq!(s.ok("LIST (SUBSCRIBED) \"\" a*"), ["* LIST (\\HasNoChildren \\Subscribed) \"/\" \"a\""]);
+    // A renamed folder keeps its subscription under the new name.
+    s.ok("RENAME a c");
+    assert_eq!(s.ok("LSUB \"\" %").iter().filter(|l| l.ends_with("\"a\"") || l.ends_with("\"c\"")).collect::<Vec<_>>(), ["* LSUB () \"/\" \"c\""]);
+}

@@ -77,7 +77,9 @@ pub struct Folder {
     pub recent_uid: i64,
 }
 
-const FOLDER_COLUMNS: &str = "id, path, special_use, subscribed, uidvalidity, uidnext, highestmodseq, recent_uid";
+const FOLDER_COLUMNS: &str = "id, path, special_use, \
+     EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = folders.user_id AND s.path = folders.path), \
+     uidvalidity, uidnext, highestmodseq, recent_uid";
 
 fn folder_row(r: &rusqlite::Row) -> rusqlite::Result<Folder> {
     Ok(Folder {
@@ -168,6 +170,7 @@ pub fn create_folder(c: &Connection, user_id: i64, path: &str) -> StoreResult<Re
                 "INSERT INTO folders(user_id, path, uidvalidity) VALUES (?1, ?2, ?3)",
                 params![user_id, prefix, next_uidvalidity(c, user_id)?],
             )?;
+            subscribe(c, user_id, &prefix)?;
         }
     }
     Ok(folder(c, user_id, &path)?.ok_or(FolderError::NotFound))
@@ -236,6 +239,12 @@ pub fn rename_folder(c: &Connection, user_id: i64, from: &str, to: &str) -> Stor
     for (id, path) in children {
         c.execute("UPDATE folders SET path = ?2 WHERE id = ?1", params![id, format!("{to}/{}", &path[old_prefix.len()..])])?;
     }
+    // The subscriptions go with the names, as Dovecot moves them.
+    c.execute(
+        "UPDATE OR REPLACE subscriptions SET path = ?3 || substr(path, length(?2) + 1)
+         WHERE user_id = ?1 AND (path = ?2 OR substr(path, 1, length(?2) + 1) = ?2 || '/')",
+        params![user_id, source.path, to],
+    )?;
     // Parents of the new name come into being as folders, as with CREATE.
     if let Some((parent, _)) = to.rsplit_once('/') {
         if folder(c, user_id, parent)?.is_none() {
@@ -245,9 +254,30 @@ pub fn rename_folder(c: &Connection, user_id: i64, from: &str, to: &str) -> Stor
     Ok(Ok(()))
 }
 
+/// SUBSCRIBE (the folder must exist) or UNSUBSCRIBE (the name must be subscribed, folder or not).
 pub fn set_subscribed(c: &Connection, user_id: i64, path: &str, subscribed: bool) -> StoreResult<Result<(), FolderError>> {
-    let n = c.execute("UPDATE folders SET subscribed = ?3 WHERE user_id = ?1 AND path = ?2", params![user_id, canonical(path), subscribed])?;
+    let path = canonical(path);
+    if subscribed {
+        if folder(c, user_id, &path)?.is_none() {
+            return Ok(Err(FolderError::NotFound));
+        }
+        subscribe(c, user_id, &path)?;
+        return Ok(Ok(()));
+    }
+    let n = c.execute("DELETE FROM subscriptions WHERE user_id = ?1 AND path = ?2", params![user_id, path])?;
     Ok(if n == 0 { Err(FolderError::NotFound) } else { Ok(()) })
+}
+
+pub fn subscribe(c: &Connection, user_id: i64, path: &str) -> StoreResult<()> {
+    c.execute("INSERT OR IGNORE INTO subscriptions(user_id, path) VALUES (?1, ?2)", params![user_id, path])?;
+    Ok(())
+}
+
+/// Every subscribed name of the user, whether its folder exists or not, sorted.
+pub fn subscriptions(c: &Connection, user_id: i64) -> StoreResult<Vec<String>> {
+    let mut stmt = c.prepare_cached("SELECT path FROM subscriptions WHERE user_id = ?1 ORDER BY path")?;
+    let rows = stmt.query_map([user_id], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 /// One message as IMAP tracks it.

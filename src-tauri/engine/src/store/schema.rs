@@ -187,6 +187,17 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE users ADD COLUMN last_uidvalidity INTEGER NOT NULL DEFAULT 0;
     UPDATE users SET last_uidvalidity = (SELECT coalesce(max(uidvalidity), 0) FROM folders WHERE user_id = users.id);
     "#,
+    // 10: subscriptions are names, not folders (RFC 3501 §6.3.6): deleting a folder keeps its name
+    // subscribed, and a subscribed name may have no folder (LIST shows it \NonExistent). The column
+    // folders.subscribed is no longer read.
+    r#"
+    CREATE TABLE subscriptions (
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        path    TEXT NOT NULL,
+        PRIMARY KEY (user_id, path)
+    );
+    INSERT INTO subscriptions(user_id, path) SELECT user_id, path FROM folders WHERE subscribed = 1;
+    "#,
 ];
 
 /// Applies every migration the database has not seen yet.

@@ -326,6 +326,7 @@ pub(crate) fn insert_user(c: &Connection, form: &UserForm, hash: &str) -> StoreR
             "INSERT INTO folders(user_id, path, special_use, uidvalidity) VALUES (?1, ?2, ?3, ?4)",
             params![id, path, special, crate::mailbox::next_uidvalidity(c, id)?],
         )?;
+        crate::mailbox::subscribe(c, id, path)?;
     }
     Ok(Ok(id))
 }

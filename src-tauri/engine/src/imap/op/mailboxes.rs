@@ -64,61 +64,104 @@ impl Session {
         let want_status = !r.status.is_empty();
         let listed = self.ctx.shared.store.read_async(move |c| {
             let folders = mailbox::folders(c, user)?;
+            let subscriptions = mailbox::subscriptions(c, user)?;
             let mut statuses = Vec::new();
             if want_status {
                 for f in &folders {
                     statuses.push(mailbox::status(c, f.id)?);
                 }
             }
-            Ok((folders, statuses))
+            Ok((folders, subscriptions, statuses))
         })
         .await;
-        let (folders, statuses) = match listed {
+        let (folders, subscriptions, statuses) = match listed {
             Ok(x) => x,
             Err(e) => return self.store_failed(tag, e),
         };
-        let extended = verb == "LIST";
-        // Which folders have children, and subscribed ones, in one pass over every folder's parents.
-        let mut parents: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
-        for o in &folders {
-            let mut path = o.path.as_str();
+        let lsub = verb == "LSUB";
+        let matches = |name: &str| patterns.iter().any(|p| wildcard_match(p, name));
+        let subscribed: std::collections::HashSet<&str> = subscriptions.iter().map(String::as_str).collect();
+        let by_path: std::collections::HashMap<&str, usize> = folders.iter().enumerate().map(|(k, f)| (f.path.as_str(), k)).collect();
+        // Which names have child folders: one pass over every folder's parents.
+        let mut children: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for f in &folders {
+            let mut path = f.path.as_str();
             while let Some((parent, _)) = path.rsplit_once('/') {
-                *parents.entry(parent).or_insert(false) |= o.subscribed;
+                children.insert(parent);
                 path = parent;
             }
         }
-        for (k, f) in folders.iter().enumerate() {
-            if !patterns.iter().any(|p| wildcard_match(p, &f.path)) {
+        // Names with a subscribed descendant (RECURSIVEMATCH's CHILDINFO, RFC 5258 §3.5), and those whose
+        // subscribed descendant the patterns do not reach (LSUB's "%" rule, RFC 3501 §6.3.9).
+        let mut subscribed_below: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut hidden_subscribed: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for name in &subscriptions {
+            let reached = matches(name);
+            let mut path = name.as_str();
+            while let Some((parent, _)) = path.rsplit_once('/') {
+                subscribed_below.insert(parent);
+                if !reached {
+                    hidden_subscribed.insert(parent);
+                }
+                path = parent;
+            }
+        }
+        // The names to consider: the folders, or for LSUB and the SUBSCRIBED selection the subscribed
+        // names and their parents.
+        let names: std::collections::BTreeSet<&str> = if lsub || r.subscribed {
+            subscriptions.iter().map(String::as_str).chain(subscribed_below.iter().copied()).collect()
+        } else {
+            folders.iter().map(|f| f.path.as_str()).collect()
+        };
+        // INBOX first, as the folder list has it.
+        let mut names: Vec<&str> = names.into_iter().collect();
+        names.sort_by_key(|n| (*n != "INBOX", *n));
+        for name in names {
+            if !matches(name) {
                 continue;
             }
-            let children = parents.contains_key(f.path.as_str());
-            let subscribed_child = parents.get(f.path.as_str()).copied().unwrap_or(false);
-            if r.special_use && f.special_use.is_none() {
-                continue;
-            }
-            // SUBSCRIBED selection: the subscribed folders, and with RECURSIVEMATCH their parents (CHILDINFO).
-            let childinfo = r.subscribed && r.recursive_match && !f.subscribed && subscribed_child;
-            if r.subscribed && !f.subscribed && !childinfo {
-                continue;
-            }
-            let mut attrs = vec![if children { "\\HasChildren" } else { "\\HasNoChildren" }.to_string()];
-            if extended && f.subscribed && (r.subscribed || r.return_subscribed) {
-                attrs.push("\\Subscribed".into());
-            }
-            if let Some(special) = &f.special_use {
-                attrs.push(special.clone());
+            let folder = by_path.get(name).map(|&k| (k, &folders[k]));
+            let is_subscribed = subscribed.contains(name);
+            let childinfo = subscribed_below.contains(name);
+            let mut attrs: Vec<String> = Vec::new();
+            if lsub {
+                // LSUB: the subscribed names, and with "%" a parent of a subscribed name it does not
+                // reach, as \Noselect (RFC 3501 §6.3.9); no child attributes.
+                if !is_subscribed && !hidden_subscribed.contains(name) {
+                    continue;
+                }
+                if !is_subscribed || folder.is_none() {
+                    attrs.push("\\Noselect".into());
+                }
+            } else {
+                if r.subscribed && !is_subscribed && !(r.recursive_match && childinfo) {
+                    continue;
+                }
+                match folder {
+                    None => attrs.push("\\NonExistent".into()),
+                    Some(_) => attrs.push(if children.contains(name) { "\\HasChildren" } else { "\\HasNoChildren" }.into()),
+                }
+                if is_subscribed && (r.subscribed || r.return_subscribed) {
+                    attrs.push("\\Subscribed".into());
+                }
+                if r.special_use && folder.is_none_or(|(_, f)| f.special_use.is_none()) {
+                    continue;
+                }
+                if let Some(special) = folder.and_then(|(_, f)| f.special_use.as_ref()) {
+                    attrs.push(special.clone());
+                }
             }
             let mut line = format!("* {verb} ({}) \"/\" ", attrs.join(" ")).into_bytes();
-            line.extend_from_slice(&self.wire_name(&f.path));
-            if childinfo {
+            line.extend_from_slice(&self.wire_name(name));
+            if !lsub && r.recursive_match && childinfo {
                 line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
             }
             line.extend_from_slice(b"\r\n");
             self.talk.out.extend_from_slice(&line);
-            if let Some(st) = statuses.get(k) {
-                let items: Vec<String> = r.status.iter().filter_map(|item| status_item(item, st, f)).collect();
+            if let Some(st) = folder.and_then(|(k, _)| statuses.get(k).map(|st| (st, &folders[k]))) {
+                let items: Vec<String> = r.status.iter().filter_map(|item| status_item(item, st.0, st.1)).collect();
                 let mut line = b"* STATUS ".to_vec();
-                line.extend_from_slice(&self.wire_name(&f.path));
+                line.extend_from_slice(&self.wire_name(name));
                 line.extend_from_slice(format!(" ({})\r\n", items.join(" ")).as_bytes());
                 self.talk.out.extend_from_slice(&line);
             }
