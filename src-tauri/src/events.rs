@@ -24,51 +24,47 @@ pub fn forward(app: AppHandle, engine: &Engine) {
     let mut signals = engine.change_signals();
     tauri::async_runtime::spawn(async move {
         loop {
-            if !any_changed(&mut signals).await {
-                return;
-            }
+            let Some(first) = next_change(&mut signals).await else { return };
+            // The signal that woke us has been marked seen by `changed()`: its kinds are taken here.
+            let mut kinds: BTreeSet<Change> = signals[first].0.iter().copied().collect();
             tokio::time::sleep(GATHER).await;
-            let mut kinds = BTreeSet::new();
             for (what, rx) in &mut signals {
                 if rx.has_changed().unwrap_or(false) {
                     rx.borrow_and_update();
                     kinds.extend(what.iter().copied());
                 }
             }
-            if !kinds.is_empty() {
-                let _ = app.emit(EVENT, kinds.into_iter().collect::<Vec<_>>());
-            }
+            let _ = app.emit(EVENT, kinds.into_iter().collect::<Vec<_>>());
         }
     });
 }
 
-/// Waits until one of the signals changes; false once every sender is gone.
-async fn any_changed(signals: &mut [(&'static [Change], watch::Receiver<u64>)]) -> bool {
+/// Waits until one of the signals changes and returns its index; `None` once every sender is gone.
+async fn next_change(signals: &mut [(&'static [Change], watch::Receiver<u64>)]) -> Option<usize> {
     loop {
-        let live: Vec<_> = signals.iter_mut().filter(|(_, rx)| rx.has_changed().is_ok()).collect();
-        if live.is_empty() {
-            return false;
+        if let Some(i) = signals.iter().position(|(_, rx)| rx.has_changed().unwrap_or(false)) {
+            return Some(i);
         }
-        if live.iter().any(|(_, rx)| rx.has_changed().unwrap_or(false)) {
-            return true;
+        let waits: Vec<(usize, _)> =
+            signals.iter_mut().enumerate().filter(|(_, (_, rx))| rx.has_changed().is_ok()).map(|(i, (_, rx))| (i, Box::pin(rx.changed()))).collect();
+        if waits.is_empty() {
+            return None;
         }
-        let waits = live.into_iter().map(|(_, rx)| Box::pin(rx.changed()));
-        if select_first(waits).await {
-            return true;
+        if let (i, Ok(())) = first_ready(waits).await {
+            return Some(i);
         }
     }
 }
 
-/// The first of several waits to finish: true if it saw a change, false if its sender went away.
-async fn select_first<F>(waits: impl Iterator<Item = std::pin::Pin<Box<F>>>) -> bool
+/// The first of several waits to finish, with its index.
+async fn first_ready<F, T>(mut waits: Vec<(usize, std::pin::Pin<Box<F>>)>) -> (usize, T)
 where
-    F: std::future::Future<Output = Result<(), watch::error::RecvError>>,
+    F: std::future::Future<Output = T>,
 {
-    let mut waits: Vec<_> = waits.collect();
     std::future::poll_fn(move |cx| {
-        for w in &mut waits {
+        for (i, w) in &mut waits {
             if let std::task::Poll::Ready(r) = w.as_mut().poll(cx) {
-                return std::task::Poll::Ready(r.is_ok());
+                return std::task::Poll::Ready((*i, r));
             }
         }
         std::task::Poll::Pending

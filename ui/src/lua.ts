@@ -1,4 +1,4 @@
-/* A small Lua tokenizer for the script editor's colours (and the browser mock's pretend syntax check). */
+/* A small Lua tokenizer for the script editor's colours. */
 
 export type TokenKind = "keyword" | "builtin" | "string" | "comment" | "number" | "text";
 

@@ -1,14 +1,10 @@
 import type { ApiError } from "./bindings/ApiError";
 import type { ErrorCode } from "./bindings/ErrorCode";
-import type { FieldError } from "./bindings/FieldError";
 
 /** `?demo=<flag>` in the URL drives a window into a state worth a screenshot (mock only). */
 export const demo = new URLSearchParams(location.search).get("demo") ?? "";
 
-export function invalid(fields: FieldError[]): ApiError {
-  return { code: "invalid", message: fields.map((f) => `${f.field}: ${f.message}`).join("; "), field: fields[0]?.field ?? null, fields };
-}
-
+/** A canned failure, such as not_found for an id the preview does not have. */
 export const fail = (code: ErrorCode, message: string): ApiError => ({ code, message, field: null, fields: [] });
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

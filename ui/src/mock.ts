@@ -1,7 +1,6 @@
 import type { AccessSettings } from "./bindings/AccessSettings";
 import type { BulkAddReport } from "./bindings/BulkAddReport";
 import type { CertificateInfo } from "./bindings/CertificateInfo";
-import type { FieldError } from "./bindings/FieldError";
 import type { FolderInfo } from "./bindings/FolderInfo";
 import type { MailboxAccess } from "./bindings/MailboxAccess";
 import type { Overview } from "./bindings/Overview";
@@ -9,14 +8,16 @@ import type { ServiceId } from "./bindings/ServiceId";
 import type { ServiceView } from "./bindings/ServiceView";
 import type { UserForm } from "./bindings/UserForm";
 import type { UserSummary } from "./bindings/UserSummary";
-import { bandwidthDemo, bandwidthHandlers, mockThrottle, validateThrottle } from "./mock-bandwidth";
+import { bandwidthDemo, bandwidthHandlers, mockThrottle } from "./mock-bandwidth";
 import { logHandlers } from "./mock-logs";
 import { mailDemo, mailHandlers, queuedCount } from "./mock-mail";
-import { demo, fail, invalid, setValue, waitFor } from "./mock-util";
+import { demo, fail, waitFor } from "./mock-util";
 
 /*
- * In-memory stand-in for the Tauri commands, loaded only in a plain browser (no __TAURI_INTERNALS__) so the
- * windows can be previewed. `?demo=<flag>` in the URL drives a window into a state worth a screenshot.
+ * In-memory stand-in for the Tauri commands, loaded only by a development build in a plain browser (no
+ * __TAURI_INTERNALS__) so the windows can be previewed. It checks nothing: a save stores what it is given and a
+ * read returns it, over canned sample data; refusals and their messages come from the engine alone.
+ * `?demo=<flag>` in the URL drives a window into a state worth a screenshot.
  */
 
 const KB = 1024;
@@ -56,7 +57,6 @@ let users: UserSummary[] = [
   user("dave", "Dave Ostrowski", [], 0, 0, false),
   user("reception", "Front Desk", ["info", "enquiries", "bookings"], 9650, 1.62 * 1024 * MB),
 ];
-const passwords = new Map<string, string>(users.map((u) => [u.name, "secret123"]));
 let domains = ["example.co.uk", "mail.example.co.uk"];
 
 let cert: CertificateInfo = {
@@ -101,45 +101,6 @@ function overview(): Overview {
   };
 }
 
-function validateServices(list: ServiceView[]): FieldError[] {
-  const errors: FieldError[] = [];
-  const ip = /^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-fA-F:]*:[0-9a-fA-F:]*$/;
-  for (const s of list) {
-    if (!ip.test(s.bind_address)) errors.push({ field: `${s.id}.bind_address`, message: `'${s.bind_address}' is not an IP address (use 0.0.0.0 for every address)` });
-    if (!(s.port >= 1 && s.port <= 65535)) errors.push({ field: `${s.id}.port`, message: "the port must be between 1 and 65535" });
-    errors.push(...validateThrottle(s));
-  }
-  const enabled = list.filter((s) => s.enabled);
-  enabled.forEach((s, i) => {
-    const other = enabled.slice(0, i).find((e) => e.port === s.port);
-    if (other) errors.push({ field: `${s.id}.port`, message: `port ${s.port} is already used by ${other.name}` });
-  });
-  return errors;
-}
-
-function checkName(name: string): string | null {
-  if (!name) return "enter a name";
-  const bad = [...name].find((c) => !/[A-Za-z0-9._+-]/.test(c));
-  return bad ? `'${bad}' is not allowed (use letters, digits, . _ - +)` : null;
-}
-
-function validateUser(form: UserForm, creating: boolean, except?: string): FieldError[] {
-  const errors: FieldError[] = [];
-  const nameErr = checkName(form.name);
-  if (nameErr) errors.push({ field: "name", message: nameErr });
-  const taken = (n: string) => users.some((u) => u.name !== except && (u.name === n || u.aliases.includes(n)));
-  if (!nameErr && taken(form.name)) errors.push({ field: "name", message: `${form.name} is already a user or an alias` });
-  for (const a of form.aliases) {
-    const m = checkName(a);
-    if (m) errors.push({ field: "aliases", message: `alias '${a}': ${m}` });
-    else if (a === form.name) errors.push({ field: "aliases", message: `alias '${a}' is the user's own name` });
-    else if (taken(a)) errors.push({ field: "aliases", message: `${a} is already a user or an alias` });
-  }
-  if (form.password === null && creating) errors.push({ field: "password", message: "enter a password" });
-  else if (form.password !== null && form.password.length < 6) errors.push({ field: "password", message: "at least 6 characters" });
-  return errors;
-}
-
 function folders(u: UserSummary): FolderInfo[] {
   const split = [0.62, 0.21, 0.09, 0.05, 0.03];
   return ["INBOX", "Sent", "Archive/2024", "Drafts", "Junk"].map((path, i) => ({
@@ -153,18 +114,18 @@ function findUser(name: string): UserSummary {
   return u;
 }
 
+/** A canned report: two users added (once), two lines skipped. */
 function bulkAdd(): BulkAddReport {
-  const rows: [number, string, string, string][] = [[2, "erin", "password1", "Erin Blake"], [3, "frank", "pw", "Frank Hale"], [4, "greg", "hunter22", "Greg Ito"], [5, "alice", "whatever1", "Alice Again"]];
-  const report: BulkAddReport = { added: [], errors: [] };
-  for (const [line, name, password, real_name] of rows) {
-    const errs = validateUser({ name, real_name, enabled: true, aliases: [], password, bandwidth: 0 }, true);
-    if (errs.length) report.errors.push({ line, message: `${errs[0].field}: ${errs[0].message}` });
-    else {
-      users.push(user(name, real_name, [], 0, 0));
-      report.added.push(name);
-    }
+  for (const [name, real_name] of [["erin", "Erin Blake"], ["greg", "Greg Ito"]]) {
+    if (!users.some((u) => u.name === name)) users.push(user(name, real_name, [], 0, 0));
   }
-  return report;
+  return {
+    added: ["erin", "greg"],
+    errors: [
+      { line: 3, message: "password for 'frank': at least 6 characters" },
+      { line: 5, message: "name 'alice': alice is already a user or an alias" },
+    ],
+  };
 }
 
 let access: MailboxAccess = {
@@ -183,9 +144,6 @@ const handlers: Record<string, (a: any) => unknown> = {
   set_paused: (a: { paused: boolean }) => void (paused = a.paused),
   get_services: () => structuredClone(services),
   save_services: (a: { services: ServiceView[]; access: MailboxAccess | null }) => {
-    const errors = validateServices(a.services);
-    if (a.access && a.access.pop3.idle_timeout_secs < 30) errors.push({ field: "pop3.idle_timeout_secs", message: "at least 30 seconds (RFC 1939 asks for 10 minutes)" });
-    if (errors.length) throw invalid(errors);
     services = structuredClone(a.services);
     if (a.access) access = structuredClone(a.access);
   },
@@ -197,19 +155,9 @@ const handlers: Record<string, (a: any) => unknown> = {
     const u = findUser(a.name);
     return { user: structuredClone(u), folders: folders(u) };
   },
-  create_user: (a: { form: UserForm }) => {
-    const errors = validateUser(a.form, true);
-    if (errors.length) throw invalid(errors);
-    users.push({ ...user(a.form.name, a.form.real_name, a.form.aliases, 0, 0, a.form.enabled), bandwidth: a.form.bandwidth });
-    passwords.set(a.form.name, a.form.password!);
-  },
-  update_user: (a: { name: string; form: UserForm }) => {
-    const u = findUser(a.name);
-    const errors = validateUser(a.form, false, a.name);
-    if (errors.length) throw invalid(errors);
-    Object.assign(u, { name: a.form.name, real_name: a.form.real_name, enabled: a.form.enabled, aliases: a.form.aliases, bandwidth: a.form.bandwidth });
-    if (a.form.password !== null) passwords.set(u.name, a.form.password);
-  },
+  create_user: (a: { form: UserForm }) => void users.push({ ...user(a.form.name, a.form.real_name, a.form.aliases, 0, 0, a.form.enabled), bandwidth: a.form.bandwidth }),
+  update_user: (a: { name: string; form: UserForm }) =>
+    void Object.assign(findUser(a.name), { name: a.form.name, real_name: a.form.real_name, enabled: a.form.enabled, aliases: a.form.aliases, bandwidth: a.form.bandwidth }),
   delete_user: (a: { name: string }) => {
     findUser(a.name);
     users = users.filter((u) => u.name !== a.name);
@@ -218,21 +166,13 @@ const handlers: Record<string, (a: any) => unknown> = {
   bulk_add_users_from: () => bulkAdd(),
   list_domains: () => [...domains].sort(),
   add_domain: (a: { name: string }) => {
-    const name = a.name.trim().toLowerCase().replace(/\.$/, "");
-    if (!/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(name)) throw invalid([{ field: "name", message: `'${name}' is not a valid domain name` }]);
-    if (domains.includes(name)) throw invalid([{ field: "name", message: `${name} is already a local domain` }]);
-    domains.push(name);
-    return name;
+    if (!domains.includes(a.name)) domains.push(a.name);
+    return a.name;
   },
-  delete_domain: (a: { name: string }) => {
-    if (!domains.includes(a.name)) throw fail("not_found", `${a.name} is not a local domain`);
-    domains = domains.filter((d) => d !== a.name);
-  },
+  delete_domain: (a: { name: string }) => void (domains = domains.filter((d) => d !== a.name)),
   get_certificate: () => structuredClone(cert),
   pick_file: (a: { title: string }) => (/key/i.test(a.title) ? "/etc/letsencrypt/live/mail.example.co.uk/privkey.pem" : "/etc/letsencrypt/live/mail.example.co.uk/fullchain.pem"),
   set_certificate: (a: { certFile: string; keyFile: string }) => {
-    if (!a.certFile.endsWith(".pem") && !a.certFile.endsWith(".crt")) throw invalid([{ field: "cert_file", message: "not a PEM certificate file: no -----BEGIN CERTIFICATE----- line" }]);
-    if (!/(privkey|key)/.test(a.keyFile)) throw invalid([{ field: "key_file", message: "this private key does not belong to the certificate" }]);
     cert = { ...cert, source: "custom", cert_file: a.certFile, key_file: a.keyFile, subject: "CN=mail.example.co.uk", names: ["mail.example.co.uk", "example.co.uk"], not_before: "2025-10-01T00:00:00Z", not_after: "2025-12-30T23:59:59Z" };
     return structuredClone(cert);
   },
@@ -257,36 +197,15 @@ export async function afterMount(window: string): Promise<void> {
   if (window === "users" && (demo === "editor" || demo === "delete")) {
     (await waitFor("#users-table tr[data-key='alice']")).dispatchEvent(new MouseEvent(demo === "editor" ? "dblclick" : "click", { bubbles: true }));
     if (demo === "delete") (await waitFor("#btn-delete-user:not([disabled])")).click();
-  } else if (window === "users" && demo === "new") {
-    (await waitFor("#btn-new-user")).click();
-    setValue("user-name", "new user");
-    setValue("user-password", "abc");
-    setValue("user-password2", "abc");
-    (await waitFor("#btn-user-ok")).click();
   } else if (window === "users" && demo === "bulk") {
     (await waitFor("#users-table tr[data-key]")).click();
     (await waitFor("#btn-bulk-add")).click();
-  } else if (window === "services" && demo === "invalid") {
-    await waitFor("#svc-pop3-port");
-    setValue("svc-pop3-bind", "192.168.1");
-    setValue("svc-pop3-port", "25");
-    (document.getElementById("svc-pop3-enabled") as HTMLInputElement).checked = true;
-    setValue("svc-imap-port", "993");
-    (await waitFor("#btn-apply")).click();
   } else if (window === "services" && demo === "bwpool") {
     (await waitFor("#tab-pop3")).click();
-  } else if (window === "certificate" && demo === "certerror") {
-    await waitFor("#cert-source");
-    setValue("cert-file", "/home/admin/mail.example.co.uk.der");
-    setValue("key-file", "/home/admin/mail.example.co.uk.pem");
-    (await waitFor("#btn-use-cert")).click();
   } else if (window === "certificate" && demo === "certok") {
     (await waitFor("#btn-browse-cert")).click();
     (await waitFor("#btn-browse-key")).click();
     await new Promise((r) => setTimeout(r, 100));
     (await waitFor("#btn-use-cert")).click();
-  } else if (window === "domains" && demo === "invalid") {
-    setValue("domain-name", "bad_domain!");
-    (await waitFor("#btn-add-domain")).click();
   }
 }

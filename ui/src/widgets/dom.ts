@@ -61,23 +61,6 @@ export function frame(title: string, windowClass: string): Frame {
   return { root, strip, body, bar };
 }
 
-export function poll(fn: () => Promise<void>, ms: number): () => void {
-  let stopped = false;
-  let timer = 0;
-  const tick = async () => {
-    try {
-      await fn();
-    } finally {
-      if (!stopped) timer = window.setTimeout(tick, ms);
-    }
-  };
-  void tick();
-  return () => {
-    stopped = true;
-    window.clearTimeout(timer);
-  };
-}
-
 /** Escape closes a settings window (unless a dialog is open over it); returns the function that stops it. */
 export function closeOnEscape(close: () => unknown): () => void {
   const onKey = (ev: KeyboardEvent) => {

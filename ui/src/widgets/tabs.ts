@@ -12,6 +12,7 @@ export class Tabs {
   private buttons = new Map<string, HTMLButtonElement>();
   private panels = new Map<string, HTMLElement>();
   private order: string[] = [];
+  private labels = new Map<string, string>();
   current = "";
   onSelect: (id: string) => void = () => {};
 
@@ -41,6 +42,7 @@ export class Tabs {
       this.buttons.set(t.id, btn);
       this.panels.set(t.id, t.panel);
       this.order.push(t.id);
+      this.labels.set(t.id, t.label);
       strip.append(btn);
       panels.append(t.panel);
     }
@@ -60,6 +62,15 @@ export class Tabs {
     }
     if (focus) this.buttons.get(id)!.focus();
     this.onSelect(id);
+  }
+
+  /** The tabs' ids, in order. */
+  ids(): string[] {
+    return [...this.order];
+  }
+
+  label(id: string): string {
+    return this.labels.get(id) ?? id;
   }
 
   mark(id: string, hasError: boolean): void {

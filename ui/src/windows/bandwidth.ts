@@ -1,13 +1,15 @@
-import { api, closeWindow, errorText, fieldMessages } from "../api";
+import { api, errorText } from "../api";
+import { watch } from "../changes";
 import type { BandwidthPool } from "../bindings/BandwidthPool";
 import type { BandwidthSettings } from "../bindings/BandwidthSettings";
 import type { ConnectionLive } from "../bindings/ConnectionLive";
 import type { LimitOrigin } from "../bindings/LimitOrigin";
 import type { PoolLive } from "../bindings/PoolLive";
 import { formatNumber, formatRate, formatUnixTime, plural, SERVICE_LABELS } from "../format";
-import { busy, button, fillBar, Strip } from "../widgets/buttons";
-import { closeOnEscape, frame, h, poll, text } from "../widgets/dom";
-import { errorSlot, FieldErrors, group, input, integer, select } from "../widgets/form";
+import { button } from "../widgets/buttons";
+import { frame, h, text } from "../widgets/dom";
+import { SettingsWindow } from "../widgets/settings-window";
+import { errorSlot, group, input, integer, select } from "../widgets/form";
 import { Table } from "../widgets/table";
 import { allowanceMeaning, limitText, MAX_RATE, POOL_COUNT, POOL_IDS, PoolNames, showScriptStatus } from "./pools";
 
@@ -91,8 +93,28 @@ function connectionsTable(names: () => PoolNames): Table<ConnectionLive> {
 /** The Bandwidth Pools window (VPOP3's Settings → Misc Settings → Bandwidth Pools), with the live use of each pool. */
 export function mountBandwidth(app: HTMLElement): () => void {
   const f = frame("Bandwidth Pools", "bandwidth-window");
-  const strip = new Strip(f.strip);
-  const errors = new FieldErrors();
+  const sw = new SettingsWindow({
+    frame: f,
+    formId: "pools-form",
+    formClass: "pools-group",
+    check: () => collect().local,
+    save: () => api.saveBandwidthPools(collect().pools),
+    applied: async () => {
+      fill(await api.getBandwidthSettings());
+      strip.info("Pools saved. Their connections follow the new allowances at once.");
+    },
+    // A row the filter hides is shown again, so that its field can be marked and focused.
+    reveal: (messages) => {
+      for (const key of messages.keys()) shown.add(Number(key.split(".").pop()));
+      applyFilter();
+    },
+    errorText: ({ messages, unmatched }) => {
+      const all = [...messages.values()];
+      const listed = all.slice(0, 3).join("; ") + (all.length > 3 ? `; and ${all.length - 3} more` : "");
+      return `Nothing was saved: ${listed}.${unmatched.length ? "" : " The pools are marked in the table."}`;
+    },
+  });
+  const { strip, errors } = sw;
   const rows = POOL_IDS.map(poolRow);
   for (const r of rows) errors.register(`bandwidth.pools.${r.id}`, r.allowed);
   let settings: BandwidthSettings | null = null;
@@ -108,16 +130,11 @@ export function mountBandwidth(app: HTMLElement): () => void {
   const connections = connectionsTable(() => names);
   const connectionsTitle = h("span", { id: "connections-title" }, "Connections now");
 
-  const okBtn = button("OK", { id: "btn-ok", primary: true, submit: true, disabled: true });
-  const applyBtn = button("Apply", { id: "btn-apply", disabled: true, onClick: () => void save(false) });
-  const cancelBtn = button("Cancel", { id: "btn-cancel", onClick: () => void closeWindow() });
   const editBtn = button("Edit bandwidth.lua…", {
     id: "btn-edit-script",
     onClick: () => void api.openWindow("bandwidthscript").catch((e) => strip.error(`Cannot open the script editor: ${errorText(e)}`)),
   });
-  const form = h(
-    "form",
-    { id: "pools-form", class: "pools-group", novalidate: true },
+  sw.form.append(
     group(
       "Pools",
       h("div", { class: "pools-toolbar" }, h("label", { for: filter.id }, "Show:"), filter, summary),
@@ -125,18 +142,12 @@ export function mountBandwidth(app: HTMLElement): () => void {
       h("div", { class: "table-wrap pools-wrap", id: "pools-wrap" }, table),
     ),
   );
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    void save(true);
-  });
-  okBtn.setAttribute("form", form.id);
   f.body.append(
     h("p", { class: "purpose" }, "All connections in a pool share its allowance. Services choose a pool under Services → Bandwidth Throttling."),
     h("div", { class: "script-line" }, status, editBtn),
-    form,
+    sw.form,
     h("fieldset", { class: "group connections-group" }, h("legend", null, connectionsTitle), connections.el),
   );
-  fillBar(f.bar, [], [okBtn, cancelBtn, applyBtn]);
 
   function showMeaning(r: PoolRow): void {
     const v = parseAllowed(r.allowed.value, r.id);
@@ -238,35 +249,6 @@ export function mountBandwidth(app: HTMLElement): () => void {
     return { pools, local };
   }
 
-  function showErrors(messages: Map<string, string>): void {
-    for (const key of messages.keys()) shown.add(Number(key.split(".").pop()));
-    applyFilter();
-    const unmatched = errors.show(messages);
-    errors.focusFirst();
-    const all = [...messages.values()];
-    const listed = all.slice(0, 3).join("; ") + (all.length > 3 ? `; and ${all.length - 3} more` : "");
-    strip.error(`Nothing was saved: ${listed}.${unmatched.length ? "" : " The pools are marked in the table."}`);
-  }
-
-  async function save(close: boolean): Promise<void> {
-    if (!settings) return;
-    const { pools, local } = collect();
-    if (local.size) return showErrors(local);
-    await busy([okBtn, applyBtn, cancelBtn], async () => {
-      try {
-        await api.saveBandwidthPools(pools);
-        errors.clear();
-        if (close) return void (await closeWindow());
-        fill(await api.getBandwidthSettings());
-        strip.info("Pools saved. Their connections follow the new allowances at once.");
-      } catch (e) {
-        const m = fieldMessages(e);
-        if (m.size) showErrors(m);
-        else strip.error(`Nothing was saved: ${errorText(e)}`);
-      }
-    });
-  }
-
   /** Enter and the up and down arrows move to the same column of the next or previous row shown. */
   function moveInColumn(ev: KeyboardEvent): void {
     const target = ev.target as HTMLElement;
@@ -295,19 +277,18 @@ export function mountBandwidth(app: HTMLElement): () => void {
   });
   filter.addEventListener("change", () => applyFilter(true));
 
-  const stopEscape = closeOnEscape(closeWindow);
-  let stopPoll = () => {};
+  let stopWatch = () => {};
   app.replaceChildren(f.root);
   api
     .getBandwidthSettings()
     .then((s) => {
       fill(s);
-      okBtn.disabled = applyBtn.disabled = false;
-      stopPoll = poll(refreshLive, 1000);
+      sw.ready();
+      stopWatch = watch(["bandwidth", "services"], refreshLive);
     })
     .catch((e) => strip.error(`Cannot read the bandwidth settings: ${errorText(e)}`));
   return () => {
-    stopEscape();
-    stopPoll();
+    sw.stop();
+    stopWatch();
   };
 }

@@ -1,4 +1,5 @@
-import { api, closeWindow, errorText, fieldMessages } from "../api";
+import { api, errorText } from "../api";
+import { watch } from "../changes";
 import type { FileStats } from "../bindings/FileStats";
 import type { LogFile } from "../bindings/LogFile";
 import type { LogLevel } from "../bindings/LogLevel";
@@ -6,9 +7,10 @@ import type { LogSettings } from "../bindings/LogSettings";
 import type { LogWriterStats } from "../bindings/LogWriterStats";
 import type { SessionLogs } from "../bindings/SessionLogs";
 import { formatNumber, formatSize } from "../format";
-import { busy, button, fillBar, Strip } from "../widgets/buttons";
-import { closeOnEscape, frame, h, poll, text, type Child } from "../widgets/dom";
-import { errorSlot, FieldErrors, grid, group, input, row, select, U32, whole } from "../widgets/form";
+import { button, Strip } from "../widgets/buttons";
+import { SettingsWindow } from "../widgets/settings-window";
+import { frame, h, text, type Child } from "../widgets/dom";
+import { errorSlot, grid, group, input, row, select, U32, whole } from "../widgets/form";
 import { Table } from "../widgets/table";
 import { Tabs } from "../widgets/tabs";
 import { logGraph } from "./log-graph";
@@ -20,7 +22,6 @@ const TABS: [TabId, string][] = [
   ["writer", "Log File Writer"],
   ["retention", "Retention"],
 ];
-const TAB_LABELS = Object.fromEntries(TABS) as Record<TabId, string>;
 
 /** The session logs of services this build has, with what each records. */
 const SESSION_LOGS: [keyof SessionLogs, string][] = [
@@ -317,8 +318,19 @@ function statsTable(): Table<FileStats> {
 
 export function mountDiagnostics(app: HTMLElement): () => void {
   const f = frame("Diagnostics", "diagnostics-window");
-  const strip = new Strip(f.strip);
-  const errors = new FieldErrors();
+  const sw = new SettingsWindow({
+    frame: f,
+    formId: "diagnostics-form",
+    check: () => collect(c, loaded!).local,
+    save: () => api.saveLogSettings(collect(c, loaded!).log),
+    applied: async () => {
+      loaded = await api.getLogSettings();
+      fill(c, loaded);
+      strip.info("Settings saved. The log writer uses them from its next burst.");
+    },
+    tabs: { get: () => tabs, tabOf: (k) => tabOf.get(k) },
+  });
+  const { strip, errors } = sw;
   const c = controls();
   const fieldList = fields(c);
   for (const [key, control] of fieldList) errors.register(key, control);
@@ -340,55 +352,8 @@ export function mountDiagnostics(app: HTMLElement): () => void {
   const tabs = new Tabs(TABS.map(([id, label]) => ({ id, label, panel: p[id] })));
   for (const el of [c.byCount, c.byDays]) el.addEventListener("change", () => updateState(c));
 
-  const okBtn = button("OK", { id: "btn-ok", primary: true, submit: true, disabled: true });
-  const applyBtn = button("Apply", { id: "btn-apply", disabled: true, onClick: () => void save(false) });
-  const cancelBtn = button("Cancel", { id: "btn-cancel", onClick: () => void closeWindow() });
-  const form = h("form", { id: "diagnostics-form", novalidate: true }, tabs.el);
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    void save(true);
-  });
-  okBtn.setAttribute("form", "diagnostics-form");
-  fillBar(f.bar, [], [okBtn, cancelBtn, applyBtn]);
-  f.body.append(form);
-
-  const badTabs = (): TabId[] => {
-    const bad = new Set(errors.keys().map((k) => tabOf.get(k)));
-    return TABS.map(([id]) => id).filter((id) => bad.has(id));
-  };
-  errors.onChange = () => {
-    const bad = badTabs();
-    for (const [id] of TABS) tabs.mark(id, bad.includes(id));
-  };
-
-  function showErrors(messages: Map<string, string>): void {
-    const unmatched = errors.show(messages);
-    const bad = badTabs();
-    if (bad.length && !bad.includes(tabs.current as TabId)) tabs.select(bad[0]);
-    errors.focusFirst();
-    const where = bad.map((t) => TAB_LABELS[t]).join(", ");
-    strip.error(`Nothing was saved.${where ? ` Correct the marked fields on: ${where}.` : ""}${unmatched.length ? ` ${unmatched.join("; ")}` : ""}`);
-  }
-
-  async function save(close: boolean): Promise<void> {
-    if (!loaded) return;
-    const { log, local } = collect(c, loaded);
-    if (local.size) return showErrors(local);
-    await busy([okBtn, applyBtn, cancelBtn], async () => {
-      try {
-        await api.saveLogSettings(log);
-        errors.clear();
-        if (close) return void (await closeWindow());
-        loaded = await api.getLogSettings();
-        fill(c, loaded);
-        strip.info("Settings saved. The log writer uses them from its next burst.");
-      } catch (e) {
-        const m = fieldMessages(e);
-        if (m.size) showErrors(m);
-        else strip.error(`Nothing was saved: ${errorText(e)}`);
-      }
-    });
-  }
+  sw.form.append(tabs.el);
+  f.body.append(sw.form);
 
   function render(s: LogWriterStats): void {
     text(live.interval, ms(s.interval_ms));
@@ -418,15 +383,15 @@ export function mountDiagnostics(app: HTMLElement): () => void {
     .then((s) => {
       loaded = s;
       fill(c, s);
-      okBtn.disabled = applyBtn.disabled = false;
+      sw.ready();
     })
     .catch((e) => strip.error(`Cannot read the log settings: ${errorText(e)}`));
 
-  const stopEscape = closeOnEscape(closeWindow);
-  const stopPoll = poll(refresh, 1000);
+  // The writer's figures change when it writes; the graph's time axis moves on by itself.
+  const stopWatch = watch(["log_writer"], refresh, { everyMs: 10_000 });
   app.replaceChildren(f.root);
   return () => {
-    stopEscape();
-    stopPoll();
+    sw.stop();
+    stopWatch();
   };
 }

@@ -1,4 +1,5 @@
-import { api, closeWindow, errorText, fieldMessages } from "../api";
+import { api, errorText } from "../api";
+import { watch } from "../changes";
 import type { ServiceId } from "../bindings/ServiceId";
 import type { ServiceStatus } from "../bindings/ServiceStatus";
 import type { MailboxAccess } from "../bindings/MailboxAccess";
@@ -7,9 +8,9 @@ import type { TlsMode } from "../bindings/TlsMode";
 import type { Throttle } from "../bindings/Throttle";
 import type { ThrottleMode } from "../bindings/ThrottleMode";
 import { formatAddress, formatNumber, plural, SERVICE_LABELS, stateBadge } from "../format";
-import { busy, button, fillBar, Strip } from "../widgets/buttons";
-import { closeOnEscape, frame, h, poll, text } from "../widgets/dom";
-import { checkRow, FieldErrors, grid, group, input, row, select, whole } from "../widgets/form";
+import { frame, h, text } from "../widgets/dom";
+import { SettingsWindow } from "../widgets/settings-window";
+import { checkRow, grid, group, input, row, select, whole } from "../widgets/form";
 import { Tabs } from "../widgets/tabs";
 import type { AccessSettings } from "../bindings/AccessSettings";
 import { accessEditor, type AccessEditor } from "./access-editor";
@@ -126,8 +127,33 @@ function labelPools(lists: HTMLSelectElement[], names: PoolNames): void {
 
 export function mountServices(app: HTMLElement): () => void {
   const f = frame("Services", "services-window");
-  const strip = new Strip(f.strip);
-  const errors = new FieldErrors();
+  const sw = new SettingsWindow({
+    frame: f,
+    formId: "services-form",
+    enabledBeforeReady: true,
+    check: () => collect().local,
+    save: async () => {
+      const { services, access: newAccess } = collect();
+      await api.saveServices(services, newAccess);
+      const rules = collectRestrictions();
+      if (rules) await api.saveAccessSettings(rules);
+    },
+    applied: async () => {
+      strip.info("Settings saved.");
+      fill(await api.getServices());
+      fillAccess(await api.getMailboxAccess());
+      fillRestrictions(await api.getAccessSettings());
+      await refreshState();
+    },
+    fieldPrefixes: ["services."],
+    tabs: { get: () => tabs, tabOf: (k) => views.find((v) => keyIsFor(k, v.id))?.id },
+    onErrorsChange: markSubTabs,
+    errorText: ({ messages, tabs: where, unmatched }) =>
+      `Nothing was saved. Correct the marked field${messages.size === 1 ? "" : "s"}${where.length ? ` on: ${where.join(", ")}` : ""}.` +
+      (unmatched.length ? ` ${unmatched.join("; ")}` : ""),
+    failureText: (message) => `The settings were not saved: ${message}`,
+  });
+  const { strip, errors, form } = sw;
   const controls = new Map<ServiceId, Controls>();
   let views: ServiceView[] = [];
   let tabs: Tabs | null = null;
@@ -148,17 +174,6 @@ export function mountServices(app: HTMLElement): () => void {
   ];
   for (const [key, control] of accessFields) errors.register(key, control);
 
-  const okBtn = button("OK", { id: "btn-ok", primary: true, submit: true });
-  const applyBtn = button("Apply", { id: "btn-apply", onClick: () => void save(false) });
-  const cancelBtn = button("Cancel", { id: "btn-cancel", onClick: () => void closeWindow() });
-  const form = h("form", { id: "services-form", novalidate: true });
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    void save(true);
-  });
-  const stopEscape = closeOnEscape(closeWindow);
-  fillBar(f.bar, [], [okBtn, cancelBtn, applyBtn]);
-  okBtn.setAttribute("form", "services-form");
   f.body.append(form);
 
   function buildTab(v: ServiceView): HTMLElement {
@@ -323,7 +338,6 @@ export function mountServices(app: HTMLElement): () => void {
     if (!tabs) {
       tabs = new Tabs(list.map((v) => ({ id: v.id, label: SERVICE_LABELS[v.id] ?? v.name, panel: buildTab(v) })));
       form.append(tabs.el);
-      errors.onChange = markTabs;
     }
     for (const v of list) {
       const c = controls.get(v.id);
@@ -337,9 +351,9 @@ export function mountServices(app: HTMLElement): () => void {
   }
 
   const keyIsFor = (k: string, id: ServiceId) => k.startsWith(`${id}.`) || k.startsWith(`access.${id}.`);
-  function markTabs(): void {
+  /** Marks the General and Access Restrictions sub-tabs (the widget marks the service tabs). */
+  function markSubTabs(): void {
     for (const v of views) {
-      tabs?.mark(v.id, errors.keys().some((k) => keyIsFor(k, v.id)));
       const accessBad = errors.keys().some((k) => k.startsWith(`access.${v.id}.`));
       const generalBad = errors.keys().some((k) => k.startsWith(`${v.id}.`));
       const sub = subTabs.get(v.id);
@@ -364,48 +378,6 @@ export function mountServices(app: HTMLElement): () => void {
       return { ...v, enabled: c.enabled.checked, bind_address: c.bind.value.trim(), port, tls_mode: c.tls.value as TlsMode, bandwidth };
     });
     return { services, access: collectAccess(local), local };
-  }
-
-  function showErrors(messages: Map<string, string>): void {
-    const unmatched = errors.show(messages);
-    const bad = views.filter((v) => errors.keys().some((k) => keyIsFor(k, v.id)));
-    if (tabs && bad.length && !bad.some((v) => v.id === tabs!.current)) tabs.select(bad[0].id);
-    errors.focusFirst();
-    const where = bad.map((v) => SERVICE_LABELS[v.id]).join(", ");
-    strip.error(
-      `Nothing was saved. Correct the marked field${messages.size === 1 ? "" : "s"}${where ? ` on: ${where}` : ""}.` +
-        (unmatched.length ? ` ${unmatched.join("; ")}` : ""),
-    );
-  }
-
-  async function save(close: boolean): Promise<void> {
-    if (!views.length) return;
-    const { services, access: newAccess, local } = collect();
-    if (local.size) {
-      showErrors(local);
-      return;
-    }
-    await busy([okBtn, applyBtn, cancelBtn], async () => {
-      try {
-        await api.saveServices(services, newAccess);
-        const rules = collectRestrictions();
-        if (rules) await api.saveAccessSettings(rules);
-        errors.clear();
-        if (close) {
-          await closeWindow();
-          return;
-        }
-        strip.info("Settings saved.");
-        fill(await api.getServices());
-        fillAccess(await api.getMailboxAccess());
-        fillRestrictions(await api.getAccessSettings());
-        await refreshState();
-      } catch (e) {
-        const messages = fieldMessages(e, ["services."]);
-        if (messages.size) showErrors(messages);
-        else strip.error(`The settings were not saved: ${errorText(e)}`);
-      }
-    });
   }
 
   function renderState(s: ServiceStatus): void {
@@ -442,7 +414,8 @@ export function mountServices(app: HTMLElement): () => void {
       fill(list);
       fillAccess(x);
       fillRestrictions(rules);
-      stop = poll(refreshState, 1000);
+      sw.ready();
+      stop = watch(["services"], refreshState);
       void refreshPoolNames();
     })
     .catch((e) => strip.error(`Cannot read the service settings: ${errorText(e)}`));
@@ -451,7 +424,7 @@ export function mountServices(app: HTMLElement): () => void {
   window.addEventListener("focus", onFocus);
   return () => {
     stop();
-    stopEscape();
+    sw.stop();
     window.removeEventListener("focus", onFocus);
   };
 }
