@@ -70,6 +70,8 @@ struct Inner {
     accounts: Arc<crate::access::Accounts>,
     geoip: Arc<crate::geoip::GeoIp>,
     geoip_import: Arc<Mutex<crate::geoip::ImportState>>,
+    /// Counts the GeoIP import's progress reports (the windows follow).
+    geoip_progress: watch::Sender<u64>,
     bandwidth: Arc<crate::bandwidth::Bandwidth>,
     _lock: File,
 }
@@ -92,6 +94,7 @@ impl Engine {
                 accounts: Arc::default(),
                 geoip: Arc::new(crate::geoip::GeoIp::default()),
                 geoip_import: Arc::new(Mutex::new(Default::default())),
+                geoip_progress: watch::Sender::new(0),
                 bandwidth: crate::bandwidth::Bandwidth::new(dir.root(), &settings.bandwidth),
                 dir,
                 store,
@@ -309,6 +312,8 @@ impl Engine {
         vec![
             (&[Change::Services], self.inner.registry.version.subscribe()),
             (&[Change::Services, Change::Bandwidth], self.inner.bandwidth.version.subscribe()),
+            (&[Change::Bandwidth], self.inner.bandwidth.traffic.subscribe()),
+            (&[Change::Data], self.inner.geoip_progress.subscribe()),
             (&[Change::Data], self.inner.store.changes()),
             (&[Change::Errors], crate::recent::changes()),
             (&[Change::LogWriter], crate::logging::changes()),
@@ -431,10 +436,9 @@ impl Engine {
             .name("geoip-import".into())
             .spawn(move || {
                 let shared = engine.inner.geoip_import.clone();
-                let store = engine.inner.store.clone();
                 let mut progress = |p: crate::geoip::import::Progress| {
                     shared.lock().unwrap_or_else(|e| e.into_inner()).progress = Some(p);
-                    store.note_external_change();
+                    engine.inner.geoip_progress.send_modify(|v| *v += 1);
                 };
                 let result = crate::geoip::import::import(&db, &source, &options, &mut progress);
                 if let Ok(report) = &result {
@@ -448,7 +452,7 @@ impl Engine {
                     Err(e) => state.error = Some(e.to_string()),
                 }
                 drop(state);
-                engine.inner.store.note_external_change();
+                engine.inner.geoip_progress.send_modify(|v| *v += 1);
             })
             .map_err(|e| ApiError::io(format!("cannot start the import: {e}")))?;
         Ok(())
@@ -684,6 +688,8 @@ async fn watch_other_processes(engine: Engine) {
 async fn write_status(engine: Engine) {
     let path = engine.inner.dir.status_file();
     let mut paused = engine.inner.paused.subscribe();
+    let mut services = engine.inner.registry.version.subscribe();
+    let mut connections = engine.inner.bandwidth.version.subscribe();
     loop {
         let (path, snapshot) = (path.clone(), engine.runtime_status());
         match tokio::task::spawn_blocking(move || status::write(&path, &snapshot)).await {
@@ -693,14 +699,14 @@ async fn write_status(engine: Engine) {
         }
         tokio::select! {
             _ = engine.inner.shutdown.cancelled() => return,
-            _ = engine.inner.registry.changed.notified() => {}
+            _ = services.changed() => {}
             _ = paused.changed() => {}
-            _ = engine.inner.bandwidth.changed.notified() => {
+            _ = connections.changed() => {
                 // Connections come and go quickly on a busy server: at most one write a second for them,
                 // unless a service or the pause switch changes meanwhile.
                 tokio::select! {
                     _ = engine.inner.shutdown.cancelled() => return,
-                    _ = engine.inner.registry.changed.notified() => {}
+                    _ = services.changed() => {}
                     _ = paused.changed() => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }

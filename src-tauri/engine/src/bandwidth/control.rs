@@ -140,10 +140,11 @@ pub struct Bandwidth {
     samples: Mutex<Samples>,
     /// The running script has taken longer than [`SLOW_CALL`]: call it on the blocking pool from now on.
     slow_script: AtomicBool,
-    /// Woken when a connection starts, logs in or ends (status.json follows).
-    pub changed: tokio::sync::Notify,
-    /// Counts those changes and the script's and the pools' (traffic): the windows' change signal.
+    /// Counts connections starting, logging in and ending, and script changes (status.json and the
+    /// windows follow).
     pub version: tokio::sync::watch::Sender<u64>,
+    /// Counts the samples in which a pool's traffic moved (only the windows follow).
+    pub traffic: tokio::sync::watch::Sender<u64>,
 }
 
 impl Bandwidth {
@@ -159,8 +160,8 @@ impl Bandwidth {
             errors: Mutex::default(),
             live: Mutex::default(),
             samples: Mutex::default(),
-            changed: tokio::sync::Notify::new(),
             version: tokio::sync::watch::Sender::new(0),
+            traffic: tokio::sync::watch::Sender::new(0),
             slow_script: AtomicBool::new(false),
         })
     }
@@ -303,7 +304,6 @@ impl Bandwidth {
 
     /// A connection started, logged in or ended, or the script changed.
     fn touched(&self) {
-        self.changed.notify_one();
         self.version.send_modify(|v| *v += 1);
     }
 
@@ -325,7 +325,7 @@ impl Bandwidth {
         }
         drop(s);
         if moving {
-            self.version.send_modify(|v| *v += 1);
+            self.traffic.send_modify(|v| *v += 1);
         }
     }
 

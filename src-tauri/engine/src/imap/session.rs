@@ -66,7 +66,7 @@ impl Selected {
     }
 
     pub(super) fn is_recent(&self, uid: u32) -> bool {
-        self.recent.iter().any(|&(after, up_to)| uid > after && uid <= up_to)
+        in_ranges(&self.recent, uid)
     }
 
     /// Takes note of `keywords` and returns the FLAGS and PERMANENTFLAGS lines to send first when one is
@@ -95,6 +95,11 @@ impl Selected {
         }
         Ok(sequence::select(set, count, 1..=count))
     }
+}
+
+/// Whether `uid` is in one of the ranges `(after, up_to]`.
+pub(super) fn in_ranges(ranges: &[(u32, u32)], uid: u32) -> bool {
+    ranges.iter().any(|&(after, up_to)| uid > after && uid <= up_to)
 }
 
 /// The FLAGS and PERMANENTFLAGS lines for a mailbox whose messages carry `keywords`.

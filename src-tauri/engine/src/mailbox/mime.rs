@@ -41,6 +41,10 @@ pub fn parse(raw: &[u8]) -> Option<Parsed<'_>> {
 /// (the rest turned into spaces, line ends kept); `None` when no field has more, which is every real message.
 /// Fields are found by their lines, wherever they are (a nested part's header too); one pass, no recursion.
 fn with_params_capped(raw: &[u8]) -> Option<Vec<u8>> {
+    // A message with no more semicolons in all than one field may have is left alone at once.
+    if raw.iter().filter(|&&b| b == b';').count() <= MAX_PARAMS {
+        return None;
+    }
     let line_end = |from: usize| raw[from..].iter().position(|&b| b == b'\n').map_or(raw.len(), |i| from + i + 1);
     let mut copy: Option<Vec<u8>> = None;
     let mut line = 0;

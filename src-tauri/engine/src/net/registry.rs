@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
 use ts_rs::TS;
 
 use crate::settings::{ServiceId, ServiceSettings, TlsMode};
@@ -59,8 +58,7 @@ impl ServiceStatus {
 pub struct Registry {
     states: Mutex<BTreeMap<ServiceId, ServiceStatus>>,
     connections: BTreeMap<ServiceId, Arc<AtomicU32>>,
-    pub changed: Notify,
-    /// Counts the changes: the windows' change signal.
+    /// Counts the changes (status.json and the windows follow; a watcher busy meanwhile still sees it).
     pub version: tokio::sync::watch::Sender<u64>,
 }
 
@@ -75,7 +73,7 @@ impl Registry {
             })
             .collect();
         let connections = ServiceId::ALL.into_iter().map(|id| (id, Arc::new(AtomicU32::new(0)))).collect();
-        Registry { states: Mutex::new(states), connections, changed: Notify::new(), version: tokio::sync::watch::Sender::new(0) }
+        Registry { states: Mutex::new(states), connections, version: tokio::sync::watch::Sender::new(0) }
     }
 
     fn update(&self, id: ServiceId, status: ServiceStatus) -> bool {
@@ -84,8 +82,6 @@ impl Registry {
         if changed {
             states.insert(id, status);
             drop(states);
-            // notify_one keeps a permit, so a change while the status writer is busy is not lost.
-            self.changed.notify_one();
             self.version.send_modify(|v| *v += 1);
         }
         changed

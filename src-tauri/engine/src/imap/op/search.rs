@@ -28,7 +28,7 @@ impl Session {
         // RFC 7162 §3.1.5: a search by MODSEQ is answered with the highest mod-sequence of what it returns.
         let by_modseq = search::uses_modseq(&key);
         let found = tokio::task::spawn_blocking(move || {
-            let is_recent = |uid: u32| recent.iter().any(|&(after, up_to)| uid > after && uid <= up_to);
+            let is_recent = |uid: u32| in_ranges(&recent, uid);
             let hits = search::run(&store, &rows, &is_recent, &key, sort.as_deref(), SEARCH_LIMIT)?;
             Ok::<_, search::TooSlow>(hits.into_iter().map(|i| (if uid { rows[i].uid } else { i as u32 + 1 }, rows[i].modseq as u64)).collect::<Vec<(u32, u64)>>())
         })
