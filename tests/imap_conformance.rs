@@ -370,3 +370,119 @@ fn subscriptions_are_names_lsub_shows_unsubscribed_parents_and_list_shows_the_no
     s.ok("RENAME a c");
     assert_eq!(s.ok("LSUB \"\" %").iter().filter(|l| l.ends_with("\"a\"") || l.ends_with("\"c\"")).collect::<Vec<_>>(), ["* LSUB () \"/\" \"c\""]);
 }
+
+/// The number in a response code such as `[HIGHESTMODSEQ 42]` among `lines`.
+fn code_value(lines: &[String], code: &str) -> u64 {
+    let key = format!("[{code} ");
+    let line = &lines[position_containing(lines, &key)];
+    line.split(&key).nth(1).unwrap().split(']').next().unwrap().parse().unwrap()
+}
+
+fn position_containing(lines: &[String], text: &str) -> usize {
+    lines.iter().position(|l| l.contains(text)).unwrap_or_else(|| panic!("no line containing {text:?} in {lines:?}"))
+}
+
+/// The lines of a SELECT answer after the ones every SELECT sends (FLAGS, EXISTS, RECENT and the OK codes).
+fn after_select(lines: &[String]) -> Vec<String> {
+    let last = lines.iter().rposition(|l| l.starts_with("* OK [") || l.ends_with(" EXISTS") || l.ends_with(" RECENT") || l.starts_with("* FLAGS")).unwrap();
+    lines[last + 1..].to_vec()
+}
+
+#[test]
+fn qresync_after_a_restart_sends_only_what_went_and_what_changed() {
+    let mut office = office(150);
+    let mut client = Session::login(&office);
+    assert_eq!(client.ok("ENABLE QRESYNC"), ["* ENABLED QRESYNC"]);
+    let first = client.ok("SELECT INBOX");
+    let (validity, modseq) = (code_value(&first, "UIDVALIDITY"), code_value(&first, "HIGHESTMODSEQ"));
+    client.ok("LOGOUT");
+    // Meanwhile another session expunges 100 messages and flags one; a new message arrives.
+    let mut other = Session::login(&office);
+    other.ok("SELECT INBOX");
+    other.ok("UID STORE 11:110 +FLAGS.SILENT (\\Deleted)");
+    other.ok("UID STORE 120 +FLAGS.SILENT (\\Flagged $Work)");
+    assert_eq!(other.ok("EXPUNGE").len(), 100);
+    other.ok("LOGOUT");
+    deliver(&office, 1);
+    // The history is in the database: it survives a restart.
+    office.server.terminate();
+    office.server = common::Server::start(office.dir(), &[]);
+
+    let mut client = Session::login(&office);
+    client.ok("ENABLE QRESYNC");
+    let resync = client.ok(&format!("SELECT INBOX (QRESYNC ({validity} {modseq}))"));
+    let now = code_value(&resync, "HIGHESTMODSEQ");
+    assert!(resync.contains(&"* 51 EXISTS".to_string()), "{resync:?}");
+    let extra = after_select(&resync);
+    assert_eq!(extra.len(), 3, "only the vanished set and the two changed messages: {extra:?}");
+    assert_eq!(extra[0], "* VANISHED (EARLIER) 11:110");
+    assert!(extra[1].starts_with("* 20 FETCH (UID 120 FLAGS (\\Flagged $Work) MODSEQ ("), "{extra:?}");
+    assert!(extra[2].starts_with("* 51 FETCH (UID 151 FLAGS (\\Recent) MODSEQ ("), "{extra:?}");
+    // Against a full resynchronisation (every UID and its flags), the QRESYNC answer is a fraction.
+    let full: usize = client.ok("UID FETCH 1:* (FLAGS)").iter().map(|l| l.len() + 2).sum();
+    let quick: usize = extra.iter().map(|l| l.len() + 2).sum();
+    assert!(quick * 10 < full, "QRESYNC sent {quick} bytes, a full resync {full}");
+
+    // With the client's known UIDs, only those are reported; nothing more since `now`.
+    client.ok("UNSELECT");
+    let narrowed = client.ok(&format!("EXAMINE INBOX (QRESYNC ({validity} {modseq} 1:20,100:105))"));
+    assert_eq!(after_select(&narrowed)[0], "* VANISHED (EARLIER) 11:20,100:105");
+    let unchanged = client.ok(&format!("EXAMINE INBOX (QRESYNC ({validity} {now}))"));
+    assert_eq!(unchanged[0], "* OK [CLOSED] the previous mailbox is closed");
+    assert!(after_select(&unchanged).is_empty(), "{unchanged:?}");
+    // Another UIDVALIDITY: the client's cache is void, and nothing is resynchronised.
+    let stale = client.ok(&format!("EXAMINE INBOX (QRESYNC ({} {modseq}))", validity + 1));
+    assert!(after_select(&stale).is_empty(), "{stale:?}");
+}
+
+#[test]
+fn with_qresync_expunges_are_vanished_uids_and_uid_fetch_reports_them() {
+    let office = office(5);
+    // Without ENABLE QRESYNC, its parameter and modifier are refused.
+    let mut plain = Session::login(&office);
+    assert!(plain.cmd("SELECT INBOX (QRESYNC (1 1))").last().unwrap().contains(" BAD "));
+    plain.ok("SELECT INBOX (CONDSTORE)");
+    assert!(plain.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)").last().unwrap().contains(" BAD "));
+
+    let mut a = Session::login(&office);
+    a.ok("ENABLE QRESYNC");
+    let selected = a.ok("SELECT INBOX");
+    let modseq = code_value(&selected, "HIGHESTMODSEQ");
+    // A FETCH modifier VANISHED only goes with UID FETCH and CHANGEDSINCE.
+    assert!(a.cmd("FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)").last().unwrap().contains(" BAD "));
+    // Its own EXPUNGE: a VANISHED by UID, and the new HIGHESTMODSEQ on the tagged OK (RFC 7162 §3.2.7).
+    a.ok("STORE 2 +FLAGS.SILENT (\\Deleted)");
+    let mut expunged = a.cmd("EXPUNGE");
+    let tagged = expunged.pop().unwrap();
+    assert_eq!(expunged, ["* VANISHED 2"]);
+    let after = tagged.split("[HIGHESTMODSEQ ").nth(1).expect(&tagged).split(']').next().unwrap().parse::<u64>().unwrap();
+    assert!(after > modseq, "{tagged}");
+    // Another session's expunge reaches it as VANISHED too; the plain session still gets EXPUNGE.
+    let mut b = Session::login(&office);
+    b.ok("SELECT INBOX");
+    b.ok("UID STORE 4 +FLAGS.SILENT (\\Deleted)");
+    b.ok("UID EXPUNGE 4");
+    assert_eq!(a.ok("NOOP"), ["* VANISHED 4"]);
+    assert_eq!(plain.ok("NOOP"), ["* 4 EXPUNGE", "* 2 EXPUNGE"], "highest number first, as numbered before either went");
+    // MOVE: VANISHED instead of EXPUNGE.
+    a.ok("CREATE Later");
+    let moved = a.ok("UID MOVE 5 Later");
+    assert_eq!(moved.last().unwrap(), "* VANISHED 5");
+    // UID FETCH CHANGEDSINCE … VANISHED: what went from the set since then, then what changed.
+    b.ok("UID STORE 3 +FLAGS.SILENT (\\Seen)");
+    let changes = a.ok(&format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {modseq} VANISHED)"));
+    assert_eq!(changes[0], "* VANISHED (EARLIER) 2,4:5");
+    assert!(changes[1..].iter().any(|l| l.contains("(UID 3 FLAGS (\\Seen) MODSEQ (")), "{changes:?}");
+    assert_eq!(a.ok(&format!("UID FETCH 3:4 (FLAGS) (CHANGEDSINCE {modseq} VANISHED)"))[0], "* VANISHED (EARLIER) 4");
+    // An expunge that cannot be told during a FETCH: the FETCH's MODSEQ may be above it, so the client is
+    // given the mod-sequence from before it to resynchronise from (RFC 7162 errata 1810); NOOP tells it.
+    b.ok("UID STORE 1 +FLAGS.SILENT (\\Deleted)");
+    b.ok("UID EXPUNGE 1");
+    a.ok("UID STORE 3 +FLAGS.SILENT (\\Flagged)");
+    let during = a.ok("UID FETCH 3 (MODSEQ)");
+    assert!(!during.iter().any(|l| l.contains("VANISHED")), "{during:?}");
+    assert!(during.last().unwrap().starts_with("* OK [HIGHESTMODSEQ "), "{during:?}");
+    let stored = during.iter().find(|l| l.contains("MODSEQ (")).unwrap().split("MODSEQ (").nth(1).unwrap().split(')').next().unwrap().parse::<u64>().unwrap();
+    assert!(code_value(&during, "HIGHESTMODSEQ") < stored, "{during:?}");
+    assert_eq!(a.ok("NOOP"), ["* VANISHED 1"]);
+}

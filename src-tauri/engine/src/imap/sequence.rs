@@ -100,6 +100,29 @@ pub fn compact(numbers: &[u32]) -> String {
     parts.join(",")
 }
 
+/// The numbers in both of two lists of ascending, merged, inclusive ranges (as [`intervals`] gives).
+pub fn intersect(a: &[(u32, u32)], b: &[(u32, u32)]) -> Vec<(u32, u32)> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        let (lo, hi) = (a[i].0.max(b[j].0), a[i].1.min(b[j].1));
+        if lo <= hi {
+            out.push((lo, hi));
+        }
+        if a[i].1 < b[j].1 {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
+}
+
+/// Writes ascending inclusive ranges as a set: "1:3,7,9:10".
+pub fn ranges_text(ranges: &[(u32, u32)]) -> String {
+    let parts: Vec<String> = ranges.iter().map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}:{b}") }).collect();
+    parts.join(",")
+}
+
 /// Writes UIDs in the order given (COPYUID pairs must line up), each range only when consecutive.
 pub fn in_order(uids: &[u32]) -> String {
     uids.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(",")
@@ -131,5 +154,13 @@ mod tests {
         let picked = select(&big, 100_000, 1..=100_000u32);
         assert_eq!(picked.len(), 20_000);
         assert_eq!(picked[19_999], 39_998);
+    }
+
+    #[test]
+    fn range_lists_intersect_and_print() {
+        let known = intervals(&SequenceSet::try_from("1:10,20:30").unwrap(), 0);
+        assert_eq!(intersect(&known, &[(5, 22), (29, 40)]), vec![(5, 10), (20, 22), (29, 30)]);
+        assert_eq!(intersect(&known, &[]), vec![]);
+        assert_eq!(ranges_text(&[(1, 3), (7, 7), (9, 10)]), "1:3,7,9:10");
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use imap_codec::fragmentizer::{DecodeMessageError, FragmentInfo, Fragmentizer};
 use imap_codec::imap_types::auth::{AuthMechanism, AuthenticateData};
-use imap_codec::imap_types::command::{Command, CommandBody, FetchModifier, SelectParameter, StoreModifier};
+use imap_codec::imap_types::command::{Command, CommandBody, FetchModifier, StoreModifier};
 use imap_codec::imap_types::core::LiteralMode;
 use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
 use imap_codec::imap_types::flag::Flag;
@@ -38,7 +38,7 @@ pub(super) const MAX_ERRORS: u32 = 30;
 /// The longest a SEARCH may take before it gives up with NO [LIMIT].
 pub(super) const SEARCH_LIMIT: Duration = Duration::from_secs(20);
 
-pub(super) const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE SORT ESEARCH LIST-EXTENDED LIST-STATUS STATUS=SIZE BINARY QUOTA QUOTA=RES-STORAGE IMAP4rev2";
+pub(super) const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE QRESYNC SORT ESEARCH LIST-EXTENDED LIST-STATUS STATUS=SIZE BINARY QUOTA QUOTA=RES-STORAGE IMAP4rev2";
 
 pub type SessionContext = crate::net::SessionContext<Shared>;
 
@@ -77,6 +77,20 @@ impl Selected {
             grew |= self.keywords.insert(k.to_string());
         }
         grew.then(|| flags_lines(&self.keywords))
+    }
+
+    /// Drops the messages at the ascending `indexes` from the snapshot, in one pass.
+    pub(super) fn remove_at(&mut self, indexes: impl Iterator<Item = usize>) {
+        let mut gone = indexes.peekable();
+        let mut k = 0;
+        self.messages.retain(|_| {
+            let keep = gone.peek() != Some(&k);
+            if !keep {
+                gone.next();
+            }
+            k += 1;
+            keep
+        });
     }
 
     pub(super) fn last_uid(&self) -> u32 {
@@ -130,6 +144,8 @@ pub(super) struct Session {
     pub(super) changes: tokio::sync::watch::Receiver<u64>,
     /// The client uses CONDSTORE (RFC 7162): FETCH answers carry MODSEQ.
     pub(super) condstore: bool,
+    /// The client enabled QRESYNC (RFC 7162 §3.2): expunges are told as VANISHED (by UID), never EXPUNGE.
+    pub(super) qresync: bool,
     /// The client enabled IMAP4rev2 (RFC 9051): UTF-8 folder names, ESEARCH answers, no RECENT.
     pub(super) rev2: bool,
     /// The client enabled UTF8=ACCEPT (RFC 6855): folder names in UTF-8.
@@ -147,6 +163,7 @@ pub async fn run(ctx: SessionContext, stream: BoxStream) -> std::io::Result<()> 
         pending: None,
         changes,
         condstore: false,
+        qresync: false,
         rev2: false,
         utf8: false,
     };
@@ -468,6 +485,11 @@ impl Session {
                     let name = c.to_string().to_ascii_uppercase();
                     let newly = match name.as_str() {
                         "CONDSTORE" => !std::mem::replace(&mut self.condstore, true),
+                        // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
+                        "QRESYNC" => {
+                            self.condstore = true;
+                            !std::mem::replace(&mut self.qresync, true)
+                        }
                         "IMAP4REV2" => !std::mem::replace(&mut self.rev2, true),
                         "UTF8=ACCEPT" => !std::mem::replace(&mut self.utf8, true),
                         _ => false,
@@ -492,14 +514,8 @@ impl Session {
                     self.refresh(true).await;
                 }
             }
-            CommandBody::Select { mailbox, parameters } => {
-                self.condstore |= parameters.contains(&SelectParameter::CondStore);
-                self.select(tag, &mailbox, false).await
-            }
-            CommandBody::Examine { mailbox, parameters } => {
-                self.condstore |= parameters.contains(&SelectParameter::CondStore);
-                self.select(tag, &mailbox, true).await
-            }
+            CommandBody::Select { mailbox, parameters } => self.select_with(tag, &mailbox, false, &parameters).await,
+            CommandBody::Examine { mailbox, parameters } => self.select_with(tag, &mailbox, true, &parameters).await,
             CommandBody::Unselect => {
                 self.selected = None;
                 self.tagged(tag, "OK", "UNSELECT completed");
@@ -547,11 +563,13 @@ impl Session {
             }
             CommandBody::Expunge => {
                 self.expunge(None, true).await;
-                self.tagged(tag, "OK", "EXPUNGE completed");
+                let code = self.highestmodseq_code();
+                self.tagged(tag, "OK", &format!("{code}EXPUNGE completed"));
             }
             CommandBody::ExpungeUid { sequence_set } => {
                 self.expunge(Some(&sequence_set), true).await;
-                self.tagged(tag, "OK", "UID EXPUNGE completed");
+                let code = self.highestmodseq_code();
+                self.tagged(tag, "OK", &format!("{code}UID EXPUNGE completed"));
             }
             CommandBody::Search { charset, criteria, uid } => {
                 let charset = charset.map(|c| c.as_ref().to_ascii_uppercase());
@@ -574,11 +592,18 @@ impl Session {
                     FetchModifier::ChangedSince(n) => Some(n.get()),
                     FetchModifier::Vanished => None,
                 });
+                // VANISHED: only in UID FETCH with CHANGEDSINCE, once QRESYNC is enabled (RFC 7162 §3.2.6).
+                let vanished = modifiers.contains(&FetchModifier::Vanished);
+                if vanished && !(self.qresync && uid && changed_since.is_some()) {
+                    self.tagged(tag, "BAD", "VANISHED needs ENABLE QRESYNC, UID FETCH and CHANGEDSINCE");
+                    return Ok(Next::Continue);
+                }
                 self.condstore |= changed_since.is_some() || items.contains(&Item::ModSeq);
                 if self.condstore && !items.contains(&Item::ModSeq) && changed_since.is_some() {
                     items.push(Item::ModSeq);
                 }
-                self.fetch(tag, &sequence_set, uid, &items, changed_since).await;
+                let since = changed_since.map(|n| (n, vanished));
+                self.fetch(tag, &sequence_set, uid, &items, since).await;
             }
             CommandBody::Store { sequence_set, kind, response, flags, uid, modifiers } => {
                 let unchanged_since = modifiers.iter().map(|StoreModifier::UnchangedSince(n)| *n).next();
@@ -650,6 +675,32 @@ impl Session {
         }
     }
 
+
+    /// `[HIGHESTMODSEQ n] ` for the tagged OK of an EXPUNGE once QRESYNC is enabled (RFC 7162 §3.2.7).
+    pub(super) fn highestmodseq_code(&self) -> String {
+        match &self.selected {
+            Some(sel) if self.qresync => format!("[HIGHESTMODSEQ {}] ", sel.folder.highestmodseq),
+            _ => String::new(),
+        }
+    }
+
+    /// The lines telling the client that the messages at `gone` (ascending (index, UID) pairs of the
+    /// snapshot before they went) are expunged: one VANISHED by UID once QRESYNC is enabled, else one
+    /// EXPUNGE each, highest number first so every number is right when the client applies it.
+    pub(super) fn expunge_lines(&self, gone: &[(usize, u32)]) -> Vec<u8> {
+        if gone.is_empty() {
+            return Vec::new();
+        }
+        if self.qresync {
+            let uids: Vec<u32> = gone.iter().map(|g| g.1).collect();
+            return format!("* VANISHED {}\r\n", sequence::compact(&uids)).into_bytes();
+        }
+        let mut out = Vec::new();
+        for (i, _) in gone.iter().rev() {
+            out.extend_from_slice(format!("* {} EXPUNGE\r\n", i + 1).as_bytes());
+        }
+        out
+    }
 
     pub(super) fn store_failed(&mut self, tag: &str, e: impl std::fmt::Display) {
         tracing::error!(target: "imap", error = %e, "store error");

@@ -2,6 +2,7 @@
 //! flags and expunging. Every change bumps the message's and the folder's mod-sequence (CONDSTORE), and
 //! an expunge releases the message's reference on its body.
 
+pub mod history;
 pub mod meta;
 pub mod mime;
 
@@ -29,22 +30,24 @@ pub fn mark_seen(c: &Connection, folder_id: i64, ids: &[i64]) -> StoreResult<usi
 }
 
 /// Removes the messages from the folder for good; ids already gone are skipped. Returns how many went.
+/// Each expunged UID is remembered with the expunge's mod-sequence (see `history`).
 pub fn expunge(c: &Connection, folder_id: i64, ids: &[i64]) -> StoreResult<usize> {
     if ids.is_empty() {
         return Ok(0);
     }
-    next_modseq(c, folder_id)?;
-    let mut delete = c.prepare_cached("DELETE FROM messages WHERE id = ?1 AND folder_id = ?2 RETURNING blob_id")?;
+    let modseq = next_modseq(c, folder_id)?;
+    let mut delete = c.prepare_cached("DELETE FROM messages WHERE id = ?1 AND folder_id = ?2 RETURNING uid, blob_id")?;
     let mut release = c.prepare_cached("UPDATE blobs SET refcount = refcount - 1 WHERE id = ?1")?;
-    let mut removed = 0;
+    let mut uids = Vec::with_capacity(ids.len());
     for id in ids {
-        let blob: Option<i64> = delete.query_row(params![id, folder_id], |r| r.get(0)).optional()?;
-        if let Some(blob_id) = blob {
+        let gone: Option<(u32, i64)> = delete.query_row(params![id, folder_id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        if let Some((uid, blob_id)) = gone {
             release.execute([blob_id])?;
-            removed += 1;
+            uids.push(uid);
         }
     }
-    Ok(removed)
+    history::remember(c, folder_id, modseq, &uids)?;
+    Ok(uids.len())
 }
 
 /// The system flags of a message, as bits.

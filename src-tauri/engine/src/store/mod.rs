@@ -11,7 +11,7 @@
 
 pub mod blobs;
 pub mod sweep;
-mod schema;
+pub(crate) mod schema;
 mod writer;
 
 use std::path::{Path, PathBuf};

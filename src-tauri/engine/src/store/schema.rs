@@ -198,6 +198,22 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO subscriptions(user_id, path) SELECT user_id, path FROM folders WHERE subscribed = 1;
     "#,
+    // 11: the expunge history QRESYNC reads (RFC 7162 §3.2.5.1: VANISHED (EARLIER)): each expunged UID with
+    // the mod-sequence of its expunge, at most `mailbox::history::KEPT` per folder kept. Whatever was
+    // expunged at or below `vanished_floor` is no longer listed (and nothing from before this migration):
+    // a client resynchronising from there is told every UID it may know that is gone.
+    r#"
+    CREATE TABLE expunged (
+        folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+        uid       INTEGER NOT NULL,
+        modseq    INTEGER NOT NULL,
+        PRIMARY KEY (folder_id, uid)
+    ) WITHOUT ROWID;
+    CREATE INDEX expunged_by_modseq ON expunged(folder_id, modseq);
+    ALTER TABLE folders ADD COLUMN vanished_floor INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE folders ADD COLUMN expunged_kept INTEGER NOT NULL DEFAULT 0;
+    UPDATE folders SET vanished_floor = highestmodseq;
+    "#,
 ];
 
 /// Applies every migration the database has not seen yet.

@@ -52,13 +52,14 @@ impl Session {
             }
             let mut gone: Vec<usize> = picked;
             gone.sort_unstable();
+            let gone: Vec<(usize, u32)> = match &self.selected {
+                Some(sel) => gone.into_iter().map(|i| (i, sel.messages[i].uid)).collect(),
+                None => return,
+            };
+            let lines = self.expunge_lines(&gone);
+            self.talk.out.extend_from_slice(&lines);
             if let Some(sel) = self.selected.as_mut() {
-                let mut lines = Vec::new();
-                for &i in gone.iter().rev() {
-                    lines.extend_from_slice(format!("* {} EXPUNGE\r\n", i + 1).as_bytes());
-                    sel.messages.remove(i);
-                }
-                self.talk.out.extend_from_slice(&lines);
+                sel.remove_at(gone.iter().map(|g| g.0));
             }
             self.refresh(true).await;
             self.tagged(tag, "OK", &format!("{verb} completed"));
@@ -91,21 +92,12 @@ impl Session {
                 return;
             }
         }
+        let lines = match &self.selected {
+            Some(sel) => self.expunge_lines(&gone.iter().map(|&i| (i, sel.messages[i].uid)).collect::<Vec<_>>()),
+            None => return,
+        };
         if let Some(sel) = self.selected.as_mut() {
-            let mut lines = Vec::new();
-            for &i in gone.iter().rev() {
-                lines.extend_from_slice(format!("* {} EXPUNGE\r\n", i + 1).as_bytes());
-            }
-            let mut k = 0;
-            let mut next_gone = gone.iter().peekable();
-            sel.messages.retain(|_| {
-                let keep = next_gone.peek() != Some(&&k);
-                if !keep {
-                    next_gone.next();
-                }
-                k += 1;
-                keep
-            });
+            sel.remove_at(gone.iter().copied());
             if answer {
                 self.talk.out.extend_from_slice(&lines);
             }

@@ -3,18 +3,37 @@
 use imap_codec::imap_types::sequence::SequenceSet;
 
 use crate::imap::fetch::{self, Item};
+use crate::imap::sequence;
 use crate::mailbox::{self, Flags, MessageRow};
 use crate::store::blobs;
 
 use crate::imap::session::*;
 
 impl Session {
-    pub(in crate::imap) async fn fetch(&mut self, tag: &str, set: &SequenceSet, uid: bool, items: &[Item], changed_since: Option<u64>) {
+    /// `since`: CHANGEDSINCE's mod-sequence, and whether VANISHED was asked for too (QRESYNC: the UIDs
+    /// of the set expunged since then go first, as VANISHED (EARLIER), RFC 7162 §3.2.6).
+    pub(in crate::imap) async fn fetch(&mut self, tag: &str, set: &SequenceSet, uid: bool, items: &[Item], since: Option<(u64, bool)>) {
         let Some(sel) = &self.selected else { return };
         let picked = match sel.resolve(set, uid) {
             Ok(p) => p,
             Err(e) => return self.tagged(tag, "BAD", &e),
         };
+        let changed_since = since.map(|s| s.0);
+        if let Some((modseq, true)) = since {
+            let folder_id = sel.folder.id;
+            // "*" is the highest UID the folder has given, so expunges at its end are included.
+            let asked = sequence::intervals(set, (sel.folder.uidnext - 1).max(0) as u32);
+            match self.ctx.shared.store.read_async(move |c| mailbox::history::vanished_since(c, folder_id, modseq)).await {
+                Ok(vanished) => {
+                    let vanished = sequence::intersect(&vanished, &asked);
+                    if !vanished.is_empty() {
+                        self.untagged(&format!("VANISHED (EARLIER) {}", sequence::ranges_text(&vanished)));
+                    }
+                }
+                Err(e) => return self.store_failed(tag, e),
+            }
+        }
+        let Some(sel) = &self.selected else { return };
         let picked: Vec<usize> = picked.into_iter().filter(|&i| changed_since.is_none_or(|n| sel.messages[i].modseq as u64 > n)).collect();
         let (needs_meta, needs_text, sets_seen) = fetch::needs(items);
         let mut items = items.to_vec();

@@ -1,20 +1,62 @@
 //! SELECT and EXAMINE, and keeping the selected snapshot in step with the folder (EXISTS, EXPUNGE, FETCH FLAGS).
 
+use imap_codec::imap_types::command::SelectParameter;
 use imap_codec::imap_types::mailbox::Mailbox;
 
 use crate::imap::fetch;
-use crate::mailbox::{self, Flags};
+use crate::imap::sequence::{self, intersect, ranges_text};
+use crate::mailbox::{self, history, Flags};
 
 use crate::imap::session::*;
 
+/// What a client resynchronising with QRESYNC knows of the mailbox (RFC 7162 §3.2.5).
+pub(in crate::imap) struct Resync {
+    uidvalidity: u32,
+    modseq: u64,
+    /// The UIDs it knows, as ranges; all below UIDNEXT when it did not say.
+    known: Option<Vec<(u32, u32)>>,
+}
+
 impl Session {
-    pub(in crate::imap) async fn select(&mut self, tag: &str, mailbox: &Mailbox<'_>, read_only: bool) {
-        if self.selected.take().is_some() && self.rev2 {
+    /// SELECT or EXAMINE with their parameters: CONDSTORE, and QRESYNC once enabled.
+    pub(in crate::imap) async fn select_with(&mut self, tag: &str, mailbox: &Mailbox<'_>, read_only: bool, parameters: &[SelectParameter]) {
+        let mut resync = None;
+        for p in parameters {
+            match p {
+                SelectParameter::CondStore => self.condstore = true,
+                SelectParameter::QResync { uid_validity, mod_sequence_value, known_uids, .. } => {
+                    if !self.qresync {
+                        return self.tagged(tag, "BAD", "QRESYNC is not enabled (ENABLE QRESYNC first)");
+                    }
+                    // The sequence-match data only narrows what a server without history would send;
+                    // the history here answers exactly, so it is not needed.
+                    resync = Some(Resync {
+                        uidvalidity: uid_validity.get(),
+                        modseq: mod_sequence_value.get(),
+                        known: known_uids.as_ref().map(|k| sequence::intervals(k, u32::MAX)),
+                    });
+                }
+            }
+        }
+        self.select(tag, mailbox, read_only, resync).await
+    }
+
+    pub(in crate::imap) async fn select(&mut self, tag: &str, mailbox: &Mailbox<'_>, read_only: bool, resync: Option<Resync>) {
+        if self.selected.take().is_some() && (self.rev2 || self.qresync) {
             self.untagged("OK [CLOSED] the previous mailbox is closed");
         }
         let (user, path) = (self.user_id(), self.path_of(mailbox));
-        let loaded = with_folder(self.ctx.shared.store.clone(), user, path, |c, f| mailbox::messages(c, f.id)).await;
-        let (messages, folder) = match loaded {
+        // The messages and what went since the client's mod-sequence, read together so they agree.
+        let since = resync.as_ref().map(|r| (r.uidvalidity, r.modseq));
+        let loaded = with_folder(self.ctx.shared.store.clone(), user, path, move |c, f| {
+            let vanished = match since {
+                Some((validity, modseq)) if i64::from(validity) == f.uidvalidity => Some(history::vanished_since(c, f.id, modseq)?),
+                _ => None,
+            };
+            Ok((mailbox::messages(c, f.id)?, vanished))
+        })
+        .await;
+        let ((messages, vanished), folder) = match loaded {
             Ok(Some(x)) => x,
             Ok(None) => return self.tagged(tag, "NO", "[NONEXISTENT] no such folder"),
             Err(e) => return self.store_failed(tag, e),
@@ -42,6 +84,22 @@ impl Session {
         self.untagged(&format!("OK [UIDVALIDITY {}] UIDs valid", sel.folder.uidvalidity));
         self.untagged(&format!("OK [UIDNEXT {}] predicted next UID", sel.folder.uidnext));
         self.untagged(&format!("OK [HIGHESTMODSEQ {}] highest", sel.folder.highestmodseq));
+        // QRESYNC with the UIDVALIDITY the client knew: what went, then what changed or came since its
+        // mod-sequence (RFC 7162 §3.2.5.1). A different UIDVALIDITY means its cache is void: nothing more.
+        if let (Some(vanished), Some(resync)) = (vanished, resync) {
+            let known = resync.known.unwrap_or_else(|| vec![(1, u32::MAX)]);
+            let vanished = intersect(&vanished, &known);
+            if !vanished.is_empty() {
+                self.untagged(&format!("VANISHED (EARLIER) {}", ranges_text(&vanished)));
+            }
+            let mut out = Vec::new();
+            for (i, m) in sel.messages.iter().enumerate().filter(|(_, m)| m.modseq as u64 > resync.modseq) {
+                out.extend_from_slice(format!("* {} FETCH (UID {} FLAGS ", i + 1, m.uid).as_bytes());
+                fetch::write_flags(&mut out, m.flags, &m.keywords, !self.rev2 && sel.is_recent(m.uid));
+                out.extend_from_slice(format!(" MODSEQ ({}))\r\n", m.modseq).as_bytes());
+            }
+            self.talk.out.extend_from_slice(&out);
+        }
         self.selected = Some(sel);
         let mode = if read_only { "[READ-ONLY] EXAMINE" } else { "[READ-WRITE] SELECT" };
         self.tagged(tag, "OK", &format!("{mode} completed"));
@@ -74,26 +132,24 @@ impl Session {
             _ => None,
         };
         let (condstore, rev2) = (self.condstore, self.rev2);
-        let Some(sel) = self.selected.as_mut() else { return };
-        sel.recent.extend(claimed);
         let mut out = Vec::new();
         let mut deferred = false;
         if let Some(present) = present {
             if expunges {
-                // Highest number first, so each number is right when the client applies it.
-                let mut keep = vec![true; sel.messages.len()];
-                for (i, m) in sel.messages.iter().enumerate().rev() {
-                    if m.uid <= known_last && present.binary_search(&m.uid).is_err() {
-                        out.extend_from_slice(format!("* {} EXPUNGE\r\n", i + 1).as_bytes());
-                        keep[i] = false;
-                    }
+                let gone: Vec<(usize, u32)> = match &self.selected {
+                    Some(sel) => sel.messages.iter().enumerate().filter(|(_, m)| m.uid <= known_last && present.binary_search(&m.uid).is_err()).map(|(i, m)| (i, m.uid)).collect(),
+                    None => return,
+                };
+                out = self.expunge_lines(&gone);
+                if let Some(sel) = self.selected.as_mut() {
+                    sel.messages.retain(|m| !(m.uid <= known_last && present.binary_search(&m.uid).is_err()));
                 }
-                let mut k = keep.iter();
-                sel.messages.retain(|_| *k.next().unwrap_or(&true));
             } else {
                 deferred = true;
             }
         }
+        let Some(sel) = self.selected.as_mut() else { return };
+        sel.recent.extend(claimed);
         let mut added = Vec::new();
         for fresh in changed {
             if fresh.uid > known_last {
@@ -126,8 +182,14 @@ impl Session {
                 out.extend_from_slice(format!("* {} RECENT\r\n", sel.recent_count()).as_bytes());
             }
         }
-        // With expunges held back, the folder's mod-sequence stays where it was, so the next look finds them.
+        // With expunges held back, the folder's mod-sequence stays where it was, so the next look finds them;
+        // a CONDSTORE client is told that mod-sequence, lower than the held-back expunge's, so that the MODSEQ
+        // of a FETCH sent meanwhile does not make it skip the expunge when it resynchronises (RFC 7162
+        // errata 1810).
         if deferred {
+            if condstore {
+                out.extend_from_slice(format!("* OK [HIGHESTMODSEQ {known_modseq}] expunges are pending\r\n").as_bytes());
+            }
             sel.folder.uidnext = folder.uidnext;
         } else {
             sel.folder = folder;
