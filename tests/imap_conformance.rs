@@ -486,3 +486,36 @@ fn with_qresync_expunges_are_vanished_uids_and_uid_fetch_reports_them() {
     assert!(code_value(&during, "HIGHESTMODSEQ") < stored, "{during:?}");
     assert_eq!(a.ok("NOOP"), ["* VANISHED 1"]);
 }
+
+#[test]
+fn thread_orders_replies_under_their_parents_by_references_and_by_subject() {
+    let office = MailOffice::start();
+    // (Message-ID, References/In-Reply-To header, Subject, hour of the Date header)
+    let messages = r#"[
+        ("1", "", "Plan", 10), ("2", "In-Reply-To: <1@x>", "Re: Plan", 12), ("3", "References: <1@x>", "Re: Plan", 11),
+        ("4", "References: <1@x> <2@x>", "Re: Plan", 13), ("5", "", "Lunch", 9),
+        ("6", "References: <gone@x>", "Re: Minutes", 14), ("7", "References: <gone@x>", "Re: Minutes", 15)]"#;
+    office.deliver(
+        7,
+        &format!(
+            "(lambda m: 'From: bob@far.example\\r\\nTo: alice@office.test\\r\\nMessage-ID: <%s@x>\\r\\n%sSubject: %s\\r\\nDate: Mon, 2 Mar 2026 %02d:00:00 +0000\\r\\n\\r\\nhi\\r\\n' % (m[0], m[1] + '\\r\\n' if m[1] else '', m[2], m[3]))({messages}[n - 1])"
+        ),
+    );
+    let mut s = Session::login(&office);
+    let caps = s.ok("CAPABILITY").join(" ");
+    assert!(caps.contains(" THREAD=ORDEREDSUBJECT THREAD=REFERENCES "), "{caps}");
+    s.ok("SELECT INBOX");
+    // References: 3 and 2 answer 1 (3 was sent first), 4 answers 2; 6 and 7 answer a message not here.
+    assert_eq!(s.ok("THREAD REFERENCES UTF-8 ALL"), ["* THREAD (5)(1 (3)(2 4))((6)(7))"]);
+    // Ordered subject: one flat thread per base subject, under its earliest message.
+    assert_eq!(s.ok("THREAD ORDEREDSUBJECT UTF-8 ALL"), ["* THREAD (5)(1 (3)(2)(4))(6 7)"]);
+    // The search narrows what is threaded; UID THREAD answers with UIDs.
+    s.ok("STORE 5 +FLAGS.SILENT (\\Deleted)");
+    s.ok("EXPUNGE");
+    assert_eq!(s.ok("THREAD REFERENCES UTF-8 SUBJECT plan"), ["* THREAD (1 (3)(2 4))"]);
+    assert_eq!(s.ok("UID THREAD REFERENCES US-ASCII SUBJECT minutes"), ["* THREAD ((6)(7))"]);
+    assert_eq!(s.ok("THREAD REFERENCES UTF-8 SUBJECT minutes"), ["* THREAD ((5)(6))"]);
+    assert_eq!(s.ok("THREAD REFERENCES UTF-8 SUBJECT nothing"), ["* THREAD"]);
+    assert!(s.cmd("THREAD SHUFFLE UTF-8 ALL").last().unwrap().contains(" BAD "));
+    assert!(s.cmd("THREAD REFERENCES KOI8-R ALL").last().unwrap().contains(" NO [BADCHARSET"));
+}

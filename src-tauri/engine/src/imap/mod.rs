@@ -28,6 +28,7 @@ mod op;
 mod search;
 mod sequence;
 mod session;
+mod thread;
 pub mod utf7;
 
 use std::collections::HashMap;

@@ -38,7 +38,7 @@ pub(super) const MAX_ERRORS: u32 = 30;
 /// The longest a SEARCH may take before it gives up with NO [LIMIT].
 pub(super) const SEARCH_LIMIT: Duration = Duration::from_secs(20);
 
-pub(super) const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE QRESYNC SORT ESEARCH LIST-EXTENDED LIST-STATUS STATUS=SIZE BINARY QUOTA QUOTA=RES-STORAGE IMAP4rev2";
+pub(super) const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE QRESYNC SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESEARCH LIST-EXTENDED LIST-STATUS STATUS=SIZE BINARY QUOTA QUOTA=RES-STORAGE IMAP4rev2";
 
 pub type SessionContext = crate::net::SessionContext<Shared>;
 
@@ -438,7 +438,7 @@ impl Session {
         }
         let needs_selected = matches!(
             body,
-            CommandBody::Close | CommandBody::Unselect | CommandBody::Expunge | CommandBody::ExpungeUid { .. } | CommandBody::Search { .. } | CommandBody::Fetch { .. } | CommandBody::Store { .. } | CommandBody::Copy { .. } | CommandBody::Move { .. } | CommandBody::Check
+            CommandBody::Close | CommandBody::Unselect | CommandBody::Expunge | CommandBody::ExpungeUid { .. } | CommandBody::Search { .. } | CommandBody::Sort { .. } | CommandBody::Thread { .. } | CommandBody::Fetch { .. } | CommandBody::Store { .. } | CommandBody::Copy { .. } | CommandBody::Move { .. } | CommandBody::Check
         );
         if needs_selected && self.selected.is_none() {
             self.tagged(tag, "BAD", "select a mailbox first");
@@ -617,6 +617,14 @@ impl Session {
                 } else {
                     let key = SearchKey::And(search_criteria);
                     self.sort(tag, sort_criteria.into_inner(), &key, uid).await;
+                }
+            }
+            CommandBody::Thread { algorithm, charset, search_criteria, uid } => {
+                let charset = charset.as_ref().to_ascii_uppercase();
+                if charset != "UTF-8" && charset != "US-ASCII" {
+                    self.tagged(tag, "NO", "[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
+                } else {
+                    self.thread(tag, algorithm, &SearchKey::And(search_criteria), uid).await;
                 }
             }
             CommandBody::GetQuotaRoot { mailbox } => {

@@ -1,10 +1,13 @@
 //! SEARCH, SORT and their ESEARCH forms (the matching itself is `imap::search`).
 
 use imap_codec::imap_types::extensions::sort::SortCriterion;
+use imap_codec::imap_types::extensions::thread::ThreadingAlgorithm;
 use imap_codec::imap_types::search::SearchKey;
 
-use crate::imap::search;
 use crate::imap::esearch;
+use crate::imap::search;
+use crate::imap::thread;
+use crate::store::blobs;
 
 use crate::imap::session::*;
 
@@ -55,6 +58,46 @@ impl Session {
                 self.tagged(tag, "OK", &format!("{verb} completed"));
             }
             Ok(Err(search::TooSlow)) => self.tagged(tag, "NO", "[LIMIT] the search took too long; narrow it down"),
+            Err(e) => self.store_failed(tag, e),
+        }
+    }
+
+    /// THREAD (RFC 5256): the messages the search finds, as threads; numbers, or UIDs for UID THREAD.
+    pub(in crate::imap) async fn thread(&mut self, tag: &str, algorithm: ThreadingAlgorithm<'static>, key: &SearchKey<'static>, uid: bool) {
+        let references = match algorithm {
+            ThreadingAlgorithm::References => true,
+            ThreadingAlgorithm::OrderedSubject => false,
+            ThreadingAlgorithm::Other(_) => return self.tagged(tag, "BAD", "the threading algorithms are ORDEREDSUBJECT and REFERENCES"),
+        };
+        let Some(sel) = &self.selected else { return };
+        let rows = sel.messages.clone();
+        let recent = sel.recent.clone();
+        let store = self.ctx.shared.store.clone();
+        let key = key.clone();
+        let threads = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let is_recent = |uid: u32| in_ranges(&recent, uid);
+            let hits = search::run(&store, &rows, &is_recent, &key, None, SEARCH_LIMIT)?;
+            let dir = store.blobs_dir();
+            let mut msgs = Vec::with_capacity(hits.len());
+            for i in hits {
+                if started.elapsed() > SEARCH_LIMIT {
+                    return Err(search::TooSlow);
+                }
+                let row = &rows[i];
+                let raw = store.read(|c| blobs::read(c, &dir, row.blob_id)).unwrap_or_default();
+                msgs.push(thread::Msg::of(if uid { row.uid } else { i as u32 + 1 }, &raw, row.received_at));
+            }
+            Ok(if references { thread::references(&msgs) } else { thread::ordered_subject(&msgs) })
+        })
+        .await;
+        match threads {
+            Ok(Ok(threads)) => {
+                self.untagged(&format!("THREAD{}{threads}", if threads.is_empty() { "" } else { " " }));
+                self.refresh(false).await;
+                self.tagged(tag, "OK", "THREAD completed");
+            }
+            Ok(Err(search::TooSlow)) => self.tagged(tag, "NO", "[LIMIT] threading took too long; narrow the search down"),
             Err(e) => self.store_failed(tag, e),
         }
     }
