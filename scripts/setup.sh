@@ -2,7 +2,8 @@
 # Installs what Postroom needs to build on Debian/Ubuntu (system libraries for the webview, Node packages
 # for the UI) and builds the UI. Safe to run again: it only installs what is missing.
 # Usage: scripts/setup.sh [--test]   (--test adds what the test suite needs: Xvfb, WebKitWebDriver, Postfix,
-#                                      tauri-driver, D-Bus, Python's pytest and selenium)
+#                                      tauri-driver, D-Bus, Python's pytest and selenium, and the mail
+#                                      programs the IMAP tests drive: mutt, neomutt, mbsync, OfflineIMAP, tmux)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +11,8 @@ packages=(build-essential pkg-config curl file libssl-dev libwebkit2gtk-4.1-dev 
           libayatana-appindicator3-dev librsvg2-dev dbus dbus-x11 nodejs npm)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(xvfb webkit2gtk-driver at-spi2-core xdotool python3 python3-venv sqlite3 imagemagick
-            swaks libio-socket-ssl-perl libnet-ssleay-perl curl postfix ssl-cert fetchmail mutt neomutt iproute2)
+            swaks libio-socket-ssl-perl libnet-ssleay-perl curl postfix ssl-cert fetchmail mutt neomutt iproute2
+            isync offlineimap3 tmux)
 fi
 
 sudo_if_needed() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }

@@ -519,3 +519,51 @@ fn thread_orders_replies_under_their_parents_by_references_and_by_subject() {
     assert!(s.cmd("THREAD SHUFFLE UTF-8 ALL").last().unwrap().contains(" BAD "));
     assert!(s.cmd("THREAD REFERENCES KOI8-R ALL").last().unwrap().contains(" NO [BADCHARSET"));
 }
+
+#[test]
+fn sort_return_partial_and_saved_results_answer_as_the_rfcs_write() {
+    let office = MailOffice::start();
+    let senders = r#"["\"Zed Smith\" <adam@x.example>", "bob@x.example", "Anna <zoe@x.example>"]"#;
+    office.deliver(3, &format!("'From: %s\\r\\nTo: alice@office.test\\r\\nSubject: sender %d\\r\\n\\r\\nhi\\r\\n' % ({senders}[n - 1], n)"));
+    deliver(&office, 6);
+    let mut s = Session::login(&office);
+    let caps = s.ok("CAPABILITY").join(" ");
+    for cap in ["SORT=DISPLAY", "ESORT", "SEARCHRES", "PARTIAL"] {
+        assert!(caps.contains(&format!(" {cap} ")), "{cap} in {caps}");
+    }
+    s.ok("SELECT INBOX");
+    // SORT=DISPLAY (RFC 5957): the display name, or the address without one; FROM sorts on the mailbox.
+    assert_eq!(s.ok("SORT (DISPLAYFROM) UTF-8 SUBJECT sender"), ["* SORT 3 2 1"]);
+    assert_eq!(s.ok("SORT (FROM) UTF-8 SUBJECT sender"), ["* SORT 1 2 3"]);
+    // ESORT (RFC 5267): MIN and MAX are the first and last in sort order, ALL is in sort order.
+    let tag = s.next + 1;
+    assert_eq!(s.ok("SORT RETURN (MIN MAX COUNT ALL) (DISPLAYFROM) UTF-8 SUBJECT sender"), [format!("* ESEARCH (TAG \"t{tag}\") MIN 3 MAX 1 ALL 3,2,1 COUNT 3")]);
+    let tag = s.next + 1;
+    assert_eq!(s.ok("UID SORT RETURN (ALL) (REVERSE SUBJECT) UTF-8 ALL"), [format!("* ESEARCH (TAG \"t{tag}\") UID ALL 3,2,1,9,8,7,6,5,4")]);
+    // PARTIAL (RFC 9394): a window of the results, from the start or from the end; NIL past the end.
+    let tag = s.next + 1;
+    assert_eq!(s.ok("SEARCH RETURN (PARTIAL 1:3 COUNT) SUBJECT note"), [format!("* ESEARCH (TAG \"t{tag}\") PARTIAL (1:3 4:6) COUNT 6")]);
+    let tag = s.next + 1;
+    assert_eq!(s.ok("UID SEARCH RETURN (PARTIAL -1:-2) ALL"), [format!("* ESEARCH (TAG \"t{tag}\") UID PARTIAL (-1:-2 8:9)")]);
+    let tag = s.next + 1;
+    assert_eq!(s.ok("SORT RETURN (PARTIAL 1:2) (REVERSE SUBJECT) UTF-8 ALL"), [format!("* ESEARCH (TAG \"t{tag}\") PARTIAL (1:2 3,2)")]);
+    let tag = s.next + 1;
+    assert_eq!(s.ok("SEARCH RETURN (PARTIAL 20:30) ALL"), [format!("* ESEARCH (TAG \"t{tag}\") PARTIAL (20:30 NIL)")]);
+    assert!(s.cmd("SEARCH RETURN (ALL PARTIAL 1:2) ALL").last().unwrap().contains(" BAD "));
+    // SEARCHRES (RFC 5182): SAVE alone answers nothing; `$` is the saved set in later commands.
+    assert_eq!(s.ok("SEARCH RETURN (SAVE) OR SUBJECT \"note 2\" SUBJECT \"note 5\""), Vec::<String>::new());
+    assert_eq!(s.ok("FETCH $ (UID)"), ["* 5 FETCH (UID 5)", "* 8 FETCH (UID 8)"]);
+    s.ok("STORE $ +FLAGS.SILENT (\\Deleted)");
+    s.ok("UID EXPUNGE 5");
+    // The saved set follows the expunge: message 8 is number 7 now.
+    assert_eq!(s.ok("SEARCH $"), ["* SEARCH 7"]);
+    assert_eq!(s.ok("UID SEARCH $ SUBJECT note"), ["* SEARCH 8"]);
+    // A search that finds nothing saves nothing; so does selecting again.
+    s.ok("SEARCH RETURN (SAVE) SUBJECT nothing-like-this");
+    assert_eq!(s.ok("FETCH $ (UID)"), Vec::<String>::new());
+    s.ok("SEARCH RETURN (SAVE) ALL");
+    s.ok("SELECT INBOX");
+    assert_eq!(s.ok("UID FETCH $ (UID)"), Vec::<String>::new());
+    // `$` inside a quoted string is text.
+    assert_eq!(s.ok("SEARCH SUBJECT \"$\""), ["* SEARCH"]);
+}

@@ -1,5 +1,7 @@
-//! ESEARCH (RFC 4731): `SEARCH RETURN (MIN MAX COUNT ALL) …`. imap-codec does not parse the RETURN
-//! clause, so it is taken out of the command here and the rest is parsed as a plain SEARCH.
+//! The RETURN clause of SEARCH and SORT: ESEARCH (RFC 4731: MIN MAX COUNT ALL), ESORT (RFC 5267: the same
+//! in sort order), PARTIAL (RFC 9394: a window of the results) and SAVE (RFC 5182, SEARCHRES: the result
+//! kept for `$`). imap-codec does not parse the clause, so it is taken out of the command here and the
+//! rest is parsed as a plain SEARCH or SORT.
 
 /// What the client wants back.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -8,6 +10,10 @@ pub struct ReturnOptions {
     pub max: bool,
     pub count: bool,
     pub all: bool,
+    /// Keep the result for `$`.
+    pub save: bool,
+    /// Only the results at these positions (from 1, or from the end when negative), as asked.
+    pub partial: Option<(i64, i64)>,
 }
 
 impl ReturnOptions {
@@ -15,18 +21,23 @@ impl ReturnOptions {
     pub fn all() -> ReturnOptions {
         ReturnOptions { all: true, ..Default::default() }
     }
+
+    /// SAVE alone asks for no answer at all (RFC 5182 §2.1).
+    pub fn silent(&self) -> bool {
+        self.save && !(self.min || self.max || self.count || self.all || self.partial.is_some())
+    }
 }
 
-/// For `tag [UID] SEARCH RETURN (…) criteria`, the command without the RETURN clause and the options;
-/// `None` for anything else. An unknown option makes it `Some(Err)`.
+/// For `tag [UID] SEARCH|SORT RETURN (…) rest`, the command without the RETURN clause and the options;
+/// `None` for anything else. An option not understood makes it `Some(Err)`.
 pub fn strip_return(message: &[u8]) -> Option<Result<(Vec<u8>, ReturnOptions), String>> {
     let line_end = message.iter().position(|&b| b == b'\n').unwrap_or(message.len());
     let line = &message[..line_end];
     let mut words = line.splitn(4, |&b| b == b' ');
     let tag = words.next()?;
     let first = words.next()?;
-    // Every command passes here: leave at once unless it is a SEARCH.
-    if !first.eq_ignore_ascii_case(b"SEARCH") && !first.eq_ignore_ascii_case(b"UID") {
+    // Every command passes here: leave at once unless it is a SEARCH or SORT.
+    if !first.eq_ignore_ascii_case(b"SEARCH") && !first.eq_ignore_ascii_case(b"SORT") && !first.eq_ignore_ascii_case(b"UID") {
         return None;
     }
     let mut verb = first.to_vec();
@@ -39,7 +50,7 @@ pub fn strip_return(message: &[u8]) -> Option<Result<(Vec<u8>, ReturnOptions), S
         verb = after[..end].to_vec();
         rest = &after[end..];
     }
-    if !verb.eq_ignore_ascii_case(b"SEARCH") {
+    if !verb.eq_ignore_ascii_case(b"SEARCH") && !verb.eq_ignore_ascii_case(b"SORT") {
         return None;
     }
     let rest = rest.strip_prefix(b" ")?;
@@ -48,46 +59,126 @@ pub fn strip_return(message: &[u8]) -> Option<Result<(Vec<u8>, ReturnOptions), S
     }
     let after = rest[7..].strip_prefix(b"(")?;
     let close = after.iter().position(|&b| b == b')')?;
-    let mut options = ReturnOptions::default();
-    for word in after[..close].split(|&b| b == b' ').filter(|w| !w.is_empty()) {
-        match word.to_ascii_uppercase().as_slice() {
-            b"MIN" => options.min = true,
-            b"MAX" => options.max = true,
-            b"COUNT" => options.count = true,
-            b"ALL" => options.all = true,
-            other => return Some(Err(format!("unsupported RETURN option {}", String::from_utf8_lossy(other)))),
-        }
-    }
-    if options == ReturnOptions::default() {
-        options.all = true;
-    }
+    let options = match parse_options(&after[..close]) {
+        Ok(o) => o,
+        Err(e) => return Some(Err(e)),
+    };
     let criteria = after[close + 1..].strip_prefix(b" ")?;
     let mut command = prefix;
-    command.extend_from_slice(b"SEARCH ");
+    command.extend_from_slice(&verb.to_ascii_uppercase());
+    command.push(b' ');
     command.extend_from_slice(criteria);
     command.extend_from_slice(&message[line_end..]);
     Some(Ok((command, options)))
 }
 
-/// The ESEARCH answer for the hits (message numbers or UIDs, ascending).
-pub fn answer(tag: &str, uid: bool, options: ReturnOptions, hits: &[u32]) -> String {
+fn parse_options(text: &[u8]) -> Result<ReturnOptions, String> {
+    let mut options = ReturnOptions::default();
+    let mut words = text.split(|&b| b == b' ').filter(|w| !w.is_empty());
+    while let Some(word) = words.next() {
+        match word.to_ascii_uppercase().as_slice() {
+            b"MIN" => options.min = true,
+            b"MAX" => options.max = true,
+            b"COUNT" => options.count = true,
+            b"ALL" => options.all = true,
+            b"SAVE" => options.save = true,
+            b"PARTIAL" => {
+                let range = words.next().ok_or("PARTIAL needs a range such as 1:100 or -1:-100")?;
+                options.partial = Some(partial_range(range).ok_or("PARTIAL needs a range such as 1:100 or -1:-100")?);
+            }
+            other => return Err(format!("unsupported RETURN option {} (MIN, MAX, COUNT, ALL, SAVE and PARTIAL are)", String::from_utf8_lossy(other))),
+        }
+    }
+    if options.all && options.partial.is_some() {
+        return Err("RETURN cannot have both ALL and PARTIAL".into());
+    }
+    // RETURN () is RETURN (ALL) (RFC 4731 §3.1).
+    if options == ReturnOptions::default() {
+        options.all = true;
+    }
+    Ok(options)
+}
+
+/// "1:100" or "-1:-100" (RFC 9394 §3): both ends of one sign, neither zero; written either way round.
+fn partial_range(text: &[u8]) -> Option<(i64, i64)> {
+    let text = std::str::from_utf8(text).ok()?;
+    let (a, b) = text.split_once(':')?;
+    let (a, b): (i64, i64) = (a.parse().ok()?, b.parse().ok()?);
+    let limit = i64::from(u32::MAX);
+    if a == 0 || b == 0 || (a > 0) != (b > 0) || a.abs() > limit || b.abs() > limit {
+        return None;
+    }
+    Some(if a.abs() <= b.abs() { (a, b) } else { (b, a) })
+}
+
+/// The results a PARTIAL range picks, in result order.
+pub fn window(range: (i64, i64), hits: &[u32]) -> &[u32] {
+    let n = hits.len() as i64;
+    let (from, to) = if range.0 > 0 { (range.0 - 1, range.1) } else { (n + range.1, n + range.0 + 1) };
+    let (from, to) = (from.clamp(0, n) as usize, to.clamp(0, n) as usize);
+    &hits[from..to.max(from)]
+}
+
+/// Writes numbers in the order given, a run of consecutive ascending ones as a range ("3:5,1,9").
+pub fn in_result_order(numbers: &[u32]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < numbers.len() {
+        let start = numbers[i];
+        while i + 1 < numbers.len() && numbers[i].checked_add(1) == Some(numbers[i + 1]) {
+            i += 1;
+        }
+        parts.push(if start == numbers[i] { start.to_string() } else { format!("{start}:{}", numbers[i]) });
+        i += 1;
+    }
+    parts.join(",")
+}
+
+/// The ESEARCH answer for the hits: message numbers or UIDs, ascending for SEARCH, in sort order for SORT
+/// (`sorted`), where MIN and MAX are the first and last in that order (RFC 5267 §3.1).
+pub fn answer(tag: &str, uid: bool, options: ReturnOptions, hits: &[u32], sorted: bool) -> String {
     let mut out = format!("ESEARCH (TAG \"{tag}\")");
     if uid {
         out.push_str(" UID");
     }
-    if let (true, Some(min)) = (options.min, hits.iter().min()) {
+    let (min, max) = if sorted { (hits.first(), hits.last()) } else { (hits.iter().min(), hits.iter().max()) };
+    if let (true, Some(min)) = (options.min, min) {
         out.push_str(&format!(" MIN {min}"));
     }
-    if let (true, Some(max)) = (options.max, hits.iter().max()) {
+    if let (true, Some(max)) = (options.max, max) {
         out.push_str(&format!(" MAX {max}"));
     }
     if options.all && !hits.is_empty() {
-        out.push_str(&format!(" ALL {}", super::sequence::compact(hits)));
+        out.push_str(&format!(" ALL {}", if sorted { in_result_order(hits) } else { super::sequence::compact(hits) }));
+    }
+    if let Some(range) = options.partial {
+        let picked = window(range, hits);
+        let text = format!("{}:{}", range.0, range.1);
+        let set = if picked.is_empty() { "NIL".to_string() } else { in_result_order(picked) };
+        out.push_str(&format!(" PARTIAL ({text} {set})"));
     }
     if options.count {
         out.push_str(&format!(" COUNT {}", hits.len()));
     }
     out
+}
+
+/// What SAVE keeps of the hits: the ones MIN and MAX name when only they are asked for, the PARTIAL window
+/// when that is, else all (RFC 5182 §2.1, RFC 9394 §3.1).
+pub fn saved(options: ReturnOptions, hits: &[u32], sorted: bool) -> Vec<u32> {
+    if options.all || options.count || !(options.min || options.max || options.partial.is_some()) {
+        return hits.to_vec();
+    }
+    let (min, max) = if sorted { (hits.first(), hits.last()) } else { (hits.iter().min(), hits.iter().max()) };
+    let mut kept: Vec<u32> = Vec::new();
+    kept.extend(min.filter(|_| options.min));
+    kept.extend(max.filter(|_| options.max));
+    if let Some(range) = options.partial {
+        kept.extend_from_slice(window(range, hits));
+    }
+    kept.sort_unstable();
+    kept.dedup();
+    kept
 }
 
 /// The MODSEQ of an ESEARCH answer (RFC 7162 §3.1.5): the highest mod-sequence of the messages it names —
@@ -112,9 +203,32 @@ mod tests {
         assert_eq!(options, ReturnOptions { min: true, count: true, ..Default::default() });
         assert_eq!(strip_return(b"a2 SEARCH RETURN () ALL\r\n").unwrap().unwrap().1, ReturnOptions { all: true, ..Default::default() });
         assert!(strip_return(b"a3 SEARCH ALL\r\n").is_none());
-        assert!(strip_return(b"a4 SEARCH RETURN (SAVE) ALL\r\n").unwrap().is_err());
-        assert_eq!(answer("a1", true, options, &[3, 4, 5, 9]), "ESEARCH (TAG \"a1\") UID MIN 3 COUNT 4");
+        assert!(strip_return(b"a4 SEARCH RETURN (FOO) ALL\r\n").unwrap().is_err());
+        assert!(strip_return(b"a4 SEARCH RETURN (ALL PARTIAL 1:5) ALL\r\n").unwrap().is_err());
+        assert!(strip_return(b"a4 SEARCH RETURN (PARTIAL 0:5) ALL\r\n").unwrap().is_err());
+        assert!(strip_return(b"a4 SEARCH RETURN (PARTIAL -1:5) ALL\r\n").unwrap().is_err());
+        assert_eq!(answer("a1", true, options, &[3, 4, 5, 9], false), "ESEARCH (TAG \"a1\") UID MIN 3 COUNT 4");
         let all = ReturnOptions { all: true, ..Default::default() };
-        assert_eq!(answer("t", false, all, &[1, 2, 3, 7]), "ESEARCH (TAG \"t\") ALL 1:3,7");
+        assert_eq!(answer("t", false, all, &[1, 2, 3, 7], false), "ESEARCH (TAG \"t\") ALL 1:3,7");
+        let (sort, options) = strip_return(b"s UID SORT RETURN (MIN MAX ALL) (SUBJECT) UTF-8 ALL\r\n").unwrap().unwrap();
+        assert_eq!(sort, b"s UID SORT (SUBJECT) UTF-8 ALL\r\n");
+        assert_eq!(answer("s", true, options, &[7, 3, 4, 5, 1], true), "ESEARCH (TAG \"s\") UID MIN 7 MAX 1 ALL 7,3:5,1");
+    }
+
+    #[test]
+    fn partial_windows_count_from_either_end() {
+        let hits = [2, 4, 6, 8, 10];
+        assert_eq!(window((1, 2), &hits), [2, 4]);
+        assert_eq!(window((-1, -2), &hits), [8, 10]);
+        assert_eq!(window((4, 100), &hits), [8, 10]);
+        assert_eq!(window((6, 9), &hits), [] as [u32; 0]);
+        assert_eq!(window((-5, -9), &hits), [2]);
+        let (_, options) = strip_return(b"p SEARCH RETURN (PARTIAL -1:-2 COUNT) ALL\r\n").unwrap().unwrap();
+        assert_eq!(answer("p", false, options, &hits, false), "ESEARCH (TAG \"p\") PARTIAL (-1:-2 8,10) COUNT 5");
+        let (_, later) = strip_return(b"p SEARCH RETURN (PARTIAL 9:10) ALL\r\n").unwrap().unwrap();
+        assert_eq!(answer("p", false, later, &hits, false), "ESEARCH (TAG \"p\") PARTIAL (9:10 NIL)");
+        let save_min = ReturnOptions { save: true, min: true, ..Default::default() };
+        assert_eq!(saved(save_min, &hits, false), [2]);
+        assert!(ReturnOptions { save: true, ..Default::default() }.silent());
     }
 }

@@ -26,6 +26,7 @@ mod fetch;
 mod list;
 mod op;
 mod search;
+mod searchres;
 mod sequence;
 mod session;
 mod thread;

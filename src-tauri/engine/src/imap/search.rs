@@ -18,6 +18,8 @@ pub struct Parsed {
     sent: Option<i64>,
     /// The Date: header's own calendar date, in its own time zone (what SENTON and friends compare).
     sent_day: Option<chrono::NaiveDate>,
+    /// The first address of From, To and Cc: (display name, addr-spec), for SORT.
+    first: [Option<(String, String)>; 3],
 }
 
 impl Parsed {
@@ -34,7 +36,11 @@ impl Parsed {
             .collect();
         let sent = message.date().map(|d| d.to_timestamp());
         let sent_day = message.date().and_then(|d| chrono::NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day)));
-        Parsed { headers, body: crate::mailbox::meta::searchable_text(raw).to_lowercase(), sent, sent_day }
+        let first_of = |a: Option<&mail_parser::Address>| {
+            a.and_then(|a| a.first()).map(|x| (x.name.as_deref().unwrap_or("").trim().to_lowercase(), x.address.as_deref().unwrap_or("").trim().to_lowercase()))
+        };
+        let first = [first_of(message.from()), first_of(message.to()), first_of(message.cc())];
+        Parsed { headers, body: crate::mailbox::meta::searchable_text(raw).to_lowercase(), sent, sent_day, first }
     }
 
     fn header_has(&self, name: &str, needle: &str) -> bool {
@@ -195,17 +201,19 @@ pub fn run(
 }
 
 
-/// The RFC 5256 sort value of a text key: the first address's mailbox, or the base subject.
+/// The sort value of a text key: the first address's mailbox (local part) for FROM, TO and CC (RFC 5256),
+/// its display name — or, without one, its address — for DISPLAYFROM and DISPLAYTO (RFC 5957), the base
+/// subject for SUBJECT.
 fn sort_text(key: &SortKey, p: &Parsed) -> String {
     let header = |name: &str| p.headers.iter().find(|(n, _, _)| n == name).map(|(_, _, d)| d.clone()).unwrap_or_default();
-    let first_mailbox = |text: String| {
-        let addr = text.split('<').nth(1).and_then(|r| r.split('>').next()).map(str::to_string).unwrap_or(text);
-        addr.split('@').next().unwrap_or("").trim().to_string()
-    };
+    let mailbox = |i: usize| p.first[i].as_ref().map(|(_, addr)| addr.split('@').next().unwrap_or("").to_string()).unwrap_or_default();
+    let display = |i: usize| p.first[i].as_ref().map(|(name, addr)| if name.is_empty() { addr.clone() } else { name.clone() }).unwrap_or_default();
     match key {
-        SortKey::From | SortKey::DisplayFrom => first_mailbox(header("FROM")),
-        SortKey::To | SortKey::DisplayTo => first_mailbox(header("TO")),
-        SortKey::Cc => first_mailbox(header("CC")),
+        SortKey::From => mailbox(0),
+        SortKey::To => mailbox(1),
+        SortKey::Cc => mailbox(2),
+        SortKey::DisplayFrom => display(0),
+        SortKey::DisplayTo => display(1),
         SortKey::Subject => base_subject(&header("SUBJECT")),
         _ => String::new(),
     }

@@ -19,7 +19,7 @@ use tokio::io::AsyncReadExt;
 
 use super::fetch::{self, Item};
 use super::sequence::{self, highest_named};
-use super::{esearch, list, utf7, Shared, UserSession};
+use super::{esearch, list, searchres, utf7, Shared, UserSession};
 use crate::mailbox::meta::{self, Meta};
 use crate::mailbox::{self, Flags, Folder, MessageRow};
 use crate::net::{BoxStream, Conversation, Next};
@@ -38,7 +38,7 @@ pub(super) const MAX_ERRORS: u32 = 30;
 /// The longest a SEARCH may take before it gives up with NO [LIMIT].
 pub(super) const SEARCH_LIMIT: Duration = Duration::from_secs(20);
 
-pub(super) const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE QRESYNC SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESEARCH LIST-EXTENDED LIST-STATUS STATUS=SIZE BINARY QUOTA QUOTA=RES-STORAGE IMAP4rev2";
+pub(super) const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESEARCH ESORT SEARCHRES PARTIAL LIST-EXTENDED LIST-STATUS STATUS=SIZE BINARY QUOTA QUOTA=RES-STORAGE IMAP4rev2";
 
 pub type SessionContext = crate::net::SessionContext<Shared>;
 
@@ -57,6 +57,8 @@ pub(super) struct Selected {
     pub(super) recent: Vec<(u32, u32)>,
     /// The keywords the client has been told of in FLAGS and PERMANENTFLAGS.
     pub(super) keywords: std::collections::BTreeSet<String>,
+    /// The UIDs of the last SEARCH or SORT with RETURN (SAVE), ascending: what `$` stands for (RFC 5182).
+    pub(super) saved: Vec<u32>,
 }
 
 impl Selected {
@@ -103,6 +105,10 @@ impl Selected {
         if uid {
             let last = self.last_uid();
             return Ok(sequence::select(set, last, self.messages.iter().map(|m| m.uid)));
+        }
+        // `$` with nothing saved (SEARCHRES: `searchres::NOTHING`) names no message.
+        if highest_named(set) == u32::MAX {
+            return Ok(Vec::new());
         }
         if highest_named(set) > count {
             return Err(format!("there are only {count} messages"));
@@ -356,19 +362,35 @@ impl Session {
                 Err(_) => Incoming::AuthData(AuthenticateData::Cancel),
             },
             None => {
+                // `$` (SEARCHRES) is written out as the saved set before anything reads the command.
+                let substituted = self.selected.as_ref().and_then(|sel| {
+                    searchres::substitute(fr.message_bytes(), |uids| {
+                        if uids {
+                            sequence::compact(&sel.saved)
+                        } else {
+                            let numbers: Vec<u32> = sel.messages.iter().enumerate().filter(|(_, m)| sel.saved.binary_search(&m.uid).is_ok()).map(|(i, _)| i as u32 + 1).collect();
+                            sequence::compact(&numbers)
+                        }
+                    })
+                });
+                let bytes = substituted.as_deref().unwrap_or(fr.message_bytes());
                 // The extended LIST and SEARCH RETURN forms imap-codec does not know are read first.
-                if let Some((tag, request)) = list::parse(fr.message_bytes()) {
+                if let Some((tag, request)) = list::parse(bytes) {
                     return match request {
                         Ok(request) => Incoming::List(tag, request),
                         Err(why) => Incoming::BadText(Some(tag), why.to_string()),
                     };
                 }
-                match esearch::strip_return(fr.message_bytes()) {
+                match esearch::strip_return(bytes) {
                     Some(Ok((command, options))) => match CommandCodec::default().decode(&command) {
                         Ok((b"", parsed)) => Incoming::ESearch(parsed.into_static(), options),
                         _ => Incoming::Bad(tag(), "command not understood"),
                     },
-                    Some(Err(_)) => Incoming::Bad(tag(), "unsupported RETURN option (MIN, MAX, COUNT and ALL are supported)"),
+                    Some(Err(why)) => Incoming::BadText(tag(), why),
+                    None if substituted.is_some() => match CommandCodec::default().decode(bytes) {
+                        Ok((b"", parsed)) => Incoming::Command(parsed.into_static()),
+                        _ => Incoming::Bad(tag(), "command not understood"),
+                    },
                     None => match fr.decode_message(&CommandCodec::default()) {
                         Ok(command) => Incoming::Command(command.into_static()),
                         Err(DecodeMessageError::MessageTooLong { .. }) | Err(DecodeMessageError::MessagePoisoned { .. }) => {
@@ -413,8 +435,18 @@ impl Session {
                 let tag = command.tag.inner().to_string();
                 if self.user.is_none() || self.selected.is_none() {
                     self.tagged(&tag, "BAD", "select a mailbox first");
-                } else if let CommandBody::Search { criteria, uid, .. } = command.body {
-                    self.search_or_sort(&tag, &SearchKey::And(criteria), None, uid, Some(options)).await;
+                } else {
+                    match command.body {
+                        CommandBody::Search { criteria, uid, .. } => self.search_or_sort(&tag, &SearchKey::And(criteria), None, uid, Some(options)).await,
+                        CommandBody::Sort { sort_criteria, charset, search_criteria, uid } => {
+                            if !matches!(charset.as_ref().to_ascii_uppercase().as_str(), "UTF-8" | "US-ASCII") {
+                                self.tagged(&tag, "NO", "[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
+                            } else {
+                                self.search_or_sort(&tag, &SearchKey::And(search_criteria), Some(sort_criteria.into_inner()), uid, Some(options)).await;
+                            }
+                        }
+                        _ => self.tagged(&tag, "BAD", "RETURN goes with SEARCH and SORT"),
+                    }
                 }
                 Ok(Next::Continue)
             }

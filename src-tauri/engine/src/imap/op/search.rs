@@ -30,35 +30,57 @@ impl Session {
         let verb = if sort.is_some() { "SORT" } else { "SEARCH" };
         // RFC 7162 §3.1.5: a search by MODSEQ is answered with the highest mod-sequence of what it returns.
         let by_modseq = search::uses_modseq(&key);
+        let sorted = sort.is_some();
         let found = tokio::task::spawn_blocking(move || {
             let is_recent = |uid: u32| in_ranges(&recent, uid);
             let hits = search::run(&store, &rows, &is_recent, &key, sort.as_deref(), SEARCH_LIMIT)?;
-            Ok::<_, search::TooSlow>(hits.into_iter().map(|i| (if uid { rows[i].uid } else { i as u32 + 1 }, rows[i].modseq as u64)).collect::<Vec<(u32, u64)>>())
+            Ok::<_, search::TooSlow>(hits.into_iter().map(|i| (if uid { rows[i].uid } else { i as u32 + 1 }, rows[i].uid, rows[i].modseq as u64)).collect::<Vec<(u32, u32, u64)>>())
         })
         .await;
+        let save = esearch.is_some_and(|o| o.save);
         match found {
             Ok(Ok(found)) => {
                 let hits: Vec<u32> = found.iter().map(|h| h.0).collect();
                 let esearch = esearch.or((self.rev2 && verb == "SEARCH").then(esearch::ReturnOptions::all));
                 match esearch {
                     Some(options) => {
-                        let mut answer = esearch::answer(tag, uid, options, &hits);
-                        if let Some(highest) = by_modseq.then(|| esearch::returned_modseq(options, &found)).flatten() {
-                            answer.push_str(&format!(" MODSEQ {highest}"));
+                        if options.save {
+                            let uids: Vec<u32> = found.iter().map(|h| h.1).collect();
+                            let mut kept = esearch::saved(options, &uids, sorted);
+                            kept.sort_unstable();
+                            if let Some(sel) = self.selected.as_mut() {
+                                sel.saved = kept;
+                            }
                         }
-                        self.untagged(&answer);
+                        if !options.silent() {
+                            let mut answer = esearch::answer(tag, uid, options, &hits, sorted);
+                            let numbered: Vec<(u32, u64)> = found.iter().map(|h| (h.0, h.2)).collect();
+                            if let Some(highest) = by_modseq.then(|| esearch::returned_modseq(options, &numbered)).flatten() {
+                                answer.push_str(&format!(" MODSEQ {highest}"));
+                            }
+                            self.untagged(&answer);
+                        }
                     }
                     None => {
                         let list: Vec<String> = hits.iter().map(|n| n.to_string()).collect();
-                        let highest = found.iter().map(|h| h.1).max().filter(|_| by_modseq).map(|m| format!(" (MODSEQ {m})")).unwrap_or_default();
+                        let highest = found.iter().map(|h| h.2).max().filter(|_| by_modseq).map(|m| format!(" (MODSEQ {m})")).unwrap_or_default();
                         self.untagged(&format!("{verb}{}{}{highest}", if list.is_empty() { "" } else { " " }, list.join(" ")));
                     }
                 }
                 self.refresh(false).await;
                 self.tagged(tag, "OK", &format!("{verb} completed"));
             }
-            Ok(Err(search::TooSlow)) => self.tagged(tag, "NO", "[LIMIT] the search took too long; narrow it down"),
-            Err(e) => self.store_failed(tag, e),
+            failed => {
+                // A SAVE that failed leaves `$` empty (RFC 5182 §2.1).
+                if let (true, Some(sel)) = (save, self.selected.as_mut()) {
+                    sel.saved.clear();
+                }
+                match failed {
+                    Ok(Err(search::TooSlow)) => self.tagged(tag, "NO", "[LIMIT] the search took too long; narrow it down"),
+                    Err(e) => self.store_failed(tag, e),
+                    Ok(Ok(_)) => {}
+                }
+            }
         }
     }
 

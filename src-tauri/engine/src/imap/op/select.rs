@@ -72,7 +72,7 @@ impl Session {
             }
         };
         let keywords = messages.iter().flat_map(|m| m.keywords.split(' ')).filter(|k| !k.is_empty()).map(str::to_string).collect();
-        let sel = Selected { folder, read_only, messages, recent, keywords };
+        let sel = Selected { folder, read_only, messages, recent, keywords, saved: Vec::new() };
         self.talk.out.extend_from_slice(flags_lines(&sel.keywords).as_bytes());
         self.untagged(&format!("{} EXISTS", sel.messages.len()));
         if !self.rev2 {
