@@ -217,20 +217,15 @@ fn neomutt_copies_the_inbox_to_an_mbox_and_mutt_files_it_into_a_new_folder() {
     let office = office(3);
     let dir = office.dir().to_path_buf();
     let rc = dir.join("muttrc");
-    let settings = [
-        "set imap_user=\"alice\"".to_string(),
-        "set imap_pass=\"alice-secret\"".into(),
-        format!("set folder=\"imap://127.0.0.1:{}/\"", office.port("imap")),
-        "set spoolfile=\"+INBOX\"".into(),
-        "set ssl_starttls=no".into(),
-        "set ssl_force_tls=no".into(),
+    let mut settings = office.mutt_account();
+    settings.extend([
         "set confirmcreate=no".into(),
         "set confirmappend=no".into(),
         "set mbox_type=mbox".into(),
         "set mail_check=0".into(),
         "set timeout=1".into(),
         "set wait_key=no".into(),
-    ];
+    ]);
     std::fs::write(&rc, settings.join("\n") + "\n").unwrap();
     let mbox = dir.join("copied.mbox");
     let keys = |target: &str| format!("push \"<tag-pattern>~A<enter><tag-prefix><copy-message>{target}<enter><quit>\"");

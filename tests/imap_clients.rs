@@ -359,13 +359,8 @@ s.quit()
 
     let home = tempfile::tempdir().unwrap();
     let rc = home.path().join("muttrc");
-    let settings = [
-        "set imap_user=\"alice\"".to_string(),
-        "set imap_pass=\"alice-secret\"".into(),
-        format!("set folder=\"imap://127.0.0.1:{}/\"", office.port("imap")),
-        "set spoolfile=\"+INBOX\"".into(),
-        "set ssl_starttls=no".into(),
-        "set ssl_force_tls=no".into(),
+    let mut settings = office.mutt_account();
+    settings.extend([
         "set sort=threads".into(),
         "set sort_aux=date".into(),
         // ASCII thread arrows, so that the screen reads the same whatever the terminal's character set.
@@ -378,7 +373,7 @@ s.quit()
         "set pager_index_lines=0".into(),
         "set header_cache=\"\"".into(),
         "set message_cachedir=\"\"".into(),
-    ];
+    ]);
     std::fs::write(&rc, settings.join("\n") + "\n").unwrap();
     let terminal = Terminal::start(home.path(), &format!("neomutt -n -F {}", rc.display()));
 

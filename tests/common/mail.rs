@@ -33,6 +33,18 @@ impl MailOffice {
         self.ports.iter().find(|p| p.0 == service).unwrap().1
     }
 
+    /// The muttrc lines that point mutt or neomutt at alice's mailbox over plain IMAP on loopback.
+    pub fn mutt_account(&self) -> Vec<String> {
+        vec![
+            "set imap_user=\"alice\"".to_string(),
+            "set imap_pass=\"alice-secret\"".into(),
+            format!("set folder=\"imap://127.0.0.1:{}/\"", self.port("imap")),
+            "set spoolfile=\"+INBOX\"".into(),
+            "set ssl_starttls=no".into(),
+            "set ssl_force_tls=no".into(),
+        ]
+    }
+
     /// A SQL query through the sqlite3 shell, as an admin would look.
     pub fn sql(&self, query: &str) -> String {
         let out = Command::new("sqlite3").arg(self.dir().join("postroom.db")).arg(query).output().expect("sqlite3 runs");
