@@ -567,3 +567,27 @@ fn sort_return_partial_and_saved_results_answer_as_the_rfcs_write() {
     // `$` inside a quoted string is text.
     assert_eq!(s.ok("SEARCH SUBJECT \"$\""), ["* SEARCH"]);
 }
+
+#[test]
+fn multiappend_adds_every_message_in_one_go_or_none() {
+    let office = MailOffice::start();
+    let mut s = Session::login(&office);
+    assert!(s.ok("CAPABILITY").join(" ").contains(" MULTIAPPEND"));
+    s.ok("CREATE Saved");
+    let status = s.ok("STATUS Saved (UIDVALIDITY)").join("");
+    let validity = status.split("UIDVALIDITY ").nth(1).unwrap().trim_end_matches(')').to_string();
+    let appended = s.cmd("APPEND Saved (\\Seen) {14+}\r\nSubject: one\r\n ($Work) \"05-Dec-2026 10:00:00 +0000\" {14+}\r\nSubject: two\r\n {16+}\r\nSubject: three\r\n");
+    assert_eq!(appended.last().unwrap(), &format!("t{} OK [APPENDUID {validity} 1:3] APPEND completed", s.next));
+    s.ok("EXAMINE Saved");
+    assert_eq!(
+        s.ok("FETCH 1:3 (FLAGS INTERNALDATE BODY[HEADER.FIELDS (SUBJECT)])").iter().filter(|l| l.starts_with('*')).cloned().collect::<Vec<_>>()[1],
+        "* 2 FETCH (FLAGS (\\Recent $Work) INTERNALDATE \"05-Dec-2026 10:00:00 +0000\" BODY[HEADER.FIELDS (SUBJECT)] {16}"
+    );
+    // A folder that does not exist: none of them is added.
+    let refused = s.cmd("APPEND Nowhere {3+}\r\nabc {3+}\r\ndef");
+    assert!(refused.last().unwrap().contains(" NO [TRYCREATE]"), "{refused:?}");
+    // A message that cannot be read (a bad flag list): the command is refused and nothing is added.
+    let bad = s.cmd("APPEND Saved {3+}\r\nabc (\\Bogus\\) {3+}\r\ndef");
+    assert!(bad.last().unwrap().contains(" BAD "), "{bad:?}");
+    assert_eq!(s.ok("STATUS Saved (MESSAGES)"), ["* STATUS \"Saved\" (MESSAGES 3)"]);
+}

@@ -17,6 +17,7 @@ pub const SHAPES: &[&str] = &[
     "list-wildcards",  // LIST "" with a pattern of N `*`, `%` and letters
     "append-deep",     // APPEND of a deep message (a mime shape), then FETCH BODYSTRUCTURE and a deep section
     "many-commands",   // N short commands pipelined (N ≤ 100,000)
+    "multiappend",     // APPEND of N messages in one command (MULTIAPPEND)
 ];
 
 pub const MAX: usize = 100_000;
@@ -133,6 +134,14 @@ pub fn generate(g: &mut Gen) -> Vec<u8> {
                 c.extend_from_slice(&pattern);
             }
         }
+        "multiappend" => {
+            c.extend_from_slice(b"g APPEND INBOX");
+            for i in 0..n {
+                let text = format!("Subject: {i}\r\n\r\nx");
+                let flags = if f.byte() & 1 == 0 { " (\\Seen $k)" } else { "" };
+                c.extend_from_slice(format!("{flags} {{{}+}}\r\n{text}", text.len()).as_bytes());
+            }
+        }
         "many-commands" => {
             for i in 0..n {
                 c.extend_from_slice(format!("t{i} {}\r\n", f.pick(SHORT)).as_bytes());
@@ -155,13 +164,20 @@ const ITEMS: &[&str] = &[
 ];
 
 /// Commands for many-commands.
-const SHORT: &[&str] = &["NOOP", "CHECK", "FETCH 1 FLAGS", "SEARCH ALL", "LIST \"\" *", "STATUS INBOX (MESSAGES UIDNEXT)", "CAPABILITY", "UID FETCH 1:* (UID)", "x", "IDLE\r\nDONE"];
+const SHORT: &[&str] = &[
+    "NOOP", "CHECK", "FETCH 1 FLAGS", "SEARCH ALL", "LIST \"\" *", "STATUS INBOX (MESSAGES UIDNEXT)", "CAPABILITY", "UID FETCH 1:* (UID)", "x", "IDLE\r\nDONE",
+    "ENABLE QRESYNC", "SELECT INBOX (QRESYNC (1 1 1:*))", "UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)", "SEARCH RETURN (SAVE) ALL", "FETCH $ (FLAGS)",
+    "UID STORE $ +FLAGS (\\Deleted)", "UID EXPUNGE $", "THREAD REFERENCES UTF-8 ALL", "SORT RETURN (PARTIAL -1:-5) (DISPLAYFROM) UTF-8 ALL",
+];
 
 fn search_command(v: u8) -> &'static [u8] {
-    match v % 4 {
+    match v % 8 {
         0 => b"g SEARCH ",
         1 => b"g UID SEARCH RETURN (MIN MAX COUNT) ",
         2 => b"g SORT (SUBJECT) UTF-8 ",
+        3 => b"g THREAD REFERENCES UTF-8 ",
+        4 => b"g UID SORT RETURN (PARTIAL 1:10 SAVE) (REVERSE DATE) UTF-8 ",
+        5 => b"g THREAD ORDEREDSUBJECT UTF-8 $ ",
         _ => b"g SEARCH CHARSET UTF-8 ",
     }
 }

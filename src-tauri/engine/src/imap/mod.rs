@@ -24,6 +24,7 @@
 mod esearch;
 mod fetch;
 mod list;
+mod multiappend;
 mod op;
 mod search;
 mod searchres;

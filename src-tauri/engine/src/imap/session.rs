@@ -19,7 +19,8 @@ use tokio::io::AsyncReadExt;
 
 use super::fetch::{self, Item};
 use super::sequence::{self, highest_named};
-use super::{esearch, list, searchres, utf7, Shared, UserSession};
+use super::op::Appended;
+use super::{esearch, list, multiappend, searchres, utf7, Shared, UserSession};
 use crate::mailbox::meta::{self, Meta};
 use crate::mailbox::{self, Flags, Folder, MessageRow};
 use crate::net::{BoxStream, Conversation, Next};
@@ -38,7 +39,7 @@ pub(super) const MAX_ERRORS: u32 = 30;
 /// The longest a SEARCH may take before it gives up with NO [LIMIT].
 pub(super) const SEARCH_LIMIT: Duration = Duration::from_secs(20);
 
-pub(super) const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESEARCH ESORT SEARCHRES PARTIAL LIST-EXTENDED LIST-STATUS STATUS=SIZE BINARY QUOTA QUOTA=RES-STORAGE IMAP4rev2";
+pub(super) const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESEARCH ESORT SEARCHRES PARTIAL MULTIAPPEND LIST-EXTENDED LIST-STATUS STATUS=SIZE BINARY QUOTA QUOTA=RES-STORAGE IMAP4rev2";
 
 pub type SessionContext = crate::net::SessionContext<Shared>;
 
@@ -185,6 +186,8 @@ pub(super) enum Incoming {
     List(String, list::ListRequest),
     /// Not understood, with a reason of our own.
     BadText(Option<String>, String),
+    /// An APPEND of several messages (MULTIAPPEND): the tag, the mailbox, the messages.
+    Append(String, Mailbox<'static>, Vec<Appended>),
     /// A SEARCH with a RETURN clause (ESEARCH): the search, and what to return.
     ESearch(Command<'static>, esearch::ReturnOptions),
     AuthData(AuthenticateData<'static>),
@@ -374,6 +377,31 @@ impl Session {
                     })
                 });
                 let bytes = substituted.as_deref().unwrap_or(fr.message_bytes());
+                if let Some(parts) = multiappend::split(bytes) {
+                    let parts = match parts {
+                        Ok(parts) => parts,
+                        Err(why) => return Incoming::BadText(tag(), why),
+                    };
+                    let mut messages = Vec::with_capacity(parts.len());
+                    let mut target = None;
+                    for part in parts {
+                        match CommandCodec::default().decode(&part) {
+                            Ok((b"", Command { body: CommandBody::Append { mailbox, flags, date, message }, .. })) => {
+                                let data = match message {
+                                    LiteralOrLiteral8::Literal(l) => l.data().to_vec(),
+                                    LiteralOrLiteral8::Literal8(l) => l.data.to_vec(),
+                                };
+                                messages.push(Appended::new(&flags, date.map(|d| d.as_ref().timestamp()), data));
+                                target = Some(mailbox.into_static());
+                            }
+                            _ => return Incoming::Bad(tag(), "APPEND not understood"),
+                        }
+                    }
+                    return match (tag(), target) {
+                        (Some(tag), Some(mailbox)) => Incoming::Append(tag, mailbox, messages),
+                        (tag, _) => Incoming::Bad(tag, "APPEND not understood"),
+                    };
+                }
                 // The extended LIST and SEARCH RETURN forms imap-codec does not know are read first.
                 if let Some((tag, request)) = list::parse(bytes) {
                     return match request {
@@ -431,6 +459,14 @@ impl Session {
                 Ok(Next::Continue)
             }
             Incoming::AuthData(data) => self.authenticate_step(data).await,
+            Incoming::Append(tag, mailbox, messages) => {
+                if self.user.is_none() {
+                    self.tagged(&tag, "BAD", "log in first");
+                } else {
+                    self.append(&tag, &mailbox, messages).await;
+                }
+                Ok(Next::Continue)
+            }
             Incoming::ESearch(command, options) => {
                 let tag = command.tag.inner().to_string();
                 if self.user.is_none() || self.selected.is_none() {
@@ -591,7 +627,7 @@ impl Session {
                     LiteralOrLiteral8::Literal8(l) => l.data.to_vec(),
                 };
                 let date = date.map(|d| d.as_ref().timestamp());
-                self.append(tag, &mailbox, &flags, date, data).await;
+                self.append(tag, &mailbox, vec![Appended::new(&flags, date, data)]).await;
             }
             CommandBody::Expunge => {
                 self.expunge(None, true).await;

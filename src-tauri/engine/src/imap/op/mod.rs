@@ -9,3 +9,5 @@ mod mailboxes;
 mod search;
 mod select;
 mod store;
+
+pub(super) use append::Appended;
