@@ -591,3 +591,45 @@ fn multiappend_adds_every_message_in_one_go_or_none() {
     assert!(bad.last().unwrap().contains(" BAD "), "{bad:?}");
     assert_eq!(s.ok("STATUS Saved (MESSAGES)"), ["* STATUS \"Saved\" (MESSAGES 3)"]);
 }
+
+#[test]
+fn searches_kept_up_to_date_tell_what_came_and_what_left() {
+    let office = office(3);
+    let mut s = Session::login(&office);
+    let caps = s.ok("CAPABILITY").join(" ");
+    assert!(caps.contains(" CONTEXT=SEARCH CONTEXT=SORT "), "{caps}");
+    s.ok("SELECT INBOX");
+    let unseen = format!("t{}", s.next + 1);
+    assert_eq!(s.ok("UID SEARCH RETURN (ALL UPDATE) UNSEEN"), [format!("* ESEARCH (TAG \"{unseen}\") UID ALL 1:3")]);
+    let sorted = format!("t{}", s.next + 1);
+    assert_eq!(s.ok("UID SORT RETURN (UPDATE ALL) (REVERSE SUBJECT) UTF-8 ALL"), [format!("* ESEARCH (TAG \"{sorted}\") UID ALL 3,2,1")]);
+    let counted = format!("t{}", s.next + 1);
+    assert_eq!(s.ok("UID SEARCH RETURN (COUNT UPDATE) SUBJECT note"), [format!("* ESEARCH (TAG \"{counted}\") UID COUNT 3")]);
+    // Updates are kept for UID searches only.
+    let plain = format!("t{}", s.next + 1);
+    let refused = s.ok("SEARCH RETURN (UPDATE) ALL");
+    assert_eq!(refused.last().unwrap(), &format!("* NO [NOUPDATE \"{plain}\"] results are kept up to date for UID SEARCH and UID SORT"));
+
+    // Another session reads message 2: it leaves the unseen result.
+    let mut other = Session::login(&office);
+    other.ok("SELECT INBOX");
+    other.ok("UID STORE 2 +FLAGS.SILENT (\\Seen)");
+    let heard = s.ok("NOOP");
+    assert!(heard.contains(&format!("* ESEARCH (TAG \"{unseen}\") UID REMOVEFROM (0 2)")), "{heard:?}");
+    assert!(!heard.iter().any(|l| l.contains(&sorted) || l.contains(&counted)), "{heard:?}");
+    // A new message comes: in the unseen result, at its place in the sorted one, in the count.
+    office.deliver(1, r#""From: bob@far.example\r\nTo: alice@office.test\r\nSubject: note 25\r\n\r\nhello\r\n""#);
+    let heard = s.ok("NOOP");
+    assert!(heard.contains(&format!("* ESEARCH (TAG \"{unseen}\") UID ADDTO (0 4)")), "{heard:?}");
+    assert!(heard.contains(&format!("* ESEARCH (TAG \"{sorted}\") UID ADDTO (2 4)")), "{heard:?}");
+    assert!(heard.contains(&format!("* ESEARCH (TAG \"{counted}\") UID COUNT 4")), "{heard:?}");
+    assert!(position(&heard, "* 4 EXISTS") < position(&heard, "* ESEARCH"), "{heard:?}");
+    // Its own STORE is told too; CANCELUPDATE stops the telling.
+    s.ok("UID STORE 1 +FLAGS.SILENT (\\Seen)");
+    let heard = s.ok("NOOP");
+    assert_eq!(heard, [format!("* ESEARCH (TAG \"{unseen}\") UID REMOVEFROM (0 1)")]);
+    s.ok(&format!("CANCELUPDATE \"{unseen}\" \"{counted}\""));
+    other.ok("UID STORE 3 +FLAGS.SILENT (\\Seen)");
+    let heard = s.ok("NOOP");
+    assert!(!heard.iter().any(|l| l.contains("ESEARCH")), "{heard:?}");
+}

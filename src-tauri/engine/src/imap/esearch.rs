@@ -1,6 +1,6 @@
 //! The RETURN clause of SEARCH and SORT: ESEARCH (RFC 4731: MIN MAX COUNT ALL), ESORT (RFC 5267: the same
-//! in sort order), PARTIAL (RFC 9394: a window of the results) and SAVE (RFC 5182, SEARCHRES: the result
-//! kept for `$`). imap-codec does not parse the clause, so it is taken out of the command here and the
+//! in sort order), CONTEXT and UPDATE (RFC 5267 §4: the result kept up to date with ADDTO and REMOVEFROM),
+//! PARTIAL (RFC 9394: a window of the results) and SAVE (RFC 5182, SEARCHRES: the result kept for `$`). imap-codec does not parse the clause, so it is taken out of the command here and the
 //! rest is parsed as a plain SEARCH or SORT.
 
 /// What the client wants back.
@@ -14,6 +14,8 @@ pub struct ReturnOptions {
     pub save: bool,
     /// Only the results at these positions (from 1, or from the end when negative), as asked.
     pub partial: Option<(i64, i64)>,
+    /// Keep the client told of changes to the result (CONTEXT=SEARCH/SORT).
+    pub update: bool,
 }
 
 impl ReturnOptions {
@@ -24,7 +26,7 @@ impl ReturnOptions {
 
     /// SAVE alone asks for no answer at all (RFC 5182 §2.1).
     pub fn silent(&self) -> bool {
-        self.save && !(self.min || self.max || self.count || self.all || self.partial.is_some())
+        self.save && !(self.min || self.max || self.count || self.all || self.partial.is_some() || self.update)
     }
 }
 
@@ -82,11 +84,14 @@ fn parse_options(text: &[u8]) -> Result<ReturnOptions, String> {
             b"COUNT" => options.count = true,
             b"ALL" => options.all = true,
             b"SAVE" => options.save = true,
+            b"UPDATE" => options.update = true,
+            // A hint that the client may ask for more later: nothing to do.
+            b"CONTEXT" => {}
             b"PARTIAL" => {
                 let range = words.next().ok_or("PARTIAL needs a range such as 1:100 or -1:-100")?;
                 options.partial = Some(partial_range(range).ok_or("PARTIAL needs a range such as 1:100 or -1:-100")?);
             }
-            other => return Err(format!("unsupported RETURN option {} (MIN, MAX, COUNT, ALL, SAVE and PARTIAL are)", String::from_utf8_lossy(other))),
+            other => return Err(format!("unsupported RETURN option {} (MIN, MAX, COUNT, ALL, SAVE, PARTIAL, CONTEXT and UPDATE are)", String::from_utf8_lossy(other))),
         }
     }
     if options.all && options.partial.is_some() {
@@ -163,6 +168,70 @@ pub fn answer(tag: &str, uid: bool, options: ReturnOptions, hits: &[u32], sorted
     out
 }
 
+/// The unsolicited ESEARCH that tells an UPDATE search's client how its result changed from `old` to `new`
+/// (UIDs, in result order), or `None` when nothing it asked for changed: REMOVEFROM and ADDTO with the
+/// position in the sorted result (0 for SEARCH, whose result has no order), then MIN, MAX and COUNT anew.
+pub fn update(tag: &str, options: ReturnOptions, sorted: bool, old: &[u32], new: &[u32]) -> Option<String> {
+    if old == new {
+        return None;
+    }
+    let mut out = format!("ESEARCH (TAG \"{tag}\") UID");
+    let before: std::collections::HashSet<u32> = old.iter().copied().collect();
+    let after: std::collections::HashSet<u32> = new.iter().copied().collect();
+    let removed: Vec<(usize, u32)> = old.iter().enumerate().filter(|(_, u)| !after.contains(u)).map(|(i, &u)| (i + 1, u)).collect();
+    let added: Vec<(usize, u32)> = new.iter().enumerate().filter(|(_, u)| !before.contains(u)).map(|(i, &u)| (i + 1, u)).collect();
+    let pairs = |list: &[(usize, u32)]| -> String {
+        if sorted {
+            list.iter().map(|(p, u)| format!("{p} {u}")).collect::<Vec<_>>().join(" ")
+        } else {
+            format!("0 {}", super::sequence::compact(&list.iter().map(|x| x.1).collect::<Vec<_>>()))
+        }
+    };
+    // A sorted result whose members stay but move is told as each moved one leaving and coming back.
+    let moved = sorted && removed.is_empty() && added.is_empty();
+    let (removed, added) = if moved {
+        let at = |list: &[u32], u: u32| list.iter().position(|&x| x == u);
+        let shifted: Vec<u32> = new.iter().copied().filter(|&u| at(old, u) != at(new, u)).collect();
+        let out_list: Vec<(usize, u32)> = shifted.iter().map(|&u| (at(old, u).unwrap_or(0) + 1, u)).collect();
+        let in_list: Vec<(usize, u32)> = shifted.iter().map(|&u| (at(new, u).unwrap_or(0) + 1, u)).collect();
+        (out_list, in_list)
+    } else {
+        (removed, added)
+    };
+    let listed = options.all || !(options.min || options.max || options.count || options.partial.is_some());
+    if listed && !removed.is_empty() {
+        out.push_str(&format!(" REMOVEFROM ({})", pairs(&removed)));
+    }
+    if listed && !added.is_empty() {
+        out.push_str(&format!(" ADDTO ({})", pairs(&added)));
+    }
+    let (min, max) = if sorted { (new.first(), new.last()) } else { (new.iter().min(), new.iter().max()) };
+    if let (true, Some(min)) = (options.min, min) {
+        out.push_str(&format!(" MIN {min}"));
+    }
+    if let (true, Some(max)) = (options.max, max) {
+        out.push_str(&format!(" MAX {max}"));
+    }
+    if let Some(range) = options.partial {
+        let picked = window(range, new);
+        let set = if picked.is_empty() { "NIL".to_string() } else { in_result_order(picked) };
+        out.push_str(&format!(" PARTIAL ({}:{} {set})", range.0, range.1));
+    }
+    if options.count {
+        out.push_str(&format!(" COUNT {}", new.len()));
+    }
+    Some(out)
+}
+
+/// For `tag CANCELUPDATE "t1" "t2" …` (RFC 5267 §4.3), the tag and the search tags; `None` for anything else.
+pub fn cancel_update(message: &[u8]) -> Option<(String, Vec<String>)> {
+    let line = std::str::from_utf8(message).ok()?.trim_end_matches(['\r', '\n']);
+    let (tag, rest) = line.split_once(' ')?;
+    let args = rest.get(..13).filter(|v| v.eq_ignore_ascii_case("CANCELUPDATE "))?;
+    let tags: Vec<String> = rest[args.len()..].split(' ').filter(|t| !t.is_empty()).map(|t| t.trim_matches('"').to_string()).collect();
+    Some((tag.to_string(), tags))
+}
+
 /// What SAVE keeps of the hits: the ones MIN and MAX name when only they are asked for, the PARTIAL window
 /// when that is, else all (RFC 5182 §2.1, RFC 9394 §3.1).
 pub fn saved(options: ReturnOptions, hits: &[u32], sorted: bool) -> Vec<u32> {
@@ -230,5 +299,17 @@ mod tests {
         let save_min = ReturnOptions { save: true, min: true, ..Default::default() };
         assert_eq!(saved(save_min, &hits, false), [2]);
         assert!(ReturnOptions { save: true, ..Default::default() }.silent());
+    }
+
+    #[test]
+    fn updates_say_what_left_and_what_came() {
+        let all = ReturnOptions { all: true, update: true, ..Default::default() };
+        assert_eq!(update("a", all, false, &[1, 2, 5], &[1, 5, 7, 8]).unwrap(), "ESEARCH (TAG \"a\") UID REMOVEFROM (0 2) ADDTO (0 7:8)");
+        assert_eq!(update("a", all, false, &[1], &[1]), None);
+        assert_eq!(update("s", all, true, &[9, 3, 4], &[9, 7, 4]).unwrap(), "ESEARCH (TAG \"s\") UID REMOVEFROM (2 3) ADDTO (2 7)");
+        let count = ReturnOptions { count: true, update: true, ..Default::default() };
+        assert_eq!(update("c", count, false, &[1], &[1, 2]).unwrap(), "ESEARCH (TAG \"c\") UID COUNT 2");
+        assert_eq!(cancel_update(b"x CANCELUPDATE \"a\" \"b\"\r\n"), Some(("x".into(), vec!["a".into(), "b".into()])));
+        assert_eq!(cancel_update(b"x NOOP\r\n"), None);
     }
 }

@@ -19,7 +19,7 @@ use tokio::io::AsyncReadExt;
 
 use super::fetch::{self, Item};
 use super::sequence::{self, highest_named};
-use super::op::Appended;
+use super::op::{Appended, LiveSearch};
 use super::{esearch, list, multiappend, searchres, utf7, Shared, UserSession};
 use crate::mailbox::meta::{self, Meta};
 use crate::mailbox::{self, Flags, Folder, MessageRow};
@@ -39,7 +39,7 @@ pub(super) const MAX_ERRORS: u32 = 30;
 /// The longest a SEARCH may take before it gives up with NO [LIMIT].
 pub(super) const SEARCH_LIMIT: Duration = Duration::from_secs(20);
 
-pub(super) const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESEARCH ESORT SEARCHRES PARTIAL MULTIAPPEND LIST-EXTENDED LIST-STATUS STATUS=SIZE BINARY QUOTA QUOTA=RES-STORAGE IMAP4rev2";
+pub(super) const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESEARCH ESORT CONTEXT=SEARCH CONTEXT=SORT SEARCHRES PARTIAL MULTIAPPEND LIST-EXTENDED LIST-STATUS STATUS=SIZE BINARY QUOTA QUOTA=RES-STORAGE IMAP4rev2";
 
 pub type SessionContext = crate::net::SessionContext<Shared>;
 
@@ -60,6 +60,8 @@ pub(super) struct Selected {
     pub(super) keywords: std::collections::BTreeSet<String>,
     /// The UIDs of the last SEARCH or SORT with RETURN (SAVE), ascending: what `$` stands for (RFC 5182).
     pub(super) saved: Vec<u32>,
+    /// Searches the client is kept told about (RETURN (UPDATE), RFC 5267 §4).
+    pub(super) contexts: Vec<LiveSearch>,
 }
 
 impl Selected {
@@ -186,6 +188,8 @@ pub(super) enum Incoming {
     List(String, list::ListRequest),
     /// Not understood, with a reason of our own.
     BadText(Option<String>, String),
+    /// CANCELUPDATE: the tag, and the tags of the searches to stop updating.
+    CancelUpdate(String, Vec<String>),
     /// An APPEND of several messages (MULTIAPPEND): the tag, the mailbox, the messages.
     Append(String, Mailbox<'static>, Vec<Appended>),
     /// A SEARCH with a RETURN clause (ESEARCH): the search, and what to return.
@@ -377,6 +381,9 @@ impl Session {
                     })
                 });
                 let bytes = substituted.as_deref().unwrap_or(fr.message_bytes());
+                if let Some((tag, tags)) = esearch::cancel_update(bytes) {
+                    return Incoming::CancelUpdate(tag, tags);
+                }
                 if let Some(parts) = multiappend::split(bytes) {
                     let parts = match parts {
                         Ok(parts) => parts,
@@ -459,6 +466,16 @@ impl Session {
                 Ok(Next::Continue)
             }
             Incoming::AuthData(data) => self.authenticate_step(data).await,
+            Incoming::CancelUpdate(tag, tags) => {
+                match self.selected.as_mut() {
+                    Some(sel) if self.user.is_some() => {
+                        sel.contexts.retain(|c| !tags.contains(&c.tag));
+                        self.tagged(&tag, "OK", "CANCELUPDATE completed");
+                    }
+                    _ => self.tagged(&tag, "BAD", "select a mailbox first"),
+                }
+                Ok(Next::Continue)
+            }
             Incoming::Append(tag, mailbox, messages) => {
                 if self.user.is_none() {
                     self.tagged(&tag, "BAD", "log in first");

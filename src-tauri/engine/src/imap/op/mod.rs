@@ -11,3 +11,4 @@ mod select;
 mod store;
 
 pub(super) use append::Appended;
+pub(super) use search::LiveSearch;

@@ -11,6 +11,21 @@ use crate::store::blobs;
 
 use crate::imap::session::*;
 
+/// Searches kept up to date per selected mailbox; more are answered once, with NOUPDATE.
+const MAX_CONTEXTS: usize = 8;
+
+/// A search whose client is kept told of changes to its result (RETURN (UPDATE)).
+pub(in crate::imap) struct LiveSearch {
+    pub(in crate::imap) tag: String,
+    key: SearchKey<'static>,
+    sort: Option<Vec<SortCriterion>>,
+    options: esearch::ReturnOptions,
+    /// The result as last told, UIDs in result order.
+    result: Vec<u32>,
+    /// The folder's mod-sequence it was worked out at.
+    modseq: i64,
+}
+
 impl Session {
     pub(in crate::imap) async fn search(&mut self, tag: &str, key: &SearchKey<'static>, uid: bool) {
         self.search_or_sort(tag, key, None, uid, None).await;
@@ -22,21 +37,19 @@ impl Session {
 
     /// SEARCH, or SORT when `sort` is given; answers with message numbers, or UIDs for the UID forms.
     pub(in crate::imap) async fn search_or_sort(&mut self, tag: &str, key: &SearchKey<'static>, sort: Option<Vec<SortCriterion>>, uid: bool, esearch: Option<esearch::ReturnOptions>) {
-        let Some(sel) = &self.selected else { return };
-        let rows = sel.messages.clone();
-        let recent = sel.recent.clone();
-        let store = self.ctx.shared.store.clone();
-        let key = key.clone();
         let verb = if sort.is_some() { "SORT" } else { "SEARCH" };
         // RFC 7162 §3.1.5: a search by MODSEQ is answered with the highest mod-sequence of what it returns.
-        let by_modseq = search::uses_modseq(&key);
+        let by_modseq = search::uses_modseq(key);
         let sorted = sort.is_some();
-        let found = tokio::task::spawn_blocking(move || {
-            let is_recent = |uid: u32| in_ranges(&recent, uid);
-            let hits = search::run(&store, &rows, &is_recent, &key, sort.as_deref(), SEARCH_LIMIT)?;
-            Ok::<_, search::TooSlow>(hits.into_iter().map(|i| (if uid { rows[i].uid } else { i as u32 + 1 }, rows[i].uid, rows[i].modseq as u64)).collect::<Vec<(u32, u32, u64)>>())
-        })
-        .await;
+        let found = match (self.hits(key, sort.clone()).await, &self.selected) {
+            (Ok(Ok(hits)), Some(sel)) => {
+                let rows = &sel.messages;
+                Ok(Ok(hits.into_iter().map(|i| (if uid { rows[i].uid } else { i as u32 + 1 }, rows[i].uid, rows[i].modseq as u64)).collect::<Vec<(u32, u32, u64)>>()))
+            }
+            (Ok(Err(slow)), _) => Ok(Err(slow)),
+            (Err(e), _) => Err(e),
+            (Ok(Ok(_)), None) => return,
+        };
         let save = esearch.is_some_and(|o| o.save);
         match found {
             Ok(Ok(found)) => {
@@ -60,6 +73,9 @@ impl Session {
                             }
                             self.untagged(&answer);
                         }
+                        if options.update {
+                            self.keep_updated(tag, key, sort, options, uid, found.iter().map(|h| h.1).collect());
+                        }
                     }
                     None => {
                         let list: Vec<String> = hits.iter().map(|n| n.to_string()).collect();
@@ -79,6 +95,66 @@ impl Session {
                     Ok(Err(search::TooSlow)) => self.tagged(tag, "NO", "[LIMIT] the search took too long; narrow it down"),
                     Err(e) => self.store_failed(tag, e),
                     Ok(Ok(_)) => {}
+                }
+            }
+        }
+    }
+
+    /// Runs a search (or a sort) over the selected snapshot, off the async threads: the indexes of the
+    /// hits, in mailbox order or sorted. Gives up after `SEARCH_LIMIT`.
+    fn hits(&self, key: &SearchKey<'static>, sort: Option<Vec<SortCriterion>>) -> tokio::task::JoinHandle<Result<Vec<usize>, search::TooSlow>> {
+        let (rows, recent) = match &self.selected {
+            Some(sel) => (sel.messages.clone(), sel.recent.clone()),
+            None => (Vec::new(), Vec::new()),
+        };
+        let store = self.ctx.shared.store.clone();
+        let key = key.clone();
+        tokio::task::spawn_blocking(move || {
+            let is_recent = |uid: u32| in_ranges(&recent, uid);
+            search::run(&store, &rows, &is_recent, &key, sort.as_deref(), SEARCH_LIMIT)
+        })
+    }
+
+    /// Starts telling the client of changes to a search's result (RETURN (UPDATE)); UID searches only,
+    /// and at most `MAX_CONTEXTS` at once: the others are answered once, with NOUPDATE (RFC 5267 §4.2).
+    fn keep_updated(&mut self, tag: &str, key: &SearchKey<'static>, sort: Option<Vec<SortCriterion>>, options: esearch::ReturnOptions, uid: bool, result: Vec<u32>) {
+        let Some(sel) = self.selected.as_mut() else { return };
+        if !uid {
+            return self.untagged(&format!("NO [NOUPDATE \"{tag}\"] results are kept up to date for UID SEARCH and UID SORT"));
+        }
+        if sel.contexts.len() >= MAX_CONTEXTS {
+            return self.untagged(&format!("NO [NOUPDATE \"{tag}\"] at most {MAX_CONTEXTS} searches are kept up to date at once"));
+        }
+        sel.contexts.retain(|c| c.tag != tag);
+        let modseq = sel.folder.highestmodseq;
+        sel.contexts.push(LiveSearch { tag: tag.to_string(), key: key.clone(), sort, options, result, modseq });
+    }
+
+    /// Works out again every kept search whose mailbox changed since, and tells the client what changed
+    /// (ADDTO, REMOVEFROM, or the new MIN, MAX, COUNT); a search that runs too long is dropped (NOUPDATE).
+    pub(in crate::imap) async fn update_contexts(&mut self) {
+        let Some(sel) = &self.selected else { return };
+        let modseq = sel.folder.highestmodseq;
+        let stale: Vec<usize> = sel.contexts.iter().enumerate().filter(|(_, c)| c.modseq != modseq).map(|(i, _)| i).collect();
+        for i in stale.into_iter().rev() {
+            let Some(c) = self.selected.as_ref().and_then(|s| s.contexts.get(i)) else { continue };
+            let (key, sort) = (c.key.clone(), c.sort.clone());
+            let hits = self.hits(&key, sort).await;
+            let Some(sel) = self.selected.as_mut() else { return };
+            match hits {
+                Ok(Ok(hits)) => {
+                    let now: Vec<u32> = hits.into_iter().map(|h| sel.messages[h].uid).collect();
+                    let c = &mut sel.contexts[i];
+                    let line = esearch::update(&c.tag, c.options, c.sort.is_some(), &c.result, &now);
+                    c.result = now;
+                    c.modseq = modseq;
+                    if let Some(line) = line {
+                        self.untagged(&line);
+                    }
+                }
+                _ => {
+                    let gone = sel.contexts.remove(i);
+                    self.untagged(&format!("NO [NOUPDATE \"{}\"] the search took too long to keep up to date", gone.tag));
                 }
             }
         }

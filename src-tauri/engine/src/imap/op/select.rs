@@ -72,7 +72,7 @@ impl Session {
             }
         };
         let keywords = messages.iter().flat_map(|m| m.keywords.split(' ')).filter(|k| !k.is_empty()).map(str::to_string).collect();
-        let sel = Selected { folder, read_only, messages, recent, keywords, saved: Vec::new() };
+        let sel = Selected { folder, read_only, messages, recent, keywords, saved: Vec::new(), contexts: Vec::new() };
         self.talk.out.extend_from_slice(flags_lines(&sel.keywords).as_bytes());
         self.untagged(&format!("{} EXISTS", sel.messages.len()));
         if !self.rev2 {
@@ -105,8 +105,16 @@ impl Session {
         self.tagged(tag, "OK", &format!("{mode} completed"));
     }
 
-    /// Looks for changes to the selected folder and tells the client. `expunges`: EXPUNGE may be sent now.
+    /// Looks for changes to the selected folder and tells the client. `expunges`: EXPUNGE may be sent now
+    /// (and with it, the changes to searches kept up to date).
     pub(in crate::imap) async fn refresh(&mut self, expunges: bool) {
+        self.refresh_snapshot(expunges).await;
+        if expunges {
+            self.update_contexts().await;
+        }
+    }
+
+    async fn refresh_snapshot(&mut self, expunges: bool) {
         let Some(sel) = &self.selected else { return };
         let (folder_id, known_modseq, known_next) = (sel.folder.id, sel.folder.highestmodseq, sel.folder.uidnext);
         let (known_count, known_last) = (sel.messages.len(), sel.last_uid());
