@@ -3,10 +3,11 @@
 //! part offsets (which count from the start of the whole message).
 
 use imap_codec::imap_types::fetch::{Macro, MacroOrMessageDataItemNames, MessageDataItemName, Part, Section};
-use mail_parser::{Message, MessagePart, PartType};
+use mail_parser::Message;
 
 use crate::mailbox::meta::{self, Meta};
 use crate::mailbox::mime;
+use crate::mailbox::section::{extract, locate, SectionKind, SectionSpec};
 use crate::mailbox::{Flags, MessageRow};
 
 /// The items of one FETCH, in a form that owns its data.
@@ -36,24 +37,6 @@ pub enum Label {
     Rfc822Text,
 }
 
-/// A body section, owned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SectionSpec {
-    pub part: Vec<u32>,
-    pub kind: SectionKind,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SectionKind {
-    /// The part's content (or the whole message for an empty part path).
-    Content,
-    Header,
-    HeaderFields(Vec<String>),
-    HeaderFieldsNot(Vec<String>),
-    Text,
-    Mime,
-}
-
 fn part_path(p: &Option<Part>) -> Vec<u32> {
     p.as_ref().map(|p| p.0.as_ref().iter().map(|n| n.get()).collect()).unwrap_or_default()
 }
@@ -62,34 +45,15 @@ fn names(list: &[imap_codec::imap_types::core::AString]) -> Vec<String> {
     list.iter().map(|a| String::from_utf8_lossy(a.as_ref()).to_ascii_uppercase()).collect()
 }
 
-impl SectionSpec {
-    fn from_section(s: &Section) -> SectionSpec {
-        match s {
-            Section::Part(p) => SectionSpec { part: p.0.as_ref().iter().map(|n| n.get()).collect(), kind: SectionKind::Content },
-            Section::Header(p) => SectionSpec { part: part_path(p), kind: SectionKind::Header },
-            Section::HeaderFields(p, l) => SectionSpec { part: part_path(p), kind: SectionKind::HeaderFields(names(l.as_ref())) },
-            Section::HeaderFieldsNot(p, l) => SectionSpec { part: part_path(p), kind: SectionKind::HeaderFieldsNot(names(l.as_ref())) },
-            Section::Text(p) => SectionSpec { part: part_path(p), kind: SectionKind::Text },
-            Section::Mime(p) => SectionSpec { part: p.0.as_ref().iter().map(|n| n.get()).collect(), kind: SectionKind::Mime },
-        }
-    }
-
-    /// The section as written inside BODY[…].
-    fn text(&self) -> String {
-        let mut out: String = self.part.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(".");
-        let kind = match &self.kind {
-            SectionKind::Content => String::new(),
-            SectionKind::Header => "HEADER".into(),
-            SectionKind::Text => "TEXT".into(),
-            SectionKind::Mime => "MIME".into(),
-            SectionKind::HeaderFields(l) => format!("HEADER.FIELDS ({})", l.join(" ")),
-            SectionKind::HeaderFieldsNot(l) => format!("HEADER.FIELDS.NOT ({})", l.join(" ")),
-        };
-        if !out.is_empty() && !kind.is_empty() {
-            out.push('.');
-        }
-        out.push_str(&kind);
-        out
+/// The owned form of an imap-codec section.
+fn spec_of(s: &Section) -> SectionSpec {
+    match s {
+        Section::Part(p) => SectionSpec { part: p.0.as_ref().iter().map(|n| n.get()).collect(), kind: SectionKind::Content },
+        Section::Header(p) => SectionSpec { part: part_path(p), kind: SectionKind::Header },
+        Section::HeaderFields(p, l) => SectionSpec { part: part_path(p), kind: SectionKind::HeaderFields(names(l.as_ref())) },
+        Section::HeaderFieldsNot(p, l) => SectionSpec { part: part_path(p), kind: SectionKind::HeaderFieldsNot(names(l.as_ref())) },
+        Section::Text(p) => SectionSpec { part: part_path(p), kind: SectionKind::Text },
+        Section::Mime(p) => SectionSpec { part: p.0.as_ref().iter().map(|n| n.get()).collect(), kind: SectionKind::Mime },
     }
 }
 
@@ -130,7 +94,7 @@ pub fn items(request: &MacroOrMessageDataItemNames, uid: bool) -> Result<Vec<Ite
             MessageDataItemName::Body => Item::Body,
             MessageDataItemName::ModSeq => Item::ModSeq,
             MessageDataItemName::BodyExt { section, partial, peek } => Item::Section {
-                section: section.as_ref().map(SectionSpec::from_section),
+                section: section.as_ref().map(spec_of),
                 partial: partial.map(|(p, n)| (p, n.get())),
                 peek,
                 label: Label::Body,
@@ -301,85 +265,6 @@ fn cut<'d>(out: &mut Vec<u8>, data: &'d [u8], partial: Option<(u32, u32)>) -> &'
     }
 }
 
-/// The end of the header section (after its blank line), or the whole text when there is none.
-fn header_end(text: &[u8]) -> usize {
-    if text.starts_with(b"\r\n") {
-        return 2;
-    }
-    text.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4).unwrap_or(text.len())
-}
-
-/// Keeps (or drops) the named header fields, folded lines and all, and ends with the blank line.
-fn header_fields(header: &[u8], names: &[String], keep: bool) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut current_keeps = false;
-    for line in header.split_inclusive(|&b| b == b'\n') {
-        if line == b"\r\n" || line == b"\n" {
-            break;
-        }
-        if !line.starts_with(b" ") && !line.starts_with(b"\t") {
-            let name = line.split(|&b| b == b':').next().unwrap_or_default();
-            let name = String::from_utf8_lossy(name).trim().to_ascii_uppercase();
-            current_keeps = names.contains(&name) == keep;
-        }
-        if current_keeps {
-            out.extend_from_slice(line);
-        }
-    }
-    out.extend_from_slice(b"\r\n");
-    out
-}
-
-/// The part at a (non-empty) part path, and the message that directly contains it.
-fn locate<'a>(message: &'a Message<'a>, path: &[u32]) -> Option<(&'a Message<'a>, &'a MessagePart<'a>)> {
-    let mut container = message;
-    let mut part = &message.parts[0];
-    for (depth, &n) in path.iter().enumerate() {
-        // Entering an encapsulated message: its root stands where a multipart's children would.
-        if depth > 0 {
-            if let PartType::Message(inner) = &part.body {
-                container = inner;
-                part = &inner.parts[0];
-            }
-        }
-        match &part.body {
-            PartType::Multipart(children) => part = &container.parts[*children.get(n as usize - 1)? as usize],
-            _ if n == 1 => {}
-            _ => return None,
-        }
-    }
-    Some((container, part))
-}
-
-/// The bytes of a section of `raw`.
-fn extract<'r>(raw: &'r [u8], parsed: Option<&Message>, spec: &SectionSpec) -> Option<std::borrow::Cow<'r, [u8]>> {
-    use std::borrow::Cow;
-    let (header, text): (&[u8], &[u8]) = if spec.part.is_empty() {
-        let end = header_end(raw);
-        (&raw[..end], &raw[end..])
-    } else {
-        let (_, part) = locate(parsed?, &spec.part)?;
-        let body = raw.get(part.offset_body as usize..part.offset_end as usize)?;
-        match spec.kind {
-            SectionKind::Content => return Some(Cow::Borrowed(body)),
-            SectionKind::Mime => return Some(Cow::Borrowed(raw.get(part.offset_header as usize..part.offset_body as usize)?)),
-            _ => {}
-        }
-        // HEADER/TEXT of a part apply to an encapsulated message.
-        let PartType::Message(_) = &part.body else { return Some(Cow::Borrowed(&[])) };
-        let end = header_end(body);
-        (&body[..end], &body[end..])
-    };
-    Some(match &spec.kind {
-        SectionKind::Content => Cow::Borrowed(raw),
-        SectionKind::Header => Cow::Borrowed(header),
-        SectionKind::Text => Cow::Borrowed(text),
-        SectionKind::HeaderFields(names) => Cow::Owned(header_fields(header, names, true)),
-        SectionKind::HeaderFieldsNot(names) => Cow::Owned(header_fields(header, names, false)),
-        SectionKind::Mime => Cow::Borrowed(&[]),
-    })
-}
-
 /// A part's content with its Content-Transfer-Encoding undone (the whole message for an empty path).
 fn binary<'r>(raw: &'r [u8], parsed: Option<&Message>, part: &[u32]) -> Option<std::borrow::Cow<'r, [u8]>> {
     use std::borrow::Cow;
@@ -405,36 +290,11 @@ pub fn meta_or_compute(stored: Option<Meta>, raw: impl FnOnce() -> Option<Vec<u8
 mod tests {
     use super::*;
 
-    const MSG: &[u8] = b"Subject: hi\r\nFrom: a@b\r\nTo: c@d\r\n\r\n--X\r\n";
-
-    fn spec(part: &[u32], kind: SectionKind) -> SectionSpec {
-        SectionSpec { part: part.to_vec(), kind }
-    }
-
     #[test]
-    fn header_text_and_fields_are_cut_from_the_message() {
-        assert_eq!(extract(MSG, None, &spec(&[], SectionKind::Header)).unwrap().to_vec(), b"Subject: hi\r\nFrom: a@b\r\nTo: c@d\r\n\r\n");
-        assert_eq!(extract(MSG, None, &spec(&[], SectionKind::Text)).unwrap().to_vec(), b"--X\r\n");
-        let fields = extract(MSG, None, &spec(&[], SectionKind::HeaderFields(vec!["SUBJECT".into(), "TO".into()]))).unwrap().to_vec();
-        assert_eq!(fields, b"Subject: hi\r\nTo: c@d\r\n\r\n");
-        let not = extract(MSG, None, &spec(&[], SectionKind::HeaderFieldsNot(vec!["SUBJECT".into()]))).unwrap().to_vec();
-        assert_eq!(not, b"From: a@b\r\nTo: c@d\r\n\r\n");
-        assert_eq!(spec(&[1, 2], SectionKind::HeaderFields(vec!["A".into()])).text(), "1.2.HEADER.FIELDS (A)");
-    }
-
-    #[test]
-    fn parts_of_multipart_and_nested_messages_are_found_by_number() {
-        let raw = b"Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nfirst\r\n--B\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ninner text\r\n--B--\r\n";
-        let parsed = mime::parse(&raw[..]).unwrap();
-        assert_eq!(extract(raw, Some(&parsed), &spec(&[1], SectionKind::Content)).unwrap().to_vec(), b"first");
-        assert_eq!(extract(raw, Some(&parsed), &spec(&[1], SectionKind::Mime)).unwrap().to_vec(), b"Content-Type: text/plain\r\n\r\n");
-        assert_eq!(extract(raw, Some(&parsed), &spec(&[2], SectionKind::Header)).unwrap().to_vec(), b"Subject: inner\r\n\r\n");
-        assert_eq!(extract(raw, Some(&parsed), &spec(&[2], SectionKind::Text)).unwrap().to_vec(), b"inner text");
-        assert_eq!(extract(raw, Some(&parsed), &spec(&[2, 1], SectionKind::Content)).unwrap().to_vec(), b"inner text");
-        assert_eq!(extract(raw, Some(&parsed), &spec(&[3], SectionKind::Content)), None);
-        assert_eq!(crate::time_text::internal_date(0), "01-Jan-1970 00:00:00 +0000");
+    fn binary_undoes_the_transfer_encoding() {
         let encoded = b"Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC/w==\r\n--B--\r\n";
         let parsed = mime::parse(&encoded[..]).unwrap();
         assert_eq!(binary(encoded, Some(&parsed), &[1]).unwrap().to_vec(), [0, 1, 2, 255], "BINARY undoes base64");
+        assert_eq!(crate::time_text::internal_date(0), "01-Jan-1970 00:00:00 +0000");
     }
 }

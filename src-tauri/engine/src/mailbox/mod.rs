@@ -5,6 +5,7 @@
 pub mod history;
 pub mod meta;
 pub mod mime;
+pub mod section;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
