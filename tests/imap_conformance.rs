@@ -19,13 +19,17 @@ struct Session {
 
 impl Session {
     fn login(office: &MailOffice) -> Session {
+        Session::login_as(office, "alice", "alice-secret")
+    }
+
+    fn login_as(office: &MailOffice, user: &str, password: &str) -> Session {
         let stream = TcpStream::connect(("127.0.0.1", office.port("imap"))).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         let mut s = Session { reader: BufReader::new(stream.try_clone().unwrap()), writer: stream, next: 0 };
         let mut greeting = String::new();
         s.reader.read_line(&mut greeting).unwrap();
         assert!(greeting.starts_with("* OK"), "{greeting}");
-        let login = s.cmd("LOGIN alice alice-secret");
+        let login = s.cmd(&format!("LOGIN {user} {password}"));
         assert!(login.last().unwrap().contains("OK"), "{login:?}");
         s
     }
@@ -632,4 +636,47 @@ fn searches_kept_up_to_date_tell_what_came_and_what_left() {
     other.ok("UID STORE 3 +FLAGS.SILENT (\\Seen)");
     let heard = s.ok("NOOP");
     assert!(!heard.iter().any(|l| l.contains("ESEARCH")), "{heard:?}");
+}
+
+#[test]
+fn catenate_and_urlauth_build_and_share_messages_by_url() {
+    let office = MailOffice::start();
+    office.deliver(1, r#""From: bob@far.example\r\nTo: alice@office.test\r\nSubject: report\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nfirst part\r\n--B\r\nContent-Type: text/plain\r\n\r\nsecond part\r\n--B--\r\n""#);
+    common::ok(office.dir(), &["user", "add", "bob", "--password-stdin"], "bob-secret\n");
+    let mut alice = Session::login(&office);
+    let caps = alice.ok("CAPABILITY").join(" ");
+    assert!(caps.contains(" CATENATE URLAUTH"), "{caps}");
+    let validity = code_value(&alice.ok("EXAMINE INBOX"), "UIDVALIDITY");
+    // CATENATE: literal text, then the first part of the stored message, by URL.
+    let text = "Subject: fwd\r\n\r\n";
+    let made = alice.cmd(&format!("APPEND Drafts (\\Draft) CATENATE (TEXT {{{}+}}\r\n{text} URL \"/INBOX;UIDVALIDITY={validity}/;UID=1/;SECTION=1\")", text.len()));
+    assert!(made.last().unwrap().contains(" OK [APPENDUID "), "{made:?}");
+    alice.ok("EXAMINE Drafts");
+    let body = alice.ok("FETCH 1 (FLAGS BODY[])").join("\n");
+    assert!(body.contains("FLAGS (\\Draft \\Recent) BODY[] {26}\nSubject: fwd\n\nfirst part)"), "{body}");
+    // A URL that names nothing: BADURL, and nothing is added.
+    let refused = alice.cmd("APPEND Drafts CATENATE (URL \"/INBOX/;UID=99\" TEXT {1+}\r\nx)");
+    assert!(refused.last().unwrap().contains(" NO [BADURL \"/INBOX/;UID=99\"] there is no such message"), "{refused:?}");
+    assert_eq!(alice.ok("STATUS Drafts (MESSAGES)"), ["* STATUS \"Drafts\" (MESSAGES 1)"]);
+
+    // URLAUTH: alice lets bob read the second part; only bob, only with the token, only until RESETKEY.
+    let rump = format!("imap://alice@mail.office.test/INBOX;UIDVALIDITY={validity}/;UID=1/;SECTION=2;URLAUTH=user+bob");
+    let generated = alice.ok(&format!("GENURLAUTH \"{rump}\" INTERNAL"));
+    let authorised = generated[0].strip_prefix("* GENURLAUTH \"").and_then(|r| r.strip_suffix('"')).expect(&generated[0]).to_string();
+    let token = authorised.strip_prefix(&format!("{rump}:INTERNAL:")).expect(&authorised);
+    assert_eq!(token.len(), 64, "{token}");
+    let mut bob = Session::login_as(&office, "bob", "bob-secret");
+    assert_eq!(bob.ok(&format!("URLFETCH \"{authorised}\"")), [format!("* URLFETCH \"{authorised}\" {{11}}"), "second part".to_string()]);
+    // Not for alice herself under bob's access, not with another token, not without one.
+    assert_eq!(alice.ok(&format!("URLFETCH \"{authorised}\"")), [format!("* URLFETCH \"{authorised}\" NIL")]);
+    let forged = format!("{rump}:INTERNAL:{}", "0".repeat(64));
+    assert_eq!(bob.ok(&format!("URLFETCH \"{forged}\"")), [format!("* URLFETCH \"{forged}\" NIL")]);
+    let bare = "imap://alice@mail.office.test/INBOX/;UID=1".to_string();
+    assert_eq!(bob.ok(&format!("URLFETCH \"{bare}\"")), [format!("* URLFETCH \"{bare}\" NIL")]);
+    // Her own mail she fetches by a plain URL; RESETKEY voids every token given before.
+    assert_eq!(alice.ok(&format!("URLFETCH \"{bare}/;SECTION=1\"")), [format!("* URLFETCH \"{bare}/;SECTION=1\" {{10}}"), "first part".to_string()]);
+    alice.ok("RESETKEY INBOX");
+    assert_eq!(bob.ok(&format!("URLFETCH \"{authorised}\"")), [format!("* URLFETCH \"{authorised}\" NIL")]);
+    assert!(alice.cmd(&format!("GENURLAUTH \"{rump}\" XOAUTH")).last().unwrap().contains(" NO "));
+    assert!(alice.cmd("GENURLAUTH \"imap://bob@h/INBOX/;UID=1;URLAUTH=authuser\" INTERNAL").last().unwrap().contains(" NO [BADURL "));
 }

@@ -23,14 +23,15 @@
 
 mod esearch;
 mod fetch;
+mod append_forms;
 mod list;
-mod multiappend;
 mod op;
 mod search;
 mod searchres;
 mod sequence;
 mod session;
 mod thread;
+mod urlauth;
 pub mod utf7;
 
 use std::collections::HashMap;

@@ -20,7 +20,7 @@ use tokio::io::AsyncReadExt;
 use super::fetch::{self, Item};
 use super::sequence::{self, highest_named};
 use super::op::{Appended, LiveSearch};
-use super::{esearch, list, multiappend, searchres, utf7, Shared, UserSession};
+use super::{append_forms, esearch, list, searchres, urlauth, utf7, Shared, UserSession};
 use crate::mailbox::meta::{self, Meta};
 use crate::mailbox::{self, Flags, Folder, MessageRow};
 use crate::net::{BoxStream, Conversation, Next};
@@ -39,12 +39,14 @@ pub(super) const MAX_ERRORS: u32 = 30;
 /// The longest a SEARCH may take before it gives up with NO [LIMIT].
 pub(super) const SEARCH_LIMIT: Duration = Duration::from_secs(20);
 
-pub(super) const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESEARCH ESORT CONTEXT=SEARCH CONTEXT=SORT SEARCHRES PARTIAL MULTIAPPEND LIST-EXTENDED LIST-STATUS STATUS=SIZE BINARY QUOTA QUOTA=RES-STORAGE IMAP4rev2";
+pub(super) const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESEARCH ESORT CONTEXT=SEARCH CONTEXT=SORT SEARCHRES PARTIAL MULTIAPPEND CATENATE URLAUTH LIST-EXTENDED LIST-STATUS STATUS=SIZE BINARY QUOTA QUOTA=RES-STORAGE IMAP4rev2";
 
 pub type SessionContext = crate::net::SessionContext<Shared>;
 
 pub(super) struct User {
     pub(super) id: i64,
+    /// The login name as stored.
+    pub(super) name: String,
     pub(super) _session: UserSession,
 }
 
@@ -188,6 +190,10 @@ pub(super) enum Incoming {
     List(String, list::ListRequest),
     /// Not understood, with a reason of our own.
     BadText(Option<String>, String),
+    /// GENURLAUTH, RESETKEY or URLFETCH: the tag and the command.
+    Url(String, urlauth::UrlCommand),
+    /// APPEND … CATENATE: the tag, the mailbox, the flags and date (an empty message), the pieces.
+    Catenate(String, Mailbox<'static>, Appended, Vec<append_forms::CatPart>),
     /// CANCELUPDATE: the tag, and the tags of the searches to stop updating.
     CancelUpdate(String, Vec<String>),
     /// An APPEND of several messages (MULTIAPPEND): the tag, the mailbox, the messages.
@@ -384,7 +390,26 @@ impl Session {
                 if let Some((tag, tags)) = esearch::cancel_update(bytes) {
                     return Incoming::CancelUpdate(tag, tags);
                 }
-                if let Some(parts) = multiappend::split(bytes) {
+                if let Some((tag, command)) = urlauth::parse(bytes) {
+                    return match command {
+                        Ok(command) => Incoming::Url(tag, command),
+                        Err(why) => Incoming::BadText(Some(tag), why),
+                    };
+                }
+                if let Some(cat) = append_forms::catenate(bytes) {
+                    let (head, parts) = match cat {
+                        Ok(x) => x,
+                        Err(why) => return Incoming::BadText(tag(), why),
+                    };
+                    return match CommandCodec::default().decode(&head) {
+                        Ok((b"", Command { tag: t, body: CommandBody::Append { mailbox, flags, date, .. } })) => {
+                            let message = Appended::new(&flags, date.map(|d| d.as_ref().timestamp()), Vec::new());
+                            Incoming::Catenate(t.inner().to_string(), mailbox.into_static(), message, parts)
+                        }
+                        _ => Incoming::Bad(tag(), "APPEND not understood"),
+                    };
+                }
+                if let Some(parts) = append_forms::split(bytes) {
                     let parts = match parts {
                         Ok(parts) => parts,
                         Err(why) => return Incoming::BadText(tag(), why),
@@ -466,6 +491,14 @@ impl Session {
                 Ok(Next::Continue)
             }
             Incoming::AuthData(data) => self.authenticate_step(data).await,
+            Incoming::Url(tag, command) => {
+                self.url_command(&tag, command).await;
+                Ok(Next::Continue)
+            }
+            Incoming::Catenate(tag, mailbox, message, parts) => {
+                self.catenate(&tag, &mailbox, message, parts).await;
+                Ok(Next::Continue)
+            }
             Incoming::CancelUpdate(tag, tags) => {
                 match self.selected.as_mut() {
                     Some(sel) if self.user.is_some() => {

@@ -6,6 +6,7 @@ pub mod history;
 pub mod meta;
 pub mod mime;
 pub mod section;
+pub mod url;
 
 use rusqlite::{params, Connection, OptionalExtension};
 

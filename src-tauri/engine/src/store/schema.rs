@@ -214,6 +214,13 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE folders ADD COLUMN expunged_kept INTEGER NOT NULL DEFAULT 0;
     UPDATE folders SET vanished_floor = highestmodseq;
     "#,
+    // 12: URLAUTH (RFC 4467): one random key per mailbox, made on first use; RESETKEY deletes it.
+    r#"
+    CREATE TABLE urlauth_keys (
+        folder_id INTEGER PRIMARY KEY REFERENCES folders(id) ON DELETE CASCADE,
+        key       BLOB NOT NULL
+    );
+    "#,
 ];
 
 /// Applies every migration the database has not seen yet.

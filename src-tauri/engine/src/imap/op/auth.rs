@@ -34,7 +34,7 @@ impl Session {
                     return Ok(Next::Continue);
                 };
                 self.ctx.admit(&mut self.talk, &verified).await;
-                self.user = Some(User { id: verified.id, _session: session });
+                self.user = Some(User { id: verified.id, name: verified.name.clone(), _session: session });
                 let caps = self.capabilities();
                 self.tagged(tag, "OK", &format!("[CAPABILITY {caps}] logged in"));
                 Ok(Next::Continue)

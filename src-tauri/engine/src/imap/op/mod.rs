@@ -9,6 +9,7 @@ mod mailboxes;
 mod search;
 mod select;
 mod store;
+mod urls;
 
 pub(super) use append::Appended;
 pub(super) use search::LiveSearch;

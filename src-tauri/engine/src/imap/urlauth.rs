@@ -1,0 +1,101 @@
+//! The URLAUTH commands (RFC 4467), which imap-codec does not read: `GENURLAUTH url mechanism …`,
+//! `RESETKEY [mailbox [mechanism …]]` and `URLFETCH url …`. Arguments are atoms or quoted strings.
+
+/// One URLAUTH command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlCommand {
+    /// (URL, mechanism) pairs.
+    Generate(Vec<(String, String)>),
+    /// One mailbox, or all of the user's.
+    ResetKey(Option<String>),
+    Fetch(Vec<String>),
+}
+
+/// URLs in one GENURLAUTH or URLFETCH.
+pub const MAX_URLS: usize = 100;
+
+/// For a URLAUTH command, its tag and the command (or why it cannot be read); `None` for any other.
+pub fn parse(message: &[u8]) -> Option<(String, Result<UrlCommand, String>)> {
+    let line = std::str::from_utf8(message).ok()?;
+    let line = line.strip_suffix("\r\n").or_else(|| line.strip_suffix('\n')).unwrap_or(line);
+    let (tag, rest) = line.split_once(' ')?;
+    let (verb, args) = rest.split_once(' ').unwrap_or((rest, ""));
+    let verb = verb.to_ascii_uppercase();
+    if !matches!(verb.as_str(), "GENURLAUTH" | "RESETKEY" | "URLFETCH") {
+        return None;
+    }
+    let words = match words(args) {
+        Ok(w) => w,
+        Err(e) => return Some((tag.to_string(), Err(e))),
+    };
+    if words.len() > 2 * MAX_URLS {
+        return Some((tag.to_string(), Err(format!("[LIMIT] at most {MAX_URLS} URLs in one command"))));
+    }
+    let command = match verb.as_str() {
+        "GENURLAUTH" if !words.is_empty() && words.len() % 2 == 0 => Ok(UrlCommand::Generate(words.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect())),
+        "GENURLAUTH" => Err("GENURLAUTH takes pairs of a URL and a mechanism".into()),
+        "RESETKEY" => Ok(UrlCommand::ResetKey(words.into_iter().next())),
+        _ if !words.is_empty() => Ok(UrlCommand::Fetch(words)),
+        _ => Err("URLFETCH takes one or more URLs".into()),
+    };
+    Some((tag.to_string(), command))
+}
+
+/// Atoms and quoted strings (unquoted), separated by single spaces.
+fn words(text: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        match c {
+            ' ' => {
+                chars.next();
+            }
+            '"' => {
+                chars.next();
+                let mut word = String::new();
+                loop {
+                    match chars.next() {
+                        Some('\\') => word.push(chars.next().ok_or("unfinished quoted string")?),
+                        Some('"') => break,
+                        Some(c) => word.push(c),
+                        None => return Err("unfinished quoted string".into()),
+                    }
+                }
+                out.push(word);
+            }
+            '{' | '~' => return Err("write URLs as quoted strings here, not literals".into()),
+            _ => {
+                let mut word = String::new();
+                while let Some(&c) = chars.peek() {
+                    if c == ' ' {
+                        break;
+                    }
+                    word.push(c);
+                    chars.next();
+                }
+                out.push(word);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_three_commands_are_read() {
+        assert_eq!(
+            parse(b"a GENURLAUTH \"imap://a@h/INBOX/;UID=1;URLAUTH=authuser\" INTERNAL\r\n"),
+            Some(("a".into(), Ok(UrlCommand::Generate(vec![("imap://a@h/INBOX/;UID=1;URLAUTH=authuser".into(), "INTERNAL".into())]))))
+        );
+        assert_eq!(parse(b"b RESETKEY\r\n"), Some(("b".into(), Ok(UrlCommand::ResetKey(None)))));
+        assert_eq!(parse(b"b resetkey Drafts INTERNAL\r\n"), Some(("b".into(), Ok(UrlCommand::ResetKey(Some("Drafts".into()))))));
+        assert_eq!(parse(b"c URLFETCH \"x\" y\r\n"), Some(("c".into(), Ok(UrlCommand::Fetch(vec!["x".into(), "y".into()])))));
+        assert!(parse(b"c URLFETCH\r\n").unwrap().1.is_err());
+        assert!(parse(b"d GENURLAUTH \"x\"\r\n").unwrap().1.is_err());
+        assert!(parse(b"d URLFETCH {3}\r\nabc\r\n").unwrap().1.is_err());
+        assert!(parse(b"e NOOP\r\n").is_none());
+    }
+}
