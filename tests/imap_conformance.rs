@@ -680,3 +680,67 @@ fn catenate_and_urlauth_build_and_share_messages_by_url() {
     assert!(alice.cmd(&format!("GENURLAUTH \"{rump}\" XOAUTH")).last().unwrap().contains(" NO "));
     assert!(alice.cmd("GENURLAUTH \"imap://bob@h/INBOX/;UID=1;URLAUTH=authuser\" INTERNAL").last().unwrap().contains(" NO [BADURL "));
 }
+
+#[test]
+fn burl_sends_a_stored_draft_without_uploading_it_again() {
+    let office = MailOffice::start();
+    common::ok(office.dir(), &["user", "add", "bob", "--password-stdin"], "bob-secret\n");
+    let mut alice = Session::login(&office);
+    let draft = "From: alice@office.test\r\nTo: bob@office.test\r\nSubject: the plan\r\n\r\nSee you at ten.\r\n";
+    let stored = alice.cmd(&format!("APPEND Drafts (\\Draft) {{{}+}}\r\n{draft}", draft.len()));
+    let validity = stored.last().unwrap().split("[APPENDUID ").nth(1).unwrap().split(' ').next().unwrap().to_string();
+    let rump = format!("imap://alice@mail.office.test/Drafts;UIDVALIDITY={validity}/;UID=1;URLAUTH=submit+alice");
+    let generated = alice.ok(&format!("GENURLAUTH \"{rump}\" INTERNAL"));
+    let url = generated[0].strip_prefix("* GENURLAUTH \"").and_then(|r| r.strip_suffix('"')).unwrap().to_string();
+    let gone = alice.ok(&format!("GENURLAUTH \"{}\" INTERNAL", rump.replace("UID=1;", "UID=7;")));
+    let gone = gone[0].strip_prefix("* GENURLAUTH \"").and_then(|r| r.strip_suffix('"')).unwrap().to_string();
+    // Submission: EHLO offers BURL; alice sends the draft by its URL; bob may not send alice's.
+    let script = r#"
+url = sys.argv[6]
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[7]))
+s.starttls(context=ctx); s.ehlo()
+print("burl offered:", s.has_extn("burl"), s.esmtp_features.get("burl"))
+print("unauthenticated:", s.docmd("MAIL FROM:<alice@office.test>")[0])
+s.rset()
+s.login("bob", "bob-secret")
+s.mail("bob@office.test"); s.rcpt("alice@office.test")
+print("bob:", s.docmd("BURL", url + " LAST"))
+s.quit()
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[7]))
+s.starttls(context=ctx); s.login("alice", "alice-secret")
+s.mail("alice@office.test"); s.rcpt("bob@office.test")
+print("alice:", s.docmd("BURL", url + " LAST"))
+s.mail("alice@office.test"); s.rcpt("bob@office.test")
+print("missing:", s.docmd("BURL", sys.argv[8] + " LAST"))
+s.quit()
+"#;
+    let args = ["imap", "imaps", "pop3", "pop3s", "smtp"].map(|p| office.port(p).to_string());
+    let full = format!(
+        "import smtplib, ssl, sys\nctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n{script}"
+    );
+    let mut argv: Vec<String> = args.to_vec();
+    argv.push(url.clone());
+    argv.push(office.port("submission").to_string());
+    argv.push(gone);
+    let (ok, out) = common::mail::python(&full, &argv);
+    assert!(ok, "{out}");
+    assert!(out.contains("burl offered: True imap"), "{out}");
+    assert!(out.contains("unauthenticated: 530"), "{out}");
+    assert!(out.contains("bob: (554, b'5.7.0 the URL is not authorised for you"), "{out}");
+    assert!(out.contains("alice: (250, "), "{out}");
+    assert!(out.contains("missing: (554, b'5.6.6 IMAP URL resolution failed"), "{out}");
+    // Bob has the message as alice wrote it, with our Received: line on top.
+    let mut bob = Session::login_as(&office, "bob", "bob-secret");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = bob.ok("STATUS INBOX (MESSAGES)").join("");
+        if status.contains("MESSAGES 1") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bob.ok("EXAMINE INBOX");
+    let text = bob.ok("FETCH 1 BODY[]").join("\n");
+    assert!(text.contains("Received: ") && text.contains("Subject: the plan") && text.contains("See you at ten."), "{text}");
+}

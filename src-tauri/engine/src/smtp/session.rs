@@ -41,6 +41,8 @@ struct Session {
     talk: Conversation,
     helo: Option<String>,
     auth_user: Option<String>,
+    /// The authenticated user's id and stored name (BURL reads their mail for them).
+    auth_id: Option<(i64, String)>,
     tx: Option<Transaction>,
 }
 
@@ -59,7 +61,7 @@ impl sasl::Challenge for Session {
 pub async fn run(ctx: SessionContext, stream: BoxStream) -> std::io::Result<()> {
     let greeting = Reply::new(220, "", format!("{} Postroom ESMTP", ctx.settings.general.server_name));
     let talk = Conversation::new(stream, ctx.transcript, MAX_ERRORS, None);
-    let mut s = Session { ctx, talk, helo: None, auth_user: None, tx: None };
+    let mut s = Session { ctx, talk, helo: None, auth_user: None, auth_id: None, tx: None };
     s.reply(greeting);
     s.serve().await
 }
@@ -141,6 +143,7 @@ impl Session {
         // The session starts over (RFC 3207 4.2): forget HELO, AUTH and any transaction.
         self.helo = None;
         self.auth_user = None;
+        self.auth_id = None;
         self.tx = None;
         Ok(())
     }
@@ -178,6 +181,7 @@ impl Session {
             }
             Request::Data => self.data().await?,
             Request::Bdat { chunk_size, is_last } => self.bdat(chunk_size, is_last).await?,
+            Request::Burl { uri, is_last } => self.burl(&uri, is_last).await,
             Request::Rset => {
                 self.tx = None;
                 self.reply(Reply::new(250, "2.0.0", "OK"));
@@ -190,7 +194,7 @@ impl Session {
             }
             Request::Vrfy { .. } => self.reply(Reply::new(252, "2.5.2", "cannot VRFY a user, but will accept mail for valid recipients")),
             Request::Help { .. } => self.reply(Reply::new(214, "2.0.0", "see RFC 5321; Postroom speaks ESMTP")),
-            Request::Expn { .. } | Request::Etrn { .. } | Request::Atrn { .. } | Request::Burl { .. } => {
+            Request::Expn { .. } | Request::Etrn { .. } | Request::Atrn { .. } => {
                 self.reply(Reply::new(502, "5.5.1", "command not implemented"))
             }
         }
@@ -224,6 +228,10 @@ impl Session {
         }
         if self.auth_offered() && self.auth_user.is_none() {
             lines.push("AUTH PLAIN LOGIN".into());
+        }
+        // BURL (RFC 4468): an authenticated client sends a message it already stored, by IMAP URL.
+        if self.auth_offered() || self.auth_user.is_some() {
+            lines.push("BURL imap".into());
         }
         self.reply(Reply::lines(250, lines));
     }
@@ -273,6 +281,7 @@ impl Session {
             LoginOutcome::Accepted(verified) => {
                 self.ctx.admit(&mut self.talk, &verified).await;
                 self.auth_user = Some(user);
+                self.auth_id = Some((verified.id, verified.name.clone()));
                 self.reply(Reply::new(235, "2.7.0", "authentication succeeded"));
                 return Ok(Next::Continue);
             }
@@ -446,6 +455,53 @@ impl Session {
         let chunks = std::mem::replace(&mut tx.chunks, Spool::in_memory());
         self.finish_spool(chunks, true).await;
         Ok(())
+    }
+
+    /// BURL (RFC 4468): the next piece of the message is what an IMAP URL names, read from the store for
+    /// the authenticated user (their own mail, or a URL authorised for `submit+` them); LAST ends it as
+    /// BDAT LAST would. A URL that cannot be read ends the transaction.
+    async fn burl(&mut self, uri: &str, last: bool) {
+        let Some((id, name)) = self.auth_id.clone() else {
+            return self.reply(Reply::new(530, "5.7.0", "authenticate first: BURL reads your mailbox"));
+        };
+        if !self.ready_for_data() {
+            return;
+        }
+        if !uri.to_ascii_lowercase().starts_with("imap://") {
+            return self.reply(Reply::new(554, "5.7.8", "only imap:// URLs are read here"));
+        }
+        let store = self.ctx.shared.store.clone();
+        let dir = store.blobs_dir();
+        let text = uri.to_string();
+        let read = store.read_async(move |c| crate::mailbox::url::resolve(c, &dir, &text, crate::mailbox::url::Requester::Submit { id, name: &name })).await;
+        let piece = match read {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(crate::mailbox::url::UrlError::NotAuthorised)) => {
+                self.tx = None;
+                return self.reply(Reply::new(554, "5.7.0", "the URL is not authorised for you (URLAUTH submit+your name)"));
+            }
+            Ok(Err(e)) => {
+                self.tx = None;
+                return self.reply(Reply::new(554, "5.6.6", format!("IMAP URL resolution failed: {e}")));
+            }
+            Err(e) => {
+                tracing::error!(target: "smtp", error = %e, "BURL could not read the store");
+                return self.reply(Reply::new(451, "4.3.0", "could not read the message; try again later"));
+            }
+        };
+        let max = self.ctx.settings.smtp.max_message_size as usize;
+        let Some(tx) = self.tx.as_mut() else { return };
+        if tx.chunks_too_big || tx.chunks.len() + piece.len() > max {
+            self.tx = None;
+            return self.reply(Reply::new(552, "5.3.4", format!("message too big: the limit is {max} bytes")));
+        }
+        tx.chunks.extend(&piece);
+        self.talk.transcript().received_data(piece.len());
+        if !last {
+            return self.reply(Reply::new(250, "2.0.0", format!("{} bytes read from the URL", piece.len())));
+        }
+        let chunks = std::mem::replace(&mut tx.chunks, Spool::in_memory());
+        self.finish_spool(chunks, true).await;
     }
 
     /// Reads a complete message back from its spool (one large message at a time) and delivers it.
