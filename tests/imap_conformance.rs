@@ -52,6 +52,21 @@ impl Session {
         }
     }
 
+    /// Lines the server sends without being asked, read until one contains `want` (20 s at most).
+    fn unsolicited(&mut self, want: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            assert!(self.reader.read_line(&mut line).unwrap_or(0) > 0, "no {want:?} came; only {lines:?}");
+            let line = line.trim_end_matches("\r\n").to_string();
+            let done = line.contains(want);
+            lines.push(line);
+            if done {
+                return lines;
+            }
+        }
+    }
+
     /// The untagged lines of a command that must succeed.
     fn ok(&mut self, command: &str) -> Vec<String> {
         let mut lines = self.cmd(command);
@@ -743,4 +758,54 @@ s.quit()
     bob.ok("EXAMINE INBOX");
     let text = bob.ok("FETCH 1 BODY[]").join("\n");
     assert!(text.contains("Received: ") && text.contains("Subject: the plan") && text.contains("See you at ten."), "{text}");
+}
+
+#[test]
+fn notify_tells_of_new_mail_other_mailboxes_and_names_without_being_asked() {
+    let office = office(1);
+    let mut a = Session::login(&office);
+    assert!(a.ok("CAPABILITY").join(" ").contains(" NOTIFY"));
+    a.ok("CREATE Work");
+    a.ok("SELECT INBOX");
+    let refused = a.cmd("NOTIFY SET (PERSONAL (AnnotationChange))");
+    assert!(refused.last().unwrap().contains(" NO [BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange)]"), "{refused:?}");
+    let set = a.ok("NOTIFY SET STATUS (SELECTED (MessageNew (UID FLAGS) MessageExpunge FlagChange)) (PERSONAL (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange))");
+    let validity = {
+        let work = set.iter().find(|l| l.starts_with("* STATUS \"Work\"")).expect("STATUS of Work at once");
+        assert!(work.starts_with("* STATUS \"Work\" (MESSAGES 0 UIDNEXT 1 UIDVALIDITY "), "{work}");
+        work.split("UIDVALIDITY ").nth(1).unwrap().split(' ').next().unwrap().to_string()
+    };
+    assert!(!set.iter().any(|l| l.contains("INBOX")), "not the selected mailbox: {set:?}");
+
+    // New mail in the selected mailbox: EXISTS and the FETCH asked for, with no command sent.
+    deliver(&office, 1);
+    let heard = a.unsolicited("FETCH");
+    assert_eq!(heard, ["* 2 EXISTS", "* 2 RECENT", "* 2 FETCH (UID 2 FLAGS (\\Recent))"]);
+    // Another session's changes elsewhere: STATUS of the mailbox, and the names.
+    let mut b = Session::login(&office);
+    b.cmd("APPEND Work {10+}\r\nSubject: x");
+    assert_eq!(a.unsolicited("STATUS"), [format!("* STATUS \"Work\" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY {validity} UNSEEN 1)")]);
+    b.ok("CREATE Projects");
+    let created = a.unsolicited("\\Subscribed");
+    assert!(created.contains(&"* LIST () \"/\" \"Projects\"".to_string()), "{created:?}");
+    assert!(created.contains(&"* LIST (\\Subscribed) \"/\" \"Projects\"".to_string()), "{created:?}");
+    b.ok("UNSUBSCRIBE Projects");
+    assert_eq!(a.unsolicited("Projects"), ["* LIST () \"/\" \"Projects\""]);
+    b.ok("RENAME Projects Archive");
+    assert_eq!(a.unsolicited("OLDNAME"), ["* LIST () \"/\" \"Archive\" (\"OLDNAME\" (\"Projects\"))"]);
+    b.ok("DELETE Archive");
+    assert_eq!(a.unsolicited("Archive"), ["* LIST (\\NonExistent) \"/\" \"Archive\""]);
+    // An expunge by another session is told at once too.
+    b.ok("SELECT INBOX");
+    b.ok("UID STORE 1 +FLAGS.SILENT (\\Deleted)");
+    b.ok("EXPUNGE");
+    let gone = a.unsolicited("EXPUNGE");
+    assert_eq!(gone.last().unwrap(), "* 1 EXPUNGE");
+    // NOTIFY NONE: quiet again, until the client asks.
+    a.ok("NOTIFY NONE");
+    b.cmd("APPEND Work {10+}\r\nSubject: y");
+    // With NOTIFY on, a STATUS of Work came within milliseconds (above); NOOP never sends one itself.
+    std::thread::sleep(Duration::from_millis(500));
+    let noop = a.ok("NOOP");
+    assert!(!noop.iter().any(|l| l.contains("STATUS")), "{noop:?}");
 }

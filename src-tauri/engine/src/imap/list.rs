@@ -49,13 +49,13 @@ pub enum ListError {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
+pub(super) enum Token {
     Open,
     Close,
     Word(String),
 }
 
-fn tokens(line: &str) -> Result<Vec<Token>, ListError> {
+pub(super) fn tokens(line: &str) -> Result<Vec<Token>, ListError> {
     let mut out = Vec::new();
     let mut chars = line.chars().peekable();
     while let Some(&c) = chars.peek() {

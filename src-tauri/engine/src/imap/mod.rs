@@ -25,6 +25,7 @@ mod esearch;
 mod fetch;
 mod append_forms;
 mod list;
+mod notify;
 mod op;
 mod search;
 mod searchres;

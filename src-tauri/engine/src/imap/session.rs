@@ -19,8 +19,8 @@ use tokio::io::AsyncReadExt;
 
 use super::fetch::{self, Item};
 use super::sequence::{self, highest_named};
-use super::op::{Appended, LiveSearch};
-use super::{append_forms, esearch, list, searchres, urlauth, utf7, Shared, UserSession};
+use super::op::{Appended, LiveSearch, NotifyState};
+use super::{append_forms, esearch, list, notify, searchres, urlauth, utf7, Shared, UserSession};
 use crate::mailbox::meta::{self, Meta};
 use crate::mailbox::{self, Flags, Folder, MessageRow};
 use crate::net::{BoxStream, Conversation, Next};
@@ -39,7 +39,7 @@ pub(super) const MAX_ERRORS: u32 = 30;
 /// The longest a SEARCH may take before it gives up with NO [LIMIT].
 pub(super) const SEARCH_LIMIT: Duration = Duration::from_secs(20);
 
-pub(super) const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESEARCH ESORT CONTEXT=SEARCH CONTEXT=SORT SEARCHRES PARTIAL MULTIAPPEND CATENATE URLAUTH LIST-EXTENDED LIST-STATUS STATUS=SIZE BINARY QUOTA QUOTA=RES-STORAGE IMAP4rev2";
+pub(super) const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE SASL-IR CONDSTORE QRESYNC SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESEARCH ESORT CONTEXT=SEARCH CONTEXT=SORT SEARCHRES PARTIAL MULTIAPPEND CATENATE URLAUTH NOTIFY LIST-EXTENDED LIST-STATUS STATUS=SIZE BINARY QUOTA QUOTA=RES-STORAGE IMAP4rev2";
 
 pub type SessionContext = crate::net::SessionContext<Shared>;
 
@@ -161,6 +161,8 @@ pub(super) struct Session {
     pub(super) rev2: bool,
     /// The client enabled UTF8=ACCEPT (RFC 6855): folder names in UTF-8.
     pub(super) utf8: bool,
+    /// The NOTIFY in effect (RFC 5465).
+    pub(super) notify: Option<NotifyState>,
 }
 
 pub async fn run(ctx: SessionContext, stream: BoxStream) -> std::io::Result<()> {
@@ -177,6 +179,7 @@ pub async fn run(ctx: SessionContext, stream: BoxStream) -> std::io::Result<()> 
         qresync: false,
         rev2: false,
         utf8: false,
+        notify: None,
     };
     let caps = s.capabilities();
     s.untagged(&format!("OK [CAPABILITY {caps}] {} Postroom IMAP4 ready", s.ctx.settings.general.server_name));
@@ -190,6 +193,8 @@ pub(super) enum Incoming {
     List(String, list::ListRequest),
     /// Not understood, with a reason of our own.
     BadText(Option<String>, String),
+    /// NOTIFY: the tag and the command, or why it is refused.
+    Notify(String, Result<notify::Command, notify::Refusal>),
     /// GENURLAUTH, RESETKEY or URLFETCH: the tag and the command.
     Url(String, urlauth::UrlCommand),
     /// APPEND … CATENATE: the tag, the mailbox, the flags and date (an empty message), the pieces.
@@ -337,9 +342,14 @@ impl Session {
                     self.untagged(if self.ctx.server_stopping() { "BYE Postroom is shutting down" } else { "BYE your account was changed (disabled, deleted or a new password); log in again" });
                     return self.talk.close().await;
                 }
-                changed = self.changes.changed(), if idling => {
+                changed = self.changes.changed(), if idling || self.notify.is_some() => {
                     if changed.is_ok() {
-                        self.refresh(true).await;
+                        // NOTIFY tells of changes between commands too; IDLE only while idling.
+                        let told = self.notify.as_ref().is_some_and(|n| n.selected_events());
+                        if idling && !told {
+                            self.refresh(true).await;
+                        }
+                        self.notify_changes().await;
                     }
                     continue;
                 }
@@ -389,6 +399,9 @@ impl Session {
                 let bytes = substituted.as_deref().unwrap_or(fr.message_bytes());
                 if let Some((tag, tags)) = esearch::cancel_update(bytes) {
                     return Incoming::CancelUpdate(tag, tags);
+                }
+                if let Some((tag, command)) = notify::parse(bytes) {
+                    return Incoming::Notify(tag, command);
                 }
                 if let Some((tag, command)) = urlauth::parse(bytes) {
                     return match command {
@@ -491,6 +504,14 @@ impl Session {
                 Ok(Next::Continue)
             }
             Incoming::AuthData(data) => self.authenticate_step(data).await,
+            Incoming::Notify(tag, command) => {
+                if self.user.is_none() {
+                    self.tagged(&tag, "BAD", "log in first");
+                } else {
+                    self.notify(&tag, command).await;
+                }
+                Ok(Next::Continue)
+            }
             Incoming::Url(tag, command) => {
                 self.url_command(&tag, command).await;
                 Ok(Next::Continue)

@@ -35,7 +35,7 @@ impl Session {
         }
         let Some(sel) = &self.selected else { return };
         let picked: Vec<usize> = picked.into_iter().filter(|&i| changed_since.is_none_or(|n| sel.messages[i].modseq as u64 > n)).collect();
-        let (needs_meta, needs_text, sets_seen) = fetch::needs(items);
+        let (_, _, sets_seen) = fetch::needs(items);
         let mut items = items.to_vec();
         let mark_seen = sets_seen && !sel.read_only;
         let folder_id = sel.folder.id;
@@ -51,6 +51,17 @@ impl Session {
                 items.push(Item::Flags);
             }
         }
+        if !self.write_fetch(rows, &newly_seen, &items).await {
+            return;
+        }
+        self.refresh(false).await;
+        self.tagged(tag, "OK", "FETCH completed");
+    }
+
+    /// Writes `* n FETCH (…)` for each (index, row), the ones in `newly_seen` with \Seen added; `false`
+    /// when the client went away meanwhile.
+    pub(in crate::imap) async fn write_fetch(&mut self, rows: Vec<(usize, MessageRow)>, newly_seen: &[i64], items: &[Item]) -> bool {
+        let (needs_meta, needs_text, _) = fetch::needs(items);
         let store = self.ctx.shared.store.clone();
         let dir = store.blobs_dir();
         for (index, mut row) in rows {
@@ -82,12 +93,11 @@ impl Session {
                 writer.item(&mut self.talk.out, i, item);
                 if let Err(e) = self.talk.flush_if_over_bound().await {
                     tracing::debug!(target: "imap", error = %e, "client went away during FETCH");
-                    return;
+                    return false;
                 }
             }
             self.talk.out.extend_from_slice(b")\r\n");
         }
-        self.refresh(false).await;
-        self.tagged(tag, "OK", "FETCH completed");
+        true
     }
 }

@@ -6,10 +6,12 @@ mod auth;
 mod copy;
 mod fetch;
 mod mailboxes;
+mod notify;
 mod search;
 mod select;
 mod store;
 mod urls;
 
 pub(super) use append::Appended;
+pub(super) use notify::NotifyState;
 pub(super) use search::LiveSearch;
