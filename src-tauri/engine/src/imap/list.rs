@@ -243,6 +243,50 @@ fn request_rest(toks: &[Token], mut i: usize, mut r: ListRequest) -> Result<List
     Ok(r)
 }
 
+/// LIST wildcards: "*" matches anything, "%" anything but the hierarchy delimiter "/". INBOX matches
+/// in any letter case.
+pub fn wildcard_match(pattern: &str, name: &str) -> bool {
+    let pattern = match pattern.get(..5) {
+        Some(head) if head.eq_ignore_ascii_case("INBOX") => format!("INBOX{}", &pattern[5..]),
+        _ => pattern.to_string(),
+    };
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    // matched[j]: the pattern so far matches the first j characters of the name. One pass per
+    // pattern character keeps it O(pattern × name) however many wildcards a client sends.
+    let mut matched = vec![false; n.len() + 1];
+    matched[0] = true;
+    for &c in &p {
+        let mut next = vec![false; n.len() + 1];
+        match c {
+            '*' => {
+                let mut any = false;
+                for j in 0..=n.len() {
+                    any |= matched[j];
+                    next[j] = any;
+                }
+            }
+            '%' => {
+                let mut any = false;
+                for j in 0..=n.len() {
+                    if j > 0 && n[j - 1] == '/' {
+                        any = false;
+                    }
+                    any |= matched[j];
+                    next[j] = any;
+                }
+            }
+            _ => {
+                for j in 1..=n.len() {
+                    next[j] = matched[j - 1] && n[j - 1] == c;
+                }
+            }
+        }
+        matched = next;
+    }
+    matched[n.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,5 +321,18 @@ mod tests {
         let long = format!("c LIST \"\" (\"{}\")\r\n", "*".repeat(1025));
         assert_eq!(parse(long.as_bytes()).unwrap().1.unwrap_err(), ListError::PatternTooLong);
         assert!(parse(b"d LIST \"\" (\"INBOX\") RETURN (STATUS (MESSAGES))\r\n").unwrap().1.is_ok());
+    }
+
+    #[test]
+    fn list_wildcards_follow_rfc_3501() {
+        assert!(wildcard_match("*", "Work/Projects/2026"));
+        assert!(wildcard_match("%", "Sent") && !wildcard_match("%", "Work/Projects"));
+        assert!(wildcard_match("Work/%", "Work/Projects") && !wildcard_match("Work/%", "Work/Projects/2026"));
+        assert!(wildcard_match("inbox", "INBOX"));
+        assert!(!wildcard_match("Sent", "Sent Items"));
+        assert!(!wildcard_match("    \u{fffd}x", "INBOX"), "a pattern with multi-byte characters near the start (found by fuzzing)");
+        assert!(wildcard_match(&"*".repeat(200), ""));
+        assert!(!wildcard_match(&format!("{}x", "*".repeat(200)), &"a".repeat(500)), "many wildcards stay fast");
+        assert!(wildcard_match("Work/%/2026", "Work/Projects/2026") && !wildcard_match("Work/%", "Work/a/b"));
     }
 }

@@ -24,6 +24,7 @@
 mod esearch;
 mod fetch;
 mod append_forms;
+mod decode;
 mod list;
 mod notify;
 mod op;

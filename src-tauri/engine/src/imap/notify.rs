@@ -84,8 +84,9 @@ const MAX_NAMES: usize = 1000;
 
 /// For `tag NOTIFY …`, the tag and the command (or why it is refused); `None` for any other command.
 pub fn parse(message: &[u8]) -> Option<(String, Result<Command, Refusal>)> {
-    let line = std::str::from_utf8(message).ok()?;
-    let line = line.strip_suffix("\r\n").or_else(|| line.strip_suffix('\n')).unwrap_or(line);
+    // Only the first line is read (an APPEND's megabytes are not looked at).
+    let end = message.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(message.len());
+    let line = std::str::from_utf8(&message[..end]).ok()?;
     let (tag, rest) = line.split_once(' ')?;
     let (verb, args) = rest.split_once(' ').unwrap_or((rest, ""));
     if !verb.eq_ignore_ascii_case("NOTIFY") {

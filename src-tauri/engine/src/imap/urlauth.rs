@@ -16,8 +16,9 @@ pub const MAX_URLS: usize = 100;
 
 /// For a URLAUTH command, its tag and the command (or why it cannot be read); `None` for any other.
 pub fn parse(message: &[u8]) -> Option<(String, Result<UrlCommand, String>)> {
-    let line = std::str::from_utf8(message).ok()?;
-    let line = line.strip_suffix("\r\n").or_else(|| line.strip_suffix('\n')).unwrap_or(line);
+    // Only the first line is read (an APPEND's megabytes are not looked at).
+    let end = message.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(message.len());
+    let line = std::str::from_utf8(&message[..end]).ok()?;
     let (tag, rest) = line.split_once(' ')?;
     let (verb, args) = rest.split_once(' ').unwrap_or((rest, ""));
     let verb = verb.to_ascii_uppercase();

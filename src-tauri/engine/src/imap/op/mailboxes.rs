@@ -3,6 +3,7 @@
 use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
 use imap_codec::imap_types::status::StatusDataItemName;
 
+use crate::imap::list::wildcard_match;
 use crate::imap::{list, utf7};
 use crate::mailbox::{self, FolderError};
 use crate::store::StoreResult;

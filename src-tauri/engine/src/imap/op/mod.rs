@@ -4,6 +4,7 @@
 mod append;
 mod auth;
 mod copy;
+mod dispatch;
 mod fetch;
 mod mailboxes;
 mod notify;
