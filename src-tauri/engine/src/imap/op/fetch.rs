@@ -73,14 +73,19 @@ impl Session {
             }
             let blob_id = row.blob_id;
             let dir = dir.clone();
-            let loaded = store
-                .read_async(move |c| {
-                    let stored = if needs_meta { stored_meta(c, blob_id)? } else { None };
-                    let raw = if needs_text || (needs_meta && stored.is_none()) { Some(blobs::read(c, &dir, blob_id)?) } else { None };
-                    let meta = if needs_meta { fetch::meta_or_compute(stored, || raw.clone()) } else { None };
-                    Ok((meta, raw))
-                })
-                .await;
+            // FLAGS, UID, sizes and dates are in the row: only ENVELOPE, BODYSTRUCTURE and text go to the store.
+            let loaded = if !needs_meta && !needs_text {
+                Ok((None, None))
+            } else {
+                store
+                    .read_async(move |c| {
+                        let stored = if needs_meta { stored_meta(c, blob_id)? } else { None };
+                        let raw = if needs_text || (needs_meta && stored.is_none()) { Some(blobs::read(c, &dir, blob_id)?) } else { None };
+                        let meta = if needs_meta { fetch::meta_or_compute(stored, || raw.clone()) } else { None };
+                        Ok((meta, raw))
+                    })
+                    .await
+            };
             let Ok((meta, raw)) = loaded else {
                 tracing::error!(target: "imap", uid = row.uid, "cannot read a message");
                 continue;
