@@ -809,3 +809,19 @@ fn notify_tells_of_new_mail_other_mailboxes_and_names_without_being_asked() {
     let noop = a.ok("NOOP");
     assert!(!noop.iter().any(|l| l.contains("STATUS")), "{noop:?}");
 }
+
+#[test]
+fn enable_turns_on_only_what_the_server_announces() {
+    let office = office(0);
+    let mut s = Session::login(&office);
+    let caps = s.ok("CAPABILITY").join(" ");
+    assert!(!caps.contains("UTF8=ACCEPT"), "{caps}");
+    // RFC 5161: an extension not announced is not enabled; one already on is not enabled again.
+    assert_eq!(s.ok("ENABLE UTF8=ACCEPT CONDSTORE"), ["* ENABLED CONDSTORE"]);
+    assert_eq!(s.ok("ENABLE QRESYNC CONDSTORE"), ["* ENABLED QRESYNC"]);
+    assert_eq!(s.ok("ENABLE QRESYNC"), ["* ENABLED"]);
+    // Without IMAP4rev2, names stay in modified UTF-7.
+    s.ok("CREATE B&APw-cher");
+    let listed = s.ok("LIST \"\" B*");
+    assert_eq!(listed, ["* LIST (\\HasNoChildren) \"/\" \"B&APw-cher\""], "{listed:?}");
+}

@@ -152,8 +152,6 @@ pub(super) struct Session {
     pub(super) qresync: bool,
     /// The client enabled IMAP4rev2 (RFC 9051): UTF-8 folder names, ESEARCH answers, no RECENT.
     pub(super) rev2: bool,
-    /// The client enabled UTF8=ACCEPT (RFC 6855): folder names in UTF-8.
-    pub(super) utf8: bool,
     /// The NOTIFY in effect (RFC 5465).
     pub(super) notify: Option<NotifyState>,
 }
@@ -171,7 +169,6 @@ pub async fn run(ctx: SessionContext, stream: BoxStream) -> std::io::Result<()> 
         condstore: false,
         qresync: false,
         rev2: false,
-        utf8: false,
         notify: None,
     };
     let caps = s.capabilities();
@@ -218,9 +215,9 @@ impl Session {
         self.ctx.password_in_clear_allowed(self.ctx.settings.imap.allow_plaintext_login)
     }
 
-    /// Folder names travel in UTF-8 once the client enabled IMAP4rev2 or UTF8=ACCEPT, else in modified UTF-7.
+    /// Folder names travel in UTF-8 once the client enabled IMAP4rev2, else in modified UTF-7.
     pub(super) fn utf8_names(&self) -> bool {
-        self.rev2 || self.utf8
+        self.rev2
     }
 
     /// A folder name as sent to this client.

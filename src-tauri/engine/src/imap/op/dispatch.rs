@@ -168,7 +168,8 @@ impl Session {
                             !std::mem::replace(&mut self.qresync, true)
                         }
                         "IMAP4REV2" => !std::mem::replace(&mut self.rev2, true),
-                        "UTF8=ACCEPT" => !std::mem::replace(&mut self.utf8, true),
+                        // UTF8=ACCEPT is not advertised (APPEND's UTF8 form is not read), so it is not enabled:
+                        // RFC 5161 enables only what the server announces. IMAP4rev2 brings UTF-8 names.
                         _ => false,
                     };
                     if newly {
