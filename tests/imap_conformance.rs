@@ -688,6 +688,14 @@ fn catenate_and_urlauth_build_and_share_messages_by_url() {
     assert_eq!(bob.ok(&format!("URLFETCH \"{forged}\"")), [format!("* URLFETCH \"{forged}\" NIL")]);
     let bare = "imap://alice@mail.office.test/INBOX/;UID=1".to_string();
     assert_eq!(bob.ok(&format!("URLFETCH \"{bare}\"")), [format!("* URLFETCH \"{bare}\" NIL")]);
+    // The token signs everything before it: nothing may be added after it or given twice.
+    let stretched = format!("{authorised};UID=1");
+    assert_eq!(bob.ok(&format!("URLFETCH \"{stretched}\"")), [format!("* URLFETCH \"{stretched}\" NIL")]);
+    // Someone else's URL fails the same way whether the user or mailbox exists or not.
+    let probe = |who: &str| format!("APPEND INBOX CATENATE (URL \"imap://{who}/;UID=1;URLAUTH=anonymous:INTERNAL:{}\")", "0".repeat(64));
+    let real = bob.cmd(&probe("alice@h/INBOX")).pop().unwrap();
+    let made_up = bob.cmd(&probe("nobody@h/Nothing")).pop().unwrap();
+    assert!(real.ends_with("] the URL is not authorised for this user") && made_up.ends_with("] the URL is not authorised for this user"), "{real} / {made_up}");
     // Her own mail she fetches by a plain URL; RESETKEY voids every token given before.
     assert_eq!(alice.ok(&format!("URLFETCH \"{bare}/;SECTION=1\"")), [format!("* URLFETCH \"{bare}/;SECTION=1\" {{10}}"), "first part".to_string()]);
     alice.ok("RESETKEY INBOX");

@@ -7,6 +7,8 @@
 /// Messages in one MULTIAPPEND: a command of a million one-byte messages would otherwise cost a million
 /// parsed commands and rows in one commit.
 pub const MAX_MESSAGES: usize = 1000;
+/// The longest mailbox name (as written, literal included) a MULTIAPPEND may repeat.
+const MAX_NAME: usize = 1024;
 
 /// For an APPEND of two or more messages, one single-message APPEND command per message (`Err` beyond
 /// [`MAX_MESSAGES`]); `None` for any other command (an APPEND of one message included) and for what does
@@ -20,6 +22,10 @@ pub fn split(message: &[u8]) -> Option<Result<Vec<Vec<u8>>, String>> {
     let mailbox_start = tag_end + 8;
     let mut at = astring_end(message, mailbox_start)?;
     let mailbox = &message[mailbox_start..at];
+    // The name is repeated in every message's command: a long one (a literal may be megabytes) is refused.
+    if mailbox.len() > MAX_NAME {
+        return Some(Err("[LIMIT] the mailbox name is too long".into()));
+    }
     let mut parts = Vec::new();
     loop {
         // SP [flag-list SP] [date-time SP] literal
@@ -111,8 +117,9 @@ pub enum CatPart {
     Url(String),
 }
 
-/// Pieces of one CATENATE.
+/// Pieces of one CATENATE, and of them URLs (each reads a stored message).
 pub const MAX_PARTS: usize = 1000;
+pub const MAX_URL_PARTS: usize = 50;
 
 /// For `APPEND mailbox [flags] [date] CATENATE (…)`: a single-message APPEND of an empty message carrying
 /// the mailbox, flags and date (for imap-codec to read), and the pieces; `None` for any other command.
@@ -160,7 +167,11 @@ pub fn catenate(message: &[u8]) -> Option<Result<(Vec<u8>, Vec<CatPart>), String
                 at = end;
             }
             b"URL" => {
-                let end = astring_end(message, at)?;
+                // An atom URL may be the last piece: it ends before the list's ")".
+                let end = match message.get(at) {
+                    Some(b'"') | Some(b'{') => astring_end(message, at)?,
+                    _ => at + message[at..].iter().position(|&b| matches!(b, b' ' | b')' | b'\r' | b'\n')).unwrap_or(message.len() - at),
+                };
                 let raw = &message[at..end];
                 let text = match raw.first() {
                     Some(b'"') => unquote(&raw[1..raw.len() - 1]),
@@ -169,6 +180,9 @@ pub fn catenate(message: &[u8]) -> Option<Result<(Vec<u8>, Vec<CatPart>), String
                 };
                 parts.push(CatPart::Url(String::from_utf8(text).ok()?));
                 at = end;
+                if parts.iter().filter(|p| matches!(p, CatPart::Url(_))).count() > MAX_URL_PARTS {
+                    return Some(Err(format!("[LIMIT] at most {MAX_URL_PARTS} URLs in one CATENATE")));
+                }
             }
             _ => return Some(Err("CATENATE takes TEXT and URL pieces".into())),
         }
@@ -239,6 +253,12 @@ mod tests {
         assert!(catenate(b"a APPEND Drafts {3}\r\nabc\r\n").is_none());
         assert!(catenate(b"a APPEND Drafts CATENATE (BOGUS x)\r\n").unwrap().is_err());
         assert!(catenate(b"a APPEND Drafts CATENATE ()\r\n").unwrap().is_err());
+        let last = catenate(b"a APPEND Drafts CATENATE (TEXT {1}\r\nx URL /INBOX/;UID=1)\r\n").unwrap().unwrap();
+        assert_eq!(last.1[1], CatPart::Url("/INBOX/;UID=1".into()));
+        let many = format!("a APPEND Drafts CATENATE ({})\r\n", vec!["URL /INBOX/;UID=1"; MAX_URL_PARTS + 1].join(" "));
+        assert!(catenate(many.as_bytes()).unwrap().is_err());
+        let long_name = [&b"a APPEND {2000}\r\n"[..], &[b'x'; 2000], b" {1+}\r\nx {1+}\r\ny\r\n"].concat();
+        assert!(split(&long_name).unwrap().is_err());
         let dated = catenate(b"a APPEND X \"05-Dec-2026 10:00:00 +0000\" CATENATE (TEXT {1}\r\nz)\r\n").unwrap().unwrap();
         assert_eq!(dated.0, b"a APPEND X \"05-Dec-2026 10:00:00 +0000\" {0}\r\n\r\n");
     }

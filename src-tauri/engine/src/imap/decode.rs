@@ -65,6 +65,11 @@ impl Session {
                         }
                     })
                 });
+                let substituted = match substituted {
+                    Some(Err(why)) => return Incoming::BadText(tag(), why),
+                    Some(Ok(bytes)) => Some(bytes),
+                    None => None,
+                };
                 let bytes = substituted.as_deref().unwrap_or(fr.message_bytes());
                 if let Some((tag, tags)) = esearch::cancel_update(bytes) {
                     return Incoming::CancelUpdate(tag, tags);

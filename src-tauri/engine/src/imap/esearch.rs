@@ -109,8 +109,8 @@ fn partial_range(text: &[u8]) -> Option<(i64, i64)> {
     let text = std::str::from_utf8(text).ok()?;
     let (a, b) = text.split_once(':')?;
     let (a, b): (i64, i64) = (a.parse().ok()?, b.parse().ok()?);
-    let limit = i64::from(u32::MAX);
-    if a == 0 || b == 0 || (a > 0) != (b > 0) || a.abs() > limit || b.abs() > limit {
+    let limit = u64::from(u32::MAX);
+    if a == 0 || b == 0 || (a > 0) != (b > 0) || a.unsigned_abs() > limit || b.unsigned_abs() > limit {
         return None;
     }
     Some(if a.abs() <= b.abs() { (a, b) } else { (b, a) })
@@ -190,7 +190,9 @@ pub fn update(tag: &str, options: ReturnOptions, sorted: bool, old: &[u32], new:
     // A sorted result whose members stay but move is told as each moved one leaving and coming back.
     let moved = sorted && removed.is_empty() && added.is_empty();
     let (removed, added) = if moved {
-        let at = |list: &[u32], u: u32| list.iter().position(|&x| x == u);
+        let old_at: std::collections::HashMap<u32, usize> = old.iter().enumerate().map(|(i, &u)| (u, i)).collect();
+        let new_at: std::collections::HashMap<u32, usize> = new.iter().enumerate().map(|(i, &u)| (u, i)).collect();
+        let at = |list: &[u32], u: u32| if std::ptr::eq(list, old) { old_at.get(&u).copied() } else { new_at.get(&u).copied() };
         let shifted: Vec<u32> = new.iter().copied().filter(|&u| at(old, u) != at(new, u)).collect();
         let out_list: Vec<(usize, u32)> = shifted.iter().map(|&u| (at(old, u).unwrap_or(0) + 1, u)).collect();
         let in_list: Vec<(usize, u32)> = shifted.iter().map(|&u| (at(new, u).unwrap_or(0) + 1, u)).collect();
@@ -198,6 +200,10 @@ pub fn update(tag: &str, options: ReturnOptions, sorted: bool, old: &[u32], new:
     } else {
         (removed, added)
     };
+    // Removals highest position first and additions lowest first: a client applying them one by one
+    // finds every position true when it reaches it.
+    let mut removed = removed;
+    removed.sort_by(|a, b| b.0.cmp(&a.0));
     let listed = options.all || !(options.min || options.max || options.count || options.partial.is_some());
     if listed && !removed.is_empty() {
         out.push_str(&format!(" REMOVEFROM ({})", pairs(&removed)));
@@ -277,6 +283,7 @@ mod tests {
         assert!(strip_return(b"a4 SEARCH RETURN (ALL PARTIAL 1:5) ALL\r\n").unwrap().is_err());
         assert!(strip_return(b"a4 SEARCH RETURN (PARTIAL 0:5) ALL\r\n").unwrap().is_err());
         assert!(strip_return(b"a4 SEARCH RETURN (PARTIAL -1:5) ALL\r\n").unwrap().is_err());
+        assert!(strip_return(b"a4 SEARCH RETURN (PARTIAL -9223372036854775808:-1) ALL\r\n").unwrap().is_err());
         assert_eq!(answer("a1", true, options, &[3, 4, 5, 9], false), "ESEARCH (TAG \"a1\") UID MIN 3 COUNT 4");
         let all = ReturnOptions { all: true, ..Default::default() };
         assert_eq!(answer("t", false, all, &[1, 2, 3, 7], false), "ESEARCH (TAG \"t\") ALL 1:3,7");
@@ -308,6 +315,7 @@ mod tests {
         assert_eq!(update("a", all, false, &[1, 2, 5], &[1, 5, 7, 8]).unwrap(), "ESEARCH (TAG \"a\") UID REMOVEFROM (0 2) ADDTO (0 7:8)");
         assert_eq!(update("a", all, false, &[1], &[1]), None);
         assert_eq!(update("s", all, true, &[9, 3, 4], &[9, 7, 4]).unwrap(), "ESEARCH (TAG \"s\") UID REMOVEFROM (2 3) ADDTO (2 7)");
+        assert_eq!(update("s", all, true, &[9, 3, 4, 8], &[9, 8]).unwrap(), "ESEARCH (TAG \"s\") UID REMOVEFROM (3 4 2 3)");
         let count = ReturnOptions { count: true, update: true, ..Default::default() };
         assert_eq!(update("c", count, false, &[1], &[1, 2]).unwrap(), "ESEARCH (TAG \"c\") UID COUNT 2");
         assert_eq!(cancel_update(b"x CANCELUPDATE \"a\" \"b\"\r\n"), Some(("x".into(), vec!["a".into(), "b".into()])));

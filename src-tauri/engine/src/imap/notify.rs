@@ -54,7 +54,7 @@ fn matches(filter: &Filter, path: &str, subscribed: bool) -> bool {
         Filter::Inboxes => path == "INBOX",
         Filter::Personal => true,
         Filter::Subscribed => subscribed,
-        Filter::Subtree(roots) => roots.iter().any(|r| path == r || path.starts_with(&format!("{r}/"))),
+        Filter::Subtree(roots) => roots.iter().any(|r| path == r || (path.starts_with(r.as_str()) && path.as_bytes().get(r.len()) == Some(&b'/'))),
         Filter::Mailboxes(names) => names.iter().any(|n| n == path),
     }
 }
@@ -78,9 +78,9 @@ pub enum Refusal {
 /// The events a client may ask for here (BADEVENT lists them).
 pub const SUPPORTED: &str = "MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange";
 
-/// Groups in one NOTIFY, and mailboxes named in one group.
+/// Groups in one NOTIFY, and mailboxes named in all of them (each change is matched against every name).
 const MAX_GROUPS: usize = 50;
-const MAX_NAMES: usize = 1000;
+const MAX_NAMES: usize = 100;
 
 /// For `tag NOTIFY …`, the tag and the command (or why it is refused); `None` for any other command.
 pub fn parse(message: &[u8]) -> Option<(String, Result<Command, Refusal>)> {
@@ -111,6 +111,7 @@ fn command(args: &str) -> Result<Command, Refusal> {
         _ => return Err(bad("NOTIFY takes NONE or SET")),
     }
     let mut spec = Spec::default();
+    let mut named = 0;
     let mut i = 1;
     if word(i).as_deref() == Some("STATUS") {
         spec.status = true;
@@ -145,8 +146,12 @@ fn command(args: &str) -> Result<Command, Refusal> {
                     names.push(w.clone());
                     i += 1;
                 }
-                if names.is_empty() || names.len() > MAX_NAMES {
+                if names.is_empty() {
                     return Err(bad("SUBTREE and MAILBOXES need one or more mailbox names"));
+                }
+                named += names.len();
+                if named > MAX_NAMES {
+                    return Err(bad("too many mailbox names (at most 100 in one NOTIFY)"));
                 }
                 Some(if filter_word == "SUBTREE" { Filter::Subtree(names) } else { Filter::Mailboxes(names) })
             }

@@ -6,6 +6,9 @@
 /// What an empty saved result becomes: a number no message and no UID reaches.
 pub const NOTHING: &str = "4294967295";
 
+/// `$` in one command.
+pub const MAX_DOLLARS: usize = 16;
+
 /// Keys of SEARCH followed by this many arguments (MODSEQ by one or three, see below).
 fn arguments(key: &[u8]) -> usize {
     match key.to_ascii_uppercase().as_slice() {
@@ -19,7 +22,7 @@ fn arguments(key: &[u8]) -> usize {
 /// The command with every `$` that stands for a message set replaced by `set(true)` (the saved UIDs)
 /// or `set(false)` (their message numbers): UIDs in UID FETCH/STORE/COPY/MOVE/EXPUNGE and after the
 /// UID search key, numbers elsewhere; `None` when it has none.
-pub fn substitute(message: &[u8], set: impl Fn(bool) -> String) -> Option<Vec<u8>> {
+pub fn substitute(message: &[u8], set: impl Fn(bool) -> String) -> Option<Result<Vec<u8>, String>> {
     let line_end = message.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(message.len());
     let line = &message[..line_end];
     if !line.contains(&b'$') {
@@ -77,17 +80,22 @@ pub fn substitute(message: &[u8], set: impl Fn(bool) -> String) -> Option<Vec<u8
     if found.is_empty() {
         return None;
     }
+    // Each `$` is written out in full: a line of thousands of them over a long saved set would be gigabytes.
+    if found.len() > MAX_DOLLARS {
+        return Some(Err(format!("[LIMIT] at most {MAX_DOLLARS} $ in one command")));
+    }
+    let mut forms: [Option<String>; 2] = [None, None];
     let mut out = Vec::with_capacity(message.len() + 64);
     let mut copied = 0;
     for (index, uids) in found {
         let (start, end) = tokens[index];
         out.extend_from_slice(&line[copied..start]);
-        let text = set(uids);
+        let text = forms[usize::from(uids)].get_or_insert_with(|| set(uids));
         out.extend_from_slice(if text.is_empty() { NOTHING.as_bytes() } else { text.as_bytes() });
         copied = end;
     }
     out.extend_from_slice(&message[copied..]);
-    Some(out)
+    Some(Ok(out))
 }
 
 /// The words of a command line as (start, end): atoms, quoted strings whole, and each parenthesis alone;
@@ -130,7 +138,7 @@ mod tests {
 
     fn sub(command: &str) -> String {
         let set = |uids: bool| if uids { "10:12".to_string() } else { "2:4".to_string() };
-        substitute(command.as_bytes(), set).map(|c| String::from_utf8(c).unwrap()).unwrap_or_else(|| "unchanged".into())
+        substitute(command.as_bytes(), set).map(|c| String::from_utf8(c.unwrap()).unwrap()).unwrap_or_else(|| "unchanged".into())
     }
 
     #[test]
@@ -146,7 +154,15 @@ mod tests {
         assert_eq!(sub("a COPY $ Saved$\r\n"), "a COPY 2:4 Saved$\r\n");
         assert_eq!(sub("a LIST \"\" $\r\n"), "unchanged");
         assert_eq!(sub("a SEARCH SUBJECT {1}\r\n$"), "unchanged");
-        let empty = substitute(b"a FETCH $ FLAGS\r\n", |_| String::new()).unwrap();
+        let empty = substitute(b"a FETCH $ FLAGS\r\n", |_| String::new()).unwrap().unwrap();
         assert_eq!(empty, b"a FETCH 4294967295 FLAGS\r\n");
+        let many = format!("a SEARCH {}\r\n", vec!["$"; MAX_DOLLARS + 1].join(" "));
+        assert!(substitute(many.as_bytes(), |_| "1:5".into()).unwrap().is_err());
+        let calls = std::cell::Cell::new(0);
+        substitute(b"a SEARCH $ $ $ UID $\r\n", |_| {
+            calls.set(calls.get() + 1);
+            "1".into()
+        });
+        assert_eq!(calls.get(), 2, "each form is worked out once");
     }
 }

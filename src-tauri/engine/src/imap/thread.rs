@@ -75,11 +75,17 @@ struct Node {
 struct Tree<'a> {
     msgs: &'a [Msg],
     nodes: Vec<Node>,
+    /// Steps left for unlinking and loop checks: a mailbox built to make them quadratic (100,000 replies
+    /// that keep moving between parents) stops here instead of holding a thread for minutes.
+    budget: u64,
 }
+
+/// Steps one REFERENCES threading may take.
+pub const BUDGET: u64 = 200_000_000;
 
 impl<'a> Tree<'a> {
     fn new(msgs: &'a [Msg]) -> Tree<'a> {
-        Tree { msgs, nodes: Vec::with_capacity(msgs.len()) }
+        Tree { msgs, nodes: Vec::with_capacity(msgs.len()), budget: BUDGET }
     }
 
     fn add(&mut self, msg: Option<usize>) -> usize {
@@ -94,20 +100,22 @@ impl<'a> Tree<'a> {
 
     fn unlink(&mut self, child: usize) {
         if let Some(p) = self.nodes[child].parent.take() {
+            self.budget = self.budget.saturating_sub(self.nodes[p].children.len() as u64);
             self.nodes[p].children.retain(|&c| c != child);
         }
     }
 
     /// Whether making `child` a child of `parent` would close a loop: `parent` is `child` or below it.
     /// Only a node with children needs the walk up (a chain of replies arriving in order never does).
-    fn would_loop(&self, parent: usize, child: usize) -> bool {
+    fn would_loop(&mut self, parent: usize, child: usize) -> bool {
         parent == child || (!self.nodes[child].children.is_empty() && self.descends_from(parent, child))
     }
 
     /// Whether `node` is `ancestor` or below it.
-    fn descends_from(&self, mut node: usize, ancestor: usize) -> bool {
+    fn descends_from(&mut self, mut node: usize, ancestor: usize) -> bool {
         loop {
-            if node == ancestor {
+            self.budget = self.budget.saturating_sub(1);
+            if node == ancestor || self.budget == 0 {
                 return true;
             }
             match self.nodes[node].parent {
@@ -218,8 +226,8 @@ fn is_reply(subject: &str) -> bool {
 }
 
 /// REFERENCES (RFC 5256 §3.2): parents from Message-ID, References and In-Reply-To, threads gathered by
-/// base subject, every set of siblings in date order.
-pub fn references(msgs: &[Msg]) -> String {
+/// base subject, every set of siblings in date order. `None` when it would take more than [`BUDGET`] steps.
+pub fn references(msgs: &[Msg]) -> Option<String> {
     let mut tree = Tree::new(msgs);
     let mut by_id: HashMap<&str, usize> = HashMap::new();
     // (1) Link.
@@ -264,6 +272,9 @@ pub fn references(msgs: &[Msg]) -> String {
             if !tree.would_loop(p, own) {
                 tree.link(p, own);
             }
+        }
+        if tree.budget == 0 {
+            return None;
         }
     }
     // (2)–(4) The root set, without dummies that stand for nothing or for one message only.
@@ -366,7 +377,7 @@ pub fn references(msgs: &[Msg]) -> String {
     let kept: Vec<usize> = slots.into_iter().flatten().collect();
     // (7) Siblings in date order again, now that threads were gathered.
     tree.sort_siblings();
-    tree.write(&kept)
+    Some(tree.write(&kept))
 }
 
 #[cfg(test)]
@@ -405,38 +416,38 @@ mod tests {
             msg(4, "r1a", &["root", "r1"], "Re: Plan", 40),
             msg(5, "other", &[], "Something else", 15),
         ];
-        assert_eq!(references(&msgs), "(1 (3)(2 4))(5)");
+        assert_eq!(references(&msgs).unwrap(), "(1 (3)(2 4))(5)");
     }
 
     #[test]
     fn missing_parents_become_dummies_or_are_promoted() {
         // 2 and 3 answer a message not in the mailbox: a dummy root holds both.
         let msgs = [msg(1, "x", &[], "Hello", 5), msg(2, "b", &["gone"], "Re: Topic", 10), msg(3, "c", &["gone"], "Re: Topic", 20)];
-        assert_eq!(references(&msgs), "(1)((2)(3))");
+        assert_eq!(references(&msgs).unwrap(), "(1)((2)(3))");
         // One message answering a missing one: the message itself is the root.
         let msgs = [msg(1, "b", &["gone1", "gone2"], "Re: Old", 10)];
-        assert_eq!(references(&msgs), "(1)");
+        assert_eq!(references(&msgs).unwrap(), "(1)");
     }
 
     #[test]
     fn threads_with_one_subject_are_gathered() {
         // No references at all (a mail program that sets none): the reply joins the original.
         let msgs = [msg(1, "a", &[], "Invoice 42", 10), msg(2, "b", &[], "Re: Invoice 42", 20), msg(3, "c", &[], "Invoice 42", 30)];
-        assert_eq!(references(&msgs), "((1 2)(3))");
+        assert_eq!(references(&msgs).unwrap(), "((1 2)(3))");
     }
 
     #[test]
     fn loops_duplicates_and_deep_chains_are_safe() {
         // a says its parent is b, b says its parent is a: no loop.
         let msgs = [msg(1, "a", &["b"], "x", 1), msg(2, "b", &["a"], "y", 2)];
-        let out = references(&msgs);
+        let out = references(&msgs).unwrap();
         assert!(out == "(1 2)" || out == "(2 1)", "{out}");
         // The same Message-ID twice: two messages all the same.
         let msgs = [msg(1, "same", &[], "p", 1), msg(2, "same", &[], "q", 2)];
-        assert_eq!(references(&msgs), "(1)(2)");
+        assert_eq!(references(&msgs).unwrap(), "(1)(2)");
         // A chain 100,000 deep prints without recursion.
         let chain: Vec<Msg> = (0..100_000u32).map(|i| msg(i + 1, &format!("m{i}"), &(if i == 0 { vec![] } else { vec![format!("m{}", i - 1)] }).iter().map(String::as_str).collect::<Vec<_>>(), "deep", i64::from(i))).collect();
-        let out = references(&chain);
+        let out = references(&chain).unwrap();
         assert!(out.starts_with("(1 2 3 ") && out.ends_with(" 100000)"));
     }
 

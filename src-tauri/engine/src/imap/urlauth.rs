@@ -29,7 +29,8 @@ pub fn parse(message: &[u8]) -> Option<(String, Result<UrlCommand, String>)> {
         Ok(w) => w,
         Err(e) => return Some((tag.to_string(), Err(e))),
     };
-    if words.len() > 2 * MAX_URLS {
+    let most = if verb == "GENURLAUTH" { 2 * MAX_URLS } else { MAX_URLS };
+    if words.len() > most {
         return Some((tag.to_string(), Err(format!("[LIMIT] at most {MAX_URLS} URLs in one command"))));
     }
     let command = match verb.as_str() {

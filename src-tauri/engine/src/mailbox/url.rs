@@ -104,12 +104,21 @@ pub fn parse(text: &str) -> Result<ImapUrl, UrlError> {
     let mut url = ImapUrl { user, mailbox, uidvalidity, uid: 0, section: None, partial: None, expire: None, access: None, token: None, rump: String::new() };
     let mut rump_end = text.len();
     let mut offset = text.len() - rest.len();
-    for piece in rest.split(';') {
+    let mut seen: Vec<String> = Vec::new();
+    let pieces: Vec<&str> = rest.split(';').collect();
+    for (n, piece) in pieces.iter().enumerate() {
+        let piece = *piece;
         let value_at = offset;
         offset += piece.len() + 1;
         let piece = piece.strip_suffix('/').unwrap_or(piece);
         let (name, value) = piece.split_once('=').ok_or(UrlError::Malformed)?;
-        match name.to_ascii_uppercase().as_str() {
+        // Each part once; URLAUTH last, so that nothing the token does not sign can follow it.
+        let upper = name.to_ascii_uppercase();
+        if seen.contains(&upper) || (upper == "URLAUTH" && n + 1 != pieces.len()) {
+            return Err(UrlError::Malformed);
+        }
+        seen.push(upper.clone());
+        match upper.as_str() {
             "UID" => url.uid = value.parse().ok().filter(|&u| u > 0).ok_or(UrlError::Malformed)?,
             "SECTION" => url.section = Some(decode_percent(value).and_then(|s| super::section::SectionSpec::parse(&s)).ok_or(UrlError::Malformed)?),
             "PARTIAL" => {
@@ -212,6 +221,16 @@ pub fn resolve(c: &Connection, blobs_dir: &std::path::Path, text: &str, who: Req
         Requester::User { id, name } => (id, name, false),
         Requester::Submit { id, name } => (id, name, true),
     };
+    // Someone else's URL fails one way, whatever the reason: no telling which users or mailboxes exist.
+    let own = url.user.as_deref().is_none_or(|u| u.eq_ignore_ascii_case(who_name));
+    let answer = resolve_parsed(c, blobs_dir, &url, who_id, who_name, submitting)?;
+    Ok(match answer {
+        Err(_) if !own => Err(UrlError::NotAuthorised),
+        other => other,
+    })
+}
+
+fn resolve_parsed(c: &Connection, blobs_dir: &std::path::Path, url: &ImapUrl, who_id: i64, who_name: &str, submitting: bool) -> StoreResult<Result<Vec<u8>, UrlError>> {
     let owner = match &url.user {
         Some(name) => match user_id(c, name)? {
             Some(id) => id,
@@ -280,6 +299,16 @@ mod tests {
         assert_eq!((relative.user, relative.mailbox.as_str(), relative.partial), (None, "Sent Items", Some((10, Some(20)))));
         let expiring = parse("imap://a@h/INBOX/;UID=1;EXPIRE=2026-12-31T23:59:59Z;URLAUTH=authuser").unwrap();
         assert_eq!(expiring.expire, Some(1798761599));
+        // Nothing may follow the token, and no part may be given twice: the token signs the text before it.
+        let tok = "0".repeat(64);
+        for stretched in [
+            format!("imap://a@h/INBOX/;UID=5;URLAUTH=user+bob:INTERNAL:{tok};UID=1"),
+            format!("imap://a@h/INBOX/;UID=5;URLAUTH=user+bob:INTERNAL:{tok};EXPIRE=2099-01-01T00:00:00Z"),
+            format!("imap://a@h/INBOX/;UID=5/;UID=1;URLAUTH=user+bob:INTERNAL:{tok}"),
+            format!("imap://a@h/INBOX/;UID=5/;SECTION=1/;SECTION=2;URLAUTH=user+bob"),
+        ] {
+            assert_eq!(parse(&stretched), Err(UrlError::Malformed), "{stretched}");
+        }
         for bad in ["imap://a@h/INBOX", "/INBOX/;UID=0", "/INBOX/;UID=1;URLAUTH=nobody", "INBOX/;UID=1", "/INBOX/;UID=1/;SECTION=1.BOGUS", "/INBOX/;UID=1;FOO=2", "/INBOX;UIDVALIDITY=x/;UID=1"] {
             assert_eq!(parse(bad), Err(UrlError::Malformed), "{bad}");
         }

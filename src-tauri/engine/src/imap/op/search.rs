@@ -186,7 +186,11 @@ impl Session {
                 let raw = store.read(|c| blobs::read(c, &dir, row.blob_id)).unwrap_or_default();
                 msgs.push(thread::Msg::of(if uid { row.uid } else { i as u32 + 1 }, &raw, row.received_at));
             }
-            Ok(if references { thread::references(&msgs) } else { thread::ordered_subject(&msgs) })
+            if references {
+                thread::references(&msgs).ok_or(search::TooSlow)
+            } else {
+                Ok(thread::ordered_subject(&msgs))
+            }
         })
         .await;
         match threads {

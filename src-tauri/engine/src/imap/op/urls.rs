@@ -58,30 +58,34 @@ impl Session {
                 }
             }
             UrlCommand::Fetch(urls) => {
-                let dir = store.blobs_dir();
-                let list = urls.clone();
-                let fetched = store
-                    .read_async(move |c| list.iter().map(|u| url::resolve(c, &dir, u, Requester::User { id, name: &name }).map(Result::ok)).collect::<Result<Vec<_>, _>>())
-                    .await;
-                match fetched {
-                    Ok(data) => {
-                        for (u, d) in urls.iter().zip(data) {
-                            let mut line = b"* URLFETCH ".to_vec();
-                            meta::string(&mut line, u.as_bytes());
-                            match d {
-                                Some(bytes) => {
-                                    line.extend_from_slice(format!(" {{{}}}\r\n", bytes.len()).as_bytes());
-                                    line.extend_from_slice(&bytes);
-                                }
-                                None => line.extend_from_slice(b" NIL"),
-                            }
-                            line.extend_from_slice(b"\r\n");
+                // One URL at a time, each written (and flushed past the bound) before the next is read;
+                // together they may carry no more than one message of the largest size.
+                let mut budget = self.ctx.settings.smtp.max_message_size;
+                for u in urls {
+                    let (dir, who, text) = (store.blobs_dir(), name.clone(), u.clone());
+                    let fetched = store.read_async(move |c| url::resolve(c, &dir, &text, Requester::User { id, name: &who })).await;
+                    let mut line = b"* URLFETCH ".to_vec();
+                    meta::string(&mut line, u.as_bytes());
+                    match fetched {
+                        Ok(Ok(bytes)) if bytes.len() as u64 <= budget => {
+                            budget -= bytes.len() as u64;
+                            line.extend_from_slice(format!(" {{{}}}\r\n", bytes.len()).as_bytes());
+                            self.talk.out.extend_from_slice(&line);
+                            self.talk.out.extend_from_slice(&bytes);
+                            self.talk.out.extend_from_slice(b"\r\n");
+                        }
+                        Ok(_) => {
+                            line.extend_from_slice(b" NIL\r\n");
                             self.talk.out.extend_from_slice(&line);
                         }
-                        self.tagged(tag, "OK", "URLFETCH completed");
+                        Err(e) => return self.store_failed(tag, e),
                     }
-                    Err(e) => self.store_failed(tag, e),
+                    if let Err(e) = self.talk.flush_if_over_bound().await {
+                        tracing::debug!(target: "imap", error = %e, "client went away during URLFETCH");
+                        return;
+                    }
                 }
+                self.tagged(tag, "OK", "URLFETCH completed");
             }
         }
     }
