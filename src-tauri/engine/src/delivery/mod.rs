@@ -224,7 +224,7 @@ fn deliver_to_inbox(conn: &Connection, user_id: i64, blob_id: i64, size: i64, at
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
     conn.execute(
-        "INSERT INTO messages(folder_id, uid, received_at, size, modseq, blob_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO messages(folder_id, uid, received_at, size, modseq, blob_id, arrived_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?3)",
         params![folder_id, uid, at, size, modseq, blob_id],
     )?;
     Ok(())

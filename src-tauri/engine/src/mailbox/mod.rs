@@ -5,6 +5,7 @@
 pub mod history;
 pub mod meta;
 pub mod mime;
+pub mod prune;
 pub mod section;
 pub mod url;
 
@@ -370,8 +371,8 @@ pub fn add_message(c: &Connection, folder_id: i64, blob_id: i64, size: i64, flag
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     c.execute(
-        "INSERT INTO messages(folder_id, uid, received_at, size, seen, answered, flagged, deleted, draft, keywords, modseq, blob_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT INTO messages(folder_id, uid, received_at, size, seen, answered, flagged, deleted, draft, keywords, modseq, blob_id, arrived_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             folder_id,
             uid,
@@ -384,7 +385,8 @@ pub fn add_message(c: &Connection, folder_id: i64, blob_id: i64, size: i64, flag
             flags.has(Flags::DRAFT),
             keywords,
             modseq,
-            blob_id
+            blob_id,
+            crate::store::now()
         ],
     )?;
     Ok(uid)
@@ -400,6 +402,8 @@ pub fn copy_messages(c: &Connection, from: i64, ids: &[i64], to: i64) -> StoreRe
         let Some(m) = row else { continue };
         let uid = add_message(c, to, m.blob_id, m.size, m.flags, &m.keywords, m.received_at)?;
         c.execute("UPDATE blobs SET refcount = refcount + 1 WHERE id = ?1", [m.blob_id])?;
+        // A copy (and a move) keeps the time Postroom first saw the message: prune rules count from it.
+        c.execute("UPDATE messages SET arrived_at = (SELECT arrived_at FROM messages WHERE id = ?1) WHERE folder_id = ?2 AND uid = ?3", params![id, to, uid])?;
         pairs.push((m.uid, uid));
     }
     Ok(pairs)

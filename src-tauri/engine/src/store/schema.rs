@@ -221,6 +221,24 @@ const MIGRATIONS: &[&str] = &[
         key       BLOB NOT NULL
     );
     "#,
+    // 13: prune rules (the seed's "Pruning old messages automatically"): global ones (user_id NULL) and
+    // each user's, and when Postroom first saw each message (arrived_at: kept across COPY and MOVE, never
+    // an APPEND's client-given date nor the Date: header), which their Age column counts from.
+    r#"
+    CREATE TABLE prune_rules (
+        id       INTEGER PRIMARY KEY,
+        user_id  INTEGER REFERENCES users(id) ON DELETE CASCADE,
+        folder   TEXT NOT NULL,
+        age_days INTEGER NOT NULL,
+        min_size INTEGER,
+        seen     INTEGER,
+        flagged  INTEGER,
+        deleted  INTEGER NOT NULL DEFAULT 0,
+        spam     INTEGER NOT NULL DEFAULT 0
+    );
+    ALTER TABLE messages ADD COLUMN arrived_at INTEGER;
+    UPDATE messages SET arrived_at = received_at;
+    "#,
 ];
 
 /// Applies every migration the database has not seen yet.

@@ -1,0 +1,355 @@
+//! Prune rules, as the seed article "Pruning old messages automatically" sets them: global rules and each
+//! user's, the same columns in both — Folder (one name, INBOX in any case, or `*` for every folder), Age in
+//! days since Postroom first saw the message, a minimum Size, Read, Flagged, Deleted and Spam. All of a
+//! rule's columns must match; any rule matching prunes the message; flags are read when pruning runs.
+//!
+//! This module keeps the rules and says what they would take now (the preview). Taking it — into the
+//! Recycle Bin, so nothing pruned is lost for its retention time — comes with the bin.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::store::StoreResult;
+
+/// Read (or Flagged): must be set, must not be, or either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Either {
+    Yes,
+    No,
+    #[default]
+    Either,
+}
+
+impl Either {
+    fn from_db(v: Option<bool>) -> Either {
+        match v {
+            Some(true) => Either::Yes,
+            Some(false) => Either::No,
+            None => Either::Either,
+        }
+    }
+
+    fn to_db(self) -> Option<bool> {
+        match self {
+            Either::Yes => Some(true),
+            Either::No => Some(false),
+            Either::Either => None,
+        }
+    }
+}
+
+/// One rule, as the admin sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    pub id: i64,
+    /// The user whose rule it is; `None` for a global rule.
+    pub user: Option<String>,
+    #[serde(flatten)]
+    pub columns: NewRule,
+}
+
+/// A rule's columns (a new rule is only these).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct NewRule {
+    /// A folder name (INBOX as `INBOX`), or `*` for every folder.
+    pub folder: String,
+    pub age_days: u32,
+    /// Only messages of at least this many bytes.
+    pub min_size: Option<u64>,
+    /// Read: `yes` only read messages, `no` only unread ones.
+    pub read: Either,
+    pub flagged: Either,
+    /// Only messages marked \Deleted.
+    pub deleted: bool,
+    /// Only messages marked as spam.
+    pub spam: bool,
+}
+
+/// Why a rule was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error("the folder is empty: name one folder, or * for every folder")]
+    NoFolder,
+    #[error("'{0}' will not work: a rule names one folder (such as Inbox or Sent), or * for every folder — patterns are not matched")]
+    Pattern(String),
+    #[error("no user is called '{0}'")]
+    NoUser(String),
+    #[error("the age is in days and must be under 100 years")]
+    Age,
+}
+
+/// The longest age a rule may give (days).
+const MAX_AGE_DAYS: u32 = 36_500;
+
+/// A rule's folder as stored: `*`, INBOX in capitals, or the name as given; patterns refused (VPOP3's own
+/// documentation says a folder pattern "will not work", and it would surprise an admin to prune more).
+pub fn folder_of(text: &str) -> Result<String, RuleError> {
+    let t = text.trim().trim_end_matches('/');
+    if t.is_empty() {
+        return Err(RuleError::NoFolder);
+    }
+    if t == "*" {
+        return Ok("*".into());
+    }
+    if t.contains(['*', '%', '?']) {
+        return Err(RuleError::Pattern(text.trim().to_string()));
+    }
+    Ok(super::canonical(t))
+}
+
+fn user_id(c: &Connection, name: &str) -> StoreResult<Option<i64>> {
+    Ok(c.query_row("SELECT id FROM users WHERE name = ?1 AND deleted_at IS NULL", [name], |r| r.get(0)).optional()?)
+}
+
+/// Adds a rule (global without a user); its id.
+pub fn add(c: &Connection, user: Option<&str>, rule: &NewRule) -> StoreResult<Result<i64, RuleError>> {
+    let folder = match folder_of(&rule.folder) {
+        Ok(f) => f,
+        Err(e) => return Ok(Err(e)),
+    };
+    if rule.age_days > MAX_AGE_DAYS {
+        return Ok(Err(RuleError::Age));
+    }
+    let owner = match user {
+        Some(name) => match user_id(c, name)? {
+            Some(id) => Some(id),
+            None => return Ok(Err(RuleError::NoUser(name.to_string()))),
+        },
+        None => None,
+    };
+    c.execute(
+        "INSERT INTO prune_rules(user_id, folder, age_days, min_size, seen, flagged, deleted, spam) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![owner, folder, rule.age_days, rule.min_size.map(|s| s.min(i64::MAX as u64) as i64), rule.read.to_db(), rule.flagged.to_db(), rule.deleted, rule.spam],
+    )?;
+    Ok(Ok(c.last_insert_rowid()))
+}
+
+/// Deletes a rule; `false` when there is none with that id.
+pub fn delete(c: &Connection, id: i64) -> StoreResult<bool> {
+    Ok(c.execute("DELETE FROM prune_rules WHERE id = ?1", [id])? == 1)
+}
+
+/// The rules: global ones and every user's, or (with a user) the global ones and that user's.
+pub fn list(c: &Connection, user: Option<&str>) -> StoreResult<Result<Vec<Rule>, RuleError>> {
+    let filter = match user {
+        Some(name) => match user_id(c, name)? {
+            Some(id) => Some(id),
+            None => return Ok(Err(RuleError::NoUser(name.to_string()))),
+        },
+        None => None,
+    };
+    let mut stmt = c.prepare(
+        "SELECT r.id, u.name, r.folder, r.age_days, r.min_size, r.seen, r.flagged, r.deleted, r.spam
+         FROM prune_rules r LEFT JOIN users u ON u.id = r.user_id
+         WHERE ?1 IS NULL OR r.user_id IS NULL OR r.user_id = ?1
+         ORDER BY r.user_id IS NOT NULL, u.name, r.id",
+    )?;
+    let rules = stmt
+        .query_map([filter], |r| {
+            let columns = NewRule {
+                folder: r.get(2)?,
+                age_days: r.get(3)?,
+                min_size: r.get::<_, Option<i64>>(4)?.map(|s| s as u64),
+                read: Either::from_db(r.get(5)?),
+                flagged: Either::from_db(r.get(6)?),
+                deleted: r.get(7)?,
+                spam: r.get(8)?,
+            };
+            Ok(Rule { id: r.get(0)?, user: r.get(1)?, columns })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Ok(rules))
+}
+
+/// One message a preview lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    pub user: String,
+    pub folder: String,
+    pub uid: u32,
+    pub size: u64,
+    /// The first rule that takes it.
+    pub rule: i64,
+}
+
+/// What the rules would take now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Preview {
+    pub messages: u64,
+    pub bytes: u64,
+    /// (rule id, messages, bytes): each message counted under the first rule that takes it.
+    pub per_rule: Vec<(i64, u64, u64)>,
+    /// The first [`PREVIEW_LISTED`] messages.
+    pub first: Vec<Candidate>,
+}
+
+/// Messages a preview lists by name.
+pub const PREVIEW_LISTED: usize = 50;
+
+/// The messages a rule takes at time `now`: every column must match. Spam is the message's spam mark,
+/// the `$Junk` keyword, or its being in the Junk folder.
+const MATCHES: &str = "
+    (r.user_id IS NULL OR r.user_id = f.user_id)
+    AND (r.folder = '*' OR r.folder = f.path)
+    AND coalesce(m.arrived_at, m.received_at) <= ?1 - r.age_days * 86400
+    AND (r.min_size IS NULL OR m.size >= r.min_size)
+    AND (r.seen IS NULL OR m.seen = r.seen)
+    AND (r.flagged IS NULL OR m.flagged = r.flagged)
+    AND (r.deleted = 0 OR m.deleted = 1)
+    AND (r.spam = 0 OR m.spam = 1 OR (' ' || lower(m.keywords) || ' ') LIKE '% $junk %' OR f.special_use = '\\Junk' OR f.path = 'Junk')";
+
+/// What the rules (all of them, or the global ones and one user's, for that user's mail) would take at
+/// time `now`, without taking anything.
+pub fn preview(c: &Connection, user: Option<&str>, now: i64) -> StoreResult<Result<Preview, RuleError>> {
+    let only = match user {
+        Some(name) => match user_id(c, name)? {
+            Some(id) => Some(id),
+            None => return Ok(Err(RuleError::NoUser(name.to_string()))),
+        },
+        None => None,
+    };
+    let sql = format!(
+        "SELECT u.name, f.path, m.uid, m.size,
+                (SELECT min(r.id) FROM prune_rules r WHERE {MATCHES}) AS rule
+         FROM messages m JOIN folders f ON f.id = m.folder_id JOIN users u ON u.id = f.user_id
+         WHERE (?2 IS NULL OR f.user_id = ?2) AND u.deleted_at IS NULL AND rule IS NOT NULL
+         ORDER BY u.name, f.path, m.uid"
+    );
+    let mut stmt = c.prepare(&sql)?;
+    let mut out = Preview::default();
+    let mut rows = stmt.query(params![now, only])?;
+    while let Some(r) = rows.next()? {
+        let candidate = Candidate { user: r.get(0)?, folder: r.get(1)?, uid: r.get(2)?, size: r.get::<_, i64>(3)? as u64, rule: r.get(4)? };
+        out.messages += 1;
+        out.bytes += candidate.size;
+        match out.per_rule.iter_mut().find(|p| p.0 == candidate.rule) {
+            Some(p) => {
+                p.1 += 1;
+                p.2 += candidate.size;
+            }
+            None => out.per_rule.push((candidate.rule, 1, candidate.size)),
+        }
+        if out.first.len() < PREVIEW_LISTED {
+            out.first.push(candidate);
+        }
+    }
+    out.per_rule.sort_unstable();
+    Ok(Ok(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mailbox::{self, Flags};
+
+    const DAY: i64 = 86_400;
+
+    /// alice with INBOX, Sent and Junk; bob with INBOX.
+    fn store() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::store::schema::migrate(&mut c).unwrap();
+        for name in ["alice", "bob"] {
+            c.execute("INSERT INTO users(name, password_hash, created_at) VALUES (?1, '', 0)", [name]).unwrap();
+        }
+        c.execute("INSERT INTO blobs(sha256, size, refcount, data) VALUES ('x', 1, 100, x'00')", []).unwrap();
+        for (user, path) in [(1, "INBOX"), (1, "Sent"), (1, "Junk"), (2, "INBOX")] {
+            mailbox::create_folder(&c, user, path).unwrap().unwrap();
+        }
+        c
+    }
+
+    /// A message in the user's folder that arrived `age` days before `now`.
+    fn message(c: &Connection, user: i64, path: &str, age: i64, size: i64, flags: u8, keywords: &str, now: i64) -> u32 {
+        let f = mailbox::folder(c, user, path).unwrap().unwrap();
+        let uid = mailbox::add_message(c, f.id, 1, size, Flags(flags), keywords, 0).unwrap();
+        c.execute("UPDATE messages SET arrived_at = ?1 WHERE folder_id = ?2 AND uid = ?3", params![now - age * DAY, f.id, uid]).unwrap();
+        uid
+    }
+
+    fn taken(c: &Connection, now: i64) -> Vec<(String, String, u32)> {
+        preview(c, None, now).unwrap().unwrap().first.into_iter().map(|x| (x.user, x.folder, x.uid)).collect()
+    }
+
+    fn rule(folder: &str, age: u32) -> NewRule {
+        NewRule { folder: folder.into(), age_days: age, ..Default::default() }
+    }
+
+    #[test]
+    fn folders_are_one_name_or_every_folder() {
+        assert_eq!(folder_of("inbox"), Ok("INBOX".into()));
+        assert_eq!(folder_of("*"), Ok("*".into()));
+        assert_eq!(folder_of("Sent/"), Ok("Sent".into()));
+        assert!(matches!(folder_of("Inbox/*"), Err(RuleError::Pattern(_))));
+        assert!(folder_of("Inbox/*").unwrap_err().to_string().contains("will not work"));
+        assert_eq!(folder_of("  "), Err(RuleError::NoFolder));
+    }
+
+    #[test]
+    fn every_column_must_match_and_any_rule_prunes() {
+        let c = store();
+        let now = 1_000 * DAY;
+        let old_read = message(&c, 1, "INBOX", 400, 100, Flags::SEEN, "", now);
+        let old_unread = message(&c, 1, "INBOX", 400, 100, 0, "", now);
+        let new_read = message(&c, 1, "INBOX", 10, 100, Flags::SEEN, "", now);
+        let big_sent = message(&c, 1, "Sent", 40, 5_000_000, Flags::SEEN, "", now);
+        let small_sent = message(&c, 1, "Sent", 40, 500, Flags::SEEN, "", now);
+        let flagged = message(&c, 2, "INBOX", 400, 100, Flags::SEEN | Flags::FLAGGED, "", now);
+        let deleted = message(&c, 2, "INBOX", 2, 100, Flags::DELETED, "", now);
+        let junk = message(&c, 1, "Junk", 8, 100, 0, "", now);
+        let tagged = message(&c, 2, "INBOX", 8, 100, 0, "$Junk", now);
+        // Read mail older than a year, in INBOX, not flagged (global).
+        add(&c, None, &NewRule { read: Either::Yes, flagged: Either::No, ..rule("Inbox", 365) }).unwrap().unwrap();
+        // alice's: Sent items of 1 MB or more after 30 days.
+        add(&c, Some("alice"), &NewRule { min_size: Some(1_000_000), ..rule("Sent", 30) }).unwrap().unwrap();
+        // Deleted messages after a day, anywhere; spam after a week, anywhere.
+        add(&c, None, &NewRule { deleted: true, ..rule("*", 1) }).unwrap().unwrap();
+        add(&c, None, &NewRule { spam: true, ..rule("*", 7) }).unwrap().unwrap();
+        let got = taken(&c, now);
+        let want = vec![
+            ("alice".to_string(), "INBOX".to_string(), old_read),
+            ("alice".into(), "Junk".into(), junk),
+            ("alice".into(), "Sent".into(), big_sent),
+            ("bob".into(), "INBOX".into(), deleted),
+            ("bob".into(), "INBOX".into(), tagged),
+        ];
+        // Kept: the unread and the recent INBOX mail, the small Sent item, bob's flagged message.
+        assert_eq!(got, want, "{old_unread} {new_read} {small_sent} {flagged} stay");
+        let p = preview(&c, None, now).unwrap().unwrap();
+        assert_eq!((p.messages, p.bytes), (5, 5_000_400));
+        assert_eq!(p.per_rule.iter().map(|r| r.1).sum::<u64>(), 5);
+        // Only bob's mail, under the global rules and his own.
+        assert_eq!(preview(&c, Some("bob"), now).unwrap().unwrap().messages, 2);
+    }
+
+    #[test]
+    fn flags_are_read_when_the_rules_run() {
+        // The seed's example: an unread 400-day-old message under "read, 365 days" stays until it is read.
+        let c = store();
+        let now = 1_000 * DAY;
+        let uid = message(&c, 1, "INBOX", 400, 100, 0, "", now);
+        add(&c, None, &NewRule { read: Either::Yes, ..rule("INBOX", 365) }).unwrap().unwrap();
+        assert!(taken(&c, now).is_empty());
+        c.execute("UPDATE messages SET seen = 1 WHERE uid = ?1", [uid]).unwrap();
+        assert_eq!(taken(&c, now), [("alice".to_string(), "INBOX".to_string(), uid)]);
+    }
+
+    #[test]
+    fn age_counts_from_arrival_and_survives_a_copy() {
+        let c = store();
+        let now = crate::store::now();
+        let uid = message(&c, 1, "INBOX", 100, 100, 0, "", now);
+        let inbox = mailbox::folder(&c, 1, "INBOX").unwrap().unwrap();
+        let sent = mailbox::folder(&c, 1, "Sent").unwrap().unwrap();
+        let id: i64 = c.query_row("SELECT id FROM messages WHERE folder_id = ?1 AND uid = ?2", params![inbox.id, uid], |r| r.get(0)).unwrap();
+        let pairs = mailbox::copy_messages(&c, inbox.id, &[id], sent.id).unwrap();
+        add(&c, None, &rule("Sent", 30)).unwrap().unwrap();
+        assert_eq!(taken(&c, now), [("alice".to_string(), "Sent".to_string(), pairs[0].1)]);
+        // A rule for nobody, and an impossible age, are refused.
+        assert_eq!(add(&c, Some("carol"), &rule("*", 1)).unwrap(), Err(RuleError::NoUser("carol".into())));
+        assert_eq!(add(&c, None, &rule("*", 40_000)).unwrap(), Err(RuleError::Age));
+        let listed = list(&c, Some("alice")).unwrap().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(delete(&c, listed[0].id).unwrap() && !delete(&c, listed[0].id).unwrap());
+    }
+}
