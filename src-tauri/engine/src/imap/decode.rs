@@ -71,62 +71,40 @@ impl Session {
                     None => None,
                 };
                 let bytes = substituted.as_deref().unwrap_or(fr.message_bytes());
-                if let Some((tag, tags)) = esearch::cancel_update(bytes) {
-                    return Incoming::CancelUpdate(tag, tags);
-                }
-                if let Some((tag, command)) = notify::parse(bytes) {
-                    return Incoming::Notify(tag, command);
-                }
-                if let Some((tag, command)) = urlauth::parse(bytes) {
-                    return match command {
-                        Ok(command) => Incoming::Url(tag, command),
-                        Err(why) => Incoming::BadText(Some(tag), why),
-                    };
-                }
-                if let Some(cat) = append_forms::catenate(bytes) {
-                    let (head, parts) = match cat {
-                        Ok(x) => x,
-                        Err(why) => return Incoming::BadText(tag(), why),
-                    };
-                    return match CommandCodec::default().decode(&head) {
-                        Ok((b"", Command { tag: t, body: CommandBody::Append { mailbox, flags, date, .. } })) => {
-                            let message = Appended::new(&flags, date.map(|d| d.as_ref().timestamp()), Vec::new());
-                            Incoming::Catenate(t.inner().to_string(), mailbox.into_static(), message, parts)
-                        }
-                        _ => Incoming::Bad(tag(), "APPEND not understood"),
-                    };
-                }
-                if let Some(parts) = append_forms::split(bytes) {
-                    let parts = match parts {
-                        Ok(parts) => parts,
-                        Err(why) => return Incoming::BadText(tag(), why),
-                    };
-                    let mut messages = Vec::with_capacity(parts.len());
-                    let mut target = None;
-                    for part in parts {
-                        match CommandCodec::default().decode(&part) {
-                            Ok((b"", Command { body: CommandBody::Append { mailbox, flags, date, message }, .. })) => {
-                                let data = match message {
-                                    LiteralOrLiteral8::Literal(l) => l.data().to_vec(),
-                                    LiteralOrLiteral8::Literal8(l) => l.data.to_vec(),
-                                };
-                                messages.push(Appended::new(&flags, date.map(|d| d.as_ref().timestamp()), data));
-                                target = Some(mailbox.into_static());
-                            }
-                            _ => return Incoming::Bad(tag(), "APPEND not understood"),
+                // The forms imap-codec does not read, chosen by the verb (read once, from the first line).
+                match verb_of(bytes).as_deref() {
+                    Some("CANCELUPDATE") => {
+                        if let Some((tag, tags)) = esearch::cancel_update(bytes) {
+                            return Incoming::CancelUpdate(tag, tags);
                         }
                     }
-                    return match (tag(), target) {
-                        (Some(tag), Some(mailbox)) => Incoming::Append(tag, mailbox, messages),
-                        (tag, _) => Incoming::Bad(tag, "APPEND not understood"),
-                    };
-                }
-                // The extended LIST and SEARCH RETURN forms imap-codec does not know are read first.
-                if let Some((tag, request)) = list::parse(bytes) {
-                    return match request {
-                        Ok(request) => Incoming::List(tag, request),
-                        Err(why) => Incoming::BadText(Some(tag), why.to_string()),
-                    };
+                    Some("NOTIFY") => {
+                        if let Some((tag, command)) = notify::parse(bytes) {
+                            return Incoming::Notify(tag, command);
+                        }
+                    }
+                    Some("GENURLAUTH" | "RESETKEY" | "URLFETCH") => {
+                        if let Some((tag, command)) = urlauth::parse(bytes) {
+                            return match command {
+                                Ok(command) => Incoming::Url(tag, command),
+                                Err(why) => Incoming::BadText(Some(tag), why),
+                            };
+                        }
+                    }
+                    Some("APPEND") => {
+                        if let Some(incoming) = self.append_form(bytes, &tag) {
+                            return incoming;
+                        }
+                    }
+                    Some("LIST") => {
+                        if let Some((tag, request)) = list::parse(bytes) {
+                            return match request {
+                                Ok(request) => Incoming::List(tag, request),
+                                Err(why) => Incoming::BadText(Some(tag), why.to_string()),
+                            };
+                        }
+                    }
+                    _ => {}
                 }
                 match esearch::strip_return(bytes) {
                     Some(Ok((command, options))) => match CommandCodec::default().decode(&command) {
@@ -149,4 +127,51 @@ impl Session {
             }
         }
     }
+
+    /// MULTIAPPEND and CATENATE, cut into what imap-codec reads; `None` for a plain APPEND.
+    fn append_form(&self, bytes: &[u8], tag: &dyn Fn() -> Option<String>) -> Option<Incoming> {
+        if let Some(cat) = append_forms::catenate(bytes) {
+            let (head, parts) = match cat {
+                Ok(x) => x,
+                Err(why) => return Some(Incoming::BadText(tag(), why)),
+            };
+            return Some(match CommandCodec::default().decode(&head) {
+                Ok((b"", Command { tag: t, body: CommandBody::Append { mailbox, flags, date, .. } })) => {
+                    let message = Appended::new(&flags, date.map(|d| d.as_ref().timestamp()), Vec::new());
+                    Incoming::Catenate(t.inner().to_string(), mailbox.into_static(), message, parts)
+                }
+                _ => Incoming::Bad(tag(), "APPEND not understood"),
+            });
+        }
+        let parts = match append_forms::split(bytes)? {
+            Ok(parts) => parts,
+            Err(why) => return Some(Incoming::BadText(tag(), why)),
+        };
+        let mut messages = Vec::with_capacity(parts.len());
+        let mut target = None;
+        for part in parts {
+            match CommandCodec::default().decode(&part) {
+                Ok((b"", Command { body: CommandBody::Append { mailbox, flags, date, message }, .. })) => {
+                    let data = match message {
+                        LiteralOrLiteral8::Literal(l) => l.data().to_vec(),
+                        LiteralOrLiteral8::Literal8(l) => l.data.to_vec(),
+                    };
+                    messages.push(Appended::new(&flags, date.map(|d| d.as_ref().timestamp()), data));
+                    target = Some(mailbox.into_static());
+                }
+                _ => return Some(Incoming::Bad(tag(), "APPEND not understood")),
+            }
+        }
+        Some(match (tag(), target) {
+            (Some(tag), Some(mailbox)) => Incoming::Append(tag, mailbox, messages),
+            (tag, _) => Incoming::Bad(tag, "APPEND not understood"),
+        })
+    }
+}
+
+/// A command's verb in capitals, the one after UID for the UID forms.
+fn verb_of(bytes: &[u8]) -> Option<String> {
+    let (_, verb, args) = list::command_line(bytes)?;
+    let verb = if verb.eq_ignore_ascii_case("UID") { args.split(' ').next()? } else { verb };
+    Some(verb.to_ascii_uppercase())
 }

@@ -231,11 +231,11 @@ pub fn update(tag: &str, options: ReturnOptions, sorted: bool, old: &[u32], new:
 
 /// For `tag CANCELUPDATE "t1" "t2" …` (RFC 5267 §4.3), the tag and the search tags; `None` for anything else.
 pub fn cancel_update(message: &[u8]) -> Option<(String, Vec<String>)> {
-    let end = message.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(message.len());
-    let line = std::str::from_utf8(&message[..end]).ok()?;
-    let (tag, rest) = line.split_once(' ')?;
-    let args = rest.get(..13).filter(|v| v.eq_ignore_ascii_case("CANCELUPDATE "))?;
-    let tags: Vec<String> = rest[args.len()..].split(' ').filter(|t| !t.is_empty()).map(|t| t.trim_matches('"').to_string()).collect();
+    let (tag, verb, args) = super::list::command_line(message)?;
+    if !verb.eq_ignore_ascii_case("CANCELUPDATE") {
+        return None;
+    }
+    let tags: Vec<String> = args.split(' ').filter(|t| !t.is_empty()).map(|t| t.trim_matches('"').to_string()).collect();
     Some((tag.to_string(), tags))
 }
 

@@ -55,6 +55,16 @@ pub(super) enum Token {
     Word(String),
 }
 
+/// The tag, verb and arguments of a command's first line (an APPEND's megabytes are not looked at);
+/// `None` when the line is not UTF-8 or has no verb.
+pub(super) fn command_line(message: &[u8]) -> Option<(&str, &str, &str)> {
+    let end = message.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(message.len());
+    let line = std::str::from_utf8(&message[..end]).ok()?;
+    let (tag, rest) = line.split_once(' ')?;
+    let (verb, args) = rest.split_once(' ').unwrap_or((rest, ""));
+    Some((tag, verb, args))
+}
+
 pub(super) fn tokens(line: &str) -> Result<Vec<Token>, ListError> {
     let mut out = Vec::new();
     let mut chars = line.chars().peekable();

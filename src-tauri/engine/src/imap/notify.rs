@@ -84,11 +84,7 @@ const MAX_NAMES: usize = 100;
 
 /// For `tag NOTIFY …`, the tag and the command (or why it is refused); `None` for any other command.
 pub fn parse(message: &[u8]) -> Option<(String, Result<Command, Refusal>)> {
-    // Only the first line is read (an APPEND's megabytes are not looked at).
-    let end = message.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(message.len());
-    let line = std::str::from_utf8(&message[..end]).ok()?;
-    let (tag, rest) = line.split_once(' ')?;
-    let (verb, args) = rest.split_once(' ').unwrap_or((rest, ""));
+    let (tag, verb, args) = super::list::command_line(message)?;
     if !verb.eq_ignore_ascii_case("NOTIFY") {
         return None;
     }

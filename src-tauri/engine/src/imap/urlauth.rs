@@ -11,16 +11,14 @@ pub enum UrlCommand {
     Fetch(Vec<String>),
 }
 
+use super::list::{command_line, tokens, ListError, Token};
+
 /// URLs in one GENURLAUTH or URLFETCH.
 pub const MAX_URLS: usize = 100;
 
 /// For a URLAUTH command, its tag and the command (or why it cannot be read); `None` for any other.
 pub fn parse(message: &[u8]) -> Option<(String, Result<UrlCommand, String>)> {
-    // Only the first line is read (an APPEND's megabytes are not looked at).
-    let end = message.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(message.len());
-    let line = std::str::from_utf8(&message[..end]).ok()?;
-    let (tag, rest) = line.split_once(' ')?;
-    let (verb, args) = rest.split_once(' ').unwrap_or((rest, ""));
+    let (tag, verb, args) = command_line(message)?;
     let verb = verb.to_ascii_uppercase();
     if !matches!(verb.as_str(), "GENURLAUTH" | "RESETKEY" | "URLFETCH") {
         return None;
@@ -43,43 +41,17 @@ pub fn parse(message: &[u8]) -> Option<(String, Result<UrlCommand, String>)> {
     Some((tag.to_string(), command))
 }
 
-/// Atoms and quoted strings (unquoted), separated by single spaces.
+/// Atoms and quoted strings (unquoted), read by LIST's tokenizer; no lists, no literals.
 fn words(text: &str) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let mut chars = text.chars().peekable();
-    while let Some(&c) = chars.peek() {
-        match c {
-            ' ' => {
-                chars.next();
-            }
-            '"' => {
-                chars.next();
-                let mut word = String::new();
-                loop {
-                    match chars.next() {
-                        Some('\\') => word.push(chars.next().ok_or("unfinished quoted string")?),
-                        Some('"') => break,
-                        Some(c) => word.push(c),
-                        None => return Err("unfinished quoted string".into()),
-                    }
-                }
-                out.push(word);
-            }
-            '{' | '~' => return Err("write URLs as quoted strings here, not literals".into()),
-            _ => {
-                let mut word = String::new();
-                while let Some(&c) = chars.peek() {
-                    if c == ' ' {
-                        break;
-                    }
-                    word.push(c);
-                    chars.next();
-                }
-                out.push(word);
-            }
-        }
-    }
-    Ok(out)
+    let literal = "write URLs as quoted strings here, not literals";
+    let tokens = tokens(text).map_err(|e| if e == ListError::Literal { literal.to_string() } else { e.to_string() })?;
+    tokens
+        .into_iter()
+        .map(|t| match t {
+            Token::Word(w) => Ok(w),
+            Token::Open | Token::Close => Err("write a URL with parentheses as a quoted string".to_string()),
+        })
+        .collect()
 }
 
 #[cfg(test)]
