@@ -124,6 +124,15 @@ pub fn window(range: (i64, i64), hits: &[u32]) -> &[u32] {
     &hits[from..to.max(from)]
 }
 
+/// MIN and MAX of a result: the lowest and highest, or for SORT the first and last in sort order (RFC 5267 §3.1).
+fn ends(hits: &[u32], sorted: bool) -> (Option<&u32>, Option<&u32>) {
+    if sorted {
+        (hits.first(), hits.last())
+    } else {
+        (hits.iter().min(), hits.iter().max())
+    }
+}
+
 /// Writes numbers in the order given, a run of consecutive ascending ones as a range ("3:5,1,9").
 pub fn in_result_order(numbers: &[u32]) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -140,13 +149,13 @@ pub fn in_result_order(numbers: &[u32]) -> String {
 }
 
 /// The ESEARCH answer for the hits: message numbers or UIDs, ascending for SEARCH, in sort order for SORT
-/// (`sorted`), where MIN and MAX are the first and last in that order (RFC 5267 §3.1).
+/// (`sorted`).
 pub fn answer(tag: &str, uid: bool, options: ReturnOptions, hits: &[u32], sorted: bool) -> String {
     let mut out = format!("ESEARCH (TAG \"{tag}\")");
     if uid {
         out.push_str(" UID");
     }
-    let (min, max) = if sorted { (hits.first(), hits.last()) } else { (hits.iter().min(), hits.iter().max()) };
+    let (min, max) = ends(hits, sorted);
     if let (true, Some(min)) = (options.min, min) {
         out.push_str(&format!(" MIN {min}"));
     }
@@ -211,7 +220,7 @@ pub fn update(tag: &str, options: ReturnOptions, sorted: bool, old: &[u32], new:
     if listed && !added.is_empty() {
         out.push_str(&format!(" ADDTO ({})", pairs(&added)));
     }
-    let (min, max) = if sorted { (new.first(), new.last()) } else { (new.iter().min(), new.iter().max()) };
+    let (min, max) = ends(new, sorted);
     if let (true, Some(min)) = (options.min, min) {
         out.push_str(&format!(" MIN {min}"));
     }
@@ -245,7 +254,7 @@ pub fn saved(options: ReturnOptions, hits: &[u32], sorted: bool) -> Vec<u32> {
     if options.all || options.count || !(options.min || options.max || options.partial.is_some()) {
         return hits.to_vec();
     }
-    let (min, max) = if sorted { (hits.first(), hits.last()) } else { (hits.iter().min(), hits.iter().max()) };
+    let (min, max) = ends(hits, sorted);
     let mut kept: Vec<u32> = Vec::new();
     kept.extend(min.filter(|_| options.min));
     kept.extend(max.filter(|_| options.max));

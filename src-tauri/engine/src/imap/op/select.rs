@@ -150,7 +150,7 @@ impl Session {
                 };
                 out = self.expunge_lines(&gone);
                 if let Some(sel) = self.selected.as_mut() {
-                    sel.messages.retain(|m| !(m.uid <= known_last && present.binary_search(&m.uid).is_err()));
+                    sel.remove_at(gone.iter().map(|g| g.0));
                 }
             } else {
                 deferred = true;
