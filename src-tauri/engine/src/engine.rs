@@ -161,7 +161,8 @@ impl Engine {
         tasks.push(tokio::spawn(crate::queue::client::run(queue)));
         tasks.push(tokio::spawn(watch_other_processes(self.clone())));
         tasks.push(tokio::spawn(write_status(self.clone())));
-        tasks.push(tokio::spawn(sweep_now_and_then(self.inner.store.clone(), self.inner.shutdown.clone())));
+        tasks.push(tokio::spawn(crate::housekeeping::sweep_now_and_then(self.inner.store.clone(), self.inner.settings.subscribe(), self.inner.shutdown.clone())));
+        tasks.push(tokio::spawn(crate::housekeeping::prune_now_and_then(self.inner.store.clone(), self.inner.shutdown.clone())));
         tasks.push(tokio::spawn(end_sessions_of_changed_accounts(self.inner.store.clone(), self.inner.accounts.clone(), self.inner.shutdown.clone())));
         tasks.push(tokio::spawn(crate::bandwidth::control::watch_script(self.inner.bandwidth.clone(), self.inner.shutdown.clone())));
         tracing::info!(target: "engine", data_dir = %self.inner.dir.root().display(), "Postroom started");
@@ -562,25 +563,6 @@ async fn end_sessions_of_changed_accounts(store: crate::store::Store, accounts: 
             let _ = tokio::task::spawn_blocking(move || a.revalidate(&s)).await;
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
-}
-
-/// Gives disk space back (see [`crate::store::sweep`]) shortly after start (leftovers of a crash) and then
-/// every [`crate::store::sweep::INTERVAL`].
-async fn sweep_now_and_then(store: crate::store::Store, shutdown: tokio_util::sync::CancellationToken) {
-    let mut wait = std::time::Duration::from_secs(5);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(wait) => {}
-        }
-        let s = store.clone();
-        match tokio::task::spawn_blocking(move || crate::store::sweep::sweep(&s)).await {
-            Ok(Err(e)) => tracing::error!(target: "store", error = %e, "could not reclaim disk space"),
-            Err(e) => tracing::error!(target: "store", error = %e, "the disk sweep failed"),
-            Ok(Ok(_)) => {}
-        }
-        wait = crate::store::sweep::INTERVAL;
     }
 }
 

@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod engine;
 pub mod error;
 pub mod geoip;
+pub mod housekeeping;
 pub mod imap;
 pub mod logging;
 pub mod logwriter;

@@ -44,6 +44,27 @@ pub fn start_of_today() -> i64 {
     now - now.rem_euclid(86_400)
 }
 
+/// A point in time as an admin types it: RFC 3339 (`2026-12-04T09:30:00Z`, or with an offset), a local
+/// date and time (`2026-12-04 09:30`, seconds optional; `T` also accepted), a local date (its midnight),
+/// or Unix seconds. Returns Unix seconds.
+pub fn parse_when(text: &str) -> Option<i64> {
+    use chrono::{Local, NaiveDate, NaiveDateTime, TimeZone};
+    let t = text.trim();
+    if let Ok(secs) = t.parse::<i64>() {
+        return Some(secs);
+    }
+    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+        return Some(d.timestamp());
+    }
+    let local = |n: NaiveDateTime| Local.from_local_datetime(&n).earliest().map(|d| d.timestamp());
+    for form in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(t, form) {
+            return local(n);
+        }
+    }
+    NaiveDate::parse_from_str(t, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).and_then(local)
+}
+
 /// A certificate valid from yesterday for `days` days, in the form rcgen takes.
 pub fn certificate_validity(days: i64) -> (time::OffsetDateTime, time::OffsetDateTime) {
     let now = time::OffsetDateTime::now_utc();
@@ -124,6 +145,18 @@ fn timestamp_at_offset(out: &mut Vec<u8>, unix_ms: i64, offset_secs: i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_read_as_an_admin_types_them() {
+        assert_eq!(parse_when("1764840600"), Some(1_764_840_600));
+        assert_eq!(parse_when("2025-12-04T09:30:00Z"), Some(1_764_840_600));
+        assert_eq!(parse_when("2025-12-04T10:30:00+01:00"), Some(1_764_840_600));
+        let local = parse_when("2025-12-04 09:30").unwrap();
+        assert_eq!(parse_when("2025-12-04T09:30:00"), Some(local));
+        assert_eq!(parse_when("2025-12-04").map(|m| local - m), Some(9 * 3600 + 1800));
+        assert_eq!(parse_when("yesterday"), None);
+        assert_eq!(parse_when("2025-13-04"), None);
+    }
 
     #[test]
     fn civil_dates_match_the_calendar() {

@@ -2,6 +2,7 @@
 //! directly, so they work whether or not `serve` is running; a running server notices within a second.
 //! Errors go to standard error with a non-zero exit code.
 
+mod cleanup;
 mod output;
 
 use std::collections::BTreeMap;
@@ -66,74 +67,10 @@ enum Command {
     Bandwidth(BandwidthCommand),
     /// Prune rules: old mail that leaves by itself (global rules, and each user's)
     #[command(subcommand)]
-    Prune(PruneCommand),
-}
-
-#[derive(Subcommand, Debug)]
-enum PruneCommand {
-    /// The rules: `list`, `add`, `del`
+    Prune(cleanup::PruneCommand),
+    /// The Recycle Bin: every deleted message (and user) for its retention time
     #[command(subcommand)]
-    Rules(PruneRulesCommand),
-    /// What the rules would take now, per rule, with the first 50 messages; nothing is taken
-    Preview {
-        /// Only this user's mail (under the global rules and the user's own)
-        #[arg(long)]
-        user: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-enum PruneRulesCommand {
-    /// Global rules and every user's (with --user: the global ones and that user's)
-    List {
-        #[arg(long)]
-        user: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Adds a rule (a user's with --user, else global); prints the new rule's id
-    Add {
-        #[arg(long)]
-        user: Option<String>,
-        /// One folder (INBOX in any letter case), or * for every folder
-        #[arg(long)]
-        folder: String,
-        /// Days since Postroom first saw the message
-        #[arg(long)]
-        age: u32,
-        /// Only messages of at least this many bytes
-        #[arg(long)]
-        min_size: Option<u64>,
-        #[arg(long, value_enum, default_value = "either")]
-        read: ReadArg,
-        #[arg(long, value_enum, default_value = "either")]
-        flagged: FlaggedArg,
-        /// Only messages marked \Deleted
-        #[arg(long)]
-        deleted: bool,
-        /// Only messages marked as spam
-        #[arg(long)]
-        spam: bool,
-    },
-    /// Deletes a rule
-    #[command(alias = "delete")]
-    Del { id: i64 },
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum ReadArg {
-    Read,
-    Unread,
-    Either,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum FlaggedArg {
-    Flagged,
-    Unflagged,
-    Either,
+    Recycle(cleanup::RecycleCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -262,6 +199,8 @@ enum UserCommand {
     /// Delete a user (the mailbox goes to the recycle bin)
     #[command(alias = "delete")]
     Del { name: String },
+    /// Bring back a deleted user with their mail, while the Recycle Bin still holds them
+    Restore { name: String },
     /// Change a user's password
     Passwd {
         name: String,
@@ -348,7 +287,8 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Settings(c) => settings_command(&open_store(&root)?, c).map(|_| 0),
         Command::Queue(c) => queue_command(&open_store(&root)?, c).map(|_| 0),
         Command::Bans(c) => bans_command(&open_store(&root)?, c).map(|_| 0),
-        Command::Prune(c) => prune_command(&open_store(&root)?, c),
+        Command::Prune(c) => cleanup::prune_command(&open_store(&root)?, c),
+        Command::Recycle(c) => cleanup::recycle_command(&open_store(&root)?, c),
         Command::Logwriter(LogwriterCommand::Stats(f)) => output::logwriter_stats(&DataDir::create(&root)?, f.json),
         Command::Geoimport(a) => geoimport(&root, a),
         Command::Geoip(c) => geoip_command(&open_store(&root)?, c),
@@ -550,6 +490,13 @@ fn user(store: &Store, command: UserCommand) -> Result<()> {
             directory.delete(&name)?;
             println!("user {name} deleted (mailbox moved to the recycle bin)");
         }
+        UserCommand::Restore { name } => {
+            let left_out = directory.restore(&name)?;
+            println!("user {name} restored with their mail");
+            for alias in left_out {
+                eprintln!("alias {alias} is someone else's now; it was not restored");
+            }
+        }
         UserCommand::Passwd { name, password_stdin } => {
             let password = read_password(password_stdin)?;
             directory.set_password(&name, &password)?;
@@ -657,76 +604,3 @@ fn bans_command(store: &Store, command: BansCommand) -> Result<()> {
     Ok(())
 }
 
-fn prune_command(store: &Store, command: PruneCommand) -> Result<i32> {
-    use crate::mailbox::prune::{self, Either, NewRule};
-    let either = |yes: bool, no: bool| if yes { Either::Yes } else if no { Either::No } else { Either::Either };
-    let shown = |e: Either, yes: &'static str, no: &'static str| match e {
-        Either::Yes => yes,
-        Either::No => no,
-        Either::Either => "either",
-    };
-    match command {
-        PruneCommand::Rules(PruneRulesCommand::List { user, json }) => {
-            let rules = store.read(|c| prune::list(c, user.as_deref()))?.map_err(|e| anyhow::anyhow!("{e}"))?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rules)?);
-            } else if rules.is_empty() {
-                println!("no prune rules");
-            } else {
-                println!("{:<5} {:<12} {:<20} {:>6} {:>12} {:<7} {:<10} {:<8} SPAM", "ID", "USER", "FOLDER", "AGE", "MIN SIZE", "READ", "FLAGGED", "DELETED");
-                for r in rules {
-                    let (id, user, r) = (r.id, r.user, r.columns);
-                    let size = r.min_size.map_or("-".to_string(), |s| s.to_string());
-                    let (deleted, spam) = (if r.deleted { "yes" } else { "-" }, if r.spam { "yes" } else { "-" });
-                    let user = user.as_deref().unwrap_or("(global)");
-                    println!(
-                        "{:<5} {:<12} {:<20} {:>6} {:>12} {:<7} {:<10} {:<8} {spam}",
-                        id,
-                        user,
-                        r.folder,
-                        r.age_days,
-                        size,
-                        shown(r.read, "read", "unread"),
-                        shown(r.flagged, "flagged", "unflagged"),
-                        deleted
-                    );
-                }
-            }
-        }
-        PruneCommand::Rules(PruneRulesCommand::Add { user, folder, age, min_size, read, flagged, deleted, spam }) => {
-            let rule = NewRule {
-                folder,
-                age_days: age,
-                min_size,
-                read: either(matches!(read, ReadArg::Read), matches!(read, ReadArg::Unread)),
-                flagged: either(matches!(flagged, FlaggedArg::Flagged), matches!(flagged, FlaggedArg::Unflagged)),
-                deleted,
-                spam,
-            };
-            let id = store.write(move |c| prune::add(c, user.as_deref(), &rule))?.map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("{id}");
-        }
-        PruneCommand::Rules(PruneRulesCommand::Del { id }) => {
-            if !store.write(move |c| prune::delete(c, id))? {
-                anyhow::bail!("there is no prune rule {id}");
-            }
-            println!("prune rule {id} deleted");
-        }
-        PruneCommand::Preview { user, json } => {
-            let now = crate::store::now();
-            let p = store.read(|c| prune::preview(c, user.as_deref(), now))?.map_err(|e| anyhow::anyhow!("{e}"))?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&p)?);
-            } else {
-                println!("the rules would prune {} messages ({} bytes) now", p.messages, p.bytes);
-                for (rule, messages, bytes) in &p.per_rule {
-                    println!("  rule {rule}: {messages} messages ({bytes} bytes)");
-                }
-                for m in &p.first {
-                    println!("  {} {} UID {} {} bytes (rule {})", m.user, m.folder, m.uid, m.size, m.rule);
-                }
-            }
-        }
-    }
-    Ok(0)
-}

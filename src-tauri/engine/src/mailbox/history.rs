@@ -117,9 +117,9 @@ mod tests {
     fn expunges_are_listed_after_the_modseq_they_happened_at() {
         let (c, f) = folder_with(10);
         let before = modseq(&c);
-        crate::mailbox::expunge(&c, f, &ids_of(&c, f, &[2, 3, 4])).unwrap();
+        crate::mailbox::expunge(&c, f, &ids_of(&c, f, &[2, 3, 4]), crate::mailbox::Removal::Moved).unwrap();
         let middle = modseq(&c);
-        crate::mailbox::expunge(&c, f, &ids_of(&c, f, &[9])).unwrap();
+        crate::mailbox::expunge(&c, f, &ids_of(&c, f, &[9]), crate::mailbox::Removal::Moved).unwrap();
         assert_eq!(vanished_since(&c, f, before).unwrap(), vec![(2, 4), (9, 9)]);
         assert_eq!(vanished_since(&c, f, middle).unwrap(), vec![(9, 9)]);
         assert_eq!(vanished_since(&c, f, modseq(&c)).unwrap(), vec![]);
@@ -130,7 +130,7 @@ mod tests {
         let (c, f) = folder_with(30);
         let start = modseq(&c);
         for uid in 1..=25u32 {
-            crate::mailbox::expunge(&c, f, &ids_of(&c, f, &[uid])).unwrap();
+            crate::mailbox::expunge(&c, f, &ids_of(&c, f, &[uid]), crate::mailbox::Removal::Moved).unwrap();
             let kept: i64 = c.query_row("SELECT expunged_kept FROM folders WHERE id = 1", [], |r| r.get(0)).unwrap();
             if kept > 10 {
                 trim(&c, f, 5).unwrap();

@@ -1,11 +1,13 @@
 //! What POP3 and IMAP4 share about a user's mail: listing a folder's messages, reading a body, setting
-//! flags and expunging. Every change bumps the message's and the folder's mod-sequence (CONDSTORE), and
-//! an expunge releases the message's reference on its body.
+//! flags and expunging. Every change bumps the message's and the folder's mod-sequence (CONDSTORE). A
+//! deleted message goes to the Recycle Bin ([`recycle`]) holding its body; a moved one releases its
+//! reference at once.
 
 pub mod history;
 pub mod meta;
 pub mod mime;
 pub mod prune;
+pub mod recycle;
 pub mod section;
 pub mod url;
 
@@ -32,21 +34,46 @@ pub fn mark_seen(c: &Connection, folder_id: i64, ids: &[i64]) -> StoreResult<usi
     Ok(changed)
 }
 
-/// Removes the messages from the folder for good; ids already gone are skipped. Returns how many went.
-/// Each expunged UID is remembered with the expunge's mod-sequence (see `history`).
-pub fn expunge(c: &Connection, folder_id: i64, ids: &[i64]) -> StoreResult<usize> {
+/// What becomes of messages taken out of a folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal<'a> {
+    /// Deleted: each goes to the Recycle Bin (see [`recycle`]) with this reason, its body still held.
+    Deleted(&'a str),
+    /// Moved (IMAP's MOVE, renaming INBOX): the message lives on in another folder, so nothing is kept
+    /// and this folder's reference on the body is released.
+    Moved,
+}
+
+/// Takes the messages out of the folder; ids already gone are skipped. Returns how many went. Each
+/// expunged UID is remembered with the expunge's mod-sequence (see `history`), so open sessions and
+/// resynchronising clients are told.
+pub fn expunge(c: &Connection, folder_id: i64, ids: &[i64], removal: Removal) -> StoreResult<usize> {
     if ids.is_empty() {
         return Ok(0);
     }
     let modseq = next_modseq(c, folder_id)?;
-    let mut delete = c.prepare_cached("DELETE FROM messages WHERE id = ?1 AND folder_id = ?2 RETURNING uid, blob_id")?;
-    let mut release = c.prepare_cached("UPDATE blobs SET refcount = refcount - 1 WHERE id = ?1")?;
     let mut uids = Vec::with_capacity(ids.len());
-    for id in ids {
-        let gone: Option<(u32, i64)> = delete.query_row(params![id, folder_id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
-        if let Some((uid, blob_id)) = gone {
-            release.execute([blob_id])?;
-            uids.push(uid);
+    match removal {
+        Removal::Moved => {
+            let mut delete = c.prepare_cached("DELETE FROM messages WHERE id = ?1 AND folder_id = ?2 RETURNING uid, blob_id")?;
+            let mut release = c.prepare_cached("UPDATE blobs SET refcount = refcount - 1 WHERE id = ?1")?;
+            for id in ids {
+                let gone: Option<(u32, i64)> = delete.query_row(params![id, folder_id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+                if let Some((uid, blob_id)) = gone {
+                    release.execute([blob_id])?;
+                    uids.push(uid);
+                }
+            }
+        }
+        Removal::Deleted(reason) => {
+            let mut keep = c.prepare_cached(recycle::KEEP_ONE)?;
+            let mut delete = c.prepare_cached("DELETE FROM messages WHERE id = ?1 AND folder_id = ?2 RETURNING uid")?;
+            let now = crate::store::now();
+            for id in ids {
+                if keep.execute(params![id, folder_id, now, reason])? == 1 {
+                    uids.push(delete.query_row(params![id, folder_id], |r| r.get(0))?);
+                }
+            }
         }
     }
     history::remember(c, folder_id, modseq, &uids)?;
@@ -197,11 +224,9 @@ pub fn delete_folder(c: &Connection, user_id: i64, path: &str) -> StoreResult<Re
     if f.path == "INBOX" {
         return Ok(Err(FolderError::NotAllowed("INBOX cannot be deleted")));
     }
-    c.execute(
-        "UPDATE blobs SET refcount = refcount - (SELECT count(*) FROM messages m WHERE m.folder_id = ?1 AND m.blob_id = blobs.id)
-         WHERE id IN (SELECT blob_id FROM messages WHERE folder_id = ?1)",
-        [f.id],
-    )?;
+    // Its messages go to the Recycle Bin, holding their bodies; restored, they come back to a folder of
+    // this name made again.
+    c.execute(recycle::KEEP_FOLDER, params![f.id, crate::store::now(), recycle::reason::FOLDER_DELETED])?;
     c.execute("DELETE FROM messages WHERE folder_id = ?1", [f.id])?;
     c.execute("DELETE FROM folders WHERE id = ?1", [f.id])?;
     Ok(Ok(()))
@@ -229,7 +254,7 @@ pub fn rename_folder(c: &Connection, user_id: i64, from: &str, to: &str) -> Stor
             ids
         };
         copy_messages(c, source.id, &ids, target.id)?;
-        expunge(c, source.id, &ids)?;
+        expunge(c, source.id, &ids, Removal::Moved)?;
         return Ok(Ok(()));
     }
     if to == "INBOX" || to.starts_with(&format!("{}/", source.path)) {

@@ -3,8 +3,10 @@
 //! days since Postroom first saw the message, a minimum Size, Read, Flagged, Deleted and Spam. All of a
 //! rule's columns must match; any rule matching prunes the message; flags are read when pruning runs.
 //!
-//! This module keeps the rules and says what they would take now (the preview). Taking it — into the
-//! Recycle Bin, so nothing pruned is lost for its retention time — comes with the bin.
+//! This module keeps the rules, says what they would take now (the preview) and takes it ([`run`]): into
+//! the Recycle Bin, through the single writer in bounded batches (each looks at [`SCAN`] messages in id
+//! order), so SMTP's commits and IMAP's commands interleave with a pass over a million messages. Sessions
+//! see the messages leave as after any other session's expunge; each gets a line in postroom.log.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -236,6 +238,99 @@ pub fn preview(c: &Connection, user: Option<&str>, now: i64) -> StoreResult<Resu
     }
     out.per_rule.sort_unstable();
     Ok(Ok(out))
+}
+
+/// Messages one write looks at.
+pub const SCAN: usize = 2000;
+
+/// One message a pass took.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    pub user: String,
+    pub folder: String,
+    pub uid: u32,
+    pub size: u64,
+    pub rule: i64,
+}
+
+/// Looks at up to [`SCAN`] live users' messages with ids above `after` and takes into the Recycle Bin
+/// those a rule matches at `now`. Returns what it took and the last id it looked at (`None`: the end).
+pub fn run_batch(c: &Connection, now: i64, after: i64) -> StoreResult<(Vec<Pruned>, Option<i64>)> {
+    let sql = format!(
+        "SELECT m.id, m.folder_id, u.name, f.path, m.uid, m.size,
+                (SELECT min(r.id) FROM prune_rules r WHERE {MATCHES}) AS rule
+         FROM messages m JOIN folders f ON f.id = m.folder_id JOIN users u ON u.id = f.user_id
+         WHERE m.id > ?2 AND u.deleted_at IS NULL ORDER BY m.id LIMIT ?3"
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![now, after, SCAN as i64])?;
+    let (mut last, mut seen) = (after, 0usize);
+    // (folder, rule) → the ids to take, and what to log.
+    let mut takes: std::collections::BTreeMap<(i64, i64), Vec<i64>> = Default::default();
+    let mut pruned = Vec::new();
+    while let Some(r) = rows.next()? {
+        seen += 1;
+        last = r.get(0)?;
+        let Some(rule) = r.get::<_, Option<i64>>(6)? else { continue };
+        takes.entry((r.get(1)?, rule)).or_default().push(last);
+        pruned.push(Pruned { user: r.get(2)?, folder: r.get(3)?, uid: r.get(4)?, size: r.get::<_, i64>(5)? as u64, rule });
+    }
+    drop(rows);
+    for ((folder_id, rule), ids) in &takes {
+        super::expunge(c, *folder_id, ids, super::Removal::Deleted(&super::recycle::reason::rule(*rule)))?;
+    }
+    if !pruned.is_empty() {
+        let bytes: u64 = pruned.iter().map(|p| p.size).sum();
+        c.execute(
+            "INSERT INTO pruned_daily(day, messages, bytes) VALUES (?1, ?2, ?3)
+             ON CONFLICT(day) DO UPDATE SET messages = messages + excluded.messages, bytes = bytes + excluded.bytes",
+            params![now.div_euclid(86_400), pruned.len() as i64, bytes as i64],
+        )?;
+    }
+    Ok((pruned, (seen == SCAN).then_some(last)))
+}
+
+/// Whether there is any rule at all (a pass without one has nothing to look at).
+pub fn any(c: &Connection) -> StoreResult<bool> {
+    Ok(c.query_row("SELECT EXISTS (SELECT 1 FROM prune_rules)", [], |r| r.get(0))?)
+}
+
+/// A number that changes whenever the rules do (a trigger counts every change): the background pass runs
+/// again when it moves.
+pub fn generation(c: &Connection) -> StoreResult<i64> {
+    Ok(c.query_row("SELECT generation FROM prune_state", [], |r| r.get(0))?)
+}
+
+/// One whole pass at `now`: every batch until the last message, each its own write, `pause` between
+/// them so that other writes go first. Every message taken is logged. Returns (messages, bytes).
+pub fn run(store: &crate::store::Store, now: i64, pause: std::time::Duration) -> StoreResult<(u64, u64)> {
+    if !store.read(any)? {
+        return Ok((0, 0));
+    }
+    let (mut messages, mut bytes, mut after) = (0u64, 0u64, 0i64);
+    loop {
+        let (pruned, next) = store.write(move |c| run_batch(c, now, after))?;
+        for p in &pruned {
+            tracing::info!(target: "prune", user = %p.user, folder = %p.folder, uid = p.uid, size = p.size, rule = p.rule, "message pruned into the Recycle Bin");
+            messages += 1;
+            bytes += p.size;
+        }
+        match next {
+            Some(id) => after = id,
+            None => return Ok((messages, bytes)),
+        }
+        if !pause.is_zero() {
+            std::thread::sleep(pause);
+        }
+    }
+}
+
+/// Bytes and messages pruned per day (UTC days, oldest first) over the last `days` days before `now`.
+pub fn daily(c: &Connection, now: i64, days: i64) -> StoreResult<Vec<(i64, u64, u64)>> {
+    let today = now.div_euclid(86_400);
+    let mut stmt = c.prepare("SELECT day, messages, bytes FROM pruned_daily WHERE day > ?1 ORDER BY day")?;
+    let rows = stmt.query_map([today - days], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64)))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 #[cfg(test)]

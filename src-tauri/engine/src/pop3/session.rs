@@ -441,7 +441,7 @@ impl Session {
             .store
             .write_async(move |c| {
                 mailbox::mark_seen(c, folder, &seen)?;
-                mailbox::expunge(c, folder, &deleted)
+                mailbox::expunge(c, folder, &deleted, mailbox::Removal::Deleted(mailbox::recycle::reason::POP3))
             })
             .await;
         match result {

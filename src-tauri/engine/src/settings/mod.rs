@@ -10,6 +10,7 @@ mod access;
 mod bandwidth;
 mod logging;
 mod mailboxes;
+mod message_store;
 mod outbound;
 mod services;
 mod smtp;
@@ -26,6 +27,7 @@ pub use bandwidth::{check_limit_value, NotALimit, BandwidthPool, BandwidthSettin
 pub use access::{AccessAction, AccessRule, AccessSettings, Matcher, RuleError, RuleKind, ServiceAccess};
 pub use logging::{KeepBy, LogLevel, LogSettings, RetentionSettings, SessionLogSetting, SessionLogs, WriterSettings};
 pub use mailboxes::{ImapSettings, Pop3Settings};
+pub use message_store::{MessageStoreSettings, MAX_RECYCLE_HOURS};
 pub use smtp::SmtpSettings;
 
 use crate::error::{ApiError, ApiResult, FieldError};
@@ -45,6 +47,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub access: AccessSettings,
     pub bandwidth: BandwidthSettings,
+    pub store: MessageStoreSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,6 +159,7 @@ pub fn validate_change(settings: &Settings, previous: Option<&Settings>) -> ApiR
     settings.log.validate(&mut errors);
     settings.access.validate(&mut errors);
     settings.bandwidth.validate(&mut errors);
+    settings.store.validate(&mut errors);
     let tls = &settings.tls;
     match (tls.cert_file.is_empty(), tls.key_file.is_empty()) {
         (true, true) => {}

@@ -87,6 +87,24 @@ pub fn read(conn: &Connection, blobs_dir: &Path, blob_id: i64) -> StoreResult<Ve
     }
 }
 
+/// The first `max` bytes of a body (its header, for listing), without reading a large file whole.
+pub fn read_head(conn: &Connection, blobs_dir: &Path, blob_id: i64, max: usize) -> StoreResult<Vec<u8>> {
+    let (sha256, data): (String, Option<Vec<u8>>) = conn
+        .prepare_cached("SELECT sha256, substr(data, 1, ?2) FROM blobs WHERE id = ?1")?
+        .query_row(rusqlite::params![blob_id, max as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))?;
+    match data {
+        Some(bytes) => Ok(bytes),
+        None => {
+            use std::io::Read;
+            let mut head = Vec::with_capacity(max);
+            std::fs::File::open(file_path(blobs_dir, &sha256))?.take(max as u64).read_to_end(&mut head)?;
+            Ok(head)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

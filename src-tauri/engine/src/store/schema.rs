@@ -239,6 +239,40 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN arrived_at INTEGER;
     UPDATE messages SET arrived_at = received_at;
     "#,
+    // 14: the message Recycle Bin: everything deleted (an expunge, POP3's DELE, a prune rule, the admin, a
+    // deleted folder) waits here with its body still referenced, until restored or expired. A deleted
+    // user's aliases are kept with the user's bin row, to come back with them. Bytes and messages pruned
+    // per day, for the Message Store page's growth line; a count of rule changes, which start a pass.
+    r#"
+    CREATE TABLE recycled (
+        id          INTEGER PRIMARY KEY,
+        user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        folder      TEXT NOT NULL,
+        uid         INTEGER NOT NULL,
+        blob_id     INTEGER NOT NULL REFERENCES blobs(id),
+        size        INTEGER NOT NULL,
+        flags       INTEGER NOT NULL,
+        keywords    TEXT NOT NULL,
+        spam        INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        arrived_at  INTEGER,
+        deleted_at  INTEGER NOT NULL,
+        reason      TEXT NOT NULL
+    );
+    CREATE INDEX recycled_by_time ON recycled(deleted_at);
+    CREATE INDEX recycled_by_user ON recycled(user_id, deleted_at);
+    ALTER TABLE recycle_bin ADD COLUMN aliases TEXT NOT NULL DEFAULT '';
+    CREATE TABLE prune_state (generation INTEGER NOT NULL);
+    INSERT INTO prune_state VALUES (0);
+    CREATE TRIGGER prune_rules_added AFTER INSERT ON prune_rules BEGIN UPDATE prune_state SET generation = generation + 1; END;
+    CREATE TRIGGER prune_rules_changed AFTER UPDATE ON prune_rules BEGIN UPDATE prune_state SET generation = generation + 1; END;
+    CREATE TRIGGER prune_rules_deleted AFTER DELETE ON prune_rules BEGIN UPDATE prune_state SET generation = generation + 1; END;
+    CREATE TABLE pruned_daily (
+        day      INTEGER PRIMARY KEY,
+        messages INTEGER NOT NULL,
+        bytes    INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// Applies every migration the database has not seen yet.

@@ -153,14 +153,53 @@ impl Directory {
             let Some(id) = live_user_id(c, &wanted)? else { return Ok(false) };
             let at = now();
             c.execute("UPDATE users SET deleted_at = ?1 WHERE id = ?2", params![at, id])?;
+            // The aliases are kept with the bin's row, to come back if the user is restored.
+            c.execute(
+                "INSERT INTO recycle_bin(user_id, name, deleted_at, aliases)
+                 VALUES (?1, ?2, ?3, (SELECT coalesce(group_concat(alias, ' '), '') FROM aliases WHERE user_id = ?1))",
+                params![id, wanted, at],
+            )?;
             c.execute("DELETE FROM aliases WHERE user_id = ?1", [id])?;
-            c.execute("INSERT INTO recycle_bin(user_id, name, deleted_at) VALUES (?1, ?2, ?3)", params![id, wanted, at])?;
             Ok(true)
         })?;
         if !deleted {
             return Err(no_such_user(name));
         }
         Ok(())
+    }
+
+    /// Brings back the user most recently deleted under `name`, with their mail and aliases, while the
+    /// Recycle Bin still holds them. The name must be free again; an alias someone else took meanwhile
+    /// stays theirs and is returned, so the admin can be told.
+    pub fn restore(&self, name: &str) -> ApiResult<Vec<String>> {
+        let wanted = name.to_string();
+        let outcome = self.store.write(move |c| {
+            let deleted: Option<(i64, String)> = c
+                .query_row(
+                    "SELECT u.id, coalesce((SELECT b.aliases FROM recycle_bin b WHERE b.user_id = u.id ORDER BY b.deleted_at DESC LIMIT 1), '')
+                     FROM users u WHERE u.name = ?1 AND u.deleted_at IS NOT NULL ORDER BY u.deleted_at DESC LIMIT 1",
+                    [&wanted],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((id, aliases)) = deleted else { return Ok(Err(ApiError::not_found(format!("no deleted user called '{wanted}' is in the Recycle Bin")))) };
+            if let Some(taken) = name_taken(c, &wanted, Some(id))? {
+                return Ok(Err(ApiError::conflict(format!("{taken}: rename or delete that user first"))));
+            }
+            c.execute("UPDATE users SET deleted_at = NULL WHERE id = ?1", [id])?;
+            c.execute("DELETE FROM recycle_bin WHERE user_id = ?1", [id])?;
+            let mut left_out = Vec::new();
+            for alias in aliases.split_whitespace() {
+                if name_taken(c, alias, Some(id))?.is_some() {
+                    left_out.push(alias.to_string());
+                } else {
+                    c.execute("INSERT INTO aliases(alias, user_id) VALUES (?1, ?2)", params![alias, id])?;
+                }
+            }
+            Ok(Ok(left_out))
+        })??;
+        tracing::info!(target: "users", user = %name, "user restored from the Recycle Bin");
+        Ok(outcome)
     }
 
     /// Checks a login; `None` when the user does not exist, is disabled, or the password is wrong.

@@ -30,7 +30,7 @@ impl Session {
                 let Some(target) = mailbox::folder(c, user, &path)? else { return Ok(None) };
                 let pairs = mailbox::copy_messages(c, source, &ids, target.id)?;
                 if moving {
-                    mailbox::expunge(c, source, &ids)?;
+                    mailbox::expunge(c, source, &ids, mailbox::Removal::Moved)?;
                 }
                 Ok(Some((target.uidvalidity, pairs)))
             })
@@ -87,7 +87,7 @@ impl Session {
         let ids: Vec<i64> = gone.iter().map(|&i| sel.messages[i].id).collect();
         let folder_id = sel.folder.id;
         if !ids.is_empty() {
-            if let Err(e) = self.ctx.shared.store.write_async(move |c| mailbox::expunge(c, folder_id, &ids)).await {
+            if let Err(e) = self.ctx.shared.store.write_async(move |c| mailbox::expunge(c, folder_id, &ids, mailbox::Removal::Deleted(mailbox::recycle::reason::IMAP))).await {
                 tracing::error!(target: "imap", error = %e, "EXPUNGE failed");
                 return;
             }
