@@ -4,77 +4,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, Write};
 use std::time::Duration;
 
+use common::imap::Session;
 use common::mail::MailOffice;
-
-/// One raw IMAP session as alice.
-struct Session {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-    next: u32,
-}
-
-impl Session {
-    fn login(office: &MailOffice) -> Session {
-        Session::login_as(office, "alice", "alice-secret")
-    }
-
-    fn login_as(office: &MailOffice, user: &str, password: &str) -> Session {
-        let stream = TcpStream::connect(("127.0.0.1", office.port("imap"))).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let mut s = Session { reader: BufReader::new(stream.try_clone().unwrap()), writer: stream, next: 0 };
-        let mut greeting = String::new();
-        s.reader.read_line(&mut greeting).unwrap();
-        assert!(greeting.starts_with("* OK"), "{greeting}");
-        let login = s.cmd(&format!("LOGIN {user} {password}"));
-        assert!(login.last().unwrap().contains("OK"), "{login:?}");
-        s
-    }
-
-    /// Sends one command; every line of the answer up to and including the tagged one, without CRLF.
-    fn cmd(&mut self, command: &str) -> Vec<String> {
-        self.next += 1;
-        let tag = format!("t{}", self.next);
-        self.writer.write_all(format!("{tag} {command}\r\n").as_bytes()).unwrap();
-        let mut lines = Vec::new();
-        loop {
-            let mut line = String::new();
-            assert!(self.reader.read_line(&mut line).unwrap() > 0, "the server closed the connection after {lines:?}");
-            let line = line.trim_end_matches("\r\n").to_string();
-            let done = line.starts_with(&format!("{tag} "));
-            lines.push(line);
-            if done {
-                return lines;
-            }
-        }
-    }
-
-    /// Lines the server sends without being asked, read until one contains `want` (20 s at most).
-    fn unsolicited(&mut self, want: &str) -> Vec<String> {
-        let mut lines = Vec::new();
-        loop {
-            let mut line = String::new();
-            assert!(self.reader.read_line(&mut line).unwrap_or(0) > 0, "no {want:?} came; only {lines:?}");
-            let line = line.trim_end_matches("\r\n").to_string();
-            let done = line.contains(want);
-            lines.push(line);
-            if done {
-                return lines;
-            }
-        }
-    }
-
-    /// The untagged lines of a command that must succeed.
-    fn ok(&mut self, command: &str) -> Vec<String> {
-        let mut lines = self.cmd(command);
-        let tagged = lines.pop().unwrap();
-        assert!(tagged.split(' ').nth(1) == Some("OK"), "{command}: {tagged} after {lines:?}");
-        lines
-    }
-}
 
 /// alice with `count` plain messages.
 fn office(count: usize) -> MailOffice {

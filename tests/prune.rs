@@ -1,10 +1,15 @@
-//! Prune rules from the command line, as a script or an admin uses them (issue 15, first part): rules
-//! added, listed and deleted in the exact forms scripts rely on, folder patterns refused with VPOP3's
-//! reason, and the preview — what the rules would take now — against mail delivered over SMTP whose
-//! arrival is set back in the database (the server's clock is not moved).
+//! Prune rules as a script or an admin uses them: rules added, listed and deleted in the exact forms
+//! scripts rely on, folder patterns refused with VPOP3's reason, the preview, and passes — started by a
+//! rule change in the running server, or by `prune run` — that open IMAP and POP3 sessions live through.
+//! The clock is controlled by setting arrival times back in the database (the server's clock is not moved).
 
 mod common;
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::imap::Session;
 use common::mail::MailOffice;
 use common::{ok, run};
 
@@ -66,4 +71,92 @@ fn a_folder_pattern_or_an_unknown_user_is_refused_with_the_reason() {
     let bad_read = run(d, &["prune", "rules", "add", "--folder", "*", "--age", "30", "--read", "sometimes"], "");
     assert!(!bad_read.status.success() && String::from_utf8_lossy(&bad_read.stderr).contains("possible values: read, unread, either"));
     assert_eq!(ok(d, &["prune", "rules", "list"], ""), "no prune rules\n");
+}
+
+/// A raw POP3 session as alice: (reader, writer).
+fn pop3(office: &MailOffice) -> (BufReader<TcpStream>, TcpStream) {
+    let stream = TcpStream::connect(("127.0.0.1", office.port("pop3"))).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut pop = (BufReader::new(stream.try_clone().unwrap()), stream);
+    assert!(pop3_line(&mut pop, None).starts_with("+OK"));
+    assert!(pop3_line(&mut pop, Some("USER alice")).starts_with("+OK"));
+    assert!(pop3_line(&mut pop, Some("PASS alice-secret")).starts_with("+OK"));
+    pop
+}
+
+fn pop3_line(pop: &mut (BufReader<TcpStream>, TcpStream), command: Option<&str>) -> String {
+    if let Some(c) = command {
+        pop.1.write_all(format!("{c}\r\n").as_bytes()).unwrap();
+    }
+    let mut line = String::new();
+    pop.0.read_line(&mut line).unwrap();
+    line
+}
+
+/// The lines of a multi-line POP3 answer after its +OK, up to the final dot.
+fn pop3_body(pop: &mut (BufReader<TcpStream>, TcpStream)) -> String {
+    let mut body = String::new();
+    loop {
+        let mut line = String::new();
+        pop.0.read_line(&mut line).unwrap();
+        if line == ".\r\n" {
+            return body;
+        }
+        body.push_str(&line);
+    }
+}
+
+#[test]
+fn a_rule_change_starts_a_pass_that_an_idle_session_sees_and_pop3_keeps_its_snapshot() {
+    let office = office();
+    let d = office.dir();
+    // A POP3 session has listed the maildrop, and an IMAP session waits in IDLE.
+    let mut pop = pop3(&office);
+    assert!(pop3_line(&mut pop, Some("STAT")).starts_with("+OK 3 "));
+    let mut imap = Session::login(&office);
+    let selected = imap.ok("SELECT INBOX (CONDSTORE)");
+    let modseq_before = selected.iter().find_map(|l| l.strip_prefix("* OK [HIGHESTMODSEQ ")).map(|l| l.split(']').next().unwrap().parse::<u64>().unwrap()).unwrap();
+    imap.writer.write_all(b"i IDLE\r\n").unwrap();
+    assert_eq!(imap.unsolicited("+ "), ["+ idling"]);
+
+    // The seed's rule: read mail older than a year. Adding it starts a pass within seconds.
+    let rule = ok(d, &["prune", "rules", "add", "--folder", "INBOX", "--age", "365", "--read", "read"], "").trim().to_string();
+    assert_eq!(imap.unsolicited("EXPUNGE"), ["* 1 EXPUNGE"], "the read 400-day-old message leaves the IDLE session's view");
+    imap.writer.write_all(b"DONE\r\n").unwrap();
+    assert_eq!(imap.unsolicited("i "), ["i OK IDLE terminated"]);
+    let status = imap.ok("STATUS INBOX (MESSAGES HIGHESTMODSEQ)");
+    let modseq_after: u64 = status[0].rsplit(' ').next().unwrap().trim_end_matches(')').parse().unwrap();
+    assert!(status[0].contains("MESSAGES 2") && modseq_after > modseq_before, "{status:?} after {modseq_before}");
+
+    // POP3 still has the message it listed: RETR gives it whole, and QUIT ends cleanly.
+    assert!(pop3_line(&mut pop, Some("RETR 1")).starts_with("+OK"));
+    let body = pop3_body(&mut pop);
+    assert!(body.contains("Subject: note 1\r\n"), "{body}");
+    assert!(pop3_line(&mut pop, Some("QUIT")).starts_with("+OK"));
+
+    // It waits in the Recycle Bin, named by the rule; postroom.log has its line.
+    let bin: serde_json::Value = serde_json::from_str(&ok(d, &["recycle", "list", "--json"], "")).unwrap();
+    assert_eq!(bin.as_array().unwrap().len(), 1);
+    assert_eq!((bin[0]["user"].as_str(), bin[0]["folder"].as_str(), bin[0]["subject"].as_str()), (Some("alice"), Some("INBOX"), Some("note 1")));
+    assert_eq!(bin[0]["reason"], format!("prune rule {rule}"));
+    let log = wait_for_log(d, "message pruned");
+    assert!(log.contains("user=alice") && log.contains("folder=INBOX") && log.contains("uid=1") && log.contains(&format!("rule={rule}")), "{log}");
+    // The next pass finds nothing more: reading message 2 makes it due, and `prune run` takes it at once.
+    office.sql("UPDATE messages SET seen = 1 WHERE uid = 2");
+    let run = ok(d, &["prune", "run"], "");
+    assert!(run.starts_with("pruned 1 messages (") && run.ends_with(" bytes)\n"), "{run}");
+    assert_eq!(ok(d, &["prune", "run"], ""), "pruned 0 messages (0 bytes)\n");
+}
+
+/// The postroom.log lines containing `what`, once there is one (the log writer writes in bursts).
+fn wait_for_log(dir: &std::path::Path, what: &str) -> String {
+    for _ in 0..100 {
+        let text = std::fs::read_to_string(dir.join("logs/postroom.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains(what)).collect();
+        if !lines.is_empty() {
+            return lines.join("\n");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("no {what:?} in postroom.log");
 }

@@ -287,7 +287,20 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Settings(c) => settings_command(&open_store(&root)?, c).map(|_| 0),
         Command::Queue(c) => queue_command(&open_store(&root)?, c).map(|_| 0),
         Command::Bans(c) => bans_command(&open_store(&root)?, c).map(|_| 0),
-        Command::Prune(c) => cleanup::prune_command(&open_store(&root)?, c),
+        Command::Prune(c) => {
+            let store = open_store(&root)?;
+            // A pass from the command line writes its lines to postroom.log as the server's passes do.
+            let logging = matches!(c, cleanup::PruneCommand::Run);
+            if logging {
+                crate::logging::init_server();
+                crate::logging::attach(DataDir::create(&root)?.logs(), &settings::load(&store)?.log);
+            }
+            let code = cleanup::prune_command(&store, c);
+            if logging {
+                crate::logging::shutdown(std::time::Duration::from_secs(10));
+            }
+            code
+        }
         Command::Recycle(c) => cleanup::recycle_command(&open_store(&root)?, c),
         Command::Logwriter(LogwriterCommand::Stats(f)) => output::logwriter_stats(&DataDir::create(&root)?, f.json),
         Command::Geoimport(a) => geoimport(&root, a),
