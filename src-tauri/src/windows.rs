@@ -21,6 +21,8 @@ pub enum WindowName {
     Geoimport,
     Bandwidth,
     Bandwidthscript,
+    Messagestore,
+    Recyclebin,
 }
 
 impl WindowName {
@@ -40,6 +42,8 @@ impl WindowName {
             WindowName::Geoimport => ("geoimport", "Import GeoIP Data", 800.0, 680.0),
             WindowName::Bandwidth => ("bandwidth", "Bandwidth Pools", 860.0, 660.0),
             WindowName::Bandwidthscript => ("bandwidthscript", "bandwidth.lua", 980.0, 720.0),
+            WindowName::Messagestore => ("messagestore", "Message Store", 900.0, 700.0),
+            WindowName::Recyclebin => ("recyclebin", "Recycle Bin", 980.0, 600.0),
         }
     }
 }

@@ -562,3 +562,129 @@ def test_a_users_own_bandwidth_limit_is_set_on_the_advanced_tab(desktop):
     desktop.screenshot("user-editor-advanced")
     desktop.click("#btn-user-ok")
     wait_until(lambda: json.loads(postroomd(desktop.data_dir, "user", "list", "--json"))[0]["bandwidth"] == -2, what="the limit saved")
+
+
+def _mail_for(desktop, user, count, days_old=()):
+    """Adds `user` with `count` messages over SMTP; those numbered in `days_old` (from 1) arrived 400 days ago."""
+    import smtplib
+    postroomd(desktop.data_dir, "user", "add", user, "--password-stdin", stdin=f"{user}-secret\n")
+    with smtplib.SMTP("127.0.0.1", desktop.ports["smtp"], timeout=10) as s:
+        for i in range(1, count + 1):
+            s.sendmail("bob@far.example", [f"{user}@localhost"], f"From: Bob <bob@far.example>\r\nSubject: note {i}\r\n\r\n{'x' * 100 * i}\r\n")
+    for uid in days_old:
+        _sql(desktop, f"UPDATE messages SET arrived_at = arrived_at - 400 * 86400 WHERE uid = {uid} "
+                      f"AND folder_id IN (SELECT f.id FROM folders f JOIN users u ON u.id = f.user_id WHERE u.name = '{user}')")
+
+
+def _sql(desktop, query):
+    return subprocess.run(["sqlite3", str(Path(desktop.data_dir) / "postroom.db"), query], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_global_prune_rules_are_edited_in_place_refused_previewed_and_saved(desktop):
+    _mail_for(desktop, "grace", 3, days_old=(1, 2))
+    _sql(desktop, "UPDATE messages SET seen = 1 WHERE uid = 1")
+    desktop.open_window("#btn-open-messagestore", "messagestore")
+    wait_until(lambda: "No rules" in desktop.text("#global-rules"), what="the empty rule table")
+    desktop.click("#btn-global-add-rule")
+    # VPOP3's new row: Inbox, 365 days, no size, either, either.
+    assert desktop.find("#global-r0-folder").get_attribute("value") == "Inbox"
+    assert desktop.find("#global-r0-age").get_attribute("value") == "365"
+    assert desktop.find("#global-r0-size").get_attribute("value") == ""
+    # A folder pattern is refused next to its cell, and nothing is saved.
+    desktop.type("#global-r0-folder", "Inbox/*")
+    desktop.click("#btn-apply")
+    wait_until(lambda: "will not work" in desktop.text("#global-r0-folder-error"), what="the pattern refused")
+    desktop.screenshot("prune-rules-refused")
+    assert postroomd(desktop.data_dir, "prune", "rules", "list").strip() == "no prune rules"
+    # Fixed, and read-only: the preview counts the one read 400-day-old message before anything is saved.
+    desktop.type("#global-r0-folder", "inbox")
+    _choose(desktop, "#global-r0-read", "yes")
+    desktop.click("#btn-global-preview")
+    wait_until(lambda: "would prune 1 message " in desktop.text("#global-preview-total"), what="the preview")
+    assert "grace" in desktop.text("#global-preview-list") and "row 1" in desktop.text("#global-preview-list")
+    # Either read or unread: both old ones.
+    _choose(desktop, "#global-r0-read", "either")
+    desktop.click("#btn-global-preview")
+    wait_until(lambda: "would prune 2 messages" in desktop.text("#global-preview-total"), what="the second preview")
+    _choose(desktop, "#global-r0-read", "yes")
+    desktop.type("#recycle-hours", "48")
+    desktop.screenshot("message-store")
+    desktop.click("#btn-apply")
+    wait_until(lambda: "Saved" in desktop.text(".strips"), what="saved")
+    rules = json.loads(postroomd(desktop.data_dir, "prune", "rules", "list", "--json"))
+    assert [(r["folder"], r["age_days"], r["read"], r["user"]) for r in rules] == [("INBOX", 365, "yes", None)]
+    assert postroomd(desktop.data_dir, "settings", "get", "store.recycle_hours").strip() == "48"
+    # The rule change starts a pass: the message goes to the Recycle Bin, which the window counts.
+    wait_until(lambda: _sql(desktop, "SELECT count(*) FROM recycled") == "1", timeout=40, what="the pass")
+    desktop.click("#btn-apply")
+    wait_until(lambda: desktop.text("#recycle-size").startswith("1 message"), what="the bin's size")
+    assert "1 message" in desktop.text("#pruned-daily-note"), desktop.text("#pruned-daily-note")
+    desktop.screenshot("message-store-after-pass")
+
+
+def test_the_recycle_bin_window_restores_two_messages_into_the_users_folder(desktop):
+    import imaplib
+    _mail_for(desktop, "heidi", 3)
+    imap = imaplib.IMAP4("127.0.0.1", desktop.ports["imap"])
+    imap.login("heidi", "heidi-secret")
+    imap.select("INBOX")
+    imap.store("1:2", "+FLAGS.SILENT", "(\\Deleted)")
+    imap.expunge()
+    imap.logout()
+    desktop.open_window("#btn-open-recyclebin", "recyclebin")
+    wait_until(lambda: desktop.text("#recycle-table").count("IMAP expunge") == 2, what="two deleted messages")
+    table = desktop.text("#recycle-table")
+    assert "note 1" in table and "note 2" in table and "Bob <bob@far.example>" in table and "heidi" in table, table
+    # The search narrows the list.
+    desktop.type("#recycle-search", "note 2")
+    wait_until(lambda: "note 1" not in desktop.text("#recycle-table"), what="the search")
+    desktop.type("#recycle-search", "heidi")
+    wait_until(lambda: desktop.text("#recycle-table").count("heidi") == 2, what="both again")
+    desktop.click("#recycle-all")
+    desktop.click("#recycle-mark")
+    assert desktop.text("#btn-restore") == "Restore 2 messages"
+    desktop.screenshot("recycle-bin")
+    desktop.click("#btn-restore")
+    wait_until(lambda: "2 messages restored to heidi's INBOX" in desktop.text(".strips"), what="restored")
+    wait_until(lambda: "The Recycle Bin is empty" in desktop.text("#recycle-table"), what="the empty bin")
+    # heidi's mail program sees three messages again, the restored two flagged, with new UIDs.
+    imap = imaplib.IMAP4("127.0.0.1", desktop.ports["imap"])
+    imap.login("heidi", "heidi-secret")
+    imap.select("INBOX")
+    typ, data = imap.uid("FETCH", "1:*", "(FLAGS)")
+    flags = b" ".join(data).decode()
+    imap.logout()
+    assert flags.count("\\Flagged") == 2 and "UID 4 " in flags and "UID 5 " in flags and "UID 1 " not in flags, flags
+
+
+def test_a_users_prune_rules_tab_saves_their_rule_and_undelete_brings_mail_back(desktop):
+    import poplib
+    _mail_for(desktop, "ivan", 3)
+    pop = poplib.POP3("127.0.0.1", desktop.ports["pop3"])
+    pop.user("ivan")
+    pop.pass_("ivan-secret")
+    pop.dele(1)
+    pop.quit()
+    edit_user(desktop, "ivan")
+    desktop.click("#user-tab-prune")
+    wait_until(lambda: "No rules" in desktop.text("#user-rules"), what="ivan's empty rule table")
+    desktop.click("#btn-user-add-rule")
+    desktop.type("#user-r0-folder", "*")
+    desktop.type("#user-r0-age", "0")
+    desktop.type("#user-r0-size", "250")
+    desktop.click("#btn-user-preview")
+    # note 3 (300+ bytes of text) and note 2 are at least 250 bytes; note 1 is in the Recycle Bin.
+    wait_until(lambda: "would prune 2 messages" in desktop.text("#user-preview-total"), what="the preview")
+    desktop.screenshot("user-prune-rules")
+    desktop.click("#user-tab-advanced")
+    desktop.click("#btn-undelete")
+    wait_until(lambda: "1 message restored to ivan's folders" in desktop.text("#user-editor"), what="undelete")
+    desktop.screenshot("user-undelete")
+    # Deleting the row again: nothing is pruned; OK saves an empty table, then one rule for ivan.
+    desktop.click("#user-tab-prune")
+    desktop.type("#user-r0-age", "3650")
+    desktop.click("#btn-user-ok")
+    wait_until(lambda: not desktop.driver.find_elements("css selector", "#user-editor"), what="the editor to close")
+    rules = json.loads(postroomd(desktop.data_dir, "prune", "rules", "list", "--user", "ivan", "--json"))
+    assert [(r["user"], r["folder"], r["age_days"], r["min_size"]) for r in rules] == [("ivan", "*", 3650, 250)]
+    assert _sql(desktop, "SELECT count(*) FROM messages m JOIN folders f ON f.id = m.folder_id JOIN users u ON u.id = f.user_id WHERE u.name = 'ivan'") == "3"

@@ -6,6 +6,7 @@ import type { Ban } from "./bindings/Ban";
 import type { BandwidthLive } from "./bindings/BandwidthLive";
 import type { BandwidthPool } from "./bindings/BandwidthPool";
 import type { BandwidthSettings } from "./bindings/BandwidthSettings";
+import type { BinQuery } from "./bindings/BinQuery";
 import type { BulkAddReport } from "./bindings/BulkAddReport";
 import type { CertificateInfo } from "./bindings/CertificateInfo";
 import type { GeoIpStatus } from "./bindings/GeoIpStatus";
@@ -15,10 +16,18 @@ import type { LogSettings } from "./bindings/LogSettings";
 import type { LogTail } from "./bindings/LogTail";
 import type { LogWriterStats } from "./bindings/LogWriterStats";
 import type { MailboxAccess } from "./bindings/MailboxAccess";
+import type { MessageStoreView } from "./bindings/MessageStoreView";
+import type { NewRule } from "./bindings/NewRule";
 import type { OutboundForm } from "./bindings/OutboundForm";
 import type { OutboundView } from "./bindings/OutboundView";
 import type { Overview } from "./bindings/Overview";
+import type { Preview } from "./bindings/Preview";
+import type { Purged } from "./bindings/Purged";
 import type { QueueEntry } from "./bindings/QueueEntry";
+import type { Recycled } from "./bindings/Recycled";
+import type { Restored } from "./bindings/Restored";
+import type { Rule } from "./bindings/Rule";
+import type { RuleRow } from "./bindings/RuleRow";
 import type { ScriptCheck } from "./bindings/ScriptCheck";
 import type { ScriptFile } from "./bindings/ScriptFile";
 import type { ScriptTestRequest } from "./bindings/ScriptTestRequest";
@@ -30,8 +39,8 @@ import type { UserForm } from "./bindings/UserForm";
 import type { UserSummary } from "./bindings/UserSummary";
 
 /** Every window the app opens (`WindowName` in src-tauri/src/windows.rs). */
-export type WindowName = "main" | "services" | "users" | "domains" | "certificate" | "smtp" | "queue" | "bans" | "diagnostics" | "geoip" | "geoimport" | "bandwidth" | "bandwidthscript";
-export const WINDOW_NAMES: readonly WindowName[] = ["main", "services", "users", "domains", "certificate", "smtp", "queue", "bans", "diagnostics", "geoip", "geoimport", "bandwidth", "bandwidthscript"];
+export type WindowName = "main" | "services" | "users" | "domains" | "certificate" | "smtp" | "queue" | "bans" | "diagnostics" | "geoip" | "geoimport" | "bandwidth" | "bandwidthscript" | "messagestore" | "recyclebin";
+export const WINDOW_NAMES: readonly WindowName[] = ["main", "services", "users", "domains", "certificate", "smtp", "queue", "bans", "diagnostics", "geoip", "geoimport", "bandwidth", "bandwidthscript", "messagestore", "recyclebin"];
 
 /** The desktop shell's commands; each rejects with an `ApiError`. */
 export const commands = {
@@ -151,6 +160,46 @@ export const commands = {
    * Saves the access restrictions; `invalid` with fields like `access.smtp.rules.2` (the rule's number from 1).
    */
   saveAccessSettings: (access: AccessSettings): Promise<void> => call<void>("save_access_settings", { access }),
+  /**
+   * The Message Store page: global prune rules, the Recycle Bin's retention and size, the store's size and what was pruned on each of the last 30 days.
+   */
+  getMessageStore: (): Promise<MessageStoreView> => call<MessageStoreView>("get_message_store"),
+  /**
+   * Sets the Recycle Bin's retention in hours (0 turns it off); `invalid` with field `store.recycle_hours`.
+   */
+  saveRecycleHours: (hours: number): Promise<void> => call<void>("save_recycle_hours", { hours }),
+  /**
+   * A user's own prune rules (their Prune Rules tab); `not_found` if there is no such user.
+   */
+  getUserPruneRules: (user: string): Promise<Rule[]> => call<Rule[]>("get_user_prune_rules", { user }),
+  /**
+   * Makes one rule table (global with a null user, else that user's) exactly these rows; returns it as stored. `invalid` names `rules.N.folder` / `rules.N.age_days`.
+   */
+  savePruneRules: (user: string | null, rows: RuleRow[]): Promise<Rule[]> => call<Rule[]>("save_prune_rules", { user, rows }),
+  /**
+   * What the rules would take now if the table (global with a null user, else that user's) were as edited: counts per rule (unsaved rows numbered −1, −2, …) and the first 50 messages.
+   */
+  previewPruneRules: (user: string | null, rows: NewRule[]): Promise<Preview> => call<Preview>("preview_prune_rules", { user, rows }),
+  /**
+   * The Recycle Bin's messages, newest first (at most 1000), of one user or all, matching every word of the search.
+   */
+  listRecycleBin: (query: BinQuery): Promise<Recycled[]> => call<Recycled[]>("list_recycle_bin", { query }),
+  /**
+   * Puts these Recycle Bin entries back in their folders with new UIDs (\Flagged too when `mark`); each result says where, or why not.
+   */
+  restoreRecycled: (ids: number[], mark: boolean): Promise<Restored[]> => call<Restored[]>("restore_recycled", { ids, mark }),
+  /**
+   * Undelete: everything of the user's deleted since a time (2026-12-04 09:30, local); `invalid` with field `since`.
+   */
+  undeleteSince: (user: string, since: string, mark: boolean): Promise<Restored[]> => call<Restored[]>("undelete_since", { user, since, mark }),
+  /**
+   * Empties the Recycle Bin now, deleted users too, and gives the disk space back.
+   */
+  purgeRecycleBin: (): Promise<Purged> => call<Purged>("purge_recycle_bin"),
+  /**
+   * Brings a deleted user back with their mail; returns the aliases that others took meanwhile (not restored).
+   */
+  restoreUser: (name: string): Promise<string[]> => call<string[]>("restore_user", { name }),
   /**
    * The main window's figures: version, data folder, whether paused, every service's state, connections, today's counts, queue size, recent errors, user count, a log file that cannot be written.
    */

@@ -9,6 +9,8 @@ import { mountGeoImport } from "./windows/geoimport";
 import { mountGeoIp } from "./windows/geoip";
 import { mountLogView } from "./windows/logview";
 import { mountMain } from "./windows/main";
+import { mountMessageStore } from "./windows/messagestore";
+import { mountRecycleBin } from "./windows/recyclebin";
 import { mountBans } from "./windows/bans";
 import { mountQueue } from "./windows/queue";
 import { mountServices } from "./windows/services";
@@ -33,6 +35,8 @@ const routes: Record<WindowName | "logview", Mount> = {
   geoimport: mountGeoImport,
   bandwidth: mountBandwidth,
   bandwidthscript: mountBandwidthScript,
+  messagestore: mountMessageStore,
+  recyclebin: mountRecycleBin,
 };
 
 const app = document.getElementById("app")!;

@@ -13,6 +13,7 @@ pub mod imap;
 pub mod logging;
 pub mod logwriter;
 pub mod mailbox;
+pub mod message_store;
 pub mod names;
 pub mod net;
 pub mod paths;
@@ -64,6 +65,15 @@ mod export_bindings {
         crate::bandwidth::ScriptCheck::export_all_to(&out).unwrap();
         crate::bandwidth::ScriptTestRequest::export_all_to(&out).unwrap();
         crate::bandwidth::ScriptTestResult::export_all_to(&out).unwrap();
+        crate::message_store::MessageStoreView::export_all_to(&out).unwrap();
+        crate::message_store::BinQuery::export_all_to(&out).unwrap();
+        crate::message_store::Purged::export_all_to(&out).unwrap();
+        crate::mailbox::prune::RuleRow::export_all_to(&out).unwrap();
+        crate::mailbox::prune::NewRule::export_all_to(&out).unwrap();
+        crate::mailbox::prune::Preview::export_all_to(&out).unwrap();
+        crate::mailbox::recycle::Recycled::export_all_to(&out).unwrap();
+        crate::mailbox::recycle::Restored::export_all_to(&out).unwrap();
+        crate::settings::MessageStoreSettings::export_all_to(&out).unwrap();
         assert!(out.join("Overview.ts").exists());
     }
 }

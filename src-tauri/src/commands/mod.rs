@@ -8,6 +8,7 @@ mod certificate;
 mod diagnostics;
 mod domains;
 mod geoip;
+mod messagestore;
 mod overview;
 mod queue;
 mod services;

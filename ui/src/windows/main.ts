@@ -86,6 +86,8 @@ export function mountMain(app: HTMLElement): () => void {
         windowButton("Local Domains…", "domains"),
         windowButton("TLS Certificate…", "certificate"),
         windowButton("Bandwidth…", "bandwidth"),
+        windowButton("Message Store…", "messagestore"),
+        windowButton("Recycle Bin…", "recyclebin"),
         windowButton("Diagnostics…", "diagnostics"),
         windowButton("Queue…", "queue"),
         windowButton("Bans…", "bans"),

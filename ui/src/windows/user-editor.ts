@@ -2,10 +2,12 @@ import { api, errorText, fieldMessages } from "../api";
 import type { FolderInfo } from "../bindings/FolderInfo";
 import type { UserDetail } from "../bindings/UserDetail";
 import type { UserForm } from "../bindings/UserForm";
-import { formatNumber, formatSize } from "../format";
+import { formatNumber, formatSize, plural } from "../format";
+import { busy, button } from "../widgets/buttons";
 import { openDialog } from "../widgets/dialog";
 import { h } from "../widgets/dom";
 import { checkRow, FieldErrors, grid, group, input, integer, row, textarea } from "../widgets/form";
+import { PruneRulesTable } from "../widgets/prune-rules";
 import { Table } from "../widgets/table";
 import { Tabs } from "../widgets/tabs";
 
@@ -51,6 +53,16 @@ export async function editUser(existing: UserDetail | null): Promise<string | nu
     ),
     existing ? folderGroup(existing.folders) : null,
   );
+  // The user's own prune rules (existing users only: a rule needs the user).
+  const rules = editing ? new PruneRulesTable("user", () => u!.name, errors) : null;
+  let rulesProblem: string | null = null;
+  if (rules) {
+    try {
+      rules.setRules(await api.getUserPruneRules(u!.name));
+    } catch (e) {
+      rulesProblem = `The user's prune rules cannot be read: ${errorText(e)}`;
+    }
+  }
   const advanced = h(
     "div",
     null,
@@ -61,10 +73,12 @@ export async function editUser(existing: UserDetail | null): Promise<string | nu
           "0: none of the user's own (the service's Bandwidth Throttling applies). N: each of this user's connections is limited to N bytes per second once logged in. −K: the user's connections share Bandwidth Pool K. When bandwidth.lua is in use, it decides, and sees this as userbandwidth."),
       ),
     ),
+    editing ? undeleteGroup(u!.name, () => d) : null,
   );
   const tabs = new Tabs(
     [
       { id: "general", label: "General", panel: general },
+      ...(rules ? [{ id: "prune", label: "Prune Rules", panel: h("div", null, rules.el) }] : []),
       { id: "advanced", label: "Advanced", panel: advanced },
     ],
     "user-tab-",
@@ -74,7 +88,7 @@ export async function editUser(existing: UserDetail | null): Promise<string | nu
   const d = openDialog({
     id: "user-editor",
     title: editing ? `User Properties — ${u!.name}` : "New User",
-    width: 600,
+    width: editing ? 760 : 600,
     body: [tabs.el],
     initialFocus: name,
     buttons: [
@@ -98,6 +112,13 @@ export async function editUser(existing: UserDetail | null): Promise<string | nu
       bandwidth.focus();
       return false;
     }
+    const ruleRows = rules?.rows();
+    if (ruleRows?.problems.size) {
+      tabs.select("prune");
+      errors.show(ruleRows.problems);
+      errors.focusFirst();
+      return false;
+    }
     const form: UserForm = {
       name: name.value.trim(),
       real_name: realName.value.trim(),
@@ -110,10 +131,14 @@ export async function editUser(existing: UserDetail | null): Promise<string | nu
       if (editing) await api.updateUser(u!.name, form);
       else await api.createUser(form);
       saved = form.name;
+      if (rules && ruleRows && rules.changed) {
+        rules.setRules(await api.savePruneRules(form.name, ruleRows.rows));
+      }
       return true;
     } catch (e) {
       const unmatched = errors.show(fieldMessages(e));
       if (errors.keys().length) {
+        if (errors.keys().some((k) => k.startsWith("rules."))) tabs.select("prune");
         errors.focusFirst();
         d.strip.error(unmatched.length ? `The user was not saved: ${unmatched.join("; ")}` : "The user was not saved. Correct the marked fields.");
       } else {
@@ -123,8 +148,37 @@ export async function editUser(existing: UserDetail | null): Promise<string | nu
     }
   }
 
+  if (rulesProblem) d.strip.error(rulesProblem);
   await d.closed;
   return saved;
+}
+
+/** VPOP3's Undelete: everything of this user's deleted since a time comes back from the Recycle Bin. */
+function undeleteGroup(user: string, dialog: () => { strip: { info: (m: string) => void; error: (m: string) => void } }): HTMLElement {
+  const yesterday = new Date(Date.now() - 24 * 3600 * 1000);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  const local = `${yesterday.getFullYear()}-${pad(yesterday.getMonth() + 1)}-${pad(yesterday.getDate())}T${pad(yesterday.getHours())}:${pad(yesterday.getMinutes())}`;
+  const since = input("undelete-since", { type: "datetime-local", value: local });
+  const mark = input("undelete-mark", { type: "checkbox" });
+  const go = button("Undelete", { id: "btn-undelete" });
+  go.addEventListener("click", () => {
+    void (async () => {
+      try {
+        const done = await busy([go], () => api.undeleteSince(user, since.value.replace("T", " "), mark.checked));
+        const ok = done.filter((r) => r.error === null).length;
+        dialog().strip.info(ok ? `${plural(ok, "message")} restored to ${user}'s folders.` : "Nothing of this user's was deleted since then.");
+      } catch (e) {
+        dialog().strip.error(`Nothing was restored: ${errorText(e)}`);
+      }
+    })();
+  });
+  return group(
+    "Undelete",
+    grid(
+      row("Everything deleted since:", since, [go], "Brings back every message of this user's that is still in the Recycle Bin and was deleted after this time, to the folder it was in."),
+      checkRow("Mark the restored messages as flagged (so that an age rule does not prune them again at once)", mark),
+    ),
+  );
 }
 
 function folderGroup(folders: FolderInfo[]): HTMLElement {

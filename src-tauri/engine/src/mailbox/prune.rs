@@ -9,12 +9,13 @@
 //! see the messages leave as after any other session's expunge; each gets a line in postroom.log.
 
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::store::StoreResult;
 
 /// Read (or Flagged): must be set, must not be, or either.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Either {
     Yes,
@@ -42,22 +43,25 @@ impl Either {
 }
 
 /// One rule, as the admin sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct Rule {
+    #[ts(type = "number")]
     pub id: i64,
     /// The user whose rule it is; `None` for a global rule.
     pub user: Option<String>,
     #[serde(flatten)]
+    #[ts(flatten)]
     pub columns: NewRule,
 }
 
 /// A rule's columns (a new rule is only these).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
 pub struct NewRule {
     /// A folder name (INBOX as `INBOX`), or `*` for every folder.
     pub folder: String,
     pub age_days: u32,
     /// Only messages of at least this many bytes.
+    #[ts(type = "number | null")]
     pub min_size: Option<u64>,
     /// Read: `yes` only read messages, `no` only unread ones.
     pub read: Either,
@@ -165,22 +169,27 @@ pub fn list(c: &Connection, user: Option<&str>) -> StoreResult<Result<Vec<Rule>,
 }
 
 /// One message a preview lists.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct Candidate {
     pub user: String,
     pub folder: String,
     pub uid: u32,
+    #[ts(type = "number")]
     pub size: u64,
-    /// The first rule that takes it.
+    /// The first rule that takes it (a rule not saved yet: −1 for the first row of the table, −2 …).
+    #[ts(type = "number")]
     pub rule: i64,
 }
 
 /// What the rules would take now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default, TS)]
 pub struct Preview {
+    #[ts(type = "number")]
     pub messages: u64,
+    #[ts(type = "number")]
     pub bytes: u64,
     /// (rule id, messages, bytes): each message counted under the first rule that takes it.
+    #[ts(type = "Array<[number, number, number]>")]
     pub per_rule: Vec<(i64, u64, u64)>,
     /// The first [`PREVIEW_LISTED`] messages.
     pub first: Vec<Candidate>,
@@ -211,8 +220,70 @@ pub fn preview(c: &Connection, user: Option<&str>, now: i64) -> StoreResult<Resu
         },
         None => None,
     };
+    Ok(Ok(preview_over(c, None, only, now)?))
+}
+
+/// What the rules would take if `scope`'s rules (a user's, or the global ones) were `proposed` — the
+/// rule table as edited, before it is submitted. The proposed rules are numbered −1, −2, … in order.
+/// A user's table previews that user's mail; the global table everyone's.
+pub fn preview_proposed(c: &Connection, scope: Option<&str>, proposed: &[NewRule], now: i64) -> StoreResult<Result<Preview, RuleError>> {
+    let owner = match scope {
+        Some(name) => match user_id(c, name)? {
+            Some(id) => Some(id),
+            None => return Ok(Err(RuleError::NoUser(name.to_string()))),
+        },
+        None => None,
+    };
+    let mut rules: Vec<(i64, Option<i64>, NewRule)> = Vec::new();
+    let mut stmt = c.prepare("SELECT id, user_id FROM prune_rules WHERE user_id IS NOT ?1")?;
+    let kept: Vec<(i64, Option<i64>)> = stmt.query_map([owner], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    let all = list(c, None)?.unwrap_or_default();
+    for (id, user) in kept {
+        if let Some(rule) = all.iter().find(|r| r.id == id) {
+            rules.push((id, user, rule.columns.clone()));
+        }
+    }
+    for (i, rule) in proposed.iter().enumerate() {
+        let folder = match folder_of(&rule.folder) {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(e)),
+        };
+        rules.push((-(i as i64) - 1, owner, NewRule { folder, ..rule.clone() }));
+    }
+    Ok(Ok(preview_over(c, Some(&rules), owner, now)?))
+}
+
+/// The preview's query, over the stored rules or (`Some`) these instead: a common table expression of the
+/// same name hides the table.
+fn preview_over(c: &Connection, rules: Option<&[(i64, Option<i64>, NewRule)]>, only: Option<i64>, now: i64) -> StoreResult<Preview> {
+    let mut values: Vec<rusqlite::types::Value> = vec![now.into(), only.into()];
+    let cte = match rules {
+        None => String::new(),
+        Some([]) => return Ok(Preview::default()),
+        Some(rules) => {
+            let mut rows = Vec::new();
+            for (id, user, r) in rules {
+                rows.push("(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                values.extend([
+                    (*id).into(),
+                    (*user).into(),
+                    r.folder.clone().into(),
+                    i64::from(r.age_days).into(),
+                    r.min_size.map(|s| s.min(i64::MAX as u64) as i64).into(),
+                    r.read.to_db().map(i64::from).into(),
+                    r.flagged.to_db().map(i64::from).into(),
+                    i64::from(r.deleted).into(),
+                    i64::from(r.spam).into(),
+                ]);
+            }
+            format!("WITH prune_rules(id, user_id, folder, age_days, min_size, seen, flagged, deleted, spam) AS (VALUES {}) ", rows.join(", "))
+        }
+    };
+    // The CTE's placeholders come after ?1 and ?2 in the text's order only if numbered: number them.
+    let mut n = 2;
+    let cte: String = cte.split('?').enumerate().map(|(i, part)| if i == 0 { part.to_string() } else { n += 1; format!("?{n}{part}") }).collect();
     let sql = format!(
-        "SELECT u.name, f.path, m.uid, m.size,
+        "{cte}SELECT u.name, f.path, m.uid, m.size,
                 (SELECT min(r.id) FROM prune_rules r WHERE {MATCHES}) AS rule
          FROM messages m JOIN folders f ON f.id = m.folder_id JOIN users u ON u.id = f.user_id
          WHERE (?2 IS NULL OR f.user_id = ?2) AND u.deleted_at IS NULL AND rule IS NOT NULL
@@ -220,7 +291,7 @@ pub fn preview(c: &Connection, user: Option<&str>, now: i64) -> StoreResult<Resu
     );
     let mut stmt = c.prepare(&sql)?;
     let mut out = Preview::default();
-    let mut rows = stmt.query(params![now, only])?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
     while let Some(r) = rows.next()? {
         let candidate = Candidate { user: r.get(0)?, folder: r.get(1)?, uid: r.get(2)?, size: r.get::<_, i64>(3)? as u64, rule: r.get(4)? };
         out.messages += 1;
@@ -237,7 +308,72 @@ pub fn preview(c: &Connection, user: Option<&str>, now: i64) -> StoreResult<Resu
         }
     }
     out.per_rule.sort_unstable();
-    Ok(Ok(out))
+    Ok(out)
+}
+
+/// A row of a rule table as the window sends it: the rule's id when it is one already saved.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+pub struct RuleRow {
+    #[ts(type = "number | null")]
+    pub id: Option<i64>,
+    #[serde(flatten)]
+    #[ts(flatten)]
+    pub columns: NewRule,
+}
+
+/// Makes `scope`'s rules (a user's, or the global ones) exactly `rows`, in one write: rows with an id
+/// change that rule, rows without one are added, and the scope's rules not in `rows` go. Nothing is
+/// changed when any row is wrong; each wrong row is named (`rules.N.folder`, `rules.N.age_days`, N from 0).
+pub fn replace(c: &Connection, scope: Option<&str>, rows: &[RuleRow]) -> StoreResult<Result<Vec<i64>, Vec<(String, String)>>> {
+    let owner = match scope {
+        Some(name) => match user_id(c, name)? {
+            Some(id) => Some(id),
+            None => return Ok(Err(vec![("user".into(), RuleError::NoUser(name.to_string()).to_string())])),
+        },
+        None => None,
+    };
+    let mut errors = Vec::new();
+    let mut checked = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        match folder_of(&row.columns.folder) {
+            Ok(folder) => checked.push(NewRule { folder, ..row.columns.clone() }),
+            Err(e) => errors.push((format!("rules.{i}.folder"), e.to_string())),
+        }
+        if row.columns.age_days > MAX_AGE_DAYS {
+            errors.push((format!("rules.{i}.age_days"), RuleError::Age.to_string()));
+        }
+    }
+    if !errors.is_empty() {
+        return Ok(Err(errors));
+    }
+    let wanted: Vec<i64> = rows.iter().filter_map(|r| r.id).collect();
+    let existing: Vec<i64> = {
+        let mut stmt = c.prepare("SELECT id FROM prune_rules WHERE user_id IS ?1")?;
+        let ids = stmt.query_map([owner], |r| r.get(0))?.collect::<Result<Vec<i64>, _>>()?;
+        ids
+    };
+    for id in existing.iter().filter(|id| !wanted.contains(id)) {
+        c.execute("DELETE FROM prune_rules WHERE id = ?1", [id])?;
+    }
+    let mut ids = Vec::with_capacity(rows.len());
+    for (row, rule) in rows.iter().zip(&checked) {
+        match row.id.filter(|id| existing.contains(id)) {
+            Some(id) => {
+                c.execute(
+                    "UPDATE prune_rules SET folder = ?2, age_days = ?3, min_size = ?4, seen = ?5, flagged = ?6, deleted = ?7, spam = ?8 WHERE id = ?1",
+                    params![id, rule.folder, rule.age_days, rule.min_size.map(|s| s.min(i64::MAX as u64) as i64), rule.read.to_db(), rule.flagged.to_db(), rule.deleted, rule.spam],
+                )?;
+                ids.push(id);
+            }
+            None => {
+                match add(c, scope, rule)? {
+                    Ok(id) => ids.push(id),
+                    Err(e) => return Ok(Err(vec![("rules".into(), e.to_string())])),
+                }
+            }
+        }
+    }
+    Ok(Ok(ids))
 }
 
 /// Messages one write looks at.
@@ -446,5 +582,34 @@ mod tests {
         let listed = list(&c, Some("alice")).unwrap().unwrap();
         assert_eq!(listed.len(), 1);
         assert!(delete(&c, listed[0].id).unwrap() && !delete(&c, listed[0].id).unwrap());
+    }
+
+    #[test]
+    fn a_table_as_edited_is_previewed_then_saved_in_one_go() {
+        let c = store();
+        let now = 1_000 * DAY;
+        message(&c, 1, "INBOX", 400, 100, Flags::SEEN, "", now);
+        message(&c, 1, "Sent", 400, 100, 0, "", now);
+        message(&c, 2, "INBOX", 400, 100, 0, "", now);
+        let global = add(&c, None, &rule("INBOX", 365)).unwrap().unwrap();
+        // alice's table, not saved yet: Sent after 30 days. Her preview counts only her mail, the
+        // global rule's and the new row's (numbered -1).
+        let p = preview_proposed(&c, Some("alice"), &[rule("Sent", 30)], now).unwrap().unwrap();
+        assert_eq!((p.messages, p.per_rule.clone()), (2, vec![(-1, 1, 100), (global, 1, 100)]));
+        // The global table edited to nothing: only bob's... nothing, and alice's stored rules (none) apply.
+        assert_eq!(preview_proposed(&c, None, &[], now).unwrap().unwrap().messages, 0);
+        assert!(matches!(preview_proposed(&c, None, &[rule("Inbox/*", 1)], now).unwrap(), Err(RuleError::Pattern(_))));
+        // Saving: a bad row names itself and changes nothing.
+        let bad = replace(&c, None, &[RuleRow { id: Some(global), columns: rule("INBOX", 30) }, RuleRow { id: None, columns: rule("a/*", 1) }]).unwrap();
+        assert_eq!(bad.unwrap_err()[0].0, "rules.1.folder");
+        assert_eq!(list(&c, None).unwrap().unwrap()[0].columns.age_days, 365);
+        // A good table: the global rule changed in place, one added; then the table emptied.
+        let ids = replace(&c, None, &[RuleRow { id: Some(global), columns: rule("inbox", 30) }, RuleRow { id: None, columns: rule("*", 900) }]).unwrap().unwrap();
+        assert_eq!(ids[0], global);
+        let listed = list(&c, None).unwrap().unwrap();
+        assert_eq!(listed.iter().map(|r| (r.columns.folder.as_str(), r.columns.age_days)).collect::<Vec<_>>(), [("INBOX", 30), ("*", 900)]);
+        let before = generation(&c).unwrap();
+        replace(&c, None, &[]).unwrap().unwrap();
+        assert!(list(&c, None).unwrap().unwrap().is_empty() && generation(&c).unwrap() > before, "a change moves the generation");
     }
 }
