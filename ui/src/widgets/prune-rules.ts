@@ -56,7 +56,7 @@ export class PruneRulesTable {
     private readonly errors: FieldErrors,
   ) {
     this.tbody = h("tbody");
-    const head = ["Folder", "Age (days)", "Min. size (bytes)", "Read", "Flagged", "Deleted", "Spam"];
+    const head = ["Folder", "Age (days)", "Min. bytes", "Read", "Flagged", "Deleted", "Spam"];
     const table = h(
       "table",
       { class: "grid rule-grid", id: `${prefix}-rules`, "aria-label": "Prune rules" },

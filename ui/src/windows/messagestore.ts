@@ -7,7 +7,7 @@
 import { api, errorText } from "../api";
 import type { MessageStoreView } from "../bindings/MessageStoreView";
 import type { PrunedDay } from "../bindings/PrunedDay";
-import { formatNumber, formatSize, plural } from "../format";
+import { formatSize, plural } from "../format";
 import { busy, button } from "../widgets/buttons";
 import { confirmDialog } from "../widgets/dialog";
 import { frame, h, text } from "../widgets/dom";
@@ -24,6 +24,8 @@ export function mountMessageStore(app: HTMLElement): () => void {
   const storeSize = h("span", { id: "store-size" }, "–");
   const growth = h("div", { class: "growth", id: "pruned-daily", role: "img" });
   const growthNote = h("div", { class: "hint", id: "pruned-daily-note" });
+  const growthFrom = h("span", null);
+  const growthAxis = h("div", { class: "growth-axis hint" }, growthFrom, h("span", null, "today"));
 
   const sw: SettingsWindow = new SettingsWindow({
     frame: f,
@@ -67,7 +69,7 @@ export function mountMessageStore(app: HTMLElement): () => void {
         ),
         h("div", { class: "list-buttons" }, openBinBtn, purgeBtn),
       ),
-      group("Growth", grid(infoRow("Mail stored now:", storeSize)), growth, growthNote),
+      group("Growth", grid(infoRow("Mail stored now:", storeSize)), h("div", { class: "hint" }, "Bytes pruned per day:"), growth, growthAxis, growthNote),
     ),
   );
   f.body.append(sw.form);
@@ -95,7 +97,8 @@ export function mountMessageStore(app: HTMLElement): () => void {
     );
     const total = days.reduce((a, d) => ({ m: a.m + d.messages, b: a.b + d.bytes }), { m: 0, b: 0 });
     growth.setAttribute("aria-label", "Bytes pruned per day over the last 30 days");
-    text(growthNote, total.m ? `Pruned over the last 30 days: ${formatNumber(total.m)} messages, ${formatSize(total.b)}.` : "Nothing was pruned in the last 30 days.");
+    text(growthNote, total.m ? `Pruned over the last 30 days: ${plural(total.m, "message")}, ${formatSize(total.b)}.` : "Nothing was pruned in the last 30 days.");
+    text(growthFrom, days.length ? days[0].day : "");
   }
 
   async function load(): Promise<void> {

@@ -13,7 +13,7 @@ import { closeOnEscape, frame, h, text } from "../widgets/dom";
 import { group, input } from "../widgets/form";
 
 /** Column widths; the subject takes the rest. */
-const WIDTHS = ["28px", "80px", "100px", "", "190px", "150px", "110px", "70px"];
+const WIDTHS = ["28px", "80px", "100px", "", "180px", "150px", "110px", "84px"];
 
 export function mountRecycleBin(app: HTMLElement): () => void {
   const f = frame("Recycle Bin", "recyclebin-window");
@@ -77,8 +77,8 @@ export function mountRecycleBin(app: HTMLElement): () => void {
               h("td", { class: "check" }, box),
               h("td", null, e.user),
               h("td", null, e.folder),
-              h("td", { class: "ellipsis", title: e.subject }, e.subject || "(no subject)"),
-              h("td", { class: "ellipsis", title: e.from }, e.from),
+              h("td", { title: e.subject }, e.subject || "(no subject)"),
+              h("td", { title: e.from }, e.from),
               h("td", { title: formatDateTime(e.deleted_at) }, formatDateTime(e.deleted_at)),
               h("td", null, e.reason),
               h("td", { class: "right" }, formatSize(e.size)),
