@@ -160,3 +160,23 @@ fn wait_for_log(dir: &std::path::Path, what: &str) -> String {
     }
     panic!("no {what:?} in postroom.log");
 }
+
+#[test]
+fn age_is_kept_across_an_imap_move_and_an_appended_date_does_not_count() {
+    let office = office();
+    let d = office.dir();
+    let mut imap = Session::login(&office);
+    imap.ok("SELECT INBOX");
+    imap.ok("CREATE Archive");
+    imap.ok("UID MOVE 2 Archive");
+    // A mail program uploads a message dated 2000: the server first saw it now, so it is new to the rules.
+    let body = "Subject: old upload\r\n\r\nhello";
+    imap.ok(&format!("APPEND Archive \"01-Jan-2000 00:00:00 +0000\" {{{}+}}\r\n{body}", body.len()));
+    ok(d, &["prune", "rules", "add", "--folder", "Archive", "--age", "365"], "");
+    let preview = ok(d, &["prune", "preview"], "");
+    assert!(preview.starts_with("the rules would prune 1 messages (") && preview.contains("alice Archive UID 1 "), "{preview}");
+    // The pass (this one, or the server's that the new rule started) takes the moved message only.
+    ok(d, &["prune", "run"], "");
+    assert_eq!(imap.ok("STATUS Archive (MESSAGES)"), ["* STATUS \"Archive\" (MESSAGES 1)"], "the upload stays");
+    assert_eq!(office.sql("SELECT folder || ' ' || uid FROM recycled"), "Archive 1");
+}
