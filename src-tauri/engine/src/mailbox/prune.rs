@@ -83,10 +83,14 @@ pub enum RuleError {
     NoUser(String),
     #[error("the age is in days and must be under 100 years")]
     Age,
+    #[error("a table holds at most {MAX_RULES} rules")]
+    TooMany,
 }
 
 /// The longest age a rule may give (days).
 const MAX_AGE_DAYS: u32 = 36_500;
+/// Rules in one table (global, or one user's): every message is checked against each, every pass.
+pub const MAX_RULES: usize = 200;
 
 /// A rule's folder as stored: `*`, INBOX in capitals, or the name as given; patterns refused (VPOP3's own
 /// documentation says a folder pattern "will not work", and it would surprise an admin to prune more).
@@ -124,6 +128,10 @@ pub fn add(c: &Connection, user: Option<&str>, rule: &NewRule) -> StoreResult<Re
         },
         None => None,
     };
+    let count: i64 = c.query_row("SELECT count(*) FROM prune_rules WHERE user_id IS ?1", [owner], |r| r.get(0))?;
+    if count as usize >= MAX_RULES {
+        return Ok(Err(RuleError::TooMany));
+    }
     c.execute(
         "INSERT INTO prune_rules(user_id, folder, age_days, min_size, seen, flagged, deleted, spam) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![owner, folder, rule.age_days, rule.min_size.map(|s| s.min(i64::MAX as u64) as i64), rule.read.to_db(), rule.flagged.to_db(), rule.deleted, rule.spam],
@@ -235,13 +243,17 @@ pub fn preview_proposed(c: &Connection, scope: Option<&str>, proposed: &[NewRule
         None => None,
     };
     let mut rules: Vec<(i64, Option<i64>, NewRule)> = Vec::new();
-    let mut stmt = c.prepare("SELECT id, user_id FROM prune_rules WHERE user_id IS NOT ?1")?;
+    // A user's table previews only that user's mail: other users' rules do not matter there.
+    let mut stmt = c.prepare("SELECT id, user_id FROM prune_rules WHERE user_id IS NOT ?1 AND (?1 IS NULL OR user_id IS NULL)")?;
     let kept: Vec<(i64, Option<i64>)> = stmt.query_map([owner], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
     let all = list(c, None)?.unwrap_or_default();
     for (id, user) in kept {
         if let Some(rule) = all.iter().find(|r| r.id == id) {
             rules.push((id, user, rule.columns.clone()));
         }
+    }
+    if proposed.len() > MAX_RULES {
+        return Ok(Err(RuleError::TooMany));
     }
     for (i, rule) in proposed.iter().enumerate() {
         let folder = match folder_of(&rule.folder) {
@@ -332,6 +344,9 @@ pub fn replace(c: &Connection, scope: Option<&str>, rows: &[RuleRow]) -> StoreRe
         },
         None => None,
     };
+    if rows.len() > MAX_RULES {
+        return Ok(Err(vec![("rules".into(), RuleError::TooMany.to_string())]));
+    }
     let mut errors = Vec::new();
     let mut checked = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {

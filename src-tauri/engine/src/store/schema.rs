@@ -261,6 +261,9 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX recycled_by_time ON recycled(deleted_at);
     CREATE INDEX recycled_by_user ON recycled(user_id, deleted_at);
+    -- The sweep looks for bodies nothing uses; after an expiry there may be half a million of them among
+    -- millions of live ones, so they get an index of their own.
+    CREATE INDEX blobs_unused ON blobs(unused_since) WHERE refcount <= 0;
     ALTER TABLE recycle_bin ADD COLUMN aliases TEXT NOT NULL DEFAULT '';
     CREATE TABLE prune_state (generation INTEGER NOT NULL);
     INSERT INTO prune_state VALUES (0);
