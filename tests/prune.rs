@@ -140,7 +140,7 @@ fn a_rule_change_starts_a_pass_that_an_idle_session_sees_and_pop3_keeps_its_snap
     assert_eq!((bin[0]["user"].as_str(), bin[0]["folder"].as_str(), bin[0]["subject"].as_str()), (Some("alice"), Some("INBOX"), Some("note 1")));
     assert_eq!(bin[0]["reason"], format!("prune rule {rule}"));
     let log = wait_for_log(d, "message pruned");
-    assert!(log.contains("user=alice") && log.contains("folder=INBOX") && log.contains("uid=1") && log.contains(&format!("rule={rule}")), "{log}");
+    assert!(log.contains("user=alice") && log.contains("folder=INBOX") && log.contains("uid=1") && log.contains(&format!("rule={rule} of=global")), "{log}");
     // The next pass finds nothing more: reading message 2 makes it due, and `prune run` takes it at once.
     office.sql("UPDATE messages SET seen = 1 WHERE uid = 2");
     let run = ok(d, &["prune", "run"], "");

@@ -402,6 +402,8 @@ pub struct Pruned {
     pub uid: u32,
     pub size: u64,
     pub rule: i64,
+    /// Whether the rule is a global one (else the user's own).
+    pub global: bool,
 }
 
 /// Looks at up to [`SCAN`] live users' messages with ids above `after` and takes into the Recycle Bin
@@ -424,9 +426,15 @@ pub fn run_batch(c: &Connection, now: i64, after: i64) -> StoreResult<(Vec<Prune
         last = r.get(0)?;
         let Some(rule) = r.get::<_, Option<i64>>(6)? else { continue };
         takes.entry((r.get(1)?, rule)).or_default().push(last);
-        pruned.push(Pruned { user: r.get(2)?, folder: r.get(3)?, uid: r.get(4)?, size: r.get::<_, i64>(5)? as u64, rule });
+        pruned.push(Pruned { user: r.get(2)?, folder: r.get(3)?, uid: r.get(4)?, size: r.get::<_, i64>(5)? as u64, rule, global: false });
     }
     drop(rows);
+    if !pruned.is_empty() {
+        let mut global = c.prepare_cached("SELECT user_id IS NULL FROM prune_rules WHERE id = ?1")?;
+        for p in &mut pruned {
+            p.global = global.query_row([p.rule], |r| r.get(0))?;
+        }
+    }
     for ((folder_id, rule), ids) in &takes {
         super::expunge(c, *folder_id, ids, super::Removal::Deleted(&super::recycle::reason::rule(*rule)))?;
     }
@@ -462,7 +470,8 @@ pub fn run(store: &crate::store::Store, now: i64, pause: std::time::Duration) ->
     loop {
         let (pruned, next) = store.write(move |c| run_batch(c, now, after))?;
         for p in &pruned {
-            tracing::info!(target: "prune", user = %p.user, folder = %p.folder, uid = p.uid, size = p.size, rule = p.rule, "message pruned into the Recycle Bin");
+            let of = if p.global { "global" } else { "user's" };
+            tracing::info!(target: "prune", user = %p.user, folder = %p.folder, uid = p.uid, size = p.size, rule = p.rule, of, "message pruned into the Recycle Bin");
             messages += 1;
             bytes += p.size;
         }
