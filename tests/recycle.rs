@@ -145,4 +145,10 @@ fn a_deleted_user_comes_back_with_their_mail_or_is_purged_with_it() {
     assert_eq!(office.sql("SELECT count(*) FROM blobs"), "0", "the purge swept the bodies");
     let gone = run(d, &["user", "restore", "alice"], "");
     assert!(String::from_utf8_lossy(&gone.stderr).contains("no deleted user called 'alice'"));
+    // A user past the retention time cannot be restored, even before the sweep has purged them.
+    ok(d, &["user", "add", "bob", "--password-stdin"], "bob-secret-1\n");
+    ok(d, &["user", "del", "bob"], "");
+    office.sql("UPDATE users SET deleted_at = deleted_at - 73 * 3600 WHERE name = 'bob'");
+    let late = run(d, &["user", "restore", "bob"], "");
+    assert!(!late.status.success() && String::from_utf8_lossy(&late.stderr).contains("no deleted user called 'bob'"));
 }

@@ -177,7 +177,7 @@ export const commands = {
    */
   savePruneRules: (user: string | null, rows: RuleRow[]): Promise<Rule[]> => call<Rule[]>("save_prune_rules", { user, rows }),
   /**
-   * What the rules would take now if the table (global with a null user, else that user's) were as edited: counts per rule (unsaved rows numbered −1, −2, …) and the first 50 messages.
+   * What the rules would take now if the table (global with a null user, else that user's) were as edited: counts per rule (unsaved rows numbered from −1000000 for row 1, in table order) and the first 50 messages.
    */
   previewPruneRules: (user: string | null, rows: NewRule[]): Promise<Preview> => call<Preview>("preview_prune_rules", { user, rows }),
   /**

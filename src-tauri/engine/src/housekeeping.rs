@@ -1,8 +1,8 @@
 //! The engine's background upkeep of the store, each on its own blocking thread while it works:
 //!
-//! - **Prune passes** ([`prune_now_and_then`]) by the admin's rules, adaptively: a pass that took nothing
-//!   doubles the wait (from [`PRUNE_MIN_WAIT`] up to [`PRUNE_MAX_WAIT`]), a pass that took something comes
-//!   back after the shortest wait, and a rule change (from any process: a trigger counts them) starts one
+//! - **Prune passes** ([`prune_now_and_then`]) by the admin's rules, adaptively: a pass that took little
+//!   doubles the wait (from [`PRUNE_MIN_WAIT`] up to [`PRUNE_MAX_WAIT`]), a pass that took [`MANY`] or more
+//!   comes back after the shortest wait, and a rule change (from any process: a trigger counts them) starts one
 //!   within [`RULES_LOOK`]. Each pass works in batches through the single writer, pausing
 //!   [`PRUNE_PAUSE`] between them so that SMTP's commits and IMAP's commands go in between.
 //! - **The sweep** ([`sweep_now_and_then`]) every [`crate::store::sweep::INTERVAL`]: Recycle Bin entries and
@@ -26,6 +26,8 @@ pub const PRUNE_MAX_WAIT: Duration = Duration::from_secs(3600);
 pub const RULES_LOOK: Duration = Duration::from_secs(5);
 /// Between two batches of a pass.
 pub const PRUNE_PAUSE: Duration = Duration::from_millis(2);
+/// A pass that takes at least this many messages is followed by another soon.
+pub const MANY: u64 = 500;
 
 /// Runs prune passes until shutdown.
 pub async fn prune_now_and_then(store: Store, shutdown: CancellationToken) {
@@ -44,13 +46,16 @@ pub async fn prune_now_and_then(store: Store, shutdown: CancellationToken) {
         if !changed && tokio::time::Instant::now() < due {
             continue;
         }
-        let s = store.clone();
-        let pass = tokio::task::spawn_blocking(move || crate::mailbox::prune::run(&s, crate::store::now(), PRUNE_PAUSE)).await;
+        let (s, token) = (store.clone(), shutdown.clone());
+        let pass = tokio::task::spawn_blocking(move || crate::mailbox::prune::run(&s, crate::store::now(), PRUNE_PAUSE, &|| token.is_cancelled())).await;
         wait = match pass {
-            Ok(Ok((0, _))) => (wait * 2).min(PRUNE_MAX_WAIT),
             Ok(Ok((messages, bytes))) => {
-                tracing::info!(target: "prune", messages, bytes, "prune pass done");
-                PRUNE_MIN_WAIT
+                if messages > 0 {
+                    tracing::info!(target: "prune", messages, bytes, "prune pass done");
+                }
+                // Mail arriving keeps giving an age rule a little to take: only a pass that took a lot
+                // (a backlog, a new rule) comes back soon; otherwise the passes spread out to hourly.
+                if messages >= MANY { PRUNE_MIN_WAIT } else { (wait * 2).min(PRUNE_MAX_WAIT) }
             }
             Ok(Err(e)) => {
                 tracing::error!(target: "prune", error = %e, "the prune pass stopped; it will try again");
@@ -77,8 +82,9 @@ pub async fn sweep_now_and_then(store: Store, settings: watch::Receiver<Arc<Sett
         }
         let hours = settings.borrow().store.recycle_hours;
         let s = store.clone();
+        let token = shutdown.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let (messages, bytes) = crate::mailbox::recycle::expire(&s, crate::store::now() - i64::from(hours) * 3600)?;
+            let (messages, bytes) = crate::mailbox::recycle::expire(&s, crate::store::now() - i64::from(hours) * 3600, &|| token.is_cancelled())?;
             if messages > 0 {
                 tracing::info!(target: "store", messages, bytes, hours, "expired from the Recycle Bin");
             }

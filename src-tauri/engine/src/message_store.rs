@@ -111,7 +111,7 @@ pub fn list(store: &Store, query: BinQuery) -> ApiResult<Vec<Recycled>> {
 }
 
 pub fn restore(store: &Store, ids: Vec<i64>, mark: bool) -> ApiResult<Vec<Restored>> {
-    let restored = store.write(move |c| recycle::restore(c, &ids, mark))?;
+    let restored = recycle::restore_all(store, &ids, mark)?;
     log_restored(&restored);
     Ok(restored)
 }

@@ -50,8 +50,9 @@ pub fn start_of_today() -> i64 {
 pub fn parse_when(text: &str) -> Option<i64> {
     use chrono::{Local, NaiveDate, NaiveDateTime, TimeZone};
     let t = text.trim();
+    // Unix seconds, from 2001 on: a number such as 20261204 is a mistyped date, not a time in 1970.
     if let Ok(secs) = t.parse::<i64>() {
-        return Some(secs);
+        return (secs >= 1_000_000_000).then_some(secs);
     }
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
         return Some(d.timestamp());
@@ -155,6 +156,7 @@ mod tests {
         assert_eq!(parse_when("2025-12-04T09:30:00"), Some(local));
         assert_eq!(parse_when("2025-12-04").map(|m| local - m), Some(9 * 3600 + 1800));
         assert_eq!(parse_when("yesterday"), None);
+        assert_eq!(parse_when("20251204"), None, "a date without dashes is not Unix seconds");
         assert_eq!(parse_when("2025-13-04"), None);
     }
 

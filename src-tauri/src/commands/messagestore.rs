@@ -28,7 +28,7 @@ pub async fn save_prune_rules(engine: State<'_, Engine>, user: Option<String>, r
     super::blocking(engine, move |e| message_store::save_rules(e.store(), user, rows)).await
 }
 
-/// What the rules would take now if the table (global with a null user, else that user's) were as edited: counts per rule (unsaved rows numbered −1, −2, …) and the first 50 messages.
+/// What the rules would take now if the table (global with a null user, else that user's) were as edited: counts per rule (unsaved rows numbered from −1000000 for row 1, in table order) and the first 50 messages.
 #[tauri::command]
 pub async fn preview_prune_rules(engine: State<'_, Engine>, user: Option<String>, rows: Vec<NewRule>) -> ApiResult<Preview> {
     super::blocking(engine, move |e| message_store::preview(e.store(), user, rows)).await

@@ -5,6 +5,7 @@
  */
 export type Candidate = { user: string, folder: string, uid: number, size: number, 
 /**
- * The first rule that takes it (a rule not saved yet: −1 for the first row of the table, −2 …).
+ * The first rule that takes it (a rule not saved yet: −1,000,000 for the first row of the table, then
+ * −999,999 …).
  */
 rule: number, };

@@ -3,7 +3,7 @@
  * editor's Prune Rules tab — with every column editable in place: Folder, Age (days), Size (minimum bytes,
  * empty for none), Read, Flagged, Deleted, Spam. Add Rule adds a row with VPOP3's defaults; nothing takes
  * effect until the window's OK/Submit saves `rows()`. Preview asks the engine what the table as edited would
- * take now (rows not saved yet are numbered −1, −2, …) and shows it under the table.
+ * take now and shows it under the table.
  *
  * Field errors from the engine name `rules.N.folder` / `rules.N.age_days` (N from 0, in table order);
  * `register` hands each row's fields to the window's FieldErrors under those names.
@@ -18,6 +18,9 @@ import { formatNumber, formatSize, plural } from "../format";
 import { busy, button } from "./buttons";
 import { h, text } from "./dom";
 import { errorSlot, type FieldErrors, whole } from "./form";
+
+/** How the engine numbers the rows of a preview that are not saved yet (row 1 is −PROPOSED_BASE). */
+const PROPOSED_BASE = 1_000_000;
 
 /** VPOP3's new row: Inbox, 365 days, no size, read either, flagged either, not only deleted, not only spam. */
 export const NEW_RULE: NewRule = { folder: "Inbox", age_days: 365, min_size: null, read: "either", flagged: "either", deleted: false, spam: false };
@@ -144,7 +147,8 @@ export class PruneRulesTable {
   }
 
   private showPreview(p: Preview): void {
-    const label = (rule: number) => (rule < 0 ? `row ${-rule}` : this.rowsNow.some((r) => r.id === rule) ? `row ${this.rowsNow.findIndex((r) => r.id === rule) + 1}` : `rule ${rule}`);
+    // Unsaved rows come back numbered from −1,000,000 (row 1) upwards, in table order.
+    const label = (rule: number) => (rule < 0 ? `row ${rule + PROPOSED_BASE + 1}` : this.rowsNow.some((r) => r.id === rule) ? `row ${this.rowsNow.findIndex((r) => r.id === rule) + 1}` : `rule ${rule}`);
     const scope = this.user() === null ? "every mailbox" : `${this.user()}'s mailbox (global rules included)`;
     const head = h(
       "div",

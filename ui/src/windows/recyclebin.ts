@@ -53,7 +53,7 @@ export function mountRecycleBin(app: HTMLElement): () => void {
       "div",
       { class: "list-buttons" },
       restoreBtn,
-      h("label", { class: "check-label", for: "recycle-mark" }, mark, " Mark restored messages as flagged (so an age rule does not prune them again at once)"),
+      h("label", { class: "check-label", for: "recycle-mark" }, mark, " Mark restored messages as flagged (rules for unflagged mail then leave them alone)"),
     ),
     group("Deleted users", users),
   );

@@ -175,8 +175,8 @@ function undeleteGroup(user: string, dialog: () => { strip: { info: (m: string) 
   return group(
     "Undelete",
     grid(
-      row("Everything deleted since:", since, [go], "Brings back every message of this user's that is still in the Recycle Bin and was deleted after this time, to the folder it was in."),
-      checkRow("Mark the restored messages as flagged (so that an age rule does not prune them again at once)", mark),
+      row("Everything deleted since:", since, [go], "Brings back every message of this user's that is still in the Recycle Bin and was deleted after this time, to the folder it was in. Their age for the prune rules starts again."),
+      checkRow("Mark the restored messages as flagged (rules for unflagged mail then leave them alone)", mark),
     ),
   );
 }

@@ -104,7 +104,7 @@ pub(super) enum RecycleCommand {
         /// A time: 2026-12-04 09:30 (local), 2026-12-04, RFC 3339, or Unix seconds
         #[arg(long, requires = "user")]
         since: Option<String>,
-        /// Mark the restored messages \Flagged, so that an age rule does not take them again at once
+        /// Mark the restored messages \Flagged (rules for unflagged mail then leave them alone); their age starts again in any case
         #[arg(long)]
         mark: bool,
     },
@@ -186,7 +186,8 @@ pub(super) fn prune_command(store: &Store, command: PruneCommand) -> Result<i32>
             }
         }
         PruneCommand::Run => {
-            let (messages, bytes) = prune::run(store, crate::store::now(), std::time::Duration::ZERO)?;
+            // The pause between batches lets a running server's writer in between this process's.
+            let (messages, bytes) = prune::run(store, crate::store::now(), crate::housekeeping::PRUNE_PAUSE, &|| false)?;
             println!("pruned {messages} messages ({bytes} bytes)");
         }
     }
@@ -238,7 +239,10 @@ pub(super) fn recycle_command(store: &Store, command: RecycleCommand) -> Result<
                 }
                 _ => ids,
             };
-            let restored = store.write(move |c| recycle::restore(c, &ids, mark))?;
+            let restored = recycle::restore_all(store, &ids, mark)?;
+            for r in restored.iter().filter(|r| r.error.is_none()) {
+                tracing::info!(target: "store", user = %r.user, folder = r.folder.as_deref().unwrap_or(""), uid = r.uid.unwrap_or(0), "message restored from the Recycle Bin");
+            }
             let mut failed = 0;
             for r in &restored {
                 match (&r.folder, r.uid, &r.error) {
@@ -267,6 +271,7 @@ pub(super) fn recycle_command(store: &Store, command: RecycleCommand) -> Result<
                 }
             }
             let (messages, bytes) = recycle::purge(store)?;
+            tracing::info!(target: "store", messages, bytes, "Recycle Bin purged from the command line");
             println!("purged {messages} messages ({bytes} bytes)");
         }
     }

@@ -282,26 +282,25 @@ fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Serve { listen } => serve(&root, listen.into_iter().collect()),
         Command::Status(f) => output::status(&DataDir::create(&root)?, &open_store(&root)?, f.json),
-        Command::User(c) => user(&open_store(&root)?, c).map(|_| 0),
+        Command::User(c) => {
+            let store = open_store(&root)?;
+            let logging = matches!(c, UserCommand::Restore { .. });
+            with_log_files(&root, &store, logging, || user(&store, c).map(|_| 0))
+        }
         Command::Domain(c) => domain(&open_store(&root)?, c).map(|_| 0),
         Command::Settings(c) => settings_command(&open_store(&root)?, c).map(|_| 0),
         Command::Queue(c) => queue_command(&open_store(&root)?, c).map(|_| 0),
         Command::Bans(c) => bans_command(&open_store(&root)?, c).map(|_| 0),
         Command::Prune(c) => {
             let store = open_store(&root)?;
-            // A pass from the command line writes its lines to postroom.log as the server's passes do.
             let logging = matches!(c, cleanup::PruneCommand::Run);
-            if logging {
-                crate::logging::init_server();
-                crate::logging::attach(DataDir::create(&root)?.logs(), &settings::load(&store)?.log);
-            }
-            let code = cleanup::prune_command(&store, c);
-            if logging {
-                crate::logging::shutdown(std::time::Duration::from_secs(10));
-            }
-            code
+            with_log_files(&root, &store, logging, || cleanup::prune_command(&store, c))
         }
-        Command::Recycle(c) => cleanup::recycle_command(&open_store(&root)?, c),
+        Command::Recycle(c) => {
+            let store = open_store(&root)?;
+            let logging = !matches!(c, cleanup::RecycleCommand::List { .. });
+            with_log_files(&root, &store, logging, || cleanup::recycle_command(&store, c))
+        }
         Command::Logwriter(LogwriterCommand::Stats(f)) => output::logwriter_stats(&DataDir::create(&root)?, f.json),
         Command::Geoimport(a) => geoimport(&root, a),
         Command::Geoip(c) => geoip_command(&open_store(&root)?, c),
@@ -420,6 +419,21 @@ fn geoip_command(store: &Store, c: GeoipCommand) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// Runs `f`; when `logging`, its lines go to the data folder's log files (postroom.log) as the server's
+/// do — for commands that change mail (a prune pass, a restore, a purge), so that the log tells the
+/// whole story whoever did it.
+fn with_log_files(root: &std::path::Path, store: &Store, logging: bool, f: impl FnOnce() -> Result<i32>) -> Result<i32> {
+    if logging {
+        crate::logging::init_server();
+        crate::logging::attach(DataDir::create(root)?.logs(), &settings::load(store)?.log);
+    }
+    let code = f();
+    if logging {
+        crate::logging::shutdown(std::time::Duration::from_secs(10));
+    }
+    code
 }
 
 fn open_store(root: &std::path::Path) -> Result<Store> {

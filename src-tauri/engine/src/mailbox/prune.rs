@@ -184,7 +184,8 @@ pub struct Candidate {
     pub uid: u32,
     #[ts(type = "number")]
     pub size: u64,
-    /// The first rule that takes it (a rule not saved yet: −1 for the first row of the table, −2 …).
+    /// The first rule that takes it (a rule not saved yet: −1,000,000 for the first row of the table, then
+    /// −999,999 …).
     #[ts(type = "number")]
     pub rule: i64,
 }
@@ -231,8 +232,12 @@ pub fn preview(c: &Connection, user: Option<&str>, now: i64) -> StoreResult<Resu
     Ok(Ok(preview_over(c, None, only, now)?))
 }
 
+/// Unsaved rule rows of a preview are numbered from −1,000,000 in table order (row 1 is −1,000,000), so
+/// that the first matching rule is the first row, and before any stored rule.
+pub const PROPOSED_BASE: i64 = 1_000_000;
+
 /// What the rules would take if `scope`'s rules (a user's, or the global ones) were `proposed` — the
-/// rule table as edited, before it is submitted. The proposed rules are numbered −1, −2, … in order.
+/// rule table as edited, before it is submitted. The proposed rules are numbered from −[`PROPOSED_BASE`].
 /// A user's table previews that user's mail; the global table everyone's.
 pub fn preview_proposed(c: &Connection, scope: Option<&str>, proposed: &[NewRule], now: i64) -> StoreResult<Result<Preview, RuleError>> {
     let owner = match scope {
@@ -260,7 +265,7 @@ pub fn preview_proposed(c: &Connection, scope: Option<&str>, proposed: &[NewRule
             Ok(f) => f,
             Err(e) => return Ok(Err(e)),
         };
-        rules.push((-(i as i64) - 1, owner, NewRule { folder, ..rule.clone() }));
+        rules.push((i as i64 - PROPOSED_BASE, owner, NewRule { folder, ..rule.clone() }));
     }
     Ok(Ok(preview_over(c, Some(&rules), owner, now)?))
 }
@@ -406,14 +411,14 @@ pub struct Pruned {
     pub global: bool,
 }
 
-/// Looks at up to [`SCAN`] live users' messages with ids above `after` and takes into the Recycle Bin
-/// those a rule matches at `now`. Returns what it took and the last id it looked at (`None`: the end).
+/// Looks at up to [`SCAN`] messages with ids above `after` and takes into the Recycle Bin those of live
+/// users a rule matches at `now` (a deleted user's mail is counted in the scan, never taken). Returns what it took and the last id it looked at (`None`: the end).
 pub fn run_batch(c: &Connection, now: i64, after: i64) -> StoreResult<(Vec<Pruned>, Option<i64>)> {
     let sql = format!(
         "SELECT m.id, m.folder_id, u.name, f.path, m.uid, m.size,
-                (SELECT min(r.id) FROM prune_rules r WHERE {MATCHES}) AS rule
+                CASE WHEN u.deleted_at IS NULL THEN (SELECT min(r.id) FROM prune_rules r WHERE {MATCHES}) END AS rule
          FROM messages m JOIN folders f ON f.id = m.folder_id JOIN users u ON u.id = f.user_id
-         WHERE m.id > ?2 AND u.deleted_at IS NULL ORDER BY m.id LIMIT ?3"
+         WHERE m.id > ?2 ORDER BY m.id LIMIT ?3"
     );
     let mut stmt = c.prepare_cached(&sql)?;
     let mut rows = stmt.query(params![now, after, SCAN as i64])?;
@@ -460,14 +465,18 @@ pub fn generation(c: &Connection) -> StoreResult<i64> {
     Ok(c.query_row("SELECT generation FROM prune_state", [], |r| r.get(0))?)
 }
 
-/// One whole pass at `now`: every batch until the last message, each its own write, `pause` between
-/// them so that other writes go first. Every message taken is logged. Returns (messages, bytes).
-pub fn run(store: &crate::store::Store, now: i64, pause: std::time::Duration) -> StoreResult<(u64, u64)> {
+/// One whole pass at `now`: every batch until the last message (or until `stop()`: shutdown), each its
+/// own write, `pause` between them so that other writes go first. Every message taken is logged.
+/// Returns (messages, bytes).
+pub fn run(store: &crate::store::Store, now: i64, pause: std::time::Duration, stop: &dyn Fn() -> bool) -> StoreResult<(u64, u64)> {
     if !store.read(any)? {
         return Ok((0, 0));
     }
     let (mut messages, mut bytes, mut after) = (0u64, 0u64, 0i64);
     loop {
+        if stop() {
+            return Ok((messages, bytes));
+        }
         let (pruned, next) = store.write(move |c| run_batch(c, now, after))?;
         for p in &pruned {
             let of = if p.global { "global" } else { "user's" };
@@ -619,7 +628,10 @@ mod tests {
         // alice's table, not saved yet: Sent after 30 days. Her preview counts only her mail, the
         // global rule's and the new row's (numbered -1).
         let p = preview_proposed(&c, Some("alice"), &[rule("Sent", 30)], now).unwrap().unwrap();
-        assert_eq!((p.messages, p.per_rule.clone()), (2, vec![(-1, 1, 100), (global, 1, 100)]));
+        assert_eq!((p.messages, p.per_rule.clone()), (2, vec![(-PROPOSED_BASE, 1, 100), (global, 1, 100)]));
+        // Two unsaved rows that both match: the first row is credited.
+        let p = preview_proposed(&c, Some("alice"), &[rule("Sent", 30), rule("*", 30)], now).unwrap().unwrap();
+        assert!(p.per_rule.contains(&(-PROPOSED_BASE, 1, 100)), "{:?}", p.per_rule);
         // The global table edited to nothing: only bob's... nothing, and alice's stored rules (none) apply.
         assert_eq!(preview_proposed(&c, None, &[], now).unwrap().unwrap().messages, 0);
         assert!(matches!(preview_proposed(&c, None, &[rule("Inbox/*", 1)], now).unwrap(), Err(RuleError::Pattern(_))));

@@ -93,7 +93,7 @@ pub struct Filter {
 /// Entries listed when no limit is given.
 pub const LISTED: usize = 1000;
 /// Entries a search looks through, newest first (each costs a read of the message's header).
-pub const SEARCHED: usize = 50_000;
+pub const SEARCHED: usize = 20_000;
 /// Bytes of a message read for its Subject and From.
 const HEAD_BYTES: usize = 16 * 1024;
 
@@ -201,7 +201,8 @@ pub struct Restored {
 }
 
 /// Puts entries back into their users' folders with new UIDs, \Deleted cleared, and \Flagged set when
-/// `mark` (so that an age rule does not take them again at once). The body's reference moves back.
+/// `mark`. Their age counts from now, so that an age rule does not take them again at once. The body's
+/// reference moves back. One write: callers with many ids use [`restore_all`].
 pub fn restore(c: &Connection, ids: &[i64], mark: bool) -> StoreResult<Vec<Restored>> {
     let mut out = Vec::with_capacity(ids.len());
     for &id in ids {
@@ -237,11 +238,11 @@ pub fn restore(c: &Connection, ids: &[i64], mark: bool) -> StoreResult<Vec<Resto
         if mark {
             bits |= Flags::FLAGGED;
         }
+        // add_message dates its arrival now: a restored message's age starts again, so an age rule does
+        // not take it straight back (the mark protects it from rules that skip flagged mail for good).
+        let _ = arrived_at;
         let uid = super::add_message(c, folder.id, blob_id, size, Flags(bits), &keywords, received_at)?;
-        c.execute(
-            "UPDATE messages SET arrived_at = ?3, spam = ?4 WHERE folder_id = ?1 AND uid = ?2",
-            params![folder.id, uid, arrived_at.unwrap_or(received_at), spam],
-        )?;
+        c.execute("UPDATE messages SET spam = ?3 WHERE folder_id = ?1 AND uid = ?2", params![folder.id, uid, spam])?;
         c.execute("DELETE FROM recycled WHERE id = ?1", [id])?;
         out.push(Restored { id, user, folder: Some(folder.path), uid: Some(uid), error: None });
     }
@@ -250,6 +251,16 @@ pub fn restore(c: &Connection, ids: &[i64], mark: bool) -> StoreResult<Vec<Resto
 
 /// Entries (and then deleted users) handled per write, so that expiry never holds the writer long.
 pub const BATCH: usize = 500;
+
+/// [`restore`] through the writer, [`BATCH`] entries per write.
+pub fn restore_all(store: &crate::store::Store, ids: &[i64], mark: bool) -> StoreResult<Vec<Restored>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(BATCH) {
+        let chunk = chunk.to_vec();
+        out.extend(store.write(move |c| restore(c, &chunk, mark))?);
+    }
+    Ok(out)
+}
 
 /// Deletes up to [`BATCH`] entries deleted before `before` (all of them with `i64::MAX`), releasing their
 /// bodies. Returns (entries, bytes).
@@ -280,6 +291,8 @@ pub fn expire_user_batch(c: &Connection, before: i64) -> StoreResult<Option<(usi
     let due: Option<(i64, String)> =
         c.query_row("SELECT id, name FROM users WHERE deleted_at IS NOT NULL AND deleted_at < ?1 ORDER BY deleted_at LIMIT 1", [before], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
     let Some((user_id, name)) = due else { return Ok(None) };
+    // From now on the user cannot be restored: part of their mail may already be gone.
+    c.execute("UPDATE users SET purging = 1 WHERE id = ?1", [user_id])?;
     let mut stmt = c.prepare_cached(
         "DELETE FROM messages WHERE id IN (SELECT m.id FROM messages m JOIN folders f ON f.id = m.folder_id WHERE f.user_id = ?1 LIMIT ?2)
          RETURNING blob_id, size",
@@ -294,30 +307,35 @@ pub fn expire_user_batch(c: &Connection, before: i64) -> StoreResult<Option<(usi
         return Ok(Some((gone.len(), bytes, None)));
     }
     // The bin's own entries of the user hold bodies too.
-    let (n, b) = {
-        let mut stmt = c.prepare_cached("DELETE FROM recycled WHERE user_id = ?1 RETURNING blob_id, size")?;
-        let rows: Vec<(i64, i64)> = stmt.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
-        for (blob_id, _) in &rows {
-            release(c, *blob_id)?;
-        }
-        (rows.len(), rows.iter().map(|r| r.1 as u64).sum::<u64>())
-    };
+    let mut stmt = c.prepare_cached("DELETE FROM recycled WHERE id IN (SELECT id FROM recycled WHERE user_id = ?1 LIMIT ?2) RETURNING blob_id, size")?;
+    let rows: Vec<(i64, i64)> = stmt.query_map(params![user_id, BATCH as i64], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    for (blob_id, _) in &rows {
+        release(c, *blob_id)?;
+    }
+    let (n, b) = (rows.len(), rows.iter().map(|r| r.1 as u64).sum::<u64>());
+    if n > 0 {
+        return Ok(Some((n, b, None)));
+    }
     c.execute("DELETE FROM users WHERE id = ?1", [user_id])?;
-    Ok(Some((n, b, Some(name))))
+    Ok(Some((0, 0, Some(name))))
 }
 
 /// Empties the bin and purges every deleted user now (the admin's Purge Recycle Bin), and sweeps, so the
 /// disk space is back when it returns. Returns (messages, bytes).
 pub fn purge(store: &crate::store::Store) -> StoreResult<(u64, u64)> {
-    let done = expire(store, i64::MAX)?;
+    let done = expire(store, i64::MAX, &|| false)?;
     crate::store::sweep::sweep(store)?;
     Ok(done)
 }
 
-/// Deletes what was deleted before `before` (Unix seconds), a batch per write. Returns (messages, bytes).
-pub fn expire(store: &crate::store::Store, before: i64) -> StoreResult<(u64, u64)> {
+/// Deletes what was deleted before `before` (Unix seconds), a batch per write, until done or `stop()`
+/// says so (shutdown). Returns (messages, bytes).
+pub fn expire(store: &crate::store::Store, before: i64, stop: &dyn Fn() -> bool) -> StoreResult<(u64, u64)> {
     let (mut messages, mut bytes) = (0u64, 0u64);
     loop {
+        if stop() {
+            return Ok((messages, bytes));
+        }
         let (n, b) = store.write(move |c| expire_batch(c, before))?;
         messages += n as u64;
         bytes += b;
@@ -325,7 +343,8 @@ pub fn expire(store: &crate::store::Store, before: i64) -> StoreResult<(u64, u64
             break;
         }
     }
-    while let Some((n, b, purged)) = store.write(move |c| expire_user_batch(c, before))? {
+    while !stop() {
+        let Some((n, b, purged)) = store.write(move |c| expire_user_batch(c, before))? else { break };
         messages += n as u64;
         bytes += b;
         if let Some(name) = purged {
@@ -414,8 +433,9 @@ mod tests {
         c.execute("UPDATE users SET deleted_at = 50", []).unwrap();
         assert_eq!(size(&c).unwrap().users[0].messages, 1);
         assert_eq!(expire_user_batch(&c, 50).unwrap(), None);
-        assert_eq!(expire_user_batch(&c, 51).unwrap(), Some((1, 14, None)));
-        assert_eq!(expire_user_batch(&c, 51).unwrap(), Some((1, 14, Some("alice".into()))));
+        assert_eq!(expire_user_batch(&c, 51).unwrap(), Some((1, 14, None)), "the mail in folders");
+        assert_eq!(expire_user_batch(&c, 51).unwrap(), Some((1, 14, None)), "the user's bin entries");
+        assert_eq!(expire_user_batch(&c, 51).unwrap(), Some((0, 0, Some("alice".into()))));
         assert_eq!(expire_user_batch(&c, 51).unwrap(), None);
         assert_eq!((refcount(&c, 1), refcount(&c, 2)), (0, 0));
         assert_eq!(c.query_row("SELECT count(*) FROM users", [], |r| r.get::<_, i64>(0)).unwrap(), 0);

@@ -264,6 +264,12 @@ const MIGRATIONS: &[&str] = &[
     -- The sweep looks for bodies nothing uses; after an expiry there may be half a million of them among
     -- millions of live ones, so they get an index of their own.
     CREATE INDEX blobs_unused ON blobs(unused_since) WHERE refcount <= 0;
+    CREATE INDEX prune_rules_by_user ON prune_rules(user_id);
+    -- Users deleted before the bin had a retention time were kept for ever: their time starts now. A user
+    -- whose purge has begun can no longer be restored.
+    UPDATE users SET deleted_at = CAST(strftime('%s', 'now') AS INTEGER) WHERE deleted_at IS NOT NULL;
+    UPDATE recycle_bin SET deleted_at = CAST(strftime('%s', 'now') AS INTEGER);
+    ALTER TABLE users ADD COLUMN purging INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE recycle_bin ADD COLUMN aliases TEXT NOT NULL DEFAULT '';
     CREATE TABLE prune_state (generation INTEGER NOT NULL);
     INSERT INTO prune_state VALUES (0);

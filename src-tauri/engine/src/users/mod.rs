@@ -173,12 +173,14 @@ impl Directory {
     /// stays theirs and is returned, so the admin can be told.
     pub fn restore(&self, name: &str) -> ApiResult<Vec<String>> {
         let wanted = name.to_string();
+        // Past the retention time the purge may have begun (or will at the next sweep).
+        let kept_since = now() - i64::from(crate::settings::load(&self.store)?.store.recycle_hours) * 3600;
         let outcome = self.store.write(move |c| {
             let deleted: Option<(i64, String)> = c
                 .query_row(
                     "SELECT u.id, coalesce((SELECT b.aliases FROM recycle_bin b WHERE b.user_id = u.id ORDER BY b.deleted_at DESC LIMIT 1), '')
-                     FROM users u WHERE u.name = ?1 AND u.deleted_at IS NOT NULL ORDER BY u.deleted_at DESC LIMIT 1",
-                    [&wanted],
+                     FROM users u WHERE u.name = ?1 AND u.deleted_at >= ?2 AND u.purging = 0 ORDER BY u.deleted_at DESC LIMIT 1",
+                    params![&wanted, kept_since],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
