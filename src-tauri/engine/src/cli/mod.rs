@@ -3,6 +3,7 @@
 //! Errors go to standard error with a non-zero exit code.
 
 mod cleanup;
+mod forwarding;
 mod output;
 
 use std::collections::BTreeMap;
@@ -71,6 +72,9 @@ enum Command {
     /// The Recycle Bin: every deleted message (and user) for its retention time
     #[command(subcommand)]
     Recycle(cleanup::RecycleCommand),
+    /// LAN forwarding rules: mail for listed addresses goes on to another server on the office's network
+    #[command(subcommand, name = "lan-forward")]
+    LanForward(forwarding::LanForwardCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -193,6 +197,18 @@ enum UserCommand {
         /// The user's own bandwidth limit: 0 none (the service's applies), N bytes per second, -K pool K
         #[arg(long, value_name = "LIMIT", allow_negative_numbers = true)]
         bandwidth: Option<i64>,
+        /// Store and Forward: the user's address on the main server ("" switches it off)
+        #[arg(long, value_name = "ADDRESS")]
+        store_forward_target: Option<String>,
+        /// Store and Forward: the main server, [USER:PASS@]HOST[:PORT] (port 25 unless given; "" switches it off)
+        #[arg(long, value_name = "SERVER")]
+        store_forward_server: Option<String>,
+        /// The Routing tab's forward: SMTP:ADDRESS@[USER:PASS@]SERVER[:PORT] ("" for none)
+        #[arg(long, value_name = "SMTP:ADDRESS@SERVER")]
+        forward: Option<String>,
+        /// With a forward, keep a copy in the mailbox too
+        #[arg(long, value_name = "yes|no", value_parser = clap::builder::BoolishValueParser::new())]
+        keep_copy: Option<bool>,
     },
     /// List users
     List(JsonFlag),
@@ -296,6 +312,7 @@ fn run(cli: Cli) -> Result<i32> {
             let logging = matches!(c, cleanup::PruneCommand::Run);
             with_log_files(&root, &store, logging, || cleanup::prune_command(&store, c))
         }
+        Command::LanForward(c) => forwarding::lan_forward_command(&open_store(&root)?, c),
         Command::Recycle(c) => {
             let store = open_store(&root)?;
             let logging = !matches!(c, cleanup::RecycleCommand::List { .. });
@@ -499,17 +516,25 @@ fn user(store: &Store, command: UserCommand) -> Result<()> {
             directory.create(UserForm { name: name.clone(), real_name, enabled: true, aliases, password: Some(password), bandwidth })?;
             println!("user {name} created");
         }
-        UserCommand::Set { name, bandwidth } => {
+        UserCommand::Set { name, bandwidth, store_forward_target, store_forward_server, forward, keep_copy } => {
             let user = directory.get(&name)?.user;
-            let form = UserForm {
-                name: user.name.clone(),
-                real_name: user.real_name,
-                enabled: user.enabled,
-                aliases: user.aliases,
-                password: None,
-                bandwidth: bandwidth.unwrap_or(user.bandwidth),
-            };
-            directory.update(&name, form)?;
+            if bandwidth.is_some() {
+                let form = UserForm {
+                    name: user.name.clone(),
+                    real_name: user.real_name,
+                    enabled: user.enabled,
+                    aliases: user.aliases,
+                    password: None,
+                    bandwidth: bandwidth.unwrap_or(user.bandwidth),
+                };
+                directory.update(&name, form)?;
+            }
+            let change = crate::users::ForwardingChange { store_forward_target, store_forward_server, forward, keep_copy };
+            if change != crate::users::ForwardingChange::default() {
+                for warning in directory.set_forwarding(&name, change)? {
+                    eprintln!("warning: {warning}");
+                }
+            }
             println!("user {} changed", user.name);
         }
         UserCommand::List(f) => output::users(&directory.list()?, f.json)?,

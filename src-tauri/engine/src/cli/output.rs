@@ -108,12 +108,18 @@ pub fn queue(entries: &[QueueEntry], json_out: bool) -> Result<()> {
         println!("the queue is empty");
         return Ok(());
     }
-    println!("{:>6} {:<32} {:<28} {:>8} {:<7} {:>3} {:<20}  LAST ERROR", "ID", "RECIPIENT", "SENDER", "BYTES", "STATE", "TRY", "NEXT TRY");
+    println!("{:>6} {:<32} {:<24} {:<28} {:>8} {:<7} {:>3} {:<20}  LAST ERROR", "ID", "RECIPIENT", "TARGET", "SENDER", "BYTES", "STATE", "TRY", "NEXT TRY");
     for e in entries {
+        let target = match (&e.target, e.kind.as_str()) {
+            (Some(t), "store_forward") => format!("{t} (S&F)"),
+            (Some(t), _) => t.clone(),
+            (None, _) => "(Internet)".to_string(),
+        };
         println!(
-            "{:>6} {:<32} {:<28} {:>8} {:<7} {:>3} {:<20}  {}",
+            "{:>6} {:<32} {:<24} {:<28} {:>8} {:<7} {:>3} {:<20}  {}",
             e.id,
             e.recipient,
+            target,
             if e.sender.is_empty() { "<>" } else { &e.sender },
             e.size,
             e.state,

@@ -17,6 +17,7 @@
 //! failure and relay reports.
 
 pub mod dsn;
+pub mod forward;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -28,6 +29,8 @@ use crate::store::{blobs, now, Store, StoreResult};
 pub enum Recipient {
     Local { user_id: i64, user: String, address: String },
     Remote { address: String },
+    /// A LAN forwarding rule's: sent as `to` (the address after the rule's rewrite) to the rule's server.
+    Forward { address: String, to: String, target: forward::Target },
 }
 
 /// Why a recipient is refused.
@@ -55,11 +58,26 @@ pub fn route(conn: &Connection, server_name: &str, address: &str, may_relay: boo
     if local.is_empty() {
         return Ok(Err(Refusal::BadAddress("the address has no local part".into())));
     }
+    // A LAN forwarding rule naming the address (or a pattern it fits) comes first, local users after;
+    // `~@domain` rules only when nothing else takes the address.
+    let lan = |pass| -> StoreResult<Option<Recipient>> {
+        Ok(forward::find(conn, address, pass)?.map(|rule| Recipient::Forward {
+            address: address.to_string(),
+            to: forward::rewritten(&rule.rewrite, address),
+            target: rule.target,
+        }))
+    };
+    if let Some(r) = lan(forward::Pass::Specific)? {
+        return Ok(Ok(r));
+    }
     let is_local_domain = domain.is_empty()
         || domain == "localhost"
         || domain.eq_ignore_ascii_case(server_name)
         || conn.query_row("SELECT 1 FROM domains WHERE name = ?1", [&domain], |_| Ok(())).optional()?.is_some();
     if !is_local_domain {
+        if let Some(r) = lan(forward::Pass::CatchAll)? {
+            return Ok(Ok(r));
+        }
         return Ok(if may_relay { Ok(Recipient::Remote { address: address.to_string() }) } else { Err(Refusal::RelayDenied) });
     }
     let found = match find_user(conn, local)? {
@@ -77,9 +95,10 @@ pub fn route(conn: &Connection, server_name: &str, address: &str, may_relay: boo
             .optional()?,
         other => other,
     };
-    Ok(found
-        .map(|(user_id, user)| Recipient::Local { user_id, user, address: address.to_string() })
-        .ok_or(Refusal::UnknownUser))
+    match found {
+        Some((user_id, user)) => Ok(Ok(Recipient::Local { user_id, user, address: address.to_string() })),
+        None => Ok(lan(forward::Pass::CatchAll)?.ok_or(Refusal::UnknownUser)),
+    }
 }
 
 fn find_user(conn: &Connection, local: &str) -> StoreResult<Option<(i64, String)>> {
@@ -166,37 +185,68 @@ pub async fn deliver(store: &Store, envelope: Envelope, message: Vec<u8>) -> Sto
     store.write_async(move |conn| commit(conn, &envelope, &blob, meta.as_ref())).await
 }
 
+/// One recipient of the outbound queue, as [`commit`] writes it.
+struct Outgoing<'a> {
+    to: String,
+    dsn: RecipientDsn,
+    kind: &'static str,
+    target: Option<&'a forward::Target>,
+    /// A Store-and-Forward copy: the user whose stored message it forwards.
+    stored_for: Option<i64>,
+}
+
 fn commit(conn: &Connection, envelope: &Envelope, blob: &blobs::PreparedBlob, meta: Option<&Meta>) -> StoreResult<Receipt> {
     let mut users: Vec<i64> = envelope
         .recipients
         .iter()
         .filter_map(|r| match r {
             Recipient::Local { user_id, .. } => Some(*user_id),
-            Recipient::Remote { .. } => None,
+            _ => None,
         })
         .collect();
     users.sort_unstable();
     users.dedup();
-    let remote: Vec<(&str, RecipientDsn)> = envelope
-        .recipients
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| match r {
-            Recipient::Remote { address } => Some((address.as_str(), envelope.dsn.recipient(i))),
-            Recipient::Local { .. } => None,
-        })
-        .collect();
-    let references = users.len() as i64 + i64::from(!remote.is_empty());
+    // Each local user's own forwarding decides whether a copy stays and what else goes out.
+    let forwarding: Vec<(i64, forward::UserForwarding)> =
+        users.iter().map(|u| Ok((*u, forward::of_user(conn, *u)?))).collect::<StoreResult<_>>()?;
+    let mut outgoing: Vec<Outgoing> = Vec::new();
+    for (i, r) in envelope.recipients.iter().enumerate() {
+        match r {
+            Recipient::Remote { address } => {
+                outgoing.push(Outgoing { to: address.clone(), dsn: envelope.dsn.recipient(i), kind: "internet", target: None, stored_for: None })
+            }
+            Recipient::Forward { to, target, .. } => {
+                outgoing.push(Outgoing { to: to.clone(), dsn: envelope.dsn.recipient(i), kind: "lan", target: Some(target), stored_for: None })
+            }
+            Recipient::Local { .. } => {}
+        }
+    }
+    let mut stored: Vec<i64> = Vec::new();
+    for (user_id, f) in &forwarding {
+        if let Some((to, target)) = &f.forward {
+            outgoing.push(Outgoing { to: to.clone(), dsn: RecipientDsn::default(), kind: "lan", target: Some(target), stored_for: None });
+        }
+        if let Some((to, target)) = &f.store_forward {
+            // The sender's mail was delivered here: a failure to forward is the admin's to hear of.
+            let never = RecipientDsn { notify: smtp_proto::RCPT_NOTIFY_NEVER, orcpt: None };
+            outgoing.push(Outgoing { to: to.clone(), dsn: never, kind: "store_forward", target: Some(target), stored_for: Some(*user_id) });
+        }
+        if f.forward.is_none() || f.keep || f.store_forward.is_some() {
+            stored.push(*user_id);
+        }
+    }
+    let references = stored.len() as i64 + i64::from(!outgoing.is_empty());
     let blob_id = blobs::insert(conn, blob, references)?;
     if let Some(meta) = meta {
         blobs::set_meta(conn, blob_id, &meta.envelope, &meta.bodystructure, &meta.body)?;
     }
     let at = now();
-    for user_id in &users {
-        deliver_to_inbox(conn, *user_id, blob_id, blob.size, at)?;
+    let mut message_of = std::collections::HashMap::new();
+    for user_id in &stored {
+        message_of.insert(*user_id, deliver_to_inbox(conn, *user_id, blob_id, blob.size, at)?);
     }
     let mut queue_id = None;
-    if !remote.is_empty() {
+    if !outgoing.is_empty() {
         let dsn = &envelope.dsn;
         conn.execute(
             "INSERT INTO queue(created_at, sender, auth_user, blob_id, size, dsn_ret_full, dsn_envid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -204,18 +254,24 @@ fn commit(conn: &Connection, envelope: &Envelope, blob: &blobs::PreparedBlob, me
         )?;
         let id = conn.last_insert_rowid();
         let mut stmt = conn.prepare_cached(
-            "INSERT INTO queue_recipients(queue_id, recipient, next_attempt_at, updated_at, notify, orcpt) VALUES (?1, ?2, ?3, ?3, ?4, ?5)",
+            "INSERT INTO queue_recipients(queue_id, recipient, next_attempt_at, updated_at, notify, orcpt, kind, route)
+             VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        for (address, rdsn) in &remote {
-            stmt.execute(params![id, address, at, rdsn.notify as i64, rdsn.orcpt])?;
+        for o in &outgoing {
+            stmt.execute(params![id, o.to, at, o.dsn.notify as i64, o.dsn.orcpt, o.kind, o.target.map(forward::Target::to_route)])?;
+            if let Some(message) = o.stored_for.and_then(|u| message_of.get(&u)) {
+                // The stored copy knows its forward: it goes (into the Recycle Bin) once the target took it,
+                // and a copy the user deleted first is never sent.
+                conn.execute("UPDATE messages SET forward_id = ?2 WHERE id = ?1", params![message, conn.last_insert_rowid()])?;
+            }
         }
         queue_id = Some(id);
     }
-    Ok(Receipt { local: users.len(), queued: remote.len(), queue_id, reports: 0 })
+    Ok(Receipt { local: stored.len(), queued: outgoing.len(), queue_id, reports: 0 })
 }
 
-/// Appends a message to the user's INBOX with the next UID.
-fn deliver_to_inbox(conn: &Connection, user_id: i64, blob_id: i64, size: i64, at: i64) -> StoreResult<()> {
+/// Appends a message to the user's INBOX with the next UID; its row id.
+fn deliver_to_inbox(conn: &Connection, user_id: i64, blob_id: i64, size: i64, at: i64) -> StoreResult<i64> {
     let (folder_id, uid, modseq): (i64, i64, i64) = conn.query_row(
         "UPDATE folders SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1
          WHERE user_id = ?1 AND path = 'INBOX'
@@ -227,7 +283,7 @@ fn deliver_to_inbox(conn: &Connection, user_id: i64, blob_id: i64, size: i64, at
         "INSERT INTO messages(folder_id, uid, received_at, size, modseq, blob_id, arrived_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?3)",
         params![folder_id, uid, at, size, modseq, blob_id],
     )?;
-    Ok(())
+    Ok(conn.last_insert_rowid())
 }
 
 #[cfg(test)]

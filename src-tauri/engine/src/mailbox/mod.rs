@@ -427,8 +427,12 @@ pub fn copy_messages(c: &Connection, from: i64, ids: &[i64], to: i64) -> StoreRe
         let Some(m) = row else { continue };
         let uid = add_message(c, to, m.blob_id, m.size, m.flags, &m.keywords, m.received_at)?;
         c.execute("UPDATE blobs SET refcount = refcount + 1 WHERE id = ?1", [m.blob_id])?;
-        // A copy (and a move) keeps the time Postroom first saw the message: prune rules count from it.
-        c.execute("UPDATE messages SET arrived_at = (SELECT arrived_at FROM messages WHERE id = ?1) WHERE folder_id = ?2 AND uid = ?3", params![id, to, uid])?;
+        // A copy (and a move) keeps the time Postroom first saw the message: prune rules count from it; and
+        // its Store-and-Forward link: a message moved to another folder is still forwarded.
+        c.execute(
+            "UPDATE messages SET (arrived_at, forward_id) = (SELECT arrived_at, forward_id FROM messages WHERE id = ?1) WHERE folder_id = ?2 AND uid = ?3",
+            params![id, to, uid],
+        )?;
         pairs.push((m.uid, uid));
     }
     Ok(pairs)

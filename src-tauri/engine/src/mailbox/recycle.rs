@@ -22,6 +22,7 @@ pub mod reason {
     pub const POP3: &str = "POP3 delete";
     pub const FOLDER_DELETED: &str = "folder deleted";
     pub const ADMIN: &str = "admin";
+    pub const STORE_FORWARD: &str = "store and forward";
 
     /// A prune rule's reason names the rule.
     pub fn rule(id: i64) -> String {

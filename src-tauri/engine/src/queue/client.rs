@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::delivery::dsn::{self, Action, Entry, Report};
+use crate::delivery::forward::Target;
 use crate::delivery::{split_address, RecipientDsn};
 use crate::logwriter::LogFile;
 use crate::net::tap::Tap;
@@ -70,6 +71,16 @@ struct Due {
     dsn: RecipientDsn,
     ret_full: Option<bool>,
     envid: Option<String>,
+    /// 'internet', 'lan' or 'store_forward' (see `delivery::forward`).
+    kind: String,
+    /// The server a forwarded recipient goes to (no MX lookup).
+    target: Option<Target>,
+}
+
+impl Due {
+    fn forwarded(&self) -> bool {
+        self.kind != "internet"
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +88,8 @@ enum Outcome {
     Sent,
     Temporary(String),
     Permanent(String),
+    /// A Store-and-Forward copy whose stored message the user deleted first: it is never sent.
+    Withdrawn,
 }
 
 /// What one delivery attempt for a group came to.
@@ -144,7 +157,7 @@ async fn load_due(store: &Store) -> Vec<Due> {
         .read_async(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT r.id, q.id, q.sender, r.recipient, q.blob_id, r.attempts, q.created_at,
-                        r.notify, r.orcpt, q.dsn_ret_full, q.dsn_envid
+                        r.notify, r.orcpt, q.dsn_ret_full, q.dsn_envid, r.kind, r.route
                  FROM queue_recipients r JOIN queue q ON q.id = r.queue_id
                  WHERE r.state = 'queued' AND r.next_attempt_at <= ?1
                  ORDER BY r.next_attempt_at, r.id LIMIT ?2",
@@ -161,6 +174,8 @@ async fn load_due(store: &Store) -> Vec<Due> {
                     dsn: RecipientDsn { notify: r.get::<_, i64>(7)? as u64, orcpt: r.get(8)? },
                     ret_full: r.get(9)?,
                     envid: r.get(10)?,
+                    kind: r.get(11)?,
+                    target: r.get::<_, Option<String>>(12)?.as_deref().and_then(Target::from_route),
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -183,11 +198,16 @@ async fn next_due_in(store: &Store) -> Option<Duration> {
     next.map(|at| Duration::from_secs((at - now()).max(1) as u64))
 }
 
+/// One transaction per message and destination: a domain (its MX or the smart host), or for forwarded
+/// recipients the target server (several users' copies of one message to one server go together).
 fn group(due: Vec<Due>) -> BTreeMap<(i64, String), Vec<Due>> {
     let mut groups: BTreeMap<(i64, String), Vec<Due>> = BTreeMap::new();
     for d in due {
-        let domain = split_address(&d.recipient).1;
-        groups.entry((d.queue_id, domain)).or_default().push(d);
+        let destination = match &d.target {
+            Some(t) => format!("\u{0}{}", t.to_route()),
+            None => split_address(&d.recipient).1,
+        };
+        groups.entry((d.queue_id, destination)).or_default().push(d);
     }
     groups
 }
@@ -196,6 +216,9 @@ fn group(due: Vec<Due>) -> BTreeMap<(i64, String), Vec<Due>> {
 /// Tries every host for the destination, and each of its addresses, until one holds an SMTP
 /// conversation about the message; that conversation's answers settle it.
 async fn send_group(store: &Store, settings: &Settings, domain: &str, group: &[Due]) -> Attempt {
+    if let Some(target) = group[0].target.clone() {
+        return forward_group(store, settings, &target, group).await;
+    }
     let n = group.len();
     let body = match read_body(store, group[0].blob_id).await {
         Ok(b) => b,
@@ -250,6 +273,69 @@ async fn send_group(store: &Store, settings: &Settings, domain: &str, group: &[D
     if refused_local && !tried {
         // Every address the destination gave was our own or local: that will not change by waiting.
         last = Outcome::Permanent(format!("5.4.6 the mail server for {domain} is this machine or a local-only address (a mail loop)"));
+    }
+    Attempt::all(last, n)
+}
+
+/// Sends a forwarded group to its target server: no MX lookup (the admin named the server, which may be on
+/// the office's own network), STARTTLS when offered, the login only as the target allows. Store-and-Forward
+/// copies whose stored message is gone (the user deleted it) are withdrawn, never sent.
+async fn forward_group(store: &Store, settings: &Settings, target: &Target, group: &[Due]) -> Attempt {
+    let ids: Vec<i64> = group.iter().filter(|d| d.kind == "store_forward").map(|d| d.id).collect();
+    let alive: std::collections::HashSet<i64> = match store
+        .read_async(move |c| {
+            let mut stmt = c.prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE forward_id = ?1)")?;
+            let mut alive = std::collections::HashSet::new();
+            for id in ids {
+                if stmt.query_row([id], |r| r.get::<_, bool>(0))? {
+                    alive.insert(id);
+                }
+            }
+            Ok(alive)
+        })
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => return Attempt::all(Outcome::Temporary(format!("cannot read the mailbox: {e}")), group.len()),
+    };
+    let wanted = |d: &Due| d.kind != "store_forward" || alive.contains(&d.id);
+    let live: Vec<Due> = group.iter().filter(|d| wanted(d)).cloned().collect();
+    let mut outcomes = vec![Outcome::Withdrawn; group.len()];
+    if live.is_empty() {
+        return Attempt { outcomes, passed_dsn: false };
+    }
+    let sent = send_to_target(store, settings, target, &live).await;
+    let mut results = sent.outcomes.into_iter();
+    for (slot, d) in outcomes.iter_mut().zip(group) {
+        if wanted(d) {
+            *slot = results.next().unwrap_or_else(|| Outcome::Temporary("4.3.0 no result".into()));
+        }
+    }
+    Attempt { outcomes, passed_dsn: sent.passed_dsn }
+}
+
+async fn send_to_target(store: &Store, settings: &Settings, target: &Target, group: &[Due]) -> Attempt {
+    let n = group.len();
+    let body = match read_body(store, group[0].blob_id).await {
+        Ok(b) => b,
+        Err(e) => return Attempt::all(Outcome::Temporary(format!("cannot read the message: {e}")), n),
+    };
+    let resolver = match resolver(&settings.outbound) {
+        Ok(r) => r,
+        Err(e) => return Attempt::all(e, n),
+    };
+    let addresses = match addresses_of(&resolver, &target.host, target.port).await {
+        Ok(a) => a,
+        Err(e) => return Attempt::all(e, n),
+    };
+    let peer = Peer::target(target);
+    let mut last = Outcome::Temporary(format!("4.4.4 cannot reach {}", target.shown()));
+    for address in addresses.into_iter().take(MAX_ADDRESSES) {
+        let span = tracing::info_span!("session", sid = crate::logging::next_session_id());
+        match deliver_with(settings, &peer, &target.host, address, group, &body).instrument(span).await {
+            Ok(attempt) => return attempt,
+            Err(e) => last = e,
+        }
     }
     Attempt::all(last, n)
 }
@@ -383,16 +469,52 @@ enum Starttls {
     Skip,
 }
 
+/// How to talk to one kind of server: TLS policy, whether its certificate is checked, and its login.
+struct Peer<'a> {
+    policy: OutboundTls,
+    verify: bool,
+    login: Option<(&'a str, &'a str)>,
+    /// The login may go without TLS whose certificate was checked.
+    plain_auth: bool,
+    /// Where the admin allows that, for the refusal's text.
+    allow_where: &'static str,
+}
+
+impl<'a> Peer<'a> {
+    /// The smart host as the Outbound tab sets it, or a domain's MX (opportunistic TLS, no login).
+    fn outbound(out: &'a OutboundSettings) -> Peer<'a> {
+        if out.smart_host.is_empty() {
+            return Peer { policy: OutboundTls::Opportunistic, verify: false, login: None, plain_auth: false, allow_where: "" };
+        }
+        Peer {
+            policy: out.tls,
+            verify: out.verify_certificate,
+            login: (!out.username.is_empty()).then_some((out.username.as_str(), out.password.as_str())),
+            plain_auth: out.allow_plaintext_auth,
+            allow_where: "in the SMTP window's Outbound tab",
+        }
+    }
+
+    /// A forwarding target: STARTTLS when offered; a login only inside TLS whose certificate was checked,
+    /// unless the rule allows plain-text login on the office's network.
+    fn target(t: &'a Target) -> Peer<'a> {
+        let login = (!t.username.is_empty()).then_some((t.username.as_str(), t.password.as_str()));
+        Peer { policy: OutboundTls::Opportunistic, verify: login.is_some() && !t.plain_auth, login, plain_auth: t.plain_auth, allow_where: "on the forwarding rule" }
+    }
+}
+
 /// One SMTP conversation with `address`. `Err` means no conversation about the message took place
 /// (no connection, a refusing greeting, TLS trouble): the caller tries the next address.
 async fn deliver_to(settings: &Settings, host: &str, address: SocketAddr, group: &[Due], body: &[u8]) -> Result<Attempt, Outcome> {
-    let out = &settings.outbound;
-    let is_smart_host = !out.smart_host.is_empty();
-    let policy = if is_smart_host { out.tls } else { OutboundTls::Opportunistic };
-    let (session, capabilities) = match open(settings, host, address, policy, Starttls::IfOffered).await {
+    deliver_with(settings, &Peer::outbound(&settings.outbound), host, address, group, body).await
+}
+
+async fn deliver_with(settings: &Settings, peer: &Peer<'_>, host: &str, address: SocketAddr, group: &[Due], body: &[u8]) -> Result<Attempt, Outcome> {
+    let policy = peer.policy;
+    let (session, capabilities) = match open(settings, peer, host, address, Starttls::IfOffered).await {
         Err(e) if policy == OutboundTls::Opportunistic && e.during_tls => {
             tracing::warn!(target: "smtpclt", host, error = %e.text(), "TLS failed; delivering without it");
-            open(settings, host, address, policy, Starttls::Skip).await
+            open(settings, peer, host, address, Starttls::Skip).await
         }
         other => other,
     }
@@ -415,16 +537,16 @@ impl OpenError {
     fn text(&self) -> &str {
         match &self.outcome {
             Outcome::Temporary(t) | Outcome::Permanent(t) => t,
-            Outcome::Sent => "",
+            Outcome::Sent | Outcome::Withdrawn => "",
         }
     }
 }
 
 /// Connects, reads the greeting, says EHLO, upgrades with STARTTLS as the policy asks, and logs in to
 /// a smart host that has credentials.
-async fn open(settings: &Settings, host: &str, address: SocketAddr, policy: OutboundTls, starttls: Starttls) -> Result<(Session, EhloResponse<String>), OpenError> {
+async fn open(settings: &Settings, peer: &Peer<'_>, host: &str, address: SocketAddr, starttls: Starttls) -> Result<(Session, EhloResponse<String>), OpenError> {
     let plain_error = |outcome| OpenError { outcome, during_tls: false };
-    let out = &settings.outbound;
+    let policy = peer.policy;
     let helo = settings.general.server_name.as_str();
     let transcript = Transcript::new(LogFile::Smtpclt);
     transcript.note(&format!("connecting to {host} ({address})"));
@@ -440,7 +562,7 @@ async fn open(settings: &Settings, host: &str, address: SocketAddr, policy: Outb
     let offers_tls = capabilities.has_capability(EXT_START_TLS);
     let (session, capabilities) = if offers_tls && starttls == Starttls::IfOffered {
         // Direct MX delivery encrypts when it can but cannot expect certificates to match (as every MTA).
-        let verify = !out.smart_host.is_empty() && out.verify_certificate;
+        let verify = peer.verify;
         let connector = build_tls_connector(!verify).map_err(|e| plain_error(Outcome::Temporary(format!("4.7.0 TLS set-up: {e}"))))?;
         let tls_error = |e| OpenError { outcome: failure(host, address, e), during_tls: true };
         let mut tls = start_tls(client, &connector, host).await.map_err(tls_error)?;
@@ -452,17 +574,18 @@ async fn open(settings: &Settings, host: &str, address: SocketAddr, policy: Outb
     } else {
         (Session::Plain(client), capabilities)
     };
-    let session = if !out.smart_host.is_empty() && !out.username.is_empty() {
+    let session = if let Some((username, secret)) = peer.login {
         // The password goes only inside TLS whose certificate was checked, unless the admin allowed more
         // for a server on the office's own network.
-        let protected = matches!(session, Session::Tls(_)) && out.verify_certificate;
-        if !protected && !out.allow_plaintext_auth {
+        let protected = matches!(session, Session::Tls(_)) && peer.verify;
+        if !protected && !peer.plain_auth {
             let why = if matches!(session, Session::Tls(_)) { "its certificate is not checked" } else { "the connection is not encrypted" };
             return Err(plain_error(Outcome::Temporary(format!(
-                "4.7.10 not sending the login for {host}: {why} (allow it in the SMTP window's Outbound tab only for a server on your own network)"
+                "4.7.10 not sending the login for {host}: {why} (allow it {} only for a server on your own network)",
+                peer.allow_where
             ))));
         }
-        let credentials = Credentials::Plain { username: out.username.as_str(), secret: out.password.as_str() };
+        let credentials = Credentials::Plain { username, secret };
         match session {
             Session::Plain(mut c) => {
                 c.authenticate(&credentials, &capabilities).await.map_err(|e| plain_error(failure(host, address, e)))?;
@@ -614,10 +737,17 @@ async fn record(store: &Store, settings: &Arc<Settings>, queue_id: i64, group: &
     let mut updates = Vec::new();
     for (d, outcome) in group.iter().zip(attempt.outcomes) {
         let attempts = d.attempts + 1;
-        let expired = at - d.created_at >= i64::from(out.max_age_hours) * 3600;
+        let lifetime_hours = if d.forwarded() { out.forward_lifetime_hours } else { out.max_age_hours };
+        let expired = at - d.created_at >= i64::from(lifetime_hours) * 3600;
+        let retry_at = if d.forwarded() { at + i64::from(out.forward_retry_minutes) * 60 } else { at + out.retry_delay_secs(attempts) };
         let (state, next, error) = match outcome {
+            Outcome::Withdrawn => {
+                tracing::info!(target: "mail", queue_id, recipient = %d.recipient, "not forwarded: the user deleted the stored copy first");
+                ("withdrawn", at, None)
+            }
             Outcome::Sent => {
-                tracing::info!(target: "mail", queue_id, recipient = %d.recipient, "message sent");
+                let to = d.target.as_ref().map(Target::shown).unwrap_or_default();
+                tracing::info!(target: "mail", queue_id, recipient = %d.recipient, to = %to, kind = %d.kind, "message sent");
                 if d.dsn.wants_success_report() && !attempt.passed_dsn {
                     relayed.push(Entry { recipient: d.recipient.clone(), orcpt: d.dsn.orcpt.clone(), status: "2.0.0".into(), diagnostic: "relayed to a server that sends no delivery reports".into() });
                 }
@@ -625,30 +755,49 @@ async fn record(store: &Store, settings: &Arc<Settings>, queue_id: i64, group: &
             }
             Outcome::Temporary(e) if !expired => {
                 tracing::warn!(target: "smtpclt", recipient = %d.recipient, error = %e, attempts, "will retry");
-                ("queued", at + out.retry_delay_secs(attempts), Some(e))
+                ("queued", retry_at, Some(e))
             }
             Outcome::Temporary(e) | Outcome::Permanent(e) => {
                 let (status, text) = if expired {
-                    ("4.4.7".to_string(), format!("gave up after {} hours; last error: {e}", out.max_age_hours))
+                    ("4.4.7".to_string(), format!("gave up after {lifetime_hours} hours; last error: {e}"))
                 } else {
                     (dsn::status_from_error(&e), e)
                 };
-                tracing::warn!(target: "mail", queue_id, recipient = %d.recipient, error = %text, "delivery failed for good");
+                if d.kind == "store_forward" {
+                    // The sender's mail was delivered here; the admin has to see to the main server.
+                    tracing::warn!(target: "mail", queue_id, recipient = %d.recipient, error = %text,
+                        "Store and Forward could not hand the message to the main server; the copy stays in the user's mailbox");
+                } else {
+                    tracing::warn!(target: "mail", queue_id, recipient = %d.recipient, error = %text, "delivery failed for good");
+                }
                 if d.dsn.wants_failure_report() {
                     failures.push(Entry { recipient: d.recipient.clone(), orcpt: d.dsn.orcpt.clone(), status, diagnostic: text.clone() });
                 }
                 ("failed", at, Some(text))
             }
         };
-        updates.push((d.id, state, next, error, attempts));
+        updates.push((d.id, state, next, error, attempts, d.kind == "store_forward"));
     }
     store
         .write_async(move |c| {
             let mut stmt = c.prepare_cached(
                 "UPDATE queue_recipients SET state = ?2, next_attempt_at = ?3, last_error = ?4, attempts = ?5, updated_at = ?6 WHERE id = ?1",
             )?;
-            for (id, state, next, error, attempts) in &updates {
-                stmt.execute(params![id, state, next, error, attempts, at])?;
+            for (id, state, next, error, attempts, stored) in &updates {
+                match *state {
+                    // Never to be sent: the recipient goes.
+                    "withdrawn" => {
+                        c.execute("DELETE FROM queue_recipients WHERE id = ?1", [id])?;
+                    }
+                    _ => {
+                        stmt.execute(params![id, state, next, error, attempts, at])?;
+                    }
+                }
+                if *stored && *state == "sent" {
+                    // In the same commit as the "sent": the stored copy (wherever the user moved it) goes to
+                    // the Recycle Bin. A crash before this commit sends it again, never loses it.
+                    forwarded(c, *id)?;
+                }
             }
             Ok(())
         })
@@ -667,6 +816,16 @@ async fn record(store: &Store, settings: &Arc<Settings>, queue_id: i64, group: &
         dsn::send(store, &settings.general.server_name, &first.sender, &id, &report, &original).await?;
     }
     release(store, queue_id).await
+}
+
+/// The stored copies of a Store-and-Forward recipient the target accepted go to the Recycle Bin.
+fn forwarded(c: &rusqlite::Connection, recipient_id: i64) -> StoreResult<()> {
+    let mut stmt = c.prepare_cached("SELECT folder_id, id FROM messages WHERE forward_id = ?1")?;
+    let rows: Vec<(i64, i64)> = stmt.query_map([recipient_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    for (folder_id, id) in rows {
+        crate::mailbox::expunge(c, folder_id, &[id], crate::mailbox::Removal::Deleted(crate::mailbox::recycle::reason::STORE_FORWARD))?;
+    }
+    Ok(())
 }
 
 /// Once no recipient of the message waits any more, and its reports are out, the queue lets go of the

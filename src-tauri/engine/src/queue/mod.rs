@@ -31,13 +31,17 @@ pub struct QueueEntry {
     pub next_attempt: String,
     pub last_error: Option<String>,
     pub queued_at: String,
+    /// 'internet' (MX or smart host), 'lan' (a LAN rule or a user's forward) or 'store_forward'.
+    pub kind: String,
+    /// Where a forwarded recipient goes (host:port); none for Internet mail.
+    pub target: Option<String>,
 }
 
 /// Everything in the queue that has not been sent, oldest first.
 pub fn list(store: &Store) -> ApiResult<Vec<QueueEntry>> {
     Ok(store.read(|c| {
         let mut stmt = c.prepare_cached(
-            "SELECT r.id, q.id, q.sender, r.recipient, q.size, r.state, r.attempts, r.next_attempt_at, r.last_error, q.created_at
+            "SELECT r.id, q.id, q.sender, r.recipient, q.size, r.state, r.attempts, r.next_attempt_at, r.last_error, q.created_at, r.kind, r.route
              FROM queue_recipients r JOIN queue q ON q.id = r.queue_id
              WHERE r.state <> 'sent' ORDER BY q.created_at, r.id",
         )?;
@@ -53,6 +57,8 @@ pub fn list(store: &Store) -> ApiResult<Vec<QueueEntry>> {
                 next_attempt: crate::time_text::rfc3339(r.get(7)?),
                 last_error: r.get(8)?,
                 queued_at: crate::time_text::rfc3339(r.get(9)?),
+                kind: r.get(10)?,
+                target: r.get::<_, Option<String>>(11)?.as_deref().and_then(crate::delivery::forward::Target::from_route).map(|t| t.shown()),
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)

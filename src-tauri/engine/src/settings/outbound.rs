@@ -39,6 +39,12 @@ pub struct OutboundSettings {
     pub max_age_hours: u32,
     /// The DNS server for MX and address lookups, as "address" or "address:port"; empty = the system's.
     pub dns_server: String,
+    /// Mail forwarded to a server on the office's network (LAN rules, a user's forward, Store and
+    /// Forward) is tried again every this many minutes: the server is expected back.
+    pub forward_retry_minutes: u32,
+    /// … for this many hours; then the admin is told and LAN-forwarded mail goes back to its sender (a
+    /// Store-and-Forward copy stays in the mailbox).
+    pub forward_lifetime_hours: u32,
 }
 
 impl Default for OutboundSettings {
@@ -55,6 +61,8 @@ impl Default for OutboundSettings {
             retry_minutes: "5, 10, 30, 60, 120, 240".into(),
             max_age_hours: 120,
             dns_server: String::new(),
+            forward_retry_minutes: 5,
+            forward_lifetime_hours: 120,
         }
     }
 }
@@ -93,6 +101,12 @@ impl OutboundSettings {
         }
         if self.max_age_hours == 0 {
             errors.push(FieldError::new("outbound.max_age_hours", "at least 1 hour"));
+        }
+        if !(1..=1440).contains(&self.forward_retry_minutes) {
+            errors.push(FieldError::new("outbound.forward_retry_minutes", "between 1 and 1440 minutes"));
+        }
+        if !(1..=24 * 60).contains(&self.forward_lifetime_hours) {
+            errors.push(FieldError::new("outbound.forward_lifetime_hours", "between 1 hour and 60 days"));
         }
         if self.smart_host.contains(char::is_whitespace) {
             errors.push(FieldError::new("outbound.smart_host", "a host name without spaces"));

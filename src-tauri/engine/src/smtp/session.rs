@@ -537,7 +537,7 @@ impl Session {
             (true, true) => "ESMTPSA",
         };
         let single = match tx.recipients.as_slice() {
-            [Recipient::Local { address, .. }] | [Recipient::Remote { address }] => Some(address.as_str()),
+            [Recipient::Local { address, .. }] | [Recipient::Remote { address }] | [Recipient::Forward { address, .. }] => Some(address.as_str()),
             _ => None,
         };
         let trace = Trace {

@@ -282,6 +282,31 @@ const MIGRATIONS: &[&str] = &[
         bytes    INTEGER NOT NULL
     );
     "#,
+    // 15: forwarding (the seed's "Store and Forward" and the LAN forwarding it builds on). LAN rules in
+    // order; each user's Routing forward and Store-and-Forward target; a queue recipient's kind ('internet':
+    // MX or smart host; 'lan': a LAN rule or a user's forward; 'store_forward') and, for the last two, the
+    // server it goes to (JSON: host, port, login); a stored message's Store-and-Forward queue recipient.
+    r#"
+    CREATE TABLE lan_forward_rules (
+        id         INTEGER PRIMARY KEY,
+        position   INTEGER NOT NULL,
+        addresses  TEXT NOT NULL,
+        host       TEXT NOT NULL,
+        port       INTEGER NOT NULL DEFAULT 25,
+        username   TEXT NOT NULL DEFAULT '',
+        password   TEXT NOT NULL DEFAULT '',
+        plain_auth INTEGER NOT NULL DEFAULT 0,
+        rewrite    TEXT NOT NULL DEFAULT ''
+    );
+    ALTER TABLE users ADD COLUMN forward_to TEXT NOT NULL DEFAULT '';
+    ALTER TABLE users ADD COLUMN forward_keep INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE users ADD COLUMN sf_target TEXT NOT NULL DEFAULT '';
+    ALTER TABLE users ADD COLUMN sf_server TEXT NOT NULL DEFAULT '';
+    ALTER TABLE queue_recipients ADD COLUMN kind TEXT NOT NULL DEFAULT 'internet';
+    ALTER TABLE queue_recipients ADD COLUMN route TEXT;
+    ALTER TABLE messages ADD COLUMN forward_id INTEGER;
+    CREATE INDEX messages_forward ON messages(forward_id) WHERE forward_id IS NOT NULL;
+    "#,
 ];
 
 /// Applies every migration the database has not seen yet.

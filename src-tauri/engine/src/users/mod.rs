@@ -168,6 +168,67 @@ impl Directory {
         Ok(())
     }
 
+    /// Changes the user's forwarding (the fields given): the Store-and-Forward target address and server
+    /// (both, or both empty to switch it off), the Routing forward (`SMTP:address@server`, empty for none)
+    /// and whether a forwarded user keeps a copy. Returns warnings the admin should see (Store and Forward
+    /// together with another forward, which VPOP3 asks to remove).
+    pub fn set_forwarding(&self, name: &str, change: ForwardingChange) -> ApiResult<Vec<String>> {
+        use crate::delivery::forward;
+        let mut errors = Vec::new();
+        let trim = |v: &Option<String>| v.as_ref().map(|s| s.trim().to_string());
+        let (target, server, fwd) = (trim(&change.store_forward_target), trim(&change.store_forward_server), trim(&change.forward));
+        if let Some(t) = target.as_deref().filter(|t| !t.is_empty()) {
+            if let Err(m) = forward::check_address(t) {
+                errors.push(FieldError::new("store_forward_target", format!("'{t}': {m}")));
+            }
+        }
+        if let Some(s) = server.as_deref().filter(|s| !s.is_empty()) {
+            if let Err(m) = forward::parse_server(s) {
+                errors.push(FieldError::new("store_forward_server", m));
+            }
+        }
+        if let Some(f) = fwd.as_deref().filter(|f| !f.is_empty()) {
+            if let Err(m) = forward::parse_user_forward(f) {
+                errors.push(FieldError::new("forward", m));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(errors));
+        }
+        let wanted = name.to_string();
+        let keep = change.keep_copy;
+        let row = self.store.write(move |c| {
+            let Some(id) = live_user_id(c, &wanted)? else { return Ok(None) };
+            let (old_t, old_s, old_f): (String, String, String) =
+                c.query_row("SELECT sf_target, sf_server, forward_to FROM users WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            let (t, s, f) = (target.unwrap_or(old_t), server.unwrap_or(old_s), fwd.unwrap_or(old_f));
+            if t.is_empty() != s.is_empty() {
+                return Ok(Some(Err(ApiError::invalid(vec![FieldError::new(
+                    if t.is_empty() { "store_forward_target" } else { "store_forward_server" },
+                    "Store and Forward needs both the user's address on the main server and that server (leave both empty to switch it off)",
+                )]))));
+            }
+            c.execute("UPDATE users SET sf_target = ?2, sf_server = ?3, forward_to = ?4 WHERE id = ?1", params![id, t, s, f])?;
+            if let Some(k) = keep {
+                c.execute("UPDATE users SET forward_keep = ?2 WHERE id = ?1", params![id, k])?;
+            }
+            let lan = (!t.is_empty()).then(|| live_addresses(c, id)).transpose()?.unwrap_or_default();
+            let lan_rule = lan.iter().map(|a| forward::find(c, a, forward::Pass::Specific)).collect::<StoreResult<Vec<_>>>()?.into_iter().flatten().next();
+            let mut warnings = Vec::new();
+            if !t.is_empty() && !f.is_empty() {
+                warnings.push("this user has both Store and Forward and an SMTP: forward on the Routing tab: mail would reach the main server twice; remove the forward".to_string());
+            }
+            if let Some(rule) = lan_rule.filter(|_| !t.is_empty()) {
+                warnings.push(format!("a LAN forwarding rule (to {}) takes this user's mail before Store and Forward can: remove the address from that rule", rule.target.shown()));
+            }
+            Ok(Some(Ok(warnings)))
+        })?;
+        match row {
+            None => Err(no_such_user(name)),
+            Some(r) => r,
+        }
+    }
+
     /// Brings back the user most recently deleted under `name`, with their mail and aliases, while the
     /// Recycle Bin still holds them. The name must be free again; an alias someone else took meanwhile
     /// stays theirs and is returned, so the admin can be told.
@@ -271,6 +332,15 @@ fn no_such_user(name: &str) -> ApiError {
     ApiError::not_found(format!("there is no user called '{name}'"))
 }
 
+/// What `Directory::set_forwarding` changes; `None` leaves a field as it is, an empty text switches it off.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, TS)]
+pub struct ForwardingChange {
+    pub store_forward_target: Option<String>,
+    pub store_forward_server: Option<String>,
+    pub forward: Option<String>,
+    pub keep_copy: Option<bool>,
+}
+
 /// Why a password was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordError {
@@ -315,6 +385,16 @@ fn password_matches(hash: &str, password: &str) -> bool {
 
 fn live_user_id(c: &Connection, name: &str) -> StoreResult<Option<i64>> {
     Ok(c.query_row("SELECT id FROM users WHERE name = ?1 AND deleted_at IS NULL", [name], |r| r.get(0)).optional()?)
+}
+
+/// Every address the user answers to: their name and aliases at each local domain and at localhost.
+fn live_addresses(c: &Connection, user_id: i64) -> StoreResult<Vec<String>> {
+    let mut names: Vec<String> = c.query_row("SELECT name FROM users WHERE id = ?1", [user_id], |r| r.get(0)).map(|n| vec![n])?;
+    let mut stmt = c.prepare("SELECT alias FROM aliases WHERE user_id = ?1")?;
+    names.extend(stmt.query_map([user_id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?);
+    let mut domains: Vec<String> = c.prepare("SELECT name FROM domains")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    domains.push("localhost".into());
+    Ok(names.iter().flat_map(|n| domains.iter().map(move |d| format!("{n}@{d}"))).collect())
 }
 
 /// Who (other than `except`) already answers to `name`, as a user name or an alias.
