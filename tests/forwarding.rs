@@ -1,0 +1,184 @@
+//! Forwarding to the office's main server, with Postfix from Debian's packages playing it on loopback:
+//! a LAN rule sends mail for sales@ on (rewritten to the main server's domain), waits while Postfix is
+//! down and goes once it is back; Store and Forward keeps mail readable over IMAP and POP3 while the main
+//! server is down, forwards exactly what the user did not delete (moved mail too), then leaves the local
+//! copies in the Recycle Bin; a 5xx from the main server keeps the copy and warns the admin, never bouncing.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::postfix::{Postfix, PostfixConfig};
+use common::*;
+use serde_json::Value;
+
+fn sql(dir: &Path, query: &str) -> String {
+    let out = Command::new("sqlite3").arg(dir.join("postroom.db")).arg(query).output().expect("sqlite3 runs");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn wait(what: &str, seconds: u64, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Fields drop in order: the server, then Postfix, then the folder.
+struct Office {
+    _server: Server,
+    main: Postfix,
+    dir: PathBuf,
+    ports: Vec<(&'static str, u16)>,
+    _tmp: tempfile::TempDir,
+}
+
+impl Office {
+    fn port(&self, service: &str) -> u16 {
+        self.ports.iter().find(|p| p.0 == service).unwrap().1
+    }
+
+    fn queue(&self) -> Vec<Value> {
+        serde_json::from_str::<Value>(&ok(&self.dir, &["queue", "list", "--json"], "")).unwrap().as_array().unwrap().clone()
+    }
+
+    /// What an admin does once the main server is back, instead of waiting for the next retry.
+    fn retry_all(&self) {
+        for entry in self.queue() {
+            ok(&self.dir, &["queue", "retry", &entry["id"].to_string()], "");
+        }
+    }
+
+    /// Sends `count` messages from a stranger to `to` over port 25, numbered in their subjects.
+    fn deliver(&self, to: &str, count: usize) {
+        let script = "import smtplib, sys\ns = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))\nfor n in range(1, int(sys.argv[3]) + 1):\n    \
+            s.sendmail('bob@far.example', [sys.argv[2]], 'From: bob@far.example\\r\\nTo: %s\\r\\nSubject: note %d\\r\\n\\r\\nhello %d\\r\\n' % (sys.argv[2], n, n))\ns.quit()\n";
+        let out = Command::new("python3").args(["-c", script, &self.port("smtp").to_string(), to, &count.to_string()]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// The office (Postroom, office.test, users alice and sales) and its main server (Postfix, main.example,
+/// mailboxes alice and sales), not started.
+fn office() -> Office {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("office");
+    let ports = configure_loopback(&dir);
+    let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let main = Postfix::configure(&tmp.path().join("postfix"), &PostfixConfig { listen, domain: "main.example", users: &["alice", "sales"], return_route: None });
+    ok(&dir, &["settings", "set", "general.server_name", "mail.office.test"], "");
+    ok(&dir, &["domain", "add", "office.test"], "");
+    for user in ["alice", "sales"] {
+        ok(&dir, &["user", "add", user, "--password-stdin"], &format!("{user}-secret\n"));
+    }
+    let server = Server::start(&dir, &[]);
+    Office { _server: server, main, dir, ports, _tmp: tmp }
+}
+
+#[test]
+fn a_lan_rule_forwards_rewritten_mail_that_waits_while_the_main_server_is_down() {
+    let office = office();
+    let d = &office.dir;
+    let server = format!("127.0.0.1:{}", office.main.listen.port());
+    let id = ok(d, &["lan-forward", "add", "--address", "sales@office.test", "--server", &server, "--rewrite", "*@main.example"], "").trim().to_string();
+    let listed = ok(d, &["lan-forward", "list"], "");
+    assert!(listed.lines().nth(1).unwrap().starts_with(&format!("{id:<5} sales@office.test")) && listed.contains(&server), "{listed}");
+    // Port 465 is refused with the reason.
+    let refused = run(d, &["lan-forward", "add", "--address", "x@office.test", "--server", "127.0.0.1:465"], "");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("implicit TLS"));
+
+    // The main server is down: the message is accepted and waits in the queue, with its target.
+    office.deliver("sales@office.test", 1);
+    wait("a failed attempt", 30, || office.queue().first().is_some_and(|e| e["attempts"].as_u64() == Some(1)));
+    let entry = &office.queue()[0];
+    assert_eq!((entry["recipient"].as_str(), entry["kind"].as_str(), entry["target"].as_str()), (Some("sales@main.example"), Some("lan"), Some(server.as_str())));
+    assert!(ok(d, &["queue", "list"], "").contains(&server), "the text list shows the target");
+    assert_eq!(sql(d, "SELECT count(*) FROM messages"), "0", "a LAN rule keeps no local copy");
+
+    office.main.start();
+    office.retry_all();
+    wait("the message at the main server", 30, || office.main.mailbox("sales").len() == 1);
+    let copy = String::from_utf8(office.main.mailbox("sales")[0].clone()).unwrap();
+    assert!(copy.contains("Received: from ") && copy.contains("by mail.office.test"), "our Received: is there: {copy}");
+    assert!(copy.ends_with("From: bob@far.example\nTo: sales@office.test\nSubject: note 1\n\nhello 1\n"), "the message is unchanged: {copy}");
+    wait("the queue to empty", 10, || office.queue().is_empty());
+}
+
+#[test]
+fn store_and_forward_keeps_mail_readable_then_forwards_exactly_what_was_not_deleted() {
+    let office = office();
+    let d = &office.dir;
+    let server = format!("127.0.0.1:{}", office.main.listen.port());
+    ok(d, &["user", "set", "alice", "--store-forward-target", "alice@main.example", "--store-forward-server", &server], "");
+    // The main server is down: 20 messages arrive and can be read here.
+    office.deliver("alice@office.test", 20);
+    let script = r#"
+import imaplib, poplib, sys
+imap_port, pop_port = int(sys.argv[1]), int(sys.argv[2])
+p = poplib.POP3('127.0.0.1', pop_port); p.user('alice'); p.pass_('alice-secret')
+print('pop3', p.stat()[0]); p.quit()
+i = imaplib.IMAP4('127.0.0.1', imap_port); i.login('alice', 'alice-secret')
+print('imap', i.select('INBOX')[1][0].decode())
+i.store('1:3', '+FLAGS.SILENT', '(\\Deleted)'); i.expunge()
+i.create('Archive'); i.uid('MOVE', '20', 'Archive')
+print('left', i.select('INBOX')[1][0].decode()); i.logout()
+"#;
+    let out = Command::new("python3").args(["-c", script, &office.port("imap").to_string(), &office.port("pop3").to_string()]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("pop3 20") && text.contains("imap 20") && text.contains("left 16"), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    wait("the forwards to be tried", 30, || office.queue().iter().all(|e| e["attempts"].as_u64() >= Some(1)));
+    assert_eq!(office.queue().len(), 20);
+    assert!(office.queue().iter().all(|e| e["kind"] == "store_forward" && e["recipient"] == "alice@main.example"));
+
+    // The main server is back: exactly the 17 not deleted arrive (the moved one too), none twice.
+    office.main.start();
+    office.retry_all();
+    wait("17 messages at the main server", 60, || office.main.mailbox("alice").len() >= 17 && office.queue().is_empty());
+    let arrived: Vec<String> = office.main.mailbox("alice").iter().map(|m| {
+        let m = String::from_utf8_lossy(m);
+        m.lines().find(|l| l.starts_with("Subject: ")).unwrap().to_string()
+    }).collect();
+    let mut distinct = arrived.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!((arrived.len(), distinct.len()), (17, 17), "{arrived:?}");
+    for gone in ["Subject: note 1", "Subject: note 2", "Subject: note 3"] {
+        assert!(!arrived.iter().any(|s| s == gone), "{gone} was deleted here and must not be forwarded");
+    }
+    assert!(arrived.iter().any(|s| s == "Subject: note 20"), "the moved message is forwarded");
+    // The local copies went to the Recycle Bin: 17 forwarded, 3 deleted by the user.
+    assert_eq!(sql(d, "SELECT count(*) FROM messages"), "0");
+    assert_eq!(sql(d, "SELECT reason, count(*) FROM recycled GROUP BY reason ORDER BY reason"), "IMAP expunge|3\nstore and forward|17");
+    // A forwarded message restored from the bin stays here: it is not sent again.
+    let id = sql(d, "SELECT id FROM recycled WHERE reason = 'store and forward' LIMIT 1");
+    ok(d, &["recycle", "restore", &id], "");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(office.queue().is_empty() && office.main.mailbox("alice").len() == 17);
+    assert_eq!(sql(d, "SELECT count(*) FROM messages"), "1");
+}
+
+#[test]
+fn a_refusal_by_the_main_server_keeps_the_copy_and_warns_without_bouncing() {
+    let office = office();
+    let d = &office.dir;
+    let server = format!("127.0.0.1:{}", office.main.listen.port());
+    // The main server has no mailbox "nobody": it refuses the recipient with a 5xx.
+    ok(d, &["user", "set", "sales", "--store-forward-target", "nobody@main.example", "--store-forward-server", &server], "");
+    office.main.start();
+    office.deliver("sales@office.test", 1);
+    wait("the refusal", 30, || office.queue().first().is_some_and(|e| e["state"] == "failed"));
+    let entry = &office.queue()[0];
+    assert!(entry["last_error"].as_str().unwrap().contains(" said: 5"), "{entry}");
+    assert_eq!(sql(d, "SELECT count(*) FROM messages"), "1", "the copy stays in the user's mailbox");
+    assert_eq!(sql(d, "SELECT count(*) FROM recycled"), "0");
+    // No report goes to the sender (their mail was delivered here); the admin is told.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(sql(d, "SELECT count(*) FROM queue q WHERE q.sender = ''"), "0", "no bounce was queued");
+    wait("the warning in errors.log", 20, || {
+        std::fs::read_to_string(d.join("logs/errors.log")).unwrap_or_default().contains("Store and Forward could not hand the message to the main server")
+    });
+}
