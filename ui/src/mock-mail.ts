@@ -46,7 +46,7 @@ const now = Date.now();
 const at = (minutes: number) => new Date(now + minutes * 60_000).toISOString();
 let nextId = 101;
 const entry = (message_id: number, sender: string, recipient: string, size: number, state: string, attempts: number, next: number, last_error: string | null, queuedAgo: number): QueueEntry =>
-  ({ id: nextId++, message_id, sender, recipient, size, state, attempts, next_attempt: at(next), last_error, queued_at: at(-queuedAgo) });
+  ({ id: nextId++, message_id, sender, recipient, size, state, attempts, next_attempt: at(next), last_error, queued_at: at(-queuedAgo), kind: "internet", target: null });
 
 let queue: QueueEntry[] = demo === "empty" ? [] : [
   entry(41, "alice@example.co.uk", "orders@northwind-traders.example", 48_213, "queued", 9, 26 * 60, "421 4.7.0 mx1.northwind-traders.example: greylisted, please try again later", 95),

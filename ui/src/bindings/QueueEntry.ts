@@ -7,4 +7,12 @@ export type QueueEntry = { id: number, message_id: number, sender: string, recip
 /**
  * RFC 3339; when it will be tried next.
  */
-next_attempt: string, last_error: string | null, queued_at: string, };
+next_attempt: string, last_error: string | null, queued_at: string, 
+/**
+ * 'internet' (MX or smart host), 'lan' (a LAN rule or a user's forward) or 'store_forward'.
+ */
+kind: string, 
+/**
+ * Where a forwarded recipient goes (host:port); none for Internet mail.
+ */
+target: string | null, };

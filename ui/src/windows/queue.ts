@@ -12,6 +12,18 @@ const STATES: Record<string, [label: string, cls: string, title: string]> = {
   failed: ["Failed", "state-failed", "Postroom gave up: the sender was told the message could not be delivered. Retry now tries once more."],
 };
 
+const TARGET_TITLES: Record<string, string> = {
+  internet: "Sent to the recipient's mail server (its MX), or the smart host when one is set.",
+  lan: "Forwarded to this server on your network (a LAN forwarding rule or the user's forward).",
+  store_forward: "Store and Forward: the user can read it here; once this server takes it, the local copy goes to the Recycle Bin.",
+};
+
+/** Where a recipient goes: the forwarding target, or "Internet". */
+function targetText(e: QueueEntry): string {
+  if (!e.target) return "Internet";
+  return e.kind === "store_forward" ? `${e.target} (Store and Fwd)` : e.target;
+}
+
 function stateCell(e: QueueEntry): HTMLElement {
   const [label, cls, title] = STATES[e.state] ?? [e.state, "", ""];
   return h("span", { class: `state ${cls}`, title }, h("span", { class: "dot", "aria-hidden": "true" }), label);
@@ -62,6 +74,10 @@ export function mountQueue(app: HTMLElement): () => void {
       {
         key: "recipient", title: "Recipient", value: (e) => e.recipient, width: "21%",
         render: (e) => h("span", { class: "ellipsis", title: `${e.recipient}\nQueued ${formatDateTime(e.queued_at)}` }, e.recipient),
+      },
+      {
+        key: "target", title: "Goes to", value: (e) => targetText(e), width: "14%",
+        render: (e) => h("span", { class: "ellipsis", title: TARGET_TITLES[e.kind] ?? "" }, targetText(e)),
       },
       {
         key: "sender", title: "Sender", value: (e) => e.sender || "<>", width: "15%",
