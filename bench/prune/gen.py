@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Makes the prune benchmark's mail store twice over: rows in a Postroom database, and a Dovecot maildir tree.
 
-    gen.py db      DB_PATH   --users N --messages M --now T   # INBOX of user01..userNN in postroom.db
-    gen.py maildir ROOT      --users N --messages M --now T   # ROOT/userNN/Maildir/cur/<file>
+    gen.py db      DB_PATH --users N --messages M --now T            # INBOX of user01..userNN in postroom.db
+    gen.py maildir ROOT    --users N --messages M --now T [--jobs J]   # ROOT/userNN/Maildir/cur/<file>
 
 Both modes produce the very same messages (same order, same bytes, same arrival times), so the two can
-run at once in two processes. Every message has a body of its own (a unique Message-ID, Received line and
-text), 1.4-2.3 KB with CRLF line ends. Message k (k = 1..) of a user is UID k in Postroom; even UIDs
-arrived 400 days (plus a little) before T, odd ones 1-200 days before T, so a 365-day rule takes exactly
-the even ones. Mail is marked read (\\Seen; maildir flag S), as old mail in an INBOX usually is.
+run at once in two processes (and maildir's users J at a time). Every message has a body of its own (a
+unique Message-ID, Received line and text), 1.4-2.3 KB with CRLF line ends. Message k (k = 1..) of a
+user is UID k in Postroom; even UIDs arrived 400 days (plus a little) before T, odd ones 1-200 days
+before T, so a 365-day rule takes exactly the even ones. Mail is marked read (\\Seen; maildir flag S),
+as old mail in an INBOX usually is.
 
 db: the users and their INBOX must already exist (made by postroomd). Blobs and messages are inserted in
 large transactions with journal_mode=OFF and synchronous=OFF (generation only; WAL mode is restored at the
@@ -156,42 +157,59 @@ def flush(db, blobs, rows):
     rows.clear()
 
 
-def make_maildir(root, names, counts, now):
-    uid_nobody, gid_nogroup = 65534, 65534
+def make_maildir(root, names, counts, now, jobs=1):
+    """Writes the users' maildirs, JOBS users at a time (one process each)."""
+    work = [(root, i, user, count, now) for i, (user, count) in enumerate(zip(names, counts))]
+    if jobs <= 1:
+        parts = map(write_maildir, work)
+    else:
+        import multiprocessing
+
+        pool = multiprocessing.Pool(jobs)
+        parts = pool.imap_unordered(write_maildir, work)
+    old = old_bytes = 0
+    for o, b in parts:
+        old += o
+        old_bytes += b
+    return old, old_bytes
+
+
+def write_maildir(job):
+    """One user's maildir; returns (old messages, their bytes)."""
+    root, i, user, count, now = job
     try:
         import pwd
 
         p = pwd.getpwnam("nobody")
         uid_nobody, gid_nogroup = p.pw_uid, p.pw_gid
     except KeyError:
-        pass
+        uid_nobody, gid_nogroup = 65534, 65534
     chown = os.geteuid() == 0
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     pid = os.getpid()
     old = old_bytes = 0
-    for i, (user, count) in enumerate(zip(names, counts)):
-        home = os.path.join(root, user)
-        maildir = os.path.join(home, "Maildir")
-        for d in (home, maildir, *(os.path.join(maildir, s) for s in ("cur", "new", "tmp"))):
-            os.makedirs(d, mode=0o700, exist_ok=True)
+    home = os.path.join(root, user)
+    maildir = os.path.join(home, "Maildir")
+    for d in (home, maildir, *(os.path.join(maildir, s) for s in ("cur", "new", "tmp"))):
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        if chown:
+            os.chown(d, uid_nobody, gid_nogroup)
+    cur = os.path.join(maildir, "cur")
+    for uid, t, body in messages(i, user, count, now):
+        data = body.replace(b"\r\n", b"\n")
+        name = f"{t}.M{uid * 7 % 1000000}P{pid}Q{uid}.{HOST},S={len(data)},W={len(body)}:2,S"
+        fd = os.open(os.path.join(cur, name), flags, 0o600)
+        try:
+            os.write(fd, data)
             if chown:
-                os.chown(d, uid_nobody, gid_nogroup)
-        cur = os.path.join(maildir, "cur")
-        for uid, t, body in messages(i, user, count, now):
-            data = body.replace(b"\r\n", b"\n")
-            name = f"{t}.M{uid * 7 % 1000000}P{pid}Q{uid}.{HOST},S={len(data)},W={len(body)}:2,S"
-            fd = os.open(os.path.join(cur, name), flags, 0o600)
-            try:
-                os.write(fd, data)
-                if chown:
-                    os.fchown(fd, uid_nobody, gid_nogroup)
-                os.utime(fd, (t, t))
-            finally:
-                os.close(fd)
-            if uid % 2 == 0:
-                old += 1
-                old_bytes += len(body)
-        progress(f"maildir: {user} done ({count} messages)")
+                os.fchown(fd, uid_nobody, gid_nogroup)
+            os.utime(fd, (t, t))
+        finally:
+            os.close(fd)
+        if uid % 2 == 0:
+            old += 1
+            old_bytes += len(body)
+    progress(f"maildir: {user} done ({count} messages)")
     return old, old_bytes
 
 
@@ -206,11 +224,14 @@ def main():
     ap.add_argument("--users", type=int, required=True)
     ap.add_argument("--messages", type=int, required=True)
     ap.add_argument("--now", type=int, required=True)
+    ap.add_argument("--jobs", type=int, default=1, help="maildir: processes writing files (one user each at a time)")
     a = ap.parse_args()
     names = users(a.users)
     counts = per_user(a.messages, a.users)
-    make = make_db if a.mode == "db" else make_maildir
-    old, old_bytes = make(a.path, names, counts, a.now)
+    if a.mode == "db":
+        old, old_bytes = make_db(a.path, names, counts, a.now)
+    else:
+        old, old_bytes = make_maildir(a.path, names, counts, a.now, a.jobs)
     print(json.dumps({"messages": a.messages, "old": old, "old_bytes": old_bytes}))
 
 

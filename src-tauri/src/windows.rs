@@ -23,6 +23,7 @@ pub enum WindowName {
     Bandwidthscript,
     Messagestore,
     Recyclebin,
+    Lanforward,
 }
 
 impl WindowName {
@@ -44,6 +45,7 @@ impl WindowName {
             WindowName::Bandwidthscript => ("bandwidthscript", "bandwidth.lua", 980.0, 720.0),
             WindowName::Messagestore => ("messagestore", "Message Store", 900.0, 700.0),
             WindowName::Recyclebin => ("recyclebin", "Recycle Bin", 980.0, 600.0),
+            WindowName::Lanforward => ("lanforward", "LAN Forwarding", 900.0, 620.0),
         }
     }
 }

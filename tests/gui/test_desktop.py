@@ -688,3 +688,56 @@ def test_a_users_prune_rules_tab_saves_their_rule_and_undelete_brings_mail_back(
     rules = json.loads(postroomd(desktop.data_dir, "prune", "rules", "list", "--user", "ivan", "--json"))
     assert [(r["user"], r["folder"], r["age_days"], r["min_size"]) for r in rules] == [("ivan", "*", 3650, 250)]
     assert _sql(desktop, "SELECT count(*) FROM messages m JOIN folders f ON f.id = m.folder_id JOIN users u ON u.id = f.user_id WHERE u.name = 'ivan'") == "3"
+
+
+def test_lan_forwarding_window_refuses_port_465_adds_and_reorders_rules(desktop):
+    desktop.open_window("#btn-open-lanforward", "lanforward")
+    wait_until(lambda: "No rules" in desktop.text("#lan-summary"), what="the empty list")
+    desktop.click("#btn-add-lan-rule")
+    desktop.type("#lan-r0-addresses", "sales@office.test")
+    desktop.type("#lan-r0-host", "exchange.office.lan")
+    desktop.type("#lan-r0-port", "465")
+    desktop.click("#btn-apply")
+    wait_until(lambda: "implicit TLS" in desktop.text("#lan-r0-port-error"), what="465 refused next to the port")
+    assert json.loads(postroomd(desktop.data_dir, "lan-forward", "list", "--json")) == []
+    desktop.type("#lan-r0-port", "587")
+    desktop.click("#btn-add-lan-rule")
+    desktop.type("#lan-r1-addresses", "~@office.test")
+    desktop.type("#lan-r1-host", "10.0.0.5")
+    desktop.type("#lan-r1-rewrite", "*@main.example")
+    # The catch-all goes first, then back down: the order saved is the order shown.
+    desktop.click("#lan-r1-up")
+    desktop.click("#lan-r1-down")
+    desktop.screenshot("lan-forwarding")
+    desktop.click("#btn-apply")
+    wait_until(lambda: "Saved" in desktop.text(".strips"), what="saved")
+    rules = json.loads(postroomd(desktop.data_dir, "lan-forward", "list", "--json"))
+    assert [(r["addresses"], r["host"], r["port"], r["rewrite"]) for r in rules] == [
+        (["sales@office.test"], "exchange.office.lan", 587, ""), (["~@office.test"], "10.0.0.5", 25, "*@main.example")], rules
+
+
+def test_store_and_forward_fields_and_the_routing_warning_in_the_user_editor(desktop):
+    postroomd(desktop.data_dir, "user", "add", "judy", "--password-stdin", stdin="judy-secret\n")
+    edit_user(desktop, "judy")
+    desktop.click("#user-tab-advanced")
+    desktop.type("#user-sf-target", "judy@main.example")
+    desktop.type("#user-sf-server", "main.office.lan:465")
+    desktop.click("#btn-user-ok")
+    wait_until(lambda: "implicit TLS" in desktop.text("#user-sf-server-error"), what="465 refused")
+    desktop.type("#user-sf-server", "fwd:secret@main.office.lan:587")
+    desktop.click("#user-tab-routing")
+    desktop.type("#user-forward", "SMTP:judy@elsewhere.example@relay.office.lan")
+    desktop.click("#btn-user-ok")
+    # Both at once: saved, and the admin is warned that mail would arrive twice.
+    wait_until(lambda: "reach the main server twice" in desktop.text("#forwarding-warning"), what="the warning")
+    desktop.screenshot("user-forwarding-warning")
+    desktop.click("#btn-message-ok")
+    detail = json.loads(postroomd(desktop.data_dir, "user", "list", "--json"))
+    assert any(u["name"] == "judy" for u in detail)
+    assert _sql(desktop, "SELECT sf_target || ' ' || sf_server || ' ' || forward_to FROM users WHERE name = 'judy'") == \
+        "judy@main.example fwd:secret@main.office.lan:587 SMTP:judy@elsewhere.example@relay.office.lan"
+    desktop.click('#users-table tr[data-key="judy"] td')
+    desktop.click("#btn-edit-user")
+    desktop.click("#user-tab-routing")
+    assert "twice" in desktop.text("#routing-warning")
+    desktop.screenshot("user-routing")

@@ -9,8 +9,10 @@ import type { BandwidthSettings } from "./bindings/BandwidthSettings";
 import type { BinQuery } from "./bindings/BinQuery";
 import type { BulkAddReport } from "./bindings/BulkAddReport";
 import type { CertificateInfo } from "./bindings/CertificateInfo";
+import type { ForwardingChange } from "./bindings/ForwardingChange";
 import type { GeoIpStatus } from "./bindings/GeoIpStatus";
 import type { ImportRequest } from "./bindings/ImportRequest";
+import type { LanRule } from "./bindings/LanRule";
 import type { LogFile } from "./bindings/LogFile";
 import type { LogSettings } from "./bindings/LogSettings";
 import type { LogTail } from "./bindings/LogTail";
@@ -39,8 +41,8 @@ import type { UserForm } from "./bindings/UserForm";
 import type { UserSummary } from "./bindings/UserSummary";
 
 /** Every window the app opens (`WindowName` in src-tauri/src/windows.rs). */
-export type WindowName = "main" | "services" | "users" | "domains" | "certificate" | "smtp" | "queue" | "bans" | "diagnostics" | "geoip" | "geoimport" | "bandwidth" | "bandwidthscript" | "messagestore" | "recyclebin";
-export const WINDOW_NAMES: readonly WindowName[] = ["main", "services", "users", "domains", "certificate", "smtp", "queue", "bans", "diagnostics", "geoip", "geoimport", "bandwidth", "bandwidthscript", "messagestore", "recyclebin"];
+export type WindowName = "main" | "services" | "users" | "domains" | "certificate" | "smtp" | "queue" | "bans" | "diagnostics" | "geoip" | "geoimport" | "bandwidth" | "bandwidthscript" | "messagestore" | "recyclebin" | "lanforward";
+export const WINDOW_NAMES: readonly WindowName[] = ["main", "services", "users", "domains", "certificate", "smtp", "queue", "bans", "diagnostics", "geoip", "geoimport", "bandwidth", "bandwidthscript", "messagestore", "recyclebin", "lanforward"];
 
 /** The desktop shell's commands; each rejects with an `ApiError`. */
 export const commands = {
@@ -132,6 +134,18 @@ export const commands = {
    * Removes a local domain.
    */
   deleteDomain: (name: string): Promise<void> => call<void>("delete_domain", { name }),
+  /**
+   * The LAN forwarding rules in the order they are tried.
+   */
+  listLanRules: (): Promise<LanRule[]> => call<LanRule[]>("list_lan_rules"),
+  /**
+   * Replaces the LAN forwarding rules with these, in this order; returns them as stored. `invalid` names `rules.N.addresses`, `rules.N.host`, `rules.N.port`, `rules.N.username`, `rules.N.rewrite` (N from 0).
+   */
+  saveLanRules: (rules: LanRule[]): Promise<LanRule[]> => call<LanRule[]>("save_lan_rules", { rules }),
+  /**
+   * Changes a user's forwarding (the fields given; empty text switches a part off); returns warnings to show. `invalid` names `store_forward_target`, `store_forward_server`, `forward`.
+   */
+  setUserForwarding: (name: string, change: ForwardingChange): Promise<string[]> => call<string[]>("set_user_forwarding", { name, change }),
   /**
    * Row counts, the last import, and the import window's import as it goes.
    */

@@ -8,6 +8,7 @@ import { mountDomains } from "./windows/domains";
 import { mountGeoImport } from "./windows/geoimport";
 import { mountGeoIp } from "./windows/geoip";
 import { mountLogView } from "./windows/logview";
+import { mountLanForward } from "./windows/lanforward";
 import { mountMain } from "./windows/main";
 import { mountMessageStore } from "./windows/messagestore";
 import { mountRecycleBin } from "./windows/recyclebin";
@@ -37,6 +38,7 @@ const routes: Record<WindowName | "logview", Mount> = {
   bandwidthscript: mountBandwidthScript,
   messagestore: mountMessageStore,
   recyclebin: mountRecycleBin,
+  lanforward: mountLanForward,
 };
 
 const app = document.getElementById("app")!;

@@ -74,6 +74,8 @@ mod export_bindings {
         crate::mailbox::recycle::Recycled::export_all_to(&out).unwrap();
         crate::mailbox::recycle::Restored::export_all_to(&out).unwrap();
         crate::settings::MessageStoreSettings::export_all_to(&out).unwrap();
+        crate::delivery::forward::LanRule::export_all_to(&out).unwrap();
+        crate::users::ForwardingChange::export_all_to(&out).unwrap();
         assert!(out.join("Overview.ts").exists());
     }
 }

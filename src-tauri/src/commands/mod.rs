@@ -7,6 +7,7 @@ mod bans;
 mod certificate;
 mod diagnostics;
 mod domains;
+mod forwarding;
 mod geoip;
 mod messagestore;
 mod overview;

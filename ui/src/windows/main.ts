@@ -88,6 +88,7 @@ export function mountMain(app: HTMLElement): () => void {
         windowButton("Bandwidth…", "bandwidth"),
         windowButton("Message Store…", "messagestore"),
         windowButton("Recycle Bin…", "recyclebin"),
+        windowButton("LAN Forwarding…", "lanforward"),
         windowButton("Diagnostics…", "diagnostics"),
         windowButton("Queue…", "queue"),
         windowButton("Bans…", "bans"),

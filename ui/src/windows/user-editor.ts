@@ -4,7 +4,7 @@ import type { UserDetail } from "../bindings/UserDetail";
 import type { UserForm } from "../bindings/UserForm";
 import { formatNumber, formatSize, plural } from "../format";
 import { busy, button } from "../widgets/buttons";
-import { openDialog } from "../widgets/dialog";
+import { messageDialog, openDialog } from "../widgets/dialog";
 import { h } from "../widgets/dom";
 import { checkRow, FieldErrors, grid, group, input, integer, row, textarea } from "../widgets/form";
 import { PruneRulesTable } from "../widgets/prune-rules";
@@ -39,6 +39,18 @@ export async function editUser(existing: UserDetail | null): Promise<string | nu
   errors.register("aliases", aliases);
   const bandwidth = input("user-bandwidth", { value: String(u?.bandwidth ?? 0), inputmode: "numeric", class: "w-short num" });
   errors.register("bandwidth", bandwidth);
+  const fw = existing?.forwarding;
+  const sfTarget = input("user-sf-target", { value: fw?.store_forward_target ?? "", class: "w-long", placeholder: "name@main-server.example", spellcheck: false });
+  const sfServer = input("user-sf-server", { value: fw?.store_forward_server ?? "", class: "w-long", placeholder: "[user:password@]host[:port]", spellcheck: false });
+  const forwardTo = input("user-forward", { value: fw?.forward ?? "", class: "w-long", placeholder: "SMTP:name@example.com@server", spellcheck: false });
+  const keepCopy = input("user-keep-copy", { type: "checkbox", checked: fw?.keep_copy ?? true });
+  errors.register("store_forward_target", sfTarget);
+  errors.register("store_forward_server", sfServer);
+  errors.register("forward", forwardTo);
+  const warningBox = (id: string) =>
+    existing?.warnings.length
+      ? h("div", { class: "strip strip-warn inline-warning", id, role: "note" }, h("span", { class: "strip-icon", "aria-hidden": "true" }, "!"), h("span", { class: "strip-text" }, existing.warnings.join(" ")))
+      : null;
 
   const general = h(
     "div",
@@ -73,18 +85,40 @@ export async function editUser(existing: UserDetail | null): Promise<string | nu
           "0: none of the user's own (the service's Bandwidth Throttling applies). N: each of this user's connections is limited to N bytes per second once logged in. −K: the user's connections share Bandwidth Pool K. When bandwidth.lua is in use, it decides, and sees this as userbandwidth."),
       ),
     ),
+    editing ? warningBox("sf-warning") : null,
+    group(
+      "Store and Forward",
+      grid(
+        row("Store and Fwd email target:", sfTarget, [], "The user's address on the main mail server. Mail is kept here, readable, and also sent there; once the main server takes a message, the copy here goes to the Recycle Bin. A message deleted here first is never sent."),
+        row("Store and Fwd target server:", sfServer, [], "Host name or IP address, :port if not 25, and user:password@ in front if the server wants a login. STARTTLS is used when offered, never port 465. Leave both empty to switch it off."),
+      ),
+    ),
     editing ? undeleteGroup(u!.name, () => d) : null,
+  );
+  const routing = h(
+    "div",
+    null,
+    editing ? warningBox("routing-warning") : null,
+    group(
+      "Forwarding",
+      grid(
+        row("Forward to:", forwardTo, [], "SMTP:address@server sends this user's mail to that address through that server (user:password@server:port allowed). Empty: no forward."),
+        checkRow("Keep a copy in this mailbox too", keepCopy),
+      ),
+    ),
   );
   const tabs = new Tabs(
     [
       { id: "general", label: "General", panel: general },
       ...(rules ? [{ id: "prune", label: "Prune Rules", panel: h("div", null, rules.el) }] : []),
+      { id: "routing", label: "Routing", panel: routing },
       { id: "advanced", label: "Advanced", panel: advanced },
     ],
     "user-tab-",
   );
 
   let saved: string | null = null;
+  let warnings: string[] = [];
   const d = openDialog({
     id: "user-editor",
     title: editing ? `User Properties — ${u!.name}` : "New User",
@@ -131,6 +165,16 @@ export async function editUser(existing: UserDetail | null): Promise<string | nu
       if (editing) await api.updateUser(u!.name, form);
       else await api.createUser(form);
       saved = form.name;
+      const change = {
+        store_forward_target: sfTarget.value.trim(),
+        store_forward_server: sfServer.value.trim(),
+        forward: forwardTo.value.trim(),
+        keep_copy: keepCopy.checked,
+      };
+      const before = { store_forward_target: fw?.store_forward_target ?? "", store_forward_server: fw?.store_forward_server ?? "", forward: fw?.forward ?? "", keep_copy: fw?.keep_copy ?? true };
+      if (JSON.stringify(change) !== JSON.stringify(before)) {
+        warnings = await api.setUserForwarding(form.name, change);
+      }
       if (rules && ruleRows && rules.changed) {
         rules.setRules(await api.savePruneRules(form.name, ruleRows.rows));
       }
@@ -139,6 +183,8 @@ export async function editUser(existing: UserDetail | null): Promise<string | nu
       const unmatched = errors.show(fieldMessages(e));
       if (errors.keys().length) {
         if (errors.keys().some((k) => k.startsWith("rules."))) tabs.select("prune");
+        else if (errors.has("forward")) tabs.select("routing");
+        else if (errors.has("store_forward_target") || errors.has("store_forward_server")) tabs.select("advanced");
         errors.focusFirst();
         d.strip.error(unmatched.length ? `The user was not saved: ${unmatched.join("; ")}` : "The user was not saved. Correct the marked fields.");
       } else {
@@ -150,6 +196,7 @@ export async function editUser(existing: UserDetail | null): Promise<string | nu
 
   if (rulesProblem) d.strip.error(rulesProblem);
   await d.closed;
+  if (warnings.length) await messageDialog(`User ${saved} — forwarding`, warnings.map((w) => h("p", null, w)), "forwarding-warning");
   return saved;
 }
 

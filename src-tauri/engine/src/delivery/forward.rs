@@ -294,6 +294,26 @@ pub fn replace(c: &Connection, rules: &[LanRule]) -> StoreResult<()> {
     Ok(())
 }
 
+/// The LAN Forwarding window's Save: every rule checked (an error names `rules.N.field`, N from 0), then
+/// the list replaced in one write, in this order. Returns the rules as stored.
+pub fn save_rules(store: &crate::store::Store, mut rules: Vec<LanRule>) -> crate::error::ApiResult<Vec<LanRule>> {
+    use crate::error::{ApiError, FieldError};
+    if rules.len() > MAX_RULES {
+        return Err(ApiError::field("rules", format!("at most {MAX_RULES} LAN forwarding rules")));
+    }
+    let mut errors = Vec::new();
+    for (i, rule) in rules.iter_mut().enumerate() {
+        if let Err(e) = check(rule) {
+            errors.extend(e.into_iter().map(|(field, message)| FieldError::new(format!("rules.{i}.{field}"), message)));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    store.write(move |c| replace(c, &rules))?;
+    Ok(store.read(list)?)
+}
+
 /// A user's forwarding as the Routing and Advanced tabs set it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserForwarding {

@@ -63,6 +63,19 @@ pub struct FolderInfo {
 pub struct UserDetail {
     pub user: UserSummary,
     pub folders: Vec<FolderInfo>,
+    /// The Routing and Advanced tabs' forwarding, as stored (empty texts: off).
+    pub forwarding: Forwarding,
+    /// What the editor warns about (Store and Forward together with another forward).
+    pub warnings: Vec<String>,
+}
+
+/// A user's forwarding as the editor shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Forwarding {
+    pub store_forward_target: String,
+    pub store_forward_server: String,
+    pub forward: String,
+    pub keep_copy: bool,
 }
 
 /// What the user editor submits. `password` is required to create; `None` on update keeps the old one.
@@ -111,7 +124,11 @@ impl Directory {
             let user = list_users(c, Some(&wanted))?.into_iter().next();
             let Some(user) = user else { return Ok(None) };
             let folders = list_folders(c, user.id)?;
-            Ok(Some(UserDetail { user, folders }))
+            let forwarding = c.query_row("SELECT sf_target, sf_server, forward_to, forward_keep FROM users WHERE id = ?1", [user.id], |r| {
+                Ok(Forwarding { store_forward_target: r.get(0)?, store_forward_server: r.get(1)?, forward: r.get(2)?, keep_copy: r.get(3)? })
+            })?;
+            let warnings = forwarding_warnings(c, user.id)?;
+            Ok(Some(UserDetail { user, folders, forwarding, warnings }))
         })?
         .ok_or_else(|| no_such_user(name))
     }
@@ -212,15 +229,7 @@ impl Directory {
             if let Some(k) = keep {
                 c.execute("UPDATE users SET forward_keep = ?2 WHERE id = ?1", params![id, k])?;
             }
-            let lan = (!t.is_empty()).then(|| live_addresses(c, id)).transpose()?.unwrap_or_default();
-            let lan_rule = lan.iter().map(|a| forward::find(c, a, forward::Pass::Specific)).collect::<StoreResult<Vec<_>>>()?.into_iter().flatten().next();
-            let mut warnings = Vec::new();
-            if !t.is_empty() && !f.is_empty() {
-                warnings.push("this user has both Store and Forward and an SMTP: forward on the Routing tab: mail would reach the main server twice; remove the forward".to_string());
-            }
-            if let Some(rule) = lan_rule.filter(|_| !t.is_empty()) {
-                warnings.push(format!("a LAN forwarding rule (to {}) takes this user's mail before Store and Forward can: remove the address from that rule", rule.target.shown()));
-            }
+            let warnings = forwarding_warnings(c, id)?;
             Ok(Some(Ok(warnings)))
         })?;
         match row {
@@ -385,6 +394,27 @@ fn password_matches(hash: &str, password: &str) -> bool {
 
 fn live_user_id(c: &Connection, name: &str) -> StoreResult<Option<i64>> {
     Ok(c.query_row("SELECT id FROM users WHERE name = ?1 AND deleted_at IS NULL", [name], |r| r.get(0)).optional()?)
+}
+
+/// What the user editor warns about: Store and Forward together with an SMTP: forward, or with a LAN rule
+/// that takes the user's mail first (VPOP3 asks for those to be removed).
+fn forwarding_warnings(c: &Connection, id: i64) -> StoreResult<Vec<String>> {
+    use crate::delivery::forward;
+    let (t, f): (String, String) = c.query_row("SELECT sf_target, forward_to FROM users WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let mut warnings = Vec::new();
+    if t.is_empty() {
+        return Ok(warnings);
+    }
+    if !f.is_empty() {
+        warnings.push("This user has both Store and Forward and an SMTP: forward on the Routing tab: mail would reach the main server twice; remove the forward".to_string());
+    }
+    for address in live_addresses(c, id)? {
+        if let Some(rule) = forward::find(c, &address, forward::Pass::Specific)? {
+            warnings.push(format!("A LAN forwarding rule (to {}) takes {address} before Store and Forward can: remove it from that rule", rule.target.shown()));
+            break;
+        }
+    }
+    Ok(warnings)
 }
 
 /// Every address the user answers to: their name and aliases at each local domain and at localhost.
