@@ -182,3 +182,93 @@ fn a_refusal_by_the_main_server_keeps_the_copy_and_warns_without_bouncing() {
         std::fs::read_to_string(d.join("logs/errors.log")).unwrap_or_default().contains("Store and Forward could not hand the message to the main server")
     });
 }
+
+#[test]
+fn a_rule_pointing_at_this_server_fails_at_once_instead_of_looping() {
+    let office = office();
+    let d = &office.dir;
+    let ourselves = format!("127.0.0.1:{}", office.port("smtp"));
+    ok(d, &["lan-forward", "add", "--address", "loop@office.test", "--server", &ourselves], "");
+    office.deliver("loop@office.test", 1);
+    wait("the refusal", 30, || office.queue().iter().any(|e| e["recipient"] == "loop@office.test" && e["state"] == "failed"));
+    let entry = office.queue().into_iter().find(|e| e["recipient"] == "loop@office.test").unwrap();
+    assert!(entry["last_error"].as_str().unwrap().contains("is this server itself (a mail loop)"), "{entry}");
+    assert_eq!(entry["attempts"], 1, "one attempt, no circles");
+}
+
+#[test]
+fn forwarded_mail_past_its_lifetime_goes_back_to_the_sender() {
+    let office = office();
+    let d = &office.dir;
+    ok(d, &["settings", "set", "outbound.forward_lifetime_hours", "1"], "");
+    // Nobody listens on the main server's port: every attempt fails for now.
+    ok(d, &["lan-forward", "add", "--address", "sales@office.test", "--server", &format!("127.0.0.1:{}", office.main.listen.port())], "");
+    office.deliver("sales@office.test", 1);
+    wait("a failed attempt", 30, || office.queue().first().is_some_and(|e| e["attempts"].as_u64() == Some(1) && e["state"] == "queued"));
+    // Two hours later (the clock is set back in the queue): the next attempt gives up and bounces.
+    sql(d, "UPDATE queue SET created_at = created_at - 7200");
+    office.retry_all();
+    wait("the bounce", 30, || sql(d, "SELECT count(*) FROM queue_recipients WHERE recipient = 'bob@far.example'") == "1");
+    let gave_up = sql(d, "SELECT last_error FROM queue_recipients WHERE recipient = 'sales@office.test'");
+    assert!(gave_up.starts_with("gave up after 1 hours"), "{gave_up}");
+}
+
+#[test]
+fn a_rule_logs_in_to_a_second_postroom_only_where_plain_text_login_is_allowed() {
+    let office = office();
+    let d = &office.dir;
+    // The target: another Postroom (branch.example) whose submission port wants a login.
+    let tmp = tempfile::tempdir().unwrap();
+    let branch = tmp.path().join("branch");
+    let ports = configure_loopback(&branch);
+    ok(&branch, &["domain", "add", "branch.example"], "");
+    ok(&branch, &["user", "add", "relay", "--password-stdin"], "relay-secret\n");
+    ok(&branch, &["user", "add", "ann", "--password-stdin"], "ann-secret-1\n");
+    let _target = Server::start(&branch, &[]);
+    let submission = ports.iter().find(|p| p.0 == "submission").unwrap().1;
+    let server = format!("relay:relay-secret@127.0.0.1:{submission}");
+    // Its certificate is self-signed: without --plain-auth the login is never sent.
+    ok(d, &["lan-forward", "add", "--address", "ann@office.test", "--server", &server, "--rewrite", "*@branch.example"], "");
+    office.deliver("ann@office.test", 1);
+    wait("the refused login", 30, || office.queue().first().is_some_and(|e| e["attempts"].as_u64() >= Some(1)));
+    let error = office.queue()[0]["last_error"].as_str().unwrap().to_string();
+    assert!(error.contains("not sending the login") && error.contains("on the forwarding rule"), "{error}");
+    // Allowed on the LAN: the rule is replaced, and the next attempt logs in and delivers.
+    let id = serde_json::from_str::<Value>(&ok(d, &["lan-forward", "list", "--json"], "")).unwrap()[0]["id"].to_string();
+    ok(d, &["lan-forward", "del", &id], "");
+    ok(d, &["lan-forward", "add", "--address", "ann@office.test", "--server", &server, "--rewrite", "*@branch.example", "--plain-auth"], "");
+    // The queued recipient keeps the target it was queued with; new mail takes the new rule.
+    office.deliver("ann@office.test", 1);
+    wait("the message in ann's mailbox at the branch", 30, || sql(&branch, "SELECT count(*) FROM messages") == "1");
+}
+
+#[test]
+fn a_kill_during_store_and_forward_loses_nothing() {
+    let mut office = office();
+    let d = office.dir.clone();
+    let server = format!("127.0.0.1:{}", office.main.listen.port());
+    ok(&d, &["user", "set", "alice", "--store-forward-target", "alice@main.example", "--store-forward-server", &server], "");
+    ok(&d, &["settings", "set", "outbound.max_parallel", "8"], "");
+    office.deliver("alice@office.test", 500);
+    wait("every forward tried once", 60, || office.queue().iter().all(|e| e["attempts"].as_u64() >= Some(1)));
+    office.main.start();
+    office.retry_all();
+    wait("some to arrive", 60, || office.main.mailbox("alice").len() >= 100);
+    // kill -9 in the middle of forwarding, then start again: every message reaches the main server.
+    unsafe { libc::kill(office._server.child.id() as i32, libc::SIGKILL) };
+    let _ = office._server.child.wait();
+    office._server = Server::start(&d, &[]);
+    office.retry_all();
+    wait("the queue to empty", 120, || office.queue().is_empty());
+    let subjects: Vec<String> = office.main.mailbox("alice").iter().map(|m| {
+        String::from_utf8_lossy(m).lines().find(|l| l.starts_with("Subject: ")).unwrap().to_string()
+    }).collect();
+    let mut distinct = subjects.clone();
+    distinct.sort();
+    distinct.dedup();
+    let duplicates = subjects.len() - distinct.len();
+    eprintln!("after kill -9: {} delivered, {} distinct, {duplicates} duplicates", subjects.len(), distinct.len());
+    assert_eq!(distinct.len(), 500, "none lost");
+    assert!(duplicates <= 16, "at most the transactions in flight at the kill are sent twice: {duplicates}");
+    assert_eq!(sql(&d, "SELECT count(*) FROM messages"), "0");
+}

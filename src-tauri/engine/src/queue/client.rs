@@ -330,7 +330,13 @@ async fn send_to_target(store: &Store, settings: &Settings, target: &Target, gro
     };
     let peer = Peer::target(target);
     let mut last = Outcome::Temporary(format!("4.4.4 cannot reach {}", target.shown()));
-    for address in addresses.into_iter().take(MAX_ADDRESSES) {
+    let addresses: Vec<SocketAddr> = addresses.into_iter().take(MAX_ADDRESSES).collect();
+    // A target that is this very server would send the mail round in circles: a backup MX must never
+    // forward to itself. Waiting will not change that.
+    if !addresses.is_empty() && addresses.iter().all(|a| is_ourselves(settings, *a)) {
+        return Attempt::all(Outcome::Permanent(format!("5.4.6 the forwarding target {} is this server itself (a mail loop)", target.shown())), n);
+    }
+    for address in addresses {
         let span = tracing::info_span!("session", sid = crate::logging::next_session_id());
         match deliver_with(settings, &peer, &target.host, address, group, &body).instrument(span).await {
             Ok(attempt) => return attempt,
@@ -338,6 +344,18 @@ async fn send_to_target(store: &Store, settings: &Settings, target: &Target, gro
         }
     }
     Attempt::all(last, n)
+}
+
+/// Whether `address` is one of this server's own SMTP listeners: an address of this machine (or loopback,
+/// or unspecified) and the port of an enabled SMTP service.
+fn is_ourselves(settings: &Settings, address: SocketAddr) -> bool {
+    use crate::settings::ServiceId;
+    let ours = [ServiceId::Smtp, ServiceId::Submission, ServiceId::Smtps]
+        .into_iter()
+        .map(|id| settings.services.get(id))
+        .any(|s| s.enabled && s.port == address.port());
+    let ip = address.ip();
+    ours && (ip.is_loopback() || ip.is_unspecified() || own_addresses().contains(&ip))
 }
 
 /// MX hosts tried per attempt, and addresses per host: a destination listing hundreds cannot keep the
