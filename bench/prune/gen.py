@@ -161,17 +161,13 @@ def make_maildir(root, names, counts, now, jobs=1):
     """Writes the users' maildirs, JOBS users at a time (one process each)."""
     work = [(root, i, user, count, now) for i, (user, count) in enumerate(zip(names, counts))]
     if jobs <= 1:
-        parts = map(write_maildir, work)
+        parts = list(map(write_maildir, work))
     else:
         import multiprocessing
 
-        pool = multiprocessing.Pool(jobs)
-        parts = pool.imap_unordered(write_maildir, work)
-    old = old_bytes = 0
-    for o, b in parts:
-        old += o
-        old_bytes += b
-    return old, old_bytes
+        with multiprocessing.Pool(jobs) as pool:
+            parts = list(pool.imap_unordered(write_maildir, work))
+    return sum(p[0] for p in parts), sum(p[1] for p in parts)
 
 
 def write_maildir(job):

@@ -398,6 +398,9 @@ pub fn replace(c: &Connection, scope: Option<&str>, rows: &[RuleRow]) -> StoreRe
 
 /// Messages one write looks at.
 pub const SCAN: usize = 2000;
+/// Messages one write takes at most: about 5 ms of the writer's time, so that a delivery arriving during
+/// a batch waits little (it joins the batch's commit).
+pub const TAKE: usize = 100;
 
 /// One message a pass took.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -412,7 +415,8 @@ pub struct Pruned {
 }
 
 /// Looks at up to [`SCAN`] messages with ids above `after` and takes into the Recycle Bin those of live
-/// users a rule matches at `now` (a deleted user's mail is counted in the scan, never taken). Returns what it took and the last id it looked at (`None`: the end).
+/// users a rule matches at `now` (a deleted user's mail is counted in the scan, never taken), at most
+/// [`TAKE`] of them. Returns what it took and the last id it looked at (`None`: the end).
 pub fn run_batch(c: &Connection, now: i64, after: i64) -> StoreResult<(Vec<Pruned>, Option<i64>)> {
     let sql = format!(
         "SELECT m.id, m.folder_id, u.name, f.path, m.uid, m.size,
@@ -427,6 +431,10 @@ pub fn run_batch(c: &Connection, now: i64, after: i64) -> StoreResult<(Vec<Prune
     let mut takes: std::collections::BTreeMap<(i64, i64), Vec<i64>> = Default::default();
     let mut pruned = Vec::new();
     while let Some(r) = rows.next()? {
+        if pruned.len() >= TAKE {
+            // The rest of the scan waits for the next write.
+            break;
+        }
         seen += 1;
         last = r.get(0)?;
         let Some(rule) = r.get::<_, Option<i64>>(6)? else { continue };
@@ -451,7 +459,8 @@ pub fn run_batch(c: &Connection, now: i64, after: i64) -> StoreResult<(Vec<Prune
             params![now.div_euclid(86_400), pruned.len() as i64, bytes as i64],
         )?;
     }
-    Ok((pruned, (seen == SCAN).then_some(last)))
+    let more = seen == SCAN || pruned.len() >= TAKE;
+    Ok((pruned, more.then_some(last)))
 }
 
 /// Whether there is any rule at all (a pass without one has nothing to look at).
@@ -647,5 +656,22 @@ mod tests {
         let before = generation(&c).unwrap();
         replace(&c, None, &[]).unwrap().unwrap();
         assert!(list(&c, None).unwrap().unwrap().is_empty() && generation(&c).unwrap() > before, "a change moves the generation");
+    }
+
+    #[test]
+    fn a_batch_takes_at_most_take_and_the_next_goes_on_from_there() {
+        let c = store();
+        let now = 1_000 * DAY;
+        for _ in 0..(TAKE * 2 + 10) {
+            message(&c, 1, "INBOX", 400, 100, 0, "", now);
+        }
+        add(&c, None, &rule("*", 365)).unwrap().unwrap();
+        let (first, next) = run_batch(&c, now, 0).unwrap();
+        assert_eq!(first.len(), TAKE);
+        let (second, next) = run_batch(&c, now, next.unwrap()).unwrap();
+        assert_eq!(second.len(), TAKE);
+        let (third, next) = run_batch(&c, now, next.unwrap()).unwrap();
+        assert_eq!((third.len(), next), (10, None));
+        assert_eq!(c.query_row("SELECT count(*) FROM recycled", [], |r| r.get::<_, i64>(0)).unwrap(), (TAKE * 2 + 10) as i64);
     }
 }

@@ -1,8 +1,9 @@
 //! The single writer thread and its group commit.
 //!
 //! Requests arrive on a channel as boxed jobs. The thread takes the first waiting job, then every other
-//! job already queued (up to [`MAX_BATCH`]), runs each inside its own savepoint within one `BEGIN
-//! IMMEDIATE` transaction, commits (one fsync for the batch), and only then answers each caller.
+//! job already queued, runs each inside its own savepoint within one `BEGIN IMMEDIATE` transaction, takes
+//! in any job that arrived meanwhile (up to [`MAX_BATCH`] in all), commits (one fsync for the batch), and
+//! only then answers each caller.
 
 use std::sync::mpsc;
 use std::sync::Mutex;
@@ -89,13 +90,16 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>, changes: tokio::sync::watch::S
                 Err(_) => break,
             }
         }
-        commit_batch(&conn, batch);
+        commit_batch(&conn, batch, &rx);
         // Sessions that watch mailboxes (IMAP) look again.
         changes.send_modify(|n| *n += 1);
     }
 }
 
-fn commit_batch(conn: &Connection, batch: Vec<Job>) {
+/// Runs the batch in one transaction; jobs that arrive while it runs join it before the commit (up to
+/// [`MAX_BATCH`] in all), so a request that comes in during a long job — a prune batch, say — shares that
+/// job's fsync instead of waiting for it and then for one of its own.
+fn commit_batch(conn: &Connection, batch: Vec<Job>, rx: &mpsc::Receiver<Job>) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let message = e.to_string();
         tracing::error!(target: "store", error = %message, "could not start a write transaction");
@@ -105,7 +109,13 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
         }
         return;
     }
-    let completions: Vec<Completion> = batch.into_iter().map(|job| job(conn)).collect();
+    let mut completions: Vec<Completion> = batch.into_iter().map(|job| job(conn)).collect();
+    while completions.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => completions.push(job(conn)),
+            Err(_) => break,
+        }
+    }
     let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
     if commit.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
