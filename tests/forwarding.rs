@@ -272,3 +272,28 @@ fn a_kill_during_store_and_forward_loses_nothing() {
     assert!(duplicates <= 16, "at most the transactions in flight at the kill are sent twice: {duplicates}");
     assert_eq!(sql(&d, "SELECT count(*) FROM messages"), "0");
 }
+
+#[test]
+fn as_a_backup_mx_listed_recipients_are_accepted_held_while_the_primary_is_down_and_passed_on() {
+    let office = office();
+    let d = &office.dir;
+    // This office is the backup MX of main.example, whose primary is the Postfix.
+    let relay = r#"[{"domain": "main.example", "any_recipient": false, "recipients": ["alice"]}]"#;
+    ok(d, &["settings", "set", "relay.domains", relay], "");
+    let to = |address: &str| {
+        let script = "import smtplib, sys\ns = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))\ntry:\n    s.sendmail('bob@far.example', [sys.argv[2]], 'Subject: hi\\r\\n\\r\\nhello\\r\\n'); print('accepted')\nexcept smtplib.SMTPRecipientsRefused as e:\n    print('refused', list(e.recipients.values())[0][0])\n";
+        let out = Command::new("python3").args(["-c", script, &office.port("smtp").to_string(), address]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // No rule passes the mail on yet: refused for now (the sender keeps it), not accepted and bounced.
+    assert_eq!(to("alice@main.example"), "refused 451");
+    ok(d, &["lan-forward", "add", "--address", "~@main.example", "--server", &format!("127.0.0.1:{}", office.main.listen.port())], "");
+    assert_eq!(to("nobody@main.example"), "refused 550", "only the listed recipients");
+    // The primary is down: the message is accepted and waits, without a bounce.
+    assert_eq!(to("alice@main.example"), "accepted");
+    wait("a failed attempt", 30, || office.queue().first().is_some_and(|e| e["attempts"].as_u64() >= Some(1) && e["state"] == "queued"));
+    assert_eq!(sql(d, "SELECT count(*) FROM queue WHERE sender = ''"), "0", "no bounce while the primary is merely down");
+    office.main.start();
+    office.retry_all();
+    wait("the message at the primary", 30, || office.main.mailbox("alice").len() == 1);
+}

@@ -27,11 +27,12 @@
 #       message = from writing the final "." to reading the 250. First IDLE_SECONDS with no rule (idle),
 #       then `postroomd prune rules add --folder '*' --age 365` while the probe keeps sending: the server
 #       notices the rule change within 5 s and runs its background pass (batches of 2000 messages through
-#       the single writer: at most 2000 looked at and 100 taken per write, 5 ms apart). bench/prune/watch.py polls the Recycle Bin (read-only) every 50 ms:
+#       the single writer: at most 2000 looked at and 100 taken per write, 5 ms apart).
+#       bench/prune/watch.py polls the Recycle Bin (read-only) every 50 ms:
 #       the pass runs from the last poll that saw nothing to the first poll that saw every old message
 #       there (the start is late by under one batch). Rate = old messages / that time. The probe's
 #       samples inside that window (by the time of their final dot) give p50/p99
-#       "during prune"; the bar is p99 during prune < 2 x p99 idle. postroom.log's "prune pass done" line
+#       "during prune"; then IDLE_SECONDS idle again. The bar: p99 during prune < 2 x the lower idle p99. postroom.log's "prune pass done" line
 #       must report the same count.
 #   (b) Postroom offline: `postroomd prune run` (server stopped; one pass, same batches and pauses) on the
 #       untouched copy of the store: wall time of the command, like for like with doveadm.
@@ -183,6 +184,10 @@ got=$(sqlite3 "$PR/postroom.db" "SELECT count(*) FROM messages WHERE coalesce(ar
 PR_DB_BEFORE=$(db_bytes "$PR")
 MAIL_BEFORE=$(du -s -B1 "$MAIL" | cut -f1)
 cp -a "$PR" "$PR_COPY"
+# Gigabytes were just written: let the kernel flush them now, or the idle measurement's fsyncs queue
+# behind the write-back (seen: an idle p99 of 34 ms and a 296 ms maximum on an unflushed disk).
+log "flushing the generated files to disk (sync)"
+sync
 
 # --- (a) Postroom serving: SMTP latency idle, then during the background pass ---------------------------
 log "(a) starting postroomd serve (SMTP on 127.0.0.1:$SMTP_PORT)"
@@ -211,6 +216,10 @@ sleep 2   # a little traffic after the pass, then stop the probe
 touch "$OUT/probe-stop"
 wait "$PROBE_PID" || die "(a) the probe failed: $(cat "$OUT/probe-prune-all.txt")"
 PROBE_PID=
+# Idle again, after the pass: the baseline is the better of the two idle windows (the stricter bar).
+log "(a) SMTP idle again after the pass: ${IDLE_SECONDS} s"
+IDLE_AFTER=$(probe --duration "$IDLE_SECONDS" --out "$OUT/probe-idle-after.txt")
+log "(a) idle after: $IDLE_AFTER"
 T_BEFORE=$(field t_before "$WATCH")
 T_END=$(field t_end "$WATCH")
 BG_SECONDS=$(calc %.2f "$T_END - $T_BEFORE")
@@ -356,9 +365,13 @@ dovecot_stop
 # --- report ---------------------------------------------------------------------------------------------
 P50_IDLE=$(field p50_ms "$IDLE")
 P99_IDLE=$(field p99_ms "$IDLE")
+P50_IDLE_AFTER=$(field p50_ms "$IDLE_AFTER")
+P99_IDLE_AFTER=$(field p99_ms "$IDLE_AFTER")
+# The bar is measured against the lower idle p99 of the two windows.
+P99_BASE=$(awk -v a="$P99_IDLE" -v b="$P99_IDLE_AFTER" 'BEGIN {print (a < b ? a : b)}')
 P50_PRUNE=$(field p50_ms "$DURING")
 P99_PRUNE=$(field p99_ms "$DURING")
-P99_RATIO=$(calc %.2f "$P99_PRUNE / ($P99_IDLE > 0 ? $P99_IDLE : 1)")
+P99_RATIO=$(calc %.2f "$P99_PRUNE / ($P99_BASE > 0 ? $P99_BASE : 1)")
 VERDICT=$(awk -v r="$P99_RATIO" -v b="$BAR_P99_RATIO" 'BEGIN {print (r < b ? "met" : "MISSED")}')
 mb() { calc %.1f "$1 / 1048576"; }
 {
@@ -379,7 +392,8 @@ mb() { calc %.1f "$1 / 1048576"; }
     printf '%-20s %8s %8s %10s %10s %10s\n' "" count errors p50_ms p99_ms max_ms
     printf '%-20s %8s %8s %10s %10s %10s\n' "idle (${IDLE_SECONDS} s)" "$(field count "$IDLE")" "$(field errors "$IDLE")" "$P50_IDLE" "$P99_IDLE" "$(field max_ms "$IDLE")"
     printf '%-20s %8s %8s %10s %10s %10s\n' "during the pass" "$(field count "$DURING")" "$(field errors "$DURING")" "$P50_PRUNE" "$P99_PRUNE" "$(field max_ms "$DURING")"
-    echo "p99 during / idle: ${P99_RATIO}x (bar: under ${BAR_P99_RATIO}x) - $VERDICT"
+    printf '%-20s %8s %8s %10s %10s %10s\n' "idle after (${IDLE_SECONDS} s)" "$(field count "$IDLE_AFTER")" "$(field errors "$IDLE_AFTER")" "$P50_IDLE_AFTER" "$P99_IDLE_AFTER" "$(field max_ms "$IDLE_AFTER")"
+    echo "p99 during / idle (the lower of the two idle p99s, $P99_BASE ms): ${P99_RATIO}x (bar: under ${BAR_P99_RATIO}x) - $VERDICT"
     (($(field count "$DURING") >= 100)) || echo "(under 100 messages during the pass: its p99 is close to its maximum; use a larger store)"
     echo "the pass began $BG_START s after the rule was added; server CPU from the rule to the end of the pass $(calc %.1f "$CPU1 - $CPU0") s; postroomd peak RSS $((PEAK_KB / 1024)) MB"
     echo "postroom.log: ${PASS_LINE#* INFO  }"

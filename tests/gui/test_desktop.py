@@ -607,12 +607,21 @@ def test_global_prune_rules_are_edited_in_place_refused_previewed_and_saved(desk
     desktop.click("#btn-global-preview")
     wait_until(lambda: "would prune 2 messages" in desktop.text("#global-preview-total"), what="the second preview")
     _choose(desktop, "#global-r0-read", "yes")
+    # A second rule with every other column set: flagged, deleted-only and spam-only.
+    desktop.click("#btn-global-add-rule")
+    desktop.type("#global-r1-folder", "*")
+    desktop.type("#global-r1-age", "30")
+    desktop.type("#global-r1-size", "1000")
+    _choose(desktop, "#global-r1-flagged", "no")
+    desktop.click("#global-r1-deleted")
+    desktop.click("#global-r1-spam")
     desktop.type("#recycle-hours", "48")
     desktop.screenshot("message-store")
     desktop.click("#btn-apply")
     wait_until(lambda: "Saved" in desktop.text(".strips"), what="saved")
     rules = json.loads(postroomd(desktop.data_dir, "prune", "rules", "list", "--json"))
-    assert [(r["folder"], r["age_days"], r["read"], r["user"]) for r in rules] == [("INBOX", 365, "yes", None)]
+    assert [(r["folder"], r["age_days"], r["read"], r["user"]) for r in rules][0] == ("INBOX", 365, "yes", None)
+    assert [(r["folder"], r["age_days"], r["min_size"], r["flagged"], r["deleted"], r["spam"]) for r in rules][1] == ("*", 30, 1000, "no", True, True), rules
     assert postroomd(desktop.data_dir, "settings", "get", "store.recycle_hours").strip() == "48"
     # The rule change starts a pass: the message goes to the Recycle Bin, which the window counts.
     wait_until(lambda: _sql(desktop, "SELECT count(*) FROM recycled") == "1", timeout=40, what="the pass")
@@ -655,6 +664,12 @@ def test_the_recycle_bin_window_restores_two_messages_into_the_users_folder(desk
     flags = b" ".join(data).decode()
     imap.logout()
     assert flags.count("\\Flagged") == 2 and "UID 4 " in flags and "UID 5 " in flags and "UID 1 " not in flags, flags
+    # And the admin sees them in heidi's folder list again.
+    desktop.driver.switch_to.window(desktop.driver.window_handles[0])
+    edit_user(desktop, "heidi")
+    folders = wait_until(lambda: desktop.text("#user-folders"), what="the folder table")
+    inbox = next(line for line in folders.splitlines() if line.startswith("INBOX"))
+    assert inbox.split()[1] == "3", inbox
 
 
 def test_a_users_prune_rules_tab_saves_their_rule_and_undelete_brings_mail_back(desktop):
@@ -708,12 +723,19 @@ def test_lan_forwarding_window_refuses_port_465_adds_and_reorders_rules(desktop)
     # The catch-all goes first, then back down: the order saved is the order shown.
     desktop.click("#lan-r1-up")
     desktop.click("#lan-r1-down")
+    # This server as a backup MX for partner.example, for one recipient.
+    desktop.click("#btn-add-relay-domain")
+    desktop.type("#relay-2-domain", "partner.example")
+    desktop.click("#relay-2-any")
+    desktop.type("#relay-2-recipients", "orders")
     desktop.screenshot("lan-forwarding")
     desktop.click("#btn-apply")
     wait_until(lambda: "Saved" in desktop.text(".strips"), what="saved")
     rules = json.loads(postroomd(desktop.data_dir, "lan-forward", "list", "--json"))
     assert [(r["addresses"], r["host"], r["port"], r["rewrite"]) for r in rules] == [
         (["sales@office.test"], "exchange.office.lan", 587, ""), (["~@office.test"], "10.0.0.5", 25, "*@main.example")], rules
+    relay = json.loads(postroomd(desktop.data_dir, "settings", "get", "relay.domains"))
+    assert relay == [{"domain": "partner.example", "any_recipient": False, "recipients": ["orders"]}], relay
 
 
 def test_store_and_forward_fields_and_the_routing_warning_in_the_user_editor(desktop):

@@ -76,6 +76,7 @@ mod export_bindings {
         crate::settings::MessageStoreSettings::export_all_to(&out).unwrap();
         crate::delivery::forward::LanRule::export_all_to(&out).unwrap();
         crate::users::ForwardingChange::export_all_to(&out).unwrap();
+        crate::settings::RelaySettings::export_all_to(&out).unwrap();
         assert!(out.join("Overview.ts").exists());
     }
 }

@@ -1,4 +1,5 @@
 use postroom_engine::delivery::forward::{self, LanRule};
+use postroom_engine::settings::RelaySettings;
 use postroom_engine::users::ForwardingChange;
 use postroom_engine::{ApiResult, Engine};
 use tauri::State;
@@ -19,4 +20,20 @@ pub async fn save_lan_rules(engine: State<'_, Engine>, rules: Vec<LanRule>) -> A
 #[tauri::command]
 pub async fn set_user_forwarding(engine: State<'_, Engine>, name: String, change: ForwardingChange) -> ApiResult<Vec<String>> {
     super::blocking(engine, move |e| e.directory().set_forwarding(&name, change)).await
+}
+
+/// The relay domains this server is a backup MX for.
+#[tauri::command]
+pub async fn get_relay_settings(engine: State<'_, Engine>) -> ApiResult<RelaySettings> {
+    super::blocking(engine, |e| Ok(e.settings().relay.clone())).await
+}
+
+/// Saves the relay domains; `invalid` names `relay.domains.N.domain` / `relay.domains.N.recipients`.
+#[tauri::command]
+pub async fn save_relay_settings(engine: State<'_, Engine>, relay: RelaySettings) -> ApiResult<()> {
+    super::blocking(engine, move |e| e.update_settings(move |s| {
+        s.relay = relay;
+        Ok(())
+    }))
+    .await
 }

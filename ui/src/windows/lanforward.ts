@@ -9,10 +9,11 @@
  */
 import { api, errorText } from "../api";
 import type { LanRule } from "../bindings/LanRule";
+import type { RelayDomain } from "../bindings/RelayDomain";
 import { plural } from "../format";
 import { button } from "../widgets/buttons";
 import { frame, h, text } from "../widgets/dom";
-import { checkRow, errorSlot, grid, input, row, textarea, whole } from "../widgets/form";
+import { checkRow, errorSlot, grid, group, input, row, textarea, whole } from "../widgets/form";
 import { SettingsWindow } from "../widgets/settings-window";
 
 interface RuleFields {
@@ -30,11 +31,20 @@ interface RuleFields {
   down: HTMLButtonElement;
 }
 
+interface RelayFields {
+  el: HTMLElement;
+  domain: HTMLInputElement;
+  any: HTMLInputElement;
+  recipients: HTMLTextAreaElement;
+}
+
 export function mountLanForward(app: HTMLElement): () => void {
   const f = frame("LAN Forwarding", "lanforward-window");
   const list = h("div", { class: "lan-rules", id: "lan-rules" });
+  const relayList = h("div", { class: "lan-rules", id: "relay-domains" });
   const summary = h("span", { class: "footer-info", id: "lan-summary" });
   let rules: RuleFields[] = [];
+  let relays: RelayFields[] = [];
   let counter = 0;
 
   const sw: SettingsWindow = new SettingsWindow({
@@ -50,13 +60,17 @@ export function mountLanForward(app: HTMLElement): () => void {
       });
       return m;
     },
-    save: async () => show(await api.saveLanRules(rules.map(read))),
+    save: async () => {
+      show(await api.saveLanRules(rules.map(read)));
+      await api.saveRelaySettings({ domains: relays.map(readRelay) });
+    },
     applied: async () => {
       sw.strip.info("Saved. New mail for these addresses is forwarded from now on.");
     },
   });
 
   const addBtn = button("Add Rule", { id: "btn-add-lan-rule", onClick: () => add(null, true) });
+  const addRelayBtn = button("Add Relay Domain", { id: "btn-add-relay-domain", onClick: () => addRelay(null, true) });
   sw.form.append(
     h(
       "p",
@@ -65,6 +79,16 @@ export function mountLanForward(app: HTMLElement): () => void {
     ),
     list,
     h("div", { class: "list-buttons" }, addBtn),
+    group(
+      "Relay domains (backup MX)",
+      h(
+        "p",
+        { class: "hint top" },
+        "Mail for a relay domain is accepted here and passed on to the domain's primary server by a rule above with ~@domain. Without such a rule it is refused for now, so the sender keeps it; while the primary is down it waits here.",
+      ),
+      relayList,
+      h("div", { class: "list-buttons" }, addRelayBtn),
+    ),
   );
   f.body.append(sw.form);
   app.replaceChildren(f.root);
@@ -117,6 +141,39 @@ export function mountLanForward(app: HTMLElement): () => void {
     }
   }
 
+  function readRelay(r: RelayFields): RelayDomain {
+    return { domain: r.domain.value.trim(), any_recipient: r.any.checked, recipients: r.recipients.value.split("\n").map((x) => x.trim()).filter((x) => x !== "") };
+  }
+
+  function addRelay(d: RelayDomain | null, focus: boolean): void {
+    const n = counter++;
+    const domain = input(`relay-${n}-domain`, { value: d?.domain ?? "", class: "w-medium", placeholder: "partner.example", spellcheck: false });
+    const any = input(`relay-${n}-any`, { type: "checkbox", checked: d?.any_recipient ?? true });
+    const recipients = textarea(`relay-${n}-recipients`, { rows: 2, class: "w-long", placeholder: "orders\nsales", spellcheck: false });
+    recipients.value = d?.recipients.join("\n") ?? "";
+    recipients.disabled = any.checked;
+    any.addEventListener("change", () => (recipients.disabled = any.checked));
+    const remove = button("Delete", { id: `relay-${n}-delete`, onClick: () => {
+      relays = relays.filter((x) => x !== fields);
+      el.remove();
+      renumber();
+    } });
+    const el = h(
+      "div",
+      { class: "relay-domain" },
+      grid(
+        row("Domain:", domain, [remove]),
+        checkRow("Accept any recipient (the primary server decides who exists)", any),
+        row("Only these recipients:", recipients, [], "One per line, the part before the @."),
+      ),
+    );
+    const fields: RelayFields = { el, domain, any, recipients };
+    relays.push(fields);
+    relayList.append(el);
+    renumber();
+    if (focus) domain.focus();
+  }
+
   function move(r: RuleFields, by: number): void {
     const i = rules.indexOf(r);
     const j = i + by;
@@ -146,6 +203,10 @@ export function mountLanForward(app: HTMLElement): () => void {
       sw.errors.register(`rules.${i}.username`, r.username);
       sw.errors.register(`rules.${i}.rewrite`, r.rewrite);
     });
+    relays.forEach((r, i) => {
+      sw.errors.register(`relay.domains.${i}.domain`, r.domain);
+      sw.errors.register(`relay.domains.${i}.recipients`, r.recipients);
+    });
     text(summary, rules.length ? plural(rules.length, "rule") : "No rules: no mail is forwarded on the LAN.");
   }
 
@@ -159,6 +220,7 @@ export function mountLanForward(app: HTMLElement): () => void {
   void (async () => {
     try {
       show(await api.listLanRules());
+      for (const d of (await api.getRelaySettings()).domains) addRelay(d, false);
       sw.ready();
     } catch (e) {
       sw.strip.error(`Cannot read the LAN forwarding rules: ${errorText(e)}`);

@@ -117,7 +117,7 @@ pub async fn send(store: &Store, server_name: &str, sender: &str, id: &str, repo
     let rcpt = sender.to_string();
     let name = server_name.to_string();
     // A report may go anywhere, like any mail from the server itself.
-    let routed = store.read_async(move |c| delivery::route(c, &name, &rcpt, true)).await?;
+    let routed = store.read_async(move |c| delivery::route(c, &name, &crate::settings::RelaySettings::default(), &rcpt, true)).await?;
     match routed {
         Ok(recipient) => {
             let envelope = Envelope { sender: String::new(), recipients: vec![recipient], auth_user: None, dsn: DsnRequest::default() };

@@ -42,6 +42,9 @@ pub enum Refusal {
     RelayDenied,
     /// Unusable address syntax.
     BadAddress(String),
+    /// A relay domain (this server is its backup MX) with no LAN rule to pass the mail on: refused for
+    /// now, so the sender keeps it rather than us accepting what we cannot forward.
+    NoRelayRoute(String),
 }
 
 /// Splits `local@domain`; the domain is lower-cased. An address without a domain has an empty domain.
@@ -53,7 +56,8 @@ pub fn split_address(address: &str) -> (&str, String) {
 }
 
 /// Decides what `address` is. `may_relay`: the client authenticated or comes from a trusted network.
-pub fn route(conn: &Connection, server_name: &str, address: &str, may_relay: bool) -> StoreResult<Result<Recipient, Refusal>> {
+/// `relay`: the domains this server is a backup MX for.
+pub fn route(conn: &Connection, server_name: &str, relay: &crate::settings::RelaySettings, address: &str, may_relay: bool) -> StoreResult<Result<Recipient, Refusal>> {
     let (local, domain) = split_address(address);
     if local.is_empty() {
         return Ok(Err(Refusal::BadAddress("the address has no local part".into())));
@@ -75,6 +79,13 @@ pub fn route(conn: &Connection, server_name: &str, address: &str, may_relay: boo
         || domain.eq_ignore_ascii_case(server_name)
         || conn.query_row("SELECT 1 FROM domains WHERE name = ?1", [&domain], |_| Ok(())).optional()?.is_some();
     if !is_local_domain {
+        if let Some(backup) = relay.find(&domain) {
+            // A backup MX: the listed recipients (or all), passed on by the domain's LAN rule.
+            if !backup.any_recipient && !backup.recipients.iter().any(|r| r.eq_ignore_ascii_case(local)) {
+                return Ok(Err(Refusal::UnknownUser));
+            }
+            return Ok(lan(forward::Pass::CatchAll)?.ok_or(Refusal::NoRelayRoute(domain.clone())));
+        }
         if let Some(r) = lan(forward::Pass::CatchAll)? {
             return Ok(Ok(r));
         }

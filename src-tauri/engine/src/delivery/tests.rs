@@ -23,7 +23,32 @@ fn setup() -> (tempfile::TempDir, Store) {
 
 fn route_of(store: &Store, address: &str, may_relay: bool) -> Result<Recipient, Refusal> {
     let address = address.to_string();
-    store.read(move |c| route(c, "mail.office.test", &address, may_relay)).unwrap()
+    store.read(move |c| route(c, "mail.office.test", &Default::default(), &address, may_relay)).unwrap()
+}
+
+#[test]
+fn a_backup_mx_takes_listed_recipients_of_a_relay_domain_only_with_a_rule_to_pass_them_on() {
+    use crate::settings::{RelayDomain, RelaySettings};
+    let (_dir, store) = setup();
+    let relay = RelaySettings { domains: vec![RelayDomain { domain: "partner.example".into(), any_recipient: false, recipients: vec!["orders".into()] }] };
+    let routed = |address: &str, relay: &RelaySettings| {
+        let (address, relay) = (address.to_string(), relay.clone());
+        store.read(move |c| route(c, "mail.office.test", &relay, &address, false)).unwrap()
+    };
+    // No LAN rule yet: refused for now (the sender keeps the message), never accepted and bounced.
+    assert_eq!(routed("orders@partner.example", &relay), Err(Refusal::NoRelayRoute("partner.example".into())));
+    store
+        .write(|c| {
+            let rule = forward::LanRule { id: 0, addresses: vec!["~@partner.example".into()], target: forward::parse_server("10.0.0.9").unwrap(), rewrite: String::new() };
+            forward::add(c, &rule)?.unwrap();
+            Ok(())
+        })
+        .unwrap();
+    assert!(matches!(routed("Orders@partner.example", &relay), Ok(Recipient::Forward { .. })), "a listed recipient, any case");
+    assert_eq!(routed("nobody@partner.example", &relay), Err(Refusal::UnknownUser), "not listed");
+    let any = RelaySettings { domains: vec![RelayDomain { domain: "partner.example".into(), any_recipient: true, recipients: vec![] }] };
+    assert!(matches!(routed("nobody@partner.example", &any), Ok(Recipient::Forward { .. })));
+    assert_eq!(routed("x@elsewhere.example", &any), Err(Refusal::RelayDenied), "other domains stay closed");
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod bandwidth;
 mod logging;
 mod mailboxes;
 mod message_store;
+mod relay;
 mod outbound;
 mod services;
 mod smtp;
@@ -28,6 +29,7 @@ pub use access::{AccessAction, AccessRule, AccessSettings, Matcher, RuleError, R
 pub use logging::{KeepBy, LogLevel, LogSettings, RetentionSettings, SessionLogSetting, SessionLogs, WriterSettings};
 pub use mailboxes::{ImapSettings, Pop3Settings};
 pub use message_store::{MessageStoreSettings, MAX_RECYCLE_HOURS};
+pub use relay::{RelayDomain, RelaySettings};
 pub use smtp::SmtpSettings;
 
 use crate::error::{ApiError, ApiResult, FieldError};
@@ -48,6 +50,7 @@ pub struct Settings {
     pub access: AccessSettings,
     pub bandwidth: BandwidthSettings,
     pub store: MessageStoreSettings,
+    pub relay: RelaySettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +163,7 @@ pub fn validate_change(settings: &Settings, previous: Option<&Settings>) -> ApiR
     settings.access.validate(&mut errors);
     settings.bandwidth.validate(&mut errors);
     settings.store.validate(&mut errors);
+    settings.relay.validate(&mut errors);
     let tls = &settings.tls;
     match (tls.cert_file.is_empty(), tls.key_file.is_empty()) {
         (true, true) => {}

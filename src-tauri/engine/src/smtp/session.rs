@@ -342,7 +342,8 @@ impl Session {
         let server_name = self.name().to_string();
         let address = to.address.clone();
         let may_relay = self.may_relay();
-        let routed = self.ctx.shared.store.read_async(move |c| delivery::route(c, &server_name, &address, may_relay)).await;
+        let relay = self.ctx.settings.relay.clone();
+        let routed = self.ctx.shared.store.read_async(move |c| delivery::route(c, &server_name, &relay, &address, may_relay)).await;
         let reply = match routed {
             Ok(Ok(recipient)) => {
                 if let Some(tx) = self.tx.as_mut() {
@@ -366,6 +367,10 @@ impl Session {
                 Reply::new(554, "5.7.1", format!("<{}>: relay access denied", to.address))
             }
             Ok(Err(Refusal::BadAddress(why))) => Reply::new(501, "5.1.3", why),
+            Ok(Err(Refusal::NoRelayRoute(domain))) => {
+                tracing::warn!(target: "mail", recipient = %to.address, "{domain} is a relay domain with no LAN forwarding rule (~@{domain}) to its primary server");
+                Reply::new(451, "4.3.0", format!("<{}>: cannot pass mail for {domain} on now, try again later", to.address))
+            }
             _ => Reply::new(451, "4.3.0", "temporary lookup failure, try again later"),
         };
         self.reply(reply);
