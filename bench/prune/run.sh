@@ -27,7 +27,7 @@
 #       message = from writing the final "." to reading the 250. First IDLE_SECONDS with no rule (idle),
 #       then `postroomd prune rules add --folder '*' --age 365` while the probe keeps sending: the server
 #       notices the rule change within 5 s and runs its background pass (batches of 2000 messages through
-#       the single writer: at most 2000 looked at and 100 taken per write, 5 ms apart).
+#       the single writer: at most 2000 looked at and 50 taken per write, 3 ms apart).
 #       bench/prune/watch.py polls the Recycle Bin (read-only) every 50 ms:
 #       the pass runs from the last poll that saw nothing to the first poll that saw every old message
 #       there (the start is late by under one batch). Rate = old messages / that time. The probe's

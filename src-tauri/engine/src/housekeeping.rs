@@ -25,7 +25,7 @@ pub const PRUNE_MAX_WAIT: Duration = Duration::from_secs(3600);
 /// How often the rules are looked at for a change.
 pub const RULES_LOOK: Duration = Duration::from_secs(5);
 /// Between two batches of a pass: the writer is free for others at least this long after each.
-pub const PRUNE_PAUSE: Duration = Duration::from_millis(5);
+pub const PRUNE_PAUSE: Duration = Duration::from_millis(3);
 /// A pass that takes at least this many messages is followed by another soon.
 pub const MANY: u64 = 500;
 

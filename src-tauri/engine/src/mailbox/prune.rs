@@ -398,9 +398,9 @@ pub fn replace(c: &Connection, scope: Option<&str>, rows: &[RuleRow]) -> StoreRe
 
 /// Messages one write looks at.
 pub const SCAN: usize = 2000;
-/// Messages one write takes at most: about 5 ms of the writer's time, so that a delivery arriving during
+/// Messages one write takes at most: about 3 ms of the writer's time, so that a delivery arriving during
 /// a batch waits little (it joins the batch's commit).
-pub const TAKE: usize = 100;
+pub const TAKE: usize = 50;
 
 /// One message a pass took.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
