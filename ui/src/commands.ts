@@ -27,6 +27,7 @@ import type { Preview } from "./bindings/Preview";
 import type { Purged } from "./bindings/Purged";
 import type { QueueEntry } from "./bindings/QueueEntry";
 import type { Recycled } from "./bindings/Recycled";
+import type { RelaySettings } from "./bindings/RelaySettings";
 import type { Restored } from "./bindings/Restored";
 import type { Rule } from "./bindings/Rule";
 import type { RuleRow } from "./bindings/RuleRow";
@@ -146,6 +147,14 @@ export const commands = {
    * Changes a user's forwarding (the fields given; empty text switches a part off); returns warnings to show. `invalid` names `store_forward_target`, `store_forward_server`, `forward`.
    */
   setUserForwarding: (name: string, change: ForwardingChange): Promise<string[]> => call<string[]>("set_user_forwarding", { name, change }),
+  /**
+   * The relay domains this server is a backup MX for.
+   */
+  getRelaySettings: (): Promise<RelaySettings> => call<RelaySettings>("get_relay_settings"),
+  /**
+   * Saves the relay domains; `invalid` names `relay.domains.N.domain` / `relay.domains.N.recipients`.
+   */
+  saveRelaySettings: (relay: RelaySettings): Promise<void> => call<void>("save_relay_settings", { relay }),
   /**
    * Row counts, the last import, and the import window's import as it goes.
    */

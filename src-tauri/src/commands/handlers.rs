@@ -26,6 +26,8 @@ tauri::generate_handler![
     forwarding::list_lan_rules,
     forwarding::save_lan_rules,
     forwarding::set_user_forwarding,
+    forwarding::get_relay_settings,
+    forwarding::save_relay_settings,
     geoip::get_geoip_status,
     geoip::geoip_lookup,
     geoip::geoip_preview,
