@@ -12,7 +12,7 @@ status=0
 run_step() { echo "::: $*"; "$@" || status=1; }
 
 # 1. Engine and integration tests, without webkit.
-run_step bash -c 'cargo test --workspace --no-default-features 2>&1 | tee test-output/cargo-test.log; exit ${PIPESTATUS[0]}'
+run_step bash -c 'cargo test --workspace --no-default-features --no-fail-fast 2>&1 | tee test-output/cargo-test.log; exit ${PIPESTATUS[0]}'
 
 # 1b. Every fuzz target (and their shared world and generators) still compiles against the engine: on
 # stable Rust, without cargo-fuzz or sanitizers. fuzz/ is its own workspace, built in fuzz/target.

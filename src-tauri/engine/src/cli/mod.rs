@@ -160,8 +160,13 @@ enum BansCommand {
 enum QueueCommand {
     /// Recipients waiting to be sent, with attempts, next try and last error
     List(JsonFlag),
-    /// Try this recipient (an ID from `queue list`) now
-    Retry { id: i64 },
+    /// Try this recipient (an ID from `queue list`) now; --all: every waiting one (a flush)
+    Retry {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<i64>,
+        #[arg(long)]
+        all: bool,
+    },
     /// Remove this recipient from the queue
     #[command(alias = "del")]
     Delete { id: i64 },
@@ -621,9 +626,13 @@ fn settings_command(store: &Store, command: SettingsCommand) -> Result<()> {
 fn queue_command(store: &Store, command: QueueCommand) -> Result<()> {
     match command {
         QueueCommand::List(f) => output::queue(&crate::queue::list(store)?, f.json)?,
-        QueueCommand::Retry { id } => {
+        QueueCommand::Retry { id: Some(id), .. } => {
             crate::queue::retry(store, id)?;
             println!("recipient {id} will be tried now");
+        }
+        QueueCommand::Retry { id: None, .. } => {
+            let n = crate::queue::flush(store)?;
+            println!("{n} waiting recipients will be tried now");
         }
         QueueCommand::Delete { id } => {
             crate::queue::delete(store, id)?;

@@ -65,6 +65,14 @@ pub fn list(store: &Store) -> ApiResult<Vec<QueueEntry>> {
     })?)
 }
 
+/// Makes every waiting recipient due now (as `postqueue -f` flushes Postfix's queue): after the main
+/// server came back, say. Failed recipients stay failed. Returns how many.
+pub fn flush(store: &Store) -> ApiResult<usize> {
+    Ok(store.write(|c| {
+        Ok(c.execute("UPDATE queue_recipients SET next_attempt_at = ?1, updated_at = ?1 WHERE state = 'queued' AND next_attempt_at > ?1", [now()])?)
+    })?)
+}
+
 /// Makes a waiting (or failed) recipient due now.
 pub fn retry(store: &Store, id: i64) -> ApiResult<()> {
     let changed = store.write(move |c| {
