@@ -7,6 +7,7 @@ pub mod cli;
 pub mod delivery;
 pub mod engine;
 pub mod error;
+pub mod forward;
 pub mod geoip;
 pub mod housekeeping;
 pub mod imap;
@@ -74,7 +75,7 @@ mod export_bindings {
         crate::mailbox::recycle::Recycled::export_all_to(&out).unwrap();
         crate::mailbox::recycle::Restored::export_all_to(&out).unwrap();
         crate::settings::MessageStoreSettings::export_all_to(&out).unwrap();
-        crate::delivery::forward::LanRule::export_all_to(&out).unwrap();
+        crate::forward::LanRule::export_all_to(&out).unwrap();
         crate::users::ForwardingChange::export_all_to(&out).unwrap();
         crate::settings::RelaySettings::export_all_to(&out).unwrap();
         assert!(out.join("Overview.ts").exists());

@@ -1,4 +1,4 @@
-use postroom_engine::delivery::forward::{self, LanRule};
+use postroom_engine::forward::{self, LanRule};
 use postroom_engine::settings::RelaySettings;
 use postroom_engine::users::ForwardingChange;
 use postroom_engine::{ApiResult, Engine};

@@ -3,7 +3,7 @@
 use anyhow::{bail, Result};
 use clap::Subcommand;
 
-use crate::delivery::forward::{self, LanRule};
+use crate::forward::{self, LanRule};
 use crate::store::Store;
 
 #[derive(Subcommand, Debug)]

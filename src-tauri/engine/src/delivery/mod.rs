@@ -17,10 +17,10 @@
 //! failure and relay reports.
 
 pub mod dsn;
-pub mod forward;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::forward;
 use crate::mailbox::meta::{self, Meta};
 use crate::store::{blobs, now, Store, StoreResult};
 

@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::delivery::dsn::{self, Action, Entry, Report};
-use crate::delivery::forward::Target;
+use crate::forward::Target;
 use crate::delivery::{split_address, RecipientDsn};
 use crate::logwriter::LogFile;
 use crate::net::tap::Tap;
@@ -71,7 +71,7 @@ struct Due {
     dsn: RecipientDsn,
     ret_full: Option<bool>,
     envid: Option<String>,
-    /// 'internet', 'lan' or 'store_forward' (see `delivery::forward`).
+    /// 'internet', 'lan' or 'store_forward' (see `forward`).
     kind: String,
     /// The server a forwarded recipient goes to (no MX lookup).
     target: Option<Target>,

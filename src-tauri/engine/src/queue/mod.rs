@@ -58,7 +58,7 @@ pub fn list(store: &Store) -> ApiResult<Vec<QueueEntry>> {
                 last_error: r.get(8)?,
                 queued_at: crate::time_text::rfc3339(r.get(9)?),
                 kind: r.get(10)?,
-                target: r.get::<_, Option<String>>(11)?.as_deref().and_then(crate::delivery::forward::Target::from_route).map(|t| t.shown()),
+                target: r.get::<_, Option<String>>(11)?.as_deref().and_then(crate::forward::Target::from_route).map(|t| t.shown()),
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)

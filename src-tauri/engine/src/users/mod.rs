@@ -190,7 +190,7 @@ impl Directory {
     /// and whether a forwarded user keeps a copy. Returns warnings the admin should see (Store and Forward
     /// together with another forward, which VPOP3 asks to remove).
     pub fn set_forwarding(&self, name: &str, change: ForwardingChange) -> ApiResult<Vec<String>> {
-        use crate::delivery::forward;
+        use crate::forward;
         let mut errors = Vec::new();
         let trim = |v: &Option<String>| v.as_ref().map(|s| s.trim().to_string());
         let (target, server, fwd) = (trim(&change.store_forward_target), trim(&change.store_forward_server), trim(&change.forward));
@@ -399,7 +399,7 @@ fn live_user_id(c: &Connection, name: &str) -> StoreResult<Option<i64>> {
 /// What the user editor warns about: Store and Forward together with an SMTP: forward, or with a LAN rule
 /// that takes the user's mail first (VPOP3 asks for those to be removed).
 fn forwarding_warnings(c: &Connection, id: i64) -> StoreResult<Vec<String>> {
-    use crate::delivery::forward;
+    use crate::forward;
     let (t, f): (String, String) = c.query_row("SELECT sf_target, forward_to FROM users WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let mut warnings = Vec::new();
     if t.is_empty() {
