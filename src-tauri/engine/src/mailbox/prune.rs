@@ -112,6 +112,14 @@ fn user_id(c: &Connection, name: &str) -> StoreResult<Option<i64>> {
     Ok(c.query_row("SELECT id FROM users WHERE name = ?1 AND deleted_at IS NULL", [name], |r| r.get(0)).optional()?)
 }
 
+/// The id of the user a table belongs to (`None`: the global table), or why there is none.
+fn owner_of(c: &Connection, user: Option<&str>) -> StoreResult<Result<Option<i64>, RuleError>> {
+    Ok(match user {
+        Some(name) => user_id(c, name)?.map(Some).ok_or_else(|| RuleError::NoUser(name.to_string())),
+        None => Ok(None),
+    })
+}
+
 /// Adds a rule (global without a user); its id.
 pub fn add(c: &Connection, user: Option<&str>, rule: &NewRule) -> StoreResult<Result<i64, RuleError>> {
     let folder = match folder_of(&rule.folder) {
@@ -121,12 +129,9 @@ pub fn add(c: &Connection, user: Option<&str>, rule: &NewRule) -> StoreResult<Re
     if rule.age_days > MAX_AGE_DAYS {
         return Ok(Err(RuleError::Age));
     }
-    let owner = match user {
-        Some(name) => match user_id(c, name)? {
-            Some(id) => Some(id),
-            None => return Ok(Err(RuleError::NoUser(name.to_string()))),
-        },
-        None => None,
+    let owner = match owner_of(c, user)? {
+        Ok(id) => id,
+        Err(e) => return Ok(Err(e)),
     };
     let count: i64 = c.query_row("SELECT count(*) FROM prune_rules WHERE user_id IS ?1", [owner], |r| r.get(0))?;
     if count as usize >= MAX_RULES {
@@ -146,12 +151,9 @@ pub fn delete(c: &Connection, id: i64) -> StoreResult<bool> {
 
 /// The rules: global ones and every user's, or (with a user) the global ones and that user's.
 pub fn list(c: &Connection, user: Option<&str>) -> StoreResult<Result<Vec<Rule>, RuleError>> {
-    let filter = match user {
-        Some(name) => match user_id(c, name)? {
-            Some(id) => Some(id),
-            None => return Ok(Err(RuleError::NoUser(name.to_string()))),
-        },
-        None => None,
+    let filter = match owner_of(c, user)? {
+        Ok(id) => id,
+        Err(e) => return Ok(Err(e)),
     };
     let mut stmt = c.prepare(
         "SELECT r.id, u.name, r.folder, r.age_days, r.min_size, r.seen, r.flagged, r.deleted, r.spam
@@ -222,12 +224,9 @@ const MATCHES: &str = "
 /// What the rules (all of them, or the global ones and one user's, for that user's mail) would take at
 /// time `now`, without taking anything.
 pub fn preview(c: &Connection, user: Option<&str>, now: i64) -> StoreResult<Result<Preview, RuleError>> {
-    let only = match user {
-        Some(name) => match user_id(c, name)? {
-            Some(id) => Some(id),
-            None => return Ok(Err(RuleError::NoUser(name.to_string()))),
-        },
-        None => None,
+    let only = match owner_of(c, user)? {
+        Ok(id) => id,
+        Err(e) => return Ok(Err(e)),
     };
     Ok(Ok(preview_over(c, None, only, now)?))
 }
@@ -240,12 +239,9 @@ pub const PROPOSED_BASE: i64 = 1_000_000;
 /// rule table as edited, before it is submitted. The proposed rules are numbered from −[`PROPOSED_BASE`].
 /// A user's table previews that user's mail; the global table everyone's.
 pub fn preview_proposed(c: &Connection, scope: Option<&str>, proposed: &[NewRule], now: i64) -> StoreResult<Result<Preview, RuleError>> {
-    let owner = match scope {
-        Some(name) => match user_id(c, name)? {
-            Some(id) => Some(id),
-            None => return Ok(Err(RuleError::NoUser(name.to_string()))),
-        },
-        None => None,
+    let owner = match owner_of(c, scope)? {
+        Ok(id) => id,
+        Err(e) => return Ok(Err(e)),
     };
     let mut rules: Vec<(i64, Option<i64>, NewRule)> = Vec::new();
     // A user's table previews only that user's mail: other users' rules do not matter there.
@@ -342,12 +338,9 @@ pub struct RuleRow {
 /// change that rule, rows without one are added, and the scope's rules not in `rows` go. Nothing is
 /// changed when any row is wrong; each wrong row is named (`rules.N.folder`, `rules.N.age_days`, N from 0).
 pub fn replace(c: &Connection, scope: Option<&str>, rows: &[RuleRow]) -> StoreResult<Result<Vec<i64>, Vec<(String, String)>>> {
-    let owner = match scope {
-        Some(name) => match user_id(c, name)? {
-            Some(id) => Some(id),
-            None => return Ok(Err(vec![("user".into(), RuleError::NoUser(name.to_string()).to_string())])),
-        },
-        None => None,
+    let owner = match owner_of(c, scope)? {
+        Ok(id) => id,
+        Err(e) => return Ok(Err(vec![("user".into(), e.to_string())])),
     };
     if rows.len() > MAX_RULES {
         return Ok(Err(vec![("rules".into(), RuleError::TooMany.to_string())]));

@@ -30,18 +30,27 @@ pub mod reason {
     }
 }
 
+/// The start of a statement copying message rows into the bin; the time and reason parameters follow.
+macro_rules! keep {
+    () => {
+        "INSERT INTO recycled(user_id, folder, uid, blob_id, size, flags, keywords, spam, received_at, arrived_at, deleted_at, reason)
+         SELECT f.user_id, f.path, m.uid, m.blob_id, m.size,
+                m.seen | (m.answered << 1) | (m.flagged << 2) | (m.deleted << 3) | (m.draft << 4), m.keywords, m.spam, m.received_at, m.arrived_at, "
+    };
+}
+
+macro_rules! from_messages {
+    () => {
+        "FROM messages m JOIN folders f ON f.id = m.folder_id "
+    };
+}
+
 /// Keeps one message (?1 id, ?2 folder) in the bin: ?3 the time, ?4 the reason. The caller deletes the
 /// `messages` row; the body's reference moves with it.
-pub const KEEP_ONE: &str = "INSERT INTO recycled(user_id, folder, uid, blob_id, size, flags, keywords, spam, received_at, arrived_at, deleted_at, reason)
-    SELECT f.user_id, f.path, m.uid, m.blob_id, m.size,
-           m.seen | (m.answered << 1) | (m.flagged << 2) | (m.deleted << 3) | (m.draft << 4), m.keywords, m.spam, m.received_at, m.arrived_at, ?3, ?4
-    FROM messages m JOIN folders f ON f.id = m.folder_id WHERE m.id = ?1 AND m.folder_id = ?2";
+pub const KEEP_ONE: &str = concat!(keep!(), "?3, ?4 ", from_messages!(), "WHERE m.id = ?1 AND m.folder_id = ?2");
 
 /// Keeps every message of a folder (?1) in the bin: ?2 the time, ?3 the reason.
-pub const KEEP_FOLDER: &str = "INSERT INTO recycled(user_id, folder, uid, blob_id, size, flags, keywords, spam, received_at, arrived_at, deleted_at, reason)
-    SELECT f.user_id, f.path, m.uid, m.blob_id, m.size,
-           m.seen | (m.answered << 1) | (m.flagged << 2) | (m.deleted << 3) | (m.draft << 4), m.keywords, m.spam, m.received_at, m.arrived_at, ?2, ?3
-    FROM messages m JOIN folders f ON f.id = m.folder_id WHERE m.folder_id = ?1";
+pub const KEEP_FOLDER: &str = concat!(keep!(), "?2, ?3 ", from_messages!(), "WHERE m.folder_id = ?1");
 
 /// One message in the bin, as the Recycle Bin window and `postroomd recycle list` show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
