@@ -300,3 +300,30 @@ fn as_a_backup_mx_listed_recipients_are_accepted_held_while_the_primary_is_down_
     office.retry_all();
     wait("the message at the primary", 30, || office.main.mailbox("alice").len() == 1);
 }
+
+#[test]
+fn forwarded_messages_share_connections_and_one_the_main_server_dropped_costs_nothing() {
+    let office = office();
+    let d = &office.dir;
+    let server = format!("127.0.0.1:{}", office.main.listen.port());
+    ok(d, &["lan-forward", "add", "--address", "sales@office.test", "--server", &server, "--rewrite", "*@main.example"], "");
+    office.main.start();
+    // Sessions that carried mail: every connect, less the readiness probe's (it says nothing).
+    let sessions = || {
+        let log = office.main.log();
+        log.matches(": connect from ").count() - log.matches("lost connection after CONNECT").count()
+    };
+    let parallel: usize = ok(d, &["settings", "get", "outbound.max_parallel"], "").trim().parse().unwrap();
+    office.deliver("sales@office.test", 20);
+    wait("20 messages at the main server", 30, || office.main.mailbox("sales").len() == 20);
+    assert!(sessions() <= parallel, "20 messages took {} connections (at most {parallel} at once, each kept for the next):\n{}", sessions(), office.main.log());
+
+    // The main server restarts while our connections wait for the next message: they are found dead
+    // and replaced, and no message counts a failed attempt.
+    office.main.stop();
+    office.main.start();
+    office.deliver("sales@office.test", 5);
+    wait("25 messages at the main server", 30, || office.main.mailbox("sales").len() == 25);
+    wait("the queue to empty", 10, || office.queue().is_empty());
+    assert_eq!(sql(d, "SELECT max(attempts), count(*) FROM queue_recipients WHERE state = 'sent'"), "1|25", "each message went at its first attempt");
+}

@@ -6,6 +6,7 @@
 #   ROUNDS=1 MESSAGES=200 HELD=500 bench/forward/run.sh   # a quick check
 #   POSTROOMD=target/debug/postroomd bench/forward/run.sh # which binary (default: see below)
 #   KEEP=1 bench/forward/run.sh                           # keep the temporary folder (data dirs, maillogs)
+#   PARALLEL=10 bench/forward/run.sh                      # outbound.max_parallel (default: left at its default)
 #
 # Three servers on loopback ports, all in a temporary folder under /tmp:
 #   TARGET   - a private Postfix instance (own config, queue and maildir; chroot off) that takes mail for
@@ -198,6 +199,7 @@ mkdir -p "$PR"
     services.pop3.enabled false services.pop3s.enabled false \
     services.imap.enabled false services.imaps.enabled false >/dev/null
 "$POSTROOMD" --data-dir "$PR" lan-forward add --address "*@$DOMAIN" --server "127.0.0.1:$TARGET_PORT" >/dev/null
+[[ -n ${PARALLEL:-} ]] && "$POSTROOMD" --data-dir "$PR" settings set outbound.max_parallel "$PARALLEL" >/dev/null
 MAX_PARALLEL=$("$POSTROOMD" --data-dir "$PR" settings list | awk -F' = ' '$1 == "outbound.max_parallel" {print $2}')
 RETRY_MIN=$("$POSTROOMD" --data-dir "$PR" settings list | awk -F' = ' '$1 == "outbound.forward_retry_minutes" {print $2}')
 

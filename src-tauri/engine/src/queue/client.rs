@@ -40,6 +40,7 @@ use crate::delivery::{split_address, RecipientDsn};
 use crate::logwriter::LogFile;
 use crate::net::tap::Tap;
 use crate::net::transcript::Transcript;
+use super::reuse::{self, Kept, Reuse};
 use crate::settings::{OutboundSettings, OutboundTls, Settings};
 use crate::store::{blobs, now, Store, StoreResult};
 
@@ -107,33 +108,45 @@ impl Attempt {
 
 /// Runs until shutdown. Groups (one message to one destination) are sent side by side, up to
 /// `outbound.max_parallel` at once, so one slow or hostile server holds up only its own group; the queue is
-/// looked at again whenever a group finishes.
+/// looked at again when the groups taken from it are all started, when something is queued, or when a retry
+/// falls due. Connections are kept between messages to the same server ([`reuse`](super::reuse)).
 pub async fn run(ctx: QueueContext) {
     let mut running: tokio::task::JoinSet<()> = tokio::task::JoinSet::new();
     // The recipients each running task is sending, so a round never takes them twice.
     let mut tasks: std::collections::HashMap<tokio::task::Id, Vec<i64>> = std::collections::HashMap::new();
+    let reuse: Arc<Reuse<Open>> = Arc::default();
+    // Groups read from the queue and not yet started.
+    let mut pending: std::collections::VecDeque<((i64, String), Vec<Due>)> = Default::default();
+    let mut look = true;
     loop {
         let parallel = ctx.settings.borrow().outbound.max_parallel.clamp(1, 32) as usize;
-        let in_flight: std::collections::HashSet<i64> = tasks.values().flatten().copied().collect();
-        let due: Vec<Due> = load_due(&ctx.store).await.into_iter().filter(|d| !in_flight.contains(&d.id)).collect();
-        for ((queue_id, domain), group) in group(due) {
-            if running.len() >= parallel || ctx.shutdown.is_cancelled() {
-                break;
-            }
+        if look || pending.is_empty() {
+            let in_flight: std::collections::HashSet<i64> = tasks.values().flatten().copied().collect();
+            let due: Vec<Due> = load_due(&ctx.store).await.into_iter().filter(|d| !in_flight.contains(&d.id)).collect();
+            pending = group(due).into_iter().collect();
+            look = false;
+        }
+        while running.len() < parallel && !ctx.shutdown.is_cancelled() {
+            let Some(((queue_id, domain), group)) = pending.pop_front() else { break };
             let ids: Vec<i64> = group.iter().map(|d| d.id).collect();
-            let (store, settings) = (ctx.store.clone(), ctx.settings.borrow().clone());
+            let (store, settings, reuse) = (ctx.store.clone(), ctx.settings.borrow().clone(), reuse.clone());
             let task = running.spawn(async move {
-                let attempt = send_group(&store, &settings, &domain, &group).await;
+                let attempt = send_group(&store, &settings, &reuse, &domain, &group).await;
                 if let Err(e) = record(&store, &settings, queue_id, &group, attempt).await {
                     tracing::error!(target: "smtpclt", error = %e, "could not record delivery results");
                 }
             });
             tasks.insert(task.id(), ids);
         }
-        let pause = if running.len() >= parallel { POLL } else { next_due_in(&ctx.store).await.unwrap_or(POLL).min(POLL) };
+        close(reuse.expire());
+        let mut pause = if !pending.is_empty() { POLL } else { next_due_in(&ctx.store).await.unwrap_or(POLL).min(POLL) };
+        if !reuse.is_empty() {
+            pause = pause.min(reuse::IDLE);
+        }
         tokio::select! {
             _ = ctx.shutdown.cancelled() => {
                 running.abort_all();
+                close(reuse.drain());
                 return;
             }
             Some(done) = running.join_next_with_id(), if !running.is_empty() => {
@@ -146,9 +159,18 @@ pub async fn run(ctx: QueueContext) {
                 };
                 tasks.remove(&id);
             }
-            _ = ctx.wake.notified() => {}
-            _ = tokio::time::sleep(pause) => {}
+            _ = ctx.wake.notified() => look = true,
+            _ = tokio::time::sleep(pause) => look = true,
         }
+    }
+}
+
+/// Says QUIT on sessions no longer kept, without waiting for them.
+fn close(sessions: Vec<Kept<Open>>) {
+    for kept in sessions {
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(5), kept.session.session.quit()).await;
+        });
     }
 }
 
@@ -215,9 +237,9 @@ fn group(due: Vec<Due>) -> BTreeMap<(i64, String), Vec<Due>> {
 
 /// Tries every host for the destination, and each of its addresses, until one holds an SMTP
 /// conversation about the message; that conversation's answers settle it.
-async fn send_group(store: &Store, settings: &Settings, domain: &str, group: &[Due]) -> Attempt {
+async fn send_group(store: &Store, settings: &Settings, reuse: &Reuse<Open>, domain: &str, group: &[Due]) -> Attempt {
     if let Some(target) = group[0].target.clone() {
-        return forward_group(store, settings, &target, group).await;
+        return forward_group(store, settings, reuse, &target, group).await;
     }
     let n = group.len();
     let body = match read_body(store, group[0].blob_id).await {
@@ -261,7 +283,7 @@ async fn send_group(store: &Store, settings: &Settings, domain: &str, group: &[D
             }
             tried = true;
             let span = tracing::info_span!("session", sid = crate::logging::next_session_id());
-            match deliver_to(settings, &host, address, group, &body).instrument(span).await {
+            match deliver_with(settings, reuse, &Peer::outbound(out), &host, address, group, &body).instrument(span).await {
                 Ok(attempt) => return attempt,
                 Err(e) => {
                     tracing::info!(target: "smtpclt", host = %host, %address, error = ?e, "trying the next address");
@@ -280,7 +302,7 @@ async fn send_group(store: &Store, settings: &Settings, domain: &str, group: &[D
 /// Sends a forwarded group to its target server: no MX lookup (the admin named the server, which may be on
 /// the office's own network), STARTTLS when offered, the login only as the target allows. Store-and-Forward
 /// copies whose stored message is gone (the user deleted it) are withdrawn, never sent.
-async fn forward_group(store: &Store, settings: &Settings, target: &Target, group: &[Due]) -> Attempt {
+async fn forward_group(store: &Store, settings: &Settings, reuse: &Reuse<Open>, target: &Target, group: &[Due]) -> Attempt {
     let ids: Vec<i64> = group.iter().filter(|d| d.kind == "store_forward").map(|d| d.id).collect();
     let alive: std::collections::HashSet<i64> = match store
         .read_async(move |c| {
@@ -304,7 +326,7 @@ async fn forward_group(store: &Store, settings: &Settings, target: &Target, grou
     if live.is_empty() {
         return Attempt { outcomes, passed_dsn: false };
     }
-    let sent = send_to_target(store, settings, target, &live).await;
+    let sent = send_to_target(store, settings, reuse, target, &live).await;
     let mut results = sent.outcomes.into_iter();
     for (slot, d) in outcomes.iter_mut().zip(group) {
         if wanted(d) {
@@ -314,7 +336,7 @@ async fn forward_group(store: &Store, settings: &Settings, target: &Target, grou
     Attempt { outcomes, passed_dsn: sent.passed_dsn }
 }
 
-async fn send_to_target(store: &Store, settings: &Settings, target: &Target, group: &[Due]) -> Attempt {
+async fn send_to_target(store: &Store, settings: &Settings, reuse: &Reuse<Open>, target: &Target, group: &[Due]) -> Attempt {
     let n = group.len();
     let body = match read_body(store, group[0].blob_id).await {
         Ok(b) => b,
@@ -338,7 +360,7 @@ async fn send_to_target(store: &Store, settings: &Settings, target: &Target, gro
     }
     for address in addresses {
         let span = tracing::info_span!("session", sid = crate::logging::next_session_id());
-        match deliver_with(settings, &peer, &target.host, address, group, &body).instrument(span).await {
+        match deliver_with(settings, reuse, &peer, &target.host, address, group, &body).instrument(span).await {
             Ok(attempt) => return attempt,
             Err(e) => last = e,
         }
@@ -499,6 +521,12 @@ struct Peer<'a> {
 }
 
 impl<'a> Peer<'a> {
+    /// What a kept session must match to be used again: the same address and name, TLS policy and login.
+    fn key(&self, host: &str, address: SocketAddr) -> String {
+        let (user, password) = self.login.unwrap_or_default();
+        format!("{address}\u{0}{host}\u{0}{:?}\u{0}{}\u{0}{}\u{0}{user}\u{0}{password}", self.policy, self.verify, self.plain_auth)
+    }
+
     /// The smart host as the Outbound tab sets it, or a domain's MX (opportunistic TLS, no login).
     fn outbound(out: &'a OutboundSettings) -> Peer<'a> {
         if out.smart_host.is_empty() {
@@ -521,28 +549,76 @@ impl<'a> Peer<'a> {
     }
 }
 
-/// One SMTP conversation with `address`. `Err` means no conversation about the message took place
-/// (no connection, a refusing greeting, TLS trouble): the caller tries the next address.
-async fn deliver_to(settings: &Settings, host: &str, address: SocketAddr, group: &[Due], body: &[u8]) -> Result<Attempt, Outcome> {
-    deliver_with(settings, &Peer::outbound(&settings.outbound), host, address, group, body).await
+/// One SMTP conversation with `address`, over a kept session to the same server when there is one. `Err`
+/// means no conversation about the message took place (no connection, a refusing greeting, TLS trouble):
+/// the caller tries the next address.
+async fn deliver_with(settings: &Settings, reuse: &Reuse<Open>, peer: &Peer<'_>, host: &str, address: SocketAddr, group: &[Due], body: &[u8]) -> Result<Attempt, Outcome> {
+    let key = peer.key(host, address);
+    let (kept, stale) = reuse.take(&key);
+    close(stale);
+    let kept = match kept {
+        // The server may have closed it meanwhile: RSET finds out for a round trip.
+        Some(mut kept) => match kept.session.session.rset().await {
+            Ok(()) => Some(kept),
+            Err(_) => None,
+        },
+        None => None,
+    };
+    let mut kept = match kept {
+        Some(kept) => kept,
+        None => Kept::new(connect(settings, peer, host, address).await?),
+    };
+    let passed_dsn = kept.session.dsn;
+    let (outcomes, usable) = kept.session.session.transact(host, group, body, passed_dsn).await;
+    if usable {
+        if let Some(done) = reuse.put(key, kept) {
+            close(vec![done]);
+        }
+    }
+    Ok(Attempt { outcomes, passed_dsn })
 }
 
-async fn deliver_with(settings: &Settings, peer: &Peer<'_>, host: &str, address: SocketAddr, group: &[Due], body: &[u8]) -> Result<Attempt, Outcome> {
-    let policy = peer.policy;
+/// A new session with `address`: STARTTLS when offered and, where the policy allows, plain text again if
+/// the TLS handshake failed.
+async fn connect(settings: &Settings, peer: &Peer<'_>, host: &str, address: SocketAddr) -> Result<Open, Outcome> {
     let (session, capabilities) = match open(settings, peer, host, address, Starttls::IfOffered).await {
-        Err(e) if policy == OutboundTls::Opportunistic && e.during_tls => {
+        Err(e) if peer.policy == OutboundTls::Opportunistic && e.during_tls => {
             tracing::warn!(target: "smtpclt", host, error = %e.text(), "TLS failed; delivering without it");
             open(settings, peer, host, address, Starttls::Skip).await
         }
         other => other,
     }
     .map_err(|e| e.outcome)?;
-    let passed_dsn = capabilities.has_capability(EXT_DSN);
-    let outcomes = match session {
-        Session::Plain(mut c) => transact(&mut c, host, group, body, passed_dsn).await,
-        Session::Tls(mut c) => transact(&mut c, host, group, body, passed_dsn).await,
-    };
-    Ok(Attempt { outcomes, passed_dsn })
+    Ok(Open { session, dsn: capabilities.has_capability(EXT_DSN) })
+}
+
+/// An open session and whether the server offers DSN.
+pub struct Open {
+    session: Session,
+    dsn: bool,
+}
+
+impl Session {
+    async fn rset(&mut self) -> mail_send::Result<()> {
+        match self {
+            Session::Plain(c) => c.rset().await,
+            Session::Tls(c) => c.rset().await,
+        }
+    }
+
+    async fn quit(self) -> mail_send::Result<()> {
+        match self {
+            Session::Plain(c) => c.quit().await,
+            Session::Tls(c) => c.quit().await,
+        }
+    }
+
+    async fn transact(&mut self, host: &str, group: &[Due], body: &[u8], pass_dsn: bool) -> (Vec<Outcome>, bool) {
+        match self {
+            Session::Plain(c) => transact(c, host, group, body, pass_dsn).await,
+            Session::Tls(c) => transact(c, host, group, body, pass_dsn).await,
+        }
+    }
 }
 
 /// Why a session could not be opened.
@@ -569,7 +645,11 @@ async fn open(settings: &Settings, peer: &Peer<'_>, host: &str, address: SocketA
     let transcript = Transcript::new(LogFile::Smtpclt);
     transcript.note(&format!("connecting to {host} ({address})"));
     let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address)).await {
-        Ok(Ok(tcp)) => tcp,
+        Ok(Ok(tcp)) => {
+            // Without it the end of DATA waits for the peer's delayed ACK of the body (Nagle): 40 ms a message.
+            let _ = tcp.set_nodelay(true);
+            tcp
+        }
         Ok(Err(e)) => return Err(plain_error(failure(host, address, mail_send::Error::Io(e)))),
         Err(_) => return Err(plain_error(failure(host, address, mail_send::Error::Timeout))),
     };
@@ -664,8 +744,6 @@ fn notify_keywords(notify: u64) -> String {
     words.iter().filter(|(bit, _)| notify & bit != 0).map(|(_, w)| *w).collect::<Vec<_>>().join(",")
 }
 
-/// MAIL, one RCPT per recipient, DATA; each recipient gets its own outcome. With `pass_dsn` the
-/// sender's DSN requests go along.
 /// STARTTLS, then TLS under the transcript (mail-send's own `start_tls` wants a bare TCP stream).
 async fn start_tls(mut client: SmtpClient<Tap<TcpStream>>, connector: &tokio_rustls::TlsConnector, host: &str) -> mail_send::Result<SmtpClient<Tap<TlsStream<TcpStream>>>> {
     client.cmd(b"STARTTLS\r\n").await?.assert_positive_completion()?;
@@ -692,7 +770,9 @@ pub fn data_timeout(size: usize) -> Duration {
     Duration::from_secs(180 + (size / 4096) as u64)
 }
 
-async fn transact<T: AsyncRead + AsyncWrite + Unpin>(client: &mut SmtpClient<T>, host: &str, group: &[Due], body: &[u8], pass_dsn: bool) -> Vec<Outcome> {
+/// MAIL, one RCPT per recipient, DATA; each recipient gets its own outcome. With `pass_dsn` the sender's
+/// DSN requests go along. Also says whether the session can carry the next message.
+async fn transact<T: AsyncRead + AsyncWrite + Unpin>(client: &mut SmtpClient<T>, host: &str, group: &[Due], body: &[u8], pass_dsn: bool) -> (Vec<Outcome>, bool) {
     let first = &group[0];
     let mut mail_params = Parameters::default();
     if pass_dsn {
@@ -705,8 +785,10 @@ async fn transact<T: AsyncRead + AsyncWrite + Unpin>(client: &mut SmtpClient<T>,
     }
     let no_address = SocketAddr::from(([0, 0, 0, 0], 0));
     if let Err(e) = client.mail_from(&first.sender, &mail_params).await {
-        return vec![failure(host, no_address, e); group.len()];
+        let usable = still_usable(&e) && client.rset().await.is_ok();
+        return (vec![failure(host, no_address, e); group.len()], usable);
     }
+    let mut usable = true;
     let mut outcomes = Vec::with_capacity(group.len());
     for d in group {
         let mut rcpt_params = Parameters::default();
@@ -720,7 +802,10 @@ async fn transact<T: AsyncRead + AsyncWrite + Unpin>(client: &mut SmtpClient<T>,
         }
         outcomes.push(match client.rcpt_to(&d.recipient, &rcpt_params).await {
             Ok(()) => Outcome::Sent,
-            Err(e) => failure(host, no_address, e),
+            Err(e) => {
+                usable &= still_usable(&e);
+                failure(host, no_address, e)
+            }
         });
     }
     if outcomes.contains(&Outcome::Sent) {
@@ -733,16 +818,22 @@ async fn transact<T: AsyncRead + AsyncWrite + Unpin>(client: &mut SmtpClient<T>,
         let sent = client.data(body).await;
         client.timeout = command_timeout;
         if let Err(e) = sent {
+            usable &= still_usable(&e);
             let failed = failure(host, no_address, e);
             for o in outcomes.iter_mut().filter(|o| **o == Outcome::Sent) {
                 *o = failed.clone();
             }
         }
-        let _ = client.cmd(b"QUIT\r\n").await;
-    } else {
-        let _ = client.rset().await;
+    } else if usable {
+        usable = client.rset().await.is_ok();
     }
-    outcomes
+    (outcomes, usable)
+}
+
+/// Whether a session may carry another message after this error: the server answered, and not with 421
+/// (closing).
+fn still_usable(e: &mail_send::Error) -> bool {
+    matches!(e, mail_send::Error::UnexpectedReply(r) if r.code() != 421)
 }
 
 /// Writes the outcomes; permanent failures (and those past the maximum age) are reported to the sender,
@@ -796,6 +887,9 @@ async fn record(store: &Store, settings: &Arc<Settings>, queue_id: i64, group: &
         };
         updates.push((d.id, state, next, error, attempts, d.kind == "store_forward"));
     }
+    let first = &group[0];
+    // Without reports to send, the body is let go of in the same commit.
+    let reports = !first.sender.is_empty() && !(failures.is_empty() && relayed.is_empty());
     store
         .write_async(move |c| {
             let mut stmt = c.prepare_cached(
@@ -817,12 +911,14 @@ async fn record(store: &Store, settings: &Arc<Settings>, queue_id: i64, group: &
                     forwarded(c, *id)?;
                 }
             }
+            if !reports {
+                crate::store::sweep::release_finished(c, Some(queue_id))?;
+            }
             Ok(())
         })
         .await?;
-    let first = &group[0];
-    if first.sender.is_empty() {
-        return release(store, queue_id).await;
+    if !reports {
+        return Ok(());
     }
     for (action, entries) in [(Action::Failed, failures), (Action::Relayed, relayed)] {
         if entries.is_empty() {

@@ -6,6 +6,7 @@
 //! the last one is deleted.
 
 pub mod client;
+pub mod reuse;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};

@@ -44,12 +44,18 @@ pub struct SweepReport {
 /// Releases the body of queue entries (one, or all when `queue_id` is `None`) none of whose recipients
 /// is still queued. Returns how many were released.
 pub fn release_finished(c: &Connection, queue_id: Option<i64>) -> StoreResult<usize> {
-    let mut stmt = c.prepare_cached(
-        "SELECT q.id, q.blob_id FROM queue q
-         WHERE q.body_released = 0 AND (?1 IS NULL OR q.id = ?1)
-           AND NOT EXISTS (SELECT 1 FROM queue_recipients r WHERE r.queue_id = q.id AND r.state = 'queued')",
-    )?;
-    let done: Vec<(i64, i64)> = stmt.query_map([queue_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    // Two statements, not `?1 IS NULL OR q.id = ?1`: with that, SQLite cannot use the key and reads the whole
+    // queue for every message recorded.
+    const UNFINISHED: &str = "q.body_released = 0
+           AND NOT EXISTS (SELECT 1 FROM queue_recipients r WHERE r.queue_id = q.id AND r.state = 'queued')";
+    let mut stmt = match queue_id {
+        Some(_) => c.prepare_cached(&format!("SELECT q.id, q.blob_id FROM queue q WHERE q.id = ?1 AND {UNFINISHED}"))?,
+        None => c.prepare_cached(&format!("SELECT q.id, q.blob_id FROM queue q WHERE {UNFINISHED}"))?,
+    };
+    let done: Vec<(i64, i64)> = match queue_id {
+        Some(id) => stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?,
+        None => stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?,
+    };
     for (id, blob_id) in &done {
         c.execute("UPDATE blobs SET refcount = refcount - 1 WHERE id = ?1", [blob_id])?;
         c.execute("UPDATE queue SET body_released = 1 WHERE id = ?1", [id])?;
