@@ -46,6 +46,12 @@ impl Office {
         serde_json::from_str::<Value>(&ok(&self.dir, &["queue", "list", "--json"], "")).unwrap().as_array().unwrap().clone()
     }
 
+    /// The forwarding targets `postroomd status` warns about.
+    fn forwarding_problems(&self) -> Vec<Value> {
+        let status: Value = serde_json::from_str(&ok(&self.dir, &["status", "--json"], "")).unwrap();
+        status["forwarding_problems"].as_array().unwrap().clone()
+    }
+
     /// What an admin does once the main server is back, instead of waiting for the next retry.
     fn retry_all(&self) {
         for entry in self.queue() {
@@ -134,6 +140,13 @@ print('left', i.select('INBOX')[1][0].decode()); i.logout()
     wait("the forwards to be tried", 30, || office.queue().iter().all(|e| e["attempts"].as_u64() >= Some(1)));
     assert_eq!(office.queue().len(), 20);
     assert!(office.queue().iter().all(|e| e["kind"] == "store_forward" && e["recipient"] == "alice@main.example"));
+    // The admin is told the main server is down, and how much waits for it (main window, tray, status).
+    let problems = office.forwarding_problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!((problems[0]["target"].as_str(), problems[0]["waiting"].as_i64(), problems[0]["unreachable"].as_bool(), problems[0]["refused"].as_i64()),
+        (Some(server.as_str()), Some(20), Some(true), Some(0)), "{problems:?}");
+    assert!(problems[0]["since"].is_string() && problems[0]["last_error"].as_str().unwrap().contains("cannot connect"), "{problems:?}");
+    assert!(ok(d, &["status"], "").contains(&format!("forwarding: {server} unreachable, 20 held since ")));
 
     // The main server is back: exactly the 17 not deleted arrive (the moved one too), none twice.
     office.main.start();
@@ -151,6 +164,7 @@ print('left', i.select('INBOX')[1][0].decode()); i.logout()
         assert!(!arrived.iter().any(|s| s == gone), "{gone} was deleted here and must not be forwarded");
     }
     assert!(arrived.iter().any(|s| s == "Subject: note 20"), "the moved message is forwarded");
+    assert!(office.forwarding_problems().is_empty(), "the warning goes once the main server takes the mail");
     // The local copies went to the Recycle Bin: 17 forwarded, 3 deleted by the user.
     assert_eq!(sql(d, "SELECT count(*) FROM messages"), "0");
     assert_eq!(sql(d, "SELECT reason, count(*) FROM recycled GROUP BY reason ORDER BY reason"), "IMAP expunge|3\nstore and forward|17");
@@ -176,6 +190,8 @@ fn a_refusal_by_the_main_server_keeps_the_copy_and_warns_without_bouncing() {
     assert!(entry["last_error"].as_str().unwrap().contains(" said: 5"), "{entry}");
     assert_eq!(sql(d, "SELECT count(*) FROM messages"), "1", "the copy stays in the user's mailbox");
     assert_eq!(sql(d, "SELECT count(*) FROM recycled"), "0");
+    let problems = office.forwarding_problems();
+    assert_eq!((problems[0]["refused"].as_i64(), problems[0]["since"].is_null()), (Some(1), true), "a standing warning until the admin sees to it: {problems:?}");
     // No report goes to the sender (their mail was delivered here); the admin is told.
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(sql(d, "SELECT count(*) FROM queue q WHERE q.sender = ''"), "0", "no bounce was queued");

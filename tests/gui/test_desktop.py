@@ -766,3 +766,21 @@ def test_store_and_forward_fields_and_the_routing_warning_in_the_user_editor(des
     desktop.click("#user-tab-routing")
     assert "twice" in desktop.text("#routing-warning")
     desktop.screenshot("user-routing")
+
+
+def test_the_main_window_warns_while_the_store_and_forward_server_is_down_and_the_editor_counts_what_waits(desktop):
+    import smtplib
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens: the main server is down
+    postroomd(desktop.data_dir, "user", "add", "kim", "--password-stdin", stdin="kim-secret\n")
+    postroomd(desktop.data_dir, "user", "set", "kim", "--store-forward-target", "kim@main.example", "--store-forward-server", dead)
+    with smtplib.SMTP("127.0.0.1", desktop.ports["smtp"], timeout=10) as s:
+        for i in range(1, 4):
+            s.sendmail("bob@far.example", ["kim@localhost"], f"From: bob@far.example\r\nSubject: note {i}\r\n\r\nhello\r\n")
+    wait_until(lambda: "3 messages held locally" in desktop.text("#forwarding-problems"), what="the warning in the main window")
+    warning = desktop.text("#forwarding-problems")
+    assert f"Main server {dead} unreachable since " in warning and "Connection refused" in warning, warning
+    desktop.screenshot("main-forwarding-down")
+    edit_user(desktop, "kim")
+    desktop.click("#user-tab-advanced")
+    assert desktop.text("#user-sf-waiting").startswith("3 messages"), desktop.text("#user-sf-waiting")
+    desktop.screenshot("user-store-forward-waiting")

@@ -98,6 +98,10 @@ function overview(): Overview {
     recent_errors: recentErrors,
     log_problem: demo === "logproblem" ? "Cannot write log files (security.log: No space left on device (os error 28)); the lines are kept and retried" : null,
     user_count: users.length,
+    forwarding: demo === "forwarddown"
+      ? [{ target: "exchange.office.lan:25", waiting: 37, since: new Date(Date.now() - 47 * 60000).toISOString(), unreachable: true, refused: 0,
+          last_error: "4.4.1 cannot connect to exchange.office.lan (192.168.1.20:25): Connection refused (os error 111)" }]
+      : [],
   };
 }
 
@@ -153,7 +157,12 @@ const handlers: Record<string, (a: any) => unknown> = {
   list_users: () => structuredClone([...users].sort((x, y) => x.name.localeCompare(y.name))),
   get_user: (a: { name: string }) => {
     const u = findUser(a.name);
-    return { user: structuredClone(u), folders: folders(u) };
+    const sf = u.name === "alice" && demo === "forwarddown";
+    return {
+      user: structuredClone(u), folders: folders(u), warnings: [],
+      forwarding: { store_forward_target: sf ? "alice@exchange.office.lan" : "", store_forward_server: sf ? "exchange.office.lan" : "", forward: "", keep_copy: true },
+      waiting_to_forward: sf ? 12 : 0,
+    };
   },
   create_user: (a: { form: UserForm }) => void users.push({ ...user(a.form.name, a.form.real_name, a.form.aliases, 0, 0, a.form.enabled), bandwidth: a.form.bandwidth }),
   update_user: (a: { name: string; form: UserForm }) =>

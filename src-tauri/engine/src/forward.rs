@@ -342,6 +342,17 @@ pub fn of_user(c: &Connection, user_id: i64) -> StoreResult<UserForwarding> {
     Ok(UserForwarding { forward, keep, store_forward })
 }
 
+/// How many of `user_id`'s stored messages wait to be handed to the Store-and-Forward main server.
+pub fn waiting_to_forward(c: &rusqlite::Connection, user_id: i64) -> StoreResult<i64> {
+    Ok(c.query_row(
+        "SELECT count(*) FROM queue_recipients r
+         WHERE r.kind = 'store_forward' AND r.state = 'queued'
+           AND EXISTS (SELECT 1 FROM messages m JOIN folders f ON f.id = m.folder_id WHERE m.forward_id = r.id AND f.user_id = ?1)",
+        [user_id],
+        |r| r.get(0),
+    )?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,6 +84,8 @@ pub struct Overview {
     pub log_problem: Option<String>,
     #[ts(type = "number")]
     pub user_count: i64,
+    /// Forwarding targets not taking mail (the main server of Store and Forward, a LAN rule's server).
+    pub forwarding: Vec<crate::queue::ForwardingProblem>,
 }
 
 impl Overview {
@@ -97,14 +99,19 @@ impl Overview {
         } else {
             "running".to_string()
         };
-        format!(
+        let mut line = format!(
             "Postroom {state} — {} connection(s), {} received today, {} queued",
             self.connections, self.received_today, self.queue_size
-        )
+        );
+        for problem in &self.forwarding {
+            line.push_str(&format!("\n{}", problem.headline()));
+        }
+        line
     }
 
+    /// A failed service or a forwarding target not taking mail: the tray shows its warning icon.
     pub fn has_failure(&self) -> bool {
-        self.services.iter().any(|s| s.state == crate::net::ServiceState::Failed)
+        self.services.iter().any(|s| s.state == crate::net::ServiceState::Failed) || !self.forwarding.is_empty()
     }
 }
 

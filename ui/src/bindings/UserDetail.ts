@@ -11,4 +11,8 @@ forwarding: Forwarding,
 /**
  * What the editor warns about (Store and Forward together with another forward).
  */
-warnings: Array<string>, };
+warnings: Array<string>, 
+/**
+ * Stored messages still to be handed to the Store-and-Forward main server.
+ */
+waiting_to_forward: number, };

@@ -1,4 +1,5 @@
 import { api, errorText, type WindowName } from "../api";
+import type { ForwardingProblem } from "../bindings/ForwardingProblem";
 import type { Overview } from "../bindings/Overview";
 import type { ServiceStatus } from "../bindings/ServiceStatus";
 import { formatAddress, formatErrorTime, formatNumber, plural, stateBadge, TLS_LABELS } from "../format";
@@ -60,10 +61,12 @@ export function mountMain(app: HTMLElement): () => void {
   };
   const errorsList = h("ul", { class: "error-list", id: "recent-errors" });
   const logProblem = h("div", { class: "log-problem", id: "log-problem", hidden: true });
+  const forwarding = h("div", { class: "log-problem forwarding-problems", id: "forwarding-problems", hidden: true });
 
   f.body.append(
     header,
     logProblem,
+    forwarding,
     group("Services", services.el),
     h(
       "div",
@@ -122,6 +125,8 @@ export function mountMain(app: HTMLElement): () => void {
 
     logProblem.hidden = !o.log_problem;
     text(logProblem, o.log_problem ? `${o.log_problem}. Free some disk space or choose another log folder in Diagnostics…` : "");
+    forwarding.hidden = o.forwarding.length === 0;
+    forwarding.replaceChildren(...o.forwarding.map(forwardingLine));
     services.setRows(o.services);
     text(figs.connections.value, formatNumber(o.connections));
     text(figs.received.value, formatNumber(o.received_today));
@@ -141,6 +146,19 @@ export function mountMain(app: HTMLElement): () => void {
           : [h("li", { class: "empty" }, "No errors.")]),
       );
     }
+  }
+
+  /** "Main server mail.office.lan:25 unreachable since 09:12 — 37 messages held locally", and its last error. */
+  function forwardingLine(p: ForwardingProblem): HTMLElement {
+    const parts: string[] = [];
+    if (p.since) {
+      const state = p.unreachable ? "unreachable" : "not taking mail";
+      parts.push(`Main server ${p.target} ${state} since ${formatErrorTime(p.since)} — ${plural(p.waiting, "message")} held locally, tried again every few minutes.`);
+    }
+    if (p.refused > 0) {
+      parts.push(`${p.target} refused ${plural(p.refused, "Store and Forward message")}: the copies stay in the users' mailboxes. See Queue… (delete them there once resolved).`);
+    }
+    return h("div", { class: "forwarding-problem", title: p.last_error ?? "" }, parts.join(" "), p.last_error ? h("div", { class: "forwarding-error" }, `Last error: ${p.last_error}`) : null);
   }
 
   async function refresh(): Promise<void> {

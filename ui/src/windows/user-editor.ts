@@ -6,7 +6,7 @@ import { formatNumber, formatSize, plural } from "../format";
 import { busy, button } from "../widgets/buttons";
 import { messageDialog, openDialog } from "../widgets/dialog";
 import { h } from "../widgets/dom";
-import { checkRow, FieldErrors, grid, group, input, integer, row, textarea } from "../widgets/form";
+import { checkRow, FieldErrors, grid, group, infoRow, input, integer, row, textarea } from "../widgets/form";
 import { PruneRulesTable } from "../widgets/prune-rules";
 import { Table } from "../widgets/table";
 import { Tabs } from "../widgets/tabs";
@@ -91,6 +91,10 @@ export async function editUser(existing: UserDetail | null): Promise<string | nu
       grid(
         row("Store and Fwd email target:", sfTarget, [], "The user's address on the main mail server. Mail is kept here, readable, and also sent there; once the main server takes a message, the copy here goes to the Recycle Bin. A message deleted here first is never sent."),
         row("Store and Fwd target server:", sfServer, [], "Host name or IP address, :port if not 25, and user:password@ in front if the server wants a login. STARTTLS is used when offered, never port 465. Leave both empty to switch it off."),
+        existing && (fw?.store_forward_server || existing.waiting_to_forward > 0)
+          ? infoRow("Waiting to be forwarded:",
+              existing.waiting_to_forward ? `${plural(existing.waiting_to_forward, "message")} (kept here until the main server takes them)` : "none", "user-sf-waiting")
+          : null,
       ),
     ),
     editing ? undeleteGroup(u!.name, () => d) : null,

@@ -16,6 +16,7 @@ use crate::users::UserSummary;
 pub fn status(dir: &DataDir, store: &Store, json_out: bool) -> Result<i32> {
     let live = status::read_live(&dir.status_file());
     let queue_size = store.read(crate::queue::waiting)?;
+    let forwarding = store.read(crate::queue::forwarding_problems)?;
     let usage = crate::store::sweep::usage(store)?;
     let services: Vec<ServiceStatus> = match &live {
         Some(s) => s.services.clone(),
@@ -44,6 +45,7 @@ pub fn status(dir: &DataDir, store: &Store, json_out: bool) -> Result<i32> {
             "store_bytes": usage.store_bytes,
             "reclaimable_bytes": usage.reclaimable_bytes,
             "certificate_problem": live.as_ref().and_then(|s| s.certificate_problem.clone()),
+            "forwarding_problems": forwarding,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
@@ -74,6 +76,10 @@ pub fn status(dir: &DataDir, store: &Store, json_out: bool) -> Result<i32> {
         println!("store: {} ({} can be reclaimed)", bytes_text(usage.store_bytes), bytes_text(usage.reclaimable_bytes));
         if let Some(problem) = live.as_ref().and_then(|s| s.certificate_problem.as_deref()) {
             println!("certificate: NOT IN USE, {problem} (the previous certificate is still served)");
+        }
+        for problem in &forwarding {
+            let since = problem.since.as_deref().map(|t| format!(" since {t}")).unwrap_or_default();
+            println!("forwarding: {}{since}; last error: {}", problem.headline(), problem.last_error.as_deref().unwrap_or("none"));
         }
     }
     Ok(if live.is_some() { 0 } else { 3 })

@@ -116,6 +116,76 @@ fn delete_recipient(c: &Connection, id: i64) -> StoreResult<bool> {
     Ok(true)
 }
 
+/// A forwarding target (a LAN rule's server, a user's forward, a Store-and-Forward main server) that is not
+/// taking mail: what the main window and the tray warn about until it takes mail again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ForwardingProblem {
+    /// host:port, as the admin wrote it.
+    pub target: String,
+    /// Recipients waiting for it.
+    #[ts(type = "number")]
+    pub waiting: i64,
+    /// RFC 3339; when the oldest waiting message that failed there came in: about when it stopped taking
+    /// mail. None when only refusals are left.
+    pub since: Option<String>,
+    /// No connection at all (as opposed to a server that answers but defers).
+    pub unreachable: bool,
+    /// Store-and-Forward messages it refused for good (5xx) within the last week: their copies stay in the
+    /// users' mailboxes until the admin sees to it (and deletes them from the queue).
+    #[ts(type = "number")]
+    pub refused: i64,
+    pub last_error: Option<String>,
+}
+
+impl ForwardingProblem {
+    /// One line for the tray's tooltip and the log.
+    pub fn headline(&self) -> String {
+        let mut parts = Vec::new();
+        if self.since.is_some() {
+            let state = if self.unreachable { "unreachable" } else { "not taking mail" };
+            parts.push(format!("{} {state}, {} held", self.target, self.waiting));
+        }
+        if self.refused > 0 {
+            parts.push(format!("{} refused {} Store-and-Forward message(s)", self.target, self.refused));
+        }
+        parts.join("; ")
+    }
+}
+
+/// The forwarding targets with mail that failed there and still waits, or Store-and-Forward copies they
+/// refused, worst first.
+pub fn forwarding_problems(c: &Connection) -> StoreResult<Vec<ForwardingProblem>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT r.route,
+                sum(r.state = 'queued'),
+                min(CASE WHEN r.state = 'queued' AND r.attempts > 0 THEN q.created_at END),
+                sum(r.state = 'failed' AND r.kind = 'store_forward'),
+                (SELECT x.last_error FROM queue_recipients x
+                  WHERE x.route = r.route AND x.last_error IS NOT NULL AND x.state <> 'sent'
+                  ORDER BY x.updated_at DESC LIMIT 1)
+         FROM queue_recipients r JOIN queue q ON q.id = r.queue_id
+         WHERE r.route IS NOT NULL AND r.state IN ('queued', 'failed')
+         GROUP BY r.route
+         HAVING min(CASE WHEN r.state = 'queued' AND r.attempts > 0 THEN 1 END) IS NOT NULL
+             OR sum(r.state = 'failed' AND r.kind = 'store_forward') > 0
+         ORDER BY 2 DESC",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let route: String = r.get(0)?;
+        let last_error: Option<String> = r.get(4)?;
+        let unreachable = last_error.as_deref().is_some_and(|e| e.starts_with("4.4.1 ") || e.starts_with("4.4.4 "));
+        Ok(ForwardingProblem {
+            target: crate::forward::Target::from_route(&route).map(|t| t.shown()).unwrap_or(route),
+            waiting: r.get(1)?,
+            since: r.get::<_, Option<i64>>(2)?.map(crate::time_text::rfc3339),
+            unreachable,
+            refused: r.get(3)?,
+            last_error,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
 /// How many recipients wait to be sent.
 pub fn waiting(c: &Connection) -> StoreResult<i64> {
     Ok(c.query_row("SELECT count(*) FROM queue_recipients WHERE state = 'queued'", [], |r| r.get(0))?)

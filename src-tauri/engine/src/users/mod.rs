@@ -67,6 +67,9 @@ pub struct UserDetail {
     pub forwarding: Forwarding,
     /// What the editor warns about (Store and Forward together with another forward).
     pub warnings: Vec<String>,
+    /// Stored messages still to be handed to the Store-and-Forward main server.
+    #[ts(type = "number")]
+    pub waiting_to_forward: i64,
 }
 
 /// A user's forwarding as the editor shows it.
@@ -128,7 +131,8 @@ impl Directory {
                 Ok(Forwarding { store_forward_target: r.get(0)?, store_forward_server: r.get(1)?, forward: r.get(2)?, keep_copy: r.get(3)? })
             })?;
             let warnings = forwarding_warnings(c, user.id)?;
-            Ok(Some(UserDetail { user, folders, forwarding, warnings }))
+            let waiting_to_forward = crate::forward::waiting_to_forward(c, user.id)?;
+            Ok(Some(UserDetail { user, folders, forwarding, warnings, waiting_to_forward }))
         })?
         .ok_or_else(|| no_such_user(name))
     }
