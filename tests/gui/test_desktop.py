@@ -718,7 +718,9 @@ def test_lan_forwarding_window_refuses_port_465_adds_and_reorders_rules(desktop)
     desktop.click("#btn-apply")
     wait_until(lambda: "implicit TLS" in desktop.text("#lan-r0-port-error"), what="465 refused next to the port")
     assert json.loads(postroomd(desktop.data_dir, "lan-forward", "list", "--json")) == []
+    assert "Nothing was saved" in desktop.text(".strips")
     desktop.type("#lan-r0-port", "587")
+    wait_until(lambda: "Nothing was saved" not in desktop.text(".strips"), what="the stale strip to go once the field is corrected")
     desktop.click("#btn-add-lan-rule")
     desktop.type("#lan-r1-addresses", "~@office.test")
     desktop.type("#lan-r1-host", "10.0.0.5")
@@ -734,6 +736,12 @@ def test_lan_forwarding_window_refuses_port_465_adds_and_reorders_rules(desktop)
     desktop.screenshot("lan-forwarding")
     desktop.click("#btn-apply")
     wait_until(lambda: "Saved" in desktop.text(".strips"), what="saved")
+    # Saved rules close to one line each: what they catch and where it goes.
+    listed = " ".join(desktop.text("#lan-rules").split())
+    assert "Rule 1 (tried first): sales@office.test → exchange.office.lan:587" in listed, listed
+    assert "Rule 2: ~@office.test → 10.0.0.5:25, as *@main.example" in listed, listed
+    assert "Target SMTP server" not in listed, listed
+    desktop.screenshot("lan-forwarding-saved")
     rules = json.loads(postroomd(desktop.data_dir, "lan-forward", "list", "--json"))
     assert [(r["addresses"], r["host"], r["port"], r["rewrite"]) for r in rules] == [
         (["sales@office.test"], "exchange.office.lan", 587, ""), (["~@office.test"], "10.0.0.5", 25, "*@main.example")], rules

@@ -78,6 +78,8 @@ export class SettingsWindow {
   readonly form: HTMLFormElement;
   readonly strip: Strip;
   readonly errors = new FieldErrors();
+  /** The strip shows only what the marked fields say (it goes when they are all corrected). */
+  private fieldStrip = false;
   readonly ok: HTMLButtonElement;
   readonly apply: HTMLButtonElement;
   readonly cancel: HTMLButtonElement;
@@ -104,6 +106,11 @@ export class SettingsWindow {
         for (const id of tabs.ids()) tabs.mark(id, bad.includes(id));
       }
       o.onErrorsChange?.();
+      // Every marked field corrected: the strip's "Nothing was saved. Correct the marked fields…" is stale.
+      if (this.fieldStrip && this.errors.keys().length === 0) {
+        this.fieldStrip = false;
+        this.strip.clear();
+      }
     };
     this.stopEscape = closeOnEscape(closeWindow);
   }
@@ -133,6 +140,7 @@ export class SettingsWindow {
     this.errors.focusFirst();
     const text = this.o.errorText ?? defaultErrorText;
     this.strip.error(text({ messages, marked: this.errors.keys(), unmatched, tabs: bad.map((id) => tabs!.label(id)), note }));
+    this.fieldStrip = unmatched.length === 0 && this.errors.keys().length > 0;
   }
 
   /** OK (close) or Apply. */
@@ -149,7 +157,10 @@ export class SettingsWindow {
       } catch (e) {
         const messages = fieldMessages(e, this.o.fieldPrefixes);
         if (messages.size) this.showErrors(messages);
-        else this.strip.error((this.o.failureText ?? ((m) => `Nothing was saved: ${m}`))(errorText(e)));
+        else {
+          this.fieldStrip = false;
+          this.strip.error((this.o.failureText ?? ((m) => `Nothing was saved: ${m}`))(errorText(e)));
+        }
       }
     });
   }

@@ -5,7 +5,8 @@
  * rest of a domain once users and aliases are tried), target server and port (25, or 587; 465 refused:
  * forwarding uses STARTTLS when offered, never implicit TLS), an optional login (sent only inside verified
  * TLS unless plain-text login on the LAN is allowed), and a rewrite (*@newdomain keeps the local part).
- * Nothing takes effect before OK/Apply.
+ * Each rule shows as one line (its addresses and target) and opens to its fields. Nothing takes effect
+ * before OK/Apply.
  */
 import { api, errorText } from "../api";
 import type { LanRule } from "../bindings/LanRule";
@@ -18,8 +19,9 @@ import { SettingsWindow } from "../widgets/settings-window";
 
 interface RuleFields {
   id: number;
-  el: HTMLElement;
+  el: HTMLDetailsElement;
   title: HTMLElement;
+  brief: HTMLElement;
   addresses: HTMLTextAreaElement;
   host: HTMLInputElement;
   port: HTMLInputElement;
@@ -51,6 +53,13 @@ export function mountLanForward(app: HTMLElement): () => void {
     frame: f,
     formId: "lanforward-form",
     left: [summary],
+    // A rule with a field to correct opens.
+    reveal: (messages) => {
+      for (const key of messages.keys()) {
+        const m = /^rules\.(\d+)\./.exec(key);
+        if (m && rules[Number(m[1])]) rules[Number(m[1])].el.open = true;
+      }
+    },
     check: () => {
       const m = new Map<string, string>();
       rules.forEach((r, i) => {
@@ -113,14 +122,16 @@ export function mountLanForward(app: HTMLElement): () => void {
     const password = input(id("password"), { type: "password", value: rule?.target.password ?? "", class: "w-medium", autocomplete: "new-password" });
     const plainAuth = input(id("plain-auth"), { type: "checkbox", checked: rule?.target.plain_auth ?? false });
     const rewrite = input(id("rewrite"), { value: rule?.rewrite ?? "", class: "w-medium", placeholder: "*@newdomain.example", spellcheck: false });
-    const title = h("legend", null, "");
+    const title = h("span", { class: "lan-rule-title" }, "");
+    const brief = h("span", { class: "lan-rule-brief", id: id("brief") }, "");
     const up = button("Move up", { id: id("up"), onClick: () => move(fields, -1) });
     const down = button("Move down", { id: id("down"), onClick: () => move(fields, 1) });
     const remove = button("Delete", { id: id("delete"), onClick: () => drop(fields) });
+    // Closed, a rule is one line (what it catches, where it goes); opened, its fields.
     const el = h(
-      "fieldset",
-      { class: "group lan-rule" },
-      title,
+      "details",
+      { class: "group lan-rule", id: id("rule") },
+      h("summary", { class: "lan-rule-summary" }, title, brief),
       grid(
         row("Addresses:", addresses, [], "One per line. * and ? match any text or one character; ~@domain takes what is left of a domain after users and aliases."),
         row("Target SMTP server:", host, [h("span", { class: "unit" }, "port"), port, errorSlot(port)], "Port 25, or 587. STARTTLS is used when the server offers it; port 465 (implicit TLS) is not used for forwarding."),
@@ -131,7 +142,10 @@ export function mountLanForward(app: HTMLElement): () => void {
       ),
       h("div", { class: "list-buttons" }, up, down, h("span", { class: "spacer" }), remove),
     );
-    const fields: RuleFields = { id: rule?.id ?? 0, el, title, addresses, host, port, username, password, plainAuth, rewrite, up, down };
+    el.open = focus;
+    const fields: RuleFields = { id: rule?.id ?? 0, el, title, brief, addresses, host, port, username, password, plainAuth, rewrite, up, down };
+    for (const control of [addresses, host, port, username, rewrite]) control.addEventListener("input", () => describe(fields));
+    describe(fields);
     rules.push(fields);
     list.append(el);
     renumber();
@@ -139,6 +153,15 @@ export function mountLanForward(app: HTMLElement): () => void {
       el.scrollIntoView({ block: "nearest" });
       addresses.focus();
     }
+  }
+
+  /** The closed rule's line: "sales@office.test, ~@office.test → exchange.office.lan:587, as *@main.example". */
+  function describe(r: RuleFields): void {
+    const v = read(r);
+    const shown = v.addresses.slice(0, 3).join(", ") + (v.addresses.length > 3 ? ` and ${v.addresses.length - 3} more` : "");
+    const target = v.target.host ? `${v.target.host}:${r.port.value.trim() || "25"}` : "(no server yet)";
+    const extra = [v.target.username ? `login ${v.target.username}` : "", v.rewrite ? `as ${v.rewrite}` : ""].filter((x) => x).join(", ");
+    text(r.brief, `${shown || "(no addresses yet)"} → ${target}${extra ? `, ${extra}` : ""}`);
   }
 
   function readRelay(r: RelayFields): RelayDomain {
@@ -194,7 +217,7 @@ export function mountLanForward(app: HTMLElement): () => void {
   function renumber(): void {
     sw.errors.clear();
     rules.forEach((r, i) => {
-      text(r.title, `Rule ${i + 1}${i === 0 ? " (tried first)" : ""}`);
+      text(r.title, `Rule ${i + 1}${i === 0 ? " (tried first)" : ""}:`);
       r.up.disabled = i === 0;
       r.down.disabled = i === rules.length - 1;
       sw.errors.register(`rules.${i}.addresses`, r.addresses);
