@@ -343,3 +343,25 @@ fn forwarded_messages_share_connections_and_one_the_main_server_dropped_costs_no
     wait("the queue to empty", 10, || office.queue().is_empty());
     assert_eq!(sql(d, "SELECT max(attempts), count(*) FROM queue_recipients WHERE state = 'sent'"), "1|25", "each message went at its first attempt");
 }
+
+#[test]
+fn a_catch_all_rule_takes_only_what_specific_rules_users_and_aliases_left() {
+    let office = office();
+    let d = &office.dir;
+    let server = format!("127.0.0.1:{}", office.main.listen.port());
+    // sales moved to the main server; carol stays here; alice's mail goes there by a specific rule.
+    ok(d, &["user", "del", "sales"], "");
+    ok(d, &["user", "add", "carol", "--password-stdin"], "carol-secret\n");
+    ok(d, &["lan-forward", "add", "--address", "~@office.test", "--server", &server, "--rewrite", "*@main.example"], "");
+    ok(d, &["lan-forward", "add", "--address", "alice@office.test", "--server", &server, "--rewrite", "*@main.example"], "");
+    office.main.start();
+    for to in ["carol@office.test", "sales@office.test", "alice@office.test"] {
+        office.deliver(to, 1);
+    }
+    wait("sales and alice at the main server", 30, || office.main.mailbox("sales").len() == 1 && office.main.mailbox("alice").len() == 1);
+    // The specific rule, listed second, still came before alice's own mailbox; the catch-all took sales
+    // only because no user, alias or specific rule did; carol's mail stayed here.
+    let local = sql(d, "SELECT u.name FROM messages m JOIN folders f ON f.id = m.folder_id JOIN users u ON u.id = f.user_id");
+    assert_eq!(local, "carol");
+    wait("the queue to empty", 10, || office.queue().is_empty());
+}
