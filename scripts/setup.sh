@@ -44,8 +44,9 @@ if [[ "${1:-}" == "--test" ]]; then
   if [[ ! -x .venv/bin/pytest ]]; then
     python3 -m venv .venv
     .venv/bin/pip install -q --upgrade pip
-    .venv/bin/pip install -q -r tests/gui/requirements.txt
   fi
+  # Every time: a requirement added since the folder was made (dkimpy for the DKIM tests) is installed too.
+  .venv/bin/pip install -q -r tests/gui/requirements.txt
 fi
 
 if [[ ! -d ui/node_modules ]] || [[ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]]; then

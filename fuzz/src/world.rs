@@ -67,12 +67,14 @@ impl World {
         directory.create(form).unwrap();
         let mut settings = Settings::default();
         settings.general.server_name = "fuzz.test".into();
+        // No DNS from the fuzzer: sender authentication would wait for a resolver on every message.
+        settings.spam = postroom_engine::settings::SpamSettings { spf: false, dkim: false, dmarc: false, arc: false, ..Default::default() };
         let tls = TlsManager::new(dir.path(), &TlsSettings::default(), "fuzz.test").unwrap();
         let bandwidth = Bandwidth::new(dir.path(), &settings.bandwidth);
         // Sessions run on the one worker, with the stack postroomd's workers have.
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_stack_size(crate::WORKER_STACK).enable_all().build().unwrap();
         let bans = Arc::new(Bans::new(store.clone()));
-        let smtp = Arc::new(smtp::Shared { store: store.clone(), directory: directory.clone(), bans: bans.clone(), queue_wake: Default::default() });
+        let smtp = Arc::new(smtp::Shared { store: store.clone(), directory: directory.clone(), bans: bans.clone(), queue_wake: Default::default(), auth: Default::default() });
         let imap = Arc::new(imap::Shared::new(store.clone(), directory.clone(), bans.clone()));
         let pop3 = Arc::new(pop3::Shared::new(store.clone(), directory.clone(), bans));
         let world = World {
@@ -97,7 +99,7 @@ impl World {
 
     fn deliver_message(&self) {
         let alice = self.store.read(|c| route(c, "fuzz.test", &Default::default(), "alice@fuzz.test", false)).unwrap().unwrap();
-        let envelope = Envelope { sender: "bob@far.example".into(), recipients: vec![alice], auth_user: None, dsn: Default::default() };
+        let envelope = Envelope { sender: "bob@far.example".into(), recipients: vec![alice], auth_user: None, dsn: Default::default(), spam: false };
         self.runtime.block_on(deliver(&self.store, envelope, MESSAGE.to_vec())).unwrap();
         let id = self.store.read(|c| Ok(c.query_row("SELECT max(id) FROM messages", [], |r| r.get::<_, i64>(0))?)).unwrap();
         self.message.store(id, Ordering::Relaxed);

@@ -117,7 +117,7 @@ impl Engine {
     /// The protocols the listeners serve: each registers its shared state here.
     fn protocol_services(&self) -> std::collections::HashMap<crate::settings::Protocol, Arc<dyn crate::net::Service>> {
         let i = &self.inner;
-        let smtp = crate::smtp::Shared { store: i.store.clone(), directory: i.directory.clone(), bans: i.bans.clone(), queue_wake: i.queue_wake.clone() };
+        let smtp = crate::smtp::Shared { store: i.store.clone(), directory: i.directory.clone(), bans: i.bans.clone(), queue_wake: i.queue_wake.clone(), auth: Default::default() };
         let pop3 = crate::pop3::Shared::new(i.store.clone(), i.directory.clone(), i.bans.clone());
         let imap = crate::imap::Shared::new(i.store.clone(), i.directory.clone(), i.bans.clone());
         [

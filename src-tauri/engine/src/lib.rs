@@ -1,6 +1,7 @@
 //! Postroom's mail engine: everything but the GUI. See ARCHITECTURE.md for the map.
 
 pub mod access;
+pub mod auth;
 pub mod bandwidth;
 pub mod certs;
 pub mod cli;

@@ -134,6 +134,8 @@ pub struct Envelope {
     pub recipients: Vec<Recipient>,
     pub auth_user: Option<String>,
     pub dsn: DsnRequest,
+    /// The checks found it to be spam: local copies carry the spam mark (prune rules' Spam column).
+    pub spam: bool,
 }
 
 /// What the client asked for with the DSN extension (RFC 3461).
@@ -254,7 +256,7 @@ fn commit(conn: &Connection, envelope: &Envelope, blob: &blobs::PreparedBlob, me
     let at = now();
     let mut message_of = std::collections::HashMap::new();
     for user_id in &stored {
-        message_of.insert(*user_id, deliver_to_inbox(conn, *user_id, blob_id, blob.size, at)?);
+        message_of.insert(*user_id, deliver_to_inbox(conn, *user_id, blob_id, blob.size, at, envelope.spam)?);
     }
     let mut queue_id = None;
     if !outgoing.is_empty() {
@@ -282,7 +284,7 @@ fn commit(conn: &Connection, envelope: &Envelope, blob: &blobs::PreparedBlob, me
 }
 
 /// Appends a message to the user's INBOX with the next UID; its row id.
-fn deliver_to_inbox(conn: &Connection, user_id: i64, blob_id: i64, size: i64, at: i64) -> StoreResult<i64> {
+fn deliver_to_inbox(conn: &Connection, user_id: i64, blob_id: i64, size: i64, at: i64, spam: bool) -> StoreResult<i64> {
     let (folder_id, uid, modseq): (i64, i64, i64) = conn.query_row(
         "UPDATE folders SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1
          WHERE user_id = ?1 AND path = 'INBOX'
@@ -291,8 +293,8 @@ fn deliver_to_inbox(conn: &Connection, user_id: i64, blob_id: i64, size: i64, at
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
     conn.execute(
-        "INSERT INTO messages(folder_id, uid, received_at, size, modseq, blob_id, arrived_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?3)",
-        params![folder_id, uid, at, size, modseq, blob_id],
+        "INSERT INTO messages(folder_id, uid, received_at, size, modseq, blob_id, arrived_at, spam) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?3, ?7)",
+        params![folder_id, uid, at, size, modseq, blob_id, spam],
     )?;
     Ok(conn.last_insert_rowid())
 }

@@ -15,6 +15,7 @@ mod relay;
 mod outbound;
 mod services;
 mod smtp;
+mod spam;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -31,6 +32,7 @@ pub use mailboxes::{ImapSettings, Pop3Settings};
 pub use message_store::{MessageStoreSettings, MAX_RECYCLE_HOURS};
 pub use relay::{RelayDomain, RelaySettings};
 pub use smtp::SmtpSettings;
+pub use spam::SpamSettings;
 
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::store::{Store, StoreResult};
@@ -51,6 +53,7 @@ pub struct Settings {
     pub bandwidth: BandwidthSettings,
     pub store: MessageStoreSettings,
     pub relay: RelaySettings,
+    pub spam: SpamSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -30,6 +30,8 @@ pub struct Shared {
     pub bans: Arc<crate::access::Bans>,
     /// Wakes the outbound queue when a message for a remote recipient was accepted.
     pub queue_wake: Arc<tokio::sync::Notify>,
+    /// Sender authentication (SPF, DKIM, DMARC, ARC) with its resolver and caches.
+    pub auth: Arc<crate::auth::Authenticator>,
 }
 
 crate::login_desk!(Shared);

@@ -526,6 +526,37 @@ impl Session {
         }
     }
 
+    /// Sender authentication of a stranger's message (SPF, DKIM, DMARC, ARC: [`crate::auth`]): the message
+    /// with our `Authentication-Results:` on top and whether it is spam, or None when it was refused (the
+    /// reply is out). Logged-in users and trusted networks are not checked.
+    async fn check_sender(&mut self, sender: &str, body: Vec<u8>) -> Option<(Vec<u8>, bool)> {
+        let settings = self.ctx.settings.clone();
+        if self.may_relay() || !settings.spam.any_authentication() {
+            return Some((body, false));
+        }
+        let server_name = settings.general.server_name.as_str();
+        let who = crate::auth::Inbound { ip: self.ctx.peer.ip(), helo: self.helo.as_deref().unwrap_or(""), sender };
+        let checked = self.ctx.shared.auth.check(&settings, server_name, &who, &body).await;
+        let spam = match &checked.decision {
+            crate::auth::Decision::Reject(why) => {
+                tracing::warn!(target: "security", peer = %self.ctx.peer, from = %sender, results = %checked.summary, "refused: {why}");
+                self.reply(Reply::new(550, "5.7.1", why.clone()));
+                return None;
+            }
+            crate::auth::Decision::Spam(why) => {
+                tracing::info!(target: "mail", peer = %self.ctx.peer, from = %sender, results = %checked.summary, "marked as spam: {why}");
+                true
+            }
+            crate::auth::Decision::Accept => {
+                tracing::info!(target: "mail", peer = %self.ctx.peer, from = %sender, results = %checked.summary, "sender authentication");
+                false
+            }
+        };
+        let mut out = checked.header.into_bytes();
+        out.extend_from_slice(&crate::auth::strip_forged_results(body, server_name));
+        Some((out, spam))
+    }
+
     /// Stamps and delivers the message; the 250 goes out only after the durable commit.
     async fn finish(&mut self, body: Vec<u8>) {
         let Some(tx) = self.tx.take() else { return };
@@ -534,6 +565,7 @@ impl Session {
             self.reply(Reply::new(554, "5.4.6", format!("routing loop detected: more than {} Received headers", super::stamp::MAX_RECEIVED)));
             return;
         }
+        let Some((body, spam)) = self.check_sender(&tx.sender, body).await else { return };
         let id = message_id();
         let protocol = match (self.ctx.tls_active, self.auth_user.is_some()) {
             (false, false) => "ESMTP",
@@ -556,7 +588,7 @@ impl Session {
         };
         let message = stamp(&trace, body);
         let size = message.len();
-        let envelope = Envelope { sender: tx.sender.clone(), recipients: tx.recipients, auth_user: self.auth_user.clone(), dsn: tx.dsn };
+        let envelope = Envelope { sender: tx.sender.clone(), recipients: tx.recipients, auth_user: self.auth_user.clone(), dsn: tx.dsn, spam };
         let count = envelope.recipients.len();
         match dsn::deliver_and_report(&self.ctx.shared.store, &self.ctx.settings.general.server_name, &id, envelope, message).await {
             Ok(receipt) => {

@@ -1,0 +1,190 @@
+//! Sender authentication at SMTP time, against a loopback DNS server that publishes SPF, DKIM keys and
+//! DMARC policies: SPF pass / fail / softfail, DMARC p=reject refused with 550 before the 250, p=quarantine
+//! marked as spam, a forged `Authentication-Results:` in our name removed; DKIM signatures made by dkimpy
+//! (a real-world signer) verify, and one altered in transit fails. Loopback is made a stranger here (no
+//! trusted networks), as the Internet is.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use hickory_proto::rr::rdata::TXT;
+use hickory_proto::rr::RData;
+
+fn sql(dir: &Path, query: &str) -> String {
+    let out = Command::new("sqlite3").arg(dir.join("postroom.db")).arg(query).output().expect("sqlite3 runs");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn txt(text: &str) -> RData {
+    // A TXT string holds at most 255 bytes; longer records (DKIM keys) are split, as publishers do.
+    let chunks: Vec<String> = text.as_bytes().chunks(255).map(|c| String::from_utf8(c.to_vec()).unwrap()).collect();
+    RData::TXT(TXT::new(chunks))
+}
+
+struct Office {
+    dir: PathBuf,
+    smtp: u16,
+    _server: Server,
+    _tmp: tempfile::TempDir,
+}
+
+/// mail.office.test with alice, its DNS queries going to `dns`, and no trusted networks.
+fn office(dns: std::net::SocketAddr) -> Office {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("office");
+    let ports = configure_loopback(&dir);
+    ok(&dir, &["settings", "set", "general.server_name", "mail.office.test", "smtp.trusted_networks", "", "outbound.dns_server", &dns.to_string()], "");
+    ok(&dir, &["domain", "add", "office.test"], "");
+    ok(&dir, &["user", "add", "alice", "--password-stdin"], "alice-secret\n");
+    let server = Server::start(&dir, &[]);
+    let smtp = ports.iter().find(|p| p.0 == "smtp").unwrap().1;
+    Office { dir, smtp, _server: server, _tmp: tmp }
+}
+
+impl Office {
+    /// Sends `message` from `sender` with HELO `helo`; the server's reply to the message ("250 ..." or the
+    /// refusal's code and text).
+    fn send(&self, helo: &str, sender: &str, message: &str) -> String {
+        let script = "import smtplib, sys\n\
+            s = smtplib.SMTP('127.0.0.1', int(sys.argv[1])); s.ehlo(sys.argv[2])\n\
+            try:\n    s.sendmail(sys.argv[3], ['alice@office.test'], sys.stdin.read().encode()); print('250')\n\
+            except smtplib.SMTPDataError as e:\n    print(e.smtp_code, e.smtp_error.decode())\n\
+            s.quit()\n";
+        let mut child = Command::new("python3")
+            .args(["-c", script, &self.smtp.to_string(), helo, sender])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(message.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// The header of alice's newest message.
+    fn newest_header(&self) -> String {
+        let hex = sql(&self.dir, "SELECT hex(b.data) FROM messages m JOIN blobs b ON b.id = m.blob_id ORDER BY m.id DESC LIMIT 1");
+        let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+        let text = String::from_utf8(bytes).unwrap();
+        text.split("\r\n\r\n").next().unwrap().to_string()
+    }
+}
+
+/// The Authentication-Results field of a header, unfolded.
+fn results(header: &str) -> String {
+    let start = header.find("Authentication-Results: mail.office.test").expect("our results are there");
+    let rest = &header[start..];
+    let end = rest.find("\r\n").map(|first| {
+        let mut end = first;
+        while rest[end + 2..].starts_with(['\t', ' ']) {
+            end += 2 + rest[end + 2..].find("\r\n").unwrap();
+        }
+        end
+    }).unwrap();
+    rest[..end].replace("\r\n\t", " ")
+}
+
+fn message(from: &str, subject: &str) -> String {
+    format!("From: {from}\r\nTo: alice@office.test\r\nSubject: {subject}\r\nMessage-ID: <{subject}@test>\r\n\r\nHello.\r\n")
+}
+
+#[test]
+fn spf_and_dmarc_pass_fail_and_softfail_decide_at_smtp_time() {
+    let dns = common::dns::serve(vec![
+        ("pass.example.", txt("v=spf1 ip4:127.0.0.1 -all")),
+        ("_dmarc.pass.example.", txt("v=DMARC1; p=reject")),
+        ("client.pass.example.", txt("v=spf1 ip4:127.0.0.1 -all")),
+        ("fail.example.", txt("v=spf1 ip4:192.0.2.1 -all")),
+        ("_dmarc.fail.example.", txt("v=DMARC1; p=reject")),
+        ("soft.example.", txt("v=spf1 ~all")),
+        ("_dmarc.soft.example.", txt("v=DMARC1; p=quarantine")),
+    ]);
+    let office = office(dns);
+
+    // Pass, with a forged Authentication-Results in our name that must not survive.
+    let forged = format!("Authentication-Results: mail.office.test; dkim=pass header.d=bank.example\r\n{}", message("bob@pass.example", "pass"));
+    assert_eq!(office.send("client.pass.example", "bob@pass.example", &forged), "250");
+    let header = office.newest_header();
+    let ours = results(&header);
+    assert!(ours.contains("spf=pass") && ours.contains("smtp.mailfrom=bob@pass.example") && ours.contains("dmarc=pass header.from=pass.example"), "{ours}");
+    assert_eq!(header.matches("Authentication-Results:").count(), 1, "the forged field is gone:\n{header}");
+    assert!(!header.contains("bank.example"), "{header}");
+
+    // SPF fail and DMARC p=reject: refused before the 250, nothing stored.
+    let before = sql(&office.dir, "SELECT count(*) FROM messages");
+    let reply = office.send("client.fail.example", "bob@fail.example", &message("bob@fail.example", "fail"));
+    assert!(reply.starts_with("550 5.7.1 ") && reply.contains("fail.example") && reply.contains("DMARC"), "{reply}");
+    assert_eq!(sql(&office.dir, "SELECT count(*) FROM messages"), before, "a refused message is not kept");
+
+    // Softfail and p=quarantine: delivered, marked as spam.
+    assert_eq!(office.send("client.soft.example", "bob@soft.example", &message("bob@soft.example", "soft")), "250");
+    let ours = results(&office.newest_header());
+    assert!(ours.contains("spf=softfail") && ours.contains("dmarc=fail") && ours.contains("policy.dmarc=quarantine"), "{ours}");
+    assert_eq!(sql(&office.dir, "SELECT spam FROM messages ORDER BY id DESC LIMIT 1"), "1");
+    assert_eq!(sql(&office.dir, "SELECT count(*) FROM messages WHERE spam = 1"), "1", "only the quarantined one is spam");
+
+    // The results and the refusal are in the log.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(office.dir.join("logs/postroom.log")).unwrap_or_default();
+        if log.contains("refused: the domain of the From: address (fail.example)") && log.contains("marked as spam: DMARC quarantine of soft.example") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the decisions are in the log:\n{log}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn dkim_signatures_made_by_dkimpy_verify_and_an_altered_message_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("dkim.pem");
+    let made = Command::new("openssl").args(["genrsa", "-out"]).arg(&key).arg("2048").output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let public = Command::new("sh")
+        .arg("-c")
+        .arg(format!("openssl rsa -in {} -pubout -outform DER 2>/dev/null | base64 -w0", key.display()))
+        .output()
+        .unwrap();
+    let public = String::from_utf8(public.stdout).unwrap();
+    assert!(public.len() > 300, "public key: {public}");
+    let dns = common::dns::serve(vec![
+        ("sel._domainkey.signed.example.", txt(&format!("v=DKIM1; k=rsa; p={public}"))),
+        ("_dmarc.signed.example.", txt("v=DMARC1; p=none")),
+    ]);
+    let office = office(dns);
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    // dkimpy signs; the second message is changed after signing, as a careless relay might.
+    let sign = |subject: &str, alter: bool| {
+        let script = "import dkim, sys\n\
+            msg = sys.stdin.buffer.read()\n\
+            sig = dkim.sign(msg, b'sel', b'signed.example', open(sys.argv[1], 'rb').read(), include_headers=[b'from', b'to', b'subject', b'message-id'])\n\
+            out = sig + msg\n\
+            if sys.argv[2] == '1': out = out.replace(b'Hello.', b'Hello, changed.')\n\
+            sys.stdout.buffer.write(out)\n";
+        let mut child = Command::new(&python)
+            .args(["-c", script, key.to_str().unwrap(), if alter { "1" } else { "0" }])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the test environment's Python (scripts/setup.sh --test) with dkimpy");
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(message("news@signed.example", subject).as_bytes()).unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+    };
+    let signed = sign("signed", false);
+    assert!(signed.starts_with("DKIM-Signature: "), "{signed}");
+    assert_eq!(office.send("relay.elsewhere.example", "bounces@elsewhere.example", &signed), "250");
+    let ours = results(&office.newest_header());
+    assert!(ours.contains("dkim=pass header.i=@signed.example header.s=sel"), "{ours}");
+    assert!(ours.contains("dmarc=pass"), "DKIM aligns with From: signed.example: {ours}");
+
+    assert_eq!(office.send("relay.elsewhere.example", "bounces@elsewhere.example", &sign("altered", true)), "250");
+    let ours = results(&office.newest_header());
+    // As Gmail words it: the signature's body hash no longer matches, so it counts for nothing (RFC 6376 6.1.3).
+    assert!(ours.contains("dkim=neutral (body hash did not verify) header.i=@signed.example") && ours.contains("dmarc=fail"), "{ours}");
+}
