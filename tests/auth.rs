@@ -2,7 +2,8 @@
 //! DMARC policies: SPF pass / fail / softfail, DMARC p=reject refused with 550 before the 250, p=quarantine
 //! marked as spam, a forged `Authentication-Results:` in our name removed; DKIM signatures made by dkimpy
 //! (a real-world signer) verify, and one altered in transit fails. Loopback is made a stranger here (no
-//! trusted networks), as the Internet is.
+//! trusted networks), as the Internet is. The office's own mail leaves signed with an RSA and an Ed25519
+//! key, which dkimpy verifies against the records `postroomd domain dns` says to publish.
 
 mod common;
 
@@ -27,6 +28,7 @@ fn txt(text: &str) -> RData {
 struct Office {
     dir: PathBuf,
     smtp: u16,
+    submission: u16,
     _server: Server,
     _tmp: tempfile::TempDir,
 }
@@ -40,8 +42,8 @@ fn office(dns: std::net::SocketAddr) -> Office {
     ok(&dir, &["domain", "add", "office.test"], "");
     ok(&dir, &["user", "add", "alice", "--password-stdin"], "alice-secret\n");
     let server = Server::start(&dir, &[]);
-    let smtp = ports.iter().find(|p| p.0 == "smtp").unwrap().1;
-    Office { dir, smtp, _server: server, _tmp: tmp }
+    let port = |name: &str| ports.iter().find(|p| p.0 == name).unwrap().1;
+    Office { dir, smtp: port("smtp"), submission: port("submission"), _server: server, _tmp: tmp }
 }
 
 impl Office {
@@ -102,6 +104,8 @@ fn spf_and_dmarc_pass_fail_and_softfail_decide_at_smtp_time() {
         ("_dmarc.fail.example.", txt("v=DMARC1; p=reject")),
         ("soft.example.", txt("v=spf1 ~all")),
         ("_dmarc.soft.example.", txt("v=DMARC1; p=quarantine")),
+        ("sampled.example.", txt("v=spf1 ip4:192.0.2.1 -all")),
+        ("_dmarc.sampled.example.", txt("v=DMARC1; p=reject; pct=0")),
     ]);
     let office = office(dns);
 
@@ -126,6 +130,11 @@ fn spf_and_dmarc_pass_fail_and_softfail_decide_at_smtp_time() {
     assert!(ours.contains("spf=softfail") && ours.contains("dmarc=fail") && ours.contains("policy.dmarc=quarantine"), "{ours}");
     assert_eq!(sql(&office.dir, "SELECT spam FROM messages ORDER BY id DESC LIMIT 1"), "1");
     assert_eq!(sql(&office.dir, "SELECT count(*) FROM messages WHERE spam = 1"), "1", "only the quarantined one is spam");
+
+    // p=reject with pct=0 (RFC 7489 6.6.4): no failing message is in the sample, so each gets the next
+    // weaker policy, quarantine.
+    assert_eq!(office.send("client.sampled.example", "bob@sampled.example", &message("bob@sampled.example", "sampled")), "250");
+    assert_eq!(sql(&office.dir, "SELECT spam FROM messages ORDER BY id DESC LIMIT 1"), "1");
 
     // The results and the refusal are in the log.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -187,4 +196,67 @@ fn dkim_signatures_made_by_dkimpy_verify_and_an_altered_message_fails() {
     let ours = results(&office.newest_header());
     // As Gmail words it: the signature's body hash no longer matches, so it counts for nothing (RFC 6376 6.1.3).
     assert!(ours.contains("dkim=neutral (body hash did not verify) header.i=@signed.example") && ours.contains("dmarc=fail"), "{ours}");
+}
+
+#[test]
+fn the_offices_own_mail_is_signed_with_both_keys_and_dkimpy_verifies_each() {
+    use hickory_proto::rr::rdata::MX;
+    use hickory_proto::rr::Name;
+    // DNS knows the MX and an SPF record other than ours; the DKIM keys are not published yet.
+    let dns = common::dns::serve(vec![
+        ("office.test.", RData::MX(MX::new(10, Name::from_ascii("mail.office.test.").unwrap()))),
+        ("office.test.", txt("v=spf1 -all")),
+    ]);
+    let office = office(dns);
+    let records: serde_json::Value = serde_json::from_str(&ok(&office.dir, &["domain", "dns", "office.test", "--json"], "")).unwrap();
+    let records = records.as_array().unwrap();
+    let status = |kind: &str| records.iter().filter(|r| r["kind"] == kind).map(|r| r["status"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(status("mx"), ["published"], "{records:?}");
+    assert_eq!(status("spf"), ["different"], "{records:?}");
+    assert_eq!(status("dkim"), ["missing", "missing"], "an RSA and an Ed25519 key: {records:?}");
+    assert_eq!(status("dmarc"), ["missing"], "{records:?}");
+    let spf = records.iter().find(|r| r["kind"] == "spf").unwrap();
+    assert_eq!(spf["found"][0], "v=spf1 -all");
+    let text = ok(&office.dir, &["domain", "dns", "office.test"], "");
+    assert!(text.contains("MX") && text.contains("10 mail.office.test.") && text.contains("_dmarc.office.test.") && text.contains("missing"), "{text}");
+
+    // alice sends through the submission service to someone outside: the queued copy carries two signatures.
+    let script = "import smtplib, sys\n\
+        s = smtplib.SMTP('127.0.0.1', int(sys.argv[1])); s.starttls(); s.login('alice', 'alice-secret')\n\
+        s.sendmail('alice@office.test', ['bob@far.example'], 'From: Alice <alice@office.test>\\r\\nTo: bob@far.example\\r\\nSubject: minutes\\r\\nMessage-ID: <m1@office.test>\\r\\n\\r\\nThe minutes.\\r\\n')\n\
+        s.quit()\n";
+    let out = Command::new("python3").args(["-c", script, &office.submission.to_string()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let hex = sql(&office.dir, "SELECT hex(b.data) FROM queue q JOIN blobs b ON b.id = q.blob_id ORDER BY q.id DESC LIMIT 1");
+    let queued: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    let queued_text = String::from_utf8_lossy(&queued).to_string();
+    assert_eq!(queued_text.matches("DKIM-Signature: ").count(), 2, "{queued_text}");
+    assert!(queued_text.contains("a=rsa-sha256") && queued_text.contains("a=ed25519-sha256") && queued_text.contains("d=office.test"), "{queued_text}");
+    assert!(!queued_text.contains("Authentication-Results"), "our own users' mail is not checked: {queued_text}");
+
+    // dkimpy checks each signature against the records `domain dns` says to publish.
+    let records: serde_json::Value = serde_json::from_str(&ok(&office.dir, &["domain", "dns", "office.test", "--json"], "")).unwrap();
+    let keys: Vec<(String, String)> = records.as_array().unwrap().iter().filter(|r| r["kind"] == "dkim")
+        .map(|r| (r["name"].as_str().unwrap().to_string(), r["value"].as_str().unwrap().to_string())).collect();
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    let script = "import dkim, json, sys\n\
+        keys = json.loads(sys.argv[1])\n\
+        msg = sys.stdin.buffer.read()\n\
+        def dns(name, timeout=5):\n    return keys.get(name.decode().rstrip('.') + '.', '').encode()\n\
+        d = dkim.DKIM(msg)\n\
+        print([d.verify(idx=i, dnsfunc=dns) for i in range(2)])\n";
+    let keys_json = serde_json::to_string(&keys.iter().cloned().collect::<std::collections::HashMap<_, _>>()).unwrap();
+    let mut child = Command::new(&python).args(["-c", script, &keys_json]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&queued).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[True, True]", "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Rotating makes new selectors; the next message is signed with the new keys.
+    let before: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+    ok(&office.dir, &["domain", "dkim-rotate", "office.test"], "");
+    let after: serde_json::Value = serde_json::from_str(&ok(&office.dir, &["domain", "dns", "office.test", "--json"], "")).unwrap();
+    let names: Vec<String> = after.as_array().unwrap().iter().filter(|r| r["kind"] == "dkim").map(|r| r["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.iter().all(|n| !before.contains(n)), "{before:?} -> {names:?}");
 }

@@ -33,7 +33,7 @@ impl WindowName {
             WindowName::Main => ("main", "Postroom", 940.0, 660.0),
             WindowName::Services => ("services", "Services", 720.0, 600.0),
             WindowName::Users => ("users", "Users", 800.0, 540.0),
-            WindowName::Domains => ("domains", "Local Domains", 520.0, 440.0),
+            WindowName::Domains => ("domains", "Local Domains", 680.0, 560.0),
             WindowName::Certificate => ("certificate", "TLS Certificate", 680.0, 540.0),
             WindowName::Smtp => ("smtp", "SMTP", 700.0, 620.0),
             WindowName::Queue => ("queue", "Outbound Queue", 860.0, 520.0),

@@ -792,3 +792,25 @@ def test_the_main_window_warns_while_the_store_and_forward_server_is_down_and_th
     desktop.click("#user-tab-advanced")
     assert desktop.text("#user-sf-waiting").startswith("3 messages"), desktop.text("#user-sf-waiting")
     desktop.screenshot("user-store-forward-waiting")
+
+
+def test_the_dns_records_page_lists_what_to_publish_and_new_dkim_keys_change_the_selectors(desktop):
+    postroomd(desktop.data_dir, "domain", "add", "office.test")
+    desktop.open_window("#btn-open-domains", "domains")
+    wait_until(lambda: "office.test" in desktop.text("#domains-table"), what="the domain listed")
+    desktop.click('#domains-table tr[data-key="office.test"] td')
+    desktop.click("#btn-domain-dns")
+    wait_until(lambda: desktop.text("#dns-records").count("_domainkey.office.test.") == 2, what="the records")
+    listed = desktop.text("#dns-records")
+    for expected in ["MX", "office.test.", "v=spf1 mx a:", "v=DKIM1; k=rsa; p=", "v=DKIM1; k=ed25519; p=", "_dmarc.office.test.", "v=DMARC1; p=none"]:
+        assert expected in listed, (expected, listed)
+    # Nothing is published in this test's DNS: each record says so.
+    assert listed.count("Missing") == 5, listed
+    desktop.screenshot("domain-dns-records")
+    before = [line for line in listed.splitlines() if "_domainkey" in line]
+    desktop.click("#btn-dkim-rotate")
+    desktop.click("#btn-confirm-ok")
+    wait_until(lambda: [l for l in desktop.text("#dns-records").splitlines() if "_domainkey" in l] not in ([], before), what="new selectors")
+    selectors = _sql(desktop, "SELECT count(*) FROM dkim_keys WHERE domain = 'office.test' AND retired_at IS NULL")
+    assert selectors == "2", selectors
+    assert _sql(desktop, "SELECT count(*) FROM dkim_keys WHERE domain = 'office.test'") == "4"

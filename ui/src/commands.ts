@@ -9,6 +9,7 @@ import type { BandwidthSettings } from "./bindings/BandwidthSettings";
 import type { BinQuery } from "./bindings/BinQuery";
 import type { BulkAddReport } from "./bindings/BulkAddReport";
 import type { CertificateInfo } from "./bindings/CertificateInfo";
+import type { DnsRecord } from "./bindings/DnsRecord";
 import type { ForwardingChange } from "./bindings/ForwardingChange";
 import type { GeoIpStatus } from "./bindings/GeoIpStatus";
 import type { ImportRequest } from "./bindings/ImportRequest";
@@ -135,6 +136,15 @@ export const commands = {
    * Removes a local domain.
    */
   deleteDomain: (name: string): Promise<void> => call<void>("delete_domain", { name }),
+  /**
+   * The DNS records a local domain should publish, each checked through the server's resolver (makes the
+   * domain's DKIM keys the first time).
+   */
+  domainDnsRecords: (name: string): Promise<DnsRecord[]> => call<DnsRecord[]>("domain_dns_records", { name }),
+  /**
+   * New DKIM keys (new selectors) for a local domain.
+   */
+  rotateDkim: (name: string): Promise<void> => call<void>("rotate_dkim", { name }),
   /**
    * The LAN forwarding rules in the order they are tried.
    */

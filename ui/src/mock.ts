@@ -174,6 +174,14 @@ const handlers: Record<string, (a: any) => unknown> = {
   bulk_add_users: () => bulkAdd(),
   bulk_add_users_from: () => bulkAdd(),
   list_domains: () => [...domains].sort(),
+  domain_dns_records: (a: { name: string }) => [
+    { kind: "mx", name: `${a.name}.`, record_type: "MX", value: "10 mail.example.com.", status: "published", found: [] },
+    { kind: "spf", name: `${a.name}.`, record_type: "TXT", value: "v=spf1 mx a:mail.example.com ~all", status: "different", found: ["v=spf1 include:_spf.isp.example ~all"] },
+    { kind: "dkim", name: `pr20261204r._domainkey.${a.name}.`, record_type: "TXT", value: `v=DKIM1; k=rsa; p=${"MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA".repeat(8)}`, status: "missing", found: [] },
+    { kind: "dkim", name: `pr20261204e._domainkey.${a.name}.`, record_type: "TXT", value: "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=", status: "missing", found: [] },
+    { kind: "dmarc", name: `_dmarc.${a.name}.`, record_type: "TXT", value: `v=DMARC1; p=none; rua=mailto:postmaster@${a.name}`, status: "missing", found: [] },
+  ],
+  rotate_dkim: () => undefined,
   add_domain: (a: { name: string }) => {
     if (!domains.includes(a.name)) domains.push(a.name);
     return a.name;

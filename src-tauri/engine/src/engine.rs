@@ -66,6 +66,8 @@ struct Inner {
     started_at: i64,
     /// Wakes the outbound queue (a message was queued, or another process changed the database).
     queue_wake: Arc<tokio::sync::Notify>,
+    /// Sender authentication's resolver and caches (SMTP sessions, the DNS records page).
+    auth: Arc<crate::auth::Authenticator>,
     bans: Arc<crate::access::Bans>,
     accounts: Arc<crate::access::Accounts>,
     geoip: Arc<crate::geoip::GeoIp>,
@@ -108,6 +110,7 @@ impl Engine {
                 tasks: Mutex::new(Vec::new()),
                 started_at: crate::store::now(),
                 queue_wake: Arc::new(tokio::sync::Notify::new()),
+                auth: Arc::default(),
                 _lock: lock,
             }),
         })
@@ -117,7 +120,7 @@ impl Engine {
     /// The protocols the listeners serve: each registers its shared state here.
     fn protocol_services(&self) -> std::collections::HashMap<crate::settings::Protocol, Arc<dyn crate::net::Service>> {
         let i = &self.inner;
-        let smtp = crate::smtp::Shared { store: i.store.clone(), directory: i.directory.clone(), bans: i.bans.clone(), queue_wake: i.queue_wake.clone(), auth: Default::default() };
+        let smtp = crate::smtp::Shared { store: i.store.clone(), directory: i.directory.clone(), bans: i.bans.clone(), queue_wake: i.queue_wake.clone(), auth: i.auth.clone() };
         let pop3 = crate::pop3::Shared::new(i.store.clone(), i.directory.clone(), i.bans.clone());
         let imap = crate::imap::Shared::new(i.store.clone(), i.directory.clone(), i.bans.clone());
         [
@@ -200,6 +203,22 @@ impl Engine {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The DNS records a local domain should publish, each checked (Domains → DNS records).
+    pub async fn domain_records(&self, domain: &str) -> ApiResult<Vec<crate::auth::records::DnsRecord>> {
+        let settings = self.settings();
+        crate::auth::records::check(&self.inner.store, &settings, &self.inner.auth, domain).await
+    }
+
+    /// New DKIM keys for a local domain; the records to publish follow from [`Engine::domain_records`].
+    pub async fn rotate_dkim(&self, domain: &str) -> ApiResult<()> {
+        let domain = crate::names::validate_domain(domain).map_err(|m| ApiError::field("name", m))?;
+        if !self.directory().domains()?.contains(&domain) {
+            return Err(ApiError::not_found(format!("{domain} is not a local domain")));
+        }
+        crate::auth::dkim::rotate(&self.inner.store, &domain).await?;
+        Ok(())
     }
 
     pub fn directory(&self) -> &Directory {

@@ -23,6 +23,8 @@ tauri::generate_handler![
     domains::list_domains,
     domains::add_domain,
     domains::delete_domain,
+    domains::domain_dns_records,
+    domains::rotate_dkim,
     forwarding::list_lan_rules,
     forwarding::save_lan_rules,
     forwarding::set_user_forwarding,

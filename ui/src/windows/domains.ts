@@ -5,6 +5,7 @@ import { confirmDialog } from "../widgets/dialog";
 import { frame, h, text } from "../widgets/dom";
 import { FieldErrors, grid, group, input, row } from "../widgets/form";
 import { Table } from "../widgets/table";
+import { showDnsRecords } from "./dns-records";
 
 export function mountDomains(app: HTMLElement): () => void {
   const f = frame("Local Domains", "domains-window");
@@ -16,6 +17,7 @@ export function mountDomains(app: HTMLElement): () => void {
   errors.register("name", nameInput);
   const addBtn = button("Add", { id: "btn-add-domain", submit: true });
   const removeBtn = button("Remove", { id: "btn-delete-domain", disabled: true, onClick: () => void remove() });
+  const dnsBtn = button("DNS Records…", { id: "btn-domain-dns", disabled: true, onClick: () => void dns() });
 
   const table = new Table<string>({
     id: "domains-table",
@@ -23,7 +25,8 @@ export function mountDomains(app: HTMLElement): () => void {
     selectable: true,
     rowKey: (d) => d,
     empty: "No local domains yet. Add the domain your office's addresses end with.",
-    onSelect: (d) => (removeBtn.disabled = d === null),
+    onSelect: (d) => (removeBtn.disabled = dnsBtn.disabled = d === null),
+    onActivate: () => void dns(),
     onDelete: () => void remove(),
     columns: [{ key: "name", title: "Domain", value: (d) => d }],
   });
@@ -46,7 +49,7 @@ export function mountDomains(app: HTMLElement): () => void {
       h("em", null, "name"),
       ".",
     ),
-    group("Local domains", h("div", { class: "list-area" }, table.el), h("div", { class: "list-buttons" }, removeBtn)),
+    group("Local domains", h("div", { class: "list-area" }, table.el), h("div", { class: "list-buttons" }, dnsBtn, removeBtn)),
     group("Add a domain", addForm),
   );
   fillBar(f.bar, [count], [button("Close", { id: "btn-close", onClick: () => void closeWindow() })]);
@@ -83,6 +86,11 @@ export function mountDomains(app: HTMLElement): () => void {
         nameInput.focus();
       }
     });
+  }
+
+  async function dns(): Promise<void> {
+    const d = table.selected();
+    if (d) await showDnsRecords(d);
   }
 
   async function remove(): Promise<void> {

@@ -11,6 +11,8 @@
 //! results, written by someone else, are removed ([`strip_forged_results`]).
 
 pub mod cache;
+pub mod dkim;
+pub mod records;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -19,6 +21,7 @@ use std::time::Duration;
 use mail_auth::dmarc::verify::DmarcParameters;
 use mail_auth::dmarc::Policy;
 use mail_auth::hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
+use mail_auth::hickory_resolver::proto::rr::{RData, RecordType};
 use mail_auth::spf::verify::SpfParameters;
 use mail_auth::{AuthenticatedMessage, AuthenticationResults, DkimResult, DmarcResult, MessageAuthenticator, Parameters};
 
@@ -213,16 +216,31 @@ async fn dmarc_pct(resolver: &MessageAuthenticator, domain: &str) -> Option<u32>
     let labels: Vec<&str> = domain.trim_end_matches('.').split('.').collect();
     for start in 0..labels.len().saturating_sub(1) {
         let name = format!("_dmarc.{}.", labels[start..].join("."));
-        let Ok(lookup) = resolver.resolver().txt_lookup(name).await else { continue };
-        for txt in lookup.answers() {
-            let text = txt.to_string();
-            if !text.trim_start().to_ascii_lowercase().starts_with("v=dmarc1") {
-                continue;
-            }
-            return Some(parse_pct(&text).unwrap_or(100));
+        let Ok(texts) = records_at(resolver, &name, RecordType::TXT).await else { continue };
+        if let Some(text) = texts.iter().find(|t| t.trim_start().to_ascii_lowercase().starts_with("v=dmarc1")) {
+            return Some(parse_pct(text).unwrap_or(100));
         }
     }
     None
+}
+
+/// The records of `kind` (TXT or MX) at `name` as text: a TXT record's strings joined (a long record is
+/// split into 255-byte strings), an MX as "preference exchange.". None found is an empty list.
+pub(crate) async fn records_at(resolver: &MessageAuthenticator, name: &str, kind: RecordType) -> Result<Vec<String>, String> {
+    let lookup = match resolver.resolver().lookup(name, kind).await {
+        Ok(l) => l,
+        Err(e) if e.is_no_records_found() => return Ok(Vec::new()),
+        Err(e) => return Err(e.to_string()),
+    };
+    Ok(lookup
+        .answers()
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::TXT(txt) => Some(txt.txt_data.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect::<String>()),
+            RData::MX(mx) => Some(format!("{} {}", mx.preference, mx.exchange)),
+            _ => None,
+        })
+        .collect())
 }
 
 fn parse_pct(record: &str) -> Option<u32> {

@@ -238,6 +238,16 @@ enum DomainCommand {
     List,
     #[command(alias = "delete")]
     Del { name: String },
+    /// The DNS records to publish for a local domain (MX, SPF, DKIM with its selectors, DMARC) and whether
+    /// each is published, asked of the server's resolver (outbound.dns_server). Makes the DKIM keys if needed.
+    Dns {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// New DKIM keys for a local domain (new selectors): publish their records, then keep the old ones a
+    /// few days for mail still travelling
+    DkimRotate { name: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -581,6 +591,24 @@ fn domain(store: &Store, command: DomainCommand) -> Result<()> {
         DomainCommand::Del { name } => {
             directory.delete_domain(&name)?;
             println!("local domain {name} removed");
+        }
+        DomainCommand::Dns { name, json } => {
+            let settings = settings::load(store)?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let authenticator = crate::auth::Authenticator::default();
+            let records = runtime.block_on(crate::auth::records::check(store, &settings, &authenticator, &name))?;
+            output::dns_records(&records, json)?;
+        }
+        DomainCommand::DkimRotate { name } => {
+            let domain = crate::names::validate_domain(&name).map_err(|m| anyhow::anyhow!(m))?;
+            if !directory.domains()?.contains(&domain) {
+                bail!("{domain} is not a local domain");
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let keys = runtime.block_on(crate::auth::dkim::rotate(store, &domain))?;
+            for key in keys {
+                println!("new key {} ({}): publish {} TXT \"{}\"", key.selector, key.algorithm_name(), key.record_name(), key.record());
+            }
         }
     }
     Ok(())

@@ -234,3 +234,20 @@ fn bytes_text(n: u64) -> String {
         _ => format!("{:.2} GB", n as f64 / 1_073_741_824.0),
     }
 }
+
+/// `domain dns`: one line per record, what to publish and whether it is.
+pub fn dns_records(records: &[crate::auth::records::DnsRecord], json_out: bool) -> Result<()> {
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(records)?);
+        return Ok(());
+    }
+    println!("{:<5} {:<44} {:<10} VALUE", "TYPE", "NAME", "STATUS");
+    for r in records {
+        let value = if r.record_type == "TXT" { format!("\"{}\"", r.value) } else { r.value.clone() };
+        println!("{:<5} {:<44} {:<10} {value}", r.record_type, r.name, r.status);
+        for found in &r.found {
+            println!("{:<5} {:<44} {:<10} now: {found}", "", "", "");
+        }
+    }
+    Ok(())
+}

@@ -557,6 +557,32 @@ impl Session {
         Some((out, spam))
     }
 
+    /// DKIM-signs mail from a logged-in user or a trusted network that leaves this server, when its From:
+    /// domain is local (the domain's keys are made the first time: [`crate::auth::dkim`]).
+    async fn sign_own(&mut self, recipients: &[Recipient], body: Vec<u8>) -> Vec<u8> {
+        let leaves = recipients.iter().any(|r| !matches!(r, Recipient::Local { .. }));
+        if !leaves || !self.may_relay() {
+            return body;
+        }
+        let Some(domain) = crate::auth::dkim::from_domain(&body) else { return body };
+        let d = domain.clone();
+        let local = self.ctx.shared.store.read_async(move |c| Ok(c.query_row("SELECT EXISTS (SELECT 1 FROM domains WHERE name = ?1)", [d], |r| r.get::<_, bool>(0))?)).await;
+        if !matches!(local, Ok(true)) {
+            return body;
+        }
+        let keys = match crate::auth::dkim::ensure(&self.ctx.shared.store, &domain).await {
+            Ok(keys) => keys,
+            Err(e) => {
+                tracing::error!(target: "mail", %domain, error = %e, "no DKIM key: the message leaves unsigned");
+                return body;
+            }
+        };
+        let signatures = crate::auth::dkim::sign(&keys, &body);
+        let mut out = signatures.into_bytes();
+        out.extend_from_slice(&body);
+        out
+    }
+
     /// Stamps and delivers the message; the 250 goes out only after the durable commit.
     async fn finish(&mut self, body: Vec<u8>) {
         let Some(tx) = self.tx.take() else { return };
@@ -566,6 +592,7 @@ impl Session {
             return;
         }
         let Some((body, spam)) = self.check_sender(&tx.sender, body).await else { return };
+        let body = self.sign_own(&tx.recipients, body).await;
         let id = message_id();
         let protocol = match (self.ctx.tls_active, self.auth_user.is_some()) {
             (false, false) => "ESMTP",

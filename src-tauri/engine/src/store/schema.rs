@@ -313,6 +313,22 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX queue_recipients_message ON queue_recipients(queue_id, state);
     "#,
+    // 17: DKIM keys of the local domains (auth::dkim): the current one per domain and algorithm, and the
+    // retired ones (their records may still be published while signed mail travels).
+    r#"
+    CREATE TABLE dkim_keys (
+        id          INTEGER PRIMARY KEY,
+        domain      TEXT NOT NULL,
+        selector    TEXT NOT NULL,
+        algorithm   TEXT NOT NULL CHECK (algorithm IN ('rsa', 'ed25519')),
+        public_key  TEXT NOT NULL,
+        private_key BLOB NOT NULL,
+        created_at  INTEGER NOT NULL,
+        retired_at  INTEGER
+    );
+    CREATE UNIQUE INDEX dkim_keys_selector ON dkim_keys(domain, selector);
+    CREATE UNIQUE INDEX dkim_keys_current ON dkim_keys(domain, algorithm) WHERE retired_at IS NULL;
+    "#,
 ];
 
 /// Applies every migration the database has not seen yet.
