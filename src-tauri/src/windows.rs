@@ -24,6 +24,7 @@ pub enum WindowName {
     Messagestore,
     Recyclebin,
     Lanforward,
+    Spamfilter,
 }
 
 impl WindowName {
@@ -46,6 +47,7 @@ impl WindowName {
             WindowName::Messagestore => ("messagestore", "Message Store", 900.0, 700.0),
             WindowName::Recyclebin => ("recyclebin", "Recycle Bin", 980.0, 600.0),
             WindowName::Lanforward => ("lanforward", "LAN Forwarding", 900.0, 620.0),
+            WindowName::Spamfilter => ("spamfilter", "Spam Filter", 720.0, 520.0),
         }
     }
 }

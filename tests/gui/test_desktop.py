@@ -814,3 +814,19 @@ def test_the_dns_records_page_lists_what_to_publish_and_new_dkim_keys_change_the
     selectors = _sql(desktop, "SELECT count(*) FROM dkim_keys WHERE domain = 'office.test' AND retired_at IS NULL")
     assert selectors == "2", selectors
     assert _sql(desktop, "SELECT count(*) FROM dkim_keys WHERE domain = 'office.test'") == "4"
+
+
+def test_spam_filter_window_switches_checks_and_the_dmarc_refusal(desktop):
+    desktop.open_window("#btn-open-spamfilter", "spamfilter")
+    wait_until(lambda: desktop.driver.execute_script("return document.querySelector('#spam-dmarc-reject').checked"), what="the settings read")
+    desktop.click("#spam-dmarc-reject")
+    desktop.click("#spam-arc")
+    desktop.screenshot("spam-filter")
+    desktop.click("#btn-apply")
+    wait_until(lambda: "Saved" in desktop.text(".strips"), what="saved")
+    assert postroomd(desktop.data_dir, "settings", "get", "spam.dmarc_reject").strip() == "false"
+    assert postroomd(desktop.data_dir, "settings", "get", "spam.arc").strip() == "false"
+    assert postroomd(desktop.data_dir, "settings", "get", "spam.spf").strip() == "true"
+    # Without DMARC there is no policy to obey: its switch cannot be set.
+    desktop.click("#spam-dmarc")
+    assert desktop.driver.execute_script("return document.querySelector('#spam-dmarc-reject').disabled")

@@ -38,13 +38,14 @@ import type { ScriptTestRequest } from "./bindings/ScriptTestRequest";
 import type { ScriptTestResult } from "./bindings/ScriptTestResult";
 import type { ServiceView } from "./bindings/ServiceView";
 import type { SmtpView } from "./bindings/SmtpView";
+import type { SpamSettings } from "./bindings/SpamSettings";
 import type { UserDetail } from "./bindings/UserDetail";
 import type { UserForm } from "./bindings/UserForm";
 import type { UserSummary } from "./bindings/UserSummary";
 
 /** Every window the app opens (`WindowName` in src-tauri/src/windows.rs). */
-export type WindowName = "main" | "services" | "users" | "domains" | "certificate" | "smtp" | "queue" | "bans" | "diagnostics" | "geoip" | "geoimport" | "bandwidth" | "bandwidthscript" | "messagestore" | "recyclebin" | "lanforward";
-export const WINDOW_NAMES: readonly WindowName[] = ["main", "services", "users", "domains", "certificate", "smtp", "queue", "bans", "diagnostics", "geoip", "geoimport", "bandwidth", "bandwidthscript", "messagestore", "recyclebin", "lanforward"];
+export type WindowName = "main" | "services" | "users" | "domains" | "certificate" | "smtp" | "queue" | "bans" | "diagnostics" | "geoip" | "geoimport" | "bandwidth" | "bandwidthscript" | "messagestore" | "recyclebin" | "lanforward" | "spamfilter";
+export const WINDOW_NAMES: readonly WindowName[] = ["main", "services", "users", "domains", "certificate", "smtp", "queue", "bans", "diagnostics", "geoip", "geoimport", "bandwidth", "bandwidthscript", "messagestore", "recyclebin", "lanforward", "spamfilter"];
 
 /** The desktop shell's commands; each rejects with an `ApiError`. */
 export const commands = {
@@ -285,6 +286,14 @@ export const commands = {
    * Saves the outbound settings (a null password keeps the stored one, "" removes it); `invalid` with fields `outbound.smart_host`, `outbound.retry_minutes`, …
    */
   saveOutboundSettings: (outbound: OutboundForm): Promise<void> => call<void>("save_outbound_settings", { outbound }),
+  /**
+   * Settings → Spam Filter: the checks run on strangers' mail and what DMARC's p=reject leads to.
+   */
+  getSpamSettings: (): Promise<SpamSettings> => call<SpamSettings>("get_spam_settings"),
+  /**
+   * Saves the Spam Filter window's checks.
+   */
+  saveSpamSettings: (spam: SpamSettings): Promise<void> => call<void>("save_spam_settings", { spam }),
   /**
    * Every user, sorted by name, with aliases, message count and mailbox size.
    */

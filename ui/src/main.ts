@@ -9,6 +9,7 @@ import { mountGeoImport } from "./windows/geoimport";
 import { mountGeoIp } from "./windows/geoip";
 import { mountLogView } from "./windows/logview";
 import { mountLanForward } from "./windows/lanforward";
+import { mountSpamFilter } from "./windows/spamfilter";
 import { mountMain } from "./windows/main";
 import { mountMessageStore } from "./windows/messagestore";
 import { mountRecycleBin } from "./windows/recyclebin";
@@ -39,6 +40,7 @@ const routes: Record<WindowName | "logview", Mount> = {
   messagestore: mountMessageStore,
   recyclebin: mountRecycleBin,
   lanforward: mountLanForward,
+  spamfilter: mountSpamFilter,
 };
 
 const app = document.getElementById("app")!;

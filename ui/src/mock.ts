@@ -45,6 +45,7 @@ let services: ServiceView[] = defaults.map(([id, port, tls_mode]) => ({
   id, name: names[id][0], protocol: names[id][1], enabled: id !== "pop3", bind_address: "0.0.0.0", port, tls_mode, bandwidth: mockThrottle(id),
 }));
 let paused = demo === "paused";
+let spam = { spf: true, dkim: true, dmarc: true, arc: true, dmarc_reject: true };
 const failedId: ServiceId | null = demo === "failed" ? "smtp" : null;
 
 let nextId = 1;
@@ -182,6 +183,8 @@ const handlers: Record<string, (a: any) => unknown> = {
     { kind: "dmarc", name: `_dmarc.${a.name}.`, record_type: "TXT", value: `v=DMARC1; p=none; rua=mailto:postmaster@${a.name}`, status: "missing", found: [] },
   ],
   rotate_dkim: () => undefined,
+  get_spam_settings: () => structuredClone(spam),
+  save_spam_settings: (a: { spam: typeof spam }) => void (spam = structuredClone(a.spam)),
   add_domain: (a: { name: string }) => {
     if (!domains.includes(a.name)) domains.push(a.name);
     return a.name;

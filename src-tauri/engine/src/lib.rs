@@ -78,6 +78,7 @@ mod export_bindings {
         crate::settings::MessageStoreSettings::export_all_to(&out).unwrap();
         crate::forward::LanRule::export_all_to(&out).unwrap();
         crate::auth::records::DnsRecord::export_all_to(&out).unwrap();
+        crate::settings::SpamSettings::export_all_to(&out).unwrap();
         crate::users::ForwardingChange::export_all_to(&out).unwrap();
         crate::settings::RelaySettings::export_all_to(&out).unwrap();
         assert!(out.join("Overview.ts").exists());

@@ -60,6 +60,8 @@ tauri::generate_handler![
     smtp::save_smtp_settings,
     smtp::get_outbound_settings,
     smtp::save_outbound_settings,
+    smtp::get_spam_settings,
+    smtp::save_spam_settings,
     users::list_users,
     users::get_user,
     users::create_user,

@@ -25,3 +25,19 @@ pub fn get_outbound_settings(engine: State<'_, Engine>) -> OutboundView {
 pub async fn save_outbound_settings(engine: State<'_, Engine>, outbound: OutboundForm) -> ApiResult<()> {
     super::blocking(engine, move |e| e.save_outbound_settings(outbound)).await
 }
+
+/// Settings → Spam Filter: the checks run on strangers' mail and what DMARC's p=reject leads to.
+#[tauri::command]
+pub async fn get_spam_settings(engine: State<'_, Engine>) -> ApiResult<postroom_engine::settings::SpamSettings> {
+    super::blocking(engine, |e| Ok(e.settings().spam.clone())).await
+}
+
+/// Saves the Spam Filter window's checks.
+#[tauri::command]
+pub async fn save_spam_settings(engine: State<'_, Engine>, spam: postroom_engine::settings::SpamSettings) -> ApiResult<()> {
+    super::blocking(engine, move |e| e.update_settings(move |s| {
+        s.spam = spam;
+        Ok(())
+    }))
+    .await
+}

@@ -92,6 +92,7 @@ export function mountMain(app: HTMLElement): () => void {
         windowButton("Message Store…", "messagestore"),
         windowButton("Recycle Bin…", "recyclebin"),
         windowButton("LAN Forwarding…", "lanforward"),
+        windowButton("Spam Filter…", "spamfilter"),
         windowButton("Diagnostics…", "diagnostics"),
         windowButton("Queue…", "queue"),
         windowButton("Bans…", "bans"),

@@ -1,0 +1,81 @@
+/**
+ * Settings → Spam Filter: the sender checks run at SMTP time on mail from strangers (never on logged-in
+ * users or the SMTP window's trusted networks) — SPF, DKIM, DMARC, ARC — and whether DMARC's p=reject is
+ * obeyed with a refusal before the 250 or only marks the message as spam. Every message checked carries
+ * the results in its Authentication-Results header and in postroom.log.
+ */
+import { api, errorText } from "../api";
+import type { SpamSettings } from "../bindings/SpamSettings";
+import { frame, h } from "../widgets/dom";
+import { checkRow, grid, group, input } from "../widgets/form";
+import { SettingsWindow } from "../widgets/settings-window";
+
+export function mountSpamFilter(app: HTMLElement): () => void {
+  const f = frame("Spam Filter", "spamfilter-window");
+  const box = (id: string) => input(id, { type: "checkbox" });
+  const spf = box("spam-spf");
+  const dkim = box("spam-dkim");
+  const dmarc = box("spam-dmarc");
+  const arc = box("spam-arc");
+  const reject = box("spam-dmarc-reject");
+
+  const read = (): SpamSettings => ({ spf: spf.checked, dkim: dkim.checked, dmarc: dmarc.checked, arc: arc.checked, dmarc_reject: reject.checked });
+  const fill = (s: SpamSettings) => {
+    spf.checked = s.spf;
+    dkim.checked = s.dkim;
+    dmarc.checked = s.dmarc;
+    arc.checked = s.arc;
+    reject.checked = s.dmarc_reject;
+    reject.disabled = !s.dmarc;
+  };
+  dmarc.addEventListener("change", () => (reject.disabled = !dmarc.checked));
+
+  const sw: SettingsWindow = new SettingsWindow({
+    frame: f,
+    formId: "spamfilter-form",
+    save: async () => api.saveSpamSettings(read()),
+    applied: async () => {
+      fill(await api.getSpamSettings());
+      sw.strip.info("Saved. The next message is checked this way.");
+    },
+  });
+
+  sw.form.append(
+    h(
+      "p",
+      { class: "explain" },
+      "These checks run while a stranger's server is still connected, so mail can be refused instead of bounced later. Logged-in users and the trusted networks of the SMTP window are not checked: list your own backup mail server there.",
+    ),
+    group(
+      "Sender authentication",
+      grid(
+        checkRow("SPF: the sending server is allowed to send for the HELO name and the MAIL FROM domain", spf),
+        checkRow("DKIM: the message's signatures verify against the signing domain's keys", dkim),
+        checkRow("DMARC: SPF or DKIM aligns with the From: address, as the From: domain's policy asks", dmarc),
+        checkRow("ARC: the chain of a message forwarded by a mailing list or another server verifies", arc),
+      ),
+    ),
+    group(
+      "DMARC policy",
+      grid(
+        checkRow(
+          "Refuse mail failing DMARC when its domain publishes p=reject",
+          reject,
+          "Refused with 550 5.7.1 before the message is accepted; the sender's server tells the sender. Off: such mail is delivered marked as spam. p=quarantine always marks it as spam.",
+        ),
+      ),
+    ),
+  );
+  f.body.append(sw.form);
+  app.replaceChildren(f.root);
+
+  void (async () => {
+    try {
+      fill(await api.getSpamSettings());
+      sw.ready();
+    } catch (e) {
+      sw.strip.error(`Cannot read the spam filter settings: ${errorText(e)}`);
+    }
+  })();
+  return () => sw.stop();
+}
