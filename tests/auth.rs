@@ -69,8 +69,14 @@ impl Office {
 
     /// The header of alice's newest message.
     fn newest_header(&self) -> String {
-        let hex = sql(&self.dir, "SELECT hex(b.data) FROM messages m JOIN blobs b ON b.id = m.blob_id ORDER BY m.id DESC LIMIT 1");
-        let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+        // Bodies over 64 KiB are files named by their SHA-256 in blobs/.
+        let row = sql(&self.dir, "SELECT coalesce(hex(b.data), ''), b.sha256 FROM messages m JOIN blobs b ON b.id = m.blob_id ORDER BY m.id DESC LIMIT 1");
+        let (hex, sha) = row.split_once('|').unwrap();
+        let bytes: Vec<u8> = if hex.is_empty() {
+            std::fs::read(self.dir.join("blobs").join(sha)).unwrap()
+        } else {
+            (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+        };
         let text = String::from_utf8(bytes).unwrap();
         text.split("\r\n\r\n").next().unwrap().to_string()
     }
@@ -116,6 +122,8 @@ fn spf_and_dmarc_pass_fail_and_softfail_decide_at_smtp_time() {
     let ours = results(&header);
     assert!(ours.contains("spf=pass") && ours.contains("smtp.mailfrom=bob@pass.example") && ours.contains("dmarc=pass header.from=pass.example"), "{ours}");
     assert_eq!(header.matches("Authentication-Results:").count(), 1, "the forged field is gone:\n{header}");
+    // The content filter's verdict: the only rule that fired is the missing Date.
+    assert!(header.contains("X-Spam-Score: 1\r\nX-Spam-Status: No, score=1 required=5 tests=MISSING_DATE(1)\r\n"), "{header}");
     assert!(!header.contains("bank.example"), "{header}");
 
     // SPF fail and DMARC p=reject: refused before the 250, nothing stored.
@@ -130,6 +138,7 @@ fn spf_and_dmarc_pass_fail_and_softfail_decide_at_smtp_time() {
     assert!(ours.contains("spf=softfail") && ours.contains("dmarc=fail") && ours.contains("policy.dmarc=quarantine"), "{ours}");
     assert_eq!(sql(&office.dir, "SELECT spam FROM messages ORDER BY id DESC LIMIT 1"), "1");
     assert_eq!(sql(&office.dir, "SELECT count(*) FROM messages WHERE spam = 1"), "1", "only the quarantined one is spam");
+    assert!(office.newest_header().contains("X-Spam-Status: Yes, score=5 required=5 tests=SPF_SOFTFAIL(1),DMARC_FAIL(3),MISSING_DATE(1)\r\nX-Spam-Flag: YES\r\n"), "{}", office.newest_header());
 
     // p=reject with pct=0 (RFC 7489 6.6.4): no failing message is in the sample, so each gets the next
     // weaker policy, quarantine.
@@ -259,4 +268,44 @@ fn the_offices_own_mail_is_signed_with_both_keys_and_dkimpy_verifies_each() {
     let names: Vec<String> = after.as_array().unwrap().iter().filter(|r| r["kind"] == "dkim").map(|r| r["name"].as_str().unwrap().to_string()).collect();
     assert_eq!(names.len(), 2);
     assert!(names.iter().all(|n| !before.contains(n)), "{before:?} -> {names:?}");
+}
+
+#[test]
+fn five_thousand_signatures_from_a_stranger_cost_ten_checks() {
+    let dns = common::dns::serve(vec![("pass.example.", txt("v=spf1 ip4:127.0.0.1 -all"))]);
+    let office = office(dns);
+    // Each signature names its own domain and body length: verifying them all would mean 5,000 DNS
+    // lookups and 5,000 hashes of the body.
+    let mut m = String::new();
+    for i in 0..5000 {
+        m.push_str(&format!("DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=x{i}.example; s=s; h=from; l={i}; bh=YWJj; b=YWJj\r\n"));
+    }
+    m.push_str(&message("bob@pass.example", "many"));
+    m.push_str(&"x".repeat(76).repeat(600).chars().collect::<Vec<_>>().chunks(76).map(|c| c.iter().collect::<String>() + "\r\n").collect::<String>());
+    assert_eq!(office.send("client.pass.example", "bob@pass.example", &m), "250");
+    let ours = results(&office.newest_header());
+    assert_eq!(ours.matches("dkim=").count(), 10, "{ours}");
+    assert!(ours.contains("spf=pass"), "the other checks still ran: {ours}");
+}
+
+
+#[test]
+fn gtube_is_refused_before_the_250_and_spam_test_scores_a_file() {
+    let dns = common::dns::serve(vec![("pass.example.", txt("v=spf1 ip4:127.0.0.1 -all"))]);
+    let office = office(dns);
+    let gtube = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
+    let spam = format!("{}{gtube}\r\n", message("bob@pass.example", "gtube"));
+    let reply = office.send("client.pass.example", "bob@pass.example", &spam);
+    assert!(reply.starts_with("550 5.7.1 message refused as spam (score 1001: GTUBE(1000),MISSING_DATE(1))"), "{reply}");
+    assert_eq!(sql(&office.dir, "SELECT count(*) FROM messages"), "0");
+
+    // The same message as a file, with LF line ends as mail programs save them; exit 1 means spam.
+    let file = office.dir.join("gtube.eml");
+    std::fs::write(&file, spam.replace("\r\n", "\n")).unwrap();
+    let out = run(&office.dir, &["spam", "test", file.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "score 1001 (refused; spam from 5, refused from 15): GTUBE(1000),MISSING_DATE(1)");
+    std::fs::write(&file, message("bob@pass.example", "fine").replace("Message-ID", "Date: Fri, 4 Dec 2026 10:00:00 +0000\r\nMessage-ID")).unwrap();
+    let out = run(&office.dir, &["spam", "test", file.to_str().unwrap()], "");
+    assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).trim().to_string()), (Some(0), "score 0 (not spam; spam from 5, refused from 15): none".to_string()));
 }

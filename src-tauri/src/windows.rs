@@ -47,7 +47,7 @@ impl WindowName {
             WindowName::Messagestore => ("messagestore", "Message Store", 900.0, 700.0),
             WindowName::Recyclebin => ("recyclebin", "Recycle Bin", 980.0, 600.0),
             WindowName::Lanforward => ("lanforward", "LAN Forwarding", 900.0, 620.0),
-            WindowName::Spamfilter => ("spamfilter", "Spam Filter", 720.0, 520.0),
+            WindowName::Spamfilter => ("spamfilter", "Spam Filter", 740.0, 680.0),
         }
     }
 }

@@ -821,9 +821,16 @@ def test_spam_filter_window_switches_checks_and_the_dmarc_refusal(desktop):
     wait_until(lambda: desktop.driver.execute_script("return document.querySelector('#spam-dmarc-reject').checked"), what="the settings read")
     desktop.click("#spam-dmarc-reject")
     desktop.click("#spam-arc")
+    # Refusing below the marking score makes no sense: refused next to the field, nothing saved.
+    desktop.type("#spam-refuse-score", "3")
+    desktop.click("#btn-apply")
+    wait_until(lambda: "above the score that marks spam" in desktop.text("#spam-refuse-score-error"), what="the refusal")
+    assert postroomd(desktop.data_dir, "settings", "get", "spam.refuse_score").strip() == "15"
+    desktop.type("#spam-refuse-score", "20")
     desktop.screenshot("spam-filter")
     desktop.click("#btn-apply")
     wait_until(lambda: "Saved" in desktop.text(".strips"), what="saved")
+    assert postroomd(desktop.data_dir, "settings", "get", "spam.refuse_score").strip() == "20"
     assert postroomd(desktop.data_dir, "settings", "get", "spam.dmarc_reject").strip() == "false"
     assert postroomd(desktop.data_dir, "settings", "get", "spam.arc").strip() == "false"
     assert postroomd(desktop.data_dir, "settings", "get", "spam.spf").strip() == "true"

@@ -24,6 +24,7 @@ pub mod queue;
 pub mod recent;
 pub mod settings;
 pub mod smtp;
+pub mod spam;
 pub mod status;
 pub mod store;
 pub mod time_text;

@@ -21,4 +21,17 @@ arc: boolean,
  * Refuse (550 5.7.1, before the 250) mail failing DMARC whose domain says p=reject. Off: such mail is
  * marked as spam instead.
  */
-dmarc_reject: boolean, };
+dmarc_reject: boolean, 
+/**
+ * The content filter's rules (spam::score): GTUBE, header anomalies, programs attached, and the
+ * authentication results above.
+ */
+content: boolean, 
+/**
+ * From this score a message is marked as spam (X-Spam-Flag, the spam mark); 0: never.
+ */
+mark_score: number, 
+/**
+ * From this score a message is refused with 550 5.7.1 before the 250; 0: never.
+ */
+refuse_score: number, };

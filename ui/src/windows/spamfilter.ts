@@ -7,7 +7,7 @@
 import { api, errorText } from "../api";
 import type { SpamSettings } from "../bindings/SpamSettings";
 import { frame, h } from "../widgets/dom";
-import { checkRow, grid, group, input } from "../widgets/form";
+import { checkRow, grid, group, input, row, whole } from "../widgets/form";
 import { SettingsWindow } from "../widgets/settings-window";
 
 export function mountSpamFilter(app: HTMLElement): () => void {
@@ -18,8 +18,14 @@ export function mountSpamFilter(app: HTMLElement): () => void {
   const dmarc = box("spam-dmarc");
   const arc = box("spam-arc");
   const reject = box("spam-dmarc-reject");
+  const content = box("spam-content");
+  const markScore = input("spam-mark-score", { class: "w-short num", inputmode: "numeric" });
+  const refuseScore = input("spam-refuse-score", { class: "w-short num", inputmode: "numeric" });
 
-  const read = (): SpamSettings => ({ spf: spf.checked, dkim: dkim.checked, dmarc: dmarc.checked, arc: arc.checked, dmarc_reject: reject.checked });
+  const read = (): SpamSettings => ({
+    spf: spf.checked, dkim: dkim.checked, dmarc: dmarc.checked, arc: arc.checked, dmarc_reject: reject.checked,
+    content: content.checked, mark_score: Number(markScore.value.trim()), refuse_score: Number(refuseScore.value.trim()),
+  });
   const fill = (s: SpamSettings) => {
     spf.checked = s.spf;
     dkim.checked = s.dkim;
@@ -27,18 +33,32 @@ export function mountSpamFilter(app: HTMLElement): () => void {
     arc.checked = s.arc;
     reject.checked = s.dmarc_reject;
     reject.disabled = !s.dmarc;
+    content.checked = s.content;
+    markScore.value = String(s.mark_score);
+    refuseScore.value = String(s.refuse_score);
   };
   dmarc.addEventListener("change", () => (reject.disabled = !dmarc.checked));
 
   const sw: SettingsWindow = new SettingsWindow({
     frame: f,
     formId: "spamfilter-form",
+    check: () => {
+      const m = new Map<string, string>();
+      for (const [key, el] of [["spam.mark_score", markScore], ["spam.refuse_score", refuseScore]] as const) {
+        const v = whole(el.value, 0, 10000);
+        if (typeof v === "string") m.set(key, v);
+      }
+      return m;
+    },
     save: async () => api.saveSpamSettings(read()),
     applied: async () => {
       fill(await api.getSpamSettings());
       sw.strip.info("Saved. The next message is checked this way.");
     },
   });
+
+  sw.errors.register("spam.mark_score", markScore);
+  sw.errors.register("spam.refuse_score", refuseScore);
 
   sw.form.append(
     h(
@@ -63,6 +83,14 @@ export function mountSpamFilter(app: HTMLElement): () => void {
           reject,
           "Refused with 550 5.7.1 before the message is accepted; the sender's server tells the sender. Off: such mail is delivered marked as spam. p=quarantine always marks it as spam.",
         ),
+      ),
+    ),
+    group(
+      "Content filter",
+      grid(
+        checkRow("Score each message", content, "Points for failed SPF (3), DMARC (3) or DKIM (1), a missing Date or Message-ID (1 each) or From (3), a subject in capitals (1), a program attached (5), the GTUBE test string (1000). The score and the rules are in the message's X-Spam-Status header and in postroom.log."),
+        row("Mark as spam from:", markScore, [h("span", { class: "unit" }, "points (0: never)")], "The message is delivered with X-Spam-Flag: YES and the spam mark (the prune rules' Spam column)."),
+        row("Refuse from:", refuseScore, [h("span", { class: "unit" }, "points (0: never)")], "Refused with 550 5.7.1 while the sender is connected: never accepted and bounced later."),
       ),
     ),
   );

@@ -51,6 +51,16 @@ pub enum Decision {
     Reject(String),
 }
 
+/// What sender authentication found, as the content filter scores it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthFacts {
+    /// "pass", "fail", "softfail", ... of the MAIL FROM; None when not checked.
+    pub spf: Option<String>,
+    /// A DKIM signature was there and did not verify.
+    pub dkim_bad: bool,
+    pub dmarc_failed: bool,
+}
+
 /// The checks' results for one message.
 #[derive(Debug, Clone)]
 pub struct Checked {
@@ -59,6 +69,7 @@ pub struct Checked {
     pub decision: Decision,
     /// `spf=pass dkim=pass dmarc=pass`, for the log.
     pub summary: String,
+    pub facts: AuthFacts,
 }
 
 /// Shared by every SMTP session: the resolver (made again when `outbound.dns_server` changes) and the caches.
@@ -127,6 +138,7 @@ impl Authenticator {
         }
         let mut results = AuthenticationResults::new(server_name);
         let mut summary = Vec::new();
+        let mut facts = AuthFacts::default();
         // SPF: the HELO name, then the MAIL FROM (the null sender's identity is the HELO name, RFC 7208 2.4).
         let (spf_helo, spf_from) = if spam.spf || spam.dmarc {
             let helo_out = resolver.verify_spf(params!(SpfParameters::verify_ehlo(who.ip, helo, server_name))).await;
@@ -143,6 +155,7 @@ impl Authenticator {
             if let (Some(h), Some(f)) = (&spf_helo, &spf_from) {
                 results = results.with_spf_ehlo_result(h, who.ip, helo).with_spf_mailfrom_result(f, who.ip, who.sender, helo);
                 summary.push(format!("spf={}", spf_word(f.result())));
+                facts.spf = Some(spf_word(f.result()).to_string());
             }
         }
         let dkim = if spam.dkim || spam.dmarc { resolver.verify_dkim(params!(&parsed)).await } else { Vec::new() };
@@ -151,6 +164,7 @@ impl Authenticator {
             results = results.with_dkim_results(&dkim, header_from);
             let word = if dkim.is_empty() { "none" } else if dkim.iter().any(|d| d.result() == &DkimResult::Pass) { "pass" } else { dkim_word(dkim[0].result()) };
             summary.push(format!("dkim={word}"));
+            facts.dkim_bad = !dkim.is_empty() && word != "pass" && dkim.iter().any(|d| matches!(d.result(), DkimResult::Fail(_) | DkimResult::Neutral(_)));
         }
         if spam.arc && !parsed.as_headers.is_empty() {
             let arc = resolver.verify_arc(params!(&parsed)).await;
@@ -167,6 +181,7 @@ impl Authenticator {
                 results = results.with_dmarc_result(&dmarc);
                 let failed = matches!(dmarc.result(), DmarcResult::Fail(_));
                 summary.push(format!("dmarc={}", if failed { "fail" } else { dmarc_word(&dmarc.result()) }));
+                facts.dmarc_failed = failed;
                 if failed {
                     let policy = sampled(resolver, dmarc.domain(), dmarc.policy()).await;
                     decision = match policy {
@@ -180,14 +195,14 @@ impl Authenticator {
                 }
             }
         }
-        Checked { header: field(&results), decision, summary: summary.join(" ") }
+        Checked { header: field(&results), decision, summary: summary.join(" "), facts }
     }
 }
 
 /// The header when nothing could be checked (RFC 8601 2.2: "none" with a reason).
 fn unchecked(server_name: &str, why: &str) -> Checked {
     let reason = why.replace(['(', ')', '\r', '\n'], " ");
-    Checked { header: format!("Authentication-Results: {server_name}; none ({reason})\r\n"), decision: Decision::Accept, summary: format!("not checked: {why}") }
+    Checked { header: format!("Authentication-Results: {server_name}; none ({reason})\r\n"), decision: Decision::Accept, summary: format!("not checked: {why}"), facts: AuthFacts::default() }
 }
 
 fn field(results: &AuthenticationResults<'_>) -> String {
@@ -286,13 +301,16 @@ pub fn bound_signatures(message: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Removes `Authentication-Results:` fields that claim `server_name` as their author (RFC 8601 5): only we
-/// may write those, and a forged one could make a mail program trust a message. Returns the message as is
-/// when it has none.
+/// Removes the fields only this server may write: `Authentication-Results:` claiming `server_name` as their
+/// author (RFC 8601 5) and the content filter's `X-Spam-Score/Status/Flag:` — a forged one could make a mail
+/// program trust a message, or its filter let it through. Returns the message as is when it has none.
 pub fn strip_forged_results(message: Vec<u8>, server_name: &str) -> Vec<u8> {
     let header_end = find_header_end(&message);
     let fields = header_fields(&message[..header_end]);
     let forged = |line: &[u8]| {
+        if [&b"x-spam-score:"[..], b"x-spam-status:", b"x-spam-flag:"].iter().any(|n| starts_with_ignore_case(line, n)) {
+            return true;
+        }
         let name = b"authentication-results:";
         if !starts_with_ignore_case(line, name) {
             return false;
@@ -404,7 +422,7 @@ mod tests {
 
     #[test]
     fn only_results_claiming_our_name_are_removed() {
-        let m = b"Authentication-Results: mail.office.test; spf=pass\r\n\tdkim=pass\r\nAuthentication-Results: mx.google.com; spf=pass\r\nSubject: x\r\n\r\nAuthentication-Results: mail.office.test; in the body\r\n".to_vec();
+        let m = b"Authentication-Results: mail.office.test; spf=pass\r\n\tdkim=pass\r\nX-Spam-Status: No, score=0\r\nAuthentication-Results: mx.google.com; spf=pass\r\nSubject: x\r\n\r\nAuthentication-Results: mail.office.test; in the body\r\n".to_vec();
         let out = String::from_utf8(strip_forged_results(m, "MAIL.office.test")).unwrap();
         assert_eq!(out, "Authentication-Results: mx.google.com; spf=pass\r\nSubject: x\r\n\r\nAuthentication-Results: mail.office.test; in the body\r\n");
     }

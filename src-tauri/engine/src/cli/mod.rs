@@ -46,6 +46,9 @@ enum Command {
     /// Manage local domains
     #[command(subcommand)]
     Domain(DomainCommand),
+    /// The spam filter
+    #[command(subcommand)]
+    Spam(SpamCommand),
     /// Read and change settings (keys like services.pop3.port)
     #[command(subcommand)]
     Settings(SettingsCommand),
@@ -251,6 +254,13 @@ enum DomainCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum SpamCommand {
+    /// Score a message file with the content filter's rules (sender authentication needs the connection,
+    /// so SPF, DKIM and DMARC are not part of it) and print the score with the rules that fired
+    Test { file: std::path::PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
 enum SettingsCommand {
     /// Every setting as `key = value`
     List(JsonFlag),
@@ -319,6 +329,7 @@ fn run(cli: Cli) -> Result<i32> {
             with_log_files(&root, &store, logging, || user(&store, c).map(|_| 0))
         }
         Command::Domain(c) => domain(&open_store(&root)?, c).map(|_| 0),
+        Command::Spam(SpamCommand::Test { file }) => spam_test(&open_store(&root)?, &file),
         Command::Settings(c) => settings_command(&open_store(&root)?, c).map(|_| 0),
         Command::Queue(c) => queue_command(&open_store(&root)?, c).map(|_| 0),
         Command::Bans(c) => bans_command(&open_store(&root)?, c).map(|_| 0),
@@ -612,6 +623,30 @@ fn domain(store: &Store, command: DomainCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `spam test FILE`: "score 1003 (spam from 5, refused from 15): GTUBE(1000),MISSING_DATE(1)"; exit 1 when
+/// the message would be marked or refused, as `spamassassin -e` does for scripts.
+fn spam_test(store: &Store, file: &std::path::Path) -> Result<i32> {
+    const LIMIT: u64 = 100 * 1024 * 1024;
+    let size = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?.len();
+    if size > LIMIT {
+        bail!("{} is larger than 100 MB", file.display());
+    }
+    let raw = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    // Files saved by mail programs often end lines with LF alone; the wire form is CRLF.
+    let message = if raw.windows(2).any(|w| w == b"\r\n") { raw } else { raw.split(|&b| b == b'\n').collect::<Vec<_>>().join(&b"\r\n"[..]) };
+    let spam = settings::load(store)?.spam;
+    let score = crate::spam::score(&message, &crate::auth::AuthFacts::default());
+    let verdict = if score.refused(&spam) {
+        "refused"
+    } else if score.is_spam(&spam) {
+        "spam"
+    } else {
+        "not spam"
+    };
+    println!("score {} ({verdict}; spam from {}, refused from {}): {}", score.points, spam.mark_score, spam.refuse_score, score.tests());
+    Ok(if verdict == "not spam" { 0 } else { 1 })
 }
 
 fn settings_command(store: &Store, command: SettingsCommand) -> Result<()> {

@@ -167,6 +167,7 @@ pub fn validate_change(settings: &Settings, previous: Option<&Settings>) -> ApiR
     settings.bandwidth.validate(&mut errors);
     settings.store.validate(&mut errors);
     settings.relay.validate(&mut errors);
+    settings.spam.validate(&mut errors);
     let tls = &settings.tls;
     match (tls.cert_file.is_empty(), tls.key_file.is_empty()) {
         (true, true) => {}

@@ -17,17 +17,40 @@ pub struct SpamSettings {
     /// Refuse (550 5.7.1, before the 250) mail failing DMARC whose domain says p=reject. Off: such mail is
     /// marked as spam instead.
     pub dmarc_reject: bool,
+    /// The content filter's rules (spam::score): GTUBE, header anomalies, programs attached, and the
+    /// authentication results above.
+    pub content: bool,
+    /// From this score a message is marked as spam (X-Spam-Flag, the spam mark); 0: never.
+    pub mark_score: u32,
+    /// From this score a message is refused with 550 5.7.1 before the 250; 0: never.
+    pub refuse_score: u32,
 }
 
 impl Default for SpamSettings {
     fn default() -> Self {
-        Self { spf: true, dkim: true, dmarc: true, arc: true, dmarc_reject: true }
+        Self { spf: true, dkim: true, dmarc: true, arc: true, dmarc_reject: true, content: true, mark_score: 5, refuse_score: 15 }
     }
 }
 
 impl SpamSettings {
+    pub fn validate(&self, errors: &mut Vec<crate::error::FieldError>) {
+        if self.mark_score > 10_000 {
+            errors.push(crate::error::FieldError::new("spam.mark_score", "between 0 (never) and 10000"));
+        }
+        if self.refuse_score > 10_000 {
+            errors.push(crate::error::FieldError::new("spam.refuse_score", "between 0 (never) and 10000"));
+        } else if self.refuse_score > 0 && self.mark_score > 0 && self.refuse_score <= self.mark_score {
+            errors.push(crate::error::FieldError::new("spam.refuse_score", "must be above the score that marks spam (or 0: never refuse)"));
+        }
+    }
+
     /// Whether any check needs the message's sender authenticated at all.
     pub fn any_authentication(&self) -> bool {
         self.spf || self.dkim || self.dmarc || self.arc
+    }
+
+    /// Whether strangers' mail is looked at at all.
+    pub fn any_check(&self) -> bool {
+        self.any_authentication() || self.content
     }
 }

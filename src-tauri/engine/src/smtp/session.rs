@@ -526,33 +526,58 @@ impl Session {
         }
     }
 
-    /// Sender authentication of a stranger's message (SPF, DKIM, DMARC, ARC: [`crate::auth`]): the message
-    /// with our `Authentication-Results:` on top and whether it is spam, or None when it was refused (the
-    /// reply is out). Logged-in users and trusted networks are not checked.
+    /// The checks of a stranger's message: sender authentication (SPF, DKIM, DMARC, ARC: [`crate::auth`])
+    /// and the content filter's score ([`crate::spam`]). Returns the message with our
+    /// `Authentication-Results:` and `X-Spam-*` fields on top and whether it is spam, or None when it was
+    /// refused (the reply is out). Logged-in users and trusted networks are not checked.
     async fn check_sender(&mut self, sender: &str, body: Vec<u8>) -> Option<(Vec<u8>, bool)> {
         let settings = self.ctx.settings.clone();
-        if self.may_relay() || !settings.spam.any_authentication() {
+        if self.may_relay() || !settings.spam.any_check() {
             return Some((body, false));
         }
         let server_name = settings.general.server_name.as_str();
-        let who = crate::auth::Inbound { ip: self.ctx.peer.ip(), helo: self.helo.as_deref().unwrap_or(""), sender };
-        let checked = self.ctx.shared.auth.check(&settings, server_name, &who, &body).await;
-        let spam = match &checked.decision {
-            crate::auth::Decision::Reject(why) => {
-                tracing::warn!(target: "security", peer = %self.ctx.peer, from = %sender, results = %checked.summary, "refused: {why}");
-                self.reply(Reply::new(550, "5.7.1", why.clone()));
+        let peer = self.ctx.peer;
+        let (mut header, mut spam, facts, mut summary) = if settings.spam.any_authentication() {
+            let who = crate::auth::Inbound { ip: peer.ip(), helo: self.helo.as_deref().unwrap_or(""), sender };
+            let checked = self.ctx.shared.auth.check(&settings, server_name, &who, &body).await;
+            let spam = match &checked.decision {
+                crate::auth::Decision::Reject(why) => {
+                    tracing::warn!(target: "security", %peer, from = %sender, results = %checked.summary, "refused: {why}");
+                    self.reply(Reply::new(550, "5.7.1", why.clone()));
+                    return None;
+                }
+                crate::auth::Decision::Spam(why) => {
+                    tracing::info!(target: "mail", %peer, from = %sender, results = %checked.summary, "marked as spam: {why}");
+                    true
+                }
+                crate::auth::Decision::Accept => false,
+            };
+            (checked.header, spam, checked.facts, checked.summary)
+        } else {
+            (String::new(), false, crate::auth::AuthFacts::default(), String::new())
+        };
+        let body = if settings.spam.content {
+            // A large message takes a while to search: off the session's thread.
+            let (body, score) = tokio::task::spawn_blocking(move || {
+                let score = crate::spam::score(&body, &facts);
+                (body, score)
+            })
+            .await
+            .ok()?;
+            summary = format!("{summary} score={} tests={}", score.points, score.tests()).trim().to_string();
+            if score.refused(&settings.spam) {
+                tracing::warn!(target: "security", %peer, from = %sender, results = %summary, "refused as spam");
+                self.reply(Reply::new(550, "5.7.1", format!("message refused as spam (score {}: {})", score.points, score.tests())));
                 return None;
             }
-            crate::auth::Decision::Spam(why) => {
-                tracing::info!(target: "mail", peer = %self.ctx.peer, from = %sender, results = %checked.summary, "marked as spam: {why}");
-                true
-            }
-            crate::auth::Decision::Accept => {
-                tracing::info!(target: "mail", peer = %self.ctx.peer, from = %sender, results = %checked.summary, "sender authentication");
-                false
-            }
+            spam |= score.is_spam(&settings.spam);
+            header.push_str(&score.header(&settings.spam));
+            body
+        } else {
+            body
         };
-        let mut out = checked.header.into_bytes();
+        tracing::info!(target: "mail", %peer, from = %sender, results = %summary, spam, "checked");
+        let mut out = header.into_bytes();
         out.extend_from_slice(&crate::auth::strip_forged_results(body, server_name));
         Some((out, spam))
     }
