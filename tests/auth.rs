@@ -35,12 +35,20 @@ struct Office {
 
 /// mail.office.test with alice, its DNS queries going to `dns`, and no trusted networks.
 fn office(dns: std::net::SocketAddr) -> Office {
+    office_with(dns, &[])
+}
+
+/// The same with more settings (`KEY VALUE` pairs) in place before the server starts.
+fn office_with(dns: std::net::SocketAddr, settings: &[&str]) -> Office {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("office");
     let ports = configure_loopback(&dir);
     ok(&dir, &["settings", "set", "general.server_name", "mail.office.test", "smtp.trusted_networks", "", "outbound.dns_server", &dns.to_string()], "");
     ok(&dir, &["domain", "add", "office.test"], "");
     ok(&dir, &["user", "add", "alice", "--password-stdin"], "alice-secret\n");
+    if !settings.is_empty() {
+        ok(&dir, &[&["settings", "set"][..], settings].concat(), "");
+    }
     let server = Server::start(&dir, &[]);
     let port = |name: &str| ports.iter().find(|p| p.0 == name).unwrap().1;
     Office { dir, smtp: port("smtp"), submission: port("submission"), _server: server, _tmp: tmp }
@@ -308,4 +316,25 @@ fn gtube_is_refused_before_the_250_and_spam_test_scores_a_file() {
     std::fs::write(&file, message("bob@pass.example", "fine").replace("Message-ID", "Date: Fri, 4 Dec 2026 10:00:00 +0000\r\nMessage-ID")).unwrap();
     let out = run(&office.dir, &["spam", "test", file.to_str().unwrap()], "");
     assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).trim().to_string()), (Some(0), "score 0 (not spam; spam from 5, refused from 15): none".to_string()));
+}
+
+#[test]
+fn a_client_address_on_a_chosen_blocklist_adds_its_points() {
+    // The lists' standard test entry: 127.0.0.2 answered for the reversed 127.0.0.1 under bl.test; the other
+    // zone answers 127.255.255.254, a list's "you may not ask" error, which is no listing.
+    let dns = common::dns::serve(vec![
+        ("pass.example.", txt("v=spf1 ip4:127.0.0.1 -all")),
+        ("1.0.0.127.bl.test.", RData::A(hickory_proto::rr::rdata::A::new(127, 0, 0, 2))),
+        ("1.0.0.127.refusing.test.", RData::A(hickory_proto::rr::rdata::A::new(127, 255, 255, 254))),
+    ]);
+    let lists = r#"[{"zone": "bl.test", "points": 6}, {"zone": "refusing.test", "points": 6}, {"zone": "clean.test", "points": 6}]"#;
+    let office = office_with(dns, &["spam.blocklists", lists]);
+    let m = message("bob@pass.example", "listed").replace("Message-ID", "Date: Fri, 4 Dec 2026 10:00:00 +0000\r\nMessage-ID");
+    assert_eq!(office.send("client.pass.example", "bob@pass.example", &m), "250");
+    let header = office.newest_header();
+    assert!(header.contains("X-Spam-Status: Yes, score=6 required=5 tests=DNSBL_BL_TEST(6)\r\n"), "{header}");
+    assert_eq!(sql(&office.dir, "SELECT spam FROM messages ORDER BY id DESC LIMIT 1"), "1");
+    // A bad zone is refused with the reason.
+    let out = run(&office.dir, &["settings", "set", "spam.blocklists", r#"[{"zone": "not a zone", "points": 5}]"#], "");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("a zone name and its points"), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -827,10 +827,13 @@ def test_spam_filter_window_switches_checks_and_the_dmarc_refusal(desktop):
     wait_until(lambda: "above the score that marks spam" in desktop.text("#spam-refuse-score-error"), what="the refusal")
     assert postroomd(desktop.data_dir, "settings", "get", "spam.refuse_score").strip() == "15"
     desktop.type("#spam-refuse-score", "20")
+    desktop.click("#btn-usual-blocklists")
     desktop.screenshot("spam-filter")
     desktop.click("#btn-apply")
     wait_until(lambda: "Saved" in desktop.text(".strips"), what="saved")
     assert postroomd(desktop.data_dir, "settings", "get", "spam.refuse_score").strip() == "20"
+    lists = json.loads(postroomd(desktop.data_dir, "settings", "get", "spam.blocklists"))
+    assert {"zone": "zen.spamhaus.org", "points": 10} in lists and len(lists) == 4, lists
     assert postroomd(desktop.data_dir, "settings", "get", "spam.dmarc_reject").strip() == "false"
     assert postroomd(desktop.data_dir, "settings", "get", "spam.arc").strip() == "false"
     assert postroomd(desktop.data_dir, "settings", "get", "spam.spf").strip() == "true"

@@ -7,7 +7,8 @@
 import { api, errorText } from "../api";
 import type { SpamSettings } from "../bindings/SpamSettings";
 import { frame, h } from "../widgets/dom";
-import { checkRow, grid, group, input, row, whole } from "../widgets/form";
+import { button } from "../widgets/buttons";
+import { checkRow, grid, group, input, row, textarea, whole } from "../widgets/form";
 import { SettingsWindow } from "../widgets/settings-window";
 
 export function mountSpamFilter(app: HTMLElement): () => void {
@@ -21,10 +22,27 @@ export function mountSpamFilter(app: HTMLElement): () => void {
   const content = box("spam-content");
   const markScore = input("spam-mark-score", { class: "w-short num", inputmode: "numeric" });
   const refuseScore = input("spam-refuse-score", { class: "w-short num", inputmode: "numeric" });
+  const blocklists = textarea("spam-blocklists", { rows: 4, class: "w-long", placeholder: "zen.spamhaus.org 10", spellcheck: false });
+  // Widely used lists, free for a small office's volume (Spamhaus refuses queries sent through public resolvers).
+  const usual = button("Add the Usual Ones", {
+    id: "btn-usual-blocklists",
+    onClick: () => {
+      const have = new Set(readLists().map((b) => b.zone));
+      const add = ["zen.spamhaus.org 10", "bl.spamcop.net 5", "b.barracudacentral.org 5", "psbl.surriel.com 3"].filter((l) => !have.has(l.split(" ")[0]));
+      blocklists.value = [blocklists.value.trim(), ...add].filter((l) => l).join("\n");
+    },
+  });
+  /** "zone points" per line; points default to 5. */
+  const readLists = () =>
+    blocklists.value.split("\n").map((l) => l.trim()).filter((l) => l).map((l) => {
+      const [zone, points] = l.split(/\s+/);
+      return { zone, points: points === undefined ? 5 : Number(points) };
+    });
 
   const read = (): SpamSettings => ({
     spf: spf.checked, dkim: dkim.checked, dmarc: dmarc.checked, arc: arc.checked, dmarc_reject: reject.checked,
     content: content.checked, mark_score: Number(markScore.value.trim()), refuse_score: Number(refuseScore.value.trim()),
+    blocklists: readLists(),
   });
   const fill = (s: SpamSettings) => {
     spf.checked = s.spf;
@@ -36,6 +54,7 @@ export function mountSpamFilter(app: HTMLElement): () => void {
     content.checked = s.content;
     markScore.value = String(s.mark_score);
     refuseScore.value = String(s.refuse_score);
+    blocklists.value = s.blocklists.map((b) => `${b.zone} ${b.points}`).join("\n");
   };
   dmarc.addEventListener("change", () => (reject.disabled = !dmarc.checked));
 
@@ -48,6 +67,9 @@ export function mountSpamFilter(app: HTMLElement): () => void {
         const v = whole(el.value, 0, 10000);
         if (typeof v === "string") m.set(key, v);
       }
+      if (readLists().some((b) => !Number.isInteger(b.points) || b.points < 0 || b.points > 1000)) {
+        m.set("spam.blocklists", "one zone per line, then its points (0 to 1000), e.g. bl.spamcop.net 5");
+      }
       return m;
     },
     save: async () => api.saveSpamSettings(read()),
@@ -59,6 +81,7 @@ export function mountSpamFilter(app: HTMLElement): () => void {
 
   sw.errors.register("spam.mark_score", markScore);
   sw.errors.register("spam.refuse_score", refuseScore);
+  sw.errors.register("spam.blocklists", blocklists);
 
   sw.form.append(
     h(
@@ -91,6 +114,12 @@ export function mountSpamFilter(app: HTMLElement): () => void {
         checkRow("Score each message", content, "Points for failed SPF (3), DMARC (3) or DKIM (1), a missing Date or Message-ID (1 each) or From (3), a subject in capitals (1), a program attached (5), the GTUBE test string (1000). The score and the rules are in the message's X-Spam-Status header and in postroom.log."),
         row("Mark as spam from:", markScore, [h("span", { class: "unit" }, "points (0: never)")], "The message is delivered with X-Spam-Flag: YES and the spam mark (the prune rules' Spam column)."),
         row("Refuse from:", refuseScore, [h("span", { class: "unit" }, "points (0: never)")], "Refused with 550 5.7.1 while the sender is connected: never accepted and bounced later."),
+      ),
+    ),
+    group(
+      "DNS blocklists",
+      grid(
+        row("Blocklists:", blocklists, [usual], "One per line: the list's zone and the points a listing of the sending server's address adds to the score. None is used until you add it; check each list's terms (most are free for small volumes)."),
       ),
     ),
   );

@@ -54,6 +54,8 @@ pub enum Decision {
 /// What sender authentication found, as the content filter scores it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthFacts {
+    /// The blocklists that list the client's address, with their points.
+    pub listed: Vec<(String, u32)>,
     /// "pass", "fail", "softfail", ... of the MAIL FROM; None when not checked.
     pub spf: Option<String>,
     /// A DKIM signature was there and did not verify.
@@ -196,6 +198,56 @@ impl Authenticator {
             }
         }
         Checked { header: field(&results), decision, summary: summary.join(" "), facts }
+    }
+}
+
+impl Authenticator {
+    /// The configured blocklists that list `ip` (an A record in 127.0.0.0/8 at the reversed address under
+    /// the zone; 127.255.255.x are the lists' own error answers, not listings). All zones are asked at once,
+    /// within [`DEADLINE`].
+    pub async fn blocklisted(&self, settings: &Settings, ip: IpAddr) -> Vec<(String, u32)> {
+        let lists = &settings.spam.blocklists;
+        if lists.is_empty() {
+            return Vec::new();
+        }
+        let Ok(resolver) = self.resolver(settings) else { return Vec::new() };
+        let reversed = reverse_name(ip);
+        let mut asks = tokio::task::JoinSet::new();
+        for b in lists {
+            let name = format!("{reversed}.{}.", b.zone.trim_end_matches('.'));
+            let (resolver, zone, points) = (resolver.clone(), b.zone.clone(), b.points);
+            asks.spawn(async move {
+                let Ok(lookup) = resolver.resolver().ipv4_lookup(name).await else { return None };
+                let listed = lookup.answers().iter().any(|r| match &r.data {
+                    RData::A(a) => a.0.octets()[0] == 127 && a.0.octets()[1..3] != [255, 255],
+                    _ => false,
+                });
+                listed.then_some((zone, points))
+            });
+        }
+        let mut found = Vec::new();
+        let collect = async {
+            while let Some(answer) = asks.join_next().await {
+                if let Ok(Some(listing)) = answer {
+                    found.push(listing);
+                }
+            }
+        };
+        // Lists that have not answered by the deadline count as not listing.
+        let _ = tokio::time::timeout(DEADLINE, collect).await;
+        found.sort();
+        found
+    }
+}
+
+/// An address as blocklists spell it: IPv4 octets reversed, IPv6 nibbles reversed.
+fn reverse_name(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.{}", o[3], o[2], o[1], o[0])
+        }
+        IpAddr::V6(v6) => v6.octets().iter().rev().flat_map(|b| [b & 0x0f, b >> 4]).map(|n| format!("{n:x}")).collect::<Vec<_>>().join("."),
     }
 }
 
@@ -425,6 +477,12 @@ mod tests {
         let m = b"Authentication-Results: mail.office.test; spf=pass\r\n\tdkim=pass\r\nX-Spam-Status: No, score=0\r\nAuthentication-Results: mx.google.com; spf=pass\r\nSubject: x\r\n\r\nAuthentication-Results: mail.office.test; in the body\r\n".to_vec();
         let out = String::from_utf8(strip_forged_results(m, "MAIL.office.test")).unwrap();
         assert_eq!(out, "Authentication-Results: mx.google.com; spf=pass\r\nSubject: x\r\n\r\nAuthentication-Results: mail.office.test; in the body\r\n");
+    }
+
+    #[test]
+    fn addresses_are_reversed_as_blocklists_spell_them() {
+        assert_eq!(reverse_name("192.0.2.99".parse().unwrap()), "99.2.0.192");
+        assert_eq!(reverse_name("2001:db8::1".parse().unwrap()), "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2");
     }
 
     #[test]

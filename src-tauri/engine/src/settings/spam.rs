@@ -24,11 +24,30 @@ pub struct SpamSettings {
     pub mark_score: u32,
     /// From this score a message is refused with 550 5.7.1 before the 250; 0: never.
     pub refuse_score: u32,
+    /// DNS blocklists the client's address is looked up in, with the points a listing adds. None until the
+    /// admin picks them (most are free only for small volumes, and some refuse queries from public resolvers).
+    pub blocklists: Vec<Blocklist>,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(default)]
+pub struct Blocklist {
+    pub zone: String,
+    pub points: u32,
+}
+
+impl Default for Blocklist {
+    fn default() -> Self {
+        Self { zone: String::new(), points: 5 }
+    }
+}
+
+/// Blocklists looked up per message.
+pub const MAX_BLOCKLISTS: usize = 20;
 
 impl Default for SpamSettings {
     fn default() -> Self {
-        Self { spf: true, dkim: true, dmarc: true, arc: true, dmarc_reject: true, content: true, mark_score: 5, refuse_score: 15 }
+        Self { spf: true, dkim: true, dmarc: true, arc: true, dmarc_reject: true, content: true, mark_score: 5, refuse_score: 15, blocklists: Vec::new() }
     }
 }
 
@@ -41,6 +60,15 @@ impl SpamSettings {
             errors.push(crate::error::FieldError::new("spam.refuse_score", "between 0 (never) and 10000"));
         } else if self.refuse_score > 0 && self.mark_score > 0 && self.refuse_score <= self.mark_score {
             errors.push(crate::error::FieldError::new("spam.refuse_score", "must be above the score that marks spam (or 0: never refuse)"));
+        }
+        if self.blocklists.len() > MAX_BLOCKLISTS {
+            errors.push(crate::error::FieldError::new("spam.blocklists", format!("at most {MAX_BLOCKLISTS} blocklists")));
+        }
+        for b in &self.blocklists {
+            if crate::names::validate_domain(&b.zone).is_err() || b.points > 1000 {
+                errors.push(crate::error::FieldError::new("spam.blocklists", format!("'{} {}': a zone name and its points (0 to 1000)", b.zone, b.points)));
+                break;
+            }
         }
     }
 

@@ -537,7 +537,7 @@ impl Session {
         }
         let server_name = settings.general.server_name.as_str();
         let peer = self.ctx.peer;
-        let (mut header, mut spam, facts, mut summary) = if settings.spam.any_authentication() {
+        let (mut header, mut spam, mut facts, mut summary) = if settings.spam.any_authentication() {
             let who = crate::auth::Inbound { ip: peer.ip(), helo: self.helo.as_deref().unwrap_or(""), sender };
             let checked = self.ctx.shared.auth.check(&settings, server_name, &who, &body).await;
             let spam = match &checked.decision {
@@ -557,6 +557,7 @@ impl Session {
             (String::new(), false, crate::auth::AuthFacts::default(), String::new())
         };
         let body = if settings.spam.content {
+            facts.listed = self.ctx.shared.auth.blocklisted(&settings, peer.ip()).await;
             // A large message takes a while to search: off the session's thread.
             let (body, score) = tokio::task::spawn_blocking(move || {
                 let score = crate::spam::score(&body, &facts);

@@ -21,7 +21,7 @@ const EXECUTABLE: [&str; 16] = [".exe", ".scr", ".com", ".pif", ".bat", ".cmd", 
 /// One rule that fired.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hit {
-    pub rule: &'static str,
+    pub rule: String,
     pub points: u32,
 }
 
@@ -62,7 +62,7 @@ impl Score {
 /// Scores `message` (as received) with the built-in rules.
 pub fn score(message: &[u8], auth: &AuthFacts) -> Score {
     let mut hits = Vec::new();
-    let mut hit = |rule: &'static str, points: u32| hits.push(Hit { rule, points });
+    let mut hit = |rule: &str, points: u32| hits.push(Hit { rule: rule.to_string(), points });
     match auth.spf.as_deref() {
         Some("fail") => hit("SPF_FAIL", 3),
         Some("softfail") => hit("SPF_SOFTFAIL", 1),
@@ -73,6 +73,10 @@ pub fn score(message: &[u8], auth: &AuthFacts) -> Score {
     }
     if auth.dmarc_failed {
         hit("DMARC_FAIL", 3);
+    }
+    for (zone, points) in &auth.listed {
+        let name: String = zone.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+        hit(&format!("DNSBL_{name}"), *points);
     }
     if contains(message, GTUBE) {
         hit("GTUBE", 1000);
@@ -129,9 +133,9 @@ mod tests {
         assert_eq!((clean.points, clean.tests()), (0, "none".to_string()));
         let gtube = score(&msg("Subject: test\r\n", std::str::from_utf8(GTUBE).unwrap()), &AuthFacts::default());
         assert!(gtube.points >= 1000 && gtube.tests().contains("GTUBE(1000)"));
-        let forged = score(&msg("Subject: URGENT PAYMENT NOTICE\r\n", "x\r\n"), &AuthFacts { spf: Some("fail".into()), dkim_bad: true, dmarc_failed: true });
-        assert_eq!(forged.tests(), "SPF_FAIL(3),DKIM_INVALID(1),DMARC_FAIL(3),SUBJECT_ALL_CAPS(1)");
-        assert_eq!(forged.points, 8);
+        let forged = score(&msg("Subject: URGENT PAYMENT NOTICE\r\n", "x\r\n"), &AuthFacts { spf: Some("fail".into()), dkim_bad: true, dmarc_failed: true, listed: vec![("zen.spamhaus.org".into(), 10)] });
+        assert_eq!(forged.tests(), "SPF_FAIL(3),DKIM_INVALID(1),DMARC_FAIL(3),DNSBL_ZEN_SPAMHAUS_ORG(10),SUBJECT_ALL_CAPS(1)");
+        assert_eq!(forged.points, 18);
     }
 
     #[test]
