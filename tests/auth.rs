@@ -25,6 +25,15 @@ fn txt(text: &str) -> RData {
     RData::TXT(TXT::new(chunks))
 }
 
+/// The loopback DNS server with `records`, and a name for 127.0.0.1 that points back to it (the clients
+/// here are all 127.0.0.1: without it, each message would also score IPREV_FAIL).
+fn dns(mut records: Vec<(&'static str, RData)>) -> std::net::SocketAddr {
+    use hickory_proto::rr::rdata::{A, PTR};
+    records.push(("1.0.0.127.in-addr.arpa.", RData::PTR(PTR(hickory_proto::rr::Name::from_ascii("client.pass.example.").unwrap()))));
+    records.push(("client.pass.example.", RData::A(A::new(127, 0, 0, 1))));
+    common::dns::serve(records)
+}
+
 struct Office {
     dir: PathBuf,
     smtp: u16,
@@ -58,13 +67,18 @@ impl Office {
     /// Sends `message` from `sender` with HELO `helo`; the server's reply to the message ("250 ..." or the
     /// refusal's code and text).
     fn send(&self, helo: &str, sender: &str, message: &str) -> String {
+        self.send_from("127.0.0.1", helo, sender, message)
+    }
+
+    /// As [`Office::send`], from another loopback address.
+    fn send_from(&self, source: &str, helo: &str, sender: &str, message: &str) -> String {
         let script = "import smtplib, sys\n\
-            s = smtplib.SMTP('127.0.0.1', int(sys.argv[1])); s.ehlo(sys.argv[2])\n\
+            s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), source_address=(sys.argv[4], 0)); s.ehlo(sys.argv[2])\n\
             try:\n    s.sendmail(sys.argv[3], ['alice@office.test'], sys.stdin.read().encode()); print('250')\n\
             except smtplib.SMTPDataError as e:\n    print(e.smtp_code, e.smtp_error.decode())\n\
             s.quit()\n";
         let mut child = Command::new("python3")
-            .args(["-c", script, &self.smtp.to_string(), helo, sender])
+            .args(["-c", script, &self.smtp.to_string(), helo, sender, source])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -110,7 +124,7 @@ fn message(from: &str, subject: &str) -> String {
 
 #[test]
 fn spf_and_dmarc_pass_fail_and_softfail_decide_at_smtp_time() {
-    let dns = common::dns::serve(vec![
+    let dns = dns(vec![
         ("pass.example.", txt("v=spf1 ip4:127.0.0.1 -all")),
         ("_dmarc.pass.example.", txt("v=DMARC1; p=reject")),
         ("client.pass.example.", txt("v=spf1 ip4:127.0.0.1 -all")),
@@ -129,6 +143,7 @@ fn spf_and_dmarc_pass_fail_and_softfail_decide_at_smtp_time() {
     let header = office.newest_header();
     let ours = results(&header);
     assert!(ours.contains("spf=pass") && ours.contains("smtp.mailfrom=bob@pass.example") && ours.contains("dmarc=pass header.from=pass.example"), "{ours}");
+    assert!(ours.contains("iprev=pass policy.iprev=127.0.0.1"), "{ours}");
     assert_eq!(header.matches("Authentication-Results:").count(), 1, "the forged field is gone:\n{header}");
     // The content filter's verdict: the only rule that fired is the missing Date.
     assert!(header.contains("X-Spam-Score: 1\r\nX-Spam-Status: No, score=1 required=5 tests=MISSING_DATE(1)\r\n"), "{header}");
@@ -178,7 +193,7 @@ fn dkim_signatures_made_by_dkimpy_verify_and_an_altered_message_fails() {
         .unwrap();
     let public = String::from_utf8(public.stdout).unwrap();
     assert!(public.len() > 300, "public key: {public}");
-    let dns = common::dns::serve(vec![
+    let dns = dns(vec![
         ("sel._domainkey.signed.example.", txt(&format!("v=DKIM1; k=rsa; p={public}"))),
         ("_dmarc.signed.example.", txt("v=DMARC1; p=none")),
     ]);
@@ -220,7 +235,7 @@ fn the_offices_own_mail_is_signed_with_both_keys_and_dkimpy_verifies_each() {
     use hickory_proto::rr::rdata::MX;
     use hickory_proto::rr::Name;
     // DNS knows the MX and an SPF record other than ours; the DKIM keys are not published yet.
-    let dns = common::dns::serve(vec![
+    let dns = dns(vec![
         ("office.test.", RData::MX(MX::new(10, Name::from_ascii("mail.office.test.").unwrap()))),
         ("office.test.", txt("v=spf1 -all")),
     ]);
@@ -280,7 +295,7 @@ fn the_offices_own_mail_is_signed_with_both_keys_and_dkimpy_verifies_each() {
 
 #[test]
 fn five_thousand_signatures_from_a_stranger_cost_ten_checks() {
-    let dns = common::dns::serve(vec![("pass.example.", txt("v=spf1 ip4:127.0.0.1 -all"))]);
+    let dns = dns(vec![("pass.example.", txt("v=spf1 ip4:127.0.0.1 -all"))]);
     let office = office(dns);
     // Each signature names its own domain and body length: verifying them all would mean 5,000 DNS
     // lookups and 5,000 hashes of the body.
@@ -299,7 +314,7 @@ fn five_thousand_signatures_from_a_stranger_cost_ten_checks() {
 
 #[test]
 fn gtube_is_refused_before_the_250_and_spam_test_scores_a_file() {
-    let dns = common::dns::serve(vec![("pass.example.", txt("v=spf1 ip4:127.0.0.1 -all"))]);
+    let dns = dns(vec![("pass.example.", txt("v=spf1 ip4:127.0.0.1 -all"))]);
     let office = office(dns);
     let gtube = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
     let spam = format!("{}{gtube}\r\n", message("bob@pass.example", "gtube"));
@@ -322,7 +337,7 @@ fn gtube_is_refused_before_the_250_and_spam_test_scores_a_file() {
 fn a_client_address_on_a_chosen_blocklist_adds_its_points() {
     // The lists' standard test entry: 127.0.0.2 answered for the reversed 127.0.0.1 under bl.test; the other
     // zone answers 127.255.255.254, a list's "you may not ask" error, which is no listing.
-    let dns = common::dns::serve(vec![
+    let dns = dns(vec![
         ("pass.example.", txt("v=spf1 ip4:127.0.0.1 -all")),
         ("1.0.0.127.bl.test.", RData::A(hickory_proto::rr::rdata::A::new(127, 0, 0, 2))),
         ("1.0.0.127.refusing.test.", RData::A(hickory_proto::rr::rdata::A::new(127, 255, 255, 254))),
@@ -337,4 +352,17 @@ fn a_client_address_on_a_chosen_blocklist_adds_its_points() {
     // A bad zone is refused with the reason.
     let out = run(&office.dir, &["settings", "set", "spam.blocklists", r#"[{"zone": "not a zone", "points": 5}]"#], "");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("a zone name and its points"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+
+#[test]
+fn a_client_without_a_name_pointing_back_and_a_bare_helo_score_a_point_each() {
+    // No name points back to 127.0.0.7 here.
+    let server = dns(vec![("pass.example.", txt("v=spf1 ip4:127.0.0.0/8 -all"))]);
+    let office = office(server);
+    let m = message("bob@pass.example", "bare").replace("Message-ID", "Date: Fri, 4 Dec 2026 10:00:00 +0000\r\nMessage-ID");
+    assert_eq!(office.send_from("127.0.0.7", "localpc", "bob@pass.example", &m), "250");
+    let header = office.newest_header();
+    assert!(results(&header).contains("iprev=fail"), "{header}");
+    assert!(header.contains("X-Spam-Status: No, score=2 required=5 tests=IPREV_FAIL(1),HELO_NO_DOT(1)\r\n"), "{header}");
 }

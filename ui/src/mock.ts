@@ -45,7 +45,7 @@ let services: ServiceView[] = defaults.map(([id, port, tls_mode]) => ({
   id, name: names[id][0], protocol: names[id][1], enabled: id !== "pop3", bind_address: "0.0.0.0", port, tls_mode, bandwidth: mockThrottle(id),
 }));
 let paused = demo === "paused";
-let spam = { spf: true, dkim: true, dmarc: true, arc: true, dmarc_reject: true, content: true, mark_score: 5, refuse_score: 15, blocklists: [] as { zone: string; points: number }[] };
+let spam = { spf: true, dkim: true, dmarc: true, arc: true, iprev: true, dmarc_reject: true, content: true, mark_score: 5, refuse_score: 15, blocklists: [] as { zone: string; points: number }[] };
 const failedId: ServiceId | null = demo === "failed" ? "smtp" : null;
 
 let nextId = 1;

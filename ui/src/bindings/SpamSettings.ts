@@ -19,6 +19,10 @@ dmarc: boolean,
  */
 arc: boolean, 
 /**
+ * Reverse DNS (iprev, RFC 8601 3): the client's address has a name that points back to it.
+ */
+iprev: boolean, 
+/**
  * Refuse (550 5.7.1, before the 250) mail failing DMARC whose domain says p=reject. Off: such mail is
  * marked as spam instead.
  */

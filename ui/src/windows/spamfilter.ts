@@ -18,6 +18,7 @@ export function mountSpamFilter(app: HTMLElement): () => void {
   const dkim = box("spam-dkim");
   const dmarc = box("spam-dmarc");
   const arc = box("spam-arc");
+  const iprev = box("spam-iprev");
   const reject = box("spam-dmarc-reject");
   const content = box("spam-content");
   const markScore = input("spam-mark-score", { class: "w-short num", inputmode: "numeric" });
@@ -40,7 +41,7 @@ export function mountSpamFilter(app: HTMLElement): () => void {
     });
 
   const read = (): SpamSettings => ({
-    spf: spf.checked, dkim: dkim.checked, dmarc: dmarc.checked, arc: arc.checked, dmarc_reject: reject.checked,
+    spf: spf.checked, dkim: dkim.checked, dmarc: dmarc.checked, arc: arc.checked, iprev: iprev.checked, dmarc_reject: reject.checked,
     content: content.checked, mark_score: Number(markScore.value.trim()), refuse_score: Number(refuseScore.value.trim()),
     blocklists: readLists(),
   });
@@ -49,6 +50,7 @@ export function mountSpamFilter(app: HTMLElement): () => void {
     dkim.checked = s.dkim;
     dmarc.checked = s.dmarc;
     arc.checked = s.arc;
+    iprev.checked = s.iprev;
     reject.checked = s.dmarc_reject;
     reject.disabled = !s.dmarc;
     content.checked = s.content;
@@ -96,6 +98,7 @@ export function mountSpamFilter(app: HTMLElement): () => void {
         checkRow("DKIM: the message's signatures verify against the signing domain's keys", dkim),
         checkRow("DMARC: SPF or DKIM aligns with the From: address, as the From: domain's policy asks", dmarc),
         checkRow("ARC: the chain of a message forwarded by a mailing list or another server verifies", arc),
+        checkRow("Reverse DNS: the sending server's address has a name that points back to it", iprev),
       ),
     ),
     group(
@@ -111,7 +114,7 @@ export function mountSpamFilter(app: HTMLElement): () => void {
     group(
       "Content filter",
       grid(
-        checkRow("Score each message", content, "Points for failed SPF (3), DMARC (3) or DKIM (1), a missing Date or Message-ID (1 each) or From (3), a subject in capitals (1), a program attached (5), the GTUBE test string (1000). The score and the rules are in the message's X-Spam-Status header and in postroom.log."),
+        checkRow("Score each message", content, "Points for failed SPF (3), DMARC (3) or DKIM (1), no reverse DNS (1), a HELO name without a dot (1), a missing Date or Message-ID (1 each) or From (3), a subject in capitals (1), a program attached (5), the GTUBE test string (1000). The score and the rules are in the message's X-Spam-Status header and in postroom.log."),
         row("Mark as spam from:", markScore, [h("span", { class: "unit" }, "points (0: never)")], "The message is delivered with X-Spam-Flag: YES and the spam mark (the prune rules' Spam column)."),
         row("Refuse from:", refuseScore, [h("span", { class: "unit" }, "points (0: never)")], "Refused with 550 5.7.1 while the sender is connected: never accepted and bounced later."),
       ),

@@ -1,6 +1,7 @@
 //! Sender authentication of mail from strangers, at SMTP time before the 250: SPF of the HELO name and of the
 //! MAIL FROM (RFC 7208), DKIM of every signature (RFC 6376; at most [`MAX_SIGNATURES`]), DMARC (RFC 7489:
-//! alignment, p=, sp=, pct=) and ARC (RFC 8617) where a message carries a chain. The protocols are
+//! alignment, p=, sp=, pct=), ARC (RFC 8617) where a message carries a chain, and iprev (the client's
+//! address has a name pointing back to it). The protocols are
 //! mail-auth's; DNS goes through a hickory resolver that follows `outbound.dns_server`, with bounded caches of
 //! what it said ([`cache`]), and the whole check has a deadline ([`DEADLINE`]): slow DNS delays a message,
 //! never holds the session.
@@ -20,10 +21,10 @@ use std::time::Duration;
 
 use mail_auth::dmarc::verify::DmarcParameters;
 use mail_auth::dmarc::Policy;
-use mail_auth::hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
+use mail_auth::hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
 use mail_auth::hickory_resolver::proto::rr::{RData, RecordType};
 use mail_auth::spf::verify::SpfParameters;
-use mail_auth::{AuthenticatedMessage, AuthenticationResults, DkimResult, DmarcResult, MessageAuthenticator, Parameters};
+use mail_auth::{AuthenticatedMessage, AuthenticationResults, DkimResult, DmarcResult, IprevResult, MessageAuthenticator, Parameters};
 
 use crate::settings::Settings;
 
@@ -61,6 +62,10 @@ pub struct AuthFacts {
     /// A DKIM signature was there and did not verify.
     pub dkim_bad: bool,
     pub dmarc_failed: bool,
+    /// The client's address has no name pointing back to it (iprev fail or permerror).
+    pub iprev_failed: bool,
+    /// The HELO name is not a domain name with a dot (nor an address literal).
+    pub helo_bad: bool,
 }
 
 /// The checks' results for one message.
@@ -97,7 +102,10 @@ impl Authenticator {
                     c
                 };
                 let name_server = NameServerConfig::new(address.ip(), true, vec![connection(ConnectionConfig::udp()), connection(ConnectionConfig::tcp())]);
-                MessageAuthenticator::new(ResolverConfig::from_name_servers(vec![name_server]), ResolverOpts::default())
+                // The admin named the server: every answer comes from it, none from /etc/hosts.
+                let mut options = ResolverOpts::default();
+                options.use_hosts_file = ResolveHosts::Never;
+                MessageAuthenticator::new(ResolverConfig::from_name_servers(vec![name_server]), options)
             }
             None => MessageAuthenticator::new_system_conf(),
         }
@@ -173,6 +181,20 @@ impl Authenticator {
             results = results.with_arc_result(&arc, who.ip);
             summary.push(format!("arc={}", dkim_word(arc.result())));
         }
+        if spam.iprev {
+            let iprev = resolver.verify_iprev(params!(who.ip)).await;
+            results = results.with_iprev_result(&iprev, who.ip);
+            let word = match iprev.result() {
+                IprevResult::Pass => "pass",
+                IprevResult::Fail(_) => "fail",
+                IprevResult::TempError(_) => "temperror",
+                IprevResult::PermError(_) => "permerror",
+                IprevResult::None => "none",
+            };
+            facts.iprev_failed = matches!(word, "fail" | "permerror");
+            summary.push(format!("iprev={word}"));
+        }
+        facts.helo_bad = !(helo.contains('.') || (helo.starts_with('[') && helo.ends_with(']')));
         let mut decision = Decision::Accept;
         if spam.dmarc {
             if let Some(spf_from) = &spf_from {

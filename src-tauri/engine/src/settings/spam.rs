@@ -14,6 +14,8 @@ pub struct SpamSettings {
     pub dmarc: bool,
     /// ARC (RFC 8617) chains, where a message carries one.
     pub arc: bool,
+    /// Reverse DNS (iprev, RFC 8601 3): the client's address has a name that points back to it.
+    pub iprev: bool,
     /// Refuse (550 5.7.1, before the 250) mail failing DMARC whose domain says p=reject. Off: such mail is
     /// marked as spam instead.
     pub dmarc_reject: bool,
@@ -47,7 +49,7 @@ pub const MAX_BLOCKLISTS: usize = 20;
 
 impl Default for SpamSettings {
     fn default() -> Self {
-        Self { spf: true, dkim: true, dmarc: true, arc: true, dmarc_reject: true, content: true, mark_score: 5, refuse_score: 15, blocklists: Vec::new() }
+        Self { spf: true, dkim: true, dmarc: true, arc: true, iprev: true, dmarc_reject: true, content: true, mark_score: 5, refuse_score: 15, blocklists: Vec::new() }
     }
 }
 
@@ -74,7 +76,7 @@ impl SpamSettings {
 
     /// Whether any check needs the message's sender authenticated at all.
     pub fn any_authentication(&self) -> bool {
-        self.spf || self.dkim || self.dmarc || self.arc
+        self.spf || self.dkim || self.dmarc || self.arc || self.iprev
     }
 
     /// Whether strangers' mail is looked at at all.

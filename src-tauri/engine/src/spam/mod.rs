@@ -1,6 +1,6 @@
 //! The content filter: a score for a stranger's message from built-in rules — what sender authentication
-//! found (SPF, DKIM, DMARC), header anomalies, GTUBE (the standard test string), executable attachments —
-//! and what the score leads to (`spam.mark_score`, `spam.refuse_score`). Each message checked carries
+//! found (SPF, DKIM, DMARC, reverse DNS, the HELO name), the DNS blocklists listing the client, header
+//! anomalies, GTUBE (the standard test string), executable attachments — and what the score leads to (`spam.mark_score`, `spam.refuse_score`). Each message checked carries
 //! `X-Spam-Score:` and `X-Spam-Status:` with the rules that fired (SpamAssassin's spelling, which mail
 //! programs' filters know), and the log line names them.
 //!
@@ -74,6 +74,12 @@ pub fn score(message: &[u8], auth: &AuthFacts) -> Score {
     if auth.dmarc_failed {
         hit("DMARC_FAIL", 3);
     }
+    if auth.iprev_failed {
+        hit("IPREV_FAIL", 1);
+    }
+    if auth.helo_bad {
+        hit("HELO_NO_DOT", 1);
+    }
     for (zone, points) in &auth.listed {
         let name: String = zone.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
         hit(&format!("DNSBL_{name}"), *points);
@@ -133,7 +139,7 @@ mod tests {
         assert_eq!((clean.points, clean.tests()), (0, "none".to_string()));
         let gtube = score(&msg("Subject: test\r\n", std::str::from_utf8(GTUBE).unwrap()), &AuthFacts::default());
         assert!(gtube.points >= 1000 && gtube.tests().contains("GTUBE(1000)"));
-        let forged = score(&msg("Subject: URGENT PAYMENT NOTICE\r\n", "x\r\n"), &AuthFacts { spf: Some("fail".into()), dkim_bad: true, dmarc_failed: true, listed: vec![("zen.spamhaus.org".into(), 10)] });
+        let forged = score(&msg("Subject: URGENT PAYMENT NOTICE\r\n", "x\r\n"), &AuthFacts { spf: Some("fail".into()), dkim_bad: true, dmarc_failed: true, listed: vec![("zen.spamhaus.org".into(), 10)], ..Default::default() });
         assert_eq!(forged.tests(), "SPF_FAIL(3),DKIM_INVALID(1),DMARC_FAIL(3),DNSBL_ZEN_SPAMHAUS_ORG(10),SUBJECT_ALL_CAPS(1)");
         assert_eq!(forged.points, 18);
     }
