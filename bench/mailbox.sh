@@ -59,6 +59,8 @@ BAR_MEMORY_MB=150
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
@@ -127,27 +129,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    local p
-    for _ in $(seq 200); do
-        p=$((20000 + RANDOM % 12000))
-        port_is_free "$p" && { echo "$p"; return; }
-    done
-    die "no free port found"
-}
-
-# Waits until the port greets with a line starting with $2 ("* OK" for IMAP, "+OK" for POP3).
-wait_for_greeting() {
-    local port=$1 want=$2 deadline=$((SECONDS + 20)) line
-    while ((SECONDS < deadline)); do
-        line=$(timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; IFS= read -r l <&3; echo \"\$l\"" 2>/dev/null || true)
-        [[ $line == "$want"* ]] && return 0
-        sleep 0.1
-    done
-    die "no greeting '$want' on 127.0.0.1:$port"
-}
 
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 # user+system CPU seconds of a process; with "children", also those of its reaped children

@@ -39,6 +39,8 @@ BAR_MEMORY_MB=150
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
@@ -81,28 +83,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    local p
-    for _ in $(seq 200); do
-        p=$((20000 + RANDOM % 12000))
-        port_is_free "$p" && { echo "$p"; return; }
-    done
-    die "no free port found"
-}
-
-# Waits until an SMTP greeting (220) comes from the port.
-wait_for_greeting() {
-    local port=$1 deadline=$((SECONDS + 20)) line
-    while ((SECONDS < deadline)); do
-        line=$(timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; IFS= read -r l <&3; printf 'QUIT\r\n' >&3; echo \"\$l\"" 2>/dev/null || true)
-        [[ $line == 220* ]] && return 0
-        sleep 0.1
-    done
-    die "no SMTP greeting on 127.0.0.1:$port"
-}
-
-now() { date +%s.%N; }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 cpu_seconds() { awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
 

@@ -43,6 +43,8 @@ RECIPIENT=partner@$DOMAIN
 
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "== $(date +%T) $*" >&2; }
@@ -86,29 +88,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-USED_PORTS=" "
-free_port() {
-    local p
-    for _ in $(seq 200); do
-        p=$((20000 + RANDOM % 12000))
-        [[ $USED_PORTS == *" $p "* ]] && continue
-        port_is_free "$p" && { USED_PORTS+="$p "; echo "$p"; return; }
-    done
-    die "no free port found"
-}
-
-wait_for_greeting() {
-    local port=$1 deadline=$((SECONDS + 20)) line
-    while ((SECONDS < deadline)); do
-        line=$(timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; IFS= read -r l <&3; printf 'QUIT\r\n' >&3; echo \"\$l\"" 2>/dev/null || true)
-        [[ $line == 220* ]] && return 0
-        sleep 0.1
-    done
-    die "no SMTP greeting on 127.0.0.1:$port"
-}
-
-now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", (b > a ? b - a : 0.001)}'; }
 rate() { awk -v n="$1" -v t="$2" 'BEGIN {printf "%.1f", n / t}'; }
 

@@ -73,6 +73,8 @@ POSTROOMD=${POSTROOMD:-}
 [[ -z $POSTROOMD ]] || POSTROOMD=$(realpath -e "$POSTROOMD" 2>/dev/null) || die "POSTROOMD=${POSTROOMD} does not exist"
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 HERE=$ROOT/bench/prune
 POSTROOMD=${POSTROOMD:-$ROOT/target/release/postroomd}
 
@@ -116,26 +118,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    local p
-    for _ in $(seq 200); do
-        p=$((20000 + RANDOM % 12000))
-        port_is_free "$p" && { echo "$p"; return; }
-    done
-    die "no free port found"
-}
-# Waits until the port greets with a line starting with $2.
-wait_for_greeting() {
-    local port=$1 want=$2 deadline=$((SECONDS + 60)) line
-    while ((SECONDS < deadline)); do
-        line=$(timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; IFS= read -r l <&3; echo \"\$l\"" 2>/dev/null || true)
-        [[ $line == "$want"* ]] && return 0
-        sleep 0.1
-    done
-    die "no greeting '$want' on 127.0.0.1:$port"
-}
-now() { date +%s.%N; }
 calc() { awk "BEGIN {printf \"$1\", $2}"; }   # calc FORMAT EXPRESSION
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 cpu_seconds() { awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' "/proc/$1/stat" 2>/dev/null || echo 0; }

@@ -213,10 +213,7 @@ impl Engine {
 
     /// New DKIM keys for a local domain; the records to publish follow from [`Engine::domain_records`].
     pub async fn rotate_dkim(&self, domain: &str) -> ApiResult<()> {
-        let domain = crate::names::validate_domain(domain).map_err(|m| ApiError::field("name", m))?;
-        if !self.directory().domains()?.contains(&domain) {
-            return Err(ApiError::not_found(format!("{domain} is not a local domain")));
-        }
+        let domain = crate::auth::dkim::local_domain(&self.inner.store, domain).await?;
         crate::auth::dkim::rotate(&self.inner.store, &domain).await?;
         Ok(())
     }

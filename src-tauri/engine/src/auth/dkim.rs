@@ -16,6 +16,7 @@ use mail_auth::dkim::DkimSigner;
 use rusqlite::{params, Connection, OptionalExtension};
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer};
 
+use crate::error::{ApiError, ApiResult};
 use crate::store::{now, Store, StoreError, StoreResult};
 
 /// Header fields signed (those present; From is required by RFC 6376 5.4).
@@ -150,6 +151,17 @@ pub fn from_domain(message: &[u8]) -> Option<String> {
     let parsed = mail_auth::AuthenticatedMessage::parse(message)?;
     let from = parsed.from.first()?;
     from.rsplit_once('@').map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase()).filter(|d| !d.is_empty())
+}
+
+/// `name` as stored (validated, lower case) when it is a local domain; the domain's keys and records are
+/// only for those.
+pub async fn local_domain(store: &Store, name: &str) -> ApiResult<String> {
+    let domain = crate::names::validate_domain(name).map_err(|m| ApiError::field("name", m))?;
+    let d = domain.clone();
+    if !store.read_async(move |c| crate::users::is_local_domain(c, &d)).await? {
+        return Err(ApiError::not_found(format!("{domain} is not a local domain")));
+    }
+    Ok(domain)
 }
 
 /// The domain's keys, made now if it has none.

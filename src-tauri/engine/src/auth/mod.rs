@@ -150,16 +150,20 @@ impl Authenticator {
         let mut summary = Vec::new();
         let mut facts = AuthFacts::default();
         // SPF: the HELO name, then the MAIL FROM (the null sender's identity is the HELO name, RFC 7208 2.4).
-        let (spf_helo, spf_from) = if spam.spf || spam.dmarc {
-            let helo_out = resolver.verify_spf(params!(SpfParameters::verify_ehlo(who.ip, helo, server_name))).await;
-            let from_out = if who.sender.is_empty() {
-                helo_out.clone()
+        // DMARC needs only the MAIL FROM's result; the HELO's is asked when SPF is shown.
+        let spf_from = if spam.spf || spam.dmarc {
+            Some(if who.sender.is_empty() {
+                resolver.verify_spf(params!(SpfParameters::verify_ehlo(who.ip, helo, server_name))).await
             } else {
                 resolver.verify_spf(params!(SpfParameters::verify_mail_from(who.ip, helo, server_name, who.sender))).await
-            };
-            (Some(helo_out), Some(from_out))
+            })
         } else {
-            (None, None)
+            None
+        };
+        let spf_helo = match &spf_from {
+            Some(f) if spam.spf && who.sender.is_empty() => Some(f.clone()),
+            Some(_) if spam.spf => Some(resolver.verify_spf(params!(SpfParameters::verify_ehlo(who.ip, helo, server_name))).await),
+            _ => None,
         };
         if spam.spf {
             if let (Some(h), Some(f)) = (&spf_helo, &spf_from) {
@@ -407,7 +411,7 @@ pub fn strip_forged_results(message: Vec<u8>, server_name: &str) -> Vec<u8> {
 }
 
 /// Where the header ends: just after the empty line, or the whole message when it has no body.
-fn find_header_end(message: &[u8]) -> usize {
+pub(crate) fn find_header_end(message: &[u8]) -> usize {
     if message.starts_with(b"\r\n") {
         return 0;
     }

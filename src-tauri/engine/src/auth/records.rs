@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::dkim::DomainKey;
 use super::Authenticator;
 use mail_auth::hickory_resolver::proto::rr::RecordType;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -32,12 +32,7 @@ pub struct DnsRecord {
 /// The records a local domain should publish, each checked through the server's resolver. Makes the
 /// domain's DKIM keys if it has none yet.
 pub async fn check(store: &Store, settings: &Settings, authenticator: &Authenticator, domain: &str) -> ApiResult<Vec<DnsRecord>> {
-    let domain = crate::names::validate_domain(domain).map_err(|m| ApiError::field("name", m))?;
-    let d = domain.clone();
-    let local: bool = store.read_async(move |c| Ok(c.query_row("SELECT EXISTS (SELECT 1 FROM domains WHERE name = ?1)", [d], |r| r.get(0))?)).await?;
-    if !local {
-        return Err(ApiError::not_found(format!("{domain} is not a local domain")));
-    }
+    let domain = super::dkim::local_domain(store, domain).await?;
     let keys = super::dkim::ensure(store, &domain).await?;
     let mut records = wanted(&domain, &settings.general.server_name, &keys);
     let resolver = authenticator.resolver(settings);

@@ -611,12 +611,11 @@ fn domain(store: &Store, command: DomainCommand) -> Result<()> {
             output::dns_records(&records, json)?;
         }
         DomainCommand::DkimRotate { name } => {
-            let domain = crate::names::validate_domain(&name).map_err(|m| anyhow::anyhow!(m))?;
-            if !directory.domains()?.contains(&domain) {
-                bail!("{domain} is not a local domain");
-            }
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let keys = runtime.block_on(crate::auth::dkim::rotate(store, &domain))?;
+            let keys = runtime.block_on(async {
+                let domain = crate::auth::dkim::local_domain(store, &name).await?;
+                crate::auth::dkim::rotate(store, &domain).await.map_err(crate::ApiError::from)
+            })?;
             for key in keys {
                 println!("new key {} ({}): publish {} TXT \"{}\"", key.selector, key.algorithm_name(), key.record_name(), key.record());
             }

@@ -592,7 +592,7 @@ impl Session {
         }
         let Some(domain) = crate::auth::dkim::from_domain(&body) else { return body };
         let d = domain.clone();
-        let local = self.ctx.shared.store.read_async(move |c| Ok(c.query_row("SELECT EXISTS (SELECT 1 FROM domains WHERE name = ?1)", [d], |r| r.get::<_, bool>(0))?)).await;
+        let local = self.ctx.shared.store.read_async(move |c| crate::users::is_local_domain(c, &d)).await;
         if !matches!(local, Ok(true)) {
             return body;
         }

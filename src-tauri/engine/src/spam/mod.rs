@@ -87,7 +87,7 @@ pub fn score(message: &[u8], auth: &AuthFacts) -> Score {
     if contains(message, GTUBE) {
         hit("GTUBE", 1000);
     }
-    let header_end = message.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 2).unwrap_or(message.len());
+    let header_end = crate::auth::find_header_end(message);
     let header = String::from_utf8_lossy(&message[..header_end]);
     let has = |name: &str| header.lines().any(|l| l.len() > name.len() && l[..name.len()].eq_ignore_ascii_case(name) && l.as_bytes()[name.len()] == b':');
     if !has("From") {

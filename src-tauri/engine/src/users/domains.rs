@@ -1,11 +1,16 @@
 //! Local domains: mail addressed to these is delivered to local users.
 
-use rusqlite::params;
+use rusqlite::{params, Connection};
 
 use super::Directory;
 use crate::names::validate_domain;
 use crate::error::{ApiError, ApiResult};
-use crate::store::now;
+use crate::store::{now, StoreResult};
+
+/// Whether `name` (as stored: lower case, no final dot) is a local domain.
+pub fn is_local_domain(c: &Connection, name: &str) -> StoreResult<bool> {
+    Ok(c.query_row("SELECT EXISTS (SELECT 1 FROM domains WHERE name = ?1)", [name], |r| r.get(0))?)
+}
 
 impl Directory {
     pub fn domains(&self) -> ApiResult<Vec<String>> {

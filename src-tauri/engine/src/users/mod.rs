@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 pub use bulk::{BulkAddReport, CsvRowError};
+pub use domains::is_local_domain;
 pub use crate::names::{check_name, validate_domain};
 
 use crate::error::{ApiError, ApiResult, FieldError};
