@@ -12,7 +12,7 @@ packages=(build-essential pkg-config curl file libssl-dev libwebkit2gtk-4.1-dev 
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(xvfb webkit2gtk-driver at-spi2-core xdotool python3 python3-venv sqlite3 imagemagick
             swaks libio-socket-ssl-perl libnet-ssleay-perl curl postfix ssl-cert fetchmail mutt neomutt iproute2
-            isync offlineimap3 tmux)
+            isync offlineimap3 tmux openssl)
 fi
 
 sudo_if_needed() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
