@@ -327,10 +327,10 @@ fn gtube_is_refused_before_the_250_and_spam_test_scores_a_file() {
     std::fs::write(&file, spam.replace("\r\n", "\n")).unwrap();
     let out = run(&office.dir, &["spam", "test", file.to_str().unwrap()], "");
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "score 1001 (refused; spam from 5, refused from 15): GTUBE(1000),MISSING_DATE(1)");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "score 1001 (refused; marked from 5, Junk from 5, quarantined from 10, refused from 15): GTUBE(1000),MISSING_DATE(1)");
     std::fs::write(&file, message("bob@pass.example", "fine").replace("Message-ID", "Date: Fri, 4 Dec 2026 10:00:00 +0000\r\nMessage-ID")).unwrap();
     let out = run(&office.dir, &["spam", "test", file.to_str().unwrap()], "");
-    assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).trim().to_string()), (Some(0), "score 0 (not spam; spam from 5, refused from 15): none".to_string()));
+    assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).trim().to_string()), (Some(0), "score 0 (not spam; marked from 5, Junk from 5, quarantined from 10, refused from 15): none".to_string()));
 }
 
 #[test]

@@ -31,7 +31,12 @@ use crate::settings::{self, LogSettings, ServiceId, Settings, TlsSettings};
 use crate::status::{self, RuntimeStatus};
 use crate::store::Store;
 use crate::users::Directory;
+use crate::delivery::quarantine::HeldMessage;
 use crate::views::{MailboxAccess, OutboundForm, OutboundView, Overview, ServiceView, SmtpView};
+
+fn not_held(id: i64) -> ApiError {
+    ApiError::not_found(format!("no message {id} in the quarantine (released or deleted already)"))
+}
 
 /// How often the engine looks for changes made by other processes.
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(500);
@@ -166,6 +171,7 @@ impl Engine {
         tasks.push(tokio::spawn(write_status(self.clone())));
         tasks.push(tokio::spawn(crate::housekeeping::sweep_now_and_then(self.inner.store.clone(), self.inner.settings.subscribe(), self.inner.shutdown.clone())));
         tasks.push(tokio::spawn(crate::housekeeping::prune_now_and_then(self.inner.store.clone(), self.inner.shutdown.clone())));
+        tasks.push(tokio::spawn(crate::spam::upkeep(self.inner.store.clone(), self.inner.settings.subscribe(), self.inner.shutdown.clone())));
         tasks.push(tokio::spawn(end_sessions_of_changed_accounts(self.inner.store.clone(), self.inner.accounts.clone(), self.inner.shutdown.clone())));
         tasks.push(tokio::spawn(crate::bandwidth::control::watch_script(self.inner.bandwidth.clone(), self.inner.shutdown.clone())));
         tracing::info!(target: "engine", data_dir = %self.inner.dir.root().display(), "Postroom started");
@@ -216,6 +222,51 @@ impl Engine {
         let domain = crate::auth::dkim::local_domain(&self.inner.store, domain).await?;
         crate::auth::dkim::rotate(&self.inner.store, &domain).await?;
         Ok(())
+    }
+
+    /// The messages held in the quarantine, newest first.
+    pub async fn quarantine(&self) -> ApiResult<Vec<HeldMessage>> {
+        Ok(self.inner.store.read_async(crate::delivery::quarantine::list).await?)
+    }
+
+    /// Delivers a held message to its recipients (exactly once); how many copies were stored.
+    pub async fn release_quarantined(&self, id: i64) -> ApiResult<usize> {
+        let receipt = self.inner.store.write_async(move |c| crate::delivery::quarantine::release(c, id)).await?;
+        let receipt = receipt.ok_or_else(|| not_held(id))?;
+        if receipt.queued > 0 {
+            self.inner.queue_wake.notify_one();
+        }
+        tracing::info!(target: "mail", id, local = receipt.local, queued = receipt.queued, "released from the quarantine");
+        Ok(receipt.local + receipt.queued)
+    }
+
+    pub async fn delete_quarantined(&self, id: i64) -> ApiResult<()> {
+        if !self.inner.store.write_async(move |c| crate::delivery::quarantine::delete(c, id)).await? {
+            return Err(not_held(id));
+        }
+        tracing::info!(target: "mail", id, "deleted from the quarantine");
+        Ok(())
+    }
+
+    /// Puts a held message's sender (its From: address, or the envelope sender without one) on the global
+    /// allow list and releases the message; the address added.
+    pub async fn allow_quarantined_sender(&self, id: i64) -> ApiResult<String> {
+        let address = self.inner.store.read_async(move |c| crate::delivery::quarantine::sender_to_allow(c, id)).await?.ok_or_else(|| not_held(id))?;
+        if address.is_empty() {
+            return Err(ApiError::conflict("the message has no sender address to allow"));
+        }
+        let added = address.clone();
+        self.update_settings(move |s| {
+            s.spam.allow(&added);
+            Ok(())
+        })?;
+        self.release_quarantined(id).await?;
+        Ok(address)
+    }
+
+    /// What the Bayesian classifier has learnt.
+    pub async fn bayes_status(&self) -> ApiResult<crate::spam::bayes::BayesStatus> {
+        Ok(self.inner.store.read_async(crate::spam::bayes::status).await?)
     }
 
     pub fn directory(&self) -> &Directory {

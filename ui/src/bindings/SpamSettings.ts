@@ -37,11 +37,73 @@ content: boolean,
  */
 mark_score: number, 
 /**
+ * From this score a message goes to the recipient's Junk folder instead of the INBOX; 0: never.
+ */
+junk_score: number, 
+/**
+ * From this score a message is held in the quarantine (the admin releases or deletes it); 0: never.
+ */
+quarantine_score: number, 
+/**
  * From this score a message is refused with 550 5.7.1 before the 250; 0: never.
  */
 refuse_score: number, 
 /**
+ * Days a message stays in the quarantine before it is deleted.
+ */
+quarantine_days: number, 
+/**
+ * The Bayesian classifier (spam::bayes), trained from what users do with their Junk folders.
+ */
+bayes: boolean, 
+/**
  * DNS blocklists the client's address is looked up in, with the points a listing adds. None until the
  * admin picks them (most are free only for small volumes, and some refuse queries from public resolvers).
  */
-blocklists: Array<Blocklist>, };
+blocklists: Array<Blocklist>, 
+/**
+ * Domain blocklists (URI lists such as dbl.spamhaus.org) the domains of links in the message and of the
+ * sender are looked up in.
+ */
+domain_blocklists: Array<Blocklist>, 
+/**
+ * DNS allowlists (such as list.dnswl.org) of the client's address: a listing takes its points off.
+ */
+allowlists: Array<Blocklist>, 
+/**
+ * Senders whose mail is never scored as spam, one per entry: `someone@example.com`, or `example.com`
+ * for a domain and its subdomains. Applies only when the sender is not shown to be forged (SPF or DMARC
+ * failing).
+ */
+allow_senders: Array<string>, 
+/**
+ * Senders refused at once (550 5.7.1), in the same forms.
+ */
+deny_senders: Array<string>, 
+/**
+ * Greylisting: a stranger's first attempt for a (client network, sender, recipient) is deferred with 451;
+ * a retry after `greylist_delay` seconds passes, and the client's network is then let through for 36 days.
+ */
+greylist: boolean, 
+/**
+ * Seconds before a retry is accepted.
+ */
+greylist_delay: number, 
+/**
+ * An rspamd the admin runs, asked about each stranger's message over its HTTP protocol
+ * (`http://HOST:PORT`, its normal worker, usually 11333); empty: not used.
+ */
+rspamd_url: string, 
+/**
+ * rspamd's score replaces the built-in content filter's (true) or is added to it (false).
+ */
+rspamd_only: boolean, 
+/**
+ * Seconds to wait for rspamd.
+ */
+rspamd_timeout: number, 
+/**
+ * When rspamd does not answer in time: accept the message unscanned by it (true), or defer it with 451
+ * so the sender tries again (false).
+ */
+rspamd_fail_open: boolean, };

@@ -57,6 +57,10 @@ pub enum Decision {
 pub struct AuthFacts {
     /// The blocklists that list the client's address, with their points.
     pub listed: Vec<(String, u32)>,
+    /// The allowlists that list it (their points are taken off).
+    pub allowed: Vec<(String, u32)>,
+    /// The domain blocklists that list a domain of the message (its links, its sender).
+    pub domains_listed: Vec<(String, u32)>,
     /// "pass", "fail", "softfail", ... of the MAIL FROM; None when not checked.
     pub spf: Option<String>,
     /// A DKIM signature was there and did not verify.
@@ -232,24 +236,45 @@ impl Authenticator {
     /// the zone; 127.255.255.x are the lists' own error answers, not listings). All zones are asked at once,
     /// within [`DEADLINE`].
     pub async fn blocklisted(&self, settings: &Settings, ip: IpAddr) -> Vec<(String, u32)> {
-        let lists = &settings.spam.blocklists;
-        if lists.is_empty() {
+        self.listed_in(settings, &settings.spam.blocklists, &[reverse_name(ip)]).await
+    }
+
+    /// The allowlists (`spam.allowlists`) listing the client's address.
+    pub async fn allowlisted(&self, settings: &Settings, ip: IpAddr) -> Vec<(String, u32)> {
+        self.listed_in(settings, &settings.spam.allowlists, &[reverse_name(ip)]).await
+    }
+
+    /// The domain blocklists (`spam.domain_blocklists`) listing any of `domains` (at most
+    /// [`MAX_LISTED_DOMAINS`] are asked about), each zone once.
+    pub async fn domains_blocklisted(&self, settings: &Settings, domains: &[String]) -> Vec<(String, u32)> {
+        let names: Vec<String> = domains.iter().take(MAX_LISTED_DOMAINS).map(|d| d.trim_end_matches('.').to_ascii_lowercase()).collect();
+        let mut found = self.listed_in(settings, &settings.spam.domain_blocklists, &names).await;
+        found.dedup_by(|a, b| a.0 == b.0);
+        found
+    }
+
+    /// Looks every name up in every zone at once (`NAME.ZONE` A records); the zones that list any, with
+    /// their points. A 127.255.255.x answer is the list's error code (a refused resolver, a quota), not a
+    /// listing; zones that have not answered by the deadline count as not listing.
+    async fn listed_in(&self, settings: &Settings, lists: &[crate::settings::Blocklist], names: &[String]) -> Vec<(String, u32)> {
+        if lists.is_empty() || names.is_empty() {
             return Vec::new();
         }
         let Ok(resolver) = self.resolver(settings) else { return Vec::new() };
-        let reversed = reverse_name(ip);
         let mut asks = tokio::task::JoinSet::new();
         for b in lists {
-            let name = format!("{reversed}.{}.", b.zone.trim_end_matches('.'));
-            let (resolver, zone, points) = (resolver.clone(), b.zone.clone(), b.points);
-            asks.spawn(async move {
-                let Ok(lookup) = resolver.resolver().ipv4_lookup(name).await else { return None };
-                let listed = lookup.answers().iter().any(|r| match &r.data {
-                    RData::A(a) => a.0.octets()[0] == 127 && a.0.octets()[1..3] != [255, 255],
-                    _ => false,
+            for name in names {
+                let query = format!("{name}.{}.", b.zone.trim_end_matches('.'));
+                let (resolver, zone, points) = (resolver.clone(), b.zone.clone(), b.points);
+                asks.spawn(async move {
+                    let Ok(lookup) = resolver.resolver().ipv4_lookup(query).await else { return None };
+                    let listed = lookup.answers().iter().any(|r| match &r.data {
+                        RData::A(a) => a.0.octets()[0] == 127 && a.0.octets()[1..3] != [255, 255],
+                        _ => false,
+                    });
+                    listed.then_some((zone, points))
                 });
-                listed.then_some((zone, points))
-            });
+            }
         }
         let mut found = Vec::new();
         let collect = async {
@@ -259,12 +284,14 @@ impl Authenticator {
                 }
             }
         };
-        // Lists that have not answered by the deadline count as not listing.
         let _ = tokio::time::timeout(DEADLINE, collect).await;
         found.sort();
         found
     }
 }
+
+/// Domains of one message looked up in the domain blocklists.
+pub const MAX_LISTED_DOMAINS: usize = 20;
 
 /// An address as blocklists spell it: IPv4 octets reversed, IPv6 nibbles reversed.
 fn reverse_name(ip: IpAddr) -> String {

@@ -3,6 +3,7 @@
 //! Errors go to standard error with a non-zero exit code.
 
 mod cleanup;
+mod quarantine;
 mod forwarding;
 mod output;
 
@@ -78,6 +79,9 @@ enum Command {
     /// LAN forwarding rules: mail for listed addresses goes on to another server on the office's network
     #[command(subcommand, name = "lan-forward")]
     LanForward(forwarding::LanForwardCommand),
+    /// The spam filter's quarantine: list, release, delete, allow the sender
+    #[command(subcommand)]
+    Quarantine(quarantine::QuarantineCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -339,6 +343,11 @@ fn run(cli: Cli) -> Result<i32> {
             with_log_files(&root, &store, logging, || cleanup::prune_command(&store, c))
         }
         Command::LanForward(c) => forwarding::lan_forward_command(&open_store(&root)?, c),
+        Command::Quarantine(c) => {
+            let store = open_store(&root)?;
+            let logging = !matches!(c, quarantine::QuarantineCommand::List { .. });
+            with_log_files(&root, &store, logging, || quarantine::quarantine_command(&store, c))
+        }
         Command::Recycle(c) => {
             let store = open_store(&root)?;
             let logging = !matches!(c, cleanup::RecycleCommand::List { .. });
@@ -624,9 +633,11 @@ fn domain(store: &Store, command: DomainCommand) -> Result<()> {
     Ok(())
 }
 
-/// `spam test FILE`: "score 1003 (spam from 5, refused from 15): GTUBE(1000),MISSING_DATE(1)"; exit 1 when
-/// the message would be marked or refused, as `spamassassin -e` does for scripts.
+/// `spam test FILE`: "score 1003 (refused; marked from 5, Junk from 5, quarantined from 10, refused from 15):
+/// GTUBE(1000),MISSING_DATE(1)" — the built-in rules and the classifier as trained so far; exit 1 when the
+/// message would be treated as spam, as `spamassassin -e` does for scripts.
 fn spam_test(store: &Store, file: &std::path::Path) -> Result<i32> {
+    use crate::settings::SpamAction;
     const LIMIT: u64 = 100 * 1024 * 1024;
     let size = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?.len();
     if size > LIMIT {
@@ -636,16 +647,32 @@ fn spam_test(store: &Store, file: &std::path::Path) -> Result<i32> {
     // Files saved by mail programs often end lines with LF alone; the wire form is CRLF.
     let message = if raw.windows(2).any(|w| w == b"\r\n") { raw } else { raw.split(|&b| b == b'\n').collect::<Vec<_>>().join(&b"\r\n"[..]) };
     let spam = settings::load(store)?.spam;
-    let score = crate::spam::score(&message, &crate::auth::AuthFacts::default());
-    let verdict = if score.refused(&spam) {
-        "refused"
-    } else if score.is_spam(&spam) {
-        "spam"
-    } else {
-        "not spam"
+    let mut score = crate::spam::score(&message, &crate::auth::AuthFacts::default());
+    if spam.bayes {
+        let tokens = crate::spam::analyse(&message).tokens;
+        if let Some((rule, points)) = store.read(move |c| crate::spam::bayes::classify(c, &tokens))?.and_then(crate::spam::bayes::rule) {
+            score.add(rule, points);
+        }
+    }
+    let action = spam.action(score.points);
+    let verdict = match action {
+        SpamAction::Deliver => "not spam",
+        SpamAction::Mark => "marked as spam",
+        SpamAction::Junk => "to the Junk folder",
+        SpamAction::Quarantine => "quarantined",
+        SpamAction::Refuse => "refused",
     };
-    println!("score {} ({verdict}; spam from {}, refused from {}): {}", score.points, spam.mark_score, spam.refuse_score, score.tests());
-    Ok(if verdict == "not spam" { 0 } else { 1 })
+    let never = |n: u32| if n == 0 { "never".to_string() } else { format!("from {n}") };
+    println!(
+        "score {} ({verdict}; marked {}, Junk {}, quarantined {}, refused {}): {}",
+        score.points,
+        never(spam.mark_score),
+        never(spam.junk_score),
+        never(spam.quarantine_score),
+        never(spam.refuse_score),
+        score.tests()
+    );
+    Ok(if action >= SpamAction::Mark { 1 } else { 0 })
 }
 
 fn settings_command(store: &Store, command: SettingsCommand) -> Result<()> {

@@ -120,7 +120,7 @@ pub async fn send(store: &Store, server_name: &str, sender: &str, id: &str, repo
     let routed = store.read_async(move |c| delivery::route(c, &name, &crate::settings::RelaySettings::default(), &rcpt, true)).await?;
     match routed {
         Ok(recipient) => {
-            let envelope = Envelope { sender: String::new(), recipients: vec![recipient], auth_user: None, dsn: DsnRequest::default(), spam: false };
+            let envelope = Envelope { sender: String::new(), recipients: vec![recipient], auth_user: None, dsn: DsnRequest::default(), spam: Default::default() };
             delivery::deliver(store, envelope, text).await?;
             tracing::info!(target: "mail", id, to = %sender, action = report.action.word(), "delivery report sent");
         }

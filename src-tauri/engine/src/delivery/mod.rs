@@ -20,8 +20,11 @@ pub mod dsn;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+pub mod quarantine;
+
 use crate::forward;
 use crate::mailbox::meta::{self, Meta};
+use crate::settings::SpamAction;
 use crate::store::{blobs, now, Store, StoreResult};
 
 /// One accepted recipient.
@@ -134,8 +137,45 @@ pub struct Envelope {
     pub recipients: Vec<Recipient>,
     pub auth_user: Option<String>,
     pub dsn: DsnRequest,
-    /// The checks found it to be spam: local copies carry the spam mark (prune rules' Spam column).
-    pub spam: bool,
+    /// What the spam filter decided (nothing, for mail it did not check).
+    pub spam: SpamVerdict,
+}
+
+/// The spam filter's decision about a stranger's message, which each local recipient's own allow and deny
+/// lists may change: an allowed sender's mail goes to the INBOX unmarked, a denied one's to Junk.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpamVerdict {
+    /// Whether the filter looked at the message at all (strangers' mail only): the users' lists apply then.
+    pub checked: bool,
+    pub action: SpamAction,
+    pub score: i32,
+    /// The rules that fired, `SPF_FAIL(3),MISSING_DATE(1)`.
+    pub tests: String,
+    /// The From: field's address.
+    pub from: String,
+    pub subject: String,
+    /// SPF or DMARC showed the sender forged: allow entries do not apply.
+    pub forged: bool,
+    /// The client's address, for the quarantine's list.
+    pub peer: String,
+}
+
+impl SpamVerdict {
+    /// What this message means for one user, given their allow and deny lists.
+    fn for_user(&self, sender: &str, allow: &[String], deny: &[String]) -> SpamAction {
+        if !self.checked {
+            return SpamAction::Deliver;
+        }
+        let addresses = [sender, self.from.as_str()];
+        if !self.forged && crate::settings::sender_listed(allow, &addresses) {
+            SpamAction::Deliver
+        } else if crate::settings::sender_listed(deny, &addresses) {
+            self.action.max(SpamAction::Junk)
+        } else {
+            // Refusal happened at SMTP time unless another recipient allowed the sender: held then.
+            self.action.min(SpamAction::Quarantine)
+        }
+    }
 }
 
 /// What the client asked for with the DSN extension (RFC 3461).
@@ -182,6 +222,8 @@ pub struct Receipt {
     pub queue_id: Option<i64>,
     /// Delivery reports sent besides (see [`dsn::deliver_and_report`]).
     pub reports: usize,
+    /// Users whose copy is held in the quarantine.
+    pub quarantined: usize,
 }
 
 /// Stores `message` for every recipient in one durable commit.
@@ -199,29 +241,50 @@ pub async fn deliver(store: &Store, envelope: Envelope, message: Vec<u8>) -> Sto
 }
 
 /// One recipient of the outbound queue, as [`commit`] writes it.
-struct Outgoing<'a> {
+struct Outgoing {
     to: String,
     dsn: RecipientDsn,
     kind: &'static str,
-    target: Option<&'a forward::Target>,
+    target: Option<forward::Target>,
     /// A Store-and-Forward copy: the user whose stored message it forwards.
     stored_for: Option<i64>,
 }
 
 fn commit(conn: &Connection, envelope: &Envelope, blob: &blobs::PreparedBlob, meta: Option<&Meta>) -> StoreResult<Receipt> {
-    let mut users: Vec<i64> = envelope
+    let plan = plan(conn, envelope)?;
+    let blob_id = blobs::insert(conn, blob, plan.references())?;
+    if let Some(meta) = meta {
+        blobs::set_meta(conn, blob_id, &meta.envelope, &meta.bodystructure, &meta.body)?;
+    }
+    write(conn, envelope, plan, blob_id, blob.size)
+}
+
+/// Where one message goes: the users who keep a copy (and in which folder), what leaves, what is held.
+struct Plan {
+    stored: Vec<(i64, SpamAction)>,
+    outgoing: Vec<Outgoing>,
+    /// Users (with the address they were reached at) whose copy waits in the quarantine.
+    quarantined: Vec<(i64, String)>,
+}
+
+impl Plan {
+    /// The body's references: one per stored copy, one for the queue entry, one for the quarantine.
+    fn references(&self) -> i64 {
+        self.stored.len() as i64 + i64::from(!self.outgoing.is_empty()) + i64::from(!self.quarantined.is_empty())
+    }
+}
+
+fn plan(conn: &Connection, envelope: &Envelope) -> StoreResult<Plan> {
+    let mut users: Vec<(i64, &str)> = envelope
         .recipients
         .iter()
         .filter_map(|r| match r {
-            Recipient::Local { user_id, .. } => Some(*user_id),
+            Recipient::Local { user_id, address, .. } => Some((*user_id, address.as_str())),
             _ => None,
         })
         .collect();
-    users.sort_unstable();
-    users.dedup();
-    // Each local user's own forwarding decides whether a copy stays and what else goes out.
-    let forwarding: Vec<(i64, forward::UserForwarding)> =
-        users.iter().map(|u| Ok((*u, forward::of_user(conn, *u)?))).collect::<StoreResult<_>>()?;
+    users.sort_by_key(|u| u.0);
+    users.dedup_by_key(|u| u.0);
     let mut outgoing: Vec<Outgoing> = Vec::new();
     for (i, r) in envelope.recipients.iter().enumerate() {
         match r {
@@ -229,49 +292,69 @@ fn commit(conn: &Connection, envelope: &Envelope, blob: &blobs::PreparedBlob, me
                 outgoing.push(Outgoing { to: address.clone(), dsn: envelope.dsn.recipient(i), kind: "internet", target: None, stored_for: None })
             }
             Recipient::Forward { to, target, .. } => {
-                outgoing.push(Outgoing { to: to.clone(), dsn: envelope.dsn.recipient(i), kind: "lan", target: Some(target), stored_for: None })
+                outgoing.push(Outgoing { to: to.clone(), dsn: envelope.dsn.recipient(i), kind: "lan", target: Some(target.clone()), stored_for: None })
             }
             Recipient::Local { .. } => {}
         }
     }
-    let mut stored: Vec<i64> = Vec::new();
-    for (user_id, f) in &forwarding {
-        if let Some((to, target)) = &f.forward {
-            outgoing.push(Outgoing { to: to.clone(), dsn: RecipientDsn::default(), kind: "lan", target: Some(target), stored_for: None });
+    let mut plan = Plan { stored: Vec::new(), outgoing, quarantined: Vec::new() };
+    for (user_id, address) in users {
+        let action = if envelope.spam.checked {
+            let (allow, deny) = spam_lists(conn, user_id)?;
+            envelope.spam.for_user(&envelope.sender, &allow, &deny)
+        } else {
+            SpamAction::Deliver
+        };
+        if action == SpamAction::Quarantine {
+            // Held: nothing is stored or forwarded for this user until the admin releases it.
+            plan.quarantined.push((user_id, address.to_string()));
+            continue;
         }
-        if let Some((to, target)) = &f.store_forward {
+        // Each local user's own forwarding decides whether a copy stays and what else goes out.
+        let f = forward::of_user(conn, user_id)?;
+        if f.forward.is_none() || f.keep || f.store_forward.is_some() {
+            plan.stored.push((user_id, action));
+        }
+        if let Some((to, target)) = f.forward {
+            plan.outgoing.push(Outgoing { to, dsn: RecipientDsn::default(), kind: "lan", target: Some(target), stored_for: None });
+        }
+        if let Some((to, target)) = f.store_forward {
             // The sender's mail was delivered here: a failure to forward is the admin's to hear of.
             let never = RecipientDsn { notify: smtp_proto::RCPT_NOTIFY_NEVER, orcpt: None };
-            outgoing.push(Outgoing { to: to.clone(), dsn: never, kind: "store_forward", target: Some(target), stored_for: Some(*user_id) });
-        }
-        if f.forward.is_none() || f.keep || f.store_forward.is_some() {
-            stored.push(*user_id);
+            plan.outgoing.push(Outgoing { to, dsn: never, kind: "store_forward", target: Some(target), stored_for: Some(user_id) });
         }
     }
-    let references = stored.len() as i64 + i64::from(!outgoing.is_empty());
-    let blob_id = blobs::insert(conn, blob, references)?;
-    if let Some(meta) = meta {
-        blobs::set_meta(conn, blob_id, &meta.envelope, &meta.bodystructure, &meta.body)?;
-    }
+    Ok(plan)
+}
+
+/// A user's spam allow and deny lists.
+fn spam_lists(conn: &Connection, user_id: i64) -> StoreResult<(Vec<String>, Vec<String>)> {
+    let (allow, deny): (String, String) =
+        conn.prepare_cached("SELECT spam_allow, spam_deny FROM users WHERE id = ?1")?.query_row([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let lines = |s: String| s.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect::<Vec<_>>();
+    Ok((lines(allow), lines(deny)))
+}
+
+fn write(conn: &Connection, envelope: &Envelope, plan: Plan, blob_id: i64, size: i64) -> StoreResult<Receipt> {
     let at = now();
     let mut message_of = std::collections::HashMap::new();
-    for user_id in &stored {
-        message_of.insert(*user_id, deliver_to_inbox(conn, *user_id, blob_id, blob.size, at, envelope.spam)?);
+    for (user_id, action) in &plan.stored {
+        message_of.insert(*user_id, deliver_to_user(conn, *user_id, blob_id, size, at, *action)?);
     }
     let mut queue_id = None;
-    if !outgoing.is_empty() {
+    if !plan.outgoing.is_empty() {
         let dsn = &envelope.dsn;
         conn.execute(
             "INSERT INTO queue(created_at, sender, auth_user, blob_id, size, dsn_ret_full, dsn_envid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![at, envelope.sender, envelope.auth_user, blob_id, blob.size, dsn.ret_full, dsn.envid],
+            params![at, envelope.sender, envelope.auth_user, blob_id, size, dsn.ret_full, dsn.envid],
         )?;
         let id = conn.last_insert_rowid();
         let mut stmt = conn.prepare_cached(
             "INSERT INTO queue_recipients(queue_id, recipient, next_attempt_at, updated_at, notify, orcpt, kind, route)
              VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        for o in &outgoing {
-            stmt.execute(params![id, o.to, at, o.dsn.notify as i64, o.dsn.orcpt, o.kind, o.target.map(forward::Target::to_route)])?;
+        for o in &plan.outgoing {
+            stmt.execute(params![id, o.to, at, o.dsn.notify as i64, o.dsn.orcpt, o.kind, o.target.as_ref().map(forward::Target::to_route)])?;
             if let Some(message) = o.stored_for.and_then(|u| message_of.get(&u)) {
                 // The stored copy knows its forward: it goes (into the Recycle Bin) once the target took it,
                 // and a copy the user deleted first is never sent.
@@ -280,21 +363,27 @@ fn commit(conn: &Connection, envelope: &Envelope, blob: &blobs::PreparedBlob, me
         }
         queue_id = Some(id);
     }
-    Ok(Receipt { local: stored.len(), queued: outgoing.len(), queue_id, reports: 0 })
+    if !plan.quarantined.is_empty() {
+        quarantine::hold(conn, envelope, blob_id, size, at, &plan.quarantined)?;
+    }
+    Ok(Receipt { local: plan.stored.len(), queued: plan.outgoing.len(), queue_id, reports: 0, quarantined: plan.quarantined.len() })
 }
 
-/// Appends a message to the user's INBOX with the next UID; its row id.
-fn deliver_to_inbox(conn: &Connection, user_id: i64, blob_id: i64, size: i64, at: i64, spam: bool) -> StoreResult<i64> {
+/// Appends a message to the user's INBOX (or, for junk, their Junk folder while they have one) with the next
+/// UID; its row id. Spam carries the spam mark (the prune rules' Spam column).
+fn deliver_to_user(conn: &Connection, user_id: i64, blob_id: i64, size: i64, at: i64, action: SpamAction) -> StoreResult<i64> {
+    let junk = action >= SpamAction::Junk;
     let (folder_id, uid, modseq): (i64, i64, i64) = conn.query_row(
         "UPDATE folders SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1
-         WHERE user_id = ?1 AND path = 'INBOX'
+         WHERE id = (SELECT id FROM folders WHERE user_id = ?1 AND (path = 'INBOX' OR (?2 AND special_use = '\\Junk'))
+                     ORDER BY path = 'INBOX' LIMIT 1)
          RETURNING id, uidnext - 1, highestmodseq",
-        [user_id],
+        params![user_id, junk],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
     conn.execute(
         "INSERT INTO messages(folder_id, uid, received_at, size, modseq, blob_id, arrived_at, spam) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?3, ?7)",
-        params![folder_id, uid, at, size, modseq, blob_id, spam],
+        params![folder_id, uid, at, size, modseq, blob_id, action >= SpamAction::Mark],
     )?;
     Ok(conn.last_insert_rowid())
 }

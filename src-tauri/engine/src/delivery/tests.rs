@@ -79,10 +79,10 @@ fn delivery_puts_one_copy_per_user_in_inbox_with_increasing_uids_and_queues_remo
     let alice = route_of(&store, "alice@office.test", false).unwrap();
     let sales = route_of(&store, "sales@office.test", false).unwrap();
     let remote = Recipient::Remote { address: "x@far.example".into() };
-    let env = Envelope { sender: "s@far.example".into(), recipients: vec![alice.clone(), sales, remote], auth_user: None, dsn: Default::default(), spam: false };
+    let env = Envelope { sender: "s@far.example".into(), recipients: vec![alice.clone(), sales, remote], auth_user: None, dsn: Default::default(), spam: Default::default() };
     let r = rt.block_on(deliver(&store, env, b"Subject: hi\r\n\r\nbody\r\n".to_vec())).unwrap();
     assert_eq!((r.local, r.queued), (1, 1), "alice and her alias get one copy");
-    let env = Envelope { sender: String::new(), recipients: vec![alice], auth_user: None, dsn: Default::default(), spam: false };
+    let env = Envelope { sender: String::new(), recipients: vec![alice], auth_user: None, dsn: Default::default(), spam: Default::default() };
     rt.block_on(deliver(&store, env, b"Subject: two\r\n\r\nx\r\n".to_vec())).unwrap();
     let (uids, queued): (Vec<i64>, i64) = store
         .read(|c| {
@@ -102,7 +102,7 @@ async fn sent_mail_gives_its_body_back_and_crash_leftovers_go() {
     std::fs::create_dir(dir.path().join("blobs")).unwrap();
     let store = Store::open(&dir.path().join("postroom.db")).unwrap();
     let body = vec![b'x'; 200_000];
-    let envelope = Envelope { sender: "a@here.test".into(), recipients: vec![Recipient::Remote { address: "b@far.test".into() }], auth_user: None, dsn: Default::default(), spam: false };
+    let envelope = Envelope { sender: "a@here.test".into(), recipients: vec![Recipient::Remote { address: "b@far.test".into() }], auth_user: None, dsn: Default::default(), spam: Default::default() };
     let receipt = deliver(&store, envelope, body).await.unwrap();
     let queue_id = receipt.queue_id.unwrap();
     let files = || std::fs::read_dir(dir.path().join("blobs")).unwrap().count();

@@ -365,8 +365,36 @@ pub fn count(c: &Connection, folder_id: i64) -> StoreResult<usize> {
     Ok(c.query_row("SELECT count(*) FROM messages WHERE folder_id = ?1", [folder_id], |r| r.get::<_, i64>(0))? as usize)
 }
 
-/// Sets flags and keywords of messages (given by id); returns the new mod-sequence.
+/// Whether a keyword list holds `$Junk` (Some(true)) or `$NotJunk` (Some(false)).
+fn junk_keyword(keywords: &str) -> Option<bool> {
+    let has = |k: &str| keywords.split_whitespace().any(|w| w.eq_ignore_ascii_case(k));
+    if has("$Junk") {
+        Some(true)
+    } else if has("$NotJunk") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// A lesson for the spam classifier (`spam::bayes` learns it later): the body is spam, or not.
+fn teach(c: &Connection, blob_id: i64, spam: bool) -> StoreResult<()> {
+    c.prepare_cached("INSERT INTO bayes_lessons(blob_id, spam) VALUES (?1, ?2)")?.execute(params![blob_id, spam])?;
+    Ok(())
+}
+
+/// Sets flags and keywords of messages (given by id); returns the new mod-sequence. Setting `$Junk` or
+/// `$NotJunk` (RFC 9051 2.3.2's keywords for what the user judged) teaches the spam classifier.
 pub fn set_flags(c: &Connection, folder_id: i64, changes: &[(i64, Flags, String)]) -> StoreResult<i64> {
+    let mut before = c.prepare_cached("SELECT keywords, blob_id FROM messages WHERE id = ?1 AND folder_id = ?2")?;
+    for (id, _, keywords) in changes {
+        if let Some(judged) = junk_keyword(keywords) {
+            let old: Option<(String, i64)> = before.query_row(params![id, folder_id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+            if let Some((_, blob_id)) = old.filter(|(old, _)| junk_keyword(old) != Some(judged)) {
+                teach(c, blob_id, judged)?;
+            }
+        }
+    }
     let modseq = next_modseq(c, folder_id)?;
     let mut stmt = c.prepare_cached(
         "UPDATE messages SET seen = ?3, answered = ?4, flagged = ?5, deleted = ?6, draft = ?7, keywords = ?8, modseq = ?9
@@ -419,7 +447,23 @@ pub fn add_message(c: &Connection, folder_id: i64, blob_id: i64, size: i64, flag
 
 /// Copies messages (by id, in the order given) into another folder, sharing their bodies; returns
 /// (old UID, new UID) pairs.
+/// A copy (or move) into a Junk folder teaches the spam classifier spam; out of one into anything but
+/// Trash, ham.
 pub fn copy_messages(c: &Connection, from: i64, ids: &[i64], to: i64) -> StoreResult<Vec<(u32, u32)>> {
+    let use_of = |id: i64| -> StoreResult<String> {
+        Ok(c.query_row("SELECT coalesce(special_use, ''), path FROM folders WHERE id = ?1", [id], |r| {
+            let (special, path): (String, String) = (r.get(0)?, r.get(1)?);
+            Ok(if special.is_empty() && path.eq_ignore_ascii_case("Junk") { "\\Junk".to_string() } else { special })
+        })
+        .optional()?
+        .unwrap_or_default())
+    };
+    let (source, target) = (use_of(from)?, use_of(to)?);
+    let lesson = match (source.as_str(), target.as_str()) {
+        (s, "\\Junk") if s != "\\Junk" => Some(true),
+        ("\\Junk", t) if t != "\\Junk" && t != "\\Trash" => Some(false),
+        _ => None,
+    };
     let mut pairs = Vec::with_capacity(ids.len());
     for id in ids {
         let row: Option<MessageRow> =
@@ -427,6 +471,9 @@ pub fn copy_messages(c: &Connection, from: i64, ids: &[i64], to: i64) -> StoreRe
         let Some(m) = row else { continue };
         let uid = add_message(c, to, m.blob_id, m.size, m.flags, &m.keywords, m.received_at)?;
         c.execute("UPDATE blobs SET refcount = refcount + 1 WHERE id = ?1", [m.blob_id])?;
+        if let Some(spam) = lesson {
+            teach(c, m.blob_id, spam)?;
+        }
         // A copy (and a move) keeps the time Postroom first saw the message: prune rules count from it; and
         // its Store-and-Forward link: a message moved to another folder is still forwarded.
         c.execute(

@@ -202,7 +202,7 @@ mod tests {
         std::fs::create_dir(dir.path().join("blobs")).unwrap();
         let store = Store::open(&dir.path().join("postroom.db")).unwrap();
         let recipients = ["a@far.example", "b@far.example"].map(|a| Recipient::Remote { address: a.into() }).to_vec();
-        let env = Envelope { sender: "me@office.test".into(), recipients, auth_user: Some("me".into()), dsn: Default::default(), spam: false };
+        let env = Envelope { sender: "me@office.test".into(), recipients, auth_user: Some("me".into()), dsn: Default::default(), spam: Default::default() };
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         rt.block_on(deliver(&store, env, b"Subject: out\r\n\r\nx\r\n".to_vec())).unwrap();
         let entries = list(&store).unwrap();

@@ -32,7 +32,7 @@ pub use mailboxes::{ImapSettings, Pop3Settings};
 pub use message_store::{MessageStoreSettings, MAX_RECYCLE_HOURS};
 pub use relay::{RelayDomain, RelaySettings};
 pub use smtp::SmtpSettings;
-pub use spam::{Blocklist, SpamSettings};
+pub use spam::{check_senders, rspamd_address, sender_listed, Blocklist, SpamAction, SpamSettings};
 
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::store::{Store, StoreResult};

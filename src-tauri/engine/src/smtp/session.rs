@@ -12,12 +12,13 @@ use super::stamp::{stamp, Trace};
 use super::Shared;
 use crate::access::sasl;
 use crate::access::login::LoginOutcome;
-use crate::delivery::{self, dsn, DsnRequest, Envelope, Recipient, RecipientDsn, Refusal};
+use crate::delivery::{self, dsn, DsnRequest, Envelope, Recipient, RecipientDsn, Refusal, SpamVerdict};
+use crate::spam::filter::Outcome;
 
 use crate::net::conversation::Transfer;
 use crate::net::line::LineEvent;
 use crate::net::{BoxStream, Conversation, Next};
-use crate::settings::ServiceId;
+use crate::settings::{self, ServiceId};
 
 /// Longest command line (RFC 5321 allows 512 plus extension parameters).
 const MAX_LINE: u64 = 2048;
@@ -345,6 +346,51 @@ impl Session {
         let relay = self.ctx.settings.relay.clone();
         let routed = self.ctx.shared.store.read_async(move |c| delivery::route(c, &server_name, &relay, &address, may_relay)).await;
         let reply = match routed {
+            Ok(Ok(_)) if !may_relay && self.ctx.settings.spam.greylist => match self.greylisted(&to.address).await {
+                Some(reply) => reply,
+                None => return self.accept_recipient(routed, &to, may_relay),
+            },
+            Ok(Ok(_)) => return self.accept_recipient(routed, &to, may_relay),
+            Ok(Err(Refusal::UnknownUser)) => Reply::new(550, "5.1.1", format!("<{}>: no such user here", to.address)),
+            Ok(Err(Refusal::RelayDenied)) => {
+                tracing::warn!(target: "security", peer = %self.ctx.peer, recipient = %to.address, "relay denied");
+                Reply::new(554, "5.7.1", format!("<{}>: relay access denied", to.address))
+            }
+            Ok(Err(Refusal::BadAddress(why))) => Reply::new(501, "5.1.3", why),
+            Ok(Err(Refusal::NoRelayRoute(domain))) => {
+                tracing::warn!(target: "mail", recipient = %to.address, "{domain} is a relay domain with no LAN forwarding rule (~@{domain}) to its primary server");
+                Reply::new(451, "4.3.0", format!("<{}>: cannot pass mail for {domain} on now, try again later", to.address))
+            }
+            _ => Reply::new(451, "4.3.0", "temporary lookup failure, try again later"),
+        };
+        self.reply(reply);
+    }
+
+    /// Greylisting of a stranger's recipient ([`crate::spam::greylist`]): the 451 to send, or None to go on.
+    /// Senders on the global allow list pass.
+    async fn greylisted(&mut self, recipient: &str) -> Option<Reply> {
+        let sender = self.tx.as_ref().map(|t| t.sender.clone()).unwrap_or_default();
+        let settings = self.ctx.settings.clone();
+        if settings::sender_listed(&settings.spam.allow_senders, &[&sender]) {
+            return None;
+        }
+        let peer = self.ctx.peer;
+        match crate::spam::greylist::check(&self.ctx.shared.store, settings.spam.greylist_delay, peer.ip(), &sender, recipient).await {
+            Ok(None) => None,
+            Ok(Some(wait)) => {
+                tracing::info!(target: "mail", %peer, from = %sender, recipient, "greylisted: try again in {wait} s");
+                Some(Reply::new(451, "4.7.1", format!("<{recipient}>: greylisted, please try again in {wait} seconds")))
+            }
+            Err(e) => {
+                tracing::error!(target: "smtp", error = %e, "greylisting failed: the recipient passes");
+                None
+            }
+        }
+    }
+
+    /// Adds a routed recipient to the transaction.
+    fn accept_recipient(&mut self, routed: crate::store::StoreResult<Result<Recipient, Refusal>>, to: &smtp_proto::RcptTo<String>, may_relay: bool) {
+        let reply = match routed {
             Ok(Ok(recipient)) => {
                 if let Some(tx) = self.tx.as_mut() {
                     tx.recipients.push(recipient);
@@ -360,16 +406,6 @@ impl Session {
                     tx.dsn.recipients.push(RecipientDsn { notify, orcpt: to.orcpt.clone() });
                 }
                 Reply::new(250, "2.1.5", "recipient OK")
-            }
-            Ok(Err(Refusal::UnknownUser)) => Reply::new(550, "5.1.1", format!("<{}>: no such user here", to.address)),
-            Ok(Err(Refusal::RelayDenied)) => {
-                tracing::warn!(target: "security", peer = %self.ctx.peer, recipient = %to.address, "relay denied");
-                Reply::new(554, "5.7.1", format!("<{}>: relay access denied", to.address))
-            }
-            Ok(Err(Refusal::BadAddress(why))) => Reply::new(501, "5.1.3", why),
-            Ok(Err(Refusal::NoRelayRoute(domain))) => {
-                tracing::warn!(target: "mail", recipient = %to.address, "{domain} is a relay domain with no LAN forwarding rule (~@{domain}) to its primary server");
-                Reply::new(451, "4.3.0", format!("<{}>: cannot pass mail for {domain} on now, try again later", to.address))
             }
             _ => Reply::new(451, "4.3.0", "temporary lookup failure, try again later"),
         };
@@ -526,61 +562,29 @@ impl Session {
         }
     }
 
-    /// The checks of a stranger's message: sender authentication (SPF, DKIM, DMARC, ARC: [`crate::auth`])
-    /// and the content filter's score ([`crate::spam`]). Returns the message with our
-    /// `Authentication-Results:` and `X-Spam-*` fields on top and whether it is spam, or None when it was
-    /// refused (the reply is out). Logged-in users and trusted networks are not checked.
-    async fn check_sender(&mut self, sender: &str, body: Vec<u8>) -> Option<(Vec<u8>, bool)> {
+    /// The spam filter's look at a stranger's message ([`crate::spam::filter`]): the message with our
+    /// `Authentication-Results:` and `X-Spam-*` fields on top and what delivery is to do with it, or None
+    /// when it was refused (the reply is out). Logged-in users and trusted networks are not checked.
+    async fn check_sender(&mut self, sender: &str, recipients: &[Recipient], body: Vec<u8>) -> Option<(Vec<u8>, SpamVerdict)> {
         let settings = self.ctx.settings.clone();
         if self.may_relay() || !settings.spam.any_check() {
-            return Some((body, false));
+            return Some((body, SpamVerdict::default()));
         }
-        let server_name = settings.general.server_name.as_str();
         let peer = self.ctx.peer;
-        let (mut header, mut spam, mut facts, mut summary) = if settings.spam.any_authentication() {
-            let who = crate::auth::Inbound { ip: peer.ip(), helo: self.helo.as_deref().unwrap_or(""), sender };
-            let checked = self.ctx.shared.auth.check(&settings, server_name, &who, &body).await;
-            let spam = match &checked.decision {
-                crate::auth::Decision::Reject(why) => {
-                    tracing::warn!(target: "security", %peer, from = %sender, results = %checked.summary, "refused: {why}");
-                    self.reply(Reply::new(550, "5.7.1", why.clone()));
-                    return None;
-                }
-                crate::auth::Decision::Spam(why) => {
-                    tracing::info!(target: "mail", %peer, from = %sender, results = %checked.summary, "marked as spam: {why}");
-                    true
-                }
-                crate::auth::Decision::Accept => false,
-            };
-            (checked.header, spam, checked.facts, checked.summary)
-        } else {
-            (String::new(), false, crate::auth::AuthFacts::default(), String::new())
-        };
-        let body = if settings.spam.content {
-            facts.listed = self.ctx.shared.auth.blocklisted(&settings, peer.ip()).await;
-            // A large message takes a while to search: off the session's thread.
-            let (body, score) = tokio::task::spawn_blocking(move || {
-                let score = crate::spam::score(&body, &facts);
-                (body, score)
-            })
-            .await
-            .ok()?;
-            summary = format!("{summary} score={} tests={}", score.points, score.tests()).trim().to_string();
-            if score.refused(&settings.spam) {
-                tracing::warn!(target: "security", %peer, from = %sender, results = %summary, "refused as spam");
-                self.reply(Reply::new(550, "5.7.1", format!("message refused as spam (score {}: {})", score.points, score.tests())));
-                return None;
+        let who = crate::spam::filter::Inbound { ip: peer.ip(), helo: self.helo.as_deref().unwrap_or(""), sender, recipients };
+        let (outcome, summary) = crate::spam::filter::check(&self.ctx.shared.store, &self.ctx.shared.auth, &settings, &who, body).await;
+        match outcome {
+            Outcome::Refuse { code, status, text } => {
+                tracing::warn!(target: "security", %peer, from = %sender, results = %summary, "refused: {text}");
+                self.reply(Reply::new(code, status, text));
+                None
             }
-            spam |= score.is_spam(&settings.spam);
-            header.push_str(&score.header(&settings.spam));
-            body
-        } else {
-            body
-        };
-        tracing::info!(target: "mail", %peer, from = %sender, results = %summary, spam, "checked");
-        let mut out = header.into_bytes();
-        out.extend_from_slice(&crate::auth::strip_forged_results(body, server_name));
-        Some((out, spam))
+            Outcome::Accept { message, verdict } => {
+                let action = format!("{:?}", verdict.action).to_lowercase();
+                tracing::info!(target: "mail", %peer, from = %sender, results = %summary, score = verdict.score, action = %action, "checked");
+                Some((message, verdict))
+            }
+        }
     }
 
     /// DKIM-signs mail from a logged-in user or a trusted network that leaves this server, when its From:
@@ -617,7 +621,7 @@ impl Session {
             self.reply(Reply::new(554, "5.4.6", format!("routing loop detected: more than {} Received headers", super::stamp::MAX_RECEIVED)));
             return;
         }
-        let Some((body, spam)) = self.check_sender(&tx.sender, body).await else { return };
+        let Some((body, spam)) = self.check_sender(&tx.sender, &tx.recipients, body).await else { return };
         let body = self.sign_own(&tx.recipients, body).await;
         let id = message_id();
         let protocol = match (self.ctx.tls_active, self.auth_user.is_some()) {
@@ -649,7 +653,7 @@ impl Session {
                     self.ctx.shared.queue_wake.notify_one();
                 }
                 tracing::info!(target: "mail", id = %id, from = %tx.sender, recipients = count, size,
-                    local = receipt.local, queued = receipt.queued, peer = %self.ctx.peer, "message received");
+                    local = receipt.local, queued = receipt.queued, quarantined = receipt.quarantined, peer = %self.ctx.peer, "message received");
                 self.reply(Reply::new(250, "2.0.0", format!("OK: queued as {id}")));
             }
             Err(e) => {

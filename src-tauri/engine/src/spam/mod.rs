@@ -1,16 +1,29 @@
-//! The content filter: a score for a stranger's message from built-in rules — what sender authentication
-//! found (SPF, DKIM, DMARC, reverse DNS, the HELO name), the DNS blocklists listing the client, header
-//! anomalies, GTUBE (the standard test string), executable attachments — and what the score leads to (`spam.mark_score`, `spam.refuse_score`). Each message checked carries
-//! `X-Spam-Score:` and `X-Spam-Status:` with the rules that fired (SpamAssassin's spelling, which mail
-//! programs' filters know), and the log line names them.
+//! The spam filter: what happens to a stranger's message before the 250 ([`filter::check`]) and at RCPT
+//! ([`greylist`]), and the content score it rests on.
+//!
+//! The score adds up built-in rules — what sender authentication found (SPF, DKIM, DMARC, reverse DNS, the
+//! HELO name), DNS lists of the client address (blocklists add, allowlists take off) and of the domains in
+//! the message, header anomalies, GTUBE (the standard test string), programs attached or inside a zip
+//! ([`archive`]) — the Bayesian classifier's verdict ([`bayes`], trained from users' Junk folders), and,
+//! when the admin runs one, rspamd's ([`rspamd`]). The score leads to an action by the thresholds of
+//! `spam.*` (mark, Junk folder, quarantine, refuse); each checked message carries `X-Spam-Score:` and
+//! `X-Spam-Status:` with the rules that fired (SpamAssassin's spelling, which mail programs' filters know),
+//! and the log line names them.
 //!
 //! Bounds: rules read the header and walk the MIME tree through [`crate::mailbox::mime`] (depth-limited,
-//! parameter-capped); the body is searched once for GTUBE.
+//! parameter-capped); at most [`PARTS_MAX`] parts and [`TEXT_MAX`] bytes of text are looked at; the body is
+//! searched once for GTUBE.
+
+pub mod archive;
+pub mod bayes;
+pub mod filter;
+pub mod greylist;
+pub mod rspamd;
 
 use mail_parser::MimeHeaders;
 
 use crate::auth::AuthFacts;
-use crate::settings::SpamSettings;
+use crate::settings::{SpamAction, SpamSettings};
 
 /// The GTUBE string: any filter scores a message holding it as spam (for testing a set-up end to end).
 pub const GTUBE: &[u8] = b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
@@ -22,12 +35,12 @@ const EXECUTABLE: [&str; 16] = [".exe", ".scr", ".com", ".pif", ".bat", ".cmd", 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hit {
     pub rule: String,
-    pub points: u32,
+    pub points: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Score {
-    pub points: u32,
+    pub points: i32,
     pub hits: Vec<Hit>,
 }
 
@@ -40,9 +53,13 @@ impl Score {
         self.hits.iter().map(|h| format!("{}({})", h.rule, h.points)).collect::<Vec<_>>().join(",")
     }
 
-    /// The header fields to put on top of the message.
-    pub fn header(&self, settings: &SpamSettings) -> String {
-        let spam = self.is_spam(settings);
+    pub fn add(&mut self, rule: &str, points: i32) {
+        self.hits.push(Hit { rule: rule.to_string(), points });
+        self.points = self.points.saturating_add(points);
+    }
+
+    /// The header fields to put on top of the message: the score, and whether it counts as spam.
+    pub fn header(&self, settings: &SpamSettings, spam: bool) -> String {
         let mut out = format!("X-Spam-Score: {}\r\nX-Spam-Status: {}, score={} required={} tests={}\r\n", self.points, if spam { "Yes" } else { "No" }, self.points, settings.mark_score, self.tests());
         if spam {
             out.push_str("X-Spam-Flag: YES\r\n");
@@ -51,39 +68,33 @@ impl Score {
     }
 
     pub fn is_spam(&self, settings: &SpamSettings) -> bool {
-        settings.mark_score > 0 && self.points >= settings.mark_score
-    }
-
-    pub fn refused(&self, settings: &SpamSettings) -> bool {
-        settings.refuse_score > 0 && self.points >= settings.refuse_score
+        settings.action(self.points) >= SpamAction::Mark
     }
 }
 
-/// Scores `message` (as received) with the built-in rules.
-pub fn score(message: &[u8], auth: &AuthFacts) -> Score {
-    let mut hits = Vec::new();
-    let mut hit = |rule: &str, points: u32| hits.push(Hit { rule: rule.to_string(), points });
-    match auth.spf.as_deref() {
-        Some("fail") => hit("SPF_FAIL", 3),
-        Some("softfail") => hit("SPF_SOFTFAIL", 1),
-        _ => {}
-    }
-    if auth.dkim_bad {
-        hit("DKIM_INVALID", 1);
-    }
-    if auth.dmarc_failed {
-        hit("DMARC_FAIL", 3);
-    }
-    if auth.iprev_failed {
-        hit("IPREV_FAIL", 1);
-    }
-    if auth.helo_bad {
-        hit("HELO_NO_DOT", 1);
-    }
-    for (zone, points) in &auth.listed {
-        let name: String = zone.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
-        hit(&format!("DNSBL_{name}"), *points);
-    }
+/// Most MIME parts the rules look at.
+pub const PARTS_MAX: usize = 1000;
+/// Most bytes of text (of all text parts) the link finder and the classifier read.
+pub const TEXT_MAX: usize = 256 * 1024;
+
+/// What the rules and the classifier take from a message, read once (call off the async threads).
+#[derive(Debug, Default)]
+pub struct Analysis {
+    /// The content rules that fired.
+    pub hits: Vec<Hit>,
+    /// Domains of links in the text and of the From: address, for the domain blocklists.
+    pub domains: Vec<String>,
+    /// The classifier's tokens.
+    pub tokens: Vec<i64>,
+    /// The From: field's address and the subject.
+    pub from: String,
+    pub subject: String,
+}
+
+/// Reads `message` once for the content rules, the domains, the classifier's tokens, From: and Subject.
+pub fn analyse(message: &[u8]) -> Analysis {
+    let mut out = Analysis::default();
+    let mut hit = |rule: &str, points: i32| out.hits.push(Hit { rule: rule.to_string(), points });
     if contains(message, GTUBE) {
         hit("GTUBE", 1000);
     }
@@ -105,24 +116,182 @@ pub fn score(message: &[u8], auth: &AuthFacts) -> Score {
             hit("SUBJECT_ALL_CAPS", 1);
         }
     }
-    if has_executable(message) {
+    let Some(parsed) = crate::mailbox::mime::parse(message) else { return out };
+    let parts = || parsed.parts.iter().take(PARTS_MAX);
+    if parts().filter_map(|p| p.attachment_name()).any(is_program) {
         hit("EXECUTABLE_ATTACHMENT", 5);
     }
-    let points = hits.iter().map(|h| h.points).sum();
-    Score { points, hits }
+    if parts().filter(|p| p.attachment_name().is_some_and(|n| n.to_ascii_lowercase().trim_end().ends_with(".zip")) || is_zip_type(p)).any(|p| archive::zip_names(p.contents()).iter().any(|n| is_program(n))) {
+        hit("EXECUTABLE_IN_ARCHIVE", 5);
+    }
+    out.subject = parsed.subject().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ");
+    out.from = parsed.from().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or("").to_string();
+    let mut text = String::new();
+    for part in parts().filter(|p| p.is_text() && p.attachment_name().is_none()) {
+        if let Some(t) = part.text_contents() {
+            let room = TEXT_MAX.saturating_sub(text.len());
+            let mut cut = t.len().min(room);
+            while !t.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.push_str(&t[..cut]);
+            text.push('\n');
+        }
+        if text.len() >= TEXT_MAX {
+            break;
+        }
+    }
+    out.domains = link_domains(&text);
+    if let Some((_, domain)) = out.from.rsplit_once('@') {
+        let domain = registered(&domain.to_ascii_lowercase());
+        if !out.domains.contains(&domain) {
+            out.domains.push(domain);
+        }
+    }
+    out.tokens = bayes::tokens(&out.subject, &out.from, &text, &out.domains);
+    out
+}
+
+/// What the facts of the DNS lookups and sender authentication add.
+pub fn fact_hits(facts: &AuthFacts) -> Vec<Hit> {
+    let mut hits = Vec::new();
+    let mut hit = |rule: String, points: i32| hits.push(Hit { rule, points });
+    match facts.spf.as_deref() {
+        Some("fail") => hit("SPF_FAIL".into(), 3),
+        Some("softfail") => hit("SPF_SOFTFAIL".into(), 1),
+        _ => {}
+    }
+    if facts.dkim_bad {
+        hit("DKIM_INVALID".into(), 1);
+    }
+    if facts.dmarc_failed {
+        hit("DMARC_FAIL".into(), 3);
+    }
+    if facts.iprev_failed {
+        hit("IPREV_FAIL".into(), 1);
+    }
+    if facts.helo_bad {
+        hit("HELO_NO_DOT".into(), 1);
+    }
+    let rule = |prefix: &str, zone: &str| format!("{prefix}_{}", zone.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect::<String>());
+    for (zone, points) in &facts.listed {
+        hit(rule("DNSBL", zone), *points as i32);
+    }
+    for (zone, points) in &facts.domains_listed {
+        hit(rule("URIBL", zone), *points as i32);
+    }
+    for (zone, points) in &facts.allowed {
+        hit(rule("DNSWL", zone), -(*points as i32));
+    }
+    hits
+}
+
+/// The built-in score of `message` (as received) given what the checks found (`postroomd spam test`, and
+/// the filter without the classifier).
+pub fn score(message: &[u8], auth: &AuthFacts) -> Score {
+    let mut score = Score { points: 0, hits: Vec::new() };
+    for h in fact_hits(auth).into_iter().chain(analyse(message).hits) {
+        score.add(&h.rule, h.points);
+    }
+    score
+}
+
+/// Link hosts in `text` (`http://`, `https://`, `www.`), as registered domains, each once, at most
+/// [`crate::auth::MAX_LISTED_DOMAINS`].
+fn link_domains(text: &str) -> Vec<String> {
+    let lower = text.to_ascii_lowercase();
+    let mut found: Vec<String> = Vec::new();
+    for marker in ["http://", "https://", "www."] {
+        let mut from = 0;
+        while let Some(i) = lower[from..].find(marker) {
+            let start = from + i + if marker == "www." { 0 } else { marker.len() };
+            from = start + 1;
+            let host: String = lower[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-').take(253).collect();
+            let host = host.trim_matches('.');
+            if host.contains('.') && !host.chars().all(|c| c.is_ascii_digit() || c == '.') {
+                let domain = registered(host);
+                if !found.contains(&domain) {
+                    found.push(domain);
+                    if found.len() >= crate::auth::MAX_LISTED_DOMAINS {
+                        return found;
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The registered domain of a host, as domain blocklists list it: the last two labels, or three where the
+/// second-level label is a country's usual one (`example.co.uk`).
+fn registered(host: &str) -> String {
+    let labels: Vec<&str> = host.split('.').filter(|l| !l.is_empty()).collect();
+    let n = labels.len();
+    let take = if n >= 3 && labels[n - 1].len() == 2 && ["co", "com", "net", "org", "ac", "gov", "ne", "or"].contains(&labels[n - 2]) { 3 } else { 2 };
+    labels[n.saturating_sub(take)..].join(".")
+}
+
+fn is_program(name: &str) -> bool {
+    let name = name.trim().trim_end_matches(['.', ' ']).to_ascii_lowercase();
+    EXECUTABLE.iter().any(|ext| name.ends_with(ext))
+}
+
+fn is_zip_type(part: &mail_parser::MessagePart) -> bool {
+    part.content_type().is_some_and(|ct| ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("zip") || s.eq_ignore_ascii_case("x-zip-compressed")))
+}
+
+/// How often the upkeep looks for lessons.
+const LESSON_LOOK: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often it expires the quarantine and greylisting.
+const EXPIRY_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The spam filter's upkeep, for the life of the engine: the classifier learns the users' lessons within
+/// seconds; quarantined messages past `spam.quarantine_days`, old greylisting triplets and networks go.
+pub async fn upkeep(
+    store: crate::store::Store,
+    settings: tokio::sync::watch::Receiver<std::sync::Arc<crate::settings::Settings>>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut expired_at = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(LESSON_LOOK) => {}
+        }
+        match bayes::learn_waiting(&store).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(target: "mail", lessons = n, "the spam classifier learnt"),
+            Err(e) => tracing::error!(target: "mail", error = %e, "the spam classifier could not learn; it will try again"),
+        }
+        if expired_at.elapsed() < EXPIRY_EVERY {
+            continue;
+        }
+        expired_at = tokio::time::Instant::now();
+        let days = i64::from(settings.borrow().spam.quarantine_days);
+        let now = crate::store::now();
+        let result = store
+            .write_async(move |c| {
+                let mut held = 0;
+                loop {
+                    let n = crate::delivery::quarantine::expire(c, now - days * 86_400)?;
+                    held += n;
+                    if n == 0 {
+                        break;
+                    }
+                }
+                Ok((held, greylist::expire(c, now)?))
+            })
+            .await;
+        match result {
+            Ok((0, _)) => {}
+            Ok((held, _)) => tracing::info!(target: "mail", messages = held, "quarantined messages expired"),
+            Err(e) => tracing::error!(target: "mail", error = %e, "could not expire the quarantine"),
+        }
+    }
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Whether any part of the message (its multipart tree; not inside attached messages) is named like a program.
-fn has_executable(message: &[u8]) -> bool {
-    let Some(parsed) = crate::mailbox::mime::parse(message) else { return false };
-    parsed.parts.iter().take(crate::mailbox::mime::MAX_DEPTH * 10).filter_map(|p| p.attachment_name()).any(|name| {
-        let name = name.trim().trim_end_matches(['.', ' ']).to_ascii_lowercase();
-        EXECUTABLE.iter().any(|ext| name.ends_with(ext))
-    })
 }
 
 #[cfg(test)]

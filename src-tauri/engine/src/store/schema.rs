@@ -329,6 +329,60 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX dkim_keys_selector ON dkim_keys(domain, selector);
     CREATE UNIQUE INDEX dkim_keys_current ON dkim_keys(domain, algorithm) WHERE retired_at IS NULL;
     "#,
+    // 18: what the spam filter keeps. The quarantine (messages held for the admin: the body, one blob
+    // reference, and the users they were for); each user's allow and deny lists of senders (one per line);
+    // the Bayesian classifier's token counts (a token is a 64-bit hash) and message totals, which bodies it
+    // has learnt as what (so a message is never counted twice, and a change of mind moves it), and its queue
+    // of lessons from users' Junk moves and keywords; greylisting's triplets and the client networks that
+    // passed.
+    r#"
+    CREATE TABLE quarantine (
+        id          INTEGER PRIMARY KEY,
+        blob_id     INTEGER NOT NULL REFERENCES blobs(id),
+        size        INTEGER NOT NULL,
+        sender      TEXT NOT NULL,
+        from_header TEXT NOT NULL,
+        subject     TEXT NOT NULL,
+        peer        TEXT NOT NULL,
+        score       INTEGER NOT NULL,
+        reasons     TEXT NOT NULL,
+        received_at INTEGER NOT NULL
+    );
+    CREATE INDEX quarantine_by_time ON quarantine(received_at);
+    CREATE TABLE quarantine_recipients (
+        quarantine_id INTEGER NOT NULL REFERENCES quarantine(id) ON DELETE CASCADE,
+        user_id       INTEGER NOT NULL,
+        address       TEXT NOT NULL
+    );
+    CREATE INDEX quarantine_recipients_of ON quarantine_recipients(quarantine_id);
+    ALTER TABLE users ADD COLUMN spam_allow TEXT NOT NULL DEFAULT '';
+    ALTER TABLE users ADD COLUMN spam_deny TEXT NOT NULL DEFAULT '';
+    CREATE TABLE bayes_tokens (
+        hash INTEGER PRIMARY KEY,
+        spam INTEGER NOT NULL DEFAULT 0,
+        ham  INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE bayes_totals (spam INTEGER NOT NULL, ham INTEGER NOT NULL);
+    INSERT INTO bayes_totals VALUES (0, 0);
+    CREATE TABLE bayes_learnt (
+        blob_id   INTEGER PRIMARY KEY,
+        spam      INTEGER NOT NULL,
+        learnt_at INTEGER NOT NULL
+    );
+    CREATE TABLE bayes_lessons (
+        id      INTEGER PRIMARY KEY,
+        blob_id INTEGER NOT NULL,
+        spam    INTEGER NOT NULL
+    );
+    CREATE TABLE greylist (
+        triplet  TEXT PRIMARY KEY,
+        first_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE greylist_passed (
+        network TEXT PRIMARY KEY,
+        until   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Applies every migration the database has not seen yet.

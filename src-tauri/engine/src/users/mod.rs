@@ -71,6 +71,17 @@ pub struct UserDetail {
     /// Stored messages still to be handed to the Store-and-Forward main server.
     #[ts(type = "number")]
     pub waiting_to_forward: i64,
+    /// The Spam tab's lists.
+    pub spam: SpamLists,
+}
+
+/// A user's own spam lists (Users → user → Spam): senders whose mail always reaches the INBOX unmarked
+/// (unless shown forged), and senders whose mail goes to Junk. Entries: `someone@example.com` or
+/// `example.com` (a domain and its subdomains).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct SpamLists {
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
 }
 
 /// A user's forwarding as the editor shows it.
@@ -133,7 +144,11 @@ impl Directory {
             })?;
             let warnings = forwarding_warnings(c, user.id)?;
             let waiting_to_forward = crate::forward::waiting_to_forward(c, user.id)?;
-            Ok(Some(UserDetail { user, folders, forwarding, warnings, waiting_to_forward }))
+            let spam = c.query_row("SELECT spam_allow, spam_deny FROM users WHERE id = ?1", [user.id], |r| {
+                let lines = |s: String| s.lines().map(String::from).collect();
+                Ok(SpamLists { allow: lines(r.get(0)?), deny: lines(r.get(1)?) })
+            })?;
+            Ok(Some(UserDetail { user, folders, forwarding, warnings, waiting_to_forward, spam }))
         })?
         .ok_or_else(|| no_such_user(name))
     }
@@ -241,6 +256,29 @@ impl Directory {
             None => Err(no_such_user(name)),
             Some(r) => r,
         }
+    }
+
+    /// Replaces the user's spam allow and deny lists (entries trimmed, blank ones dropped); returns them as
+    /// stored.
+    pub fn set_spam_lists(&self, name: &str, lists: SpamLists) -> ApiResult<SpamLists> {
+        let clean = |l: Vec<String>| l.into_iter().map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty()).collect::<Vec<_>>();
+        let lists = SpamLists { allow: clean(lists.allow), deny: clean(lists.deny) };
+        let mut errors = Vec::new();
+        for (field, list) in [("allow", &lists.allow), ("deny", &lists.deny)] {
+            if let Err(m) = crate::settings::check_senders(list) {
+                errors.push(FieldError::new(field, m));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(errors));
+        }
+        let wanted = name.to_string();
+        let (allow, deny) = (lists.allow.join("\n"), lists.deny.join("\n"));
+        let changed = self.store.write(move |c| Ok(c.execute("UPDATE users SET spam_allow = ?2, spam_deny = ?3 WHERE name = ?1 AND deleted_at IS NULL", params![wanted, allow, deny])?))?;
+        if changed == 0 {
+            return Err(no_such_user(name));
+        }
+        Ok(lists)
     }
 
     /// Brings back the user most recently deleted under `name`, with their mail and aliases, while the
