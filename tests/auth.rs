@@ -38,6 +38,7 @@ struct Office {
     dir: PathBuf,
     smtp: u16,
     submission: u16,
+    imap: u16,
     _server: Server,
     _tmp: tempfile::TempDir,
 }
@@ -60,7 +61,7 @@ fn office_with(dns: std::net::SocketAddr, settings: &[&str]) -> Office {
     }
     let server = Server::start(&dir, &[]);
     let port = |name: &str| ports.iter().find(|p| p.0 == name).unwrap().1;
-    Office { dir, smtp: port("smtp"), submission: port("submission"), _server: server, _tmp: tmp }
+    Office { dir, smtp: port("smtp"), submission: port("submission"), imap: port("imap"), _server: server, _tmp: tmp }
 }
 
 impl Office {
@@ -72,13 +73,19 @@ impl Office {
 
     /// As [`Office::send`], from another loopback address.
     fn send_from(&self, source: &str, helo: &str, sender: &str, message: &str) -> String {
+        self.send_to(source, helo, sender, &["alice@office.test"], message)
+    }
+
+    /// As [`Office::send`] to these recipients; a refused recipient's reply when every one was refused.
+    fn send_to(&self, source: &str, helo: &str, sender: &str, recipients: &[&str], message: &str) -> String {
         let script = "import smtplib, sys\n\
             s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), source_address=(sys.argv[4], 0)); s.ehlo(sys.argv[2])\n\
-            try:\n    s.sendmail(sys.argv[3], ['alice@office.test'], sys.stdin.read().encode()); print('250')\n\
+            try:\n    s.sendmail(sys.argv[3], sys.argv[5].split(','), sys.stdin.read().encode()); print('250')\n\
             except smtplib.SMTPDataError as e:\n    print(e.smtp_code, e.smtp_error.decode())\n\
+            except smtplib.SMTPRecipientsRefused as e:\n    code, text = list(e.recipients.values())[0]; print(code, text.decode())\n\
             s.quit()\n";
         let mut child = Command::new("python3")
-            .args(["-c", script, &self.smtp.to_string(), helo, sender, source])
+            .args(["-c", script, &self.smtp.to_string(), helo, sender, source, &recipients.join(",")])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -365,4 +372,201 @@ fn a_client_without_a_name_pointing_back_and_a_bare_helo_score_a_point_each() {
     let header = office.newest_header();
     assert!(results(&header).contains("iprev=fail"), "{header}");
     assert!(header.contains("X-Spam-Status: No, score=2 required=5 tests=IPREV_FAIL(1),HELO_NO_DOT(1)\r\n"), "{header}");
+}
+
+/// Alice's messages by folder, as `FOLDER:spam-mark` lines in delivery order.
+fn placed(dir: &Path, user: &str) -> Vec<String> {
+    let rows = sql(dir, &format!("SELECT f.path || ':' || m.spam FROM messages m JOIN folders f ON f.id = m.folder_id JOIN users u ON u.id = f.user_id WHERE u.name = '{user}' ORDER BY m.id"));
+    rows.lines().map(String::from).collect()
+}
+
+const DATE: &str = "Date: Fri, 4 Dec 2026 10:00:00 +0000\r\n";
+
+#[test]
+fn scores_lead_to_the_mark_the_junk_folder_the_quarantine_and_release_delivers_once() {
+    let dns = dns(vec![("pass.example.", txt("v=spf1 ip4:127.0.0.1 -all"))]);
+    let office = office_with(dns, &["spam.mark_score", "1", "spam.junk_score", "2", "spam.quarantine_score", "3", "spam.refuse_score", "50"]);
+    ok(&office.dir, &["user", "add", "bob", "--password-stdin"], "bob-secret\n");
+    let both = ["alice@office.test", "bob@office.test"];
+    // One point (no Date), two (no Message-ID either), three (and a shouting subject).
+    assert_eq!(office.send("client.pass.example", "x@pass.example", &message("x@pass.example", "one")), "250");
+    let two = message("x@pass.example", "two").replace("Message-ID: <two@test>\r\n", "");
+    assert_eq!(office.send("client.pass.example", "x@pass.example", &two), "250");
+    assert_eq!(placed(&office.dir, "alice"), ["INBOX:1", "Junk:1"]);
+    assert!(office.newest_header().contains("X-Spam-Status: Yes, score=2 required=1 tests=MISSING_DATE(1),MISSING_MESSAGE_ID(1)\r\nX-Spam-Flag: YES\r\n"));
+    let three = |subject: &str| message("x@pass.example", subject).replace(&format!("Message-ID: <{subject}@test>\r\n"), "");
+    assert_eq!(office.send_to("127.0.0.1", "client.pass.example", "x@pass.example", &both, &three("CHEAP WATCHES TODAY")), "250");
+    assert_eq!(placed(&office.dir, "alice").len(), 2, "held, not delivered");
+    assert!(placed(&office.dir, "bob").is_empty());
+
+    let list: serde_json::Value = serde_json::from_str(&ok(&office.dir, &["quarantine", "list", "--json"], "")).unwrap();
+    let held = &list.as_array().unwrap()[0];
+    assert_eq!((held["score"].as_i64(), held["sender"].as_str(), held["subject"].as_str()), (Some(3), Some("x@pass.example"), Some("CHEAP WATCHES TODAY")));
+    assert_eq!(held["reasons"], "MISSING_DATE(1),MISSING_MESSAGE_ID(1),SUBJECT_ALL_CAPS(1)");
+    assert_eq!(held["recipients"], serde_json::json!(both));
+    let id = held["id"].as_i64().unwrap().to_string();
+    let text = ok(&office.dir, &["quarantine", "list"], "");
+    assert!(text.starts_with("the quarantine holds 1 messages\n") && text.contains("CHEAP WATCHES TODAY"), "{text}");
+
+    assert_eq!(ok(&office.dir, &["quarantine", "release", &id], "").trim(), format!("released {id}: delivered to 2 mailboxes"));
+    assert_eq!(placed(&office.dir, "alice"), ["INBOX:1", "Junk:1", "INBOX:0"]);
+    assert_eq!(placed(&office.dir, "bob"), ["INBOX:0"]);
+    let again = run(&office.dir, &["quarantine", "release", &id], "");
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains(&format!("no message {id} in the quarantine")));
+    assert_eq!(placed(&office.dir, "bob"), ["INBOX:0"], "released exactly once");
+
+    // Deleted: the body goes with it.
+    assert_eq!(office.send("client.pass.example", "x@pass.example", &three("ANOTHER OFFER FOR YOU")), "250");
+    let id = ok(&office.dir, &["quarantine", "list", "--json"], "");
+    let id = serde_json::from_str::<serde_json::Value>(&id).unwrap()[0]["id"].as_i64().unwrap().to_string();
+    assert_eq!(ok(&office.dir, &["quarantine", "delete", &id], "").trim(), format!("deleted {id}"));
+    assert_eq!(sql(&office.dir, "SELECT count(*) FROM quarantine"), "0");
+    assert_eq!(sql(&office.dir, "SELECT count(*) FROM blobs WHERE refcount > 0"), "3", "the three delivered bodies only");
+    assert_eq!(ok(&office.dir, &["spam", "status"], "").lines().nth(1), Some("quarantine: 0 messages"));
+}
+
+#[test]
+fn allow_and_deny_lists_global_and_per_user_override_the_score() {
+    let dns = dns(vec![("pass.example.", txt("v=spf1 ip4:127.0.0.1 -all")), ("forged.example.", txt("v=spf1 ip4:192.0.2.1 -all"))]);
+    let office = office_with(dns, &["spam.mark_score", "1", "spam.junk_score", "2", "spam.quarantine_score", "3", "spam.refuse_score", "4", "spam.deny_senders", r#"["spammer.example"]"#]);
+    ok(&office.dir, &["user", "add", "bob", "--password-stdin"], "bob-secret\n");
+    let both = ["alice@office.test", "bob@office.test"];
+    // Refused outright: the global deny list.
+    let reply = office.send("client.pass.example", "x@spammer.example", &message("x@spammer.example", "hi"));
+    assert_eq!(reply, "550 5.7.1 mail from this sender is refused by this server's policy");
+
+    // Alice allows friend.example, bob denies pest.example.
+    sql(&office.dir, "UPDATE users SET spam_allow = 'friend.example' WHERE name = 'alice'; UPDATE users SET spam_deny = 'boss@pest.example' WHERE name = 'bob'");
+    // Four points would be refused; alice wants this sender, so it reaches her unmarked and is held for bob.
+    // No From:, Date or Message-ID, and a shouting subject: 6 points.
+    let four = "To: alice@office.test\r\nSubject: BUY OUR NEW THING\r\n\r\nHello.\r\n".to_string();
+    assert_eq!(office.send_to("127.0.0.1", "client.pass.example", "carol@friend.example", &both, &four), "250");
+    assert_eq!(placed(&office.dir, "alice"), ["INBOX:0"]);
+    assert!(placed(&office.dir, "bob").is_empty());
+    assert_eq!(sql(&office.dir, "SELECT count(*) FROM quarantine_recipients r JOIN users u ON u.id = r.user_id WHERE u.name = 'bob'"), "1");
+    // Nobody allows it: refused.
+    let reply = office.send_to("127.0.0.1", "client.pass.example", "dave@elsewhere.example", &["bob@office.test"], &four.replace("carol@friend.example", "dave@elsewhere.example"));
+    assert!(reply.starts_with("550 5.7.1 message refused as spam (score 6"), "{reply}");
+    // A clean message from bob's denied sender goes to his Junk; alice gets it in her INBOX.
+    let clean = message("boss@pest.example", "Lunch").replace("Message-ID", &format!("{DATE}Message-ID"));
+    assert_eq!(office.send_to("127.0.0.1", "client.pass.example", "boss@pest.example", &both, &clean), "250");
+    assert_eq!(placed(&office.dir, "bob"), ["Junk:1"]);
+    assert_eq!(placed(&office.dir, "alice"), ["INBOX:0", "INBOX:0"]);
+    // An allowed domain whose SPF fails is not allowed: forged.
+    sql(&office.dir, "UPDATE users SET spam_allow = 'forged.example' WHERE name = 'alice'");
+    let forged = clean.replace("boss@pest.example", "ceo@forged.example").replace("Subject: Lunch", "Subject: URGENT WIRE TRANSFER");
+    let reply = office.send("client.pass.example", "ceo@forged.example", &forged);
+    assert!(reply.starts_with("550 5.7.1 message refused as spam") && reply.contains("SPF_FAIL(3)"), "{reply}");
+}
+
+#[test]
+fn greylisting_defers_a_first_attempt_and_passes_the_retry_and_then_the_network() {
+    let dns = dns(vec![("pass.example.", txt("v=spf1 ip4:127.0.0.1 -all"))]);
+    let office = office_with(dns, &["spam.greylist", "true", "spam.greylist_delay", "2"]);
+    let m = message("x@pass.example", "hello").replace("Message-ID", &format!("{DATE}Message-ID"));
+    let first = office.send("client.pass.example", "x@pass.example", &m);
+    assert_eq!(first, "451 4.7.1 <alice@office.test>: greylisted, please try again in 2 seconds");
+    let early = office.send("client.pass.example", "x@pass.example", &m);
+    assert!(early.starts_with("451 4.7.1 <alice@office.test>: greylisted"), "{early}");
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    assert_eq!(office.send("client.pass.example", "x@pass.example", &m), "250");
+    // The network passed: another sender from it is not held up.
+    assert_eq!(office.send("client.pass.example", "y@pass.example", &m.replace("x@", "y@")), "250");
+    assert_eq!(placed(&office.dir, "alice"), ["INBOX:0", "INBOX:0"]);
+}
+
+#[test]
+fn a_program_inside_a_zip_link_domains_on_a_list_and_an_allowlisted_client_are_scored() {
+    use hickory_proto::rr::rdata::A;
+    let dns = dns(vec![
+        ("pass.example.", txt("v=spf1 ip4:127.0.0.1 -all")),
+        ("evil.example.dbl.test.", RData::A(A::new(127, 0, 1, 2))),
+        ("1.0.0.127.wl.test.", RData::A(A::new(127, 0, 10, 0))),
+    ]);
+    let office = office_with(dns, &["spam.domain_blocklists", r#"[{"zone": "dbl.test", "points": 4}]"#, "spam.allowlists", r#"[{"zone": "wl.test", "points": 2}]"#]);
+    // A real archive: Python's zipfile.
+    let out = Command::new("python3")
+        .args(["-c", "import zipfile, io, base64\nb = io.BytesIO()\nwith zipfile.ZipFile(b, 'w', zipfile.ZIP_DEFLATED) as z:\n    z.writestr('readme.txt', 'see the invoice')\n    z.writestr('invoice.pdf.exe', 'MZ' + 'x' * 4000)\nprint(base64.encodebytes(b.getvalue()).decode().replace('\\n', '\\r\\n'))"])
+        .output()
+        .unwrap();
+    let zip = String::from_utf8(out.stdout).unwrap();
+    let m = format!(
+        "From: x@pass.example\r\nTo: alice@office.test\r\nSubject: your invoice\r\nMessage-ID: <zip@test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>Pay at <a href=\"https://www.evil.example/pay\">our page</a> or http://fine.example/</p>\r\n--b\r\nContent-Type: application/zip\r\nContent-Disposition: attachment; filename=\"invoice.zip\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{zip}\r\n--b--\r\n"
+    );
+    assert_eq!(office.send("client.pass.example", "x@pass.example", &m), "250");
+    let header = office.newest_header();
+    assert!(header.contains("X-Spam-Status: Yes, score=8 required=5 tests=URIBL_DBL_TEST(4),DNSWL_WL_TEST(-2),MISSING_DATE(1),EXECUTABLE_IN_ARCHIVE(5)\r\n"), "{header}");
+    assert_eq!(placed(&office.dir, "alice"), ["Junk:1"]);
+}
+
+/// Sends `count` messages with these words to alice.
+fn deliver_words(office: &Office, count: usize, words: &str, tag: &str) {
+    for i in 0..count {
+        let m = format!("From: {tag}{i}@pass.example\r\nTo: alice@office.test\r\nSubject: {tag} {i}\r\n{DATE}Message-ID: <{tag}{i}@test>\r\n\r\n{words} {tag}{i}\r\n");
+        assert_eq!(office.send("client.pass.example", &format!("{tag}{i}@pass.example"), &m), "250");
+    }
+}
+
+fn spam_status(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&ok(dir, &["spam", "status", "--json"], "")).unwrap()
+}
+
+#[test]
+fn moving_mail_to_junk_over_imap_trains_the_classifier_and_similar_mail_then_scores_higher() {
+    let dns = dns(vec![("pass.example.", txt("v=spf1 ip4:127.0.0.1 -all"))]);
+    let office = office(dns);
+    let spammy = "Cheap replica watches casino bonus winner claim your prize now unsubscribe";
+    let hammy = "Agenda for the quarterly project meeting and the lunch order for Thursday";
+    deliver_words(&office, 12, spammy, "offer");
+    deliver_words(&office, 12, hammy, "team");
+    let file = office.dir.join("new.eml");
+    std::fs::write(&file, format!("From: z@pass.example\r\nSubject: claim your prize\r\n{DATE}Message-ID: <z@test>\r\n\r\nCasino bonus winner: cheap replica watches\r\n")).unwrap();
+    let before = String::from_utf8(run(&office.dir, &["spam", "test", file.to_str().unwrap()], "").stdout).unwrap();
+    assert!(before.starts_with("score 0 (not spam"), "{before}");
+    assert_eq!(spam_status(&office.dir)["bayes"]["tokens"], 0);
+
+    // As a mail program does it: the offers moved into Junk (COPY, then expunged from the INBOX), the team
+    // mail marked $NotJunk.
+    let imap = office.imap;
+    let script = "import imaplib, sys\n\
+        m = imaplib.IMAP4('127.0.0.1', int(sys.argv[1])); m.login('alice', 'alice-secret'); m.select('INBOX')\n\
+        _, spam = m.uid('SEARCH', None, 'SUBJECT', 'offer'); spam = spam[0].decode().replace(' ', ',')\n\
+        _, ham = m.uid('SEARCH', None, 'SUBJECT', 'team'); ham = ham[0].decode().replace(' ', ',')\n\
+        print(m.uid('COPY', spam, 'Junk')[0], m.uid('STORE', spam, '+FLAGS', '(\\\\Deleted)')[0], m.expunge()[0])\n\
+        print(m.uid('STORE', ham, '+FLAGS', '($NotJunk)')[0])\n\
+        m.logout()\n";
+    let out = Command::new("python3").args(["-c", script, &imap.to_string()]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "OK OK OK\nOK\n", "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(placed(&office.dir, "alice").iter().filter(|p| p.starts_with("Junk")).count(), 12);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        let s = spam_status(&office.dir);
+        if s["bayes"]["active"] == true && s["bayes"]["waiting"] == 0 {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "not learnt: {s}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    assert_eq!((status["bayes"]["spam_learnt"].as_i64(), status["bayes"]["ham_learnt"].as_i64()), (Some(12), Some(12)));
+    assert!(status["bayes"]["tokens"].as_i64().unwrap() > 20, "{status}");
+    let after = String::from_utf8(run(&office.dir, &["spam", "test", file.to_str().unwrap()], "").stdout).unwrap();
+    assert!(after.contains("BAYES_99(4)"), "{after}");
+    let ham = office.dir.join("ham.eml");
+    std::fs::write(&ham, format!("From: z@pass.example\r\nSubject: project meeting\r\n{DATE}Message-ID: <h@test>\r\n\r\nThe agenda for Thursday's lunch meeting\r\n")).unwrap();
+    let ham_score = String::from_utf8(run(&office.dir, &["spam", "test", ham.to_str().unwrap()], "").stdout).unwrap();
+    assert!(ham_score.contains("BAYES_00(-2)"), "{ham_score}");
+
+    // Moving a message out of Junk (a change of mind) moves its counts: one spam fewer, one ham more.
+    let script = "import imaplib, sys\n\
+        m = imaplib.IMAP4('127.0.0.1', int(sys.argv[1])); m.login('alice', 'alice-secret'); m.select('Junk')\n\
+        print(m.copy('1', 'INBOX')[0]); m.logout()\n";
+    let out = Command::new("python3").args(["-c", script, &imap.to_string()]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "OK\n");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while spam_status(&office.dir)["bayes"]["ham_learnt"] != 13 {
+        assert!(std::time::Instant::now() < deadline, "{}", spam_status(&office.dir));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    assert_eq!(spam_status(&office.dir)["bayes"]["spam_learnt"], 11);
 }

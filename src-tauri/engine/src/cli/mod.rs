@@ -262,6 +262,11 @@ enum SpamCommand {
     /// Score a message file with the content filter's rules (sender authentication needs the connection,
     /// so SPF, DKIM and DMARC are not part of it) and print the score with the rules that fired
     Test { file: std::path::PathBuf },
+    /// What the Bayesian classifier has learnt from the users' Junk folders, and what the quarantine holds
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -334,6 +339,7 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Domain(c) => domain(&open_store(&root)?, c).map(|_| 0),
         Command::Spam(SpamCommand::Test { file }) => spam_test(&open_store(&root)?, &file),
+        Command::Spam(SpamCommand::Status { json }) => spam_status(&open_store(&root)?, json).map(|_| 0),
         Command::Settings(c) => settings_command(&open_store(&root)?, c).map(|_| 0),
         Command::Queue(c) => queue_command(&open_store(&root)?, c).map(|_| 0),
         Command::Bans(c) => bans_command(&open_store(&root)?, c).map(|_| 0),
@@ -673,6 +679,20 @@ fn spam_test(store: &Store, file: &std::path::Path) -> Result<i32> {
         score.tests()
     );
     Ok(if action >= SpamAction::Mark { 1 } else { 0 })
+}
+
+/// `spam status [--json]`.
+fn spam_status(store: &Store, json: bool) -> Result<()> {
+    let bayes = store.read(crate::spam::bayes::status)?;
+    let held = store.read(crate::delivery::quarantine::count)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "bayes": bayes, "quarantined": held }))?);
+        return Ok(());
+    }
+    let state = if bayes.active { "scoring".to_string() } else { format!("learning: it scores once it has {} of each", crate::spam::bayes::MIN_LEARNT) };
+    println!("classifier: learnt {} spam and {} ham messages, {} tokens ({state}); {} lessons waiting", bayes.spam_learnt, bayes.ham_learnt, bayes.tokens, bayes.waiting);
+    println!("quarantine: {held} messages");
+    Ok(())
 }
 
 fn settings_command(store: &Store, command: SettingsCommand) -> Result<()> {

@@ -57,7 +57,10 @@ pub async fn check(store: &Store, auth: &Authenticator, settings: &Settings, who
         let checked = auth.check(settings, server_name, &inbound, &body).await;
         match &checked.decision {
             Decision::Reject(why) => return (refuse(why.clone()), checked.summary),
-            Decision::Spam(_) => floor = SpamAction::Mark,
+            Decision::Spam(why) => {
+                tracing::info!(target: "mail", peer = %who.ip, from = %who.sender, results = %checked.summary, "marked as spam: {why}");
+                floor = SpamAction::Mark;
+            }
             Decision::Accept => {}
         }
         (checked.header, checked.facts, checked.summary)
