@@ -25,6 +25,7 @@ pub enum WindowName {
     Recyclebin,
     Lanforward,
     Spamfilter,
+    Quarantine,
 }
 
 impl WindowName {
@@ -47,7 +48,8 @@ impl WindowName {
             WindowName::Messagestore => ("messagestore", "Message Store", 900.0, 700.0),
             WindowName::Recyclebin => ("recyclebin", "Recycle Bin", 980.0, 600.0),
             WindowName::Lanforward => ("lanforward", "LAN Forwarding", 900.0, 620.0),
-            WindowName::Spamfilter => ("spamfilter", "Spam Filter", 740.0, 680.0),
+            WindowName::Spamfilter => ("spamfilter", "Spam Filter", 760.0, 640.0),
+            WindowName::Quarantine => ("quarantine", "Quarantine", 1000.0, 600.0),
         }
     }
 }

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.options import ArgOptions
 from selenium.webdriver.support import expected_conditions as EC
@@ -96,9 +96,16 @@ class Desktop:
         return self.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, css)))
 
     def click(self, css):
-        # As the admin would, scroll the window's content to the control first.
-        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", self.find(css))
-        self.wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, css))).click()
+        # As the admin would, scroll the window's content to the control first. A list that refreshes itself
+        # may replace the element between finding and clicking it: found again then.
+        for attempt in range(3):
+            try:
+                self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", self.find(css))
+                self.wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, css))).click()
+                return
+            except StaleElementReferenceException:
+                if attempt == 2:
+                    raise
 
     def type(self, css, text):
         field = self.find(css)

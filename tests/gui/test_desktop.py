@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from selenium.webdriver.common.keys import Keys
+
 from conftest import free_port, greeting, postroomd, wait_until
 
 
@@ -821,22 +823,88 @@ def test_spam_filter_window_switches_checks_and_the_dmarc_refusal(desktop):
     wait_until(lambda: desktop.driver.execute_script("return document.querySelector('#spam-dmarc-reject').checked"), what="the settings read")
     desktop.click("#spam-dmarc-reject")
     desktop.click("#spam-arc")
-    # Refusing below the marking score makes no sense: refused next to the field, nothing saved.
+    desktop.screenshot("spam-filter")
+    # Refusing below the quarantine's score makes no sense: refused next to the field, its tab brought forward.
+    desktop.click("#spam-tab-score")
     desktop.type("#spam-refuse-score", "3")
+    desktop.click("#spam-tab-checks")
     desktop.click("#btn-apply")
-    wait_until(lambda: "above the score that marks spam" in desktop.text("#spam-refuse-score-error"), what="the refusal")
+    wait_until(lambda: "must not be below the one for the quarantine" in desktop.text("#spam-refuse-score-error"), what="the refusal")
+    assert desktop.driver.execute_script("return document.querySelector('#spam-refuse-score').offsetParent !== null"), "the Score tab came forward"
     assert postroomd(desktop.data_dir, "settings", "get", "spam.refuse_score").strip() == "15"
     desktop.type("#spam-refuse-score", "20")
+    desktop.type("#spam-quarantine-score", "12")
+    assert "learning" in desktop.text("#bayes-status"), desktop.text("#bayes-status")
+    desktop.screenshot("spam-filter-score")
+    desktop.click("#spam-tab-lists")
     desktop.click("#btn-usual-blocklists")
-    desktop.screenshot("spam-filter")
+    desktop.click("#btn-usual-allowlists")
+    desktop.screenshot("spam-filter-lists")
+    desktop.click("#spam-tab-senders")
+    desktop.type("#spam-deny-senders", "pest.example" + Keys.ENTER + "boss@spammer.example")
+    desktop.click("#spam-tab-more")
+    desktop.click("#spam-greylist")
+    desktop.screenshot("spam-filter-greylisting")
     desktop.click("#btn-apply")
     wait_until(lambda: "Saved" in desktop.text(".strips"), what="saved")
     assert postroomd(desktop.data_dir, "settings", "get", "spam.refuse_score").strip() == "20"
+    assert postroomd(desktop.data_dir, "settings", "get", "spam.quarantine_score").strip() == "12"
     lists = json.loads(postroomd(desktop.data_dir, "settings", "get", "spam.blocklists"))
     assert {"zone": "zen.spamhaus.org", "points": 10} in lists and len(lists) == 4, lists
+    assert json.loads(postroomd(desktop.data_dir, "settings", "get", "spam.allowlists")) == [{"zone": "list.dnswl.org", "points": 3}]
+    assert json.loads(postroomd(desktop.data_dir, "settings", "get", "spam.deny_senders")) == ["pest.example", "boss@spammer.example"]
+    assert postroomd(desktop.data_dir, "settings", "get", "spam.greylist").strip() == "true"
     assert postroomd(desktop.data_dir, "settings", "get", "spam.dmarc_reject").strip() == "false"
     assert postroomd(desktop.data_dir, "settings", "get", "spam.arc").strip() == "false"
     assert postroomd(desktop.data_dir, "settings", "get", "spam.spf").strip() == "true"
     # Without DMARC there is no policy to obey: its switch cannot be set.
+    desktop.click("#spam-tab-checks")
     desktop.click("#spam-dmarc")
     assert desktop.driver.execute_script("return document.querySelector('#spam-dmarc-reject').disabled")
+
+
+def test_the_quarantine_window_releases_once_and_allows_a_sender_and_the_users_spam_tab_keeps_lists(desktop):
+    import smtplib
+    # Loopback as a stranger, no DNS checks (no Internet here), and a low bar for the quarantine.
+    postroomd(desktop.data_dir, "settings", "set", "smtp.trusted_networks", "", "spam.spf", "false", "spam.dkim", "false", "spam.dmarc", "false",
+              "spam.arc", "false", "spam.iprev", "false", "spam.mark_score", "1", "spam.junk_score", "2", "spam.quarantine_score", "3", "spam.refuse_score", "50")
+    postroomd(desktop.data_dir, "user", "add", "lena", "--password-stdin", stdin="lena-secret\n")
+    wait_until(lambda: postroomd(desktop.data_dir, "settings", "get", "spam.quarantine_score").strip() == "3", what="settings")
+    time.sleep(1.5)  # the running engine reads settings changed by another process within a second
+    with smtplib.SMTP("127.0.0.1", desktop.ports["smtp"], timeout=10) as s:
+        s.sendmail("deals@shop.example", ["lena@localhost"], "From: deals@shop.example\r\nSubject: HUGE DISCOUNTS TODAY\r\n\r\nbuy\r\n")
+        s.sendmail("news@club.example", ["lena@localhost"], "From: Club News <news@club.example>\r\nSubject: MEMBERS NEWSLETTER\r\n\r\nhello\r\n")
+    assert _sql(desktop, "SELECT count(*) FROM quarantine") == "2"
+    main = desktop.driver.current_window_handle
+    desktop.open_window("#btn-open-quarantine", "quarantine")
+    wait_until(lambda: "HUGE DISCOUNTS TODAY" in desktop.text("#quarantine-table"), what="the held messages")
+    listed = desktop.text("#quarantine-table")
+    assert "MISSING_DATE(1), MISSING_MESSAGE_ID(1), SUBJECT_ALL_CAPS(1)" in listed and "lena@localhost" in listed, listed
+    assert "2 messages held" in desktop.text("#quarantine-summary")
+    desktop.screenshot("quarantine")
+    first = desktop.driver.execute_script("return [...document.querySelectorAll('#quarantine-table tr[data-id]')].find(r => r.textContent.includes('HUGE')).dataset.id")
+    desktop.click(f'#quarantine-table tr[data-id="{first}"] td')
+    desktop.click("#btn-release")
+    wait_until(lambda: "1 message released: 1 copy delivered" in desktop.text(".strips"), what="released")
+    assert _sql(desktop, "SELECT count(*) FROM messages m JOIN folders f ON f.id = m.folder_id WHERE f.path = 'INBOX'") == "1"
+    wait_until(lambda: "1 message held" in desktop.text("#quarantine-summary"), what="the list refreshed")
+    desktop.click("#quarantine-table tr[data-id] td")
+    desktop.click("#btn-allow-sender")
+    wait_until(lambda: "Allowed from now on: news@club.example" in desktop.text(".strips"), what="allowed")
+    assert json.loads(postroomd(desktop.data_dir, "settings", "get", "spam.allow_senders")) == ["news@club.example"]
+    assert _sql(desktop, "SELECT count(*) FROM messages") == "2"
+    assert "Nothing is held" in desktop.text("#quarantine-table")
+
+    # The user's own lists, on the editor's Spam tab.
+    desktop.driver.switch_to.window(main)
+    edit_user(desktop, "lena")
+    desktop.click("#user-tab-spam")
+    desktop.type("#user-spam-allow", "partner.example" + Keys.ENTER + "  Boss@Supplier.example ")
+    desktop.type("#user-spam-deny", "not a domain")
+    desktop.click("#btn-user-ok")
+    wait_until(lambda: desktop.text("#user-spam-deny-error"), what="the bad entry marked")
+    desktop.screenshot("user-spam-tab")
+    desktop.type("#user-spam-deny", "newsletter.example")
+    desktop.click("#btn-user-ok")
+    wait_until(lambda: _sql(desktop, "SELECT spam_deny FROM users WHERE name = 'lena'") == "newsletter.example", what="saved")
+    assert _sql(desktop, "SELECT spam_allow FROM users WHERE name = 'lena'") == "partner.example\nboss@supplier.example"

@@ -6,12 +6,14 @@ import type { Ban } from "./bindings/Ban";
 import type { BandwidthLive } from "./bindings/BandwidthLive";
 import type { BandwidthPool } from "./bindings/BandwidthPool";
 import type { BandwidthSettings } from "./bindings/BandwidthSettings";
+import type { BayesStatus } from "./bindings/BayesStatus";
 import type { BinQuery } from "./bindings/BinQuery";
 import type { BulkAddReport } from "./bindings/BulkAddReport";
 import type { CertificateInfo } from "./bindings/CertificateInfo";
 import type { DnsRecord } from "./bindings/DnsRecord";
 import type { ForwardingChange } from "./bindings/ForwardingChange";
 import type { GeoIpStatus } from "./bindings/GeoIpStatus";
+import type { HeldMessage } from "./bindings/HeldMessage";
 import type { ImportRequest } from "./bindings/ImportRequest";
 import type { LanRule } from "./bindings/LanRule";
 import type { LogFile } from "./bindings/LogFile";
@@ -38,14 +40,15 @@ import type { ScriptTestRequest } from "./bindings/ScriptTestRequest";
 import type { ScriptTestResult } from "./bindings/ScriptTestResult";
 import type { ServiceView } from "./bindings/ServiceView";
 import type { SmtpView } from "./bindings/SmtpView";
+import type { SpamLists } from "./bindings/SpamLists";
 import type { SpamSettings } from "./bindings/SpamSettings";
 import type { UserDetail } from "./bindings/UserDetail";
 import type { UserForm } from "./bindings/UserForm";
 import type { UserSummary } from "./bindings/UserSummary";
 
 /** Every window the app opens (`WindowName` in src-tauri/src/windows.rs). */
-export type WindowName = "main" | "services" | "users" | "domains" | "certificate" | "smtp" | "queue" | "bans" | "diagnostics" | "geoip" | "geoimport" | "bandwidth" | "bandwidthscript" | "messagestore" | "recyclebin" | "lanforward" | "spamfilter";
-export const WINDOW_NAMES: readonly WindowName[] = ["main", "services", "users", "domains", "certificate", "smtp", "queue", "bans", "diagnostics", "geoip", "geoimport", "bandwidth", "bandwidthscript", "messagestore", "recyclebin", "lanforward", "spamfilter"];
+export type WindowName = "main" | "services" | "users" | "domains" | "certificate" | "smtp" | "queue" | "bans" | "diagnostics" | "geoip" | "geoimport" | "bandwidth" | "bandwidthscript" | "messagestore" | "recyclebin" | "lanforward" | "spamfilter" | "quarantine";
+export const WINDOW_NAMES: readonly WindowName[] = ["main", "services", "users", "domains", "certificate", "smtp", "queue", "bans", "diagnostics", "geoip", "geoimport", "bandwidth", "bandwidthscript", "messagestore", "recyclebin", "lanforward", "spamfilter", "quarantine"];
 
 /** The desktop shell's commands; each rejects with an `ApiError`. */
 export const commands = {
@@ -294,6 +297,30 @@ export const commands = {
    * Saves the Spam Filter window's checks.
    */
   saveSpamSettings: (spam: SpamSettings): Promise<void> => call<void>("save_spam_settings", { spam }),
+  /**
+   * The messages held in the quarantine, newest first.
+   */
+  listQuarantine: (): Promise<HeldMessage[]> => call<HeldMessage[]>("list_quarantine"),
+  /**
+   * Delivers held messages to their recipients (each exactly once); how many copies were stored. `not_found` when one was released or deleted meanwhile.
+   */
+  releaseQuarantined: (ids: number[]): Promise<number> => call<number>("release_quarantined", { ids }),
+  /**
+   * Deletes held messages.
+   */
+  deleteQuarantined: (ids: number[]): Promise<void> => call<void>("delete_quarantined", { ids }),
+  /**
+   * Puts each held message's sender on the global allow list and releases it; the addresses added.
+   */
+  allowQuarantinedSenders: (ids: number[]): Promise<string[]> => call<string[]>("allow_quarantined_senders", { ids }),
+  /**
+   * What the Bayesian classifier has learnt from the users' Junk folders.
+   */
+  bayesStatus: (): Promise<BayesStatus> => call<BayesStatus>("bayes_status"),
+  /**
+   * Replaces a user's spam allow and deny lists; returns them as stored. `invalid` names `allow`, `deny`.
+   */
+  setUserSpamLists: (name: string, lists: SpamLists): Promise<SpamLists> => call<SpamLists>("set_user_spam_lists", { name, lists }),
   /**
    * Every user, sorted by name, with aliases, message count and mailbox size.
    */

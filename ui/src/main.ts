@@ -10,6 +10,7 @@ import { mountGeoIp } from "./windows/geoip";
 import { mountLogView } from "./windows/logview";
 import { mountLanForward } from "./windows/lanforward";
 import { mountSpamFilter } from "./windows/spamfilter";
+import { mountQuarantine } from "./windows/quarantine";
 import { mountMain } from "./windows/main";
 import { mountMessageStore } from "./windows/messagestore";
 import { mountRecycleBin } from "./windows/recyclebin";
@@ -41,6 +42,7 @@ const routes: Record<WindowName | "logview", Mount> = {
   recyclebin: mountRecycleBin,
   lanforward: mountLanForward,
   spamfilter: mountSpamFilter,
+  quarantine: mountQuarantine,
 };
 
 const app = document.getElementById("app")!;

@@ -45,7 +45,18 @@ let services: ServiceView[] = defaults.map(([id, port, tls_mode]) => ({
   id, name: names[id][0], protocol: names[id][1], enabled: id !== "pop3", bind_address: "0.0.0.0", port, tls_mode, bandwidth: mockThrottle(id),
 }));
 let paused = demo === "paused";
-let spam = { spf: true, dkim: true, dmarc: true, arc: true, iprev: true, dmarc_reject: true, content: true, mark_score: 5, refuse_score: 15, blocklists: [] as { zone: string; points: number }[] };
+let spam = {
+  spf: true, dkim: true, dmarc: true, arc: true, iprev: true, dmarc_reject: true, content: true, bayes: true,
+  mark_score: 5, junk_score: 5, quarantine_score: 10, refuse_score: 15, quarantine_days: 30,
+  blocklists: [] as { zone: string; points: number }[], domain_blocklists: [] as { zone: string; points: number }[], allowlists: [] as { zone: string; points: number }[],
+  allow_senders: [] as string[], deny_senders: ["pest.example"],
+  greylist: false, greylist_delay: 300, rspamd_url: "", rspamd_only: false, rspamd_timeout: 10, rspamd_fail_open: true,
+};
+let held = [
+  { id: 7, received_at: Math.floor(Date.now() / 1000) - 3600, sender: "bounce@mailer.cheap-watches.example", from: "offers@cheap-watches.example", subject: "Replica watches 90% off", peer: "203.0.113.45", score: 12, reasons: "SPF_SOFTFAIL(1),DNSBL_ZEN_SPAMHAUS_ORG(10),MISSING_DATE(1)", size: 14_320, recipients: ["alice@example.com"] },
+  { id: 8, received_at: Math.floor(Date.now() / 1000) - 600, sender: "", from: "invoice@billing-dept.example", subject: "Your invoice", peer: "198.51.100.7", score: 11, reasons: "IPREV_FAIL(1),HELO_NO_DOT(1),MISSING_MESSAGE_ID(1),EXECUTABLE_IN_ARCHIVE(5),BAYES_95(3)", size: 88_004, recipients: ["alice@example.com", "bob@example.com"] },
+];
+const userSpam = new Map<string, { allow: string[]; deny: string[] }>();
 const failedId: ServiceId | null = demo === "failed" ? "smtp" : null;
 
 let nextId = 1;
@@ -163,6 +174,7 @@ const handlers: Record<string, (a: any) => unknown> = {
       user: structuredClone(u), folders: folders(u), warnings: [],
       forwarding: { store_forward_target: sf ? "alice@exchange.office.lan" : "", store_forward_server: sf ? "exchange.office.lan" : "", forward: "", keep_copy: true },
       waiting_to_forward: sf ? 12 : 0,
+      spam: structuredClone(userSpam.get(u.name) ?? { allow: [], deny: [] }),
     };
   },
   create_user: (a: { form: UserForm }) => void users.push({ ...user(a.form.name, a.form.real_name, a.form.aliases, 0, 0, a.form.enabled), bandwidth: a.form.bandwidth }),
@@ -185,6 +197,24 @@ const handlers: Record<string, (a: any) => unknown> = {
   rotate_dkim: () => undefined,
   get_spam_settings: () => structuredClone(spam),
   save_spam_settings: (a: { spam: typeof spam }) => void (spam = structuredClone(a.spam)),
+  bayes_status: () => ({ spam_learnt: 14, ham_learnt: 6, tokens: 2_318, waiting: 0, active: false }),
+  list_quarantine: () => structuredClone(held),
+  release_quarantined: (a: { ids: number[] }) => {
+    const copies = held.filter((m) => a.ids.includes(m.id)).reduce((n, m) => n + m.recipients.length, 0);
+    held = held.filter((m) => !a.ids.includes(m.id));
+    return copies;
+  },
+  delete_quarantined: (a: { ids: number[] }) => void (held = held.filter((m) => !a.ids.includes(m.id))),
+  allow_quarantined_senders: (a: { ids: number[] }) => {
+    const added = held.filter((m) => a.ids.includes(m.id)).map((m) => m.from || m.sender);
+    spam.allow_senders.push(...added);
+    held = held.filter((m) => !a.ids.includes(m.id));
+    return added;
+  },
+  set_user_spam_lists: (a: { name: string; lists: { allow: string[]; deny: string[] } }) => {
+    userSpam.set(a.name, structuredClone(a.lists));
+    return structuredClone(a.lists);
+  },
   add_domain: (a: { name: string }) => {
     if (!domains.includes(a.name)) domains.push(a.name);
     return a.name;

@@ -80,6 +80,9 @@ mod export_bindings {
         crate::forward::LanRule::export_all_to(&out).unwrap();
         crate::auth::records::DnsRecord::export_all_to(&out).unwrap();
         crate::settings::SpamSettings::export_all_to(&out).unwrap();
+        crate::delivery::quarantine::HeldMessage::export_all_to(&out).unwrap();
+        crate::spam::bayes::BayesStatus::export_all_to(&out).unwrap();
+        crate::users::SpamLists::export_all_to(&out).unwrap();
         crate::users::ForwardingChange::export_all_to(&out).unwrap();
         crate::settings::RelaySettings::export_all_to(&out).unwrap();
         assert!(out.join("Overview.ts").exists());

@@ -14,6 +14,7 @@ mod overview;
 mod queue;
 mod services;
 mod smtp;
+mod spam;
 mod users;
 
 use postroom_engine::{ApiError, ApiResult, Engine};

@@ -93,6 +93,7 @@ export function mountMain(app: HTMLElement): () => void {
         windowButton("Recycle Bin…", "recyclebin"),
         windowButton("LAN Forwarding…", "lanforward"),
         windowButton("Spam Filter…", "spamfilter"),
+        windowButton("Quarantine…", "quarantine"),
         windowButton("Diagnostics…", "diagnostics"),
         windowButton("Queue…", "queue"),
         windowButton("Bans…", "bans"),

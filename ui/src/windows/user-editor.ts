@@ -20,6 +20,8 @@ export function parseAliases(raw: string): string[] {
   return [...seen];
 }
 
+const lines = (raw: string) => raw.split("\n").map((l) => l.trim()).filter((l) => l);
+
 /** Opens the user editor; resolves with the saved user's name, or null if cancelled. */
 export async function editUser(existing: UserDetail | null): Promise<string | null> {
   const editing = existing !== null;
@@ -47,6 +49,12 @@ export async function editUser(existing: UserDetail | null): Promise<string | nu
   errors.register("store_forward_target", sfTarget);
   errors.register("store_forward_server", sfServer);
   errors.register("forward", forwardTo);
+  const spamAllow = textarea("user-spam-allow", { rows: 5, class: "w-long", value: (existing?.spam.allow ?? []).join("\n"), placeholder: "partner.example\nboss@supplier.example", spellcheck: false });
+  const spamDeny = textarea("user-spam-deny", { rows: 5, class: "w-long", value: (existing?.spam.deny ?? []).join("\n"), placeholder: "newsletter.example", spellcheck: false });
+  errors.register("allow", spamAllow);
+  errors.register("deny", spamDeny);
+  const spamLists = () => ({ allow: lines(spamAllow.value), deny: lines(spamDeny.value) });
+  const listsChanged = () => JSON.stringify(spamLists()) !== JSON.stringify({ allow: existing?.spam.allow ?? [], deny: existing?.spam.deny ?? [] });
   const warningBox = (id: string) =>
     existing?.warnings.length
       ? h("div", { class: "strip strip-warn inline-warning", id, role: "note" }, h("span", { class: "strip-icon", "aria-hidden": "true" }, "!"), h("span", { class: "strip-text" }, existing.warnings.join(" ")))
@@ -111,11 +119,19 @@ export async function editUser(existing: UserDetail | null): Promise<string | nu
       ),
     ),
   );
+  const spam = h(
+    "div",
+    null,
+    h("p", { class: "explain" }, "This user's own lists, besides the Spam Filter window's. One per line: an address (someone@example.com) or a domain (example.com, with its subdomains), matched against the envelope sender and the From: address."),
+    group("Always let through", grid(row("Senders:", spamAllow, [], "Their mail reaches the Inbox unmarked, whatever it scores — unless SPF or DMARC shows the address forged."))),
+    group("Always junk", grid(row("Senders:", spamDeny, [], "Their mail goes to this user's Junk folder."))),
+  );
   const tabs = new Tabs(
     [
       { id: "general", label: "General", panel: general },
       ...(rules ? [{ id: "prune", label: "Prune Rules", panel: h("div", null, rules.el) }] : []),
       { id: "routing", label: "Routing", panel: routing },
+      { id: "spam", label: "Spam", panel: spam },
       { id: "advanced", label: "Advanced", panel: advanced },
     ],
     "user-tab-",
@@ -166,6 +182,8 @@ export async function editUser(existing: UserDetail | null): Promise<string | nu
       bandwidth: limit,
     };
     try {
+      // The lists are checked (and saved) first, so a bad entry leaves the user as it was.
+      if (editing && listsChanged()) await api.setUserSpamLists(u!.name, spamLists());
       if (editing) await api.updateUser(u!.name, form);
       else await api.createUser(form);
       saved = form.name;
@@ -179,6 +197,7 @@ export async function editUser(existing: UserDetail | null): Promise<string | nu
       if (JSON.stringify(change) !== JSON.stringify(before)) {
         warnings = await api.setUserForwarding(form.name, change);
       }
+      if (!editing && listsChanged()) await api.setUserSpamLists(form.name, spamLists());
       if (rules && ruleRows && rules.changed) {
         rules.setRules(await api.savePruneRules(form.name, ruleRows.rows));
       }
@@ -188,6 +207,7 @@ export async function editUser(existing: UserDetail | null): Promise<string | nu
       if (errors.keys().length) {
         if (errors.keys().some((k) => k.startsWith("rules."))) tabs.select("prune");
         else if (errors.has("forward")) tabs.select("routing");
+        else if (errors.has("allow") || errors.has("deny")) tabs.select("spam");
         else if (errors.has("store_forward_target") || errors.has("store_forward_server")) tabs.select("advanced");
         errors.focusFirst();
         d.strip.error(unmatched.length ? `The user was not saved: ${unmatched.join("; ")}` : "The user was not saved. Correct the marked fields.");

@@ -581,7 +581,7 @@ impl Session {
             }
             Outcome::Accept { message, verdict } => {
                 let action = format!("{:?}", verdict.action).to_lowercase();
-                tracing::info!(target: "mail", %peer, from = %sender, results = %summary, score = verdict.score, action = %action, "checked");
+                tracing::info!(target: "mail", %peer, from = %sender, results = %summary, action = %action, "checked");
                 Some((message, verdict))
             }
         }
