@@ -99,7 +99,7 @@ impl World {
 
     fn deliver_message(&self) {
         let alice = self.store.read(|c| route(c, "fuzz.test", &Default::default(), "alice@fuzz.test", false)).unwrap().unwrap();
-        let envelope = Envelope { sender: "bob@far.example".into(), recipients: vec![alice], auth_user: None, dsn: Default::default(), spam: false };
+        let envelope = Envelope { sender: "bob@far.example".into(), recipients: vec![alice], auth_user: None, dsn: Default::default(), spam: Default::default() };
         self.runtime.block_on(deliver(&self.store, envelope, MESSAGE.to_vec())).unwrap();
         let id = self.store.read(|c| Ok(c.query_row("SELECT max(id) FROM messages", [], |r| r.get::<_, i64>(0))?)).unwrap();
         self.message.store(id, Ordering::Relaxed);
