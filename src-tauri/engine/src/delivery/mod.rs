@@ -328,7 +328,7 @@ fn plan(conn: &Connection, envelope: &Envelope) -> StoreResult<Plan> {
 }
 
 /// A user's spam allow and deny lists.
-fn spam_lists(conn: &Connection, user_id: i64) -> StoreResult<(Vec<String>, Vec<String>)> {
+pub fn spam_lists(conn: &Connection, user_id: i64) -> StoreResult<(Vec<String>, Vec<String>)> {
     let (allow, deny): (String, String) =
         conn.prepare_cached("SELECT spam_allow, spam_deny FROM users WHERE id = ?1")?.query_row([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let lines = |s: String| s.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect::<Vec<_>>();

@@ -144,12 +144,9 @@ async fn anyone_allows(store: &Store, recipients: &[Recipient], senders: &[&str]
         return false;
     }
     let users: Vec<i64> = recipients.iter().filter_map(|r| if let Recipient::Local { user_id, .. } = r { Some(*user_id) } else { None }).collect();
-    let lists = store
-        .read_async(move |c| {
-            let mut stmt = c.prepare_cached("SELECT spam_allow FROM users WHERE id = ?1")?;
-            users.iter().map(|u| Ok(stmt.query_row([u], |r| r.get::<_, String>(0))?)).collect::<crate::store::StoreResult<Vec<String>>>()
-        })
+    let allows = store
+        .read_async(move |c| users.iter().map(|u| Ok(crate::delivery::spam_lists(c, *u)?.0)).collect::<crate::store::StoreResult<Vec<Vec<String>>>>())
         .await
         .unwrap_or_default();
-    lists.iter().any(|l| sender_listed(&l.lines().map(String::from).collect::<Vec<_>>(), senders))
+    allows.iter().any(|allow| sender_listed(allow, senders))
 }
