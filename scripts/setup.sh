@@ -3,16 +3,20 @@
 # for the UI) and builds the UI. Safe to run again: it only installs what is missing.
 # Usage: scripts/setup.sh [--test]   (--test adds what the test suite needs: Xvfb, WebKitWebDriver, Postfix,
 #                                      tauri-driver, D-Bus, Python's pytest and selenium, and the mail
-#                                      programs the IMAP tests drive: mutt, neomutt, mbsync, OfflineIMAP, tmux)
+#                                      programs the IMAP tests drive: mutt, neomutt, mbsync, OfflineIMAP, tmux;
+#                                      rspamd and OpenDKIM's tools as spam-filter and DKIM peers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+lean=()
 packages=(build-essential pkg-config curl file libssl-dev libwebkit2gtk-4.1-dev libxdo-dev
           libayatana-appindicator3-dev librsvg2-dev dbus dbus-x11 nodejs npm)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(xvfb webkit2gtk-driver at-spi2-core xdotool python3 python3-venv sqlite3 imagemagick
             swaks libio-socket-ssl-perl libnet-ssleay-perl curl postfix ssl-cert fetchmail mutt neomutt iproute2
             isync offlineimap3 tmux openssl)
+  # Peers installed without their recommendations (rspamd would bring a Redis server the tests do not use).
+  lean=(rspamd opendkim-tools)
 fi
 
 sudo_if_needed() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
@@ -32,6 +36,19 @@ if (( ${#missing[@]} )); then
   # Postfix is a test peer run from its own folders, never the machine's mail system.
   echo "postfix postfix/main_mailer_type select No configuration" | sudo_if_needed debconf-set-selections
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+lean_missing=()
+for p in "${lean[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || lean_missing+=("$p")
+done
+if (( ${#lean_missing[@]} )); then
+  echo "setup: installing ${lean_missing[*]}"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${lean_missing[@]}" >/dev/null
+  # The tests start their own rspamd on a loopback port; the package's system service is not wanted.
+  if [[ " ${lean_missing[*]} " == *" rspamd "* ]] && command -v systemctl >/dev/null; then
+    sudo_if_needed systemctl disable --now rspamd >/dev/null 2>&1 || true
+  fi
 fi
 
 if ! command -v cargo >/dev/null; then

@@ -238,7 +238,7 @@ fn dkim_signatures_made_by_dkimpy_verify_and_an_altered_message_fails() {
 }
 
 #[test]
-fn the_offices_own_mail_is_signed_with_both_keys_and_dkimpy_verifies_each() {
+fn the_offices_own_mail_is_signed_with_both_keys_and_dkimpy_and_opendkim_verify_each() {
     use hickory_proto::rr::rdata::MX;
     use hickory_proto::rr::Name;
     // DNS knows the MX and an SPF record other than ours; the DKIM keys are not published yet.
@@ -262,7 +262,7 @@ fn the_offices_own_mail_is_signed_with_both_keys_and_dkimpy_verifies_each() {
     // alice sends through the submission service to someone outside: the queued copy carries two signatures.
     let script = "import smtplib, sys\n\
         s = smtplib.SMTP('127.0.0.1', int(sys.argv[1])); s.starttls(); s.login('alice', 'alice-secret')\n\
-        s.sendmail('alice@office.test', ['bob@far.example'], 'From: Alice <alice@office.test>\\r\\nTo: bob@far.example\\r\\nSubject: minutes\\r\\nMessage-ID: <m1@office.test>\\r\\n\\r\\nThe minutes.\\r\\n')\n\
+        s.sendmail('alice@office.test', ['bob@far.example'], 'From: Alice <alice@office.test>\\r\\nTo: bob@far.example\\r\\nSubject: minutes\\r\\nDate: Fri, 4 Dec 2026 10:00:00 +0000\\r\\nMessage-ID: <m1@office.test>\\r\\n\\r\\nThe minutes.\\r\\n')\n\
         s.quit()\n";
     let out = Command::new("python3").args(["-c", script, &office.submission.to_string()]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -291,6 +291,33 @@ fn the_offices_own_mail_is_signed_with_both_keys_and_dkimpy_verifies_each() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[True, True]", "{}", String::from_utf8_lossy(&out.stderr));
 
+    // OpenDKIM's opendkim-testmsg too, one algorithm at a time (it passes a message when any signature
+    // verifies), and an altered copy fails. It asks the DNS servers of /etc/resolv.conf on port 53 only, so
+    // it runs in a private mount namespace whose resolv.conf names a test DNS server on 127.0.0.153.
+    let published: Vec<(&str, RData)> = keys.iter().map(|(name, value)| (name.as_str(), txt(value))).collect();
+    common::dns::serve_on("127.0.0.153:53", published).expect("127.0.0.153:53 is free for the test DNS server");
+    let resolv = office.dir.join("resolv.conf");
+    std::fs::write(&resolv, "nameserver 127.0.0.153\noptions attempts:1 timeout:1\n").unwrap();
+    let opendkim = |message: &[u8]| {
+        let mut child = Command::new("unshare")
+            .args(["-m", "sh", "-c", r#"mount --bind "$1" /etc/resolv.conf && exec opendkim-testmsg"#, "sh"])
+            .arg(&resolv)
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("unshare and opendkim-testmsg (scripts/setup.sh --test) as root");
+        child.stdin.take().unwrap().write_all(message).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).trim().to_string())
+    };
+    for algorithm in ["rsa-sha256", "ed25519-sha256"] {
+        let alone = only_signature(&queued_text, algorithm);
+        assert_eq!(alone.matches("DKIM-Signature: ").count(), 1);
+        assert_eq!(opendkim(alone.as_bytes()), (Some(0), String::new()), "{algorithm} verifies with OpenDKIM");
+        let altered = alone.replace("The minutes.", "The minutes, changed.");
+        assert_eq!(opendkim(altered.as_bytes()), (Some(70), "opendkim-testmsg: dkim_eom(): Bad signature".to_string()), "{algorithm}");
+    }
+
     // Rotating makes new selectors; the next message is signed with the new keys.
     let before: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
     ok(&office.dir, &["domain", "dkim-rotate", "office.test"], "");
@@ -298,6 +325,20 @@ fn the_offices_own_mail_is_signed_with_both_keys_and_dkimpy_verifies_each() {
     let names: Vec<String> = after.as_array().unwrap().iter().filter(|r| r["kind"] == "dkim").map(|r| r["name"].as_str().unwrap().to_string()).collect();
     assert_eq!(names.len(), 2);
     assert!(names.iter().all(|n| !before.contains(n)), "{before:?} -> {names:?}");
+}
+
+/// `message` with only its DKIM signature made with `algorithm` (the other header fields stay).
+fn only_signature(message: &str, algorithm: &str) -> String {
+    let (head, body) = message.split_once("\r\n\r\n").unwrap();
+    let mut fields: Vec<String> = Vec::new();
+    for line in head.split("\r\n") {
+        match fields.last_mut() {
+            Some(field) if line.starts_with([' ', '\t']) => field.push_str(&format!("\r\n{line}")),
+            _ => fields.push(line.to_string()),
+        }
+    }
+    fields.retain(|f| !f.starts_with("DKIM-Signature:") || f.contains(&format!("a={algorithm};")));
+    format!("{}\r\n\r\n{body}", fields.join("\r\n"))
 }
 
 #[test]
@@ -436,7 +477,11 @@ fn allow_and_deny_lists_global_and_per_user_override_the_score() {
     assert_eq!(reply, "550 5.7.1 mail from this sender is refused by this server's policy");
 
     // Alice allows friend.example, bob denies pest.example.
-    sql(&office.dir, "UPDATE users SET spam_allow = 'friend.example' WHERE name = 'alice'; UPDATE users SET spam_deny = 'boss@pest.example' WHERE name = 'bob'");
+    ok(&office.dir, &["user", "set", "alice", "--spam-allow", "friend.example"], "");
+    ok(&office.dir, &["user", "set", "bob", "--spam-deny", "Boss@pest.example"], "");
+    assert_eq!(sql(&office.dir, "SELECT name || ':' || spam_allow || ':' || spam_deny FROM users ORDER BY name"), "alice:friend.example:\nbob::boss@pest.example");
+    let bad = run(&office.dir, &["user", "set", "bob", "--spam-allow", "good.example,not a domain"], "");
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("'not a domain'"), "{}", String::from_utf8_lossy(&bad.stderr));
     // Four points would be refused; alice wants this sender, so it reaches her unmarked and is held for bob.
     // No From:, Date or Message-ID, and a shouting subject: 6 points.
     let four = "To: alice@office.test\r\nSubject: BUY OUR NEW THING\r\n\r\nHello.\r\n".to_string();
@@ -453,7 +498,7 @@ fn allow_and_deny_lists_global_and_per_user_override_the_score() {
     assert_eq!(placed(&office.dir, "bob"), ["Junk:1"]);
     assert_eq!(placed(&office.dir, "alice"), ["INBOX:0", "INBOX:0"]);
     // An allowed domain whose SPF fails is not allowed: forged.
-    sql(&office.dir, "UPDATE users SET spam_allow = 'forged.example' WHERE name = 'alice'");
+    ok(&office.dir, &["user", "set", "alice", "--spam-allow", "forged.example"], "");
     let forged = clean.replace("boss@pest.example", "ceo@forged.example").replace("Subject: Lunch", "Subject: URGENT WIRE TRANSFER");
     let reply = office.send("client.pass.example", "ceo@forged.example", &forged);
     assert!(reply.starts_with("550 5.7.1 message refused as spam") && reply.contains("SPF_FAIL(3)"), "{reply}");
@@ -569,4 +614,97 @@ fn moving_mail_to_junk_over_imap_trains_the_classifier_and_similar_mail_then_sco
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
     assert_eq!(spam_status(&office.dir)["bayes"]["spam_learnt"], 11);
+}
+
+/// The log file `name`, once it holds a line containing `needle` (the log writer is a background task).
+fn log_with(dir: &Path, name: &str, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let log = std::fs::read_to_string(dir.join("logs").join(name)).unwrap_or_default();
+        if log.contains(needle) {
+            return log;
+        }
+        assert!(std::time::Instant::now() < deadline, "{name} never said {needle:?}:\n{log}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn debians_rspamd_as_the_only_scanner_decides_and_its_absence_follows_the_fail_open_setting() {
+    let mut rspamd = common::rspamd::Rspamd::start();
+    let dns = dns(vec![("pass.example.", txt("v=spf1 ip4:127.0.0.1 -all"))]);
+    let url = format!("http://127.0.0.1:{}", rspamd.port);
+    let office = office_with(dns, &["spam.rspamd_url", &url, "spam.rspamd_only", "true"]);
+    let dated = |subject: &str, body: &str| {
+        let now = Command::new("date").args(["-R"]).output().unwrap();
+        format!(
+            "From: Bob <bob@pass.example>\r\nTo: Alice <alice@office.test>\r\nSubject: {subject}\r\nDate: {}\r\nMessage-ID: <{}@pass.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n",
+            String::from_utf8_lossy(&now.stdout).trim(),
+            subject.replace(' ', "."),
+        )
+    };
+
+    // GTUBE: rspamd answers "reject", which is a refusal here although the built-in content rules are off;
+    // security.log says why.
+    let gtube = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
+    let reply = office.send("client.pass.example", "bob@pass.example", &dated("test one", gtube));
+    assert_eq!(reply, "550 5.7.1 message refused as spam (score 15: RSPAMD(15))");
+    let security = log_with(&office.dir, "security.log", "action=reject");
+    assert!(security.contains("rspamd=15 action=reject symbols= rspamd_message='Gtube pattern' score=15 tests=RSPAMD(15)"), "{security}");
+
+    // rspamd's "add header" test pattern scores 6: marked and put in the Junk folder (both from 5 here).
+    let yjs = gtube.replacen('X', "Y", 1);
+    assert_eq!(office.send("client.pass.example", "bob@pass.example", &dated("test two", &yjs)), "250");
+    assert_eq!(placed(&office.dir, "alice"), ["Junk:1"]);
+    assert!(office.newest_header().contains("X-Spam-Status: Yes, score=6 required=5 tests=RSPAMD(6)\r\n"), "{}", office.newest_header());
+
+    // Ordinary mail without a Message-ID: rspamd's own rule for that scores it (2.5, rounded to 2); the
+    // built-in rules (which would say MISSING_MESSAGE_ID) are not asked.
+    let ham = dated("Lunch tomorrow", "Hi Alice,\r\n\r\nAre we still on for lunch tomorrow at noon?\r\n\r\nBob").replace("Message-ID: <Lunch.tomorrow@pass.example>\r\n", "");
+    assert_eq!(office.send("client.pass.example", "bob@pass.example", &ham), "250");
+    assert_eq!(placed(&office.dir, "alice"), ["Junk:1", "INBOX:0"]);
+    assert!(office.newest_header().contains("X-Spam-Status: No, score=2 required=5 tests=RSPAMD(2)\r\n"), "{}", office.newest_header());
+    let mail = log_with(&office.dir, "mail.log", "action=no_action");
+    assert!(mail.contains("symbols=MISSING_MID(2.5)") && mail.contains("action=deliver"), "{mail}");
+
+    // rspamd stops: fail-open (the default) accepts without its opinion; fail-closed defers with 451.
+    rspamd.stop();
+    assert_eq!(office.send("client.pass.example", "bob@pass.example", &dated("while it is down", "Hello.")), "250");
+    assert!(office.newest_header().contains("tests=RSPAMD_UNAVAILABLE(0)"), "{}", office.newest_header());
+    ok(&office.dir, &["settings", "set", "spam.rspamd_fail_open", "false"], "");
+    // The running server reads changed settings within half a second (its watch interval).
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let reply = office.send("client.pass.example", "bob@pass.example", &dated("still down", "Hello."));
+    assert_eq!(reply, "451 4.7.0 the spam scanner is not answering; try again later");
+    assert_eq!(placed(&office.dir, "alice").len(), 3, "nothing more was delivered");
+}
+
+#[test]
+fn spam_learn_teaches_the_classifier_from_files_once_each_and_spam_test_scores_many_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("office");
+    let write = |name: &str, words: &str| {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, format!("From: x@{name}.example\nSubject: {words}\n{DATE}Message-ID: <{name}@test>\n\n{words} {name}\n")).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let spam: Vec<String> = (0..11).map(|i| write(&format!("offer{i}"), "Cheap replica watches casino bonus winner claim your prize now")).collect();
+    let ham: Vec<String> = (0..10).map(|i| write(&format!("team{i}"), "Agenda for the quarterly project meeting and the lunch order")).collect();
+    let learn = |kind: &str, files: &[String]| ok(&dir, &[&["spam", "learn", kind][..], &files.iter().map(String::as_str).collect::<Vec<_>>()].concat(), "").trim().to_string();
+    assert_eq!(learn("--spam", &spam), "learnt 11 of 11 as spam (now 11 spam and 0 good messages)");
+    assert_eq!(learn("--ham", &ham), "learnt 10 of 10 as good mail (now 11 spam and 10 good messages)");
+    assert_eq!(learn("--spam", &spam), "learnt 0 of 11 as spam (now 11 spam and 10 good messages)", "a file counts once");
+    assert_eq!(learn("--ham", &spam[..1]), "learnt 1 of 1 as good mail (now 10 spam and 11 good messages)", "a change of mind moves it");
+    let none = run(&dir, &["spam", "learn", spam[0].as_str()], "");
+    assert!(!none.status.success() && String::from_utf8_lossy(&none.stderr).contains("--spam"), "spam or ham must be said");
+
+    // Several files: one line each, named; exit status 1 as one of them is spam.
+    let new_spam = write("new", "CHEAP REPLICA WATCHES CASINO BONUS WINNER CLAIM YOUR PRIZE NOW");
+    let new_ham = write("minutes", "Minutes of the quarterly project meeting; the lunch order is attached");
+    let out = run(&dir, &["spam", "test", &new_spam, &new_ham], "");
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect();
+    assert_eq!(out.status.code(), Some(1), "{lines:?}");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with(&format!("{new_spam}: score 5 (to the Junk folder;")) && lines[0].ends_with("SUBJECT_ALL_CAPS(1),BAYES_99(4)"), "{lines:?}");
+    assert!(lines[1].starts_with(&format!("{new_ham}: score -2 (not spam;")) && lines[1].ends_with("BAYES_00(-2)"), "{lines:?}");
 }

@@ -7,6 +7,7 @@ pub mod imap;
 pub mod mail;
 pub mod netns;
 pub mod postfix;
+pub mod rspamd;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};

@@ -68,6 +68,8 @@ pub struct AuthFacts {
     pub dmarc_failed: bool,
     /// The client's address has no name pointing back to it (iprev fail or permerror).
     pub iprev_failed: bool,
+    /// The client's name, when its address has one that points back to it (iprev pass).
+    pub client_name: Option<String>,
     /// The HELO name is not a domain name with a dot (nor an address literal).
     pub helo_bad: bool,
 }
@@ -200,6 +202,9 @@ impl Authenticator {
                 IprevResult::None => "none",
             };
             facts.iprev_failed = matches!(word, "fail" | "permerror");
+            if word == "pass" {
+                facts.client_name = iprev.ptr.as_ref().and_then(|names| names.first()).map(|n| n.trim_end_matches('.').to_string());
+            }
             summary.push(format!("iprev={word}"));
         }
         facts.helo_bad = !(helo.contains('.') || (helo.starts_with('[') && helo.ends_with(']')));

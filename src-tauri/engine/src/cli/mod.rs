@@ -221,6 +221,12 @@ enum UserCommand {
         /// With a forward, keep a copy in the mailbox too
         #[arg(long, value_name = "yes|no", value_parser = clap::builder::BoolishValueParser::new())]
         keep_copy: Option<bool>,
+        /// The user's Spam tab: senders and domains always let through, comma-separated ("" for none)
+        #[arg(long, value_name = "LIST")]
+        spam_allow: Option<String>,
+        /// The user's Spam tab: senders and domains always put in their Junk folder ("" for none)
+        #[arg(long, value_name = "LIST")]
+        spam_deny: Option<String>,
     },
     /// List users
     List(JsonFlag),
@@ -261,7 +267,23 @@ enum DomainCommand {
 enum SpamCommand {
     /// Score a message file with the content filter's rules (sender authentication needs the connection,
     /// so SPF, DKIM and DMARC are not part of it) and print the score with the rules that fired
-    Test { file: std::path::PathBuf },
+    /// With several files, one line each: FILE: score ...; the exit status is 1 when any is spam
+    Test {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
+    /// Teach the Bayesian classifier from message files, as moving them into or out of Junk does (a file
+    /// counts once however often it is given; given as the other kind, it moves)
+    Learn {
+        /// The files are spam
+        #[arg(long, conflicts_with = "ham", required_unless_present = "ham")]
+        spam: bool,
+        /// The files are good mail
+        #[arg(long)]
+        ham: bool,
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
     /// What the Bayesian classifier has learnt from the users' Junk folders, and what the quarantine holds
     Status {
         #[arg(long)]
@@ -338,7 +360,8 @@ fn run(cli: Cli) -> Result<i32> {
             with_log_files(&root, &store, logging, || user(&store, c).map(|_| 0))
         }
         Command::Domain(c) => domain(&open_store(&root)?, c).map(|_| 0),
-        Command::Spam(SpamCommand::Test { file }) => spam_test(&open_store(&root)?, &file),
+        Command::Spam(SpamCommand::Test { files }) => spam_test(&open_store(&root)?, &files),
+        Command::Spam(SpamCommand::Learn { spam, files, .. }) => spam_learn(&open_store(&root)?, spam, &files).map(|_| 0),
         Command::Spam(SpamCommand::Status { json }) => spam_status(&open_store(&root)?, json).map(|_| 0),
         Command::Settings(c) => settings_command(&open_store(&root)?, c).map(|_| 0),
         Command::Queue(c) => queue_command(&open_store(&root)?, c).map(|_| 0),
@@ -557,8 +580,14 @@ fn user(store: &Store, command: UserCommand) -> Result<()> {
             directory.create(UserForm { name: name.clone(), real_name, enabled: true, aliases, password: Some(password), bandwidth })?;
             println!("user {name} created");
         }
-        UserCommand::Set { name, bandwidth, store_forward_target, store_forward_server, forward, keep_copy } => {
-            let user = directory.get(&name)?.user;
+        UserCommand::Set { name, bandwidth, store_forward_target, store_forward_server, forward, keep_copy, spam_allow, spam_deny } => {
+            let detail = directory.get(&name)?;
+            let user = detail.user;
+            if spam_allow.is_some() || spam_deny.is_some() {
+                let list = |given: Option<String>, current: Vec<String>| given.map_or(current, |l| l.split(',').map(str::to_string).collect());
+                let lists = crate::users::SpamLists { allow: list(spam_allow, detail.spam.allow), deny: list(spam_deny, detail.spam.deny) };
+                directory.set_spam_lists(&name, lists)?;
+            }
             if bandwidth.is_some() {
                 let form = UserForm {
                     name: user.name.clone(),
@@ -642,43 +671,72 @@ fn domain(store: &Store, command: DomainCommand) -> Result<()> {
 /// `spam test FILE`: "score 1003 (refused; marked from 5, Junk from 5, quarantined from 10, refused from 15):
 /// GTUBE(1000),MISSING_DATE(1)" — the built-in rules and the classifier as trained so far; exit 1 when the
 /// message would be treated as spam, as `spamassassin -e` does for scripts.
-fn spam_test(store: &Store, file: &std::path::Path) -> Result<i32> {
-    use crate::settings::SpamAction;
+/// A message file as the filter sees it: at most 100 MB, with CRLF line ends (files saved by mail programs
+/// often end lines with LF alone).
+fn read_message_file(file: &std::path::Path) -> Result<Vec<u8>> {
     const LIMIT: u64 = 100 * 1024 * 1024;
     let size = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?.len();
     if size > LIMIT {
         bail!("{} is larger than 100 MB", file.display());
     }
     let raw = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    // Files saved by mail programs often end lines with LF alone; the wire form is CRLF.
-    let message = if raw.windows(2).any(|w| w == b"\r\n") { raw } else { raw.split(|&b| b == b'\n').collect::<Vec<_>>().join(&b"\r\n"[..]) };
+    Ok(if raw.windows(2).any(|w| w == b"\r\n") { raw } else { raw.split(|&b| b == b'\n').collect::<Vec<_>>().join(&b"\r\n"[..]) })
+}
+
+/// `spam test FILE...`: each file's score, the action it leads to and the rules that fired; exit status 1
+/// when any is spam.
+fn spam_test(store: &Store, files: &[PathBuf]) -> Result<i32> {
+    use crate::settings::SpamAction;
     let spam = settings::load(store)?.spam;
-    let mut score = crate::spam::score(&message, &crate::auth::AuthFacts::default());
-    if spam.bayes {
-        let tokens = crate::spam::analyse(&message).tokens;
-        if let Some((rule, points)) = store.read(move |c| crate::spam::bayes::classify(c, &tokens))?.and_then(crate::spam::bayes::rule) {
-            score.add(rule, points);
+    let never = |n: u32| if n == 0 { "never".to_string() } else { format!("from {n}") };
+    let thresholds = format!("marked {}, Junk {}, quarantined {}, refused {}", never(spam.mark_score), never(spam.junk_score), never(spam.quarantine_score), never(spam.refuse_score));
+    let mut any_spam = false;
+    for file in files {
+        let message = read_message_file(file)?;
+        let analysis = crate::spam::analyse(&message);
+        let mut score = crate::spam::Score { points: 0, hits: Vec::new() };
+        for h in analysis.hits {
+            score.add(&h.rule, h.points);
+        }
+        if spam.bayes {
+            let tokens = analysis.tokens;
+            if let Some((rule, points)) = store.read(move |c| crate::spam::bayes::classify(c, &tokens))?.and_then(crate::spam::bayes::rule) {
+                score.add(rule, points);
+            }
+        }
+        let action = spam.action(score.points);
+        any_spam |= action >= SpamAction::Mark;
+        let verdict = match action {
+            SpamAction::Deliver => "not spam",
+            SpamAction::Mark => "marked as spam",
+            SpamAction::Junk => "to the Junk folder",
+            SpamAction::Quarantine => "quarantined",
+            SpamAction::Refuse => "refused",
+        };
+        let prefix = if files.len() > 1 { format!("{}: ", file.display()) } else { String::new() };
+        println!("{prefix}score {} ({verdict}; {thresholds}): {}", score.points, score.tests());
+    }
+    Ok(if any_spam { 1 } else { 0 })
+}
+
+/// `spam learn --spam|--ham FILE...`.
+fn spam_learn(store: &Store, spam: bool, files: &[PathBuf]) -> Result<()> {
+    let mut changed = 0;
+    for file in files {
+        let message = read_message_file(file)?;
+        if store.write(move |c| crate::spam::bayes::learn_message(c, &message, spam))? {
+            changed += 1;
         }
     }
-    let action = spam.action(score.points);
-    let verdict = match action {
-        SpamAction::Deliver => "not spam",
-        SpamAction::Mark => "marked as spam",
-        SpamAction::Junk => "to the Junk folder",
-        SpamAction::Quarantine => "quarantined",
-        SpamAction::Refuse => "refused",
-    };
-    let never = |n: u32| if n == 0 { "never".to_string() } else { format!("from {n}") };
+    let status = store.read(crate::spam::bayes::status)?;
     println!(
-        "score {} ({verdict}; marked {}, Junk {}, quarantined {}, refused {}): {}",
-        score.points,
-        never(spam.mark_score),
-        never(spam.junk_score),
-        never(spam.quarantine_score),
-        never(spam.refuse_score),
-        score.tests()
+        "learnt {changed} of {} as {} (now {} spam and {} good messages)",
+        files.len(),
+        if spam { "spam" } else { "good mail" },
+        status.spam_learnt,
+        status.ham_learnt
     );
-    Ok(if action >= SpamAction::Mark { 1 } else { 0 })
+    Ok(())
 }
 
 /// `spam status [--json]`.

@@ -189,6 +189,23 @@ pub async fn learn_waiting(store: &Store) -> StoreResult<usize> {
     Ok(lessons.len())
 }
 
+/// Learns a message given by the admin (`postroomd spam learn`), as if a user had moved it: counted once
+/// however often it is given (keyed by a hash of its bytes, kept apart from stored bodies' keys), moved to
+/// the other side when given as the other kind. Whether it changed the counts.
+pub fn learn_message(c: &Connection, message: &[u8], spam: bool) -> StoreResult<bool> {
+    let tokens = super::analyse(message).tokens;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in message {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    // Stored bodies' ids are positive; a file's key is negative.
+    let key = -((h >> 1) as i64) - 1;
+    let before: Option<bool> = c.query_row("SELECT spam FROM bayes_learnt WHERE blob_id = ?1", [key], |r| r.get(0)).optional()?;
+    learn(c, 0, key, spam, &tokens)?;
+    Ok(before != Some(spam) && !tokens.is_empty())
+}
+
 /// Counts one message's tokens as spam or ham (moving them if it was learnt as the other), and drops the
 /// lesson.
 fn learn(c: &Connection, lesson: i64, blob_id: i64, spam: bool, tokens: &[i64]) -> StoreResult<()> {

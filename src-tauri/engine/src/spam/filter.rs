@@ -98,12 +98,20 @@ pub async fn check(store: &Store, auth: &Authenticator, settings: &Settings, who
     }
     if let Some(address) = crate::settings::rspamd_address(&spam.rspamd_url) {
         let recipients: Vec<String> = who.recipients.iter().map(|r| recipient_address(r).to_string()).collect();
-        let envelope = rspamd::Envelope { ip: who.ip, helo: who.helo, sender: who.sender, recipients: &recipients, server_name };
+        let envelope = rspamd::Envelope { ip: who.ip, helo: who.helo, sender: who.sender, recipients: &recipients, client_name: facts.client_name.as_deref() };
         match rspamd::check(&address, Duration::from_secs(spam.rspamd_timeout.into()), &envelope, &body).await {
             Ok(answer) => {
-                score.add("RSPAMD", answer.score.round() as i32);
+                let mut points = answer.score.round() as i32;
+                if answer.action == "reject" && spam.refuse_score > 0 {
+                    // rspamd's own verdict to refuse counts as reaching ours.
+                    points = points.max(spam.refuse_score as i32 - score.points);
+                }
+                score.add("RSPAMD", points);
                 let top: Vec<String> = answer.symbols.iter().take(5).map(|(n, s)| format!("{n}({s})")).collect();
                 summary = format!("{summary} rspamd={} action={} symbols={}", answer.score, answer.action.replace(' ', "_"), top.join(",")).trim().to_string();
+                if !answer.message.is_empty() {
+                    summary = format!("{summary} rspamd_message='{}'", answer.message.replace(['\'', '"'], ""));
+                }
             }
             Err(e) if spam.rspamd_fail_open => {
                 tracing::warn!(target: "mail", error = %e, "rspamd did not answer: the message is scored without it");

@@ -24,6 +24,8 @@ pub struct Answer {
     pub action: String,
     /// Its symbols that scored, with their scores, highest first.
     pub symbols: Vec<(String, f64)>,
+    /// The reason it gives for its action (`messages.smtp_message`: "Gtube pattern"), if any.
+    pub message: String,
 }
 
 #[derive(Deserialize)]
@@ -33,6 +35,8 @@ struct Reply {
     action: String,
     #[serde(default)]
     symbols: std::collections::BTreeMap<String, Symbol>,
+    #[serde(default)]
+    messages: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -47,7 +51,9 @@ pub struct Envelope<'a> {
     pub helo: &'a str,
     pub sender: &'a str,
     pub recipients: &'a [String],
-    pub server_name: &'a str,
+    /// The client's name if its address has one pointing back to it (rspamd's `Hostname`: else "unknown",
+    /// which spares rspamd a lookup of its own).
+    pub client_name: Option<&'a str>,
 }
 
 /// Scans `message` with rspamd at `address` (`HOST:PORT`).
@@ -70,7 +76,7 @@ async fn ask(address: &str, envelope: &Envelope<'_>, message: &[u8]) -> Result<A
         envelope.ip,
         clean(envelope.helo),
         clean(envelope.sender),
-        clean(envelope.server_name),
+        clean(envelope.client_name.unwrap_or("unknown")),
     );
     for r in envelope.recipients.iter().take(100) {
         head.push_str(&format!("Rcpt: {}\r\n", clean(r)));
@@ -100,7 +106,8 @@ fn parse(answer: &[u8]) -> Result<Answer, String> {
     let reply: Reply = serde_json::from_slice(body).map_err(|e| format!("unreadable answer: {e}"))?;
     let mut symbols: Vec<(String, f64)> = reply.symbols.into_iter().map(|(name, s)| (name, s.score)).filter(|(_, s)| *s != 0.0).collect();
     symbols.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
-    Ok(Answer { score: reply.score, action: reply.action, symbols })
+    let message = reply.messages.get("smtp_message").and_then(|m| m.as_str()).map(clean).unwrap_or_default();
+    Ok(Answer { score: reply.score, action: reply.action, symbols, message })
 }
 
 fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
@@ -124,11 +131,12 @@ mod tests {
 
     #[test]
     fn answers_are_read_plain_or_chunked_and_errors_named() {
-        let json = r#"{"is_skipped":false,"score":7.5,"required_score":15,"action":"add header","symbols":{"GTUBE":{"name":"GTUBE","score":0},"R_SPF_FAIL":{"name":"R_SPF_FAIL","score":1.5},"MISSING_DATE":{"score":6.0}}}"#;
+        let json = r#"{"is_skipped":false,"score":7.5,"required_score":15,"action":"add header","symbols":{"GTUBE":{"name":"GTUBE","score":0},"R_SPF_FAIL":{"name":"R_SPF_FAIL","score":1.5},"MISSING_DATE":{"score":6.0}},"messages":{"smtp_message":"Gtube\r\npattern"}}"#;
         let plain = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{json}", json.len());
         let a = parse(plain.as_bytes()).unwrap();
         assert_eq!((a.score, a.action.as_str()), (7.5, "add header"));
         assert_eq!(a.symbols, [("MISSING_DATE".to_string(), 6.0), ("R_SPF_FAIL".to_string(), 1.5)]);
+        assert_eq!(a.message, "Gtubepattern", "no line breaks reach the log");
         let chunked = format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{json}\r\n0\r\n\r\n", json.len());
         assert_eq!(parse(chunked.as_bytes()).unwrap(), a);
         assert!(parse(b"HTTP/1.1 500 Internal\r\n\r\n{}").unwrap_err().contains("500"));
