@@ -4,7 +4,8 @@
 # Usage: scripts/setup.sh [--test]   (--test adds what the test suite needs: Xvfb, WebKitWebDriver, Postfix,
 #                                      tauri-driver, D-Bus, Python's pytest and selenium, and the mail
 #                                      programs the IMAP tests drive: mutt, neomutt, mbsync, OfflineIMAP, tmux;
-#                                      rspamd and OpenDKIM's tools as spam-filter and DKIM peers)
+#                                      rspamd and OpenDKIM's tools as spam-filter and DKIM peers, Dovecot
+#                                      as the ISP the mail collector fetches from)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,8 +16,9 @@ if [[ "${1:-}" == "--test" ]]; then
   packages+=(xvfb webkit2gtk-driver at-spi2-core xdotool python3 python3-venv sqlite3 imagemagick
             swaks libio-socket-ssl-perl libnet-ssleay-perl curl postfix ssl-cert fetchmail mutt neomutt iproute2
             isync offlineimap3 tmux openssl)
-  # Peers installed without their recommendations (rspamd would bring a Redis server the tests do not use).
-  lean=(rspamd opendkim-tools)
+  # Peers installed without their recommendations (rspamd would bring a Redis server the tests do not use);
+  # Dovecot plays the ISP for the mail collector's tests.
+  lean=(rspamd opendkim-tools dovecot-pop3d dovecot-imapd)
 fi
 
 sudo_if_needed() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
@@ -45,9 +47,14 @@ if (( ${#lean_missing[@]} )); then
   echo "setup: installing ${lean_missing[*]}"
   sudo_if_needed apt-get update -qq
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${lean_missing[@]}" >/dev/null
-  # The tests start their own rspamd on a loopback port; the package's system service is not wanted.
-  if [[ " ${lean_missing[*]} " == *" rspamd "* ]] && command -v systemctl >/dev/null; then
-    sudo_if_needed systemctl disable --now rspamd >/dev/null 2>&1 || true
+  # The tests start their own rspamd and Dovecot on loopback ports; the packages' system services are not
+  # wanted (Dovecot's would hold ports 110 and 143).
+  if command -v systemctl >/dev/null; then
+    for service in rspamd dovecot; do
+      if [[ " ${lean_missing[*]} " == *" $service"* ]]; then
+        sudo_if_needed systemctl disable --now "$service" >/dev/null 2>&1 || true
+      fi
+    done
   fi
 fi
 

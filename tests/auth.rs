@@ -596,7 +596,7 @@ fn moving_mail_to_junk_over_imap_trains_the_classifier_and_similar_mail_then_sco
     assert_eq!((status["bayes"]["spam_learnt"].as_i64(), status["bayes"]["ham_learnt"].as_i64()), (Some(12), Some(12)));
     assert!(status["bayes"]["tokens"].as_i64().unwrap() > 20, "{status}");
     let after = String::from_utf8(run(&office.dir, &["spam", "test", file.to_str().unwrap()], "").stdout).unwrap();
-    assert!(after.contains("BAYES_99(4)"), "{after}");
+    assert!(after.contains("BAYES_99(5)"), "{after}");
     let ham = office.dir.join("ham.eml");
     std::fs::write(&ham, format!("From: z@pass.example\r\nSubject: project meeting\r\n{DATE}Message-ID: <h@test>\r\n\r\nThe agenda for Thursday's lunch meeting\r\n")).unwrap();
     let ham_score = String::from_utf8(run(&office.dir, &["spam", "test", ham.to_str().unwrap()], "").stdout).unwrap();
@@ -705,6 +705,6 @@ fn spam_learn_teaches_the_classifier_from_files_once_each_and_spam_test_scores_m
     let lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect();
     assert_eq!(out.status.code(), Some(1), "{lines:?}");
     assert_eq!(lines.len(), 2, "{lines:?}");
-    assert!(lines[0].starts_with(&format!("{new_spam}: score 5 (to the Junk folder;")) && lines[0].ends_with("SUBJECT_ALL_CAPS(1),BAYES_99(4)"), "{lines:?}");
+    assert!(lines[0].starts_with(&format!("{new_spam}: score 6 (to the Junk folder;")) && lines[0].ends_with("SUBJECT_ALL_CAPS(1),BAYES_99(5)"), "{lines:?}");
     assert!(lines[1].starts_with(&format!("{new_ham}: score -2 (not spam;")) && lines[1].ends_with("BAYES_00(-2)"), "{lines:?}");
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod dovecot;
 pub mod imap;
 pub mod mail;
 pub mod netns;

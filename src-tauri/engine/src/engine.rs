@@ -174,6 +174,8 @@ impl Engine {
         tasks.push(tokio::spawn(crate::spam::upkeep(self.inner.store.clone(), self.inner.settings.subscribe(), self.inner.shutdown.clone())));
         tasks.push(tokio::spawn(end_sessions_of_changed_accounts(self.inner.store.clone(), self.inner.accounts.clone(), self.inner.shutdown.clone())));
         tasks.push(tokio::spawn(crate::bandwidth::control::watch_script(self.inner.bandwidth.clone(), self.inner.shutdown.clone())));
+        let collectors = self.clone();
+        tasks.push(tokio::spawn(crate::collector::schedule::run(move || collectors.collector_context(), self.inner.shutdown.clone())));
         tracing::info!(target: "engine", data_dir = %self.inner.dir.root().display(), "Postroom started");
     }
 
@@ -275,6 +277,33 @@ impl Engine {
 
     pub fn settings(&self) -> Arc<Settings> {
         self.inner.settings.borrow().clone()
+    }
+
+    /// What a mail collector's download needs, with the settings now in effect.
+    fn collector_context(&self) -> crate::collector::Context {
+        crate::collector::Context { store: self.inner.store.clone(), auth: self.inner.auth.clone(), settings: self.settings() }
+    }
+
+    /// The Mail Collectors with their last results.
+    pub fn collectors(&self) -> ApiResult<Vec<crate::collector::CollectorInfo>> {
+        Ok(self.inner.store.read(crate::collector::list)?)
+    }
+
+    pub fn add_collector(&self, form: crate::collector::CollectorForm) -> ApiResult<crate::collector::CollectorInfo> {
+        crate::collector::add(&self.inner.store, form)
+    }
+
+    pub fn update_collector(&self, name: &str, form: crate::collector::CollectorForm) -> ApiResult<crate::collector::CollectorInfo> {
+        crate::collector::update(&self.inner.store, name, form)
+    }
+
+    pub fn delete_collector(&self, name: &str) -> ApiResult<()> {
+        crate::collector::delete(&self.inner.store, name)
+    }
+
+    /// One download now (the window's Run now).
+    pub async fn run_collector(&self, name: &str) -> ApiResult<crate::collector::RunReport> {
+        crate::collector::run(&self.collector_context(), name).await
     }
 
     /// Changes the settings (atomically, validated) and applies the result to the running engine.

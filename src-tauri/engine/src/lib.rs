@@ -5,6 +5,7 @@ pub mod auth;
 pub mod bandwidth;
 pub mod certs;
 pub mod cli;
+pub mod collector;
 pub mod delivery;
 pub mod engine;
 pub mod error;

@@ -246,3 +246,17 @@ pub fn free_space(path: &Path) -> std::io::Result<u64> {
     }
     Ok(stat.f_bavail as u64 * stat.f_frsize as u64)
 }
+
+/// Whether process `pid` exists (a lease or status file left by a process that died is stale).
+#[cfg(unix)]
+pub fn process_alive(pid: u32) -> bool {
+    // Signal 0 checks existence without touching the process; EPERM still means it exists.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Without a cheap check, every process counts as alive (leases then end by their time).
+#[cfg(not(unix))]
+pub fn process_alive(_pid: u32) -> bool {
+    true
+}

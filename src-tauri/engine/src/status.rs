@@ -41,17 +41,6 @@ pub fn write(path: &Path, status: &RuntimeStatus) -> std::io::Result<()> {
 pub fn read_live(path: &Path) -> Option<RuntimeStatus> {
     let status: RuntimeStatus = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
     let fresh = crate::store::now() - status.updated_at <= STALE_AFTER;
-    (fresh && process_alive(status.pid)).then_some(status)
+    (fresh && crate::paths::process_alive(status.pid)).then_some(status)
 }
 
-#[cfg(unix)]
-fn process_alive(pid: u32) -> bool {
-    // Signal 0 checks existence without touching the process; EPERM still means it exists.
-    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
-#[cfg(not(unix))]
-fn process_alive(_pid: u32) -> bool {
-    true
-}

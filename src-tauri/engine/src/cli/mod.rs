@@ -3,6 +3,7 @@
 //! Errors go to standard error with a non-zero exit code.
 
 mod cleanup;
+mod collector;
 mod quarantine;
 mod forwarding;
 mod output;
@@ -82,6 +83,9 @@ enum Command {
     /// The spam filter's quarantine: list, release, delete, allow the sender
     #[command(subcommand)]
     Quarantine(quarantine::QuarantineCommand),
+    /// Mail Collectors: download mail from mailboxes at the ISP on a schedule
+    #[command(subcommand)]
+    Collector(collector::CollectorCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -372,6 +376,12 @@ fn run(cli: Cli) -> Result<i32> {
             with_log_files(&root, &store, logging, || cleanup::prune_command(&store, c))
         }
         Command::LanForward(c) => forwarding::lan_forward_command(&open_store(&root)?, c),
+        Command::Collector(c) => {
+            let store = open_store(&root)?;
+            let logging = matches!(c, collector::CollectorCommand::Run { .. });
+            let password_stdin = matches!(&c, collector::CollectorCommand::Add(_));
+            with_log_files(&root, &store, logging, || collector::collector_command(&store, c, || read_password(password_stdin)))
+        }
         Command::Quarantine(c) => {
             let store = open_store(&root)?;
             let logging = !matches!(c, quarantine::QuarantineCommand::List { .. });

@@ -228,6 +228,12 @@ pub struct Receipt {
 
 /// Stores `message` for every recipient in one durable commit.
 pub async fn deliver(store: &Store, envelope: Envelope, message: Vec<u8>) -> StoreResult<Receipt> {
+    deliver_then(store, envelope, message, |_| Ok(())).await
+}
+
+/// As [`deliver`], with `also` written in the same commit (the mail collector records there that the
+/// message was collected, so a crash can never deliver it without the record, or record it undelivered).
+pub async fn deliver_then(store: &Store, envelope: Envelope, message: Vec<u8>, also: impl FnOnce(&Connection) -> StoreResult<()> + Send + 'static) -> StoreResult<Receipt> {
     let blobs_dir = store.blobs_dir();
     let has_local = envelope.recipients.iter().any(|r| matches!(r, Recipient::Local { .. }));
     let (blob, meta) = tokio::task::spawn_blocking(move || {
@@ -237,7 +243,13 @@ pub async fn deliver(store: &Store, envelope: Envelope, message: Vec<u8>) -> Sto
     })
     .await
     .map_err(|e| std::io::Error::other(e.to_string()))??;
-    store.write_async(move |conn| commit(conn, &envelope, &blob, meta.as_ref())).await
+    store
+        .write_async(move |conn| {
+            let receipt = commit(conn, &envelope, &blob, meta.as_ref())?;
+            also(conn)?;
+            Ok(receipt)
+        })
+        .await
 }
 
 /// One recipient of the outbound queue, as [`commit`] writes it.

@@ -571,7 +571,7 @@ impl Session {
             return Some((body, SpamVerdict::default()));
         }
         let peer = self.ctx.peer;
-        let who = crate::spam::filter::Inbound { ip: peer.ip(), helo: self.helo.as_deref().unwrap_or(""), sender, recipients };
+        let who = crate::spam::filter::Inbound { ip: peer.ip(), helo: self.helo.as_deref().unwrap_or(""), sender, recipients, collected: false };
         let (outcome, summary) = crate::spam::filter::check(&self.ctx.shared.store, &self.ctx.shared.auth, &settings, &who, body).await;
         match outcome {
             Outcome::Refuse { code, status, text } => {

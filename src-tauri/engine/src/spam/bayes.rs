@@ -154,10 +154,13 @@ pub fn classify(c: &Connection, tokens: &[i64]) -> StoreResult<Option<f64>> {
     Ok(Some((s - h + 1.0) / 2.0))
 }
 
-/// The rule a probability fires, with its points.
+/// The rule a probability fires, with its points. A classifier that is 99% sure reaches the default mark
+/// threshold (5) on its own: on the benchmark's labelled set (BENCHMARKS.md) every test spam scored
+/// BAYES_99 and every test ham BAYES_00, and with 4 points a third of the spam went unmarked for want of
+/// one more rule.
 pub fn rule(probability: f64) -> Option<(&'static str, i32)> {
     match probability {
-        p if p >= 0.99 => Some(("BAYES_99", 4)),
+        p if p >= 0.99 => Some(("BAYES_99", 5)),
         p if p >= 0.95 => Some(("BAYES_95", 3)),
         p if p >= 0.80 => Some(("BAYES_80", 2)),
         p if p <= 0.01 => Some(("BAYES_00", -2)),
@@ -245,7 +248,7 @@ mod tests {
         let words = tokens("Cheap pills", "x@spam.example", "<b>buy cheap pills now</b>", &[]);
         assert!(words.contains(&hash("cheap")) && words.contains(&hash("subject:pills")) && words.contains(&hash("from:spam.example")));
         assert!(!words.contains(&hash("b")), "tags are not words");
-        assert_eq!(rule(0.999), Some(("BAYES_99", 4)));
+        assert_eq!(rule(0.999), Some(("BAYES_99", 5)));
         assert_eq!(rule(0.5), None);
         assert_eq!(rule(0.001), Some(("BAYES_00", -2)));
     }

@@ -4,7 +4,9 @@
 //! bounced: that is backscatter), or accepted with a [`SpamVerdict`] that delivery carries out per user
 //! (marked, Junk folder, quarantine; each user's own lists may change it).
 //!
-//! Logged-in users and trusted networks never come here (the SMTP session skips them).
+//! Logged-in users and trusted networks never come here (the SMTP session skips them). Mail the collector
+//! fetched from an ISP comes here too, marked `collected`: there is no connection to authenticate, and
+//! nothing can be refused any more, so what would be refused is held in the quarantine instead.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -22,6 +24,9 @@ pub struct Inbound<'a> {
     /// MAIL FROM; empty for the null sender.
     pub sender: &'a str,
     pub recipients: &'a [Recipient],
+    /// Fetched by the mail collector: no sender authentication (no connection to check), no client
+    /// address lists, and a refusal becomes the quarantine.
+    pub collected: bool,
 }
 
 /// The filter's answer.
@@ -48,11 +53,14 @@ pub async fn check(store: &Store, auth: &Authenticator, settings: &Settings, who
         return (Outcome::Refuse { code: 451, status: "4.3.0", text: "could not check the message; try again later".into() }, "analysis failed".into());
     };
     let senders = [who.sender, analysis.from.as_str()];
-    if sender_listed(&spam.deny_senders, &senders) {
-        return (refuse("mail from this sender is refused by this server's policy".into()), "sender on the deny list".into());
-    }
     let mut floor = SpamAction::Deliver;
-    let (mut header, mut facts, mut summary) = if spam.any_authentication() {
+    if sender_listed(&spam.deny_senders, &senders) {
+        if !who.collected {
+            return (refuse("mail from this sender is refused by this server's policy".into()), "sender on the deny list".into());
+        }
+        floor = SpamAction::Quarantine;
+    }
+    let (mut header, mut facts, mut summary) = if spam.any_authentication() && !who.collected {
         let inbound = crate::auth::Inbound { ip: who.ip, helo: who.helo, sender: who.sender };
         let checked = auth.check(settings, server_name, &inbound, &body).await;
         match &checked.decision {
@@ -68,7 +76,7 @@ pub async fn check(store: &Store, auth: &Authenticator, settings: &Settings, who
         (String::new(), Default::default(), String::new())
     };
     let forged = facts.dmarc_failed || facts.spf.as_deref() == Some("fail");
-    let mut verdict = SpamVerdict { checked: true, from: analysis.from.clone(), subject: analysis.subject.clone(), forged, peer: who.ip.to_string(), ..Default::default() };
+    let mut verdict = SpamVerdict { checked: true, from: analysis.from.clone(), subject: analysis.subject.clone(), forged, peer: if who.collected { "collected".into() } else { who.ip.to_string() }, ..Default::default() };
     let finish = |header: String, body: Vec<u8>| {
         let mut out = header.into_bytes();
         out.extend_from_slice(&crate::auth::strip_forged_results(body, server_name));
@@ -81,9 +89,13 @@ pub async fn check(store: &Store, auth: &Authenticator, settings: &Settings, who
     }
     let mut score = Score { points: 0, hits: Vec::new() };
     if spam.content && !(spam.rspamd_only && !spam.rspamd_url.is_empty()) {
-        let (listed, allowed, domains) =
-            tokio::join!(auth.blocklisted(settings, who.ip), auth.allowlisted(settings, who.ip), auth.domains_blocklisted(settings, &analysis.domains));
-        (facts.listed, facts.allowed, facts.domains_listed) = (listed, allowed, domains);
+        if who.collected {
+            facts.domains_listed = auth.domains_blocklisted(settings, &analysis.domains).await;
+        } else {
+            let (listed, allowed, domains) =
+                tokio::join!(auth.blocklisted(settings, who.ip), auth.allowlisted(settings, who.ip), auth.domains_blocklisted(settings, &analysis.domains));
+            (facts.listed, facts.allowed, facts.domains_listed) = (listed, allowed, domains);
+        }
         for h in super::fact_hits(&facts).into_iter().chain(analysis.hits) {
             score.add(&h.rule, h.points);
         }
@@ -127,6 +139,9 @@ pub async fn check(store: &Store, auth: &Authenticator, settings: &Settings, who
     verdict.tests = score.tests();
     summary = format!("{summary} score={} tests={}", score.points, score.tests()).trim().to_string();
     let mut action = spam.action(score.points).max(floor);
+    if action == SpamAction::Refuse && who.collected {
+        action = SpamAction::Quarantine;
+    }
     if action == SpamAction::Refuse {
         if anyone_allows(store, who.recipients, &senders, forged).await {
             // Another recipient wants this sender: held for those who do not (delivery decides per user).

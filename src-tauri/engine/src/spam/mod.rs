@@ -269,19 +269,22 @@ pub async fn upkeep(
         expired_at = tokio::time::Instant::now();
         let days = i64::from(settings.borrow().spam.quarantine_days);
         let now = crate::store::now();
-        let result = store
-            .write_async(move |c| {
-                let mut held = 0;
-                loop {
-                    let n = crate::delivery::quarantine::expire(c, now - days * 86_400)?;
-                    held += n;
-                    if n == 0 {
-                        break;
-                    }
+        // One batch per transaction, so a large backlog never holds the writer for long.
+        let mut result = Ok(0);
+        loop {
+            match store.write_async(move |c| crate::delivery::quarantine::expire(c, now - days * 86_400)).await {
+                Ok(0) => break,
+                Ok(n) => result = result.map(|held| held + n),
+                Err(e) => {
+                    result = Err(e);
+                    break;
                 }
-                Ok((held, greylist::expire(c, now)?))
-            })
-            .await;
+            }
+        }
+        let result = match result {
+            Ok(held) => store.write_async(move |c| greylist::expire(c, now)).await.map(|grey| (held, grey)),
+            Err(e) => Err(e),
+        };
         match result {
             Ok((0, _)) => {}
             Ok((held, _)) => tracing::info!(target: "mail", messages = held, "quarantined messages expired"),

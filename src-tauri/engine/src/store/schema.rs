@@ -383,6 +383,51 @@ const MIGRATIONS: &[&str] = &[
         until   INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 19: the mail collector — collectors with their schedule and last result, and the unique ids of
+    //     each remote mailbox's messages (keyed by protocol, server, port and login), written in the
+    //     commit that delivers the message.
+    r#"
+    CREATE TABLE collectors (
+        id                 INTEGER PRIMARY KEY,
+        name               TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        enabled            INTEGER NOT NULL,
+        priority           INTEGER NOT NULL,
+        protocol           TEXT NOT NULL,
+        host               TEXT NOT NULL,
+        port               INTEGER NOT NULL,
+        username           TEXT NOT NULL,
+        password           TEXT NOT NULL,
+        security           TEXT NOT NULL,
+        login              TEXT NOT NULL,
+        verify_certificate INTEGER NOT NULL,
+        max_size           INTEGER NOT NULL,
+        leave_days         INTEGER NOT NULL,
+        deliver_to         TEXT NOT NULL,
+        fallback           TEXT NOT NULL,
+        extra_headers      TEXT NOT NULL,
+        every_minutes      INTEGER NOT NULL,
+        from_time          TEXT NOT NULL,
+        until_time         TEXT NOT NULL,
+        days               INTEGER NOT NULL,
+        paused             INTEGER NOT NULL,
+        forget_days        INTEGER NOT NULL,
+        last_run_at        INTEGER,
+        last_success_at    INTEGER,
+        last_error         TEXT NOT NULL DEFAULT '',
+        failures           INTEGER NOT NULL DEFAULT 0,
+        last_collected     INTEGER NOT NULL DEFAULT 0,
+        running_until      INTEGER NOT NULL DEFAULT 0,
+        running_pid        INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE collector_uidls (
+        mailbox     TEXT NOT NULL,
+        uidl        TEXT NOT NULL,
+        first_seen  INTEGER NOT NULL,
+        last_listed INTEGER NOT NULL,
+        collected   INTEGER NOT NULL,
+        PRIMARY KEY (mailbox, uidl)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Applies every migration the database has not seen yet.
