@@ -299,6 +299,37 @@ fn no_such(name: &str) -> ApiError {
     ApiError::not_found(format!("no collector called '{name}'"))
 }
 
+/// Writes a collector's row: a new one, or `id` changed (its password only when the form gives one).
+fn save(c: &Connection, id: Option<i64>, form: &CollectorForm) -> StoreResult<()> {
+    let (protocol, security, login) = (word(&form.protocol), word(&form.security), word(&form.login));
+    let (name, host, deliver_to, fallback, extra) =
+        (form.name.trim(), form.host.trim().to_ascii_lowercase(), form.deliver_to.trim(), form.fallback.trim(), form.extra_headers.join("\n"));
+    let (max_size, days) = (form.max_size as i64, days_mask(&form.days));
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![
+        &name, &form.enabled, &form.priority, &protocol, &host, &form.port, &form.username, &form.password, &security, &login,
+        &form.verify_certificate, &max_size, &form.leave_days, &deliver_to, &fallback, &extra, &form.every_minutes, &form.from,
+        &form.until, &days, &form.paused, &form.forget_days,
+    ];
+    let columns = "name, enabled, priority, protocol, host, port, username, password, security, login, verify_certificate, max_size, \
+        leave_days, deliver_to, fallback, extra_headers, every_minutes, from_time, until_time, days, paused, forget_days";
+    match id {
+        None => {
+            let marks: Vec<String> = (1..=values.len()).map(|i| if i == 8 { "coalesce(?8, '')".into() } else { format!("?{i}") }).collect();
+            c.execute(&format!("INSERT INTO collectors ({columns}) VALUES ({})", marks.join(", ")), values.as_slice())?;
+        }
+        Some(id) => {
+            let sets: Vec<String> = columns
+                .split(", ")
+                .enumerate()
+                .map(|(i, col)| if col == "password" { format!("password = coalesce(?{}, password)", i + 1) } else { format!("{col} = ?{}", i + 1) })
+                .collect();
+            values.push(&id);
+            c.execute(&format!("UPDATE collectors SET {} WHERE id = ?{}", sets.join(", "), values.len()), values.as_slice())?;
+        }
+    }
+    Ok(())
+}
+
 /// Adds a collector.
 pub fn add(store: &Store, form: CollectorForm) -> ApiResult<CollectorInfo> {
     store.write(move |c| {
@@ -313,35 +344,7 @@ pub fn add(store: &Store, form: CollectorForm) -> ApiResult<CollectorInfo> {
         if get(c, &form.name)?.is_some() {
             return Ok(Err(ApiError::invalid(vec![FieldError::new("name", format!("there is a collector called '{}' already", form.name.trim()))])));
         }
-        c.execute(
-            "INSERT INTO collectors (name, enabled, priority, protocol, host, port, username, password, security, login, verify_certificate, \
-             max_size, leave_days, deliver_to, fallback, extra_headers, every_minutes, from_time, until_time, days, paused, forget_days) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
-            params![
-                form.name.trim(),
-                form.enabled,
-                form.priority,
-                word(&form.protocol),
-                form.host.trim().to_ascii_lowercase(),
-                form.port,
-                form.username,
-                form.password.clone().unwrap_or_default(),
-                word(&form.security),
-                word(&form.login),
-                form.verify_certificate,
-                form.max_size as i64,
-                form.leave_days,
-                form.deliver_to.trim(),
-                form.fallback.trim(),
-                form.extra_headers.join("\n"),
-                form.every_minutes,
-                form.from,
-                form.until,
-                days_mask(&form.days),
-                form.paused,
-                form.forget_days,
-            ],
-        )?;
+        save(c, None, &form)?;
         Ok(Ok(get(c, &form.name)?.expect("just added")))
     })?
 }
@@ -360,37 +363,7 @@ pub fn update(store: &Store, name: &str, form: CollectorForm) -> ApiResult<Colle
                 return Ok(Err(ApiError::invalid(vec![FieldError::new("name", format!("there is a collector called '{}' already", form.name.trim()))])));
             }
         }
-        c.execute(
-            "UPDATE collectors SET name = ?2, enabled = ?3, priority = ?4, protocol = ?5, host = ?6, port = ?7, username = ?8, \
-             password = coalesce(?9, password), security = ?10, login = ?11, verify_certificate = ?12, max_size = ?13, leave_days = ?14, \
-             deliver_to = ?15, fallback = ?16, extra_headers = ?17, every_minutes = ?18, from_time = ?19, until_time = ?20, days = ?21, \
-             paused = ?22, forget_days = ?23 WHERE id = ?1",
-            params![
-                current.id,
-                form.name.trim(),
-                form.enabled,
-                form.priority,
-                word(&form.protocol),
-                form.host.trim().to_ascii_lowercase(),
-                form.port,
-                form.username,
-                form.password,
-                word(&form.security),
-                word(&form.login),
-                form.verify_certificate,
-                form.max_size as i64,
-                form.leave_days,
-                form.deliver_to.trim(),
-                form.fallback.trim(),
-                form.extra_headers.join("\n"),
-                form.every_minutes,
-                form.from,
-                form.until,
-                days_mask(&form.days),
-                form.paused,
-                form.forget_days,
-            ],
-        )?;
+        save(c, Some(current.id), &form)?;
         Ok(Ok(get(c, &form.name)?.expect("just changed")))
     })?
 }
