@@ -15,7 +15,9 @@ use common::dovecot::Dovecot;
 use common::*;
 
 fn sql(dir: &Path, query: &str) -> String {
-    let out = Command::new("sqlite3").arg(dir.join("postroom.db")).arg(query).output().expect("sqlite3 runs");
+    // The collector writes while the test reads: wait for a lock rather than fail.
+    let out = Command::new("sqlite3").args(["-cmd", ".timeout 10000"]).arg(dir.join("postroom.db")).arg(query).output().expect("sqlite3 runs");
+    assert!(out.status.success(), "sqlite3: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -244,4 +246,39 @@ fn stls_implicit_tls_and_apop_work_and_a_refused_login_is_shown_in_the_list() {
     assert!(line.contains("login refused") && line.contains("(1 in a row)"), "{text}");
     let errors = std::fs::read_to_string(dir.join("logs").join("errors.log")).unwrap_or_default();
     assert!(errors.contains("collecting failed: login refused"), "{errors}");
+}
+
+#[test]
+fn an_imap_folder_is_collected_by_uid_and_its_messages_moved_or_deleted_at_the_isp() {
+    let isp = Dovecot::start(&[("office", "isp-secret")]);
+    for n in 0..3 {
+        isp.put("office", "Incoming", &format!("i{n}"), &message(n, "To: alice@office.test\r\n"));
+    }
+    isp.put("office", "INBOX", "x", &message(9, "To: alice@office.test\r\n"));
+    isp.make_folder("office", "Collected");
+    let (_tmp, dir) = office(&["alice"]);
+    let server = format!("127.0.0.1:{}", isp.imap);
+    let args = ["collector", "add", "folder", "--protocol", "imap", "--server", &server, "--user", "office", "--password-stdin", "--security", "starttls", "--no-verify-certificate", "--folder", "Incoming", "--move-to", "Collected", "--to", "alice"];
+    ok(&dir, &args, "isp-secret\n");
+    assert_eq!(collect(&dir, "folder"), "collected 3 messages");
+    assert_eq!((isp.count("office", "Incoming"), isp.count("office", "Collected"), isp.count("office", "INBOX")), (0, 3, 1), "moved, and INBOX untouched");
+    assert_eq!(collect(&dir, "folder"), "collected 0 messages");
+    assert_eq!(inbox(&dir, "alice"), 3);
+
+    // IMAPS, INBOX, deleted after download.
+    let server = format!("127.0.0.1:{}", isp.imaps);
+    ok(&dir, &["collector", "add", "inbox", "--protocol", "imap", "--server", &server, "--user", "office", "--password-stdin", "--security", "tls", "--no-verify-certificate", "--to", "alice"], "isp-secret\n");
+    assert_eq!(collect(&dir, "inbox"), "collected 1 messages");
+    assert_eq!((isp.count("office", "INBOX"), inbox(&dir, "alice")), (0, 4));
+    let hex = sql(&dir, "SELECT hex(b.data) FROM messages m JOIN blobs b ON b.id = m.blob_id ORDER BY m.id DESC LIMIT 1");
+    let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(text.contains("with IMAP (collector inbox)") && text.ends_with("\r\n\r\nBody of message 9.\r\n.starts with a dot\r\n"), "{text}");
+    let log = std::fs::read_to_string(dir.join("logs").join("pop3clt.log")).unwrap();
+    assert!(log.contains("STARTTLS") && log.contains("UID MOVE") && log.contains("BODY.PEEK[]") && log.contains("AUTHENTICATE PLAIN ****"), "{log}");
+    assert!(!log.contains("isp-secret"), "{log}");
+
+    // APOP is POP3's: refused for IMAP when the collector is made.
+    let bad = run(&dir, &["collector", "add", "apop", "--protocol", "imap", "--server", &server, "--user", "office", "--password-stdin", "--auth", "apop", "--to", "alice"], "x\n");
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("APOP is for POP3"), "{}", String::from_utf8_lossy(&bad.stderr));
 }

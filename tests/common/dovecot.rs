@@ -100,6 +100,15 @@ impl Dovecot {
 
     /// Puts `message` into `user`'s `folder` (INBOX or another) as a new Maildir file.
     pub fn put(&self, user: &str, folder: &str, name: &str, message: &[u8]) {
+        self.make_folder(user, folder);
+        let file = self.maildir(user, folder).join("new").join(format!("{name}.test"));
+        std::fs::write(&file, message).unwrap();
+        let (uid, gid) = mail_user();
+        std::os::unix::fs::chown(&file, Some(uid), Some(gid)).unwrap();
+    }
+
+    /// Makes `user`'s `folder` (empty) if it is not there.
+    pub fn make_folder(&self, user: &str, folder: &str) {
         let (uid, gid) = mail_user();
         let maildir = self.maildir(user, folder);
         let mut path = self.dir.join("mail");
@@ -117,9 +126,6 @@ impl Dovecot {
                 std::os::unix::fs::chown(&p, Some(uid), Some(gid)).unwrap();
             }
         }
-        let file = maildir.join("new").join(format!("{name}.test"));
-        std::fs::write(&file, message).unwrap();
-        std::os::unix::fs::chown(&file, Some(uid), Some(gid)).unwrap();
     }
 
     /// Messages in `user`'s `folder` now.

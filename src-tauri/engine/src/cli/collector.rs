@@ -66,7 +66,7 @@ pub(super) struct AddArgs {
     name: String,
     #[arg(long, value_enum)]
     protocol: ProtocolArg,
-    /// HOST or HOST:PORT (110 for POP3, 995 with --security tls)
+    /// HOST or HOST:PORT (POP3 110, or 995 with --security tls; IMAP 143 or 993)
     #[arg(long, value_name = "HOST[:PORT]")]
     server: String,
     #[arg(long, value_name = "LOGIN")]
@@ -104,18 +104,32 @@ pub(super) struct AddArgs {
     max_size: u64,
     #[arg(long, default_value_t = 10)]
     priority: i64,
+    /// IMAP: the folder to collect from (INBOX unless given)
+    #[arg(long, value_name = "FOLDER")]
+    folder: Option<String>,
+    /// IMAP: move collected messages to this folder at the ISP instead of deleting them
+    #[arg(long, value_name = "FOLDER")]
+    move_to: Option<String>,
 }
 
 fn form_of(args: AddArgs, password: String) -> Result<CollectorForm> {
-    if args.protocol == ProtocolArg::Imap {
-        bail!("IMAP collection is not built yet; use --protocol pop3");
-    }
-    let default_port = if args.security == SecurityArg::Tls { 995 } else { 110 };
+    let imap = args.protocol == ProtocolArg::Imap;
+    let default_port = match (imap, args.security == SecurityArg::Tls) {
+        (false, false) => 110,
+        (false, true) => 995,
+        (true, false) => 143,
+        (true, true) => 993,
+    };
     let (host, port) = match args.server.rsplit_once(':') {
         Some((h, p)) if !h.contains(':') || h.starts_with('[') => (h.trim_matches(['[', ']']).to_string(), p.parse().map_err(|_| anyhow::anyhow!("'{p}' is not a port"))?),
         _ => (args.server.clone(), default_port),
     };
-    let mut form = CollectorForm::new(&args.name, &host, port, &args.user);
+    let protocol = if imap { collector::Protocol::Imap } else { collector::Protocol::Pop3 };
+    let mut form = CollectorForm::with_protocol(&args.name, protocol, &host, port, &args.user);
+    if let Some(folder) = args.folder {
+        form.folder = folder;
+    }
+    form.move_to = args.move_to.unwrap_or_default();
     form.password = Some(password);
     form.security = match args.security {
         SecurityArg::None => Security::None,
@@ -165,7 +179,7 @@ pub(super) fn collector_command(store: &Store, command: CollectorCommand, passwo
                 println!(
                     "{:<20} {:<5} {:<32} {:<20} {:<24} {:<26} {:<26} {}",
                     format!("{}{state}", f.name),
-                    "pop3",
+                    if f.protocol == collector::Protocol::Imap { "imap" } else { "pop3" },
                     format!("{}:{}", f.host, f.port),
                     f.username,
                     to,

@@ -1,4 +1,4 @@
-//! The Mail Collector: downloads the office's mail from mailboxes at an ISP (POP3 today) on a schedule
+//! The Mail Collector: downloads the office's mail from mailboxes at an ISP (POP3, or one IMAP folder) on a schedule
 //! and delivers it to local users, as VPOP3's POP3 collectors, hMailServer's external accounts and
 //! MDaemon's DomainPOP/MultiPOP do.
 //!
@@ -19,6 +19,7 @@
 //! running server): a run claims its collector in the database with a lease that each delivered message
 //! renews.
 
+pub mod imap;
 pub mod pop3;
 mod routing;
 pub mod schedule;
@@ -48,6 +49,8 @@ pub const MAX_PER_RUN: usize = 10_000;
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Pop3,
+    /// One folder, by UID; messages moved to another folder or deleted afterwards.
+    Imap,
 }
 
 /// How the connection is protected.
@@ -86,6 +89,10 @@ pub struct CollectorForm {
     pub security: Security,
     pub login: LoginMethod,
     pub verify_certificate: bool,
+    /// IMAP: the folder collected from.
+    pub folder: String,
+    /// IMAP: where a collected message goes at the ISP when it would be deleted (empty: deleted).
+    pub move_to: String,
     /// Larger messages stay at the ISP (their recipient is told once); 0: any size up to the SMTP limit.
     #[ts(type = "number")]
     pub max_size: u64,
@@ -112,18 +119,25 @@ pub struct CollectorForm {
 impl CollectorForm {
     /// A POP3 collector with the usual settings: every 15 minutes all day, by headers to the postmaster.
     pub fn new(name: &str, host: &str, port: u16, username: &str) -> CollectorForm {
+        Self::with_protocol(name, Protocol::Pop3, host, port, username)
+    }
+
+    /// The same for `protocol`; port 995 or 993 means implicit TLS.
+    pub fn with_protocol(name: &str, protocol: Protocol, host: &str, port: u16, username: &str) -> CollectorForm {
         CollectorForm {
             name: name.into(),
             enabled: true,
             priority: 10,
-            protocol: Protocol::Pop3,
+            protocol,
             host: host.into(),
             port,
             username: username.into(),
             password: None,
-            security: if port == 995 { Security::Tls } else { Security::StarttlsIfAvailable },
+            security: if port == 995 || port == 993 { Security::Tls } else { Security::StarttlsIfAvailable },
             login: LoginMethod::Auto,
             verify_certificate: true,
+            folder: "INBOX".into(),
+            move_to: String::new(),
             max_size: 0,
             leave_days: 0,
             deliver_to: String::new(),
@@ -223,6 +237,17 @@ fn validate(conn: &Connection, form: &CollectorForm, adding: bool) -> StoreResul
     if !form.days.iter().any(|d| *d) {
         errors.push(FieldError::new("days", "at least one day"));
     }
+    if form.protocol == Protocol::Imap {
+        if imap::quoted(&form.folder).is_none() {
+            errors.push(FieldError::new("folder", "the folder at the ISP (INBOX, or another name in plain ASCII)"));
+        }
+        if !form.move_to.is_empty() && (imap::quoted(&form.move_to).is_none() || form.move_to == form.folder) {
+            errors.push(FieldError::new("move_to", "another folder at the ISP (plain ASCII), or empty to delete"));
+        }
+        if form.login == LoginMethod::Apop {
+            errors.push(FieldError::new("login", "APOP is for POP3; IMAP logs in with PLAIN or LOGIN"));
+        }
+    }
     if form.leave_days > 3650 || form.forget_days > 3650 {
         errors.push(FieldError::new("leave_days", "at most 3650 days"));
     }
@@ -231,7 +256,7 @@ fn validate(conn: &Connection, form: &CollectorForm, adding: bool) -> StoreResul
 
 const COLUMNS: &str = "id, name, enabled, priority, protocol, host, port, username, security, login, verify_certificate, max_size, leave_days, \
     deliver_to, fallback, extra_headers, every_minutes, from_time, until_time, days, paused, forget_days, \
-    last_run_at, last_success_at, last_error, failures, last_collected, running_until, running_pid";
+    last_run_at, last_success_at, last_error, failures, last_collected, running_until, running_pid, folder, move_to";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CollectorInfo> {
     let text = |i: usize| -> rusqlite::Result<String> { r.get(i) };
@@ -254,6 +279,8 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CollectorInfo> {
             security: parse(r, 8)?,
             login: parse(r, 9)?,
             verify_certificate: r.get(10)?,
+            folder: text(29)?,
+            move_to: text(30)?,
             max_size: r.get::<_, i64>(11)? as u64,
             leave_days: r.get(12)?,
             deliver_to: text(13)?,
@@ -308,10 +335,10 @@ fn save(c: &Connection, id: Option<i64>, form: &CollectorForm) -> StoreResult<()
     let mut values: Vec<&dyn rusqlite::ToSql> = vec![
         &name, &form.enabled, &form.priority, &protocol, &host, &form.port, &form.username, &form.password, &security, &login,
         &form.verify_certificate, &max_size, &form.leave_days, &deliver_to, &fallback, &extra, &form.every_minutes, &form.from,
-        &form.until, &days, &form.paused, &form.forget_days,
+        &form.until, &days, &form.paused, &form.forget_days, &form.folder, &form.move_to,
     ];
     let columns = "name, enabled, priority, protocol, host, port, username, password, security, login, verify_certificate, max_size, \
-        leave_days, deliver_to, fallback, extra_headers, every_minutes, from_time, until_time, days, paused, forget_days";
+        leave_days, deliver_to, fallback, extra_headers, every_minutes, from_time, until_time, days, paused, forget_days, folder, move_to";
     match id {
         None => {
             let marks: Vec<String> = (1..=values.len()).map(|i| if i == 8 { "coalesce(?8, '')".into() } else { format!("?{i}") }).collect();
@@ -381,7 +408,49 @@ pub fn delete(store: &Store, name: &str) -> ApiResult<()> {
 
 /// The remote mailbox a collector reads, as its remembered ids are keyed.
 fn mailbox_key(form: &CollectorForm) -> String {
-    format!("{}:{}:{}:{}", word(&form.protocol), form.host.to_ascii_lowercase(), form.port, form.username)
+    let key = format!("{}:{}:{}:{}", word(&form.protocol), form.host.to_ascii_lowercase(), form.port, form.username);
+    match form.protocol {
+        Protocol::Pop3 => key,
+        Protocol::Imap => format!("{key}:{}", form.folder),
+    }
+}
+
+/// A session with the remote mailbox, in either protocol.
+enum Remote {
+    Pop3(Pop3),
+    Imap(imap::Imap),
+}
+
+impl Remote {
+    async fn list(&mut self) -> Result<Vec<pop3::Listed>, Pop3Error> {
+        match self {
+            Remote::Pop3(p) => p.list().await,
+            Remote::Imap(i) => i.list().await,
+        }
+    }
+
+    async fn fetch(&mut self, m: &pop3::Listed, limit: u64) -> Result<Vec<u8>, Pop3Error> {
+        match self {
+            Remote::Pop3(p) => p.retr(m.number, limit).await,
+            Remote::Imap(i) => i.fetch(m.number, limit).await,
+        }
+    }
+
+    /// Takes a collected message off the ISP's mailbox (POP3: at QUIT): deleted, or moved to `move_to`.
+    async fn remove(&mut self, m: &pop3::Listed, move_to: &str) -> Result<(), Pop3Error> {
+        match self {
+            Remote::Pop3(p) => p.dele(m.number).await,
+            Remote::Imap(i) if !move_to.is_empty() => i.move_to(m.number, move_to).await,
+            Remote::Imap(i) => i.delete(m.number).await,
+        }
+    }
+
+    async fn finish(self) -> Result<(), Pop3Error> {
+        match self {
+            Remote::Pop3(p) => p.quit().await,
+            Remote::Imap(i) => i.logout().await,
+        }
+    }
 }
 
 /// Claims the collector's remote mailbox for a run: false when a run (in this process or another) holds
@@ -471,7 +540,12 @@ async fn download(ctx: &Context, info: &CollectorInfo, password: &str) -> Result
         },
         verify_certificate: form.verify_certificate,
     };
-    let mut session = Pop3::connect(&account, Transcript::new(LogFile::Pop3clt)).await?;
+    // One session log for both: pop3clt.log, the collector's (VPOP3's name).
+    let transcript = Transcript::new(LogFile::Pop3clt);
+    let mut session = match form.protocol {
+        Protocol::Pop3 => Remote::Pop3(Pop3::connect(&account, transcript).await?),
+        Protocol::Imap => Remote::Imap(imap::Imap::connect(&account, &form.folder, transcript).await?),
+    };
     let listed = session.list().await?;
     let key = mailbox_key(form);
     let store_err = |e: crate::store::StoreError| Pop3Error::Protocol(format!("the local store: {e}"));
@@ -512,7 +586,7 @@ async fn download(ctx: &Context, info: &CollectorInfo, password: &str) -> Result
             }
             continue;
         }
-        let body = session.retr(message.number, limit).await?;
+        let body = session.fetch(message, limit).await?;
         let first_seen = known.get(&message.uidl).map_or(now(), |k| k.0);
         match routing::deliver(ctx, form, &key, &message.uidl, first_seen, body).await {
             Ok(true) => {
@@ -530,7 +604,7 @@ async fn download(ctx: &Context, info: &CollectorInfo, password: &str) -> Result
         let here = collected_now.contains(&message.uidl) || known.get(&message.uidl).is_some_and(|k| k.1);
         let first_seen = known.get(&message.uidl).map_or(t, |k| k.0);
         if here && due(first_seen) {
-            session.dele(message.number).await?;
+            session.remove(message, &form.move_to).await?;
             report.deleted += 1;
         }
     }
@@ -549,6 +623,6 @@ async fn download(ctx: &Context, info: &CollectorInfo, password: &str) -> Result
         })
         .await
         .map_err(store_err)?;
-    session.quit().await?;
+    session.finish().await?;
     Ok(report)
 }

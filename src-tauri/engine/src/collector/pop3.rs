@@ -327,7 +327,7 @@ fn clean(value: &str) -> String {
     value.chars().filter(|c| !matches!(c, '\r' | '\n')).collect()
 }
 
-async fn tls<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(tcp: S, account: &Account<'_>) -> Result<tokio_rustls::client::TlsStream<S>> {
+pub(super) async fn tls<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(tcp: S, account: &Account<'_>) -> Result<tokio_rustls::client::TlsStream<S>> {
     let connector = mail_send::smtp::tls::build_tls_connector(!account.verify_certificate).map_err(|e| Pop3Error::Tls(e.to_string()))?;
     let name = rustls_pki_types::ServerName::try_from(account.host.to_string()).map_err(|e| Pop3Error::Tls(format!("{}: {e}", account.host)))?;
     tokio::time::timeout(STEP_TIMEOUT, connector.connect(name, tcp))

@@ -149,11 +149,15 @@ pub async fn deliver(ctx: &Context, form: &CollectorForm, mailbox: &str, uidl: &
     };
     // Our trace field goes on top, above the filter's.
     let mut message = format!(
-        "Received: from {} ({}:{})\r\n\tby {} (Postroom) with POP3 (collector {});\r\n\t{}\r\n",
+        "Received: from {} ({}:{})\r\n\tby {} (Postroom) with {} (collector {});\r\n\t{}\r\n",
         form.host,
         form.host,
         form.port,
         settings.general.server_name,
+        match form.protocol {
+            super::Protocol::Pop3 => "POP3",
+            super::Protocol::Imap => "IMAP",
+        },
         form.name.replace(['\r', '\n', '(', ')'], " "),
         crate::time_text::rfc2822_now()
     )

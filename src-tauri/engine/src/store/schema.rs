@@ -417,7 +417,9 @@ const MIGRATIONS: &[&str] = &[
         failures           INTEGER NOT NULL DEFAULT 0,
         last_collected     INTEGER NOT NULL DEFAULT 0,
         running_until      INTEGER NOT NULL DEFAULT 0,
-        running_pid        INTEGER NOT NULL DEFAULT 0
+        running_pid        INTEGER NOT NULL DEFAULT 0,
+        folder             TEXT NOT NULL DEFAULT 'INBOX',
+        move_to            TEXT NOT NULL DEFAULT ''
     );
     CREATE TABLE collector_uidls (
         mailbox     TEXT NOT NULL,
