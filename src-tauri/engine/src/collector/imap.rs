@@ -9,7 +9,7 @@
 //! [`super::pop3::STEP_TIMEOUT`]. Folder names are ASCII (no modified UTF-7) and quoted.
 
 use base64::Engine as _;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::pop3::{Account, Listed, Login, Pop3Error, Security, MAX_LISTED, STEP_TIMEOUT};
 use crate::net::transcript::Transcript;
@@ -182,21 +182,7 @@ impl Imap {
         let mut text = String::new();
         let mut literals = Vec::new();
         loop {
-            let mut buf = Vec::new();
-            let read = tokio::time::timeout(STEP_TIMEOUT, (&mut self.stream).take(MAX_LINE).read_until(b'\n', &mut buf))
-                .await
-                .map_err(|_| Pop3Error::Connection(format!("no answer within {} s", STEP_TIMEOUT.as_secs())))?
-                .map_err(io_error)?;
-            if read == 0 {
-                return Err(Pop3Error::Connection("the server closed the connection".into()));
-            }
-            if buf.last() != Some(&b'\n') {
-                return Err(Pop3Error::Protocol(format!("a response line longer than {MAX_LINE} bytes")));
-            }
-            while matches!(buf.last(), Some(b'\n' | b'\r')) {
-                buf.pop();
-            }
-            let line = String::from_utf8_lossy(&buf).into_owned();
+            let line = super::pop3::read_line(&mut self.stream, MAX_LINE).await?;
             let literal = line.strip_suffix('}').and_then(|l| l.rfind('{').map(|i| (i, &l[i + 1..]))).and_then(|(i, n)| Some((i, n.trim_end_matches('+').parse::<u64>().ok()?)));
             text.push_str(&line);
             let Some((_, size)) = literal else {

@@ -206,21 +206,7 @@ impl Pop3 {
 
     /// One line without its line end, at most [`MAX_LINE`] bytes.
     async fn line(&mut self) -> Result<String> {
-        let mut buf = Vec::new();
-        let read = tokio::time::timeout(STEP_TIMEOUT, (&mut self.stream).take(MAX_LINE).read_until(b'\n', &mut buf))
-            .await
-            .map_err(|_| Pop3Error::Connection(format!("no answer within {} s", STEP_TIMEOUT.as_secs())))?
-            .map_err(io_error)?;
-        if read == 0 {
-            return Err(Pop3Error::Connection("the server closed the connection".into()));
-        }
-        if buf.last() != Some(&b'\n') {
-            return Err(Pop3Error::Protocol(format!("an answer line longer than {MAX_LINE} bytes")));
-        }
-        while matches!(buf.last(), Some(b'\n' | b'\r')) {
-            buf.pop();
-        }
-        Ok(String::from_utf8_lossy(&buf).into_owned())
+        read_line(&mut self.stream, MAX_LINE).await
     }
 
     /// The lines of a multi-line answer up to its ".", unstuffed; at most `max` of them.
@@ -312,6 +298,26 @@ impl Pop3 {
         self.transcript.note("closed");
         Ok(())
     }
+}
+
+/// One line from the server without its line end, at most `max` bytes, within [`STEP_TIMEOUT`] (the IMAP
+/// client reads its response lines the same way).
+pub(super) async fn read_line(stream: &mut BufReader<BoxStream>, max: u64) -> Result<String> {
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(STEP_TIMEOUT, stream.take(max).read_until(b'\n', &mut buf))
+        .await
+        .map_err(|_| Pop3Error::Connection(format!("no answer within {} s", STEP_TIMEOUT.as_secs())))?
+        .map_err(io_error)?;
+    if read == 0 {
+        return Err(Pop3Error::Connection("the server closed the connection".into()));
+    }
+    if buf.last() != Some(&b'\n') {
+        return Err(Pop3Error::Protocol(format!("an answer line longer than {max} bytes")));
+    }
+    while matches!(buf.last(), Some(b'\n' | b'\r')) {
+        buf.pop();
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 /// The `<...>` of a greeting that offers APOP.
