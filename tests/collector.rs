@@ -282,3 +282,26 @@ fn an_imap_folder_is_collected_by_uid_and_its_messages_moved_or_deleted_at_the_i
     let bad = run(&dir, &["collector", "add", "apop", "--protocol", "imap", "--server", &server, "--user", "office", "--password-stdin", "--auth", "apop", "--to", "alice"], "x\n");
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("APOP is for POP3"), "{}", String::from_utf8_lossy(&bad.stderr));
 }
+
+#[test]
+fn a_message_over_the_size_limit_stays_at_the_isp_its_recipient_is_told_once_and_it_comes_when_allowed() {
+    let isp = Dovecot::start(&[("office", "isp-secret")]);
+    isp.put("office", "INBOX", "small", &message(1, "To: alice@office.test\r\n"));
+    let mut big = message(2, "To: Bob <bob@office.test>\r\n");
+    big.extend(std::iter::repeat_n(b'z', 300_000));
+    big.extend_from_slice(b"\r\n");
+    isp.put("office", "INBOX", "big", &big);
+    let (_tmp, dir) = office(&["alice", "bob", "admin"]);
+    add(&dir, "isp", isp.pop3, &["--security", "none", "--by-headers", "--fallback", "admin", "--max-size", "100000"]);
+    assert_eq!(collect(&dir, "isp"), "collected 1 messages");
+    assert_eq!(isp.count("office", "INBOX"), 1, "the large one waits at the ISP");
+    let subjects = |user: &str| sql(&dir, &format!("SELECT b.data FROM messages m JOIN blobs b ON b.id = m.blob_id JOIN folders f ON f.id = m.folder_id JOIN users u ON u.id = f.user_id WHERE u.name = '{user}'"));
+    let told = subjects("bob");
+    assert!(told.contains("Subject: A message for you waits at the ISP (too large to collect)") && told.contains("Subject: message 2") && told.contains("(294 KB; the limit is 97 KB)"), "{told}");
+    assert_eq!(inbox(&dir, "admin"), 0, "the notice went to the one the message names");
+    assert_eq!(collect(&dir, "isp"), "collected 0 messages");
+    assert_eq!(inbox(&dir, "bob"), 1, "told once");
+    ok(&dir, &["collector", "set", "isp", "--max-size", "0"], "");
+    assert_eq!(collect(&dir, "isp"), "collected 1 messages");
+    assert_eq!((inbox(&dir, "bob"), isp.count("office", "INBOX")), (2, 0));
+}

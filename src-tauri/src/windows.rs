@@ -26,6 +26,7 @@ pub enum WindowName {
     Lanforward,
     Spamfilter,
     Quarantine,
+    Collectors,
 }
 
 impl WindowName {
@@ -50,6 +51,7 @@ impl WindowName {
             WindowName::Lanforward => ("lanforward", "LAN Forwarding", 900.0, 620.0),
             WindowName::Spamfilter => ("spamfilter", "Spam Filter", 760.0, 640.0),
             WindowName::Quarantine => ("quarantine", "Quarantine", 1000.0, 600.0),
+            WindowName::Collectors => ("collectors", "Mail Collectors", 1000.0, 680.0),
         }
     }
 }

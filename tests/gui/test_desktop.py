@@ -12,7 +12,7 @@ from pathlib import Path
 
 from selenium.webdriver.common.keys import Keys
 
-from conftest import free_port, greeting, postroomd, wait_until
+from conftest import POSTROOMD, free_port, greeting, postroomd, wait_until
 
 
 def test_main_window_shows_every_service_running(desktop):
@@ -908,3 +908,67 @@ def test_the_quarantine_window_releases_once_and_allows_a_sender_and_the_users_s
     desktop.click("#btn-user-ok")
     wait_until(lambda: _sql(desktop, "SELECT spam_deny FROM users WHERE name = 'lena'") == "newsletter.example", what="saved")
     assert _sql(desktop, "SELECT spam_allow FROM users WHERE name = 'lena'") == "partner.example\nboss@supplier.example"
+
+def test_mail_collectors_are_added_in_the_window_run_now_collects_and_a_refused_login_shows_in_the_list(desktop):
+    import smtplib
+    # The ISP is Postroom's own POP3 service here: a mailbox "isp" holding three messages for alice.
+    postroomd(desktop.data_dir, "user", "add", "alice", "--password-stdin", stdin="alice-secret\n")
+    postroomd(desktop.data_dir, "user", "add", "isp", "--password-stdin", stdin="isp-secret\n")
+    with smtplib.SMTP("127.0.0.1", desktop.ports["smtp"], timeout=10) as s:
+        for n in range(3):
+            s.sendmail("shop@far.example", ["isp@localhost"], f"From: shop@far.example\r\nTo: alice@localhost\r\nSubject: order {n}\r\n\r\nYour order {n}.\r\n")
+    main = desktop.driver.current_window_handle
+    desktop.open_window("#btn-open-collectors", "collectors")
+    wait_until(lambda: "No collectors" in desktop.text("#collectors-table"), what="the empty list")
+
+    # A new collector: a missing server is refused next to its field.
+    desktop.click("#btn-add-collector")
+    desktop.type("#collector-name", "ISP mailbox")
+    desktop.click("#btn-collector-ok")
+    wait_until(lambda: desktop.text("#collector-host-error") != "", what="the server's error")
+    desktop.type("#collector-host", "127.0.0.1")
+    desktop.type("#collector-port", str(desktop.ports["pop3"]))
+    desktop.find("#collector-security").send_keys("STARTTLS (required)")
+    desktop.click("#collector-verify")  # the app's own certificate is self-signed
+    desktop.type("#collector-username", "isp")
+    desktop.type("#collector-password", "isp-secret")
+    desktop.screenshot("collector-editor-general")
+    desktop.click("#collector-tab-routing")
+    desktop.click("#collector-route-one")
+    desktop.type("#collector-deliver-to", "alice")
+    desktop.screenshot("collector-editor-routing")
+    desktop.click("#collector-tab-schedule")
+    desktop.click("#collector-paused")  # only Run Now in this test
+    desktop.screenshot("collector-editor-schedule")
+    desktop.click("#btn-collector-ok")
+    wait_until(lambda: "ISP mailbox" in desktop.text("#collectors-table") and "(paused)" in desktop.text("#collectors-table"), what="the new collector")
+    listed = json.loads(postroomd(desktop.data_dir, "collector", "list", "--json"))
+    assert listed[0]["form"]["deliver_to"] == "alice" and listed[0]["form"]["security"] == "starttls" and listed[0]["form"]["paused"] is True
+
+    # Run Now: the three messages move from the ISP's mailbox to alice's, and the strip says so.
+    desktop.click("#collectors-table tbody tr td")
+    desktop.click("#btn-run-collector")
+    wait_until(lambda: "Collected 3 messages" in desktop.text("body"), what="the run's result")
+    assert _sql(desktop, "SELECT count(*) FROM messages m JOIN folders f ON f.id = m.folder_id JOIN users u ON u.id = f.user_id WHERE u.name = 'alice'") == "3"
+    assert _sql(desktop, "SELECT count(*) FROM messages m JOIN folders f ON f.id = m.folder_id JOIN users u ON u.id = f.user_id WHERE u.name = 'isp'") == "0"
+    wait_until(lambda: "3 messages" in desktop.text("#collectors-table"), what="the last result in the list")
+    desktop.screenshot("collectors")
+
+    # A wrong password: Run Now says the login was refused, and so does the list.
+    postroomd(desktop.data_dir, "collector", "add", "Wrong password", "--protocol", "pop3", "--server", f"127.0.0.1:{desktop.ports['pop3']}",
+              "--user", "isp", "--password-stdin", "--security", "starttls", "--no-verify-certificate", "--to", "alice", stdin="nope\n")
+    wait_until(lambda: "Wrong password" in desktop.text("#collectors-table"), what="the collector added from the command line")
+    desktop.driver.execute_script(
+        "[...document.querySelectorAll('#collectors-table tbody tr td')].find(td => td.innerText.startsWith('Wrong password')).click();")
+    desktop.click("#btn-run-collector")
+    wait_until(lambda: "login refused" in desktop.text("body"), what="the refusal")
+    wait_until(lambda: "login refused" in desktop.text("#collectors-table"), what="the refusal in the list")
+    desktop.screenshot("collectors-login-refused")
+    desktop.driver.close()
+    desktop.driver.switch_to.window(main)
+    # Failing three times in a row: the main window (and the tray) warn.
+    for _ in range(2):
+        # Refused: exit status 1.
+        subprocess.run([str(POSTROOMD), "--data-dir", str(desktop.data_dir), "collector", "run", "Wrong password"], capture_output=True, timeout=60)
+    wait_until(lambda: 'Mail collector "Wrong password" failed 3 times in a row' in desktop.text("#collector-problems"), what="the main window's warning", timeout=30)
+    desktop.screenshot("main-collector-problem")

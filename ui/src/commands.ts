@@ -10,6 +10,8 @@ import type { BayesStatus } from "./bindings/BayesStatus";
 import type { BinQuery } from "./bindings/BinQuery";
 import type { BulkAddReport } from "./bindings/BulkAddReport";
 import type { CertificateInfo } from "./bindings/CertificateInfo";
+import type { CollectorForm } from "./bindings/CollectorForm";
+import type { CollectorInfo } from "./bindings/CollectorInfo";
 import type { DnsRecord } from "./bindings/DnsRecord";
 import type { ForwardingChange } from "./bindings/ForwardingChange";
 import type { GeoIpStatus } from "./bindings/GeoIpStatus";
@@ -34,6 +36,7 @@ import type { RelaySettings } from "./bindings/RelaySettings";
 import type { Restored } from "./bindings/Restored";
 import type { Rule } from "./bindings/Rule";
 import type { RuleRow } from "./bindings/RuleRow";
+import type { RunReport } from "./bindings/RunReport";
 import type { ScriptCheck } from "./bindings/ScriptCheck";
 import type { ScriptFile } from "./bindings/ScriptFile";
 import type { ScriptTestRequest } from "./bindings/ScriptTestRequest";
@@ -47,8 +50,8 @@ import type { UserForm } from "./bindings/UserForm";
 import type { UserSummary } from "./bindings/UserSummary";
 
 /** Every window the app opens (`WindowName` in src-tauri/src/windows.rs). */
-export type WindowName = "main" | "services" | "users" | "domains" | "certificate" | "smtp" | "queue" | "bans" | "diagnostics" | "geoip" | "geoimport" | "bandwidth" | "bandwidthscript" | "messagestore" | "recyclebin" | "lanforward" | "spamfilter" | "quarantine";
-export const WINDOW_NAMES: readonly WindowName[] = ["main", "services", "users", "domains", "certificate", "smtp", "queue", "bans", "diagnostics", "geoip", "geoimport", "bandwidth", "bandwidthscript", "messagestore", "recyclebin", "lanforward", "spamfilter", "quarantine"];
+export type WindowName = "main" | "services" | "users" | "domains" | "certificate" | "smtp" | "queue" | "bans" | "diagnostics" | "geoip" | "geoimport" | "bandwidth" | "bandwidthscript" | "messagestore" | "recyclebin" | "lanforward" | "spamfilter" | "quarantine" | "collectors";
+export const WINDOW_NAMES: readonly WindowName[] = ["main", "services", "users", "domains", "certificate", "smtp", "queue", "bans", "diagnostics", "geoip", "geoimport", "bandwidth", "bandwidthscript", "messagestore", "recyclebin", "lanforward", "spamfilter", "quarantine", "collectors"];
 
 /** The desktop shell's commands; each rejects with an `ApiError`. */
 export const commands = {
@@ -104,6 +107,26 @@ export const commands = {
    * Goes back to Postroom's self-signed certificate.
    */
   useSelfSignedCertificate: (): Promise<CertificateInfo> => call<CertificateInfo>("use_self_signed_certificate"),
+  /**
+   * Every mail collector with its last result, lowest priority number first.
+   */
+  listCollectors: (): Promise<CollectorInfo[]> => call<CollectorInfo[]>("list_collectors"),
+  /**
+   * Adds a collector (the form must give the password). `invalid` names the fields: `name`, `host`, `port`, `username`, `password`, `deliver_to`, `fallback`, `extra_headers`, `folder`, `move_to`, `login`, `from`, `until`, `every_minutes`, `days`, `leave_days`.
+   */
+  addCollector: (form: CollectorForm): Promise<CollectorInfo> => call<CollectorInfo>("add_collector", { form }),
+  /**
+   * Changes the collector called `name` (its password only when the form gives one). `invalid` as for `add_collector`; `not_found` when it is gone.
+   */
+  updateCollector: (name: string, form: CollectorForm): Promise<CollectorInfo> => call<CollectorInfo>("update_collector", { name, form }),
+  /**
+   * Deletes a collector; what it collected stays.
+   */
+  deleteCollector: (name: string): Promise<void> => call<void>("delete_collector", { name }),
+  /**
+   * One download now, whatever the schedule: what it did. `conflict` when one is running; `io` with the reason when the ISP's server could not be used (login refused, TLS, connection).
+   */
+  runCollector: (name: string): Promise<RunReport> => call<RunReport>("run_collector", { name }),
   /**
    * The Diagnostics window's settings: session logs, the writer, retention.
    */

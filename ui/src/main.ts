@@ -11,6 +11,7 @@ import { mountLogView } from "./windows/logview";
 import { mountLanForward } from "./windows/lanforward";
 import { mountSpamFilter } from "./windows/spamfilter";
 import { mountQuarantine } from "./windows/quarantine";
+import { mountCollectors } from "./windows/collectors";
 import { mountMain } from "./windows/main";
 import { mountMessageStore } from "./windows/messagestore";
 import { mountRecycleBin } from "./windows/recyclebin";
@@ -43,6 +44,7 @@ const routes: Record<WindowName | "logview", Mount> = {
   lanforward: mountLanForward,
   spamfilter: mountSpamFilter,
   quarantine: mountQuarantine,
+  collectors: mountCollectors,
 };
 
 const app = document.getElementById("app")!;

@@ -1,6 +1,8 @@
 import type { AccessSettings } from "./bindings/AccessSettings";
 import type { BulkAddReport } from "./bindings/BulkAddReport";
 import type { CertificateInfo } from "./bindings/CertificateInfo";
+import type { CollectorForm } from "./bindings/CollectorForm";
+import type { CollectorInfo } from "./bindings/CollectorInfo";
 import type { FolderInfo } from "./bindings/FolderInfo";
 import type { MailboxAccess } from "./bindings/MailboxAccess";
 import type { Overview } from "./bindings/Overview";
@@ -57,6 +59,16 @@ let held = [
   { id: 8, received_at: Math.floor(Date.now() / 1000) - 600, sender: "", from: "invoice@billing-dept.example", subject: "Your invoice", peer: "198.51.100.7", score: 11, reasons: "IPREV_FAIL(1),HELO_NO_DOT(1),MISSING_MESSAGE_ID(1),EXECUTABLE_IN_ARCHIVE(5),BAYES_95(3)", size: 88_004, recipients: ["alice@example.com", "bob@example.com"] },
 ];
 const userSpam = new Map<string, { allow: string[]; deny: string[] }>();
+const now = () => Math.floor(Date.now() / 1000);
+const collectorForm = (name: string, protocol: "pop3" | "imap", host: string, port: number, username: string, more: Partial<CollectorForm>): CollectorForm => ({
+  name, enabled: true, priority: 10, protocol, host, port, username, password: null, security: "tls", login: "auto", verify_certificate: true, folder: "INBOX",
+  move_to: "", max_size: 0, leave_days: 0, deliver_to: "", fallback: "reception", extra_headers: [], every_minutes: 15, from: "00:00", until: "24:00",
+  days: [true, true, true, true, true, true, true], paused: false, forget_days: 30, ...more,
+});
+let collectors: CollectorInfo[] = [
+  { id: 1, form: collectorForm("ISP mailbox", "pop3", "pop.isp.example", 995, "office@isp.example", { leave_days: 3 }), last_run_at: now() - 300, last_success_at: now() - 300, last_error: "", failures: 0, last_collected: 12, running: false },
+  { id: 2, form: collectorForm("Old webmail", "imap", "imap.webhost.example", 993, "sales", { deliver_to: "carol", move_to: "Collected", every_minutes: 60, from: "08:00", until: "18:00", days: [true, true, true, true, true, false, false] }), last_run_at: now() - 1200, last_success_at: now() - 86_400 * 2, last_error: "login refused: the server said: [AUTHENTICATIONFAILED] Authentication failed.", failures: 3, last_collected: 0, running: false },
+];
 const failedId: ServiceId | null = demo === "failed" ? "smtp" : null;
 
 let nextId = 1;
@@ -114,6 +126,7 @@ function overview(): Overview {
       ? [{ target: "exchange.office.lan:25", waiting: 37, since: new Date(Date.now() - 47 * 60000).toISOString(), unreachable: true, refused: 0,
           last_error: "4.4.1 cannot connect to exchange.office.lan (192.168.1.20:25): Connection refused (os error 111)" }]
       : [],
+    collectors: collectors.filter((c) => c.failures >= 3).map((c) => ({ name: c.form.name, failures: c.failures, last_error: c.last_error, last_success_at: c.last_success_at })),
   };
 }
 
@@ -199,6 +212,25 @@ const handlers: Record<string, (a: any) => unknown> = {
   save_spam_settings: (a: { spam: typeof spam }) => void (spam = structuredClone(a.spam)),
   bayes_status: () => ({ spam_learnt: 14, ham_learnt: 6, tokens: 2_318, waiting: 0, active: false }),
   list_quarantine: () => structuredClone(held),
+  list_collectors: () => structuredClone(collectors),
+  add_collector: (a: { form: CollectorForm }) => {
+    const c: CollectorInfo = { id: collectors.length + 1, form: { ...a.form, password: null }, last_run_at: null, last_success_at: null, last_error: "", failures: 0, last_collected: 0, running: false };
+    collectors.push(c);
+    return c;
+  },
+  update_collector: (a: { name: string; form: CollectorForm }) => {
+    const c = collectors.find((x) => x.form.name === a.name)!;
+    c.form = { ...a.form, password: null };
+    return c;
+  },
+  delete_collector: (a: { name: string }) => void (collectors = collectors.filter((x) => x.form.name !== a.name)),
+  run_collector: (a: { name: string }) => {
+    const c = collectors.find((x) => x.form.name === a.name)!;
+    if (c.last_error) throw fail("io", `collector '${a.name}': ${c.last_error}`);
+    c.last_run_at = c.last_success_at = now();
+    c.last_collected = 4;
+    return { listed: 7, collected: 4, too_large: 0, deferred: 0, deleted: 4 };
+  },
   release_quarantined: (a: { ids: number[] }) => {
     const copies = held.filter((m) => a.ids.includes(m.id)).reduce((n, m) => n + m.recipients.length, 0);
     held = held.filter((m) => !a.ids.includes(m.id));

@@ -420,7 +420,7 @@ impl Engine {
     pub fn overview(&self) -> ApiResult<Overview> {
         let services = self.service_status();
         let today = crate::time_text::start_of_today();
-        let (received_today, sent_today, queue_size, user_count, forwarding) = self.inner.store.read(move |c| {
+        let (received_today, sent_today, queue_size, user_count, forwarding, collectors) = self.inner.store.read(move |c| {
             let count = |sql: &str, arg: i64| -> rusqlite::Result<i64> { c.query_row(sql, [arg], |r| r.get(0)) };
             Ok((
                 count("SELECT count(*) FROM messages WHERE received_at >= ?1", today)?,
@@ -428,6 +428,7 @@ impl Engine {
                 crate::queue::waiting(c)?,
                 count("SELECT count(*) FROM users WHERE deleted_at IS NULL AND ?1 = ?1", 0)?,
                 crate::queue::forwarding_problems(c)?,
+                crate::collector::problems(c)?,
             ))
         })?;
         Ok(Overview {
@@ -443,6 +444,7 @@ impl Engine {
             log_problem: crate::logging::write_problem(),
             user_count,
             forwarding,
+            collectors,
         })
     }
 

@@ -83,6 +83,8 @@ mod export_bindings {
         crate::settings::SpamSettings::export_all_to(&out).unwrap();
         crate::delivery::quarantine::HeldMessage::export_all_to(&out).unwrap();
         crate::spam::bayes::BayesStatus::export_all_to(&out).unwrap();
+        crate::collector::CollectorInfo::export_all_to(&out).unwrap();
+        crate::collector::RunReport::export_all_to(&out).unwrap();
         crate::users::SpamLists::export_all_to(&out).unwrap();
         crate::users::ForwardingChange::export_all_to(&out).unwrap();
         crate::settings::RelaySettings::export_all_to(&out).unwrap();

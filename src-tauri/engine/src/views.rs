@@ -86,6 +86,8 @@ pub struct Overview {
     pub user_count: i64,
     /// Forwarding targets not taking mail (the main server of Store and Forward, a LAN rule's server).
     pub forwarding: Vec<crate::queue::ForwardingProblem>,
+    /// Mail collectors that keep failing.
+    pub collectors: Vec<crate::collector::CollectorProblem>,
 }
 
 impl Overview {
@@ -106,12 +108,16 @@ impl Overview {
         for problem in &self.forwarding {
             line.push_str(&format!("\n{}", problem.headline()));
         }
+        for problem in &self.collectors {
+            line.push_str(&format!("\n{}", problem.headline()));
+        }
         line
     }
 
-    /// A failed service or a forwarding target not taking mail: the tray shows its warning icon.
+    /// A failed service, a forwarding target not taking mail or a mail collector that keeps failing: the
+    /// tray shows its warning icon.
     pub fn has_failure(&self) -> bool {
-        self.services.iter().any(|s| s.state == crate::net::ServiceState::Failed) || !self.forwarding.is_empty()
+        self.services.iter().any(|s| s.state == crate::net::ServiceState::Failed) || !self.forwarding.is_empty() || !self.collectors.is_empty()
     }
 }
 

@@ -5,6 +5,7 @@
 mod bandwidth;
 mod bans;
 mod certificate;
+mod collector;
 mod diagnostics;
 mod domains;
 mod forwarding;

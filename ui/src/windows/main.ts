@@ -2,7 +2,7 @@ import { api, errorText, type WindowName } from "../api";
 import type { ForwardingProblem } from "../bindings/ForwardingProblem";
 import type { Overview } from "../bindings/Overview";
 import type { ServiceStatus } from "../bindings/ServiceStatus";
-import { formatAddress, formatErrorTime, formatNumber, plural, stateBadge, TLS_LABELS } from "../format";
+import { formatAddress, formatErrorTime, formatNumber, formatUnixTime, plural, stateBadge, TLS_LABELS } from "../format";
 import { busy, button, fillBar, Strip } from "../widgets/buttons";
 import { watch } from "../changes";
 import { frame, h, text } from "../widgets/dom";
@@ -62,11 +62,13 @@ export function mountMain(app: HTMLElement): () => void {
   const errorsList = h("ul", { class: "error-list", id: "recent-errors" });
   const logProblem = h("div", { class: "log-problem", id: "log-problem", hidden: true });
   const forwarding = h("div", { class: "log-problem forwarding-problems", id: "forwarding-problems", hidden: true });
+  const collecting = h("div", { class: "log-problem forwarding-problems", id: "collector-problems", hidden: true });
 
   f.body.append(
     header,
     logProblem,
     forwarding,
+    collecting,
     group("Services", services.el),
     h(
       "div",
@@ -94,6 +96,7 @@ export function mountMain(app: HTMLElement): () => void {
         windowButton("LAN Forwarding…", "lanforward"),
         windowButton("Spam Filter…", "spamfilter"),
         windowButton("Quarantine…", "quarantine"),
+        windowButton("Mail Collectors…", "collectors"),
         windowButton("Diagnostics…", "diagnostics"),
         windowButton("Queue…", "queue"),
         windowButton("Bans…", "bans"),
@@ -129,6 +132,17 @@ export function mountMain(app: HTMLElement): () => void {
     text(logProblem, o.log_problem ? `${o.log_problem}. Free some disk space or choose another log folder in Diagnostics…` : "");
     forwarding.hidden = o.forwarding.length === 0;
     forwarding.replaceChildren(...o.forwarding.map(forwardingLine));
+    collecting.hidden = o.collectors.length === 0;
+    collecting.replaceChildren(
+      ...o.collectors.map((c) =>
+        h(
+          "div",
+          { class: "forwarding-problem" },
+          `Mail collector "${c.name}" failed ${c.failures} times in a row; last success ${c.last_success_at ? formatUnixTime(c.last_success_at) : "never"}. See Mail Collectors…`,
+          h("div", { class: "forwarding-error" }, `Last error: ${c.last_error}`),
+        ),
+      ),
+    );
     services.setRows(o.services);
     text(figs.connections.value, formatNumber(o.connections));
     text(figs.received.value, formatNumber(o.received_today));

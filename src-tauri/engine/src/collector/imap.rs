@@ -11,7 +11,7 @@
 use base64::Engine as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 
-use super::pop3::{Account, Listed, Login, Pop3Error, Security, MAX_LISTED, STEP_TIMEOUT};
+use super::pop3::{transfer_time, Account, Listed, Login, Pop3Error, Security, MAX_LISTED, MAX_LISTING_BYTES, STEP_TIMEOUT};
 use crate::net::transcript::Transcript;
 use crate::net::BoxStream;
 
@@ -158,8 +158,19 @@ impl Imap {
         .map_err(|_| Pop3Error::Connection("the server stopped reading".into()))?
         .map_err(io_error)?;
         let mut untagged = Vec::new();
+        // All the answers to one command: at most the literal allowed and a listing's worth besides, within
+        // the time such a transfer may take.
+        let budget = literal_limit as usize + MAX_LISTING_BYTES;
+        let deadline = tokio::time::Instant::now() + transfer_time(budget as u64);
+        let mut bytes = 0;
         loop {
-            let response = self.read_untagged(literal_limit).await?;
+            let response = tokio::time::timeout_at(deadline, self.read_untagged(literal_limit))
+                .await
+                .map_err(|_| Pop3Error::Connection(format!("the answer to {} arrived slower than {} KB/s", command.split(' ').next().unwrap_or(""), super::pop3::MIN_BYTES_PER_SEC / 1024)))??;
+            bytes += response.text.len() + response.literals.iter().map(Vec::len).sum::<usize>();
+            if bytes > budget {
+                return Err(Pop3Error::Protocol(format!("the answer to one command exceeded {budget} bytes")));
+            }
             if let Some(rest) = response.text.strip_prefix(&format!("{tag} ")) {
                 let upper = rest.to_ascii_uppercase();
                 if upper.starts_with("OK") {
@@ -246,6 +257,16 @@ impl Imap {
         Ok(message)
     }
 
+    /// The header section of message `uid`, without marking it seen.
+    pub async fn header(&mut self, uid: u32) -> Result<Vec<u8>> {
+        let answers = self.command(&format!("UID FETCH {uid} BODY.PEEK[HEADER]"), super::routing::MAX_HEADER as u64).await?;
+        answers
+            .into_iter()
+            .filter(|a| a.text.to_ascii_uppercase().contains(" FETCH ("))
+            .find_map(|a| a.literals.into_iter().next())
+            .ok_or_else(|| Pop3Error::Protocol(format!("message {uid} came back without its header")))
+    }
+
     /// Moves message `uid` to `folder`.
     pub async fn move_to(&mut self, uid: u32, folder: &str) -> Result<()> {
         let name = quoted(folder).ok_or_else(|| Pop3Error::Protocol(format!("the folder name '{folder}' cannot be used (ASCII only)")))?;
@@ -279,6 +300,55 @@ impl Imap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncBufReadExt;
+
+    /// A hostile IMAP server: it answers every command OK (SELECT with a UIDVALIDITY and one message),
+    /// and the command starting with `trigger` with `reply` before its OK.
+    async fn hostile(trigger: &'static str, reply: Vec<u8>) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read).lines();
+            let _ = write.write_all(b"* OK hello\r\n").await;
+            while let Ok(Some(line)) = lines.next_line().await {
+                let (tag, command) = line.split_once(' ').unwrap_or((&line, ""));
+                let mut answer = Vec::new();
+                if command.starts_with(trigger) {
+                    answer.extend_from_slice(&reply);
+                } else if command.starts_with("SELECT") {
+                    answer.extend_from_slice(b"* 1 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n");
+                }
+                answer.extend_from_slice(format!("{tag} OK done\r\n").as_bytes());
+                for piece in answer.chunks(65536) {
+                    if write.write_all(piece).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        port
+    }
+
+    async fn session(port: u16) -> Imap {
+        let account = Account { host: "127.0.0.1", port, user: "u", password: "p", security: Security::None, login: Login::UserPass, verify_certificate: false };
+        Imap::connect(&account, "INBOX", Transcript::new(crate::logwriter::LogFile::Pop3clt)).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_hostile_server_gets_an_error_not_our_memory() {
+        // A message whose literal is larger than allowed: refused before it is read.
+        let mut imap = session(hostile("UID FETCH 5 BODY", b"* 1 FETCH (UID 5 BODY[] {900000000}\r\n".to_vec()).await).await;
+        assert!(matches!(imap.fetch(5, 1_000_000).await, Err(Pop3Error::Protocol(m)) if m.contains("more than the 1000000 allowed")));
+        // A listing made of many small literals: the answer's budget ends it.
+        let piece = format!("* 1 FETCH (UID 1 RFC822.SIZE 10 X {{60000}}\r\n{})\r\n", "a".repeat(60000));
+        let mut imap = session(hostile("UID FETCH 1:*", piece.repeat(700).into_bytes()).await).await;
+        assert!(matches!(imap.list().await, Err(Pop3Error::Protocol(m)) if m.contains("exceeded")));
+        // A line without an end.
+        let mut imap = session(hostile("UID FETCH 1:*", vec![b'x'; 1_000_000]).await).await;
+        assert!(matches!(imap.list().await, Err(Pop3Error::Protocol(m)) if m.contains("longer than")));
+    }
 
     #[test]
     fn folder_names_are_quoted_and_odd_ones_refused() {

@@ -43,6 +43,8 @@ pub const MAX_COLLECTORS: usize = 100;
 const LEASE_SECS: i64 = 600;
 /// Messages a run collects before it ends (the next run goes on).
 pub const MAX_PER_RUN: usize = 10_000;
+/// Failures in a row after which the main window and the tray warn.
+pub const WARN_AFTER: u32 = 3;
 
 /// The protocol spoken to the remote mailbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -79,6 +81,7 @@ pub struct CollectorForm {
     pub name: String,
     pub enabled: bool,
     /// Lower runs first.
+    #[ts(type = "number")]
     pub priority: i64,
     pub protocol: Protocol,
     pub host: String,
@@ -93,7 +96,7 @@ pub struct CollectorForm {
     pub folder: String,
     /// IMAP: where a collected message goes at the ISP when it would be deleted (empty: deleted).
     pub move_to: String,
-    /// Larger messages stay at the ISP (their recipient is told once); 0: any size up to the SMTP limit.
+    /// Larger messages stay at the ISP (their recipients are told once); 0: any size up to the SMTP limit.
     #[ts(type = "number")]
     pub max_size: u64,
     /// Days a collected message stays at the ISP; 0 deletes it after download.
@@ -171,6 +174,32 @@ pub struct CollectorInfo {
     /// Messages the last successful download collected.
     pub last_collected: u32,
     pub running: bool,
+}
+
+/// A collector that keeps failing: what the main window and the tray warn about until it succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct CollectorProblem {
+    pub name: String,
+    pub failures: u32,
+    pub last_error: String,
+    #[ts(type = "number | null")]
+    pub last_success_at: Option<i64>,
+}
+
+impl CollectorProblem {
+    /// One line for the tray's tooltip.
+    pub fn headline(&self) -> String {
+        format!("Mail collector \"{}\": {} failed downloads in a row ({})", self.name, self.failures, self.last_error)
+    }
+}
+
+/// Enabled collectors that failed [`WARN_AFTER`] times or more in a row.
+pub fn problems(conn: &Connection) -> StoreResult<Vec<CollectorProblem>> {
+    let mut stmt = conn.prepare("SELECT name, failures, last_error, last_success_at FROM collectors WHERE enabled AND failures >= ?1 ORDER BY priority, name")?;
+    let rows = stmt
+        .query_map([WARN_AFTER], |r| Ok(CollectorProblem { name: r.get(0)?, failures: r.get(1)?, last_error: r.get(2)?, last_success_at: r.get(3)? }))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 /// What one download did.
@@ -429,6 +458,14 @@ impl Remote {
         }
     }
 
+    /// The header section of a message, for routing a notice about it.
+    async fn header(&mut self, m: &pop3::Listed) -> Result<Vec<u8>, Pop3Error> {
+        match self {
+            Remote::Pop3(p) => p.top(m.number).await,
+            Remote::Imap(i) => i.header(m.number).await,
+        }
+    }
+
     async fn fetch(&mut self, m: &pop3::Listed, limit: u64) -> Result<Vec<u8>, Pop3Error> {
         match self {
             Remote::Pop3(p) => p.retr(m.number, limit).await,
@@ -574,15 +611,11 @@ async fn download(ctx: &Context, info: &CollectorInfo, password: &str) -> Result
         if message.size > limit {
             report.too_large += 1;
             if !known.contains_key(&message.uidl) {
-                let uidl = message.uidl.clone();
-                let key = key.clone();
-                let t = now();
-                // Remembered (not collected) so the size warning is logged once.
-                ctx.store
-                    .write_async(move |c| Ok(c.execute("INSERT OR IGNORE INTO collector_uidls (mailbox, uidl, first_seen, last_listed, collected) VALUES (?1, ?2, ?3, ?3, 0)", params![key, uidl, t])?))
-                    .await
-                    .map_err(store_err)?;
-                tracing::warn!(target: "mail", collector = %form.name, size = message.size, limit, "a message larger than the collector's limit stays at the ISP");
+                // The recipients are told once (the id is remembered as not collected in the same commit);
+                // the message is fetched on a later run once the limit allows it.
+                let header = session.header(message).await?;
+                routing::tell_too_large(ctx, form, &key, &message.uidl, message.size, limit, &header).await.map_err(store_err)?;
+                tracing::warn!(target: "mail", collector = %form.name, size = message.size, limit, "a message larger than the collector's limit stays at the ISP; its recipients were told");
             }
             continue;
         }

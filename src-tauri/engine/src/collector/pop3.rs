@@ -21,6 +21,15 @@ pub const MAX_LINE: u64 = 4096;
 pub const MAX_LISTED: usize = 200_000;
 /// Time for one command's answer (a RETR's answer may take longer: see [`Pop3::retr`]).
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bytes of one listing (UIDL, LIST, CAPA) read at most.
+pub const MAX_LISTING_BYTES: usize = 32 * 1024 * 1024;
+/// The slowest transfer a message may take: a server that drips it slower is given up on.
+pub const MIN_BYTES_PER_SEC: u64 = 16 * 1024;
+
+/// How long a transfer of up to `bytes` may take in all.
+pub fn transfer_time(bytes: u64) -> Duration {
+    STEP_TIMEOUT + Duration::from_secs(bytes / MIN_BYTES_PER_SEC)
+}
 
 /// How the connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,13 +221,15 @@ impl Pop3 {
     /// The lines of a multi-line answer up to its ".", unstuffed; at most `max` of them.
     async fn listing(&mut self, max: usize) -> Result<Vec<String>> {
         let mut lines = Vec::new();
+        let mut bytes = 0;
         loop {
             let line = self.line().await?;
             if line == "." {
                 return Ok(lines);
             }
-            if lines.len() >= max {
-                return Err(Pop3Error::Protocol(format!("a listing of more than {max} lines")));
+            bytes += line.len() + 2;
+            if lines.len() >= max || bytes > MAX_LISTING_BYTES {
+                return Err(Pop3Error::Protocol(format!("a listing of more than {max} lines or {MAX_LISTING_BYTES} bytes")));
             }
             lines.push(line.strip_prefix('.').map(str::to_string).unwrap_or(line));
         }
@@ -232,15 +243,6 @@ impl Pop3 {
             .map_err(|e| Pop3Error::Protocol(format!("the server has no UIDL, so messages collected before cannot be told apart ({e})")))?;
         let uidls = self.listing(MAX_LISTED).await?;
         self.transcript.note(&format!("{} messages listed", uidls.len()));
-        self.command("LIST").await?;
-        let sizes = self.listing(MAX_LISTED).await?;
-        let sizes: std::collections::HashMap<u32, u64> = sizes
-            .iter()
-            .filter_map(|l| {
-                let mut w = l.split_ascii_whitespace();
-                Some((w.next()?.parse().ok()?, w.next()?.parse().ok()?))
-            })
-            .collect();
         let mut out = Vec::with_capacity(uidls.len());
         for line in &uidls {
             let mut w = line.split_ascii_whitespace();
@@ -251,7 +253,20 @@ impl Pop3 {
             if uidl.len() > 70 || !uidl.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
                 return Err(Pop3Error::Protocol(format!("message {number} has an invalid unique id")));
             }
-            out.push(Listed { number, uidl: uidl.to_string(), size: sizes.get(&number).copied().unwrap_or(0) });
+            out.push(Listed { number, uidl: uidl.to_string(), size: 0 });
+        }
+        drop(uidls);
+        self.command("LIST").await?;
+        let sizes = self.listing(MAX_LISTED).await?;
+        let sizes: std::collections::HashMap<u32, u64> = sizes
+            .iter()
+            .filter_map(|l| {
+                let mut w = l.split_ascii_whitespace();
+                Some((w.next()?.parse().ok()?, w.next()?.parse().ok()?))
+            })
+            .collect();
+        for m in &mut out {
+            m.size = sizes.get(&m.number).copied().unwrap_or(0);
         }
         Ok(out)
     }
@@ -262,11 +277,14 @@ impl Pop3 {
         self.command(&format!("RETR {number}")).await?;
         let mut message = Vec::new();
         let mut line = Vec::new();
+        // Each line within a step's time, and the whole message within its transfer time.
+        let deadline = tokio::time::Instant::now() + transfer_time(limit);
         loop {
             line.clear();
-            let read = tokio::time::timeout(STEP_TIMEOUT, (&mut self.stream).take(limit + 3).read_until(b'\n', &mut line))
+            let step = (tokio::time::Instant::now() + STEP_TIMEOUT).min(deadline);
+            let read = tokio::time::timeout_at(step, (&mut self.stream).take(limit + 3).read_until(b'\n', &mut line))
                 .await
-                .map_err(|_| Pop3Error::Connection(format!("message {number} stopped arriving")))?
+                .map_err(|_| Pop3Error::Connection(format!("message {number} stopped arriving, or arrived slower than {} KB/s", MIN_BYTES_PER_SEC / 1024)))?
                 .map_err(io_error)?;
             if read == 0 {
                 return Err(Pop3Error::Connection(format!("the connection closed during message {number}")));
@@ -285,6 +303,23 @@ impl Pop3 {
         }
         self.transcript.received_data(message.len());
         Ok(message)
+    }
+
+    /// The header section of message `number` (TOP n 0), at most [`routing::MAX_HEADER`] bytes read.
+    ///
+    /// [`routing::MAX_HEADER`]: super::routing::MAX_HEADER
+    pub async fn top(&mut self, number: u32) -> Result<Vec<u8>> {
+        self.command(&format!("TOP {number} 0")).await?;
+        let lines = self.listing(super::routing::MAX_HEADER / 4).await?;
+        let mut out = Vec::new();
+        for line in lines {
+            if out.len() + line.len() + 2 > super::routing::MAX_HEADER {
+                break;
+            }
+            out.extend_from_slice(line.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        Ok(out)
     }
 
     /// Marks message `number` for deletion at QUIT.
@@ -345,6 +380,60 @@ pub(super) async fn tls<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A hostile server on loopback: it greets, answers every command with `+OK`, and answers `trigger`
+    /// with `reply` (sent in 64 KiB pieces as long as the client reads).
+    async fn hostile(trigger: &'static str, reply: Vec<u8>) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read).lines();
+            let _ = write.write_all(b"+OK hello\r\n").await;
+            while let Ok(Some(line)) = lines.next_line().await {
+                let answer: Vec<u8> = if line.starts_with(trigger) { reply.clone() } else if line == "CAPA" { b"-ERR no\r\n".to_vec() } else { b"+OK\r\n".to_vec() };
+                for piece in answer.chunks(65536) {
+                    if write.write_all(piece).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        port
+    }
+
+    async fn session(port: u16) -> Pop3 {
+        let account = Account { host: "127.0.0.1", port, user: "u", password: "p", security: Security::None, login: Login::UserPass, verify_certificate: false };
+        Pop3::connect(&account, Transcript::new(crate::logwriter::LogFile::Pop3clt)).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_hostile_server_gets_an_error_not_our_memory() {
+        // An endless line.
+        let mut pop = session(hostile("UIDL", vec![b'x'; 10 * 1024 * 1024]).await).await;
+        assert!(matches!(pop.list().await, Err(Pop3Error::Protocol(m)) if m.contains("longer than")));
+        // A listing of more entries than allowed.
+        let mut many = b"+OK\r\n".to_vec();
+        for i in 0..=MAX_LISTED {
+            many.extend_from_slice(format!("{i} u{i}\r\n").as_bytes());
+        }
+        let mut pop = session(hostile("UIDL", many).await).await;
+        assert!(matches!(pop.list().await, Err(Pop3Error::Protocol(m)) if m.contains("a listing of more than")));
+        // A message longer than the limit, and one with a line longer than the limit.
+        let mut big = b"+OK\r\n".to_vec();
+        for _ in 0..2000 {
+            big.extend_from_slice(&[b'y'; 998]);
+            big.extend_from_slice(b"\r\n");
+        }
+        let mut pop = session(hostile("RETR", big).await).await;
+        assert!(matches!(pop.retr(1, 1_000_000).await, Err(Pop3Error::Protocol(m)) if m.contains("larger than")));
+        let mut pop = session(hostile("RETR", [b"+OK\r\n".to_vec(), vec![b'z'; 3_000_000]].concat()).await).await;
+        assert!(matches!(pop.retr(1, 1_000_000).await, Err(Pop3Error::Protocol(m)) if m.contains("larger than")));
+        // An invalid unique id.
+        let mut pop = session(hostile("UIDL", b"+OK\r\n1 has\x01control\r\n.\r\n".to_vec()).await).await;
+        assert!(matches!(pop.list().await, Err(Pop3Error::Protocol(m)) if m.contains("invalid unique id")));
+    }
 
     #[test]
     fn an_apop_timestamp_is_the_bracketed_part_with_an_at() {

@@ -118,6 +118,49 @@ fn return_path(message: &[u8]) -> String {
     found.into_iter().next().unwrap_or_default()
 }
 
+/// Tells the recipients of a message too large to collect that it waits at the ISP, and remembers its id
+/// (as not collected) in the same commit, so they are told once. Nothing is fetched.
+pub async fn tell_too_large(ctx: &Context, form: &CollectorForm, mailbox: &str, uidl: &str, size: u64, limit: u64, header: &[u8]) -> StoreResult<()> {
+    let settings = ctx.settings.clone();
+    let (form2, probe) = (form.clone(), header.to_vec());
+    let server_name = settings.general.server_name.clone();
+    let recipients = ctx.store.read_async(move |c| recipients(c, &server_name, &form2, &probe)).await?;
+    let field = |name: &str| fields(header, &[name.to_string()]).into_iter().next().unwrap_or_default().chars().filter(|c| !c.is_control()).take(200).collect::<String>();
+    let (from, subject) = (field("from"), field("subject"));
+    let notice = format!(
+        "From: Postroom <postmaster@{server}>\r\nTo: undisclosed-recipients:;\r\nSubject: A message for you waits at the ISP (too large to collect)\r\n\
+         Date: {date}\r\nMessage-ID: <collector.{stamp}.{n}@{server}>\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n\
+         A message is larger than the mail collector \"{name}\" takes ({kb} KB; the limit is {limit_kb} KB),\r\n\
+         so it was left in the mailbox at {host}:\r\n\r\n  From: {from}\r\n  Subject: {subject}\r\n\r\n\
+         It is collected as soon as the limit allows it: ask the administrator to raise \"Largest message\"\r\n\
+         in Mail Collectors, or read it with the ISP's webmail.\r\n",
+        server = settings.general.server_name,
+        date = crate::time_text::rfc2822_now(),
+        stamp = now(),
+        n = uidl.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))),
+        name = form.name,
+        kb = size.div_ceil(1024),
+        limit_kb = limit / 1024,
+        host = form.host,
+    );
+    let (mailbox, uidl) = (mailbox.to_string(), uidl.to_string());
+    let at = now();
+    let remember = move |c: &Connection| -> StoreResult<()> {
+        c.execute(
+            "INSERT OR IGNORE INTO collector_uidls (mailbox, uidl, first_seen, last_listed, collected) VALUES (?1, ?2, ?3, ?3, 0)",
+            params![mailbox, uidl, at],
+        )?;
+        Ok(())
+    };
+    if recipients.is_empty() {
+        return ctx.store.write_async(remember).await;
+    }
+    let envelope = Envelope { sender: String::new(), recipients, auth_user: None, dsn: DsnRequest::default(), spam: SpamVerdict::default() };
+    delivery::deliver_then(&ctx.store, envelope, notice.into_bytes(), remember).await?;
+    Ok(())
+}
+
 /// Delivers one collected message and records its id in the same commit. False when it must wait for
 /// a later run (the spam scanner that must answer did not).
 pub async fn deliver(ctx: &Context, form: &CollectorForm, mailbox: &str, uidl: &str, first_seen: i64, body: Vec<u8>) -> StoreResult<bool> {
