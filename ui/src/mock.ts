@@ -63,7 +63,7 @@ const now = () => Math.floor(Date.now() / 1000);
 const collectorForm = (name: string, protocol: "pop3" | "imap", host: string, port: number, username: string, more: Partial<CollectorForm>): CollectorForm => ({
   name, enabled: true, priority: 10, protocol, host, port, username, password: null, security: "tls", login: "auto", verify_certificate: true, folder: "INBOX",
   move_to: "", max_size: 0, leave_days: 0, deliver_to: "", fallback: "reception", extra_headers: [], every_minutes: 15, from: "00:00", until: "24:00",
-  days: [true, true, true, true, true, true, true], paused: false, forget_days: 30, ...more,
+  days: [true, true, true, true, true, true, true], paused: false, forget_days: 30, bandwidth_pool: 0, ...more,
 });
 let collectors: CollectorInfo[] = [
   { id: 1, form: collectorForm("ISP mailbox", "pop3", "pop.isp.example", 995, "office@isp.example", { leave_days: 3 }), last_run_at: now() - 300, last_success_at: now() - 300, last_error: "", failures: 0, last_collected: 12, running: false },

@@ -281,7 +281,7 @@ impl Engine {
 
     /// What a mail collector's download needs, with the settings now in effect.
     fn collector_context(&self) -> crate::collector::Context {
-        crate::collector::Context { store: self.inner.store.clone(), auth: self.inner.auth.clone(), settings: self.settings() }
+        crate::collector::Context { store: self.inner.store.clone(), auth: self.inner.auth.clone(), settings: self.settings(), bandwidth: self.inner.bandwidth.clone() }
     }
 
     /// The Mail Collectors with their last results.

@@ -58,4 +58,8 @@ days: [boolean, boolean, boolean, boolean, boolean, boolean, boolean], paused: b
 /**
  * Unique ids the server no longer lists are forgotten after this many days.
  */
-forget_days: number, };
+forget_days: number, 
+/**
+ * The bandwidth pool (Bandwidth window) its downloads share and are limited by; 0: none.
+ */
+bandwidth_pool: number, };

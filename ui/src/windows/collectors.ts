@@ -184,7 +184,7 @@ async function collectorEditor(c: CollectorInfo | null, users: string[]): Promis
     name: "", enabled: true, priority: 10, protocol: "pop3", host: "", port: 110, username: "", password: null,
     security: "starttls-if-available", login: "auto", verify_certificate: true, folder: "INBOX", move_to: "", max_size: 0, leave_days: 0,
     deliver_to: "", fallback: users.includes("postmaster") ? "postmaster" : users[0] ?? "", extra_headers: [], every_minutes: 15,
-    from: "00:00", until: "24:00", days: [true, true, true, true, true, true, true], paused: false, forget_days: 30,
+    from: "00:00", until: "24:00", days: [true, true, true, true, true, true, true], paused: false, forget_days: 30, bandwidth_pool: 0,
   };
   const errors = new FieldErrors();
   const field = <T extends HTMLElement>(key: string, control: T): T => {
@@ -209,6 +209,7 @@ async function collectorEditor(c: CollectorInfo | null, users: string[]): Promis
   const folder = field("folder", input("collector-folder", { value: form.folder, class: "w-medium", spellcheck: false }));
   const moveTo = field("move_to", input("collector-move-to", { value: form.move_to, class: "w-medium", placeholder: "(delete instead)", spellcheck: false }));
   const leaveDays = field("leave_days", input("collector-leave-days", { value: String(form.leave_days), class: "w-short num", inputmode: "numeric" }));
+  const pool = field("bandwidth_pool", input("collector-pool", { value: String(form.bandwidth_pool), class: "w-short num", inputmode: "numeric" }));
   const maxSize = field("max_size", input("collector-max-size", { value: String(Math.round(Number(form.max_size) / 1024)), class: "w-short num", inputmode: "numeric" }));
   const imapRows = [
     row("Folder at the ISP:", folder, [], "The one folder collected from (INBOX unless you say otherwise)."),
@@ -239,7 +240,8 @@ async function collectorEditor(c: CollectorInfo | null, users: string[]): Promis
       "Messages",
       grid(
         row("Leave on the server for:", leaveDays, [h("span", { class: "unit" }, "days")], "0 removes each message at the ISP once it is stored here."),
-        row("Largest message:", maxSize, [h("span", { class: "unit" }, "KB")], "Larger messages stay at the ISP until the limit is raised; 0 takes any size up to the SMTP limit."),
+        row("Largest message:", maxSize, [h("span", { class: "unit" }, "KB")], "Larger messages stay at the ISP until the limit is raised (their recipients are told once); 0 takes any size up to the SMTP limit."),
+        row("Bandwidth pool:", pool, [], "Downloads share this pool of the Bandwidth window (for a slow line); 0 for no limit."),
       ),
     ),
   );
@@ -371,6 +373,7 @@ async function collectorEditor(c: CollectorInfo | null, users: string[]): Promis
       days: dayBoxes.map((b) => b.checked) as CollectorForm["days"],
       paused: paused.checked,
       forget_days: number(forget, "forget_days", 0, 3650, problems),
+      bandwidth_pool: number(pool, "bandwidth_pool", 0, 1000, problems),
     };
     if (toOne.checked && next.deliver_to === "") problems.set("deliver_to", "the user who gets everything");
     if (problems.size === 0) {

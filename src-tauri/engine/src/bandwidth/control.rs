@@ -170,6 +170,12 @@ impl Bandwidth {
         &self.script_path
     }
 
+    /// A shaper for a connection of the engine's own (the mail collector's) that shares pool `pool`.
+    pub fn pool_shaper(&self, pool: u32) -> Arc<Shaper> {
+        let throttle = crate::settings::Throttle { mode: crate::settings::ThrottleMode::Pool, bytes_per_sec: 0, pool };
+        Shaper::new(self.pools.clone(), &throttle)
+    }
+
     /// New settings: pools re-rated, and every connection that follows its service's setting moved to
     /// the new one at once.
     pub fn apply(&self, settings: &BandwidthSettings) {

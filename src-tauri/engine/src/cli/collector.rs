@@ -110,6 +110,9 @@ pub(super) struct AddArgs {
     /// IMAP: move collected messages to this folder at the ISP instead of deleting them
     #[arg(long, value_name = "FOLDER")]
     move_to: Option<String>,
+    /// The bandwidth pool the downloads share (Bandwidth window); 0 for none
+    #[arg(long, value_name = "POOL", default_value_t = 0)]
+    bandwidth_pool: u32,
 }
 
 fn form_of(args: AddArgs, password: String) -> Result<CollectorForm> {
@@ -151,6 +154,7 @@ fn form_of(args: AddArgs, password: String) -> Result<CollectorForm> {
     form.every_minutes = args.every;
     form.max_size = args.max_size;
     form.priority = args.priority;
+    form.bandwidth_pool = args.bandwidth_pool;
     Ok(form)
 }
 
@@ -211,7 +215,10 @@ pub(super) fn collector_command(store: &Store, command: CollectorCommand, passwo
             println!("collector {name} changed");
         }
         CollectorCommand::Run { name } => {
-            let ctx = collector::Context { store: store.clone(), auth: Default::default(), settings: std::sync::Arc::new(settings::load(store)?) };
+            let settings = settings::load(store)?;
+            // This process's own pools (a running server's are not shared with a command).
+            let bandwidth = crate::bandwidth::Bandwidth::new(std::path::Path::new("."), &settings.bandwidth);
+            let ctx = collector::Context { store: store.clone(), auth: Default::default(), settings: std::sync::Arc::new(settings), bandwidth };
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let report = runtime.block_on(collector::run(&ctx, &name))?;
             println!("collected {} messages", report.collected);

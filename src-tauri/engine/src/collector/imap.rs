@@ -55,12 +55,7 @@ impl Imap {
     /// Connects, secures, logs in and selects `folder`.
     pub async fn connect(account: &Account<'_>, folder: &str, transcript: Transcript) -> Result<Imap> {
         transcript.note(&format!("connecting to {}:{}", account.host, account.port));
-        let tcp = tokio::time::timeout(STEP_TIMEOUT, tokio::net::TcpStream::connect((account.host, account.port)))
-            .await
-            .map_err(|_| Pop3Error::Connection(format!("{}:{} did not answer within {} s", account.host, account.port, STEP_TIMEOUT.as_secs())))?
-            .map_err(|e| Pop3Error::Connection(format!("{}:{}: {e}", account.host, account.port)))?;
-        let _ = tcp.set_nodelay(true);
-        let stream: BoxStream = if account.security == Security::Tls { Box::new(super::pop3::tls(tcp, account).await?) } else { Box::new(tcp) };
+        let stream = super::pop3::open(account).await?;
         let mut imap = Imap { stream: BufReader::new(stream), transcript, tag: 0, capabilities: Vec::new(), uid_validity: 0, exists: 0 };
         let greeting = imap.read_untagged(MAX_OTHER_LITERAL).await?;
         if account.security == Security::Tls {
@@ -332,7 +327,7 @@ mod tests {
     }
 
     async fn session(port: u16) -> Imap {
-        let account = Account { host: "127.0.0.1", port, user: "u", password: "p", security: Security::None, login: Login::UserPass, verify_certificate: false };
+        let account = Account { host: "127.0.0.1", port, user: "u", password: "p", security: Security::None, login: Login::UserPass, verify_certificate: false, shaper: None };
         Imap::connect(&account, "INBOX", Transcript::new(crate::logwriter::LogFile::Pop3clt)).await.unwrap()
     }
 

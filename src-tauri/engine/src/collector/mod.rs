@@ -117,6 +117,8 @@ pub struct CollectorForm {
     pub paused: bool,
     /// Unique ids the server no longer lists are forgotten after this many days.
     pub forget_days: u32,
+    /// The bandwidth pool (Bandwidth window) its downloads share and are limited by; 0: none.
+    pub bandwidth_pool: u32,
 }
 
 impl CollectorForm {
@@ -152,6 +154,7 @@ impl CollectorForm {
             days: [true; 7],
             paused: false,
             forget_days: 30,
+            bandwidth_pool: 0,
         }
     }
 }
@@ -277,6 +280,9 @@ fn validate(conn: &Connection, form: &CollectorForm, adding: bool) -> StoreResul
             errors.push(FieldError::new("login", "APOP is for POP3; IMAP logs in with PLAIN or LOGIN"));
         }
     }
+    if form.bandwidth_pool as usize > crate::settings::POOLS {
+        errors.push(FieldError::new("bandwidth_pool", format!("a pool from 1 to {}, or 0 for none", crate::settings::POOLS)));
+    }
     if form.leave_days > 3650 || form.forget_days > 3650 {
         errors.push(FieldError::new("leave_days", "at most 3650 days"));
     }
@@ -285,7 +291,7 @@ fn validate(conn: &Connection, form: &CollectorForm, adding: bool) -> StoreResul
 
 const COLUMNS: &str = "id, name, enabled, priority, protocol, host, port, username, security, login, verify_certificate, max_size, leave_days, \
     deliver_to, fallback, extra_headers, every_minutes, from_time, until_time, days, paused, forget_days, \
-    last_run_at, last_success_at, last_error, failures, last_collected, running_until, running_pid, folder, move_to";
+    last_run_at, last_success_at, last_error, failures, last_collected, running_until, running_pid, folder, move_to, bandwidth_pool";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CollectorInfo> {
     let text = |i: usize| -> rusqlite::Result<String> { r.get(i) };
@@ -321,6 +327,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CollectorInfo> {
             days: std::array::from_fn(|i| days & (1 << i) != 0),
             paused: r.get(20)?,
             forget_days: r.get(21)?,
+            bandwidth_pool: r.get(31)?,
         },
         last_run_at: r.get(22)?,
         last_success_at: r.get(23)?,
@@ -364,10 +371,11 @@ fn save(c: &Connection, id: Option<i64>, form: &CollectorForm) -> StoreResult<()
     let mut values: Vec<&dyn rusqlite::ToSql> = vec![
         &name, &form.enabled, &form.priority, &protocol, &host, &form.port, &form.username, &form.password, &security, &login,
         &form.verify_certificate, &max_size, &form.leave_days, &deliver_to, &fallback, &extra, &form.every_minutes, &form.from,
-        &form.until, &days, &form.paused, &form.forget_days, &form.folder, &form.move_to,
+        &form.until, &days, &form.paused, &form.forget_days, &form.folder, &form.move_to, &form.bandwidth_pool,
     ];
     let columns = "name, enabled, priority, protocol, host, port, username, password, security, login, verify_certificate, max_size, \
-        leave_days, deliver_to, fallback, extra_headers, every_minutes, from_time, until_time, days, paused, forget_days, folder, move_to";
+        leave_days, deliver_to, fallback, extra_headers, every_minutes, from_time, until_time, days, paused, forget_days, folder, move_to, \
+        bandwidth_pool";
     match id {
         None => {
             let marks: Vec<String> = (1..=values.len()).map(|i| if i == 8 { "coalesce(?8, '')".into() } else { format!("?{i}") }).collect();
@@ -511,6 +519,8 @@ pub struct Context {
     pub store: Store,
     pub auth: Arc<crate::auth::Authenticator>,
     pub settings: Arc<Settings>,
+    /// The bandwidth pools (the engine's own, shared with the services).
+    pub bandwidth: Arc<crate::bandwidth::Bandwidth>,
 }
 
 /// Runs one download of the collector `name` now, whatever its schedule (`postroomd collector run`,
@@ -576,6 +586,7 @@ async fn download(ctx: &Context, info: &CollectorInfo, password: &str) -> Result
             LoginMethod::Apop => pop3::Login::Apop,
         },
         verify_certificate: form.verify_certificate,
+        shaper: (form.bandwidth_pool > 0).then(|| ctx.bandwidth.pool_shaper(form.bandwidth_pool)),
     };
     // One session log for both: pop3clt.log, the collector's (VPOP3's name).
     let transcript = Transcript::new(LogFile::Pop3clt);

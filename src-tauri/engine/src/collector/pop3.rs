@@ -64,6 +64,22 @@ pub struct Account<'a> {
     pub login: Login,
     /// Check the server's certificate against the system's roots (off for a self-signed test server).
     pub verify_certificate: bool,
+    /// The bandwidth pool the connection's traffic is counted in and limited by, if any.
+    pub shaper: Option<std::sync::Arc<crate::bandwidth::shaper::Shaper>>,
+}
+
+/// The TCP connection, within the step's time, under the collector's bandwidth pool when it has one.
+pub(super) async fn open(account: &Account<'_>) -> Result<BoxStream> {
+    let tcp = tokio::time::timeout(STEP_TIMEOUT, tokio::net::TcpStream::connect((account.host, account.port)))
+        .await
+        .map_err(|_| Pop3Error::Connection(format!("{}:{} did not answer within {} s", account.host, account.port, STEP_TIMEOUT.as_secs())))?
+        .map_err(|e| Pop3Error::Connection(format!("{}:{}: {e}", account.host, account.port)))?;
+    let _ = tcp.set_nodelay(true);
+    let raw: BoxStream = match &account.shaper {
+        Some(shaper) => Box::new(crate::bandwidth::shaper::Throttled::new(tcp, shaper.clone())),
+        None => Box::new(tcp),
+    };
+    Ok(if account.security == Security::Tls { Box::new(tls(raw, account).await?) } else { raw })
 }
 
 /// A failure, worded for the collector list and the error log.
@@ -114,12 +130,7 @@ impl Pop3 {
     /// Connects, secures and logs in.
     pub async fn connect(account: &Account<'_>, transcript: Transcript) -> Result<Pop3> {
         transcript.note(&format!("connecting to {}:{}", account.host, account.port));
-        let tcp = tokio::time::timeout(STEP_TIMEOUT, tokio::net::TcpStream::connect((account.host, account.port)))
-            .await
-            .map_err(|_| Pop3Error::Connection(format!("{}:{} did not answer within {} s", account.host, account.port, STEP_TIMEOUT.as_secs())))?
-            .map_err(|e| Pop3Error::Connection(format!("{}:{}: {e}", account.host, account.port)))?;
-        let _ = tcp.set_nodelay(true);
-        let stream: BoxStream = if account.security == Security::Tls { Box::new(tls(tcp, account).await?) } else { Box::new(tcp) };
+        let stream = open(account).await?;
         let mut pop = Pop3 { stream: BufReader::new(stream), transcript };
         let greeting = pop.reply().await?;
         if account.security == Security::Tls {
@@ -404,7 +415,7 @@ mod tests {
     }
 
     async fn session(port: u16) -> Pop3 {
-        let account = Account { host: "127.0.0.1", port, user: "u", password: "p", security: Security::None, login: Login::UserPass, verify_certificate: false };
+        let account = Account { host: "127.0.0.1", port, user: "u", password: "p", security: Security::None, login: Login::UserPass, verify_certificate: false, shaper: None };
         Pop3::connect(&account, Transcript::new(crate::logwriter::LogFile::Pop3clt)).await.unwrap()
     }
 

@@ -419,7 +419,8 @@ const MIGRATIONS: &[&str] = &[
         running_until      INTEGER NOT NULL DEFAULT 0,
         running_pid        INTEGER NOT NULL DEFAULT 0,
         folder             TEXT NOT NULL DEFAULT 'INBOX',
-        move_to            TEXT NOT NULL DEFAULT ''
+        move_to            TEXT NOT NULL DEFAULT '',
+        bandwidth_pool     INTEGER NOT NULL DEFAULT 0
     );
     CREATE TABLE collector_uidls (
         mailbox     TEXT NOT NULL,
