@@ -181,15 +181,60 @@ fn a_connection_cut_before_quit_loses_nothing_and_doubles_nothing() {
     assert_eq!((inbox(&dir, "alice"), isp.count("office", "INBOX")), (5, 0));
 }
 
-#[test]
-fn kill_9_in_the_middle_of_a_download_then_a_new_run_delivers_every_message_exactly_once() {
-    let isp = Dovecot::start(&[("office", "isp-secret")]);
-    // Big enough that the download takes a while: 300 messages of 200 KiB.
+/// 300 different messages of 200 KiB: a download that takes a while.
+fn fill_big(isp: &Dovecot) {
     let filler = "x".repeat(998);
     let body: String = (0..200).map(|_| format!("{filler}\r\n")).collect();
     for n in 0..300 {
         isp.put("office", "INBOX", &format!("m{n}"), format!("To: alice@office.test\r\nSubject: big {n}\r\nMessage-ID: <big{n}@far.example>\r\n\r\n{body}").as_bytes());
     }
+}
+
+/// Waits (up to 60 s) until alice's mailbox holds at least `n` messages.
+fn wait_for_inbox(dir: &Path, n: usize) -> usize {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let have = inbox(dir, "alice");
+        if have >= n {
+            return have;
+        }
+        assert!(std::time::Instant::now() < deadline, "only {have} of {n} delivered");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn kill_9_of_the_server_in_a_scheduled_download_then_a_restart_finishes_it_exactly_once() {
+    let isp = Dovecot::start(&[("office", "isp-secret")]);
+    fill_big(&isp);
+    let (_tmp, dir) = office(&["alice"]);
+    configure_loopback(&dir);
+    add(&dir, "isp", isp.pop3, &["--security", "none", "--to", "alice", "--every", "60"]);
+    // The scheduler looks when the server starts: the collector has never run, so it is due.
+    let mut server = Server::start(&dir, &[]);
+    wait_for_inbox(&dir, 20);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let delivered = inbox(&dir, "alice");
+    assert!(delivered < 300, "killed in the middle: {delivered} delivered");
+    assert_eq!(isp.count("office", "INBOX"), 300);
+    // Restarted: the download cut short is taken up at once, although the next slot is an hour away.
+    let server = Server::start(&dir, &[]);
+    wait_for_inbox(&dir, 300);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while isp.count("office", "INBOX") > 0 {
+        assert!(std::time::Instant::now() < deadline, "the ISP still holds {}", isp.count("office", "INBOX"));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(inbox(&dir, "alice"), 300, "each exactly once");
+    assert_eq!(sql(&dir, "SELECT count(DISTINCT b.sha256) FROM messages m JOIN blobs b ON b.id = m.blob_id"), "300");
+    drop(server);
+}
+
+#[test]
+fn kill_9_in_the_middle_of_a_download_then_a_new_run_delivers_every_message_exactly_once() {
+    let isp = Dovecot::start(&[("office", "isp-secret")]);
+    fill_big(&isp);
     let (_tmp, dir) = office(&["alice"]);
     add(&dir, "isp", isp.pop3, &["--security", "none", "--to", "alice"]);
     let mut child = postroomd().arg("--data-dir").arg(&dir).args(["collector", "run", "isp"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();

@@ -954,6 +954,16 @@ def test_mail_collectors_are_added_in_the_window_run_now_collects_and_a_refused_
     wait_until(lambda: "3 messages" in desktop.text("#collectors-table"), what="the last result in the list")
     desktop.screenshot("collectors")
 
+    # The editor for IMAP: the folder, and where collected messages go there, appear.
+    desktop.click("#btn-edit-collector")
+    assert not desktop.find("#collector-folder").is_displayed()
+    desktop.find("#collector-protocol").send_keys("IMAP (one folder)")
+    wait_until(lambda: desktop.find("#collector-folder").is_displayed(), what="the IMAP fields")
+    desktop.type("#collector-move-to", "Collected")
+    desktop.screenshot("collector-editor-imap")
+    desktop.click("#btn-collector-cancel")
+    assert json.loads(postroomd(desktop.data_dir, "collector", "list", "--json"))[0]["form"]["protocol"] == "pop3", "Cancel changed nothing"
+
     # A wrong password: Run Now says the login was refused, and so does the list.
     postroomd(desktop.data_dir, "collector", "add", "Wrong password", "--protocol", "pop3", "--server", f"127.0.0.1:{desktop.ports['pop3']}",
               "--user", "isp", "--password-stdin", "--security", "starttls", "--no-verify-certificate", "--to", "alice", stdin="nope\n")

@@ -66,8 +66,8 @@ const collectorForm = (name: string, protocol: "pop3" | "imap", host: string, po
   days: [true, true, true, true, true, true, true], paused: false, forget_days: 30, bandwidth_pool: 0, ...more,
 });
 let collectors: CollectorInfo[] = [
-  { id: 1, form: collectorForm("ISP mailbox", "pop3", "pop.isp.example", 995, "office@isp.example", { leave_days: 3 }), last_run_at: now() - 300, last_success_at: now() - 300, last_error: "", failures: 0, last_collected: 12, running: false },
-  { id: 2, form: collectorForm("Old webmail", "imap", "imap.webhost.example", 993, "sales", { deliver_to: "carol", move_to: "Collected", every_minutes: 60, from: "08:00", until: "18:00", days: [true, true, true, true, true, false, false] }), last_run_at: now() - 1200, last_success_at: now() - 86_400 * 2, last_error: "login refused: the server said: [AUTHENTICATIONFAILED] Authentication failed.", failures: 3, last_collected: 0, running: false },
+  { id: 1, form: collectorForm("ISP mailbox", "pop3", "pop.isp.example", 995, "office@isp.example", { leave_days: 3 }), last_run_at: now() - 300, last_success_at: now() - 300, last_error: "", failures: 0, last_collected: 12, running: false, interrupted: false },
+  { id: 2, form: collectorForm("Old webmail", "imap", "imap.webhost.example", 993, "sales", { deliver_to: "carol", move_to: "Collected", every_minutes: 60, from: "08:00", until: "18:00", days: [true, true, true, true, true, false, false] }), last_run_at: now() - 1200, last_success_at: now() - 86_400 * 2, last_error: "login refused: the server said: [AUTHENTICATIONFAILED] Authentication failed.", failures: 3, last_collected: 0, running: false, interrupted: false },
 ];
 const failedId: ServiceId | null = demo === "failed" ? "smtp" : null;
 
@@ -214,7 +214,7 @@ const handlers: Record<string, (a: any) => unknown> = {
   list_quarantine: () => structuredClone(held),
   list_collectors: () => structuredClone(collectors),
   add_collector: (a: { form: CollectorForm }) => {
-    const c: CollectorInfo = { id: collectors.length + 1, form: { ...a.form, password: null }, last_run_at: null, last_success_at: null, last_error: "", failures: 0, last_collected: 0, running: false };
+    const c: CollectorInfo = { id: collectors.length + 1, form: { ...a.form, password: null }, last_run_at: null, last_success_at: null, last_error: "", failures: 0, last_collected: 0, running: false, interrupted: false };
     collectors.push(c);
     return c;
   },

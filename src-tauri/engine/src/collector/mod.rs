@@ -177,6 +177,8 @@ pub struct CollectorInfo {
     /// Messages the last successful download collected.
     pub last_collected: u32,
     pub running: bool,
+    /// A download was cut short (its process died): the schedule takes it up again at once.
+    pub interrupted: bool,
 }
 
 /// A collector that keeps failing: what the main window and the tray warn about until it succeeds.
@@ -299,6 +301,8 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CollectorInfo> {
         serde_json::from_value(serde_json::Value::String(r.get(i)?)).map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
     }
     let days: i64 = r.get(19)?;
+    let claimed = r.get::<_, i64>(27)? > now();
+    let alive = claimed && crate::paths::process_alive(r.get(28)?);
     let extra: String = text(15)?;
     Ok(CollectorInfo {
         id: r.get(0)?,
@@ -334,7 +338,8 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CollectorInfo> {
         last_error: text(24)?,
         failures: r.get(25)?,
         last_collected: r.get(26)?,
-        running: r.get::<_, i64>(27)? > now() && crate::paths::process_alive(r.get(28)?),
+        running: claimed && alive,
+        interrupted: claimed && !alive,
     })
 }
 

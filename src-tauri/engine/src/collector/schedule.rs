@@ -26,6 +26,9 @@ pub fn due<Tz: TimeZone>(c: &CollectorInfo, at: &chrono::DateTime<Tz>) -> bool {
     let minute = at.hour() * 60 + at.minute();
     let (from, until) = (minutes(&f.from), minutes(&f.until));
     let now = at.timestamp();
+    if c.interrupted {
+        return true;
+    }
     if f.every_minutes == 0 {
         // Once a day at `from`: due from then until it has run today.
         let start_of_slot = now - i64::from(minute.saturating_sub(from)) * 60 - i64::from(at.second());
@@ -35,11 +38,16 @@ pub fn due<Tz: TimeZone>(c: &CollectorInfo, at: &chrono::DateTime<Tz>) -> bool {
 }
 
 /// The scheduler: runs due collectors until shutdown.
+/// It looks at once when the engine starts (a download cut short by a crash goes on), then every
+/// [`LOOK_EVERY`].
 pub async fn run(ctx_of: impl Fn() -> Context, shutdown: tokio_util::sync::CancellationToken) {
+    let mut first = true;
     loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(LOOK_EVERY) => {}
+        if !std::mem::take(&mut first) {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(LOOK_EVERY) => {}
+            }
         }
         let ctx = ctx_of();
         let Ok(collectors) = ctx.store.read_async(super::list).await else { continue };
@@ -66,7 +74,7 @@ mod tests {
         let mut form = CollectorForm::new("isp", "pop.example.com", 110, "office");
         (form.every_minutes, form.from, form.until) = (every, from.into(), until.into());
         form.days = [true, true, true, true, true, false, false];
-        CollectorInfo { id: 1, form, last_run_at: last, last_success_at: None, last_error: String::new(), failures: 0, last_collected: 0, running: false }
+        CollectorInfo { id: 1, form, last_run_at: last, last_success_at: None, last_error: String::new(), failures: 0, last_collected: 0, running: false, interrupted: false }
     }
 
     #[test]
@@ -88,6 +96,9 @@ mod tests {
         let mut running = collector(15, "00:00", "24:00", None);
         running.running = true;
         assert!(!due(&running, &at), "a download still running is not started again");
+        let mut cut = collector(15, "00:00", "24:00", Some(t - 60));
+        cut.interrupted = true;
+        assert!(due(&cut, &at), "a download cut short goes on at once");
     }
 
     #[test]
