@@ -20,4 +20,8 @@ failures: number,
 /**
  * Messages the last successful download collected.
  */
-last_collected: number, running: boolean, };
+last_collected: number, running: boolean, 
+/**
+ * A download was cut short (its process died): the schedule takes it up again at once.
+ */
+interrupted: boolean, };
