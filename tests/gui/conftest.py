@@ -51,7 +51,12 @@ def greeting(port, timeout=1.0):
 def wait_until(check, timeout=15, what="condition"):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        value = check()
+        # A window that re-renders (or a dialog being removed) may replace an element while it is being
+        # looked at: that counts as "not yet", and the check runs again.
+        try:
+            value = check()
+        except StaleElementReferenceException:
+            value = None
         if value:
             return value
         time.sleep(0.2)
