@@ -244,22 +244,13 @@ impl Imap {
     /// Fetches message `uid` without marking it seen; refuses it past `limit` bytes.
     pub async fn fetch(&mut self, uid: u32, limit: u64) -> Result<Vec<u8>> {
         let answers = self.command(&format!("UID FETCH {uid} BODY.PEEK[]"), limit).await?;
-        let message = answers
-            .into_iter()
-            .filter(|a| a.text.to_ascii_uppercase().contains(" FETCH ("))
-            .find_map(|a| a.literals.into_iter().next())
-            .ok_or_else(|| Pop3Error::Protocol(format!("message {uid} came back without its body")))?;
-        Ok(message)
+        body_of(answers, uid).ok_or_else(|| Pop3Error::Protocol(format!("message {uid} came back without its body")))
     }
 
     /// The header section of message `uid`, without marking it seen.
     pub async fn header(&mut self, uid: u32) -> Result<Vec<u8>> {
         let answers = self.command(&format!("UID FETCH {uid} BODY.PEEK[HEADER]"), super::routing::MAX_HEADER as u64).await?;
-        answers
-            .into_iter()
-            .filter(|a| a.text.to_ascii_uppercase().contains(" FETCH ("))
-            .find_map(|a| a.literals.into_iter().next())
-            .ok_or_else(|| Pop3Error::Protocol(format!("message {uid} came back without its header")))
+        body_of(answers, uid).ok_or_else(|| Pop3Error::Protocol(format!("message {uid} came back without its header")))
     }
 
     /// Moves message `uid` to `folder`.
@@ -290,6 +281,22 @@ impl Imap {
         self.transcript.note("closed");
         Ok(())
     }
+}
+
+/// The literal of the FETCH response for `uid` (a server may send other FETCH responses, for other
+/// messages, among the answers: they are not taken for this one).
+fn body_of(answers: Vec<Untagged>, uid: u32) -> Option<Vec<u8>> {
+    let wanted = format!("UID {uid}");
+    answers.into_iter().find_map(|a| {
+        let upper = a.text.to_ascii_uppercase();
+        let at = upper.find(" FETCH (")?;
+        let ours = upper[at..].match_indices(&wanted).any(|(i, _)| !upper[at + i + wanted.len()..].starts_with(|c: char| c.is_ascii_digit()));
+        if ours {
+            a.literals.into_iter().next()
+        } else {
+            None
+        }
+    })
 }
 
 #[cfg(test)]
@@ -340,6 +347,10 @@ mod tests {
         let piece = format!("* 1 FETCH (UID 1 RFC822.SIZE 10 X {{60000}}\r\n{})\r\n", "a".repeat(60000));
         let mut imap = session(hostile("UID FETCH 1:*", piece.repeat(700).into_bytes()).await).await;
         assert!(matches!(imap.list().await, Err(Pop3Error::Protocol(m)) if m.contains("exceeded")));
+        // Another message's FETCH response first: not taken for the one asked for.
+        let other = b"* 2 FETCH (UID 55 BODY[] {5}\r\nWRONG)\r\n* 1 FETCH (UID 5 BODY[] {5}\r\nRIGHT)\r\n".to_vec();
+        let mut imap = session(hostile("UID FETCH 5 BODY", other).await).await;
+        assert_eq!(imap.fetch(5, 1_000_000).await.unwrap(), b"RIGHT");
         // A line without an end.
         let mut imap = session(hostile("UID FETCH 1:*", vec![b'x'; 1_000_000]).await).await;
         assert!(matches!(imap.list().await, Err(Pop3Error::Protocol(m)) if m.contains("longer than")));
