@@ -19,13 +19,14 @@ declare -A SHAPES=(
   [smtp_session]="received rcpt long-line bdat-huge auth-huge mime many-commands"
   [geoip_import]="huge-field rows columns quoted-lines long-number"
   [bandwidth_script]="table-loop string-rep constructors parens concat recursion index-chain pattern params"
+  [web_request]="many-fields long-line pipelined body query"
   [spam_content]="multipart-deep rfc822-deep alternating-deep siblings headers folded long-line addresses comments encoded-words params"
 )
 # The mode byte that selects generated input (imap_session: after LOGIN and SELECT).
-declare -A MODE=([imap_session]=3 [mailbox_meta]=1 [smtp_session]=1 [geoip_import]=1 [bandwidth_script]=2 [spam_content]=1)
+declare -A MODE=([imap_session]=3 [mailbox_meta]=1 [smtp_session]=1 [geoip_import]=1 [bandwidth_script]=2 [spam_content]=1 [web_request]=1)
 variant=$(printf '\\x%02x' "${VARIANT:-0}")
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(imap_session mailbox_meta smtp_session geoip_import bandwidth_script spam_content)
+[ ${#targets[@]} -eq 0 ] && targets=(imap_session mailbox_meta smtp_session geoip_import bandwidth_script spam_content web_request)
 triple=$(rustc -vV | sed -n 's/^host: //p')
 probes=$(mktemp -d)
 trap 'rm -rf "$probes"' EXIT

@@ -40,7 +40,9 @@ async fn every_service_greets_and_implicit_tls_ports_handshake() {
     let status = server.status();
     assert_eq!(status["running"], true);
     for s in status["services"].as_array().unwrap() {
-        assert_eq!(s["state"], "running", "{s}");
+        // The web service is off until the wizard or the admin turns it on (ports 80 and 443 are often taken).
+        let expected = if s["protocol"] == "HTTP" { "disabled" } else { "running" };
+        assert_eq!(s["state"], expected, "{s}");
     }
 }
 

@@ -1,7 +1,7 @@
 //! The test world every session target runs against, built once per process: a temporary data
 //! directory with a store, the user alice (password "password") and a multipart message in her INBOX,
 //! the settings (server name fuzz.test), a TLS manager with its self-signed certificate, bandwidth
-//! control without a script, and a runtime whose one worker thread runs the sessions.
+//! control without a script, the local domain fuzz.test (for the web service), and a runtime whose one worker thread runs the sessions.
 //!
 //! [`World::context`] is the only place in fuzz/ that builds a `SessionContext`: when the engine's
 //! gains a field, fix it there.
@@ -22,7 +22,7 @@ use postroom_engine::net::{BoxStream, SessionContext};
 use postroom_engine::settings::{Protocol, ServiceId, Settings, TlsSettings};
 use postroom_engine::store::Store;
 use postroom_engine::users::{Directory, UserForm};
-use postroom_engine::{imap, pop3, smtp};
+use postroom_engine::{imap, pop3, smtp, web};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The message delivered to alice when the world is made (and again if a session expunged it).
@@ -41,6 +41,7 @@ pub struct World {
     pub smtp: Arc<smtp::Shared>,
     pub imap: Arc<imap::Shared>,
     pub pop3: Arc<pop3::Shared>,
+    pub web: Arc<web::Shared>,
     /// Where logins register their sessions with their account.
     pub accounts: Arc<Accounts>,
     /// The engine's shutdown token (never cancelled here); each session gets a child of it.
@@ -77,6 +78,10 @@ impl World {
         let smtp = Arc::new(smtp::Shared { store: store.clone(), directory: directory.clone(), bans: bans.clone(), queue_wake: Default::default(), auth: Default::default() });
         let imap = Arc::new(imap::Shared::new(store.clone(), directory.clone(), bans.clone()));
         let pop3 = Arc::new(pop3::Shared::new(store.clone(), directory.clone(), bans));
+        // The web service answers for local domains only: fuzz.test is one.
+        directory.add_domain("fuzz.test").unwrap();
+        let registry = Arc::new(postroom_engine::net::Registry::new(&settings.services));
+        let web = Arc::new(web::Shared { store: store.clone(), registry });
         let world = World {
             runtime,
             store,
@@ -87,6 +92,7 @@ impl World {
             smtp,
             imap,
             pop3,
+            web,
             accounts: Arc::default(),
             shutdown: Default::default(),
             message: AtomicI64::new(0),
@@ -122,11 +128,12 @@ impl World {
             shutdown: self.shutdown.child_token(),
             server_shutdown: self.shutdown.clone(),
             accounts: self.accounts.clone(),
-            transcript: Transcript::new(match service.protocol() {
-                Protocol::Smtp => LogFile::Smtpsvr,
-                Protocol::Pop3 => LogFile::Pop3svr,
-                Protocol::Imap => LogFile::Imapsvr,
-            }),
+            transcript: match service.protocol() {
+                Protocol::Smtp => Transcript::new(LogFile::Smtpsvr),
+                Protocol::Pop3 => Transcript::new(LogFile::Pop3svr),
+                Protocol::Imap => Transcript::new(LogFile::Imapsvr),
+                Protocol::Http => Transcript::none(),
+            },
             bandwidth,
         }
     }

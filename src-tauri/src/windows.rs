@@ -1,5 +1,10 @@
 //! The settings windows: one webview each, loading the front end at `index.html#/<name>`. Opening a
-//! window that is already open brings it to the front. Closing the main window hides it to the tray.
+//! window that is already open brings it to the front.
+//!
+//! Closing a window destroys it — the main window too: Postroom lives on in the tray, and a hidden
+//! webview would keep its WebKit processes (some 200 MB) for nothing. Once the last window is gone the
+//! web processes exit and the freed heap is handed back to the system; the tray's Open builds a new
+//! main window.
 
 use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindowBuilder, Window, WindowEvent};
 
@@ -93,12 +98,29 @@ fn build(app: &AppHandle, label: &str, route: &str, title: &str, width: f64, hei
     }
 }
 
-/// The main window hides instead of closing: Postroom keeps running in the tray.
+/// How long after the last window closed the freed memory is handed back (its webview's teardown
+/// finishes meanwhile).
+const TRIM_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A window closed: when it was the last one, the memory the windows used goes back to the system.
 pub fn on_event(window: &Window, event: &WindowEvent) {
-    if let WindowEvent::CloseRequested { api, .. } = event {
-        if window.label() == "main" {
-            api.prevent_close();
-            let _ = window.hide();
-        }
+    if let WindowEvent::Destroyed = event {
+        let app = window.app_handle().clone();
+        tauri::async_runtime::spawn(async move {
+            tokio::time::sleep(TRIM_AFTER).await;
+            if app.webview_windows().is_empty() {
+                release_free_memory();
+                tracing::info!(target: "desktop", "every window closed; Postroom runs on in the tray");
+            }
+        });
+    }
+}
+
+/// Returns the allocator's free pages to the system (glibc keeps them for reuse otherwise).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own free lists; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

@@ -21,7 +21,7 @@ TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
 APP = TARGET / "postroom"
 POSTROOMD = TARGET / "postroomd"
 SHOTS = ROOT / "test-output" / "screenshots"
-SERVICES = ["smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps"]
+SERVICES = ["smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps", "http", "https"]
 
 
 def free_port():

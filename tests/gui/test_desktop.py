@@ -982,3 +982,57 @@ def test_mail_collectors_are_added_in_the_window_run_now_collects_and_a_refused_
         subprocess.run([str(POSTROOMD), "--data-dir", str(desktop.data_dir), "collector", "run", "Wrong password"], capture_output=True, timeout=60)
     wait_until(lambda: 'Mail collector "Wrong password" failed 3 times in a row' in desktop.text("#collector-problems"), what="the main window's warning", timeout=30)
     desktop.screenshot("main-collector-problem")
+
+
+def _fetch(port, path, host):
+    """The document at `path` over HTTP, or None while nothing listens on `port`."""
+    import urllib.error
+    import urllib.request
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return r.read().decode()
+    except urllib.error.URLError as e:
+        if isinstance(e.reason, ConnectionRefusedError):
+            return None
+        raise
+
+
+def test_the_web_service_is_turned_on_in_services_and_the_user_editor_shows_the_mail_program_settings(desktop):
+    import xml.etree.ElementTree as ET
+    postroomd(desktop.data_dir, "domain", "add", "office.test")
+    postroomd(desktop.data_dir, "settings", "set", "general.server_name", "mail.office.test")
+    postroomd(desktop.data_dir, "user", "add", "ann", "--password-stdin", "--real-name", "Ann Archer", stdin="ann-secret-1\n")
+    http = desktop.ports["http"]
+    main = desktop.driver.current_window_handle
+    desktop.open_window("#btn-open-services", "services")
+    desktop.click("#tab-http")
+    tls_choices = desktop.driver.execute_script("return [...document.querySelectorAll('#svc-http-tls option')].map(o => o.value)")
+    assert tls_choices == ["none", "implicit"], "a web service has no STARTTLS"
+    desktop.click("#svc-http-enabled")
+    desktop.driver.execute_script(
+        "const s = document.querySelector('#web-mta-sts-mode'); s.value = 'enforce'; s.dispatchEvent(new Event('change', {bubbles: true}));")
+    desktop.screenshot("services-http")
+    desktop.click("#btn-apply")
+    policy = wait_until(lambda: _fetch(http, "/.well-known/mta-sts.txt", "mta-sts.office.test"), what="the web service answering")
+    assert policy == "version: STSv1\r\nmode: enforce\r\nmx: mail.office.test\r\nmax_age: 604800\r\n", policy
+    desktop.driver.close()
+    desktop.driver.switch_to.window(main)
+
+    edit_user(desktop, "ann")
+    desktop.click("#user-tab-mail-program")
+    table = wait_until(lambda: desktop.text("#mail-program-table"), what="the servers")
+    assert desktop.text("#mail-program-address") == "ann@office.test"
+    assert desktop.text("#mail-program-login") == "ann"
+    assert "web service is on" in desktop.text("#mail-program-auto")
+    desktop.screenshot("user-editor-mail-program")
+    # The window and the document Thunderbird fetches agree, port for port.
+    doc = ET.fromstring(_fetch(http, "/mail/config-v1.1.xml?emailaddress=ann@office.test", "autoconfig.office.test"))
+    servers = doc.findall("emailProvider/incomingServer") + doc.findall("emailProvider/outgoingServer")
+    assert len(servers) == 6, ET.tostring(doc)
+    rows = [line for line in table.splitlines() if "mail.office.test" in line]
+    assert len(rows) == 6, table
+    for server, row in zip(servers, rows):
+        security = {"SSL": "SSL/TLS", "STARTTLS": "STARTTLS"}[server.findtext("socketType")]
+        assert server.findtext("port") in row.split() and security in row and server.get("type").upper() in row, (row, ET.tostring(server))
+        assert server.findtext("username") == "ann"

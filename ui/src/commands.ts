@@ -22,6 +22,7 @@ import type { LogFile } from "./bindings/LogFile";
 import type { LogSettings } from "./bindings/LogSettings";
 import type { LogTail } from "./bindings/LogTail";
 import type { LogWriterStats } from "./bindings/LogWriterStats";
+import type { MailProgramSettings } from "./bindings/MailProgramSettings";
 import type { MailboxAccess } from "./bindings/MailboxAccess";
 import type { MessageStoreView } from "./bindings/MessageStoreView";
 import type { NewRule } from "./bindings/NewRule";
@@ -285,11 +286,11 @@ export const commands = {
    */
   deleteQueueEntry: (id: number): Promise<void> => call<void>("delete_queue_entry", { id }),
   /**
-   * The seven services, always in the order smtp, submission, smtps, pop3, pop3s, imap, imaps.
+   * The nine services, always in the order smtp, submission, smtps, pop3, pop3s, imap, imaps, http, https.
    */
   getServices: (): Promise<ServiceView[]> => call<ServiceView[]>("get_services"),
   /**
-   * The POP3 and IMAP4 settings shown on the Services window's mailbox-access tab.
+   * The POP3, IMAP4 and web settings shown on the Services window's protocol tabs.
    */
   getMailboxAccess: (): Promise<MailboxAccess> => call<MailboxAccess>("get_mailbox_access"),
   /**
@@ -372,4 +373,12 @@ export const commands = {
    * Adds the users listed in a CSV file (name, password, real name): the report lists those added and every refused row with its line.
    */
   bulkAddUsersFrom: (path: string): Promise<BulkAddReport> => call<BulkAddReport>("bulk_add_users_from", { path }),
+  /**
+   * What the user types into a mail program: the address, login, and each encrypted IMAP, POP3 and SMTP way in with its port and security; `not_found` if there is no such user.
+   */
+  getMailProgramSettings: (name: string): Promise<MailProgramSettings> => call<MailProgramSettings>("get_mail_program_settings", { name }),
+  /**
+   * Asks where to save the user's Apple Mail profile (.mobileconfig) with the native dialog and writes it there; the path written, or null when the admin cancels; `conflict` when no encrypted service is on.
+   */
+  saveMailProfile: (name: string): Promise<string | null> => call<string | null>("save_mail_profile", { name }),
 };

@@ -85,6 +85,8 @@ export const SERVICE_LABELS: Record<ServiceId, string> = {
   pop3s: "POP3S",
   imap: "IMAP4",
   imaps: "IMAPS",
+  http: "HTTP",
+  https: "HTTPS",
 };
 
 export const TLS_LABELS: Record<string, string> = { none: "None", starttls: "STARTTLS", implicit: "Implicit TLS" };

@@ -32,6 +32,8 @@ const names: Record<ServiceId, [string, string]> = {
   pop3s: ["POP3S", "POP3"],
   imap: ["IMAP4", "IMAP4"],
   imaps: ["IMAPS", "IMAP4"],
+  http: ["HTTP", "HTTP"],
+  https: ["HTTPS", "HTTP"],
 };
 const defaults: [ServiceId, number, ServiceView["tls_mode"]][] = [
   ["smtp", 25, "starttls"],
@@ -41,10 +43,12 @@ const defaults: [ServiceId, number, ServiceView["tls_mode"]][] = [
   ["pop3s", 995, "implicit"],
   ["imap", 143, "starttls"],
   ["imaps", 993, "implicit"],
+  ["http", 80, "none"],
+  ["https", 443, "implicit"],
 ];
 
 let services: ServiceView[] = defaults.map(([id, port, tls_mode]) => ({
-  id, name: names[id][0], protocol: names[id][1], enabled: id !== "pop3", bind_address: "0.0.0.0", port, tls_mode, bandwidth: mockThrottle(id),
+  id, name: names[id][0], protocol: names[id][1], enabled: id !== "pop3" && id !== "http", bind_address: "0.0.0.0", port, tls_mode, bandwidth: mockThrottle(id),
 }));
 let paused = demo === "paused";
 let spam = {
@@ -160,6 +164,7 @@ function bulkAdd(): BulkAddReport {
 let access: MailboxAccess = {
   pop3: { allow_plaintext_login: false, max_connections_per_address: 20, max_connections: 400, idle_timeout_secs: 600 },
   imap: { allow_plaintext_login: false, idle_enabled: true, max_connections_per_user: 20, max_connections_per_address: 50, max_connections: 400, idle_timeout_secs: 1800 },
+  web: { mta_sts_mode: "testing", mta_sts_max_age_days: 7 },
 };
 
 /** The Services window's Access Restrictions: everyone allowed, no rules. */
@@ -180,6 +185,20 @@ const handlers: Record<string, (a: any) => unknown> = {
   get_access_settings: () => structuredClone(restrictions),
   save_access_settings: (a: { access: AccessSettings }) => void (restrictions = structuredClone(a.access)),
   list_users: () => structuredClone([...users].sort((x, y) => x.name.localeCompare(y.name))),
+  get_mail_program_settings: (a: { name: string }) => {
+    const on = (id: ServiceId) => services.find((s) => s.id === id && s.enabled && s.tls_mode !== "none");
+    const way = (protocol: string, id: ServiceId) => {
+      const s = on(id);
+      return s ? [{ protocol, service: id, host: "mail.example.com", port: s.port, security: s.tls_mode === "implicit" ? "tls" : "starttls", running: true }] : [];
+    };
+    return {
+      address: `${a.name}@example.com`, login: a.name, real_name: findUser(a.name).real_name,
+      incoming: [...way("IMAP", "imaps"), ...way("IMAP", "imap"), ...way("POP3", "pop3s"), ...way("POP3", "pop3")],
+      outgoing: [...way("SMTP", "smtps"), ...way("SMTP", "submission")],
+      autoconfig_urls: on("https") ? ["https://autoconfig.example.com/mail/config-v1.1.xml"] : [],
+    };
+  },
+  save_mail_profile: (a: { name: string }) => `/home/office/${a.name}.mobileconfig`,
   get_user: (a: { name: string }) => {
     const u = findUser(a.name);
     const sf = u.name === "alice" && demo === "forwarddown";

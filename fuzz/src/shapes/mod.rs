@@ -8,3 +8,4 @@ pub mod imap;
 pub mod mime;
 pub mod script;
 pub mod smtp;
+pub mod web;

@@ -132,6 +132,7 @@ impl Engine {
             (crate::settings::Protocol::Smtp, Arc::new(smtp) as Arc<dyn crate::net::Service>),
             (crate::settings::Protocol::Pop3, Arc::new(pop3)),
             (crate::settings::Protocol::Imap, Arc::new(imap)),
+            (crate::settings::Protocol::Http, Arc::new(crate::web::Shared { store: i.store.clone(), registry: i.registry.clone() })),
         ]
         .into()
     }
@@ -279,6 +280,19 @@ impl Engine {
         self.inner.settings.borrow().clone()
     }
 
+    /// What the user `name` types into a mail program (Users → user → Mail Program).
+    pub fn mail_program_settings(&self, name: &str) -> ApiResult<crate::web::account::MailProgramSettings> {
+        crate::web::account::for_named_user(&self.inner.store, &self.settings(), &self.inner.registry.snapshot(), name)
+    }
+
+    /// The Apple Mail profile for the user `name` (what `/mail.mobileconfig` serves).
+    pub fn mail_profile(&self, name: &str) -> ApiResult<String> {
+        let settings = self.settings();
+        let account = self.mail_program_settings(name)?;
+        crate::web::documents::mobileconfig(&account, &settings.general.server_name)
+            .ok_or_else(|| ApiError::conflict("no encrypted IMAP, POP3 or SMTP service is on: turn one on in the Services window"))
+    }
+
     /// What a mail collector's download needs, with the settings now in effect.
     fn collector_context(&self) -> crate::collector::Context {
         crate::collector::Context { store: self.inner.store.clone(), auth: self.inner.auth.clone(), settings: self.settings(), bandwidth: self.inner.bandwidth.clone() }
@@ -334,7 +348,7 @@ impl Engine {
 
     pub fn mailbox_access(&self) -> MailboxAccess {
         let settings = self.settings();
-        MailboxAccess { pop3: settings.pop3.clone(), imap: settings.imap.clone() }
+        MailboxAccess { pop3: settings.pop3.clone(), imap: settings.imap.clone(), web: settings.web.clone() }
     }
 
     /// Saves the Services window in one change: the services and, when given, the POP3/IMAP4 settings.
@@ -349,6 +363,7 @@ impl Engine {
             if let Some(access) = access {
                 s.pop3 = access.pop3;
                 s.imap = access.imap;
+                s.web = access.web;
             }
             Ok(())
         })

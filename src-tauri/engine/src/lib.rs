@@ -31,6 +31,7 @@ pub mod store;
 pub mod time_text;
 pub mod users;
 pub mod views;
+pub mod web;
 
 pub use engine::{Engine, EngineOptions};
 pub use error::{ApiError, ApiResult, FieldError};
@@ -88,6 +89,7 @@ mod export_bindings {
         crate::users::SpamLists::export_all_to(&out).unwrap();
         crate::users::ForwardingChange::export_all_to(&out).unwrap();
         crate::settings::RelaySettings::export_all_to(&out).unwrap();
+        crate::web::account::MailProgramSettings::export_all_to(&out).unwrap();
         assert!(out.join("Overview.ts").exists());
     }
 }

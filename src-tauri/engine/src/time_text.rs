@@ -33,6 +33,11 @@ pub fn rfc2822_now() -> String {
     rfc2822(Utc::now().timestamp())
 }
 
+/// HTTP's Date: "Tue, 24 Nov 2026 10:11:12 GMT" (RFC 9110's IMF-fixdate).
+pub fn http_date(unix: i64) -> String {
+    utc(unix).format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
 /// IMAP's INTERNALDATE: "24-Nov-2026 10:11:12 +0000".
 pub fn internal_date(unix: i64) -> String {
     utc(unix).format("%d-%b-%Y %H:%M:%S +0000").to_string()

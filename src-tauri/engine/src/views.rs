@@ -146,6 +146,8 @@ impl SmtpView {
 pub struct MailboxAccess {
     pub pop3: Pop3Settings,
     pub imap: ImapSettings,
+    /// The web service's MTA-STS policy (the HTTP tab).
+    pub web: crate::settings::WebSettings,
 }
 
 /// The SMTP window's Outbound tab as shown: the password itself never leaves the engine.

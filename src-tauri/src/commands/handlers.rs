@@ -80,4 +80,6 @@ tauri::generate_handler![
     users::delete_user,
     users::bulk_add_users,
     users::bulk_add_users_from,
+    users::get_mail_program_settings,
+    users::save_mail_profile,
 ]

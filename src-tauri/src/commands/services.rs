@@ -2,13 +2,13 @@ use postroom_engine::views::{MailboxAccess, ServiceView};
 use postroom_engine::{ApiResult, Engine};
 use tauri::State;
 
-/// The seven services, always in the order smtp, submission, smtps, pop3, pop3s, imap, imaps.
+/// The nine services, always in the order smtp, submission, smtps, pop3, pop3s, imap, imaps, http, https.
 #[tauri::command]
 pub fn get_services(engine: State<'_, Engine>) -> Vec<ServiceView> {
     engine.services()
 }
 
-/// The POP3 and IMAP4 settings shown on the Services window's mailbox-access tab.
+/// The POP3, IMAP4 and web settings shown on the Services window's protocol tabs.
 #[tauri::command]
 pub fn get_mailbox_access(engine: State<'_, Engine>) -> MailboxAccess {
     engine.mailbox_access()

@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use postroom_engine::users::{BulkAddReport, UserDetail, UserForm, UserSummary};
+use postroom_engine::web::account::MailProgramSettings;
 use postroom_engine::{ApiResult, Engine};
 use tauri::State;
 
@@ -52,4 +53,27 @@ pub async fn bulk_add_users(engine: State<'_, Engine>) -> ApiResult<Option<BulkA
 #[tauri::command]
 pub async fn bulk_add_users_from(engine: State<'_, Engine>, path: String) -> ApiResult<BulkAddReport> {
     super::blocking(engine, move |e| e.directory().bulk_add_file(&PathBuf::from(path))).await
+}
+
+/// What the user types into a mail program: the address, login, and each encrypted IMAP, POP3 and SMTP way in with its port and security; `not_found` if there is no such user.
+#[tauri::command]
+pub async fn get_mail_program_settings(engine: State<'_, Engine>, name: String) -> ApiResult<MailProgramSettings> {
+    super::blocking(engine, move |e| e.mail_program_settings(&name)).await
+}
+
+/// Asks where to save the user's Apple Mail profile (.mobileconfig) with the native dialog and writes it there; the path written, or null when the admin cancels; `conflict` when no encrypted service is on.
+#[tauri::command]
+pub async fn save_mail_profile(engine: State<'_, Engine>, name: String) -> ApiResult<Option<String>> {
+    let (profile, user) = {
+        let n = name.clone();
+        super::blocking(engine.clone(), move |e| Ok((e.mail_profile(&n)?, n))).await?
+    };
+    let dialog = rfd::AsyncFileDialog::new()
+        .set_title("Save the Apple Mail profile")
+        .set_file_name(format!("{user}.mobileconfig"))
+        .add_filter("Apple configuration profiles", &["mobileconfig"]);
+    let Some(file) = dialog.save_file().await else { return Ok(None) };
+    let path = file.path().to_path_buf();
+    std::fs::write(&path, profile).map_err(|e| postroom_engine::ApiError::io(format!("cannot write {}: {e}", path.display())))?;
+    Ok(Some(path.display().to_string()))
 }

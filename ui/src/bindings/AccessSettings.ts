@@ -5,4 +5,4 @@ export type AccessSettings = {
 /**
  * This computer and the office's trusted networks (`smtp.trusted_networks`) are never refused.
  */
-exempt_local: boolean, smtp: ServiceAccess, submission: ServiceAccess, smtps: ServiceAccess, pop3: ServiceAccess, pop3s: ServiceAccess, imap: ServiceAccess, imaps: ServiceAccess, };
+exempt_local: boolean, smtp: ServiceAccess, submission: ServiceAccess, smtps: ServiceAccess, pop3: ServiceAccess, pop3s: ServiceAccess, imap: ServiceAccess, imaps: ServiceAccess, http: ServiceAccess, https: ServiceAccess, };

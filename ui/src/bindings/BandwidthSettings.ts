@@ -2,7 +2,7 @@
 import type { BandwidthPool } from "./BandwidthPool";
 import type { Throttle } from "./Throttle";
 
-export type BandwidthSettings = { smtp: Throttle, submission: Throttle, smtps: Throttle, pop3: Throttle, pop3s: Throttle, imap: Throttle, imaps: Throttle, 
+export type BandwidthSettings = { smtp: Throttle, submission: Throttle, smtps: Throttle, pop3: Throttle, pop3s: Throttle, imap: Throttle, imaps: Throttle, http: Throttle, https: Throttle, 
 /**
  * The pools that have a name or a limit, by id.
  */

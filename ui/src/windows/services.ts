@@ -24,6 +24,8 @@ const PURPOSE: Record<ServiceId, string> = {
   pop3s: "POP3 encrypted from the first byte (usually port 995).",
   imap: "Mail programs read and organise mail in folders kept on this server (usually port 143).",
   imaps: "IMAP4 encrypted from the first byte (usually port 993).",
+  http: "Mail programs fetch their own settings here (Thunderbird, Outlook, Apple Mail) and other mail servers read the MTA-STS policy (usually port 80).",
+  https: "The same, encrypted with this server's certificate (usually port 443). Outlook and MTA-STS need it.",
 };
 
 /** The POP3 and IMAP4 settings shown on the POP3 and IMAP4 tabs. */
@@ -40,6 +42,12 @@ function accessControls() {
     imapPerAddress: num("imap-per-address"),
     imapTotal: num("imap-total"),
     imapTimeout: num("imap-timeout"),
+    stsMode: select("web-mta-sts-mode", [
+      ["none", "None (no policy)"],
+      ["testing", "Testing (report problems, deliver anyway)"],
+      ["enforce", "Enforce (no delivery without verified TLS)"],
+    ]),
+    stsDays: num("web-mta-sts-days"),
   };
 }
 
@@ -171,7 +179,9 @@ export function mountServices(app: HTMLElement): () => void {
     ["imap.allow_plaintext_login", a.imapPlain], ["imap.idle_enabled", a.imapIdle],
     ["imap.max_connections_per_user", a.imapPerUser], ["imap.max_connections_per_address", a.imapPerAddress],
     ["imap.max_connections", a.imapTotal], ["imap.idle_timeout_secs", a.imapTimeout],
+    ["web.mta_sts_max_age_days", a.stsDays],
   ];
+  errors.register("web.mta_sts_mode", a.stsMode);
   for (const [key, control] of accessFields) errors.register(key, control);
 
   f.body.append(form);
@@ -182,11 +192,13 @@ export function mountServices(app: HTMLElement): () => void {
       enabled: input(`svc-${id}-enabled`),
       bind: input(`svc-${id}-bind`, { class: "w-medium" }),
       port: input(`svc-${id}-port`, { type: "number", min: 1, max: 65535, step: 1, class: "w-short" }),
-      tls: select(`svc-${id}-tls`, [
-        ["none", "None"],
-        ["starttls", "STARTTLS"],
-        ["implicit", "Implicit TLS"],
-      ]),
+      // A web service has no STARTTLS: plain (http) or encrypted from the first byte (https).
+      tls: select(
+        `svc-${id}-tls`,
+        id === "http" || id === "https"
+          ? [["none", "None"], ["implicit", "Implicit TLS"]]
+          : [["none", "None"], ["starttls", "STARTTLS"], ["implicit", "Implicit TLS"]],
+      ),
       state: h("span", { id: `svc-${id}-state` }),
       detail: h("span", { class: "state-detail", id: `svc-${id}-state-detail` }),
       bw: bandwidthControls(id, openPools),
@@ -220,7 +232,9 @@ export function mountServices(app: HTMLElement): () => void {
           checkRow("Enabled", c.enabled, "When off, Postroom does not listen for this service."),
           row("Bind address:", c.bind, [], "0.0.0.0 listens on every IPv4 address, :: on every IPv6 address."),
           row("Port:", c.port),
-          row("TLS mode:", c.tls, [], "STARTTLS upgrades a plain connection on request; implicit TLS encrypts from the start."),
+          row("TLS mode:", c.tls, [], id === "http" || id === "https"
+            ? "Implicit TLS is HTTPS: encrypted from the start, with this server's certificate."
+            : "STARTTLS upgrades a plain connection on request; implicit TLS encrypts from the start."),
         ),
       ),
       c.bw.el,
@@ -286,8 +300,22 @@ export function mountServices(app: HTMLElement): () => void {
         ),
       );
     }
-    if (id === "pop3s" || id === "imaps") {
-      const tab = id === "pop3s" ? "POP3" : "IMAP4";
+    if (id === "http") {
+      return group(
+        "What is served (HTTP and HTTPS)",
+        h(
+          "p",
+          { class: "hint" },
+          "Only these, for the local domains: Thunderbird's autoconfig, Outlook's Autodiscover, an Apple Mail profile per user, and the MTA-STS policy. Anything else gets “not found”.",
+        ),
+        grid(
+          row("MTA-STS policy:", a.stsMode, [], "Testing is the safe start. Enforce only with a certificate from a public authority, or other servers will stop delivering."),
+          row("Policy kept for:", a.stsDays, [unit("days by other servers")]),
+        ),
+      );
+    }
+    if (id === "pop3s" || id === "imaps" || id === "https") {
+      const tab = id === "pop3s" ? "POP3" : id === "imaps" ? "IMAP4" : "HTTP";
       return h("p", { class: "hint" }, `Logins and limits for ${SERVICE_LABELS[id]} are set on the ${tab} tab.`);
     }
     return null;
@@ -305,6 +333,8 @@ export function mountServices(app: HTMLElement): () => void {
     a.imapPerAddress.value = String(x.imap.max_connections_per_address);
     a.imapTotal.value = String(x.imap.max_connections);
     a.imapTimeout.value = String(x.imap.idle_timeout_secs);
+    a.stsMode.value = x.web.mta_sts_mode;
+    a.stsDays.value = String(x.web.mta_sts_max_age_days);
   }
 
   function collectAccess(local: Map<string, string>): MailboxAccess | null {
@@ -330,6 +360,10 @@ export function mountServices(app: HTMLElement): () => void {
         max_connections: whole("imap.max_connections", a.imapTotal, 1),
         idle_timeout_secs: whole("imap.idle_timeout_secs", a.imapTimeout, 60, " seconds"),
       },
+      web: {
+        mta_sts_mode: a.stsMode.value as MailboxAccess["web"]["mta_sts_mode"],
+        mta_sts_max_age_days: whole("web.mta_sts_max_age_days", a.stsDays, 1, " day"),
+      },
     };
   }
 
@@ -350,7 +384,8 @@ export function mountServices(app: HTMLElement): () => void {
     }
   }
 
-  const keyIsFor = (k: string, id: ServiceId) => k.startsWith(`${id}.`) || k.startsWith(`access.${id}.`);
+  const keyIsFor = (k: string, id: ServiceId) =>
+    k.startsWith(`${id}.`) || k.startsWith(`access.${id}.`) || (id === "http" && k.startsWith("web."));
   /** Marks the General and Access Restrictions sub-tabs (the widget marks the service tabs). */
   function markSubTabs(): void {
     for (const v of views) {

@@ -1,5 +1,7 @@
 import { api, errorText, fieldMessages } from "../api";
+import type { Endpoint } from "../bindings/Endpoint";
 import type { FolderInfo } from "../bindings/FolderInfo";
+import type { MailProgramSettings } from "../bindings/MailProgramSettings";
 import type { UserDetail } from "../bindings/UserDetail";
 import type { UserForm } from "../bindings/UserForm";
 import { formatNumber, formatSize, plural } from "../format";
@@ -10,6 +12,78 @@ import { checkRow, FieldErrors, grid, group, infoRow, input, integer, row, texta
 import { PruneRulesTable } from "../widgets/prune-rules";
 import { Table } from "../widgets/table";
 import { Tabs } from "../widgets/tabs";
+
+/** The settings as lines of text, to paste into a note or an e-mail for the person. */
+export function mailProgramText(m: MailProgramSettings): string {
+  const way = (e: Endpoint) => `${e.protocol}: server ${e.host}, port ${e.port}, ${SECURITY_LABELS[e.security]}`;
+  return [
+    `E-mail address: ${m.address}`,
+    `User name (for incoming and outgoing mail): ${m.login}`,
+    "Password: the one set for this user",
+    "Incoming mail:",
+    ...m.incoming.map((e) => `  ${way(e)}`),
+    "Outgoing mail (SMTP, with the same user name and password):",
+    ...m.outgoing.map((e) => `  ${way(e)}`),
+  ].join("\n");
+}
+
+const SECURITY_LABELS: Record<Endpoint["security"], string> = { tls: "SSL/TLS", starttls: "STARTTLS" };
+
+/** The Mail Program tab: what the person types into their mail program, a copy button and the Apple profile. */
+async function mailProgramPanel(name: string, dialog: () => { strip: { info(t: string): void; error(t: string): void } }): Promise<HTMLElement> {
+  let m: MailProgramSettings;
+  try {
+    m = await api.getMailProgramSettings(name);
+  } catch (e) {
+    return h("p", { class: "problem" }, `The mail program settings cannot be read: ${errorText(e)}`);
+  }
+  const table = new Table<Endpoint>({
+    id: "mail-program-table",
+    label: "Servers for the mail program",
+    columns: [
+      { key: "use", title: "For", value: (e) => (m.outgoing.includes(e) ? "Outgoing" : "Incoming"), sortable: false },
+      { key: "protocol", title: "Protocol", value: (e) => e.protocol, sortable: false },
+      { key: "host", title: "Server", value: (e) => e.host, sortable: false },
+      { key: "port", title: "Port", value: (e) => e.port, align: "right", sortable: false },
+      { key: "security", title: "Security", value: (e) => SECURITY_LABELS[e.security], sortable: false },
+      { key: "state", title: "", value: (e) => (e.running ? "" : "not running now"), sortable: false },
+    ],
+    rowKey: (e) => e.service,
+    empty: "No encrypted IMAP, POP3 or SMTP service is on: turn them on in the Services window.",
+  });
+  table.setRows([...m.incoming, ...m.outgoing]);
+  const copy = button("Copy as Text", {
+    id: "btn-mail-program-copy",
+    onClick: () =>
+      void navigator.clipboard
+        .writeText(mailProgramText(m))
+        .then(() => dialog().strip.info("Copied: paste it into a note or an e-mail for the person."))
+        .catch((e) => dialog().strip.error(`Cannot copy: ${errorText(e)}`)),
+  });
+  const profile = button("Save Apple Mail Profile…", {
+    id: "btn-mail-program-profile",
+    onClick: () =>
+      void busy([profile], async () => {
+        try {
+          const path = await api.saveMailProfile(name);
+          if (path) dialog().strip.info(`Saved ${path}. Open it on the Mac, iPhone or iPad to add the account.`);
+        } catch (e) {
+          dialog().strip.error(errorText(e));
+        }
+      }),
+  });
+  const auto = m.autoconfig_urls.length
+    ? h("p", { class: "hint", id: "mail-program-auto" }, "Thunderbird, Outlook and Apple Mail can find these settings themselves from the address and password: the web service is on.")
+    : h("p", { class: "hint", id: "mail-program-auto" }, "Turn on the HTTP or HTTPS service (Services window) and mail programs find these settings themselves from the address and password.");
+  return h(
+    "div",
+    null,
+    grid(infoRow("E-mail address:", m.address, "mail-program-address"), infoRow("User name:", m.login, "mail-program-login"), infoRow("Password:", "the one set on the General tab")),
+    group("Servers", table.el),
+    auto,
+    h("div", { class: "group-buttons" }, copy, profile),
+  );
+}
 
 export function parseAliases(raw: string): string[] {
   const seen = new Set<string>();
@@ -126,6 +200,7 @@ export async function editUser(existing: UserDetail | null): Promise<string | nu
     group("Always let through", grid(row("Senders:", spamAllow, [], "Their mail reaches the Inbox unmarked, whatever it scores — unless SPF or DMARC shows the address forged."))),
     group("Always junk", grid(row("Senders:", spamDeny, [], "Their mail goes to this user's Junk folder."))),
   );
+  const mailProgram = editing ? await mailProgramPanel(u!.name, () => d) : null;
   const tabs = new Tabs(
     [
       { id: "general", label: "General", panel: general },
@@ -133,6 +208,7 @@ export async function editUser(existing: UserDetail | null): Promise<string | nu
       { id: "routing", label: "Routing", panel: routing },
       { id: "spam", label: "Spam", panel: spam },
       { id: "advanced", label: "Advanced", panel: advanced },
+      ...(mailProgram ? [{ id: "mail-program", label: "Mail Program", panel: mailProgram }] : []),
     ],
     "user-tab-",
   );

@@ -247,6 +247,15 @@ enum UserCommand {
     },
     /// Add users from a CSV file of name,password,real name
     BulkAdd { file: PathBuf },
+    /// What the user types into a mail program: address, login, and the IMAP, POP3 and SMTP servers
+    /// with port and security (as configured)
+    MailSettings {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the user's Apple Mail profile (.mobileconfig) to standard output
+    Profile { name: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -618,6 +627,27 @@ fn user(store: &Store, command: UserCommand) -> Result<()> {
             println!("user {} changed", user.name);
         }
         UserCommand::List(f) => output::users(&directory.list()?, f.json)?,
+        UserCommand::MailSettings { name, json } => {
+            let settings = crate::settings::load(store)?;
+            let m = crate::web::account::for_named_user(store, &settings, &[], &name)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&m).unwrap_or_default());
+            } else {
+                println!("address: {}\nlogin: {}", m.address, m.login);
+                for (way, list) in [("incoming", &m.incoming), ("outgoing", &m.outgoing)] {
+                    for e in list {
+                        println!("{way}: {} {}:{} {}", e.protocol, e.host, e.port, e.security.label());
+                    }
+                }
+            }
+        }
+        UserCommand::Profile { name } => {
+            let settings = crate::settings::load(store)?;
+            let m = crate::web::account::for_named_user(store, &settings, &[], &name)?;
+            let profile = crate::web::documents::mobileconfig(&m, &settings.general.server_name)
+                .ok_or_else(|| crate::ApiError::conflict("no encrypted IMAP, POP3 or SMTP service is on"))?;
+            print!("{profile}");
+        }
         UserCommand::Del { name } => {
             directory.delete(&name)?;
             println!("user {name} deleted (mailbox moved to the recycle bin)");

@@ -1,5 +1,10 @@
 //! Connection caps per protocol and client address, checked at accept before anything is read.
 
+/// The web service's connections per client address and in all (it has no settings of its own for these:
+/// a mail program fetches one document and goes).
+pub const HTTP_PER_ADDRESS: u32 = 16;
+pub const HTTP_CONNECTIONS: u32 = 256;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};

@@ -370,6 +370,7 @@ async fn serve_connection(ctx: NetContext, id: ServiceId, tls_mode: TlsMode, mut
         Protocol::Smtp => (settings.smtp.max_connections_per_address, settings.smtp.max_connections),
         Protocol::Pop3 => (settings.pop3.max_connections_per_address, settings.pop3.max_connections),
         Protocol::Imap => (settings.imap.max_connections_per_address, settings.imap.max_connections),
+        Protocol::Http => (limits::HTTP_PER_ADDRESS, limits::HTTP_CONNECTIONS),
     };
     let Some(_slot) = limits::ConnectionLimits::acquire(&ctx.limits, id.protocol(), peer.ip(), per_address, total) else {
         tracing::warn!(target: "security", service = id.key(), %peer, "too many connections; refused");
@@ -429,6 +430,7 @@ fn transcript_of(protocol: Protocol) -> transcript::Transcript {
         Protocol::Smtp => crate::logwriter::LogFile::Smtpsvr,
         Protocol::Pop3 => crate::logwriter::LogFile::Pop3svr,
         Protocol::Imap => crate::logwriter::LogFile::Imapsvr,
+        Protocol::Http => return transcript::Transcript::none(),
     })
 }
 

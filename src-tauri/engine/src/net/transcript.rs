@@ -17,58 +17,70 @@ const SHOWN_CHARS: usize = 400;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Transcript {
-    file: LogFile,
+    /// `None`: a service with no session log (the web service logs one line per request instead).
+    file: Option<LogFile>,
 }
 
 impl Transcript {
     pub fn new(file: LogFile) -> Transcript {
-        Transcript { file }
+        Transcript { file: Some(file) }
+    }
+
+    /// A transcript that is never written.
+    pub fn none() -> Transcript {
+        Transcript { file: None }
     }
 
     #[inline]
     pub fn on(&self) -> bool {
-        crate::logging::session_log_on(self.file)
+        self.file.is_some_and(crate::logging::session_log_on)
+    }
+
+    fn emit(&self, text: &str) {
+        if let Some(file) = self.file {
+            emit(file, text);
+        }
     }
 
     /// A remark of our own: connected, TLS started, closed.
     pub fn note(&self, text: &str) {
         if self.on() {
-            emit(self.file, &format!("--- {text}"));
+            self.emit(&format!("--- {text}"));
         }
     }
 
     /// A command line the other side sent (passwords masked).
     pub fn received(&self, line: &[u8]) {
         if self.on() {
-            emit(self.file, &format!("<<< {}", mask_credentials(&shown(line))));
+            self.emit(&format!("<<< {}", mask_credentials(&shown(line))));
         }
     }
 
     /// A line of an AUTH exchange: never shown.
     pub fn received_secret(&self) {
         if self.on() {
-            emit(self.file, "<<< ****");
+            self.emit("<<< ****");
         }
     }
 
     /// An IMAP command, whose literals are summed up rather than shown.
     pub fn received_imap(&self, message: &[u8]) {
         if self.on() {
-            emit(self.file, &format!("<<< {}", mask_credentials(&without_literals(message))));
+            self.emit(&format!("<<< {}", mask_credentials(&without_literals(message))));
         }
     }
 
     /// Data that is not shown (a message body), by size.
     pub fn received_data(&self, bytes: usize) {
         if self.on() {
-            emit(self.file, &format!("<<< <message data: {bytes} bytes>"));
+            self.emit(&format!("<<< <message data: {bytes} bytes>"));
         }
     }
 
     /// Something we sent, described rather than shown (`****`, `<message data: N bytes>`).
     pub fn sent_summary(&self, text: &str) {
         if self.on() {
-            emit(self.file, &format!(">>> {text}"));
+            self.emit(&format!(">>> {text}"));
         }
     }
 
@@ -79,11 +91,11 @@ impl Transcript {
         }
         let mut lines = bytes.split_inclusive(|&b| b == b'\n');
         for line in lines.by_ref().take(SHOWN_LINES) {
-            emit(self.file, &format!(">>> {}", mask_credentials(&shown(line))));
+            self.emit(&format!(">>> {}", mask_credentials(&shown(line))));
         }
         let (more, more_bytes) = lines.fold((0usize, 0usize), |(n, b), l| (n + 1, b + l.len()));
         if more > 0 {
-            emit(self.file, &format!(">>> <{more} more lines, {more_bytes} bytes>"));
+            self.emit(&format!(">>> <{more} more lines, {more_bytes} bytes>"));
         }
     }
 }

@@ -62,12 +62,14 @@ pub struct AccessSettings {
     pub pop3s: ServiceAccess,
     pub imap: ServiceAccess,
     pub imaps: ServiceAccess,
+    pub http: ServiceAccess,
+    pub https: ServiceAccess,
 }
 
 impl Default for AccessSettings {
     fn default() -> Self {
         let s = ServiceAccess::default;
-        AccessSettings { exempt_local: true, smtp: s(), submission: s(), smtps: s(), pop3: s(), pop3s: s(), imap: s(), imaps: s() }
+        AccessSettings { exempt_local: true, smtp: s(), submission: s(), smtps: s(), pop3: s(), pop3s: s(), imap: s(), imaps: s(), http: s(), https: s() }
     }
 }
 

@@ -72,6 +72,8 @@ pub struct BandwidthSettings {
     pub pop3s: Throttle,
     pub imap: Throttle,
     pub imaps: Throttle,
+    pub http: Throttle,
+    pub https: Throttle,
     /// The pools that have a name or a limit, by id.
     pub pools: Vec<BandwidthPool>,
 }

@@ -16,6 +16,7 @@ mod outbound;
 mod services;
 mod smtp;
 mod spam;
+mod web;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -32,6 +33,7 @@ pub use mailboxes::{ImapSettings, Pop3Settings};
 pub use message_store::{MessageStoreSettings, MAX_RECYCLE_HOURS};
 pub use relay::{RelayDomain, RelaySettings};
 pub use smtp::SmtpSettings;
+pub use web::{MtaStsMode, WebSettings};
 pub use spam::{check_senders, rspamd_address, sender_listed, Blocklist, SpamAction, SpamSettings};
 
 use crate::error::{ApiError, ApiResult, FieldError};
@@ -54,6 +56,7 @@ pub struct Settings {
     pub store: MessageStoreSettings,
     pub relay: RelaySettings,
     pub spam: SpamSettings,
+    pub web: WebSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +171,7 @@ pub fn validate_change(settings: &Settings, previous: Option<&Settings>) -> ApiR
     settings.store.validate(&mut errors);
     settings.relay.validate(&mut errors);
     settings.spam.validate(&mut errors);
+    settings.web.validate(&mut errors);
     let tls = &settings.tls;
     match (tls.cert_file.is_empty(), tls.key_file.is_empty()) {
         (true, true) => {}

@@ -7,7 +7,7 @@ use ts_rs::TS;
 
 use crate::error::FieldError;
 
-/// One of the seven listening services.
+/// One of the nine listening services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceId {
@@ -18,6 +18,8 @@ pub enum ServiceId {
     Pop3s,
     Imap,
     Imaps,
+    Http,
+    Https,
 }
 
 /// The wire protocol a service speaks.
@@ -26,6 +28,8 @@ pub enum Protocol {
     Smtp,
     Pop3,
     Imap,
+    /// The mail programs' set-up documents (autoconfig, Autodiscover, profiles, MTA-STS).
+    Http,
 }
 
 impl Protocol {
@@ -34,12 +38,13 @@ impl Protocol {
             Protocol::Smtp => "SMTP",
             Protocol::Pop3 => "POP3",
             Protocol::Imap => "IMAP4",
+            Protocol::Http => "HTTP",
         }
     }
 }
 
 impl ServiceId {
-    pub const ALL: [ServiceId; 7] = [
+    pub const ALL: [ServiceId; 9] = [
         ServiceId::Smtp,
         ServiceId::Submission,
         ServiceId::Smtps,
@@ -47,6 +52,8 @@ impl ServiceId {
         ServiceId::Pop3s,
         ServiceId::Imap,
         ServiceId::Imaps,
+        ServiceId::Http,
+        ServiceId::Https,
     ];
 
     /// The key used in settings and on the command line (`services.<key>.port`, `--listen <key>=…`).
@@ -59,6 +66,8 @@ impl ServiceId {
             ServiceId::Pop3s => "pop3s",
             ServiceId::Imap => "imap",
             ServiceId::Imaps => "imaps",
+            ServiceId::Http => "http",
+            ServiceId::Https => "https",
         }
     }
 
@@ -76,6 +85,8 @@ impl ServiceId {
             ServiceId::Pop3s => "POP3S",
             ServiceId::Imap => "IMAP4",
             ServiceId::Imaps => "IMAPS",
+            ServiceId::Http => "HTTP",
+            ServiceId::Https => "HTTPS",
         }
     }
 
@@ -84,6 +95,7 @@ impl ServiceId {
             ServiceId::Smtp | ServiceId::Submission | ServiceId::Smtps => Protocol::Smtp,
             ServiceId::Pop3 | ServiceId::Pop3s => Protocol::Pop3,
             ServiceId::Imap | ServiceId::Imaps => Protocol::Imap,
+            ServiceId::Http | ServiceId::Https => Protocol::Http,
         }
     }
 
@@ -96,8 +108,13 @@ impl ServiceId {
             ServiceId::Pop3s => (995, TlsMode::Implicit),
             ServiceId::Imap => (143, TlsMode::Starttls),
             ServiceId::Imaps => (993, TlsMode::Implicit),
+            ServiceId::Http => (80, TlsMode::None),
+            ServiceId::Https => (443, TlsMode::Implicit),
         };
-        ServiceSettings { enabled: true, bind_address: "0.0.0.0".into(), port, tls_mode }
+        // The web service is off until the first-run wizard or the admin turns it on: ports 80 and 443
+        // are often some other program's.
+        let enabled = self.protocol() != Protocol::Http;
+        ServiceSettings { enabled, bind_address: "0.0.0.0".into(), port, tls_mode }
     }
 }
 
@@ -146,6 +163,8 @@ pub struct ServicesSettings {
     pub pop3s: ServiceSettings,
     pub imap: ServiceSettings,
     pub imaps: ServiceSettings,
+    pub http: ServiceSettings,
+    pub https: ServiceSettings,
 }
 
 impl Default for ServicesSettings {
@@ -158,6 +177,8 @@ impl Default for ServicesSettings {
             pop3s: ServiceId::Pop3s.default_settings(),
             imap: ServiceId::Imap.default_settings(),
             imaps: ServiceId::Imaps.default_settings(),
+            http: ServiceId::Http.default_settings(),
+            https: ServiceId::Https.default_settings(),
         }
     }
 }
@@ -176,6 +197,8 @@ macro_rules! per_service {
                     S::Pop3s => &self.pop3s,
                     S::Imap => &self.imap,
                     S::Imaps => &self.imaps,
+                    S::Http => &self.http,
+                    S::Https => &self.https,
                 }
             }
 
@@ -189,6 +212,8 @@ macro_rules! per_service {
                     S::Pop3s => &mut self.pop3s,
                     S::Imap => &mut self.imap,
                     S::Imaps => &mut self.imaps,
+                    S::Http => &mut self.http,
+                    S::Https => &mut self.https,
                 }
             }
         }
@@ -212,6 +237,9 @@ impl ServicesSettings {
             }
             if s.port == 0 {
                 errors.push(FieldError::new(field("port"), "the port must be between 1 and 65535"));
+            }
+            if id.protocol() == Protocol::Http && s.tls_mode == TlsMode::Starttls {
+                errors.push(FieldError::new(field("tls_mode"), "a web service has no STARTTLS: choose none or implicit TLS"));
             }
         }
         self.validate_port_clashes(errors);
