@@ -11,6 +11,9 @@ pub mod options;
 mod commands;
 #[cfg(feature = "desktop")]
 mod events;
+// Built without the desktop feature too, so that its unit test runs in the engine's inner loop.
+#[cfg_attr(not(feature = "desktop"), allow(dead_code))]
+mod memory;
 #[cfg(feature = "desktop")]
 mod tray;
 #[cfg(feature = "desktop")]

@@ -38,7 +38,7 @@ impl WindowName {
     /// The window's label (its name), title and size.
     fn frame(self) -> (&'static str, &'static str, f64, f64) {
         match self {
-            WindowName::Main => ("main", "Postroom", 940.0, 660.0),
+            WindowName::Main => ("main", "Postroom", 940.0, 720.0),
             WindowName::Services => ("services", "Services", 720.0, 600.0),
             WindowName::Users => ("users", "Users", 800.0, 540.0),
             WindowName::Domains => ("domains", "Local Domains", 680.0, 560.0),
@@ -98,8 +98,8 @@ fn build(app: &AppHandle, label: &str, route: &str, title: &str, width: f64, hei
     }
 }
 
-/// How long after the last window closed the freed memory is handed back (its webview's teardown
-/// finishes meanwhile).
+/// How long after the last window closed the memory is handed back (its webview's teardown finishes
+/// meanwhile).
 const TRIM_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// A window closed: when it was the last one, the memory the windows used goes back to the system.
@@ -109,18 +109,9 @@ pub fn on_event(window: &Window, event: &WindowEvent) {
         tauri::async_runtime::spawn(async move {
             tokio::time::sleep(TRIM_AFTER).await;
             if app.webview_windows().is_empty() {
-                release_free_memory();
-                tracing::info!(target: "desktop", "every window closed; Postroom runs on in the tray");
+                let released = tauri::async_runtime::spawn_blocking(crate::memory::release_window_memory).await.unwrap_or_default();
+                tracing::info!(target: "desktop", released_kb = released, "every window closed; Postroom runs on in the tray");
             }
         });
-    }
-}
-
-/// Returns the allocator's free pages to the system (glibc keeps them for reuse otherwise).
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks glibc's own free lists; it has no preconditions.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
