@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# The About line and --version name the commit built.
+POSTROOM_COMMIT=$(git rev-parse --short=12 HEAD 2>/dev/null || true)
+export POSTROOM_COMMIT
 cargo build --release --workspace
 if [[ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]]; then
   # The tray and the one-instance check talk over the session bus; start one if the desktop has none.

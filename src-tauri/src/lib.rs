@@ -35,6 +35,11 @@ mod desktop {
         postroom_engine::logging::init_server();
         let options = match Options::parse(std::env::args().skip(1)) {
             Ok(o) => o,
+            // Asked for: the answer on standard output, and success.
+            Err(answer @ (crate::options::OptionsError::Version | crate::options::OptionsError::Usage)) => {
+                println!("{answer}");
+                std::process::exit(0);
+            }
             Err(message) => {
                 eprintln!("postroom: {message}");
                 std::process::exit(2);

@@ -20,8 +20,11 @@ pub enum OptionsError {
     NeedsValue(String),
     #[error(transparent)]
     Listen(#[from] postroom_engine::cli::ListenError),
-    #[error("usage: postroom [--data-dir DIR] [--listen SERVICE=HOST:PORT]...")]
+    #[error("usage: postroom [--data-dir DIR] [--listen SERVICE=HOST:PORT]... | postroom --version")]
     Usage,
+    /// `--version`: the message is the answer.
+    #[error("postroom {}", postroom_engine::version_text())]
+    Version,
     #[error("unknown option {0} (try --help)")]
     Unknown(String),
 }
@@ -42,6 +45,7 @@ impl Options {
                     let (id, addr) = postroom_engine::cli::parse_listen(&value()?)?;
                     options.listen.insert(id, addr);
                 }
+                "-V" | "--version" => return Err(OptionsError::Version),
                 "-h" | "--help" => {
                     return Err(OptionsError::Usage);
                 }
@@ -73,5 +77,12 @@ mod tests {
         assert!(parse(&["--listen", "nntp=1.2.3.4:5"]).unwrap_err().contains("unknown service"));
         assert!(parse(&["--data-dir"]).unwrap_err().contains("needs a value"));
         assert!(parse(&["--frobnicate"]).unwrap_err().contains("unknown option"));
+    }
+
+    #[test]
+    fn version_names_the_build() {
+        let answer = parse(&["--version"]).unwrap_err();
+        assert!(answer.starts_with(&format!("postroom {} (", env!("CARGO_PKG_VERSION"))), "{answer}");
+        assert!(answer.contains("commit ") || answer.contains("development build"), "{answer}");
     }
 }

@@ -447,7 +447,7 @@ impl Engine {
             ))
         })?;
         Ok(Overview {
-            version: env!("CARGO_PKG_VERSION").into(),
+            version: crate::version_text().into(),
             data_dir: self.inner.dir.root().display().to_string(),
             paused: self.paused(),
             connections: services.iter().map(|s| s.connections).sum(),
@@ -488,7 +488,7 @@ impl Engine {
     fn runtime_status(&self) -> RuntimeStatus {
         RuntimeStatus {
             pid: std::process::id(),
-            version: env!("CARGO_PKG_VERSION").into(),
+            version: crate::version_text().into(),
             started_at: self.inner.started_at,
             updated_at: crate::store::now(),
             paused: self.paused(),

@@ -34,6 +34,17 @@ pub mod views;
 pub mod web;
 
 pub use engine::{Engine, EngineOptions};
+
+/// The version with the commit it was built from: "0.1.0 (commit 09cdb29c1a2b)". The commit is given at
+/// build time in `POSTROOM_COMMIT` (scripts/package.sh and scripts/run.sh set it from git); a build
+/// without it says "development build".
+pub fn version_text() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| match option_env!("POSTROOM_COMMIT").filter(|c| !c.is_empty()) {
+        Some(commit) => format!("{} (commit {commit})", env!("CARGO_PKG_VERSION")),
+        None => format!("{} (development build)", env!("CARGO_PKG_VERSION")),
+    })
+}
 pub use error::{ApiError, ApiResult, FieldError};
 
 /// Writes the TypeScript types the UI imports into `ui/src/bindings/`.

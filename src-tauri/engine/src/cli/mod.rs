@@ -23,7 +23,7 @@ use crate::users::{Directory, UserForm};
 use crate::{Engine, EngineOptions};
 
 #[derive(Parser, Debug)]
-#[command(name = "postroomd", version, about = "Postroom mail server: headless daemon and admin commands")]
+#[command(name = "postroomd", version = crate::version_text(), about = "Postroom mail server: headless daemon and admin commands")]
 pub struct Cli {
     /// Data folder (default: the platform's app-data folder)
     #[arg(long, global = true, env = DATA_DIR_ENV, value_name = "DIR")]
@@ -34,6 +34,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Write postroomd's man pages (section 8, one per command) into DIR (used by the packages)
+    #[command(hide = true)]
+    ManPages { dir: PathBuf },
     /// Run the mail server until SIGINT or SIGTERM
     Serve {
         /// Listen for SERVICE on HOST:PORT instead of the stored setting (not saved), e.g. pop3=127.0.0.1:1110
@@ -366,6 +369,12 @@ fn run(cli: Cli) -> Result<i32> {
     let root = DataDir::resolve(cli.data_dir.as_deref());
     match cli.command {
         Command::Serve { listen } => serve(&root, listen.into_iter().collect()),
+        Command::ManPages { dir } => {
+            for page in write_man_pages(&dir)? {
+                println!("{}", page.display());
+            }
+            Ok(0)
+        }
         Command::Status(f) => output::status(&DataDir::create(&root)?, &open_store(&root)?, f.json),
         Command::User(c) => {
             let store = open_store(&root)?;
@@ -872,3 +881,26 @@ fn bans_command(store: &Store, command: BansCommand) -> Result<()> {
     Ok(())
 }
 
+/// Writes `postroomd.8` and a page per command (`postroomd-user-add.8`, …) into `dir`; returns the paths.
+pub fn write_man_pages(dir: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir)?;
+    let mut root = Cli::command();
+    root.build();
+    let mut written = Vec::new();
+    let mut todo = vec![root];
+    while let Some(cmd) = todo.pop() {
+        if cmd.is_hide_set() {
+            continue;
+        }
+        let name = cmd.get_bin_name().unwrap_or(cmd.get_name()).replace(' ', "-");
+        let path = dir.join(format!("{name}.8"));
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd.clone().name(name.clone())).section("8").manual("Postroom").render(&mut page)?;
+        std::fs::write(&path, page)?;
+        written.push(path);
+        todo.extend(cmd.get_subcommands().filter(|s| s.get_name() != "help").cloned());
+    }
+    written.sort();
+    Ok(written)
+}
