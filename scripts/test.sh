@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the engine's unit tests, the integration tests (real postroomd processes driven over
 # real sockets and TLS), a check that the UI's TypeScript types match the Rust types, and the desktop
-# app end to end (the real binary under Xvfb, driven by tauri-driver + WebKitWebDriver).
+# app end to end (the real binary under Xvfb, driven by tauri-driver + WebKitWebDriver), and the .deb
+# installed, run and removed as an admin would.
 # Installs what a fresh Debian/Ubuntu machine lacks first (scripts/setup.sh --test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,12 +38,21 @@ run_step bash -c 'xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- \
   | grep -v -E "dbus-daemon|xdg-desktop-portal|Gtk-WARNING|pw.conf|No skeleton|SpiRegistry|^$" \
   | tee test-output/gui-test.log; exit ${PIPESTATUS[0]}'
 
+# 4. The Linux packages: scripts/package.sh builds the .deb and .rpm (a release build), then the .deb is
+# installed with apt on this machine, checked, run as the postroom user on the standard ports, removed and
+# purged (tests/package: needs root and ports 25, 110, 143, 465, 587, 993 and 995 free).
+run_step scripts/package.sh
+run_step bash -c '.venv/bin/pytest tests/package -v -p no:warnings -o junit_family=xunit2 --junitxml=test-output/package.xml 2>&1 \
+  | tee test-output/package-test.log; exit ${PIPESTATUS[0]}'
+
 # One line with the totals of every runner (a missing log counts as nothing run).
 set +e
 passed=$(grep -hoE "test result: [a-zA-Z]+\. [0-9]+ passed" test-output/cargo-test.log 2>/dev/null | awk '{s+=$4} END {print s+0}')
 failed=$(grep -hoE "; [0-9]+ failed" test-output/cargo-test.log 2>/dev/null | awk '{s+=$2} END {print s+0}')
 gui_passed=$(grep -oE "[0-9]+ passed" test-output/gui-test.log 2>/dev/null | tail -1 | awk '{print $1+0}')
 gui_failed=$(grep -oE "[0-9]+ failed" test-output/gui-test.log 2>/dev/null | tail -1 | awk '{print $1+0}')
+package_passed=$(grep -oE "[0-9]+ passed" test-output/package-test.log 2>/dev/null | tail -1 | awk '{print $1+0}')
+package_failed=$(grep -oE "[0-9]+ failed" test-output/package-test.log 2>/dev/null | tail -1 | awk '{print $1+0}')
 echo "screenshots: test-output/screenshots/"
-echo "$((passed + ${gui_passed:-0})) passed, $((failed + ${gui_failed:-0})) failed"
+echo "$((passed + ${gui_passed:-0} + ${package_passed:-0})) passed, $((failed + ${gui_failed:-0} + ${package_failed:-0})) failed"
 exit $status

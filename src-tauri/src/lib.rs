@@ -47,10 +47,18 @@ mod desktop {
         };
         let data_dir = postroom_engine::paths::DataDir::resolve(options.data_dir.as_deref());
         let listen = options.listen;
+        let tray_only = options.tray;
+        // The login item starts Postroom in the tray, with the data folder it was set up from.
+        let mut login_args: Vec<&'static str> = vec!["--tray"];
+        if let Some(dir) = &options.data_dir {
+            login_args.push("--data-dir");
+            login_args.push(Box::leak(dir.display().to_string().into_boxed_str()));
+        }
         // The single-instance plugin runs first: a second launch focuses this one's window and exits
         // before it could trip over the data folder's lock.
         let app = tauri::Builder::default()
             .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| windows::open(app, crate::windows::WindowName::Main)))
+            .plugin(tauri_plugin_autostart::init(tauri_plugin_autostart::MacosLauncher::LaunchAgent, Some(login_args)))
             .invoke_handler(commands::handler())
             .setup(move |app| {
                 let engine = match Engine::open(&data_dir, EngineOptions { listen }) {
@@ -64,7 +72,9 @@ mod desktop {
                 events::forward(app.handle().clone(), &engine);
                 tauri::async_runtime::spawn(async move { engine.start() });
                 tray::create(app.handle())?;
-                windows::open(app.handle(), crate::windows::WindowName::Main);
+                if !tray_only {
+                    windows::open(app.handle(), crate::windows::WindowName::Main);
+                }
                 quit_on_signal(app.handle().clone());
                 Ok(())
             })

@@ -1,5 +1,5 @@
-//! The desktop app's command line: `postroom [--data-dir DIR] [--listen SERVICE=HOST:PORT]...`, the same
-//! meanings as `postroomd serve`.
+//! The desktop app's command line: `postroom [--data-dir DIR] [--listen SERVICE=HOST:PORT]... [--tray]`,
+//! the same meanings as `postroomd serve`; `--tray` starts without opening the main window.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,6 +10,8 @@ use postroom_engine::settings::ServiceId;
 #[derive(Debug, Default)]
 pub struct Options {
     pub data_dir: Option<PathBuf>,
+    /// Start in the tray without opening the main window (how the login item starts Postroom).
+    pub tray: bool,
     pub listen: BTreeMap<ServiceId, SocketAddr>,
 }
 
@@ -20,7 +22,7 @@ pub enum OptionsError {
     NeedsValue(String),
     #[error(transparent)]
     Listen(#[from] postroom_engine::cli::ListenError),
-    #[error("usage: postroom [--data-dir DIR] [--listen SERVICE=HOST:PORT]... | postroom --version")]
+    #[error("usage: postroom [--data-dir DIR] [--listen SERVICE=HOST:PORT]... [--tray] | postroom --version")]
     Usage,
     /// `--version`: the message is the answer.
     #[error("postroom {}", postroom_engine::version_text())]
@@ -46,6 +48,7 @@ impl Options {
                     options.listen.insert(id, addr);
                 }
                 "-V" | "--version" => return Err(OptionsError::Version),
+                "--tray" => options.tray = true,
                 "-h" | "--help" => {
                     return Err(OptionsError::Usage);
                 }
@@ -67,6 +70,8 @@ mod tests {
     #[test]
     fn data_dir_and_listen_in_both_spellings() {
         let o = parse(&["--data-dir", "/d", "--listen=pop3=127.0.0.1:1110", "--listen", "imap=127.0.0.1:1143"]).unwrap();
+        assert!(!o.tray, "the main window opens unless asked not to");
+        assert!(parse(&["--tray"]).unwrap().tray);
         assert_eq!(o.data_dir, Some(PathBuf::from("/d")));
         assert_eq!(o.listen[&ServiceId::Pop3], "127.0.0.1:1110".parse().unwrap());
         assert_eq!(o.listen[&ServiceId::Imap].port(), 1143);

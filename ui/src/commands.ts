@@ -274,6 +274,14 @@ export const commands = {
    */
   openWindow: (window: WindowName): Promise<void> => call<void>("open_window", { window }),
   /**
+   * Whether Postroom starts (in the tray, without a window) when the user logs in.
+   */
+  getAutostart: (): Promise<boolean> => call<boolean>("get_autostart"),
+  /**
+   * Starts Postroom at login (in the tray) or stops doing so; the new state.
+   */
+  setAutostart: (enabled: boolean): Promise<boolean> => call<boolean>("set_autostart", { enabled }),
+  /**
    * Everything not yet sent, oldest first.
    */
   listQueue: (): Promise<QueueEntry[]> => call<QueueEntry[]>("list_queue"),

@@ -51,6 +51,7 @@ let services: ServiceView[] = defaults.map(([id, port, tls_mode]) => ({
   id, name: names[id][0], protocol: names[id][1], enabled: id !== "pop3" && id !== "http", bind_address: "0.0.0.0", port, tls_mode, bandwidth: mockThrottle(id),
 }));
 let paused = demo === "paused";
+let autostartOn = false;
 let spam = {
   spf: true, dkim: true, dmarc: true, arc: true, iprev: true, dmarc_reject: true, content: true, bayes: true,
   mark_score: 5, junk_score: 5, quarantine_score: 10, refuse_score: 15, quarantine_days: 30,
@@ -185,6 +186,8 @@ const handlers: Record<string, (a: any) => unknown> = {
   get_access_settings: () => structuredClone(restrictions),
   save_access_settings: (a: { access: AccessSettings }) => void (restrictions = structuredClone(a.access)),
   list_users: () => structuredClone([...users].sort((x, y) => x.name.localeCompare(y.name))),
+  get_autostart: () => autostartOn,
+  set_autostart: (a: { enabled: boolean }) => (autostartOn = a.enabled),
   get_mail_program_settings: (a: { name: string }) => {
     const on = (id: ServiceId) => services.find((s) => s.id === id && s.enabled && s.tls_mode !== "none");
     const way = (protocol: string, id: ServiceId) => {

@@ -55,6 +55,8 @@ tauri::generate_handler![
     overview::get_overview,
     overview::set_paused,
     overview::open_window,
+    overview::get_autostart,
+    overview::set_autostart,
     queue::list_queue,
     queue::retry_queue_entry,
     queue::delete_queue_entry,

@@ -6,7 +6,7 @@ import { formatAddress, formatErrorTime, formatNumber, formatUnixTime, plural, s
 import { busy, button, fillBar, Strip } from "../widgets/buttons";
 import { watch } from "../changes";
 import { frame, h, text } from "../widgets/dom";
-import { group } from "../widgets/form";
+import { group, input } from "../widgets/form";
 import { Table } from "../widgets/table";
 
 export function mountMain(app: HTMLElement): () => void {
@@ -105,7 +105,24 @@ export function mountMain(app: HTMLElement): () => void {
   );
 
   const footer = h("span", { class: "footer-info", id: "footer-info" });
-  fillBar(f.bar, [footer], []);
+  // The login item: Postroom starts in the tray when the user logs in.
+  const autostart = input("autostart", { type: "checkbox" });
+  const autostartLine = h("span", { class: "field-line check" }, autostart, h("label", { for: "autostart" }, "Start Postroom when I log in"));
+  autostart.addEventListener("change", () => {
+    const wanted = autostart.checked;
+    api
+      .setAutostart(wanted)
+      .then((now) => (autostart.checked = now))
+      .catch((e) => {
+        autostart.checked = !wanted;
+        strip.error(`Cannot change whether Postroom starts at login: ${errorText(e)}`);
+      });
+  });
+  api
+    .getAutostart()
+    .then((on) => (autostart.checked = on))
+    .catch(() => (autostartLine.hidden = true));
+  fillBar(f.bar, [footer], [autostartLine]);
 
   function renderOverview(o: Overview): void {
     const failedList = o.services.filter((s) => s.state === "failed");
