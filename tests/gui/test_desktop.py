@@ -1036,3 +1036,33 @@ def test_the_web_service_is_turned_on_in_services_and_the_user_editor_shows_the_
         security = {"SSL": "SSL/TLS", "STARTTLS": "STARTTLS"}[server.findtext("socketType")]
         assert server.findtext("port") in row.split() and security in row and server.get("type").upper() in row, (row, ET.tostring(server))
         assert server.findtext("username") == "ann"
+
+
+def _login_items():
+    """The XDG autostart entries that start this build of Postroom: {path: text}."""
+    folder = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "autostart"
+    found = {}
+    for entry in folder.glob("*.desktop") if folder.is_dir() else []:
+        text = entry.read_text(errors="replace")
+        if "postroom" in text.lower():
+            found[entry] = text
+    return found
+
+
+def test_start_postroom_when_i_log_in_adds_a_login_item_that_starts_it_in_the_tray(desktop):
+    assert not _login_items(), "no login item before the box is ticked"
+    assert desktop.driver.execute_script("return document.getElementById('autostart').checked") is False
+    desktop.click("#autostart")
+    items = wait_until(_login_items, what="the login item")
+    try:
+        (path, entry), = items.items()
+        exec_line = next(line for line in entry.splitlines() if line.startswith("Exec="))
+        assert "postroom" in exec_line and "--tray" in exec_line, exec_line
+        assert f"--data-dir {desktop.data_dir}" in exec_line, "it starts with this data folder"
+        desktop.screenshot("main-autostart")
+        desktop.click("#autostart")
+        wait_until(lambda: not _login_items(), what="the login item removed")
+        assert desktop.driver.execute_script("return document.getElementById('autostart').checked") is False
+    finally:
+        for leftover in _login_items():
+            leftover.unlink()
