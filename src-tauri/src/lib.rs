@@ -45,6 +45,7 @@ mod desktop {
                 std::process::exit(2);
             }
         };
+        crate::memory::lean_webviews();
         let data_dir = postroom_engine::paths::DataDir::resolve(options.data_dir.as_deref());
         let listen = options.listen;
         let tray_only = options.tray;
@@ -75,6 +76,7 @@ mod desktop {
                 if !tray_only {
                     windows::open(app.handle(), crate::windows::WindowName::Main);
                 }
+                windows::trim_while_open(app.handle().clone());
                 quit_on_signal(app.handle().clone());
                 Ok(())
             })

@@ -95,7 +95,31 @@ fn build(app: &AppHandle, label: &str, route: &str, title: &str, width: f64, hei
         .build();
     if let Err(e) = built {
         tracing::error!(target: "desktop", window = label, error = %e, "cannot open window");
+        return;
     }
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(SETTLE_AFTER_OPEN).await;
+        let _ = tauri::async_runtime::spawn_blocking(crate::memory::after_window_loaded).await;
+    });
+}
+
+/// How long after a window opens its start-up is taken to be over (see memory.rs).
+const SETTLE_AFTER_OPEN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// While windows are open, clean library pages are handed back this often (see memory.rs).
+const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Hands clean library pages back every [`TRIM_EVERY`] while a window is open (closed, the last window's
+/// close did it once and nothing new is touched but what the tray and the engine use).
+pub fn trim_while_open(app: AppHandle) {
+    tauri::async_runtime::spawn(async move {
+        loop {
+            tokio::time::sleep(TRIM_EVERY).await;
+            if !app.webview_windows().is_empty() {
+                let _ = tauri::async_runtime::spawn_blocking(crate::memory::after_window_loaded).await;
+            }
+        }
+    });
 }
 
 /// How long after the last window closed the memory is handed back (its webview's teardown finishes
