@@ -10,17 +10,18 @@ scripts/setup.sh --test
 
 mkdir -p test-output
 status=0
-run_step() { echo "::: $*"; "$@" || status=1; }
+# Each step has a time limit, so that a hang fails its step (and says so) instead of the whole run.
+run_step() { local limit=$1; shift; echo "::: $*"; timeout --kill-after=30 "$limit" "$@" || { echo "::: step failed or ran over ${limit}s: $*"; status=1; }; }
 
 # 1. Engine and integration tests, without webkit.
-run_step bash -c 'cargo test --workspace --no-default-features --no-fail-fast 2>&1 | tee test-output/cargo-test.log; exit ${PIPESTATUS[0]}'
+run_step 2700 bash -c 'cargo test --workspace --no-default-features --no-fail-fast 2>&1 | tee test-output/cargo-test.log; exit ${PIPESTATUS[0]}'
 
 # 1b. Every fuzz target (and their shared world and generators) still compiles against the engine: on
 # stable Rust, without cargo-fuzz or sanitizers. fuzz/ is its own workspace, built in fuzz/target.
-run_step cargo check --manifest-path fuzz/Cargo.toml --bins
+run_step 900 cargo check --manifest-path fuzz/Cargo.toml --bins
 
 # 1c. The engine's layers: no module imports one from a higher layer (the picture in ARCHITECTURE.md).
-run_step python3 scripts/layers.py
+run_step 60 python3 scripts/layers.py
 
 # 2. The GUI contract is generated from Rust (step 1 rewrote whatever differed): the TypeScript bindings of
 # the engine's types (ts-rs), and the command list, typed command functions, window names and command table
@@ -32,17 +33,17 @@ if git rev-parse --git-dir >/dev/null 2>&1 && { ! git diff --quiet -- $generated
 fi
 
 # 3. The desktop app, end to end. The UI was rebuilt by setup; the binary embeds it.
-run_step cargo build --workspace
-run_step bash -c 'xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- \
-  .venv/bin/pytest tests/gui -v -p no:warnings -o junit_family=xunit2 --junitxml=test-output/gui.xml 2>&1 \
-  | grep -v -E "dbus-daemon|xdg-desktop-portal|Gtk-WARNING|pw.conf|No skeleton|SpiRegistry|^$" \
+run_step 1200 cargo build --workspace
+run_step 1800 bash -c 'xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- \
+  .venv/bin/pytest tests/gui -v -p no:warnings --timeout=300 -o junit_family=xunit2 --junitxml=test-output/gui.xml 2>&1 \
+  | grep --line-buffered -v -E "dbus-daemon|xdg-desktop-portal|Gtk-WARNING|pw.conf|No skeleton|SpiRegistry|^$" \
   | tee test-output/gui-test.log; exit ${PIPESTATUS[0]}'
 
 # 4. The Linux packages: scripts/package.sh builds the .deb and .rpm (a release build), then the .deb is
 # installed with apt on this machine, checked, run as the postroom user on the standard ports, removed and
 # purged (tests/package: needs root and ports 25, 110, 143, 465, 587, 993 and 995 free).
-run_step scripts/package.sh
-run_step bash -c '.venv/bin/pytest tests/package -v -p no:warnings -o junit_family=xunit2 --junitxml=test-output/package.xml 2>&1 \
+run_step 2400 scripts/package.sh
+run_step 900 bash -c '.venv/bin/pytest tests/package -v -p no:warnings --timeout=300 -o junit_family=xunit2 --junitxml=test-output/package.xml 2>&1 \
   | tee test-output/package-test.log; exit ${PIPESTATUS[0]}'
 
 # One line with the totals of every runner (a missing log counts as nothing run).

@@ -94,20 +94,27 @@ fn mail_programs_fetch_their_settings_from_the_web_service() {
          account = root.find('o:Response/o:Account', ns)\n\
          out['autodiscover'] = {{'status': status, 'name': root.findtext('o:Response/o:User/o:DisplayName', namespaces=ns), 'type': account.findtext('o:AccountType', namespaces=ns), 'action': account.findtext('o:Action', namespaces=ns),\n  \
              'protocols': [[p.findtext('o:' + k, namespaces=ns) for k in ('Type', 'Server', 'Port', 'LoginName', 'SSL', 'Encryption', 'AuthRequired')] for p in account.findall('o:Protocol', ns)]}}\n\
-         status, headers, data = post('http', '/autodiscover/autodiscover.xml', 'autodiscover.office.test', ask.replace(b'alice@', b'nobody@'), outlook)\n\
-         out['autodiscover_unknown'] = ET.fromstring(data).findtext('a:Response/a:Error/a:ErrorCode', namespaces=ns)\n\
+         status, headers, data = post('https', '/autodiscover/autodiscover.xml', 'autodiscover.office.test', ask.replace(b'alice@', b'nobody@'), outlook)\n\
+         out['autodiscover_nobody'] = [p.findtext('o:LoginName', namespaces=ns) for p in ET.fromstring(data).findall('o:Response/o:Account/o:Protocol', ns)]\n\
+         status, headers, data = post('https', '/autodiscover/autodiscover.xml', 'autodiscover.office.test', ask.replace(b'alice@office.test', b'alice@elsewhere.example'), outlook)\n\
+         out['autodiscover_other_domain'] = ET.fromstring(data).findtext('a:Response/a:Error/a:ErrorCode', namespaces=ns)\n\
+         status, headers, data = post('http', '/autodiscover/autodiscover.xml', 'autodiscover.office.test', ask, outlook)\n\
+         out['autodiscover_plain'] = [status, headers.get('location')]\n\
          status, headers, data = get('https', '/mail.mobileconfig?emailaddress=alice@office.test', 'office.test')\n\
          profile = plistlib.loads(data)\n\
          mail = profile['PayloadContent'][0]\n\
          out['profile'] = {{'status': status, 'type': headers['content-type'], 'disposition': headers.get('content-disposition'), 'kind': profile['PayloadType'], 'payload': mail['PayloadType'],\n  \
              'account': mail['EmailAccountType'], 'address': mail['EmailAddress'], 'name': mail.get('EmailAccountName'), 'in': [mail['IncomingMailServerHostName'], mail['IncomingMailServerPortNumber'], mail['IncomingMailServerUseSSL'], mail['IncomingMailServerUsername']],\n  \
              'out': [mail['OutgoingMailServerHostName'], mail['OutgoingMailServerPortNumber'], mail['OutgoingMailServerUseSSL'], mail['OutgoingMailServerUsername']], 'uuid': profile['PayloadUUID']}}\n\
-         out['profile_again_uuid'] = plistlib.loads(get('http', '/mail.mobileconfig?emailaddress=alice@office.test', 'x')[2])['PayloadUUID']\n\
-         out['profile_unknown'] = get('http', '/mail.mobileconfig?emailaddress=bob@office.test', 'office.test')[0]\n\
+         out['profile_again_uuid'] = plistlib.loads(get('https', '/mail.mobileconfig?emailaddress=alice@office.test', 'x')[2])['PayloadUUID']\n\
+         out['profile_bob'] = plistlib.loads(get('https', '/mail.mobileconfig?emailaddress=bob@office.test', 'office.test')[2])['PayloadContent'][0]['IncomingMailServerUsername']\n\
+         out['profile_other_domain'] = get('https', '/mail.mobileconfig?emailaddress=bob@elsewhere.example', 'office.test')[0]\n\
+         status, headers, data = get('http', '/mail.mobileconfig?emailaddress=alice@office.test', 'office.test:80')\n\
+         out['profile_plain'] = [status, headers.get('location')]\n\
          status, headers, data = get('https', '/.well-known/mta-sts.txt', 'mta-sts.office.test')\n\
          out['mta_sts'] = [status, headers['content-type'], data.decode()]\n\
          out['not_served'] = [get('http', p, 'office.test')[0] for p in ('/', '/index.html', '/.well-known/../etc/passwd', '/mail/config-v1.1.xml.bak')]\n\
-         status, headers, data = get('http', '/autodiscover/autodiscover.xml', 'office.test')\n\
+         status, headers, data = get('https', '/autodiscover/autodiscover.xml', 'office.test')\n\
          out['autodiscover_get'] = [status, headers.get('allow')]\n\
          print(json.dumps(out))\n"
     ));
@@ -127,28 +134,50 @@ fn mail_programs_fetch_their_settings_from_the_web_service() {
     let a = &got["by_address"];
     assert_eq!((a["status"].as_i64(), a["id"].as_str(), a["domain"].as_str()), (Some(200), Some("office.test"), Some("office.test")), "{a}");
     assert!(a["type"].as_str().unwrap().starts_with("application/xml"), "{a}");
-    assert_eq!(a["servers"], expected("alice"), "an alias's address logs in as its user, with every encrypted way in, implicit TLS first");
-    assert_eq!(got["by_host"]["servers"], expected("%EMAILLOCALPART%"), "no address: Thunderbird's placeholder");
+    assert_eq!(a["servers"], expected("%EMAILADDRESS%"), "every encrypted way in, implicit TLS first; the login is the address typed in");
+    assert_eq!(got["by_host"], got["by_address"], "the same document with or without an address: it tells nobody which addresses exist");
     assert_eq!(got["other_domain"]["status"], 404, "a domain this server does not keep is not answered for");
 
     let d = &got["autodiscover"];
-    assert_eq!((d["status"].as_i64(), d["name"].as_str(), d["type"].as_str(), d["action"].as_str()), (Some(200), Some("Alice Smith"), Some("email"), Some("settings")), "{d}");
-    let proto = |t: &str, p: &str, enc: &str| serde_json::json!([t, "mail.office.test", port(p), "alice", "on", enc, "on"]);
+    assert_eq!((d["status"].as_i64(), d["name"].as_str(), d["type"].as_str(), d["action"].as_str()), (Some(200), None, Some("email"), Some("settings")), "{d}");
+    let proto = |t: &str, p: &str, enc: &str| serde_json::json!([t, "mail.office.test", port(p), "alice@office.test", "on", enc, "on"]);
     assert_eq!(
         d["protocols"],
         serde_json::json!([proto("IMAP", "imaps", "SSL"), proto("IMAP", "imap", "TLS"), proto("POP3", "pop3s", "SSL"), proto("POP3", "pop3", "TLS"), proto("SMTP", "smtps", "SSL"), proto("SMTP", "submission", "TLS")])
     );
-    assert_eq!(got["autodiscover_unknown"], "500", "an address nobody has gets Autodiscover's 'cannot be found'");
+    assert_eq!(got["autodiscover_nobody"], serde_json::json!(vec!["nobody@office.test"; 6]), "an address nobody has gets the same answer as one somebody has");
+    assert_eq!(got["autodiscover_other_domain"], "500", "a domain this server does not keep gets Autodiscover's 'cannot be found'");
+    assert_eq!(got["autodiscover_plain"], serde_json::json!([301, "https://autodiscover.office.test/autodiscover/autodiscover.xml"]), "never over plain HTTP");
 
     let p = &got["profile"];
     assert_eq!((p["status"].as_i64(), p["type"].as_str()), (Some(200), Some("application/x-apple-aspen-config")));
     assert_eq!(p["disposition"], "attachment; filename=\"alice.mobileconfig\"");
     assert_eq!((p["kind"].as_str(), p["payload"].as_str(), p["account"].as_str()), (Some("Configuration"), Some("com.apple.mail.managed"), Some("EmailTypeIMAP")));
-    assert_eq!((p["address"].as_str(), p["name"].as_str()), (Some("alice@office.test"), Some("Alice Smith")));
-    assert_eq!(p["in"], serde_json::json!(["mail.office.test", office.port("imaps"), true, "alice"]));
-    assert_eq!(p["out"], serde_json::json!(["mail.office.test", office.port("smtps"), true, "alice"]));
+    assert_eq!((p["address"].as_str(), p["name"].as_str()), (Some("alice@office.test"), None));
+    assert_eq!(p["in"], serde_json::json!(["mail.office.test", office.port("imaps"), true, "alice@office.test"]));
+    assert_eq!(p["out"], serde_json::json!(["mail.office.test", office.port("smtps"), true, "alice@office.test"]));
     assert_eq!(p["uuid"], got["profile_again_uuid"], "the same profile twice replaces, not adds, the account");
-    assert_eq!(got["profile_unknown"], 404);
+    assert_eq!(got["profile_bob"], "bob@office.test", "an address nobody has: the same kind of profile");
+    assert_eq!(got["profile_other_domain"], 404);
+    assert_eq!(got["profile_plain"], serde_json::json!([301, "https://office.test/mail.mobileconfig?emailaddress=alice@office.test"]), "a profile is never sent where it could be swapped");
+
+    // The login every document gives works: the address, and an alias's address, log in as the user.
+    let logins = python(
+        "import imaplib, ssl, sys, json\n\
+         ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n\
+         def login(user, password):\n    \
+             c = imaplib.IMAP4_SSL('127.0.0.1', int(sys.argv[1]), ssl_context=ctx)\n    \
+             try:\n        \
+                 return c.login(user, password)[0]\n    \
+             except imaplib.IMAP4.error:\n        \
+                 return 'NO'\n    \
+             finally:\n        \
+                 c.shutdown()\n\
+         print(json.dumps([login(u, p) for u, p in [('alice@office.test', 'alice-secret'), ('sales@office.test', 'alice-secret'), ('bob@office.test', 'alice-secret'), ('alice@office.test', 'wrong')]]))\n",
+        &[office.port("imaps").to_string()],
+    );
+    assert!(logins.0, "{}", logins.1);
+    assert_eq!(logins.1.trim(), r#"["OK", "OK", "NO", "NO"]"#);
 
     assert_eq!(got["mta_sts"], serde_json::json!([200, "text/plain; charset=utf-8", "version: STSv1\r\nmode: testing\r\nmx: mail.office.test\r\nmax_age: 604800\r\n"]));
     assert_eq!(got["not_served"], serde_json::json!([404, 404, 404, 404]), "nothing else is served");
@@ -216,11 +245,17 @@ fn the_web_service_refuses_what_it_will_not_read() {
     let smuggle = "POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: office.test\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!";
     assert_eq!(status_line(&raw(http, smuggle.as_bytes())), "HTTP/1.1 400 Bad Request", "two lengths: which one is the truth is not guessed");
 
-    // Pipelined requests on one connection: answered in order, and the connection ends after 100.
+    let plus = "POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: office.test\r\nContent-Length: +5\r\n\r\nhello";
+    assert_eq!(status_line(&raw(http, plus.as_bytes())), "HTTP/1.1 400 Bad Request", "a length is digits only");
+    assert_eq!(status_line(&raw(http, b"GET /.well-known/mta-sts.txt HTTP/1.1\r\n\r\n")), "HTTP/1.1 400 Bad Request", "HTTP/1.1 without a Host");
+    let two_hosts = "GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.office.test\r\nHost: mta-sts.elsewhere.example\r\n\r\n";
+    assert_eq!(status_line(&raw(http, two_hosts.as_bytes())), "HTTP/1.1 400 Bad Request", "two Hosts");
+
+    // Pipelined requests on one connection: answered in order, and the connection ends after 10.
     let one = "GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.office.test\r\n\r\n";
-    let reply = raw(http, one.repeat(130).as_bytes());
-    assert_eq!(reply.matches("HTTP/1.1 200 OK").count(), 100, "at most 100 requests per connection");
-    assert_eq!(reply.matches("Connection: close").count(), 1, "the 100th answer says the connection ends");
+    let reply = raw(http, one.repeat(30).as_bytes());
+    assert_eq!(reply.matches("HTTP/1.1 200 OK").count(), 10, "at most 10 requests per connection");
+    assert_eq!(reply.matches("Connection: close").count(), 1, "the 10th answer says the connection ends");
 
     // HTTP/1.0 closes after one answer; HEAD has the head only.
     let reply = raw(http, b"HEAD /.well-known/mta-sts.txt HTTP/1.0\r\nHost: mta-sts.office.test\r\n\r\n");

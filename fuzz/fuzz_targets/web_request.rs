@@ -1,6 +1,8 @@
 //! The web service fed client bytes over an in-memory stream, against the shared world's store (the
-//! local domain fuzz.test, the user alice). The first byte is the mode: even, the rest is what the client
-//! sends as it is; odd, the rest is choices for generated requests (100,000 header fields, a megabyte
+//! local domain fuzz.test, the user alice with the alias sales, the disabled user dora). The first byte is
+//! the mode: bit 1 picks the service (https, whose TLS is taken as done, or http, which sends mail
+//! programs to https); even, the rest is what the client sends as it is; odd, the rest is choices for
+//! generated requests (100,000 header fields, a megabyte
 //! request line, 10,000 pipelined requests, lying Content-Lengths, deep EMailAddress nesting: see
 //! postroom_fuzz::shapes::web). It must never panic, and must end once the client has nothing more to say.
 #![no_main]
@@ -20,5 +22,6 @@ fuzz_target!(|input: &[u8]| {
         rest
     };
     let w = world();
-    w.converse(&w.web, ServiceId::Http, "192.0.2.1:40000", data, web::run);
+    let service = if mode & 2 == 0 { ServiceId::Http } else { ServiceId::Https };
+    w.converse(&w.web, service, "192.0.2.1:40000", data, web::run);
 });

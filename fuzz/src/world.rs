@@ -64,8 +64,10 @@ impl World {
         std::fs::create_dir(dir.path().join("blobs")).unwrap();
         let store = Store::open(&dir.path().join("postroom.db")).unwrap();
         let directory = Directory::new(store.clone());
-        let form = UserForm { name: "alice".into(), enabled: true, password: Some("password".into()), ..UserForm::default() };
+        let form = UserForm { name: "alice".into(), real_name: "Alice <Fuzz> & \"Co\"".into(), enabled: true, aliases: vec!["sales".into()], password: Some("password".into()), ..UserForm::default() };
         directory.create(form).unwrap();
+        // A disabled user: the web service must answer for her address as for anyone's.
+        directory.create(UserForm { name: "dora".into(), enabled: false, password: Some("password".into()), ..UserForm::default() }).unwrap();
         let mut settings = Settings::default();
         settings.general.server_name = "fuzz.test".into();
         // No DNS from the fuzzer: sender authentication would wait for a resolver on every message.
@@ -81,7 +83,7 @@ impl World {
         // The web service answers for local domains only: fuzz.test is one.
         directory.add_domain("fuzz.test").unwrap();
         let registry = Arc::new(postroom_engine::net::Registry::new(&settings.services));
-        let web = Arc::new(web::Shared { store: store.clone(), registry });
+        let web = Arc::new(web::Shared::new(store.clone(), registry));
         let world = World {
             runtime,
             store,
@@ -123,7 +125,8 @@ impl World {
             service,
             peer,
             tls: self.tls.clone(),
-            tls_active: false,
+            // The https service's TLS is taken as done: the fuzzer feeds what comes out of it.
+            tls_active: service == ServiceId::Https,
             starttls: true,
             shutdown: self.shutdown.child_token(),
             server_shutdown: self.shutdown.clone(),

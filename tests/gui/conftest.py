@@ -134,9 +134,14 @@ class Desktop:
         return handle
 
     def screenshot(self, name):
+        """The screen's pixels where the current window is, as the admin sees them (the X server's own
+        picture: WebKitWebDriver's snapshot waits forever on a window drawn without GPU compositing, which
+        is how Postroom draws its windows)."""
         SHOTS.mkdir(parents=True, exist_ok=True)
         time.sleep(0.3)  # let the last render settle
-        self.driver.save_screenshot(str(SHOTS / f"{name}.png"))
+        r = self.driver.get_window_rect()
+        crop = ["-crop", f"{r['width']}x{r['height']}+{max(r['x'], 0)}+{max(r['y'], 0)}", "+repage"]
+        subprocess.run(["import", "-window", "root", *crop, str(SHOTS / f"{name}.png")], check=True, timeout=30)
 
     def status(self):
         out = subprocess.run([str(POSTROOMD), "--data-dir", str(self.data_dir), "status", "--json"],

@@ -1035,7 +1035,7 @@ def test_the_web_service_is_turned_on_in_services_and_the_user_editor_shows_the_
     for server, row in zip(servers, rows):
         security = {"SSL": "SSL/TLS", "STARTTLS": "STARTTLS"}[server.findtext("socketType")]
         assert server.findtext("port") in row.split() and security in row and server.get("type").upper() in row, (row, ET.tostring(server))
-        assert server.findtext("username") == "ann"
+        assert server.findtext("username") == "%EMAILADDRESS%", "Thunderbird logs in with the address typed in"
 
 
 def _login_items():

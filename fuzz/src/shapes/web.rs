@@ -16,7 +16,19 @@ pub const MAX: usize = 100_000;
 pub const MAX_LINE: usize = 1_000_000;
 pub const MAX_REQUESTS: usize = 10_000;
 
-const PATHS: &[&str] = &["/mail/config-v1.1.xml", "/.well-known/autoconfig/mail/config-v1.1.xml", "/autodiscover/autodiscover.xml", "/mail.mobileconfig?emailaddress=alice@fuzz.test", "/.well-known/mta-sts.txt", "/", "*"];
+const PATHS: &[&str] = &[
+    "/mail/config-v1.1.xml",
+    "/mail/config-v1.1.xml?emailaddress=sales%40fuzz.test",
+    "/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=dora@fuzz.test",
+    "/autodiscover/autodiscover.xml",
+    "/mail.mobileconfig?emailaddress=alice@fuzz.test",
+    "/mail.mobileconfig?emailaddress=nobody%40fuzz.test&emailaddress=x",
+    "/.well-known/mta-sts.txt",
+    "/",
+    "*",
+];
+/// Fields a client may add, each changing how the connection goes on.
+const EXTRAS: &[&str] = &["", "Connection: close", "Connection: keep-alive", "Content-Length: +0", "Host: second.example", "Transfer-Encoding: chunked"];
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "OPTIONS", "CONNECT"];
 
 pub fn generate(g: &mut Gen) -> Vec<u8> {
@@ -59,12 +71,17 @@ pub fn generate(g: &mut Gen) -> Vec<u8> {
                 let method = f.pick(METHODS);
                 let path = f.pick(PATHS);
                 let host = f.pick(&["fuzz.test", "autoconfig.fuzz.test", "mta-sts.fuzz.test:443", "elsewhere.example"]);
-                c.extend_from_slice(format!("{method} {path} HTTP/1.{}\r\nHost: {host}\r\n", f.number(2)).as_bytes());
+                // Bare LF line ends on odd variants, as some clients send.
+                let eol = if v % 2 == 1 { "\n" } else { "\r\n" };
+                let extra = f.pick(EXTRAS);
+                let extra = if extra.is_empty() { String::new() } else { format!("{extra}{eol}") };
+                c.extend_from_slice(format!("{method} {path} HTTP/1.{}{eol}Host: {host}{eol}{extra}", f.number(2)).as_bytes());
                 if method == "POST" {
-                    let body = "<Autodiscover><Request><EMailAddress>alice@fuzz.test</EMailAddress></Request></Autodiscover>";
-                    c.extend_from_slice(format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+                    let who = f.pick(&["alice", "sales", "dora", "nobody", "alice@elsewhere.example"]);
+                    let body = format!("<Autodiscover><Request><EMailAddress>{who}@fuzz.test</EMailAddress></Request></Autodiscover>");
+                    c.extend_from_slice(format!("Content-Length: {}{eol}{eol}{body}", body.len()).as_bytes());
                 } else {
-                    c.extend_from_slice(b"\r\n");
+                    c.extend_from_slice(eol.as_bytes());
                 }
             }
         }

@@ -132,7 +132,7 @@ impl Engine {
             (crate::settings::Protocol::Smtp, Arc::new(smtp) as Arc<dyn crate::net::Service>),
             (crate::settings::Protocol::Pop3, Arc::new(pop3)),
             (crate::settings::Protocol::Imap, Arc::new(imap)),
-            (crate::settings::Protocol::Http, Arc::new(crate::web::Shared { store: i.store.clone(), registry: i.registry.clone() })),
+            (crate::settings::Protocol::Http, Arc::new(crate::web::Shared::new(i.store.clone(), i.registry.clone()))),
         ]
         .into()
     }

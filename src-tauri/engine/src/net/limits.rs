@@ -1,4 +1,5 @@
-//! Connection caps per protocol and client address, checked at accept before anything is read.
+//! Connection caps per protocol and client address (an IPv6 client's /64), checked at accept before
+//! anything is read.
 
 /// The web service's connections per client address and in all (it has no settings of its own for these:
 /// a mail program fetches one document and goes).
@@ -27,13 +28,26 @@ impl ConnectionLimits {
     pub fn acquire(limits: &Arc<ConnectionLimits>, protocol: Protocol, ip: IpAddr, per_address: u32, total: u32) -> Option<ConnectionSlot> {
         let mut counts = limits.counts.lock().unwrap_or_else(|p| p.into_inner());
         let all: u32 = counts.iter().filter(|((p, _), _)| *p == protocol).map(|(_, n)| *n).sum();
-        let key = (protocol, ip);
+        let key = (protocol, address_key(ip));
         let mine = counts.get(&key).copied().unwrap_or(0);
         if mine >= per_address || all >= total {
             return None;
         }
         counts.insert(key, mine + 1);
         Some(ConnectionSlot { limits: limits.clone(), key })
+    }
+}
+
+/// Whose connection this is, for the per-address cap: an IPv4 address (also when written as an
+/// IPv4-mapped IPv6 one) or an IPv6 /64 — one site's network, which hands its machines (and an attacker
+/// the whole of) 2^64 addresses.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
     }
 }
 
@@ -66,5 +80,18 @@ mod tests {
         assert!(ConnectionLimits::acquire(&limits, Protocol::Imap, a, 2, 3).is_some(), "other protocols count apart");
         drop(first);
         assert!(ConnectionLimits::acquire(&limits, Protocol::Smtp, a, 2, 3).is_some());
+    }
+
+    #[test]
+    fn an_ipv6_network_counts_as_one_address_and_mapped_ipv4_as_itself() {
+        let limits = Arc::new(ConnectionLimits::default());
+        let one: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let same_64: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:fffe".parse().unwrap();
+        let next_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        let _a = ConnectionLimits::acquire(&limits, Protocol::Smtp, one, 1, 10).unwrap();
+        assert!(ConnectionLimits::acquire(&limits, Protocol::Smtp, same_64, 1, 10).is_none(), "another address in the same /64");
+        assert!(ConnectionLimits::acquire(&limits, Protocol::Smtp, next_64, 1, 10).is_some());
+        let _v4 = ConnectionLimits::acquire(&limits, Protocol::Smtp, "192.0.2.7".parse().unwrap(), 1, 10).unwrap();
+        assert!(ConnectionLimits::acquire(&limits, Protocol::Smtp, "::ffff:192.0.2.7".parse().unwrap(), 1, 10).is_none(), "mapped IPv4 is the same client");
     }
 }

@@ -318,11 +318,20 @@ impl Directory {
     }
 
     /// Checks a login; `None` when the user does not exist, is disabled, or the password is wrong.
-    pub fn verify(&self, name: &str, password: &str) -> ApiResult<Option<VerifiedUser>> {
-        let name = name.to_string();
+    /// The login is the user's name, one of their aliases, or either as an address at a local domain
+    /// (`ann@office.example`): so the settings a mail program is given need only the address it was
+    /// given, and the web service never has to say which addresses exist.
+    pub fn verify(&self, login: &str, password: &str) -> ApiResult<Option<VerifiedUser>> {
+        let login = login.to_string();
         let row = self.store.read(move |c| {
+            let name = match login.rsplit_once('@') {
+                Some((local, domain)) if !local.is_empty() && domains::is_local_domain(c, &domain.to_ascii_lowercase())? => local,
+                Some(_) => return Ok(None),
+                None => login.as_str(),
+            };
             Ok(c.query_row(
-                "SELECT id, password_hash, bandwidth, name FROM users WHERE name = ?1 AND deleted_at IS NULL AND enabled = 1",
+                "SELECT id, password_hash, bandwidth, name FROM users WHERE deleted_at IS NULL AND enabled = 1
+                   AND (name = ?1 OR id = (SELECT user_id FROM aliases WHERE alias = ?1))",
                 [name],
                 |r| Ok((VerifiedUser { id: r.get(0)?, bandwidth: r.get(2)?, name: r.get(3)? }, r.get::<_, String>(1)?)),
             )

@@ -111,3 +111,18 @@ fn a_users_own_bandwidth_limit_is_checked_and_kept() {
     d.update("alice", UserForm { bandwidth: 64_000, password: None, ..form("alice") }).unwrap();
     assert_eq!(d.verify("alice", "secret-pw").unwrap().map(|u| u.bandwidth), Some(64_000));
 }
+
+#[test]
+fn a_user_logs_in_by_name_alias_or_address_at_a_local_domain() {
+    let (_t, d) = directory();
+    d.add_domain("office.test").unwrap();
+    d.create(UserForm { aliases: vec!["sales".into()], ..form("alice") }).unwrap();
+    for login in ["alice", "sales", "alice@office.test", "Sales@Office.Test"] {
+        let who = d.verify(login, "secret-pw").unwrap();
+        assert_eq!(who.map(|u| u.name), Some("alice".to_string()), "{login}");
+        assert!(d.verify(login, "wrong-pw").unwrap().is_none(), "{login}");
+    }
+    for login in ["alice@elsewhere.example", "@office.test", "nobody@office.test", "alice@"] {
+        assert!(d.verify(login, "secret-pw").unwrap().is_none(), "{login}");
+    }
+}

@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 
 use super::account::{Endpoint, MailProgramSettings, Security};
 
-/// `&`, `<`, `>`, `"` and `'` as entities; control characters other than tab and line breaks dropped
-/// (XML 1.0 cannot carry them).
+/// `&`, `<`, `>`, `"` and `'` as entities; control characters other than tab and line breaks, and the
+/// noncharacters U+FFFE and U+FFFF, dropped (XML 1.0 cannot carry them).
 pub fn xml_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -22,14 +22,15 @@ pub fn xml_escape(text: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
             c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => {}
+            '\u{FFFE}' | '\u{FFFF}' => {}
             c => out.push(c),
         }
     }
     out
 }
 
-/// Thunderbird's autoconfig for `domain`. `login` is the user's name when the request named a known
-/// address, else Thunderbird's `%EMAILLOCALPART%` placeholder.
+/// Thunderbird's autoconfig for `domain`. `login` is what each server's username says (the web service
+/// gives Thunderbird's `%EMAILADDRESS%` placeholder).
 pub fn thunderbird(domain: &str, login: &str, incoming: &[Endpoint], outgoing: &[Endpoint]) -> String {
     let d = xml_escape(domain);
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<clientConfig version=\"1.1\">\n");
@@ -179,7 +180,7 @@ mod tests {
 
     #[test]
     fn values_are_escaped_and_uuids_are_stable_and_well_formed() {
-        assert_eq!(xml_escape("a<b>&\"c'\u{1}"), "a&lt;b&gt;&amp;&quot;c&apos;");
+        assert_eq!(xml_escape("a<b>&\"c'\u{1}\u{FFFE}\u{FFFF}é"), "a&lt;b&gt;&amp;&quot;c&apos;é");
         let u = stable_uuid("x");
         assert_eq!(u, stable_uuid("x"));
         assert_ne!(u, stable_uuid("y"));

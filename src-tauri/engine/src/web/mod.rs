@@ -10,12 +10,27 @@
 //! Anything else is 404; other methods 405. The domain comes from the address asked for, else from the
 //! Host (with `autoconfig.`, `autodiscover.` or `mta-sts.` taken off) and must be a local domain.
 //!
+//! **Nothing tells which addresses exist.** Every address at a local domain gets the same answer, with
+//! the address itself as the login (users log in with their name, an alias, or either as an address:
+//! see `Directory::verify`) and no real name; only the domain decides between an answer and a 404, and
+//! the local domains are public anyway (they are in the MX records).
+//!
+//! **What a mail program trusts is sent over TLS.** Autodiscover and the profile on a connection without
+//! TLS are redirected to `https://` on the same host (Outlook's redirect method does exactly this from
+//! `http://autodiscover.<domain>`), so nobody between can swap the servers in them. Thunderbird's
+//! autoconfig (it fetches `http://autoconfig.<domain>` when there is no HTTPS) and the MTA-STS policy
+//! (senders fetch it over HTTPS only; a copy over HTTP misleads nobody) are served on both.
+//!
 //! HTTP/1.1 with keep-alive, read within bounds before anything is parsed: a request head of at most
-//! [`MAX_HEAD`] bytes and [`MAX_HEADERS`] fields, complete within [`HEAD_TIMEOUT`] of its first byte; a
-//! body (only Autodiscover's) of at most [`MAX_BODY`] bytes with a Content-Length (chunked bodies are
-//! refused with 411); at most [`MAX_REQUESTS`] requests per connection and [`IDLE_TIMEOUT`] between
-//! them. Answers are a few kilobytes and are written with the session kit's write deadline. Each request
-//! is one line in postroom.log (target `http`).
+//! [`MAX_HEAD`] bytes and [`MAX_HEADERS`] fields, complete within [`HEAD_TIMEOUT`] of its first byte
+//! (parsed again only when a new line has arrived, so a head trickled byte by byte costs no more than
+//! one sent at once); a body (only Autodiscover's) of at most [`MAX_BODY`] bytes with a Content-Length
+//! of digits only (chunked bodies are refused with 411, two lengths or two Hosts with 400); at most
+//! [`MAX_REQUESTS`] requests per connection, [`IDLE_TIMEOUT`] between them and [`MAX_LIFETIME`] in all,
+//! so a connection slot held by a slow client frees itself within a minute. The database is asked by
+//! at most [`LOOKUPS`] requests at a time. Answers are a few kilobytes and are written with the session
+//! kit's write deadline. Each request is one line in postroom.log at debug level (target `http`);
+//! refusals are at info.
 
 pub mod account;
 pub mod documents;
@@ -40,14 +55,25 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// Time for a request head (from its first byte) and, separately, for its body.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// A kept-alive connection with no new request for this long is closed.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
-/// Requests answered on one connection before it is closed.
-pub const MAX_REQUESTS: usize = 100;
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Requests answered on one connection before it is closed (a mail program asks for one or two).
+pub const MAX_REQUESTS: usize = 10;
+/// A connection ends this long after it was accepted, whatever it is doing.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(60);
+/// Requests that read the database at the same time; the others wait their turn.
+pub const LOOKUPS: usize = 4;
 
 /// What the web service shares between connections.
 pub struct Shared {
     pub store: Store,
     pub registry: Arc<Registry>,
+    pub lookups: tokio::sync::Semaphore,
+}
+
+impl Shared {
+    pub fn new(store: Store, registry: Arc<Registry>) -> Shared {
+        Shared { store, registry, lookups: tokio::sync::Semaphore::new(LOOKUPS) }
+    }
 }
 
 impl crate::net::Service for Shared {
@@ -67,6 +93,7 @@ impl crate::net::Service for Shared {
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        301 => "Moved Permanently",
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
@@ -126,6 +153,9 @@ pub struct Request {
     pub query: String,
     pub host: String,
     pub content_length: Option<usize>,
+    /// How many Host fields the request had (HTTP/1.1 requires exactly one).
+    pub hosts: usize,
+    pub http10: bool,
     pub chunked: bool,
     pub close: bool,
     pub body: Vec<u8>,
@@ -142,8 +172,10 @@ enum Stop {
 /// Reads one request head into `buf` (bytes after it stay in `buf` for the body or the next request).
 async fn read_head(ctx: &SessionContext<Shared>, stream: &mut BoxStream, buf: &mut Vec<u8>) -> Result<Request, Stop> {
     let mut deadline: Option<Instant> = (!buf.is_empty()).then(|| Instant::now() + HEAD_TIMEOUT);
+    // A head ends with a line break: bytes without one cannot complete it, so they are not parsed again.
+    let mut complete_possible = !buf.is_empty();
     loop {
-        if !buf.is_empty() {
+        if complete_possible {
             let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut parsed = httparse::Request::new(&mut fields);
             match parsed.parse(buf) {
@@ -170,6 +202,7 @@ async fn read_head(ctx: &SessionContext<Shared>, stream: &mut BoxStream, buf: &m
             Ok(Ok(0)) | Ok(Err(_)) => return Err(Stop::Quiet),
             Ok(Ok(n)) => {
                 buf.extend_from_slice(&chunk[..n]);
+                complete_possible = chunk[..n].contains(&b'\n') || buf.len() > MAX_HEAD;
                 deadline.get_or_insert_with(|| Instant::now() + HEAD_TIMEOUT);
             }
             Err(_) if deadline.is_some() => return Err(Stop::Fail(408, "the request took too long")),
@@ -187,14 +220,22 @@ fn take_request(parsed: &httparse::Request) -> Result<Request, Stop> {
         query: query.to_string(),
         // HTTP/1.0 closes after each answer unless asked otherwise.
         close: parsed.version == Some(0),
+        http10: parsed.version == Some(0),
         ..Request::default()
     };
     for field in parsed.headers.iter() {
         let value = std::str::from_utf8(field.value).unwrap_or("").trim();
         match field.name.to_ascii_lowercase().as_str() {
-            "host" => request.host = value.to_ascii_lowercase(),
+            "host" => {
+                request.hosts += 1;
+                request.host = value.to_ascii_lowercase();
+            }
             "content-length" => {
-                let n: usize = value.parse().map_err(|_| Stop::Fail(400, "Content-Length is not a number"))?;
+                // Digits only: "+5", " 5" or "5,5" are read differently by different parsers.
+                let n: usize = Some(value)
+                    .filter(|v| !v.is_empty() && v.len() <= 19 && v.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|v| v.parse().ok())
+                    .ok_or(Stop::Fail(400, "Content-Length is not a number"))?;
                 if request.content_length.is_some_and(|m| m != n) {
                     return Err(Stop::Fail(400, "two different Content-Length fields"));
                 }
@@ -211,6 +252,9 @@ fn take_request(parsed: &httparse::Request) -> Result<Request, Stop> {
             }
             _ => {}
         }
+    }
+    if request.hosts > 1 || (request.hosts == 0 && !request.http10) {
+        return Err(Stop::Fail(400, "an HTTP/1.1 request has exactly one Host field"));
     }
     Ok(request)
 }
@@ -239,20 +283,30 @@ async fn read_body(stream: &mut BoxStream, buf: &mut Vec<u8>, request: &mut Requ
     Ok(())
 }
 
-/// Serves one connection to its end.
+/// Serves one connection to its end, or to [`MAX_LIFETIME`].
 pub async fn run(ctx: SessionContext<Shared>, mut stream: BoxStream) -> std::io::Result<()> {
+    match tokio::time::timeout(MAX_LIFETIME, serve(&ctx, &mut stream)).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::debug!(target: "http", peer = %ctx.peer, "connection ended after its lifetime");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(ctx: &SessionContext<Shared>, stream: &mut BoxStream) -> std::io::Result<()> {
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     for served in 1..=MAX_REQUESTS {
-        let mut request = match read_head(&ctx, &mut stream, &mut buf).await {
+        let mut request = match read_head(ctx, stream, &mut buf).await {
             Ok(r) => r,
-            Err(stop) => return fail(&ctx, &mut stream, stop).await,
+            Err(stop) => return fail(ctx, stream, stop).await,
         };
-        if let Err(stop) = read_body(&mut stream, &mut buf, &mut request).await {
-            return fail(&ctx, &mut stream, stop).await;
+        if let Err(stop) = read_body(stream, &mut buf, &mut request).await {
+            return fail(ctx, stream, stop).await;
         }
-        let answer = answer(&ctx, &request).await;
+        let answer = answer(ctx, &request).await;
         let close = request.close || served == MAX_REQUESTS || ctx.shutdown.is_cancelled();
-        tracing::info!(target: "http", peer = %ctx.peer, service = ctx.service.key(), method = %printable(&request.method), path = %printable(&request.path), status = answer.status, "request");
+        tracing::debug!(target: "http", peer = %ctx.peer, service = ctx.service.key(), method = %printable(&request.method), path = %printable(&request.path), status = answer.status, "request");
         let mut bytes = head(answer.status, answer.content_type, answer.body.len(), close);
         if !answer.extra.is_empty() {
             // The extra fields go before the blank line that ends the head.
@@ -263,12 +317,12 @@ pub async fn run(ctx: SessionContext<Shared>, mut stream: BoxStream) -> std::io:
         if request.method != "HEAD" {
             bytes.push_str(&answer.body);
         }
-        crate::net::write_all(&mut stream, bytes.as_bytes()).await?;
+        crate::net::write_all(stream, bytes.as_bytes()).await?;
         if close {
             break;
         }
     }
-    linger_close(&mut stream).await;
+    linger_close(stream).await;
     Ok(())
 }
 
@@ -326,13 +380,38 @@ async fn answer(ctx: &SessionContext<Shared>, request: &Request) -> Answer {
         a.extra = format!("Allow: {allowed}\r\n");
         return a;
     }
+    if !ctx.tls_active && matches!(route, Route::Autodiscover | Route::Profile) {
+        return redirect_to_https(request);
+    }
     let settings = ctx.settings.clone();
     let status = ctx.shared.registry.snapshot();
     let store = ctx.shared.store.clone();
     let asked = Asked::from_request(request, route);
+    let Ok(_turn) = ctx.shared.lookups.acquire().await else { return Answer::error(503, "try again") };
     tokio::task::spawn_blocking(move || respond(&store, &settings, &status, route, asked))
         .await
         .unwrap_or_else(|_| Answer::error(503, "try again"))
+}
+
+/// 301 to the same host and target over HTTPS (on the standard port: the https service's own port is
+/// what the admin publishes for it, and a client asked for this host by name).
+fn redirect_to_https(request: &Request) -> Answer {
+    let host = request.host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(request.host.as_str(), |(h, _)| h);
+    let host_ok = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b));
+    if !host_ok {
+        return Answer::error(400, "the Host field is not a host name");
+    }
+    let mut target = request.path.clone();
+    if !request.query.is_empty() {
+        target.push('?');
+        target.push_str(&request.query);
+    }
+    if !target.bytes().all(|b| b.is_ascii_graphic()) {
+        return Answer::error(400, "the request target is not plain ASCII");
+    }
+    let mut a = Answer::error(301, "use HTTPS");
+    a.extra = format!("Location: https://{host}{target}\r\n");
+    a
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -405,19 +484,14 @@ fn autodiscover_address(body: &[u8]) -> Option<String> {
     Some(text[start..end].to_string())
 }
 
-/// The user an address at a local domain names: (user's name, real name), by name or alias.
-fn local_account(c: &rusqlite::Connection, address: &str) -> crate::store::StoreResult<Option<(String, String, String)>> {
-    use rusqlite::OptionalExtension;
+/// The address asked for, when it is a well-formed address at a local domain: (local part, domain).
+fn local_address(c: &rusqlite::Connection, address: &str) -> crate::store::StoreResult<Option<(String, String)>> {
     let Some((local, domain)) = address.rsplit_once('@') else { return Ok(None) };
-    if local.is_empty() || !crate::users::is_local_domain(c, domain)? {
+    let plain = |t: &str| !t.is_empty() && t.len() <= 254 && !t.chars().any(|ch| ch.is_control() || ch.is_whitespace() || "<>\"\\&".contains(ch));
+    if !plain(local) || !plain(domain) || !crate::users::is_local_domain(c, domain)? {
         return Ok(None);
     }
-    Ok(c.query_row(
-        "SELECT name, real_name FROM users WHERE deleted_at IS NULL AND enabled = 1 AND (name = ?1 OR id = (SELECT user_id FROM aliases WHERE alias = ?1))",
-        [local],
-        |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, domain.to_string())),
-    )
-    .optional()?)
+    Ok(Some((local.to_string(), domain.to_string())))
 }
 
 fn respond(store: &Store, settings: &Settings, status: &[crate::net::ServiceStatus], route: Route, asked: Asked) -> Answer {
@@ -427,7 +501,7 @@ fn respond(store: &Store, settings: &Settings, status: &[crate::net::ServiceStat
         let host_domain = asked.host_domain.clone();
         move |c| {
             let account = match &address {
-                Some(a) => local_account(c, a)?,
+                Some(a) => local_address(c, a)?,
                 None => None,
             };
             let host_is_local = crate::users::is_local_domain(c, &host_domain)?;
@@ -447,18 +521,14 @@ fn respond(store: &Store, settings: &Settings, status: &[crate::net::ServiceStat
             Answer::ok("text/plain; charset=utf-8", documents::mta_sts(settings.web.mta_sts_mode.key(), &settings.general.server_name, days * 86_400))
         }
         Route::Autoconfig => {
-            let (domain, login) = match (&account, &asked.address) {
-                (Some((name, _, domain)), _) => (domain.clone(), name.clone()),
-                // An address we do not know: the domain's settings with the placeholder, as for no address.
-                (None, Some(a)) => match a.rsplit_once('@') {
-                    Some((_, d)) if is_local(store, d) => (d.to_string(), "%EMAILLOCALPART%".to_string()),
-                    _ => return Answer::error(404, "not a domain of this server"),
-                },
-                (None, None) if host_is_local => (asked.host_domain.clone(), "%EMAILLOCALPART%".to_string()),
-                (None, None) => return Answer::error(404, "not a domain of this server"),
+            // One document per domain, whoever asks: Thunderbird puts the address typed in for the placeholder.
+            let domain = match (&account, &asked.address) {
+                (Some((_, domain)), _) => domain.clone(),
+                (None, None) if host_is_local => asked.host_domain.clone(),
+                _ => return Answer::error(404, "not a domain of this server"),
             };
             let (incoming, outgoing) = account::servers(settings, status);
-            Answer::ok(xml, documents::thunderbird(&domain, &login, &incoming, &outgoing))
+            Answer::ok(xml, documents::thunderbird(&domain, "%EMAILADDRESS%", &incoming, &outgoing))
         }
         Route::Autodiscover => match (&account, &asked.address) {
             (Some(found), _) => Answer::ok(xml, documents::autodiscover(&settings_for(settings, status, found))),
@@ -466,7 +536,7 @@ fn respond(store: &Store, settings: &Settings, status: &[crate::net::ServiceStat
             (None, None) => Answer::ok(xml, documents::autodiscover_error(600, "Invalid Request", now)),
         },
         Route::Profile => {
-            let Some(found) = &account else { return Answer::error(404, "no such mail account on this server") };
+            let Some(found) = &account else { return Answer::error(404, "not an address at a domain of this server") };
             let mail = settings_for(settings, status, found);
             match documents::mobileconfig(&mail, &settings.general.server_name) {
                 Some(profile) => {
@@ -480,13 +550,11 @@ fn respond(store: &Store, settings: &Settings, status: &[crate::net::ServiceStat
     }
 }
 
-fn is_local(store: &Store, domain: &str) -> bool {
-    let domain = domain.to_string();
-    store.read(move |c| crate::users::is_local_domain(c, &domain)).unwrap_or(false)
-}
-
-fn settings_for(settings: &Settings, status: &[crate::net::ServiceStatus], (name, real_name, domain): &(String, String, String)) -> MailProgramSettings {
-    account::for_user(settings, status, &format!("{name}@{domain}"), name, real_name)
+/// The settings for an address at a local domain, logging in with the address itself (no real name:
+/// the answer is the same whether or not someone has the address).
+fn settings_for(settings: &Settings, status: &[crate::net::ServiceStatus], (local, domain): &(String, String)) -> MailProgramSettings {
+    let address = format!("{local}@{domain}");
+    account::for_user(settings, status, &address, &address, "")
 }
 
 #[cfg(test)]
