@@ -62,6 +62,9 @@ mod desktop {
             .plugin(tauri_plugin_autostart::init(tauri_plugin_autostart::MacosLauncher::LaunchAgent, Some(login_args)))
             .invoke_handler(commands::handler())
             .setup(move |app| {
+                // A data folder without a database is a first start: the set-up wizard opens by itself
+                // (still only while there are no users and no domains, see Engine::setup_start).
+                let first_start = !data_dir.join("postroom.db").exists();
                 let engine = match Engine::open(&data_dir, EngineOptions { listen }) {
                     Ok(engine) => engine,
                     Err(e) => {
@@ -75,6 +78,9 @@ mod desktop {
                 tray::create(app.handle())?;
                 if !tray_only {
                     windows::open(app.handle(), crate::windows::WindowName::Main);
+                    if first_start && engine_needs_setup(app.handle()) {
+                        windows::open(app.handle(), crate::windows::WindowName::Setup);
+                    }
                 }
                 windows::trim_while_open(app.handle().clone());
                 quit_on_signal(app.handle().clone());
@@ -90,6 +96,10 @@ mod desktop {
             }
             let _ = handle;
         });
+    }
+
+    fn engine_needs_setup(app: &tauri::AppHandle) -> bool {
+        app.state::<Engine>().setup_start().is_ok_and(|s| s.needed)
     }
 
     /// A message box for errors before any window exists.

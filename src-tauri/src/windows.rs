@@ -32,6 +32,7 @@ pub enum WindowName {
     Spamfilter,
     Quarantine,
     Collectors,
+    Setup,
 }
 
 impl WindowName {
@@ -57,6 +58,7 @@ impl WindowName {
             WindowName::Spamfilter => ("spamfilter", "Spam Filter", 760.0, 640.0),
             WindowName::Quarantine => ("quarantine", "Quarantine", 1000.0, 600.0),
             WindowName::Collectors => ("collectors", "Mail Collectors", 1000.0, 680.0),
+            WindowName::Setup => ("setup", "Set Up Postroom", 820.0, 680.0),
         }
     }
 }

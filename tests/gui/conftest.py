@@ -168,20 +168,24 @@ def _listening(port):
         return False
 
 
-@pytest.fixture
-def desktop(tauri_driver, data_dir):
+def launch(tauri_driver, args):
+    """The desktop app started with `args` under a new WebDriver session (tried three times: WebKit may
+    be slow to come up on a loaded machine)."""
     options = ArgOptions()
     options.set_capability("browserName", "wry")
-    options.set_capability("tauri:options", {"application": str(APP), "args": ["--data-dir", str(data_dir)]})
-    driver = None
+    options.set_capability("tauri:options", {"application": str(APP), "args": args})
     for attempt in range(3):
         try:
-            driver = webdriver.Remote(command_executor=tauri_driver, options=options)
-            break
+            return webdriver.Remote(command_executor=tauri_driver, options=options)
         except WebDriverException:
             if attempt == 2:
                 raise
             time.sleep(2)
+
+
+@pytest.fixture
+def desktop(tauri_driver, data_dir):
+    driver = launch(tauri_driver, ["--data-dir", str(data_dir)])
     app = Desktop(driver, data_dir)
     # Wait for the engine to be serving before the test starts.
     wait_until(lambda: greeting(data_dir.ports["imap"]), what="the engine's IMAP greeting")

@@ -12,7 +12,9 @@ import type { BulkAddReport } from "./bindings/BulkAddReport";
 import type { CertificateInfo } from "./bindings/CertificateInfo";
 import type { CollectorForm } from "./bindings/CollectorForm";
 import type { CollectorInfo } from "./bindings/CollectorInfo";
+import type { CsvUsers } from "./bindings/CsvUsers";
 import type { DnsRecord } from "./bindings/DnsRecord";
+import type { FieldError } from "./bindings/FieldError";
 import type { ForwardingChange } from "./bindings/ForwardingChange";
 import type { GeoIpStatus } from "./bindings/GeoIpStatus";
 import type { HeldMessage } from "./bindings/HeldMessage";
@@ -25,6 +27,7 @@ import type { LogWriterStats } from "./bindings/LogWriterStats";
 import type { MailProgramSettings } from "./bindings/MailProgramSettings";
 import type { MailboxAccess } from "./bindings/MailboxAccess";
 import type { MessageStoreView } from "./bindings/MessageStoreView";
+import type { NameLookup } from "./bindings/NameLookup";
 import type { NewRule } from "./bindings/NewRule";
 import type { OutboundForm } from "./bindings/OutboundForm";
 import type { OutboundView } from "./bindings/OutboundView";
@@ -43,6 +46,10 @@ import type { ScriptFile } from "./bindings/ScriptFile";
 import type { ScriptTestRequest } from "./bindings/ScriptTestRequest";
 import type { ScriptTestResult } from "./bindings/ScriptTestResult";
 import type { ServiceView } from "./bindings/ServiceView";
+import type { SetupDone } from "./bindings/SetupDone";
+import type { SetupPage } from "./bindings/SetupPage";
+import type { SetupPlan } from "./bindings/SetupPlan";
+import type { SetupStart } from "./bindings/SetupStart";
 import type { SmtpView } from "./bindings/SmtpView";
 import type { SpamLists } from "./bindings/SpamLists";
 import type { SpamSettings } from "./bindings/SpamSettings";
@@ -51,8 +58,8 @@ import type { UserForm } from "./bindings/UserForm";
 import type { UserSummary } from "./bindings/UserSummary";
 
 /** Every window the app opens (`WindowName` in src-tauri/src/windows.rs). */
-export type WindowName = "main" | "services" | "users" | "domains" | "certificate" | "smtp" | "queue" | "bans" | "diagnostics" | "geoip" | "geoimport" | "bandwidth" | "bandwidthscript" | "messagestore" | "recyclebin" | "lanforward" | "spamfilter" | "quarantine" | "collectors";
-export const WINDOW_NAMES: readonly WindowName[] = ["main", "services", "users", "domains", "certificate", "smtp", "queue", "bans", "diagnostics", "geoip", "geoimport", "bandwidth", "bandwidthscript", "messagestore", "recyclebin", "lanforward", "spamfilter", "quarantine", "collectors"];
+export type WindowName = "main" | "services" | "users" | "domains" | "certificate" | "smtp" | "queue" | "bans" | "diagnostics" | "geoip" | "geoimport" | "bandwidth" | "bandwidthscript" | "messagestore" | "recyclebin" | "lanforward" | "spamfilter" | "quarantine" | "collectors" | "setup";
+export const WINDOW_NAMES: readonly WindowName[] = ["main", "services", "users", "domains", "certificate", "smtp", "queue", "bans", "diagnostics", "geoip", "geoimport", "bandwidth", "bandwidthscript", "messagestore", "recyclebin", "lanforward", "spamfilter", "quarantine", "collectors", "setup"];
 
 /** The desktop shell's commands; each rejects with an `ApiError`. */
 export const commands = {
@@ -305,6 +312,34 @@ export const commands = {
    * Saves the Services window in one change; `invalid` with fields like `pop3.port` or `pop3.bandwidth.pool`, and then nothing is saved.
    */
   saveServices: (services: ServiceView[], access: MailboxAccess | null): Promise<void> => call<void>("save_services", { services, access }),
+  /**
+   * Whether the first-run wizard is needed (no users and no local domains) and the plan it starts from (today's settings).
+   */
+  getSetupStart: (): Promise<SetupStart> => call<SetupStart>("get_setup_start"),
+  /**
+   * The problems on one page of the wizard, each with its field (`users.N.name`, `smart_host`, …); empty when the page is good. Nothing is saved.
+   */
+  checkSetup: (plan: SetupPlan, page: SetupPage): Promise<FieldError[]> => call<FieldError[]>("check_setup", { plan, page }),
+  /**
+   * Applies the whole plan (settings, domains, users; `invalid` with every problem and nothing changed when a page is wrong), then the DNS records to publish and each user's mail program settings.
+   */
+  finishSetup: (plan: SetupPlan): Promise<SetupDone> => call<SetupDone>("finish_setup", { plan }),
+  /**
+   * Connects to the plan's smart host as delivery would (TLS, certificate check, login) and says QUIT: what happened, or `io` with why it failed. Nothing is saved or sent.
+   */
+  testSmartHost: (plan: SetupPlan): Promise<string> => call<string>("test_smart_host", { plan }),
+  /**
+   * What the DNS (through the server's resolver) says a host name's addresses are.
+   */
+  lookUpServerName: (name: string): Promise<NameLookup> => call<NameLookup>("look_up_server_name", { name }),
+  /**
+   * Asks for a CSV file (name, password, real name) with the native picker and reads its users for the wizard's list, adding nobody; null when the admin cancels.
+   */
+  readUsersCsv: (): Promise<CsvUsers | null> => call<CsvUsers | null>("read_users_csv"),
+  /**
+   * Reads the users of a CSV file (name, password, real name) for the wizard's list, adding nobody; every refused row is listed with its line.
+   */
+  readUsersCsvFrom: (path: string): Promise<CsvUsers> => call<CsvUsers>("read_users_csv_from", { path }),
   /**
    * The SMTP window's settings.
    */

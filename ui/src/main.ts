@@ -18,6 +18,7 @@ import { mountRecycleBin } from "./windows/recyclebin";
 import { mountBans } from "./windows/bans";
 import { mountQueue } from "./windows/queue";
 import { mountServices } from "./windows/services";
+import { mountSetup } from "./windows/setup";
 import { mountSmtp } from "./windows/smtp";
 import { mountUsers } from "./windows/users";
 
@@ -45,6 +46,7 @@ const routes: Record<WindowName | "logview", Mount> = {
   spamfilter: mountSpamFilter,
   quarantine: mountQuarantine,
   collectors: mountCollectors,
+  setup: mountSetup,
 };
 
 const app = document.getElementById("app")!;

@@ -299,6 +299,96 @@ impl Engine {
     }
 
     /// The Mail Collectors with their last results.
+    // ----- First-run wizard (setup.rs) -----
+
+    /// Whether the wizard is needed (no users and no local domains), and the plan it starts from.
+    pub fn setup_start(&self) -> ApiResult<crate::setup::SetupStart> {
+        let empty = self.inner.store.read(|c| {
+            Ok(c.query_row("SELECT NOT EXISTS (SELECT 1 FROM users WHERE deleted_at IS NULL) AND NOT EXISTS (SELECT 1 FROM domains)", [], |r| r.get::<_, bool>(0))?)
+        })?;
+        Ok(crate::setup::SetupStart { needed: empty, plan: crate::setup::starting_plan(&self.settings()) })
+    }
+
+    /// The problems on one page of the wizard (every page with `None`), including names already taken.
+    pub fn check_setup(&self, plan: &crate::setup::SetupPlan, page: Option<crate::setup::SetupPage>) -> ApiResult<Vec<crate::error::FieldError>> {
+        let mut errors = crate::setup::check(plan, page);
+        if page.is_none() || page == Some(crate::setup::SetupPage::Users) {
+            for (i, form) in crate::setup::user_forms(plan).iter().enumerate() {
+                let field = format!("users.{i}.name");
+                if !errors.iter().any(|e| e.field == field) && self.inner.directory.get(&form.name).is_ok() {
+                    errors.push(crate::error::FieldError::new(field, "a user with this name already exists"));
+                }
+            }
+        }
+        Ok(errors)
+    }
+
+    /// Applies the wizard's plan: settings first (one validated change), then the domains, then the users.
+    /// Everything is checked before anything is written, so a refused plan changes nothing.
+    pub async fn finish_setup(&self, plan: crate::setup::SetupPlan) -> ApiResult<crate::setup::SetupDone> {
+        let errors = {
+            let (engine, plan) = (self.clone(), plan.clone());
+            tokio::task::spawn_blocking(move || engine.check_setup(&plan, None)).await.map_err(|e| ApiError::internal(e))??
+        };
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(errors));
+        }
+        let engine = self.clone();
+        let applied = plan.clone();
+        let domains = tokio::task::spawn_blocking(move || -> ApiResult<Vec<String>> {
+            let for_settings = applied.clone();
+            engine.update_settings(move |s| {
+                crate::setup::apply_settings(&for_settings, s);
+                Ok(())
+            })?;
+            let mut domains = Vec::new();
+            for d in &applied.domains {
+                domains.push(engine.inner.directory.add_domain(d)?);
+            }
+            for form in crate::setup::user_forms(&applied) {
+                engine.inner.directory.create(form)?;
+            }
+            Ok(domains)
+        })
+        .await
+        .map_err(|e| ApiError::internal(e))??;
+        tracing::info!(target: "desktop", domains = domains.len(), users = plan.users.len(), "first-run set-up finished");
+        let mut records = Vec::new();
+        for domain in &domains {
+            records.push(crate::setup::SetupDomainRecords { domain: domain.clone(), records: self.domain_records(domain).await? });
+        }
+        let mut accounts = Vec::new();
+        for form in crate::setup::user_forms(&plan) {
+            accounts.push(self.mail_program_settings(&form.name)?);
+        }
+        Ok(crate::setup::SetupDone { domains: records, accounts })
+    }
+
+    /// Connects to the smart host the plan names (with its login) and says QUIT: what happened, in words.
+    pub async fn try_smart_host(&self, plan: &crate::setup::SetupPlan) -> ApiResult<String> {
+        let errors = crate::setup::check(plan, Some(crate::setup::SetupPage::Sending));
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(errors));
+        }
+        if plan.smart_host.trim().is_empty() {
+            return Err(ApiError::field("smart_host", "enter the smart host to test"));
+        }
+        let mut settings = (*self.settings()).clone();
+        crate::setup::apply_settings(plan, &mut settings);
+        crate::queue::client::try_smart_host(&settings).await.map_err(|why| ApiError::io(why))
+    }
+
+    /// What the DNS says this server's name is.
+    pub async fn look_up_name(&self, name: &str) -> crate::setup::NameLookup {
+        let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+        let found = crate::queue::client::look_up(&self.settings().outbound, &name).await;
+        match found {
+            Ok(ips) if !ips.is_empty() => crate::setup::NameLookup { name, addresses: ips.iter().map(|ip| ip.to_string()).collect(), problem: None },
+            Ok(_) => crate::setup::NameLookup { problem: Some(format!("{name} has no address")), name, addresses: Vec::new() },
+            Err(why) => crate::setup::NameLookup { name, addresses: Vec::new(), problem: Some(why) },
+        }
+    }
+
     pub fn collectors(&self) -> ApiResult<Vec<crate::collector::CollectorInfo>> {
         Ok(self.inner.store.read(crate::collector::list)?)
     }

@@ -24,6 +24,7 @@ pub mod pop3;
 pub mod queue;
 pub mod recent;
 pub mod settings;
+pub mod setup;
 pub mod smtp;
 pub mod spam;
 pub mod status;
@@ -101,6 +102,11 @@ mod export_bindings {
         crate::users::ForwardingChange::export_all_to(&out).unwrap();
         crate::settings::RelaySettings::export_all_to(&out).unwrap();
         crate::web::account::MailProgramSettings::export_all_to(&out).unwrap();
+        crate::setup::SetupStart::export_all_to(&out).unwrap();
+        crate::setup::SetupPage::export_all_to(&out).unwrap();
+        crate::setup::SetupDone::export_all_to(&out).unwrap();
+        crate::setup::NameLookup::export_all_to(&out).unwrap();
+        crate::setup::CsvUsers::export_all_to(&out).unwrap();
         assert!(out.join("Overview.ts").exists());
     }
 }

@@ -14,6 +14,7 @@ mod messagestore;
 mod overview;
 mod queue;
 mod services;
+mod setup;
 mod smtp;
 mod spam;
 mod users;

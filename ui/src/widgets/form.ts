@@ -56,6 +56,16 @@ export function checkRow(label: string, control: HTMLInputElement, hint?: string
   );
 }
 
+/** A radio button with its label, laid out as a check row is. */
+export function choiceRow(label: string, control: HTMLInputElement, hint?: string): HTMLElement {
+  return h(
+    "div",
+    { class: "form-row" },
+    h("span", { class: "row-label" }),
+    h("div", { class: "row-field" }, h("div", { class: "field-line check" }, control, h("label", { for: control.id }, label)), hint ? h("div", { class: "hint" }, hint) : null),
+  );
+}
+
 /** A read-only label/value row. */
 export function infoRow(label: string, value: Child, id?: string): HTMLElement {
   return h(

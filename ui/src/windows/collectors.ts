@@ -16,7 +16,7 @@ import { formatUnixTime, plural } from "../format";
 import { busy, button, fillBar, Strip } from "../widgets/buttons";
 import { confirmDialog, openDialog } from "../widgets/dialog";
 import { closeOnEscape, frame, h, text } from "../widgets/dom";
-import { checkRow, errorSlot, FieldErrors, grid, group, input, row, select, textarea, whole } from "../widgets/form";
+import { checkRow, choiceRow, errorSlot, FieldErrors, grid, group, input, row, select, textarea, whole } from "../widgets/form";
 import { Table } from "../widgets/table";
 import { Tabs } from "../widgets/tabs";
 
@@ -31,16 +31,6 @@ const SECURITY: [CollectorForm["security"], string][] = [
 function defaultPort(protocol: CollectorForm["protocol"], security: CollectorForm["security"]): number {
   if (protocol === "imap") return security === "tls" ? 993 : 143;
   return security === "tls" ? 995 : 110;
-}
-
-/** A radio button with its label, laid out as a check row is. */
-function choiceRow(label: string, control: HTMLInputElement, hint?: string): HTMLElement {
-  return h(
-    "div",
-    { class: "form-row" },
-    h("span", { class: "row-label" }),
-    h("div", { class: "row-field" }, h("div", { class: "field-line check" }, control, h("label", { for: control.id }, label)), hint ? h("div", { class: "hint" }, hint) : null),
-  );
 }
 
 function deliversTo(f: CollectorForm): string {

@@ -74,7 +74,7 @@ export async function showDnsRecords(domain: string): Promise<void> {
   await Promise.all([load(), d.closed]);
 }
 
-function recordRow(r: DnsRecord, i: number): HTMLElement {
+export function recordRow(r: DnsRecord, i: number): HTMLElement {
   const [state, label] = STATUS[r.status] ?? STATUS.unknown;
   const value = r.record_type === "TXT" ? `"${r.value}"` : r.value;
   const copy = button("Copy", { id: `btn-dns-copy-${i}`, onClick: () => void copyText(r.value, copy) });

@@ -100,6 +100,7 @@ export function mountMain(app: HTMLElement): () => void {
         windowButton("Diagnostics…", "diagnostics"),
         windowButton("Queue…", "queue"),
         windowButton("Bans…", "bans"),
+        windowButton("Set-Up Wizard…", "setup"),
       ),
     ),
   );

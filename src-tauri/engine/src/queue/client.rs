@@ -496,6 +496,53 @@ async fn addresses_of(resolver: &TokioResolver, host: &str, port: u16) -> Result
     }
 }
 
+/// Connects to the smart host the settings name, as delivery would (TLS as set, the certificate checked
+/// as set, the login), and says QUIT: what happened, in words, or why it failed. Nothing is sent.
+pub async fn try_smart_host(settings: &Settings) -> Result<String, String> {
+    let out = &settings.outbound;
+    let host = out.smart_host.as_str();
+    if host.is_empty() {
+        return Err("no smart host is set".into());
+    }
+    let resolver = resolver(out).map_err(outcome_words)?;
+    let addresses = addresses_of(&resolver, host, out.smart_host_port).await.map_err(outcome_words)?;
+    let peer = Peer::outbound(out);
+    let mut last = String::new();
+    for address in addresses {
+        match open(settings, &peer, host, address, Starttls::IfOffered).await {
+            Ok((session, _)) => {
+                let tls = if matches!(session, Session::Tls(_)) { "encrypted with STARTTLS" } else { "not encrypted" };
+                let login = match peer.login {
+                    Some((user, _)) => format!(", logged in as {user}"),
+                    None => String::new(),
+                };
+                let _ = session.quit().await;
+                return Ok(format!("Connected to {host} ({address}), {tls}{login}."));
+            }
+            Err(e) => last = e.text().to_string(),
+        }
+    }
+    Err(last)
+}
+
+/// What the DNS says `name` stands for (through the server's resolver).
+pub async fn look_up(out: &OutboundSettings, name: &str) -> Result<Vec<IpAddr>, String> {
+    let resolver = resolver(out).map_err(outcome_words)?;
+    let found = tokio::time::timeout(CONNECT_TIMEOUT, addresses_of(&resolver, name, 0)).await.map_err(|_| format!("DNS lookup for {name} timed out"))?;
+    Ok(found.map_err(outcome_words)?.into_iter().map(|a| a.ip()).collect())
+}
+
+/// An outcome's text without its enhanced status code ("4.4.4 x has no address" → "x has no address").
+fn outcome_words(o: Outcome) -> String {
+    match o {
+        Outcome::Temporary(t) | Outcome::Permanent(t) => match t.split_once(' ') {
+            Some((code, rest)) if code.split('.').count() == 3 && code.split('.').all(|n| !n.is_empty() && n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit())) => rest.to_string(),
+            _ => t,
+        },
+        Outcome::Sent | Outcome::Withdrawn => String::new(),
+    }
+}
+
 /// An open session with a receiving server, encrypted or not.
 enum Session {
     Plain(SmtpClient<Tap<TcpStream>>),

@@ -70,15 +70,24 @@ fn line_at(input: &[u8], offset: u64) -> u64 {
 }
 
 fn parse_rows(input: &[u8], report: &mut BulkAddReport) -> ApiResult<Vec<Row>> {
+    read_rows(input, &mut report.errors)
+        .into_iter()
+        .map(|(line, form)| Ok(Row { hash: hash_password(form.password.as_deref().unwrap_or_default())?, line, form }))
+        .collect()
+}
+
+/// The good rows of a bulk-add file, each with its line, checked but not hashed or added; every bad row
+/// goes to `errors`.
+pub fn read_rows(input: &[u8], errors: &mut Vec<CsvRowError>) -> Vec<(u64, UserForm)> {
     let input = input.strip_prefix(b"\xef\xbb\xbf").unwrap_or(input);
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(input);
-    let mut rows: Vec<Row> = Vec::new();
+    let mut rows: Vec<(u64, UserForm)> = Vec::new();
     for (index, record) in reader.records().enumerate() {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map(|p| line_at(input, p.byte())).unwrap_or(index as u64 + 1);
-                report.errors.push(CsvRowError { line, message: format!("unreadable row: {e}") });
+                errors.push(CsvRowError { line, message: format!("unreadable row: {e}") });
                 continue;
             }
         };
@@ -90,14 +99,11 @@ fn parse_rows(input: &[u8], report: &mut BulkAddReport) -> ApiResult<Vec<Row>> {
             continue;
         }
         match check_row(&record, &rows) {
-            Ok(form) => {
-                let hash = hash_password(form.password.as_deref().unwrap_or_default())?;
-                rows.push(Row { line, form, hash });
-            }
-            Err(why) => report.errors.push(CsvRowError { line, message: why.to_string() }),
+            Ok(form) => rows.push((line, form)),
+            Err(why) => errors.push(CsvRowError { line, message: why.to_string() }),
         }
     }
-    Ok(rows)
+    rows
 }
 
 /// Why one row of a bulk-add file was refused (the report lists it with its line; the other rows go on).
@@ -113,15 +119,15 @@ enum RowError {
     Repeated { name: String, line: u64 },
 }
 
-fn check_row(record: &csv::StringRecord, earlier: &[Row]) -> Result<UserForm, RowError> {
+fn check_row(record: &csv::StringRecord, earlier: &[(u64, UserForm)]) -> Result<UserForm, RowError> {
     if record.len() < 2 || record.len() > 3 {
         return Err(RowError::Columns(record.len()));
     }
     let name = record[0].to_string();
     check_name(&name).map_err(|why| RowError::Name { name: name.clone(), why })?;
     check_password(&record[1]).map_err(|why| RowError::Password { name: name.clone(), why })?;
-    if let Some(first) = earlier.iter().find(|r| r.form.name.eq_ignore_ascii_case(&name)) {
-        return Err(RowError::Repeated { name, line: first.line });
+    if let Some((line, _)) = earlier.iter().find(|(_, f)| f.name.eq_ignore_ascii_case(&name)) {
+        return Err(RowError::Repeated { name, line: *line });
     }
     Ok(UserForm {
         name,

@@ -16,7 +16,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-pub use bulk::{BulkAddReport, CsvRowError};
+pub use bulk::{read_rows as read_csv_rows, BulkAddReport, CsvRowError};
 pub use domains::is_local_domain;
 pub use crate::names::{check_name, validate_domain};
 
