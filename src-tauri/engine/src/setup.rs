@@ -307,4 +307,14 @@ mod tests {
         let on: Vec<ServiceId> = ServiceId::ALL.into_iter().filter(|id| s.services.get(*id).enabled).collect();
         assert_eq!(on, [ServiceId::Smtp, ServiceId::Imaps]);
     }
+
+    #[test]
+    fn a_csv_file_fills_the_list_and_names_its_bad_rows() {
+        let read = read_csv(b"name,password,real name\nann,ann-secret,Ann Smith\nbob,x\nann,again-secret\ncarl,carl-secret\n");
+        let names: Vec<&str> = read.users.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["ann", "carl"]);
+        assert_eq!((read.users[0].password.as_str(), read.users[0].real_name.as_str()), ("ann-secret", "Ann Smith"));
+        let lines: Vec<u64> = read.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [3, 4], "the short password and the repeated name, by line");
+    }
 }
