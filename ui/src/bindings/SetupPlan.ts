@@ -12,7 +12,8 @@ export type SetupPlan = { domains: Array<string>, server_name: string, users: Ar
  */
 smart_host: string, smart_host_port: number, smart_host_tls: OutboundTls, smart_host_username: string, smart_host_password: string, 
 /**
- * Check the smart host's certificate (off only for a server on the office's own network).
+ * Check the smart host's certificate; off only for a server on the office's own network, where the
+ * login may then also go without a checked certificate (`outbound.allow_plaintext_auth`).
  */
 smart_host_verify_certificate: boolean, 
 /**
