@@ -100,6 +100,9 @@ fn mail_programs_fetch_their_settings_from_the_web_service() {
          out['autodiscover_other_domain'] = ET.fromstring(data).findtext('a:Response/a:Error/a:ErrorCode', namespaces=ns)\n\
          status, headers, data = post('http', '/autodiscover/autodiscover.xml', 'autodiscover.office.test', ask, outlook)\n\
          out['autodiscover_plain'] = [status, headers.get('location')]\n\
+         status, headers, data = get('http', '/autodiscover/autodiscover.xml', 'autodiscover.office.test')\n\
+         out['autodiscover_redirect_method'] = [status, headers.get('location')]\n\
+         out['redirect_elsewhere'] = get('http', '/autodiscover/autodiscover.xml', 'autodiscover.elsewhere.example')[0]\n\
          status, headers, data = get('https', '/mail.mobileconfig?emailaddress=alice@office.test', 'office.test')\n\
          profile = plistlib.loads(data)\n\
          mail = profile['PayloadContent'][0]\n\
@@ -147,7 +150,9 @@ fn mail_programs_fetch_their_settings_from_the_web_service() {
     );
     assert_eq!(got["autodiscover_nobody"], serde_json::json!(vec!["nobody@office.test"; 6]), "an address nobody has gets the same answer as one somebody has");
     assert_eq!(got["autodiscover_other_domain"], "500", "a domain this server does not keep gets Autodiscover's 'cannot be found'");
-    assert_eq!(got["autodiscover_plain"], serde_json::json!([301, "https://autodiscover.office.test/autodiscover/autodiscover.xml"]), "never over plain HTTP");
+    assert_eq!(got["autodiscover_plain"], serde_json::json!([308, "https://autodiscover.office.test/autodiscover/autodiscover.xml"]), "never over plain HTTP; a POST keeps its method");
+    assert_eq!(got["autodiscover_redirect_method"], serde_json::json!([302, "https://autodiscover.office.test/autodiscover/autodiscover.xml"]), "Outlook's redirect method: GET over HTTP, 302");
+    assert_eq!(got["redirect_elsewhere"], 404, "no redirect for a name that is not this server's");
 
     let p = &got["profile"];
     assert_eq!((p["status"].as_i64(), p["type"].as_str()), (Some(200), Some("application/x-apple-aspen-config")));
@@ -159,7 +164,7 @@ fn mail_programs_fetch_their_settings_from_the_web_service() {
     assert_eq!(p["uuid"], got["profile_again_uuid"], "the same profile twice replaces, not adds, the account");
     assert_eq!(got["profile_bob"], "bob@office.test", "an address nobody has: the same kind of profile");
     assert_eq!(got["profile_other_domain"], 404);
-    assert_eq!(got["profile_plain"], serde_json::json!([301, "https://office.test/mail.mobileconfig?emailaddress=alice@office.test"]), "a profile is never sent where it could be swapped");
+    assert_eq!(got["profile_plain"], serde_json::json!([302, "https://office.test/mail.mobileconfig?emailaddress=alice@office.test"]), "a profile is never sent where it could be swapped");
 
     // The login every document gives works: the address, and an alias's address, log in as the user.
     let logins = python(
@@ -250,6 +255,10 @@ fn the_web_service_refuses_what_it_will_not_read() {
     assert_eq!(status_line(&raw(http, b"GET /.well-known/mta-sts.txt HTTP/1.1\r\n\r\n")), "HTTP/1.1 400 Bad Request", "HTTP/1.1 without a Host");
     let two_hosts = "GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.office.test\r\nHost: mta-sts.elsewhere.example\r\n\r\n";
     assert_eq!(status_line(&raw(http, two_hosts.as_bytes())), "HTTP/1.1 400 Bad Request", "two Hosts");
+
+    // Line breaks before a request line are dropped, however many (and the request is still served).
+    let blank_lines = format!("{}GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.office.test\r\nConnection: close\r\n\r\n", "\r\n".repeat(5000));
+    assert_eq!(status_line(&raw(http, blank_lines.as_bytes())), "HTTP/1.1 200 OK");
 
     // Pipelined requests on one connection: answered in order, and the connection ends after 10.
     let one = "GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.office.test\r\n\r\n";

@@ -45,6 +45,10 @@ pub const LOG_FLUSH_AT_EXIT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for sessions to finish their goodbye.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// The wizard's smart host Test gives up after this long (a server that never greets, or port 465
+/// waiting for TLS).
+const SMART_HOST_TEST_TIME: Duration = Duration::from_secs(45);
+
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
     /// `--listen SERVICE=HOST:PORT`: where to listen instead of the stored setting; never saved.
@@ -315,16 +319,20 @@ impl Engine {
         if page.is_none() || page == Some(crate::setup::SetupPage::Users) {
             for (i, form) in crate::setup::user_forms(plan).iter().enumerate() {
                 let field = format!("users.{i}.name");
-                if !errors.iter().any(|e| e.field == field) && self.inner.directory.get(&form.name).is_ok() {
-                    errors.push(crate::error::FieldError::new(field, "a user with this name already exists"));
+                if !errors.iter().any(|e| e.field == field) {
+                    if let Some(why) = self.inner.directory.name_in_use(&form.name)? {
+                        errors.push(crate::error::FieldError::new(field, why));
+                    }
                 }
             }
         }
         Ok(errors)
     }
 
-    /// Applies the wizard's plan: settings first (one validated change), then the domains, then the users.
-    /// Everything is checked before anything is written, so a refused plan changes nothing.
+    /// Applies the wizard's plan: the domains not yet local, then the users, then the settings (one
+    /// validated change, so services open only once their users exist). Everything is checked before
+    /// anything is written, so a refused plan changes nothing; what follows the writes (the records, the
+    /// mail program settings) is shown as far as it can be and never turns a done set-up into an error.
     pub async fn finish_setup(&self, plan: crate::setup::SetupPlan) -> ApiResult<crate::setup::SetupDone> {
         let errors = {
             let (engine, plan) = (self.clone(), plan.clone());
@@ -336,18 +344,26 @@ impl Engine {
         let engine = self.clone();
         let applied = plan.clone();
         let domains = tokio::task::spawn_blocking(move || -> ApiResult<Vec<String>> {
-            let for_settings = applied.clone();
-            engine.update_settings(move |s| {
-                crate::setup::apply_settings(&for_settings, s);
-                Ok(())
-            })?;
+            // The settings are checked as a whole before the first write: a plan they refuse adds nothing.
+            let mut trial = (*engine.settings()).clone();
+            crate::setup::apply_settings(&applied, &mut trial);
+            crate::settings::validate_change(&trial, Some(&engine.settings()))?;
+            let known = engine.inner.directory.domains()?;
             let mut domains = Vec::new();
             for d in &applied.domains {
-                domains.push(engine.inner.directory.add_domain(d)?);
+                let name = crate::names::validate_domain(d).map_err(|e| ApiError::field("domains", e))?;
+                if !known.contains(&name) {
+                    engine.inner.directory.add_domain(&name)?;
+                }
+                domains.push(name);
             }
             for form in crate::setup::user_forms(&applied) {
                 engine.inner.directory.create(form)?;
             }
+            engine.update_settings(move |s| {
+                crate::setup::apply_settings(&applied, s);
+                Ok(())
+            })?;
             Ok(domains)
         })
         .await
@@ -355,12 +371,10 @@ impl Engine {
         tracing::info!(target: "desktop", domains = domains.len(), users = plan.users.len(), "first-run set-up finished");
         let mut records = Vec::new();
         for domain in &domains {
-            records.push(crate::setup::SetupDomainRecords { domain: domain.clone(), records: self.domain_records(domain).await? });
+            let found = self.domain_records(domain).await.unwrap_or_default();
+            records.push(crate::setup::SetupDomainRecords { domain: domain.clone(), records: found });
         }
-        let mut accounts = Vec::new();
-        for form in crate::setup::user_forms(&plan) {
-            accounts.push(self.mail_program_settings(&form.name)?);
-        }
+        let accounts = crate::setup::user_forms(&plan).iter().filter_map(|form| self.mail_program_settings(&form.name).ok()).collect();
         Ok(crate::setup::SetupDone { domains: records, accounts })
     }
 
@@ -375,7 +389,15 @@ impl Engine {
         }
         let mut settings = (*self.settings()).clone();
         crate::setup::apply_settings(plan, &mut settings);
-        crate::queue::client::try_smart_host(&settings).await.map_err(|why| ApiError::io(why))
+        match tokio::time::timeout(SMART_HOST_TEST_TIME, crate::queue::client::try_smart_host(&settings)).await {
+            Ok(result) => result.map_err(ApiError::io),
+            Err(_) => Err(ApiError::io(format!(
+                "{} did not answer within {} s{}",
+                plan.smart_host.trim(),
+                SMART_HOST_TEST_TIME.as_secs(),
+                if plan.smart_host_port == 465 { " (port 465 speaks TLS from the start; use 587 with STARTTLS)" } else { "" }
+            ))),
+        }
     }
 
     /// What the DNS says this server's name is.

@@ -18,7 +18,7 @@ use crate::settings::{OutboundTls, ServiceId, Settings};
 use crate::users::UserForm;
 
 /// One of the first users.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct SetupUser {
     pub name: String,
     pub real_name: String,
@@ -26,7 +26,7 @@ pub struct SetupUser {
 }
 
 /// Everything the wizard asks, as typed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct SetupPlan {
     pub domains: Vec<String>,
     pub server_name: String,
@@ -45,6 +45,27 @@ pub struct SetupPlan {
     pub key_file: String,
     /// The services to turn on; the others are turned off.
     pub services: Vec<ServiceId>,
+}
+
+// Debug without the passwords, so that no log line can ever carry one.
+impl std::fmt::Debug for SetupUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetupUser").field("name", &self.name).field("real_name", &self.real_name).finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for SetupPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetupPlan")
+            .field("domains", &self.domains)
+            .field("server_name", &self.server_name)
+            .field("users", &self.users)
+            .field("smart_host", &self.smart_host)
+            .field("smart_host_port", &self.smart_host_port)
+            .field("smart_host_username", &self.smart_host_username)
+            .field("services", &self.services)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The wizard's pages, in order.
@@ -155,7 +176,7 @@ fn check_sending(plan: &SetupPlan, errors: &mut Vec<FieldError>) {
         return;
     }
     let host = plan.smart_host.trim();
-    if host.parse::<std::net::IpAddr>().is_err() && crate::names::validate_domain(host).is_err() {
+    if host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_err() && crate::names::validate_domain(host).is_err() {
         errors.push(FieldError::new("smart_host", "a host name such as smtp.isp.example, or an IP address"));
     }
     if plan.smart_host_port == 0 {
@@ -163,6 +184,21 @@ fn check_sending(plan: &SetupPlan, errors: &mut Vec<FieldError>) {
     }
     if !plan.smart_host_username.trim().is_empty() && plan.smart_host_password.is_empty() {
         errors.push(FieldError::new("smart_host_password", "the password for this login"));
+    }
+    if !plan.smart_host_verify_certificate && !on_own_network(host) {
+        errors.push(FieldError::new(
+            "smart_host_verify_certificate",
+            "only a server on your own network may go unchecked: give its address (such as 192.168.1.10), or leave the check on",
+        ));
+    }
+}
+
+/// An address on the office's own network (loopback, private IPv4, unique-local or link-local IPv6).
+fn on_own_network(host: &str) -> bool {
+    match host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        Ok(std::net::IpAddr::V6(v6)) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80,
+        Err(_) => false,
     }
 }
 
@@ -197,15 +233,20 @@ pub fn apply_settings(plan: &SetupPlan, s: &mut Settings) {
     s.general.server_name = crate::names::validate_domain(&plan.server_name).unwrap_or_else(|_| plan.server_name.trim().to_string());
     let o = &mut s.outbound;
     o.smart_host = plan.smart_host.trim().to_string();
-    if !o.smart_host.is_empty() {
+    if o.smart_host.is_empty() {
+        // Straight to each recipient's server: no login is kept for a smart host no longer used.
+        o.username.clear();
+        o.password.clear();
+        o.allow_plaintext_auth = false;
+    } else {
         o.smart_host_port = plan.smart_host_port;
         o.tls = plan.smart_host_tls;
         o.username = plan.smart_host_username.trim().to_string();
         o.password = plan.smart_host_password.clone();
         o.verify_certificate = plan.smart_host_verify_certificate;
-        // Not checking the certificate is for a server on the office's own network (the page says so):
-        // there the login may go without a checked certificate too.
-        o.allow_plaintext_auth = !plan.smart_host_verify_certificate;
+        // Not checking the certificate is only allowed for a server on the office's own network (see
+        // check_sending): there the login may go without a checked certificate too.
+        o.allow_plaintext_auth = !plan.smart_host_verify_certificate && on_own_network(&o.smart_host);
     }
     s.tls.cert_file = plan.cert_file.trim().into();
     s.tls.key_file = plan.key_file.trim().into();
@@ -290,6 +331,25 @@ mod tests {
         assert_eq!(fields(check(&bad, Some(SetupPage::Certificate))), ["key_file"]);
         assert_eq!(fields(check(&bad, Some(SetupPage::Services))), ["services"]);
         assert_eq!(check(&bad, None).len(), 8);
+    }
+
+    #[test]
+    fn an_unchecked_certificate_is_only_for_a_server_on_the_office_network() {
+        let mut p = plan();
+        p.smart_host = "smtp.isp.test".into();
+        p.smart_host_verify_certificate = false;
+        assert_eq!(fields(check(&p, Some(SetupPage::Sending))), ["smart_host_verify_certificate"]);
+        for own in ["192.168.1.10", "10.0.0.2", "127.0.0.1", "[fd00::25]"] {
+            p.smart_host = own.into();
+            assert!(check(&p, Some(SetupPage::Sending)).is_empty(), "{own}");
+        }
+        let mut s = Settings::default();
+        apply_settings(&p, &mut s);
+        assert!(s.outbound.allow_plaintext_auth && !s.outbound.verify_certificate);
+        p.smart_host = String::new();
+        apply_settings(&p, &mut s);
+        assert!(!s.outbound.allow_plaintext_auth && s.outbound.username.is_empty(), "direct sending keeps no smart host login");
+        assert!(!format!("{p:?}").contains("ann-secret"), "no password in Debug");
     }
 
     #[test]

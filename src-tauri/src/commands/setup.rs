@@ -52,8 +52,21 @@ pub async fn read_users_csv() -> ApiResult<Option<CsvUsers>> {
 /// Reads the users of a CSV file (name, password, real name) for the wizard's list, adding nobody; every refused row is listed with its line.
 #[tauri::command]
 pub async fn read_users_csv_from(path: String) -> ApiResult<CsvUsers> {
-    let bytes = tauri::async_runtime::spawn_blocking(move || std::fs::read(&path).map_err(|e| ApiError::io(format!("cannot read {path}: {e}"))))
-        .await
-        .map_err(|e| ApiError::internal(format!("the task failed: {e}")))??;
+    let bytes = tauri::async_runtime::spawn_blocking(move || {
+        use std::io::Read;
+        let file = std::fs::File::open(&path).map_err(|e| ApiError::io(format!("cannot read {path}: {e}")))?;
+        let mut bytes = Vec::new();
+        // A list of an office's users is a few KB; anything over the bound is not such a list.
+        file.take(MAX_CSV + 1).read_to_end(&mut bytes).map_err(|e| ApiError::io(format!("cannot read {path}: {e}")))?;
+        if bytes.len() as u64 > MAX_CSV {
+            return Err(ApiError::io(format!("{path} is larger than {} MB: not a list of users", MAX_CSV >> 20)));
+        }
+        Ok(bytes)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("the task failed: {e}")))??;
     Ok(postroom_engine::setup::read_csv(&bytes))
 }
+
+/// The largest users file the wizard reads.
+const MAX_CSV: u64 = 4 << 20;

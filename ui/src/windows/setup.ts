@@ -286,12 +286,13 @@ export function mountSetup(app: HTMLElement): () => void {
     errors.register("smart_host_port", port);
     errors.register("smart_host_username", user);
     errors.register("smart_host_password", password);
+    errors.register("smart_host_verify_certificate", verify);
     const result = h("div", { class: "hint", id: "setup-test-result" });
     const test = button("Test", { id: "btn-setup-test", onClick: () => void tryIt() });
     const relayFields = grid(
       row("Smart host:", host, [h("label", { for: port.id }, "Port:"), port]),
       row("Security:", tls),
-      checkRow("Check the server's certificate", verify, "Leave on for a provider on the Internet; turn off only for a server on your own network."),
+      checkRow("Check the server's certificate", verify, "Leave on for a provider on the Internet; turn off only for a server on your own network (given by its address)."),
       row("User name:", user, [], "Leave empty if the provider needs no login."),
       row("Password:", password),
       h("div", { class: "form-row" }, h("span", { class: "row-label" }), h("div", { class: "row-field" }, test)),

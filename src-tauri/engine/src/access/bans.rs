@@ -48,13 +48,14 @@ pub struct Ban {
     pub until: String,
 }
 
-/// How failures and successes are counted for an address: IPv4 (and IPv4-mapped IPv6) by address, IPv6
-/// by its /64.
+/// How failures, successes and connections are counted for an address: IPv4 (and IPv4-mapped IPv6, and
+/// an IPv4 client behind NAT64's well-known prefix 64:ff9b::/96) by address, IPv6 by its /64.
 pub fn address_key(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => v4.to_string(),
+            None if v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] => std::net::Ipv4Addr::from(u128::from(v6) as u32).to_string(),
             None => {
                 let s = v6.segments();
                 let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);

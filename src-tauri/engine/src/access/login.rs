@@ -29,19 +29,23 @@ pub async fn check(directory: &Directory, bans: &Arc<Bans>, service: &'static st
         tokio::time::sleep(FAILURE_PAUSE).await;
         return LoginOutcome::Refused;
     }
+    // Failures are counted for the account the login names, whichever of its spellings was typed.
     let (dir, b, name, pw) = (directory.clone(), bans.clone(), login.to_string(), password.to_string());
-    let verified = tokio::task::spawn_blocking(move || if b.login_banned(ip, &name) { None } else { dir.verify(&name, &pw).ok().flatten() })
-        .await
-        .ok()
-        .flatten();
+    let checked = tokio::task::spawn_blocking(move || {
+        let identity = dir.login_identity(&name);
+        let user = if b.login_banned(ip, &identity) { None } else { dir.verify(&name, &pw).ok().flatten() };
+        (user, identity)
+    })
+    .await;
+    let (verified, identity) = checked.unwrap_or_else(|_| (None, login.to_lowercase()));
     if let Some(user) = verified {
         tracing::info!(target: "security", service, user = %login, %ip, "logged in");
-        bans.record_success(ip, login);
+        bans.record_success(ip, &identity);
         return LoginOutcome::Accepted(user);
     }
     tracing::warn!(target: "security", service, user = %login, %ip, "login failed");
-    let (b, name) = (bans.clone(), login.to_string());
-    let banned = tokio::task::spawn_blocking(move || b.record_failure(service, ip, &name)).await;
+    let b = bans.clone();
+    let banned = tokio::task::spawn_blocking(move || b.record_failure(service, ip, &identity)).await;
     if matches!(banned, Ok(Ok(true))) {
         return LoginOutcome::NowBanned;
     }

@@ -14,13 +14,13 @@ use crate::settings::Protocol;
 
 #[derive(Default)]
 pub struct ConnectionLimits {
-    counts: Mutex<HashMap<(Protocol, IpAddr), u32>>,
+    counts: Mutex<HashMap<(Protocol, String), u32>>,
 }
 
 /// Holds a connection's place; released on drop.
 pub struct ConnectionSlot {
     limits: Arc<ConnectionLimits>,
-    key: (Protocol, IpAddr),
+    key: (Protocol, String),
 }
 
 impl ConnectionLimits {
@@ -28,26 +28,15 @@ impl ConnectionLimits {
     pub fn acquire(limits: &Arc<ConnectionLimits>, protocol: Protocol, ip: IpAddr, per_address: u32, total: u32) -> Option<ConnectionSlot> {
         let mut counts = limits.counts.lock().unwrap_or_else(|p| p.into_inner());
         let all: u32 = counts.iter().filter(|((p, _), _)| *p == protocol).map(|(_, n)| *n).sum();
-        let key = (protocol, address_key(ip));
+        // One client: an IPv4 address, or an IPv6 /64 (a site's network, which hands its machines, and an
+        // attacker, 2^64 addresses); counted as the bans count them.
+        let key = (protocol, crate::access::bans::address_key(ip));
         let mine = counts.get(&key).copied().unwrap_or(0);
         if mine >= per_address || all >= total {
             return None;
         }
-        counts.insert(key, mine + 1);
+        counts.insert(key.clone(), mine + 1);
         Some(ConnectionSlot { limits: limits.clone(), key })
-    }
-}
-
-/// Whose connection this is, for the per-address cap: an IPv4 address (also when written as an
-/// IPv4-mapped IPv6 one) or an IPv6 /64 — one site's network, which hands its machines (and an attacker
-/// the whole of) 2^64 addresses.
-pub fn address_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
-        },
     }
 }
 
@@ -93,5 +82,7 @@ mod tests {
         assert!(ConnectionLimits::acquire(&limits, Protocol::Smtp, next_64, 1, 10).is_some());
         let _v4 = ConnectionLimits::acquire(&limits, Protocol::Smtp, "192.0.2.7".parse().unwrap(), 1, 10).unwrap();
         assert!(ConnectionLimits::acquire(&limits, Protocol::Smtp, "::ffff:192.0.2.7".parse().unwrap(), 1, 10).is_none(), "mapped IPv4 is the same client");
+        assert!(ConnectionLimits::acquire(&limits, Protocol::Smtp, "64:ff9b::192.0.2.7".parse().unwrap(), 1, 10).is_none(), "so is an IPv4 client through NAT64");
+        assert!(ConnectionLimits::acquire(&limits, Protocol::Smtp, "64:ff9b::192.0.2.8".parse().unwrap(), 1, 10).is_some(), "NAT64 clients are not one /64");
     }
 }

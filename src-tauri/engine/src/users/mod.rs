@@ -324,11 +324,7 @@ impl Directory {
     pub fn verify(&self, login: &str, password: &str) -> ApiResult<Option<VerifiedUser>> {
         let login = login.to_string();
         let row = self.store.read(move |c| {
-            let name = match login.rsplit_once('@') {
-                Some((local, domain)) if !local.is_empty() && domains::is_local_domain(c, &domain.to_ascii_lowercase())? => local,
-                Some(_) => return Ok(None),
-                None => login.as_str(),
-            };
+            let Some(name) = login_name(c, &login)? else { return Ok(None) };
             Ok(c.query_row(
                 "SELECT id, password_hash, bandwidth, name FROM users WHERE deleted_at IS NULL AND enabled = 1
                    AND (name = ?1 OR id = (SELECT user_id FROM aliases WHERE alias = ?1))",
@@ -345,6 +341,29 @@ impl Directory {
                 Ok(None)
             }
         }
+    }
+
+    /// Why `name` cannot be a new user's name (already a user's name or an alias), if it cannot.
+    pub fn name_in_use(&self, name: &str) -> ApiResult<Option<String>> {
+        let name = name.to_string();
+        Ok(self.store.read(move |c| name_taken(c, &name, None))?)
+    }
+
+    /// Who a login names, for counting its failures: every spelling of one account (name, alias, either
+    /// at a local domain, any letter case) gives the same identity, so trying them all earns no more
+    /// guesses than one; a login that names nobody is itself, in lower case.
+    pub fn login_identity(&self, login: &str) -> String {
+        let typed = login.to_string();
+        let found = self.store.read(move |c| {
+            let Some(name) = login_name(c, &typed)? else { return Ok(None) };
+            Ok(c.query_row(
+                "SELECT name FROM users WHERE deleted_at IS NULL AND (name = ?1 OR id = (SELECT user_id FROM aliases WHERE alias = ?1))",
+                [name],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?)
+        });
+        found.ok().flatten().unwrap_or_else(|| login.to_string()).to_lowercase()
     }
 
     /// Normalises the form, checks every field it can without the database, and hashes the password.
@@ -496,6 +515,16 @@ fn name_taken(c: &Connection, name: &str, except: Option<i64>) -> StoreResult<Op
         )
         .optional()?;
     Ok(owner.map(|u| format!("'{name}' is already an alias of user {u}")))
+}
+
+/// The name or alias a login gives: itself, or its local part when it is an address at a local domain;
+/// `None` for an address at any other domain.
+fn login_name<'a>(c: &Connection, login: &'a str) -> StoreResult<Option<&'a str>> {
+    Ok(match login.rsplit_once('@') {
+        Some((local, domain)) if !local.is_empty() && domains::is_local_domain(c, &domain.to_ascii_lowercase())? => Some(local),
+        Some(_) => None,
+        None => Some(login),
+    })
 }
 
 fn check_names_free(c: &Connection, form: &UserForm, except: Option<i64>) -> StoreResult<Vec<FieldError>> {

@@ -125,4 +125,9 @@ fn a_user_logs_in_by_name_alias_or_address_at_a_local_domain() {
     for login in ["alice@elsewhere.example", "@office.test", "nobody@office.test", "alice@"] {
         assert!(d.verify(login, "secret-pw").unwrap().is_none(), "{login}");
     }
+    // Every spelling is one account for the failed-login count.
+    for login in ["alice", "ALICE", "sales", "alice@office.test", "Sales@Office.Test"] {
+        assert_eq!(d.login_identity(login), "alice", "{login}");
+    }
+    assert_eq!(d.login_identity("Nobody@Office.Test"), "nobody@office.test");
 }

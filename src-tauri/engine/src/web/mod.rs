@@ -16,15 +16,16 @@
 //! the local domains are public anyway (they are in the MX records).
 //!
 //! **What a mail program trusts is sent over TLS.** Autodiscover and the profile on a connection without
-//! TLS are redirected to `https://` on the same host (Outlook's redirect method does exactly this from
-//! `http://autodiscover.<domain>`), so nobody between can swap the servers in them. Thunderbird's
+//! TLS are redirected to `https://` on the same host (302 for GET, as Outlook's redirect method from
+//! `http://autodiscover.<domain>` expects; 308 for POST), only for this server's own names, so nobody
+//! between can swap the servers in them. Thunderbird's
 //! autoconfig (it fetches `http://autoconfig.<domain>` when there is no HTTPS) and the MTA-STS policy
 //! (senders fetch it over HTTPS only; a copy over HTTP misleads nobody) are served on both.
 //!
 //! HTTP/1.1 with keep-alive, read within bounds before anything is parsed: a request head of at most
 //! [`MAX_HEAD`] bytes and [`MAX_HEADERS`] fields, complete within [`HEAD_TIMEOUT`] of its first byte
-//! (parsed again only when a new line has arrived, so a head trickled byte by byte costs no more than
-//! one sent at once); a body (only Autodiscover's) of at most [`MAX_BODY`] bytes with a Content-Length
+//! (parsed again only when a blank line may have arrived, and empty lines before the request line
+//! dropped unparsed, so a head trickled byte by byte costs no more than one sent at once); a body (only Autodiscover's) of at most [`MAX_BODY`] bytes with a Content-Length
 //! of digits only (chunked bodies are refused with 411, two lengths or two Hosts with 400); at most
 //! [`MAX_REQUESTS`] requests per connection, [`IDLE_TIMEOUT`] between them and [`MAX_LIFETIME`] in all,
 //! so a connection slot held by a slow client frees itself within a minute. The database is asked by
@@ -93,7 +94,8 @@ impl crate::net::Service for Shared {
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
-        301 => "Moved Permanently",
+        302 => "Found",
+        308 => "Permanent Redirect",
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
@@ -172,10 +174,15 @@ enum Stop {
 /// Reads one request head into `buf` (bytes after it stay in `buf` for the body or the next request).
 async fn read_head(ctx: &SessionContext<Shared>, stream: &mut BoxStream, buf: &mut Vec<u8>) -> Result<Request, Stop> {
     let mut deadline: Option<Instant> = (!buf.is_empty()).then(|| Instant::now() + HEAD_TIMEOUT);
-    // A head ends with a line break: bytes without one cannot complete it, so they are not parsed again.
+    // A head ends with a blank line: until one may have arrived, what came is not parsed again (a head
+    // trickled a byte or a line at a time costs what one sent at once costs).
     let mut complete_possible = !buf.is_empty();
     loop {
-        if complete_possible {
+        // Empty lines before a request line are ignored (RFC 9112 2.2), here rather than by the parser, so
+        // a client sending nothing but line breaks never makes it parse.
+        let blank = buf.iter().take_while(|b| matches!(b, b'\r' | b'\n')).count();
+        buf.drain(..blank);
+        if complete_possible && !buf.is_empty() {
             let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut parsed = httparse::Request::new(&mut fields);
             match parsed.parse(buf) {
@@ -201,8 +208,11 @@ async fn read_head(ctx: &SessionContext<Shared>, stream: &mut BoxStream, buf: &m
         match read {
             Ok(Ok(0)) | Ok(Err(_)) => return Err(Stop::Quiet),
             Ok(Ok(n)) => {
+                // The new bytes with the three before them, where "\n\r\n" or "\n\n" would show.
+                let from = buf.len().saturating_sub(3);
                 buf.extend_from_slice(&chunk[..n]);
-                complete_possible = chunk[..n].contains(&b'\n') || buf.len() > MAX_HEAD;
+                let tail = &buf[from..];
+                complete_possible = tail.windows(2).any(|w| w == b"\n\n") || tail.windows(3).any(|w| w == b"\n\r\n") || buf.len() > MAX_HEAD;
                 deadline.get_or_insert_with(|| Instant::now() + HEAD_TIMEOUT);
             }
             Err(_) if deadline.is_some() => return Err(Stop::Fail(408, "the request took too long")),
@@ -374,14 +384,14 @@ async fn answer(ctx: &SessionContext<Shared>, request: &Request) -> Answer {
         "/.well-known/mta-sts.txt" => Route::MtaSts,
         _ => return Answer::error(404, "not found"),
     };
+    if !ctx.tls_active && matches!(route, Route::Autodiscover | Route::Profile) {
+        return redirect_to_https(ctx, request, route).await;
+    }
     let allowed = if route == Route::Autodiscover { "POST" } else { "GET, HEAD" };
     if !allowed.split(", ").any(|m| m == request.method) {
         let mut a = Answer::error(405, "method not allowed");
         a.extra = format!("Allow: {allowed}\r\n");
         return a;
-    }
-    if !ctx.tls_active && matches!(route, Route::Autodiscover | Route::Profile) {
-        return redirect_to_https(request);
     }
     let settings = ctx.settings.clone();
     let status = ctx.shared.registry.snapshot();
@@ -393,13 +403,24 @@ async fn answer(ctx: &SessionContext<Shared>, request: &Request) -> Answer {
         .unwrap_or_else(|_| Answer::error(503, "try again"))
 }
 
-/// 301 to the same host and target over HTTPS (on the standard port: the https service's own port is
-/// what the admin publishes for it, and a client asked for this host by name).
-fn redirect_to_https(request: &Request) -> Answer {
+/// The same host and target over HTTPS (on the standard port: the https service's own port is what the
+/// admin publishes for it, and a client asked for this host by name): 302 for GET and HEAD (what
+/// Outlook's redirect method expects), 308 for anything else (the method and body stay). Only for this
+/// server's own names (a local domain, with its `autodiscover.` or `autoconfig.`, or the server name).
+async fn redirect_to_https(ctx: &SessionContext<Shared>, request: &Request, route: Route) -> Answer {
     let host = request.host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(request.host.as_str(), |(h, _)| h);
-    let host_ok = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b));
+    let host_ok = !host.is_empty() && host.len() <= 253 && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b));
     if !host_ok {
-        return Answer::error(400, "the Host field is not a host name");
+        return Answer::error(404, "not a domain of this server");
+    }
+    let asked = Asked::from_request(request, route);
+    let ours = asked.host_domain == ctx.settings.general.server_name || {
+        let Ok(_turn) = ctx.shared.lookups.acquire().await else { return Answer::error(503, "try again") };
+        let store = ctx.shared.store.clone();
+        tokio::task::spawn_blocking(move || is_local(&store, &asked.host_domain)).await.unwrap_or(false)
+    };
+    if !ours {
+        return Answer::error(404, "not a domain of this server");
     }
     let mut target = request.path.clone();
     if !request.query.is_empty() {
@@ -409,9 +430,15 @@ fn redirect_to_https(request: &Request) -> Answer {
     if !target.bytes().all(|b| b.is_ascii_graphic()) {
         return Answer::error(400, "the request target is not plain ASCII");
     }
-    let mut a = Answer::error(301, "use HTTPS");
+    let status = if matches!(request.method.as_str(), "GET" | "HEAD") { 302 } else { 308 };
+    let mut a = Answer::error(status, "use HTTPS");
     a.extra = format!("Location: https://{host}{target}\r\n");
     a
+}
+
+fn is_local(store: &Store, domain: &str) -> bool {
+    let domain = domain.to_string();
+    store.read(move |c| crate::users::is_local_domain(c, &domain)).unwrap_or(false)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
