@@ -167,6 +167,38 @@ except poplib.error_proto as e:
     assert!(!ok_list(office.dir()).contains("xxxxxxxx"), "an over-long name is never counted or listed");
 }
 
+#[test]
+fn guessing_one_account_under_its_other_spellings_earns_no_more_tries() {
+    let office = MailOffice::start();
+    ok(office.dir(), &["user", "add", "mallory", "--password-stdin"], "mallory-secret\n");
+    ok(office.dir(), &["user", "add", "dave", "--password-stdin", "--alias", "sales"], "dave-secret\n");
+    // Mallory logs in from 127.0.0.3 (so the address as a whole is trusted and never banned), then guesses
+    // dave's password under five spellings of his account, then tries the right one under a sixth.
+    let script = r#"
+def attempt(user, password):
+    s = smtplib.SMTP_SSL("127.0.0.1", smtps, source_address=("127.0.0.3", 0), context=ctx)
+    try:
+        s.ehlo("mallory"); s.user, s.password = user, password
+        return s.auth("PLAIN", s.auth_plain)[0]
+    except smtplib.SMTPAuthenticationError as e:
+        return e.smtp_code
+    finally:
+        s.close()
+print("mallory", attempt("mallory", "mallory-secret"))
+print("guesses", [attempt(u, "guess") for u in ["dave", "sales", "dave@office.test", "Sales@Office.Test", "DAVE"]])
+print("right password, locked", attempt("sales@office.test", "dave-secret"))
+m = imaplib.IMAP4("127.0.0.1", imap); print("dave", m.login("dave@office.test", "dave-secret")[0]); m.logout()
+"#;
+    let (ok_run, out) = office.python(&format!("smtps = {}\n", office.port("smtps")), script);
+    assert!(ok_run, "{out}");
+    assert!(out.contains("mallory 235"), "{out}");
+    assert!(out.contains("guesses [535, 535, 535, 535, 535]"), "{out}");
+    assert!(out.contains("right password, locked 535"), "the five spellings were one account's five failures: {out}");
+    assert!(out.contains("dave OK"), "dave himself, from his own address, logs in with his address: {out}");
+    let bans = ok_list(office.dir());
+    assert!(bans.contains("dave from 127.0.0.3") && !bans.contains("sales from"), "{bans}");
+}
+
 fn ok_list(dir: &std::path::Path) -> String {
     ok(dir, &["bans", "list"], "")
 }
