@@ -302,7 +302,6 @@ impl Engine {
         crate::collector::Context { store: self.inner.store.clone(), auth: self.inner.auth.clone(), settings: self.settings(), bandwidth: self.inner.bandwidth.clone() }
     }
 
-    /// The Mail Collectors with their last results.
     // ----- First-run wizard (setup.rs) -----
 
     /// Whether the wizard is needed (no users and no local domains), and the plan it starts from.
@@ -411,6 +410,7 @@ impl Engine {
         }
     }
 
+    /// The Mail Collectors with their last results.
     pub fn collectors(&self) -> ApiResult<Vec<crate::collector::CollectorInfo>> {
         Ok(self.inner.store.read(crate::collector::list)?)
     }

@@ -9,7 +9,7 @@ import type { SetupUser } from "../bindings/SetupUser";
 import { plural } from "../format";
 import { busy, button, fillBar, Strip } from "../widgets/buttons";
 import { frame, h, text } from "../widgets/dom";
-import { checkRow, choiceRow, errorSlot, FieldErrors, grid, group, input, row, select, textarea } from "../widgets/form";
+import { checkRow, choiceRow, errorSlot, FieldErrors, grid, group, infoRow, input, row, select, textarea } from "../widgets/form";
 import { recordRow } from "./dns-records";
 import { mailProgramText } from "./user-editor";
 
@@ -388,19 +388,18 @@ export function mountSetup(app: HTMLElement): () => void {
   }
 
   function summaryPage(p: SetupPlan): HTMLElement[] {
-    const line = (label: string, value: string) => h("div", { class: "form-row info" }, h("span", { class: "row-label" }, label), h("div", { class: "row-field value" }, value));
     const names = p.users.map((u) => u.name.trim()).filter((n) => n);
     return [
       h("p", { class: "explain" }, "Click Finish to set the server up like this. Until then nothing has changed."),
       h(
         "div",
-        { class: "grid", id: "setup-summary" },
-        line("Mail domains:", p.domains.join(", ")),
-        line("Server name:", p.server_name),
-        line("Users:", `${plural(names.length, "user")}: ${names.join(", ")}`),
-        line("Sending:", p.smart_host ? `through ${p.smart_host}:${p.smart_host_port}${p.smart_host_username ? ` as ${p.smart_host_username}` : ""}` : "directly"),
-        line("Certificate:", p.cert_file ? p.cert_file : "self-signed"),
-        line("Services:", services.filter((s) => p.services.includes(s.id)).map((s) => s.name).join(", ")),
+        { class: "form-grid", id: "setup-summary" },
+        infoRow("Mail domains:", p.domains.join(", ")),
+        infoRow("Server name:", p.server_name),
+        infoRow("Users:", `${plural(names.length, "user")}: ${names.join(", ")}`),
+        infoRow("Sending:", p.smart_host ? `through ${p.smart_host}:${p.smart_host_port}${p.smart_host_username ? ` as ${p.smart_host_username}` : ""}` : "directly"),
+        infoRow("Certificate:", p.cert_file ? p.cert_file : "self-signed"),
+        infoRow("Services:", services.filter((s) => p.services.includes(s.id)).map((s) => s.name).join(", ")),
       ),
     ];
   }

@@ -326,8 +326,7 @@ impl Directory {
         let row = self.store.read(move |c| {
             let Some(name) = login_name(c, &login)? else { return Ok(None) };
             Ok(c.query_row(
-                "SELECT id, password_hash, bandwidth, name FROM users WHERE deleted_at IS NULL AND enabled = 1
-                   AND (name = ?1 OR id = (SELECT user_id FROM aliases WHERE alias = ?1))",
+                &format!("SELECT id, password_hash, bandwidth, name FROM users WHERE enabled = 1 AND {NAMED_BY_LOGIN}"),
                 [name],
                 |r| Ok((VerifiedUser { id: r.get(0)?, bandwidth: r.get(2)?, name: r.get(3)? }, r.get::<_, String>(1)?)),
             )
@@ -356,9 +355,7 @@ impl Directory {
         let typed = login.to_string();
         let found = self.store.read(move |c| {
             let Some(name) = login_name(c, &typed)? else { return Ok(None) };
-            Ok(c.query_row(
-                "SELECT name FROM users WHERE deleted_at IS NULL AND (name = ?1 OR id = (SELECT user_id FROM aliases WHERE alias = ?1))",
-                [name],
+            Ok(c.query_row(&format!("SELECT name FROM users WHERE {NAMED_BY_LOGIN}"), [name],
                 |r| r.get::<_, String>(0),
             )
             .optional()?)
@@ -516,6 +513,9 @@ fn name_taken(c: &Connection, name: &str, except: Option<i64>) -> StoreResult<Op
         .optional()?;
     Ok(owner.map(|u| format!("'{name}' is already an alias of user {u}")))
 }
+
+/// The live user whose name or alias is ?1.
+const NAMED_BY_LOGIN: &str = "deleted_at IS NULL AND (name = ?1 OR id = (SELECT user_id FROM aliases WHERE alias = ?1))";
 
 /// The name or alias a login gives: itself, or its local part when it is an address at a local domain;
 /// `None` for an address at any other domain.

@@ -155,9 +155,6 @@ pub struct Request {
     pub query: String,
     pub host: String,
     pub content_length: Option<usize>,
-    /// How many Host fields the request had (HTTP/1.1 requires exactly one).
-    pub hosts: usize,
-    pub http10: bool,
     pub chunked: bool,
     pub close: bool,
     pub body: Vec<u8>,
@@ -230,14 +227,15 @@ fn take_request(parsed: &httparse::Request) -> Result<Request, Stop> {
         query: query.to_string(),
         // HTTP/1.0 closes after each answer unless asked otherwise.
         close: parsed.version == Some(0),
-        http10: parsed.version == Some(0),
         ..Request::default()
     };
+    // HTTP/1.1 requires exactly one Host field; HTTP/1.0 may have none.
+    let mut hosts = 0;
     for field in parsed.headers.iter() {
         let value = std::str::from_utf8(field.value).unwrap_or("").trim();
         match field.name.to_ascii_lowercase().as_str() {
             "host" => {
-                request.hosts += 1;
+                hosts += 1;
                 request.host = value.to_ascii_lowercase();
             }
             "content-length" => {
@@ -263,7 +261,7 @@ fn take_request(parsed: &httparse::Request) -> Result<Request, Stop> {
             _ => {}
         }
     }
-    if request.hosts > 1 || (request.hosts == 0 && !request.http10) {
+    if hosts > 1 || (hosts == 0 && parsed.version != Some(0)) {
         return Err(Stop::Fail(400, "an HTTP/1.1 request has exactly one Host field"));
     }
     Ok(request)
@@ -408,7 +406,7 @@ async fn answer(ctx: &SessionContext<Shared>, request: &Request) -> Answer {
 /// Outlook's redirect method expects), 308 for anything else (the method and body stay). Only for this
 /// server's own names (a local domain, with its `autodiscover.` or `autoconfig.`, or the server name).
 async fn redirect_to_https(ctx: &SessionContext<Shared>, request: &Request, route: Route) -> Answer {
-    let host = request.host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(request.host.as_str(), |(h, _)| h);
+    let host = host_name(&request.host);
     let host_ok = !host.is_empty() && host.len() <= 253 && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b));
     if !host_ok {
         return Answer::error(404, "not a domain of this server");
@@ -434,6 +432,11 @@ async fn redirect_to_https(ctx: &SessionContext<Shared>, request: &Request, rout
     let mut a = Answer::error(status, "use HTTPS");
     a.extra = format!("Location: https://{host}{target}\r\n");
     a
+}
+
+/// A Host field's name, without its port.
+fn host_name(host: &str) -> &str {
+    host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h)
 }
 
 fn is_local(store: &Store, domain: &str) -> bool {
@@ -462,8 +465,7 @@ impl Asked {
             Route::Autodiscover => autodiscover_address(&request.body),
             _ => query_value(&request.query, "emailaddress"),
         };
-        let host = request.host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(request.host.as_str(), |(h, _)| h);
-        let host = host.trim_end_matches('.');
+        let host = host_name(&request.host).trim_end_matches('.');
         let host_domain = ["autoconfig.", "autodiscover.", "mta-sts."].iter().find_map(|p| host.strip_prefix(p)).unwrap_or(host).to_string();
         Asked { address: address.map(|a| a.trim().to_ascii_lowercase()), host_domain }
     }
