@@ -17,8 +17,8 @@ if [[ "${1:-}" == "--test" ]]; then
             swaks libio-socket-ssl-perl libnet-ssleay-perl curl postfix ssl-cert fetchmail mutt neomutt iproute2
             isync offlineimap3 tmux openssl systemd libcap2-bin procps adduser)
   # Peers installed without their recommendations (rspamd would bring a Redis server the tests do not use);
-  # Dovecot plays the ISP for the mail collector's tests.
-  lean=(rspamd opendkim-tools dovecot-pop3d dovecot-imapd)
+  # Dovecot plays the ISP for the mail collector's tests; rpm installs the .rpm in tests/package.
+  lean=(rspamd opendkim-tools dovecot-pop3d dovecot-imapd rpm)
 fi
 
 sudo_if_needed() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }

@@ -291,7 +291,13 @@ s.quit()
     let deadline = Instant::now() + Duration::from_secs(240);
     let mut now = size_without_logs(&office.dir);
     while now > start + start / 10 {
-        assert!(Instant::now() < deadline, "the data folder is {now} bytes, it was {start} at the start (peak {peak}); status: {}", server.status());
+        if Instant::now() >= deadline {
+            // What the sweeps said (each logs what it reclaimed, or why it could not), for the next reader.
+            let status = server.status();
+            let sweeps: Vec<String> = server.stderr().lines().filter(|l| l.contains("store")).map(str::to_string).collect();
+            let files: Vec<String> = std::fs::read_dir(&office.dir).unwrap().flatten().map(|e| format!("{:?} {}", e.file_name(), e.metadata().map(|m| m.len()).unwrap_or(0))).collect();
+            panic!("the data folder is {now} bytes, it was {start} at the start (peak {peak}); status: {status}; files: {files:?}; store log: {:#?}", &sweeps[sweeps.len().saturating_sub(20)..]);
+        }
         std::thread::sleep(Duration::from_secs(2));
         now = size_without_logs(&office.dir);
     }

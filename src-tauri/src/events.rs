@@ -3,44 +3,45 @@
 //! shows a kind they care about (`watch` in ui/src/changes.ts) instead of polling on a timer, so an idle
 //! server with every window open asks nothing of the engine.
 //!
-//! The engine's signals are `watch` channels that coalesce bursts; on top of that, changes are gathered
-//! for [`GATHER`] and sent together, so a busy server costs each window at most a few fetches a second.
+//! The changes come gathered (a few notices a second at most, `postroom_engine::admin::changes`): from
+//! this app's engine, or from an attached service's admin socket, watched again every
+//! [`RETRY`] while the service is away (and the windows told, so that they show it).
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use postroom_engine::views::Change;
-use postroom_engine::Engine;
 use tauri::{AppHandle, Emitter};
-use tokio::sync::mpsc;
 
-/// How long changes are gathered into one event.
-const GATHER: Duration = Duration::from_millis(250);
+use crate::backend::Backend;
 
 pub const EVENT: &str = "engine-changed";
 
-/// Forwards the engine's change signals to every window until the app ends: one small task per signal
-/// hands its kinds to the forwarder, which gathers them for [`GATHER`] and emits one event.
-pub fn forward(app: AppHandle, engine: &Engine) {
-    let (tx, mut rx) = mpsc::channel::<&'static [Change]>(16);
-    for (kinds, mut signal) in engine.change_signals() {
-        let tx = tx.clone();
-        tauri::async_runtime::spawn(async move {
-            while signal.changed().await.is_ok() {
-                if tx.send(kinds).await.is_err() {
-                    return;
+/// How often an attached app tries to watch a service that went away.
+const RETRY: Duration = Duration::from_secs(2);
+
+/// Forwards the engine's changes to every window until the app ends.
+pub fn forward(app: AppHandle, backend: &Backend) {
+    let backend = backend.clone();
+    tauri::async_runtime::spawn(async move {
+        if let Some(engine) = backend.engine() {
+            let mut changes = postroom_engine::admin::changes(engine);
+            while let Some(kinds) = changes.recv().await {
+                let _ = app.emit(EVENT, kinds);
+            }
+            return;
+        }
+        let Some(client) = backend.client() else { return };
+        loop {
+            if let Ok(mut watch) = client.watch().await {
+                backend.refresh_link().await;
+                // Whatever happened while not watching.
+                let _ = app.emit(EVENT, Change::ALL.to_vec());
+                while let Some(kinds) = watch.next().await {
+                    let _ = app.emit(EVENT, kinds);
                 }
             }
-        });
-    }
-    tauri::async_runtime::spawn(async move {
-        while let Some(first) = rx.recv().await {
-            let mut gathered: BTreeSet<Change> = first.iter().copied().collect();
-            tokio::time::sleep(GATHER).await;
-            while let Ok(more) = rx.try_recv() {
-                gathered.extend(more.iter().copied());
-            }
-            let _ = app.emit(EVENT, gathered.into_iter().collect::<Vec<_>>());
+            let _ = app.emit(EVENT, vec![Change::Services]);
+            tokio::time::sleep(RETRY).await;
         }
     });
 }

@@ -8,6 +8,8 @@
 pub mod options;
 
 #[cfg(feature = "desktop")]
+mod backend;
+#[cfg(feature = "desktop")]
 mod commands;
 #[cfg(feature = "desktop")]
 mod events;
@@ -24,13 +26,17 @@ pub use desktop::run;
 
 #[cfg(feature = "desktop")]
 mod desktop {
+    use postroom_engine::admin::client::AdminClient;
+    use postroom_engine::setup::SetupStart;
     use postroom_engine::{Engine, EngineOptions};
     use tauri::Manager;
 
+    use crate::backend::Backend;
     use crate::options::Options;
     use crate::{commands, events, tray, windows};
 
-    /// Starts the engine and the desktop app; returns when the user chooses Quit.
+    /// Starts the engine (or attaches to the one serving already) and the desktop app; returns when the
+    /// user chooses Quit.
     pub fn run() {
         postroom_engine::logging::init_server();
         let options = match Options::parse(std::env::args().skip(1)) {
@@ -46,8 +52,6 @@ mod desktop {
             }
         };
         crate::memory::lean_webviews();
-        let data_dir = postroom_engine::paths::DataDir::resolve(options.data_dir.as_deref());
-        let listen = options.listen;
         let tray_only = options.tray;
         // The login item starts Postroom in the tray, with the data folder it was set up from.
         let mut login_args: Vec<&'static str> = vec!["--tray"];
@@ -55,30 +59,41 @@ mod desktop {
             login_args.push("--data-dir");
             login_args.push(Box::leak(dir.display().to_string().into_boxed_str()));
         }
+        if let Some(socket) = &options.attach {
+            login_args.push("--attach");
+            login_args.push(Box::leak(socket.display().to_string().into_boxed_str()));
+        }
         // The single-instance plugin runs first: a second launch focuses this one's window and exits
         // before it could trip over the data folder's lock.
         let app = tauri::Builder::default()
-            .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| windows::open(app, crate::windows::WindowName::Main)))
+            .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+                // Not while this instance is only saying why it cannot start (it has no engine).
+                if app.try_state::<Backend>().is_some() {
+                    windows::open(app, crate::windows::WindowName::Main);
+                }
+            }))
             .plugin(tauri_plugin_autostart::init(tauri_plugin_autostart::MacosLauncher::LaunchAgent, Some(login_args)))
             .invoke_handler(commands::handler())
             .setup(move |app| {
-                // A data folder without a database is a first start: the set-up wizard opens by itself
-                // (still only while there are no users and no domains, see Engine::setup_start).
-                let first_start = !data_dir.join("postroom.db").exists();
-                let engine = match Engine::open(&data_dir, EngineOptions { listen }) {
-                    Ok(engine) => engine,
-                    Err(e) => {
-                        fatal(&format!("Postroom cannot start: {}", e.message));
-                        std::process::exit(1);
+                let (backend, first_start) = match connect(options) {
+                    Ok(found) => found,
+                    Err(message) => {
+                        fatal(format!("Postroom cannot start: {message}"));
+                        return Ok(());
                     }
                 };
-                app.manage(engine.clone());
-                events::forward(app.handle().clone(), &engine);
-                tauri::async_runtime::spawn(async move { engine.start() });
-                tray::create(app.handle())?;
+                app.manage(backend.clone());
+                events::forward(app.handle().clone(), &backend);
+                if let Some(engine) = backend.engine() {
+                    let engine = engine.clone();
+                    tauri::async_runtime::spawn(async move { engine.start() });
+                }
+                tray::create(app.handle(), &backend)?;
                 if !tray_only {
                     windows::open(app.handle(), crate::windows::WindowName::Main);
-                    if first_start && engine_needs_setup(app.handle()) {
+                    // A first start (no database before, or an attached service without users or
+                    // domains): the set-up wizard opens by itself (see Engine::setup_start).
+                    if first_start && setup_needed(&backend) {
                         windows::open(app.handle(), crate::windows::WindowName::Setup);
                     }
                 }
@@ -98,18 +113,86 @@ mod desktop {
         });
     }
 
-    fn engine_needs_setup(app: &tauri::AppHandle) -> bool {
-        app.state::<Engine>().setup_start().is_ok_and(|s| s.needed)
+    /// The engine the windows will use, and whether this is a first start:
+    /// - `--attach SOCKET`: the engine answering there, or an error;
+    /// - no `--data-dir` and the system service's socket there: that service (or an error saying why it
+    ///   cannot be used: never a second engine beside it, competing for its ports);
+    /// - else the data folder's own engine, opened here; if another process serves the folder already
+    ///   (its lock is held), that process's engine through the admin socket in the folder, or the
+    ///   service's when it is the service that serves this folder.
+    fn connect(options: Options) -> Result<(Backend, bool), String> {
+        use postroom_engine::admin::server::{default_path, SERVICE_SOCKET};
+        let attach = |socket: &std::path::Path| tauri::async_runtime::block_on(AdminClient::connect(socket));
+        if let Some(socket) = &options.attach {
+            let (client, link) = attach(socket).map_err(|e| e.message)?;
+            return Ok((Backend::remote(client, link), true));
+        }
+        let service = std::path::Path::new(SERVICE_SOCKET);
+        if options.data_dir.is_none() {
+            match std::fs::symlink_metadata(service) {
+                Ok(_) => {
+                    let (client, link) = attach(service)
+                        .map_err(|e| format!("the mail server runs as the system service, but {}. See `systemctl status postroomd`.", e.message))?;
+                    return Ok((Backend::remote(client, link), true));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    return Err(format!(
+                        "the mail server runs as the system service, and only members of the postroom group may manage it ({SERVICE_SOCKET}: {e}). Join it with `sudo adduser $USER postroom`, then log out and in again."
+                    ));
+                }
+                Err(_) => {}
+            }
+        }
+        let data_dir = postroom_engine::paths::DataDir::resolve(options.data_dir.as_deref());
+        let first_start = !data_dir.join("postroom.db").exists();
+        match Engine::open(&data_dir, EngineOptions { listen: options.listen }) {
+            Ok(engine) => Ok((Backend::local(engine), first_start)),
+            Err(e) if e.code == postroom_engine::error::ErrorCode::Conflict => {
+                let own = attach(&default_path(&data_dir));
+                let found = match own {
+                    Ok(found) => Ok(found),
+                    // The system service keeps its socket elsewhere: it is the one if it says it serves this folder.
+                    Err(first) => match attach(service) {
+                        Ok((client, link)) if same_folder(&link.data_dir, &data_dir) => Ok((client, link)),
+                        _ => Err(first),
+                    },
+                };
+                match found {
+                    Ok((client, link)) => Ok((Backend::remote(client, link), false)),
+                    Err(attach) => Err(format!("{} and it cannot be reached: {}", e.message, attach.message)),
+                }
+            }
+            Err(e) => Err(e.message),
+        }
     }
 
-    /// A message box for errors before any window exists.
-    fn fatal(message: &str) {
+    /// Whether the engine has no users and no domains yet (asked at most 10 s).
+    fn setup_needed(backend: &Backend) -> bool {
+        let asked = backend.call_as::<SetupStart>("get_setup_start", serde_json::Value::Null);
+        // The timer is made inside the runtime (block_on's future), not on this thread.
+        tauri::async_runtime::block_on(async { tokio::time::timeout(std::time::Duration::from_secs(10), asked).await })
+            .is_ok_and(|s| s.is_ok_and(|s| s.needed))
+    }
+
+    fn same_folder(a: &str, b: &std::path::Path) -> bool {
+        let canonical = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        canonical(std::path::Path::new(a)) == canonical(b)
+    }
+
+    /// Says why Postroom cannot start (standard error, and a message box), then exits with status 1.
+    /// Called from `setup`, on the main thread that runs GTK's loop: the box is awaited on a worker, as
+    /// `pick_one_file` explains (shown from the main thread it would wait forever).
+    fn fatal(message: String) {
         eprintln!("{message}");
-        rfd::MessageDialog::new()
-            .set_title("Postroom")
-            .set_description(message)
-            .set_level(rfd::MessageLevel::Error)
-            .show();
+        tauri::async_runtime::spawn(async move {
+            rfd::AsyncMessageDialog::new()
+                .set_title("Postroom")
+                .set_description(message)
+                .set_level(rfd::MessageLevel::Error)
+                .show()
+                .await;
+            std::process::exit(1);
+        });
     }
 
     /// SIGTERM or Ctrl+C (a logout, `kill`, a service manager) quits as gracefully as the tray's Quit.
@@ -130,12 +213,14 @@ mod desktop {
         });
     }
 
-    /// Shuts the engine down gracefully, then leaves.
+    /// Shuts this app's engine down gracefully, then leaves (an attached service keeps running).
     pub fn quit(app: &tauri::AppHandle) {
-        let engine = app.state::<Engine>().inner().clone();
+        let engine = app.state::<Backend>().engine().cloned();
         let app = app.clone();
         tauri::async_runtime::spawn(async move {
-            engine.shutdown().await;
+            if let Some(engine) = engine {
+                engine.shutdown().await;
+            }
             app.exit(0);
         });
     }

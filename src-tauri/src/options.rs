@@ -1,5 +1,6 @@
 //! The desktop app's command line: `postroom [--data-dir DIR] [--listen SERVICE=HOST:PORT]... [--tray]`,
-//! the same meanings as `postroomd serve`; `--tray` starts without opening the main window.
+//! the same meanings as `postroomd serve`; `--tray` starts without opening the main window; `--attach
+//! SOCKET` uses the engine of the `postroomd` answering on that admin socket instead of starting one.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,6 +14,8 @@ pub struct Options {
     /// Start in the tray without opening the main window (how the login item starts Postroom).
     pub tray: bool,
     pub listen: BTreeMap<ServiceId, SocketAddr>,
+    /// Use the engine answering on this admin socket (a `postroomd serve`) instead of starting one.
+    pub attach: Option<PathBuf>,
 }
 
 /// Why the command line was refused (or help was asked for: the usage line is the message).
@@ -22,7 +25,7 @@ pub enum OptionsError {
     NeedsValue(String),
     #[error(transparent)]
     Listen(#[from] postroom_engine::cli::ListenError),
-    #[error("usage: postroom [--data-dir DIR] [--listen SERVICE=HOST:PORT]... [--tray] | postroom --version")]
+    #[error("usage: postroom [--data-dir DIR] [--listen SERVICE=HOST:PORT]... [--tray] | postroom --attach SOCKET [--tray] | postroom --version")]
     Usage,
     /// `--version`: the message is the answer.
     #[error("postroom {}", postroom_engine::version_text())]
@@ -49,6 +52,7 @@ impl Options {
                 }
                 "-V" | "--version" => return Err(OptionsError::Version),
                 "--tray" => options.tray = true,
+                "--attach" => options.attach = Some(PathBuf::from(value()?)),
                 "-h" | "--help" => {
                     return Err(OptionsError::Usage);
                 }
@@ -75,6 +79,8 @@ mod tests {
         assert_eq!(o.data_dir, Some(PathBuf::from("/d")));
         assert_eq!(o.listen[&ServiceId::Pop3], "127.0.0.1:1110".parse().unwrap());
         assert_eq!(o.listen[&ServiceId::Imap].port(), 1143);
+        assert_eq!(o.attach, None, "the app attaches only when asked or when the folder is served already");
+        assert_eq!(parse(&["--attach", "/run/postroomd/admin.sock"]).unwrap().attach, Some(PathBuf::from("/run/postroomd/admin.sock")));
     }
 
     #[test]

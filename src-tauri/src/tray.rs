@@ -1,23 +1,48 @@
-//! The tray icon: a one-line status in its tooltip, a warning icon when a service has failed, a grey
-//! one while paused, and the menu Open / Pause services (Resume services) / Quit.
+//! The tray icon: a one-line status in its tooltip, a warning icon when a service has failed (or an
+//! attached service does not answer), a grey one while paused, and the menu Open / Pause services
+//! (Resume services) / Quit. Attached to a service, the tooltip says so, and Quit ends only the app.
 
 use std::time::Duration;
 
-use postroom_engine::Engine;
+use postroom_engine::views::Overview;
+use serde_json::json;
 use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIconBuilder, TrayIconEvent};
 use tauri::{AppHandle, Manager};
+
+use crate::backend::Backend;
 
 const NORMAL: &[u8] = include_bytes!("../../icons/tray.png");
 const WARNING: &[u8] = include_bytes!("../../icons/tray-warning.png");
 const PAUSED: &[u8] = include_bytes!("../../icons/tray-paused.png");
 const REFRESH: Duration = Duration::from_secs(2);
 
-pub fn create(app: &AppHandle) -> tauri::Result<()> {
+/// What the tray shows: the tooltip, the icon, and the pause item's words.
+fn look(backend: &Backend, overview: &Result<Overview, postroom_engine::ApiError>) -> (String, &'static [u8], &'static str) {
+    let attached = backend.engine().is_none();
+    match overview {
+        Ok(o) => {
+            let icon = if o.paused {
+                PAUSED
+            } else if o.has_failure() {
+                WARNING
+            } else {
+                NORMAL
+            };
+            let summary = o.summary();
+            let tooltip = if attached { format!("{summary} (the postroomd service, pid {})", backend.link().pid) } else { summary };
+            (tooltip, icon, if o.paused { "Resume services" } else { "Pause services" })
+        }
+        Err(e) => (format!("Postroom: {}", e.message), WARNING, "Pause services"),
+    }
+}
+
+pub fn create(app: &AppHandle, backend: &Backend) -> tauri::Result<()> {
     let open = MenuItem::with_id(app, "open", "Open Postroom", true, None::<&str>)?;
     let pause = MenuItem::with_id(app, "pause", "Pause services", true, None::<&str>)?;
-    let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
+    let quit_words = if backend.engine().is_some() { "Quit" } else { "Quit (the service keeps running)" };
+    let quit = MenuItem::with_id(app, "quit", quit_words, true, None::<&str>)?;
     let menu = Menu::with_items(app, &[&open, &pause, &PredefinedMenuItem::separator(app)?, &quit])?;
     let tray = TrayIconBuilder::with_id("postroom")
         .icon(Image::from_bytes(NORMAL)?)
@@ -27,8 +52,12 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
         .on_menu_event(|app, event| match event.id().as_ref() {
             "open" => crate::windows::open(app, crate::windows::WindowName::Main),
             "pause" => {
-                let engine = app.state::<Engine>();
-                engine.set_paused(!engine.paused());
+                let backend = app.state::<Backend>().inner().clone();
+                tauri::async_runtime::spawn(async move {
+                    if let Ok(o) = backend.call_as::<Overview>("get_overview", serde_json::Value::Null).await {
+                        let _ = backend.call("set_paused", json!({ "paused": !o.paused })).await;
+                    }
+                });
             }
             "quit" => crate::quit(app),
             _ => {}
@@ -40,32 +69,26 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
         })
         .build(app)?;
 
-    let engine = app.state::<Engine>().inner().clone();
+    let backend = backend.clone();
     tauri::async_runtime::spawn(async move {
         let mut shown = None;
         loop {
-            let reader = engine.clone();
-            let overview = tauri::async_runtime::spawn_blocking(move || reader.overview()).await;
-            if let Ok(Ok(overview)) = overview {
-                let look: &'static [u8] = if overview.paused {
-                    PAUSED
-                } else if overview.has_failure() {
-                    WARNING
-                } else {
-                    NORMAL
-                };
-                let _ = tray.set_tooltip(Some(overview.summary()));
-                let _ = pause.set_text(if overview.paused { "Resume services" } else { "Pause services" });
-                if shown != Some(look) {
-                    if let Ok(icon) = Image::from_bytes(look) {
-                        let _ = tray.set_icon(Some(icon));
-                        shown = Some(look);
-                    }
+            let overview = backend.call_as::<Overview>("get_overview", serde_json::Value::Null).await;
+            let (tooltip, icon, pause_words) = look(&backend, &overview);
+            let _ = tray.set_tooltip(Some(tooltip));
+            let _ = pause.set_text(pause_words);
+            if shown != Some(icon) {
+                if let Ok(image) = Image::from_bytes(icon) {
+                    let _ = tray.set_icon(Some(image));
+                    shown = Some(icon);
                 }
             }
-            tokio::select! {
-                _ = engine.stopped() => return,
-                _ = tokio::time::sleep(REFRESH) => {}
+            match backend.engine() {
+                Some(engine) => tokio::select! {
+                    _ = engine.stopped() => return,
+                    _ = tokio::time::sleep(REFRESH) => {}
+                },
+                None => tokio::time::sleep(REFRESH).await,
             }
         }
     });

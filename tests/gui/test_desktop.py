@@ -145,6 +145,7 @@ def test_certificate_window_shows_the_self_signed_certificate(desktop):
     wait_until(lambda: "localhost" in desktop.text(), what="the certificate's names")
     text = desktop.text()
     assert "self-signed" in text.lower()
+    assert "postroom user" not in text, "the service's note is only for an app attached to a service"
     desktop.type("#cert-file", "/nonexistent/cert.pem")
     desktop.type("#key-file", "/nonexistent/key.pem")
     desktop.click("#btn-use-cert")

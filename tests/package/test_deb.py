@@ -2,15 +2,19 @@
 dependencies; the programs, desktop entry, icon, man pages and systemd unit are where they belong; the
 postroom user, /var/lib/postroom (0700) and postroomd's right to use ports below 1024 are set up; the unit
 passes `systemd-analyze verify`; postroomd runs from /usr/bin as the postroom user on the standard ports and
-a message goes in over SMTP and comes out over IMAPS and POP3S; removing keeps the mail, purging deletes it.
+a message goes in over SMTP and comes out over IMAPS and POP3S; the service's admin socket opens only to
+the postroom group, and the installed desktop app attaches to the service; removing keeps the mail, purging
+deletes it.
 
 Runs as root and changes the machine (the package is purged again at the end). The tests run in order."""
 
-import glob
+import grp
 import imaplib
+import json
 import os
 import poplib
 import pwd
+import shutil
 import smtplib
 import socket
 import ssl
@@ -20,20 +24,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, newest_bundle, run
 
-ROOT = Path(__file__).resolve().parents[2]
 DATA = Path("/var/lib/postroom")
 PORTS = {"smtp": 25, "pop3": 110, "imap": 143, "submission": 587, "imaps": 993, "pop3s": 995, "smtps": 465}
-
-
-def run(*args, check=True, input=None):
-    return subprocess.run(args, capture_output=True, text=True, check=check, input=input, timeout=600)
-
-
-def deb():
-    found = sorted(glob.glob(str(ROOT / "target/release/bundle/deb/*.deb")), key=os.path.getmtime)
-    assert found, "no .deb: run scripts/package.sh first"
-    return found[-1]
 
 
 def installed_version():
@@ -44,7 +38,7 @@ def installed_version():
 def package():
     if "install ok installed" in installed_version():
         run("apt-get", "purge", "-y", "postroom")
-    out = run("apt-get", "install", "-y", "--no-install-recommends", deb()).stdout
+    out = run("apt-get", "install", "-y", "--no-install-recommends", newest_bundle("deb")).stdout
     yield out
     if "install ok" in installed_version() or "config-files" in installed_version():
         run("apt-get", "purge", "-y", "postroom", check=False)
@@ -94,7 +88,8 @@ def test_the_systemd_unit_verifies_and_is_hardened(package):
     ours = [line for line in (verified.stdout + verified.stderr).splitlines() if "postroomd.service" in line]
     assert verified.returncode == 0 and not ours, verified.stdout + verified.stderr
     text = Path(unit).read_text()
-    for line in ["User=postroom", "ExecStart=/usr/bin/postroomd serve --data-dir /var/lib/postroom",
+    for line in ["User=postroom", "RuntimeDirectory=postroomd", "RuntimeDirectoryMode=0750",
+                 "ExecStart=/usr/bin/postroomd serve --data-dir /var/lib/postroom --admin-socket /run/postroomd/admin.sock",
                  "ProtectSystem=strict", "ReadWritePaths=/var/lib/postroom", "NoNewPrivileges=yes",
                  "AmbientCapabilities=CAP_NET_BIND_SERVICE", "Restart=on-failure"]:
         assert line in text.splitlines(), line
@@ -141,6 +136,97 @@ def test_postroomd_serves_the_standard_ports_as_the_postroom_user_and_a_message_
         for pid in run("pgrep", "-u", "postroom", "-x", "postroomd", check=False).stdout.split():
             os.kill(int(pid), 15)
         assert server.wait(30) == 0, server.stderr.read()
+
+
+ASK = """
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect("/run/postroomd/admin.sock")
+except PermissionError as e:
+    print("refused:", e)
+    sys.exit(3)
+s.sendall(b'{"id": 1, "call": "get_engine_identity"}\\n')
+print(s.makefile().readline())
+"""
+
+
+def test_the_services_admin_socket_is_for_the_postroom_group_and_the_installed_app_attaches_to_it(package):
+    """As systemd runs the unit: /run/postroomd made for the service (RuntimeDirectory), postroomd serving
+    with the unit's --admin-socket. Members of the postroom group reach it, others do not; the installed
+    desktop app, started with no arguments, attaches to the service instead of starting an engine."""
+    run("install", "-d", "-o", "postroom", "-g", "postroom", "-m", "0750", "/run/postroomd")
+    server = subprocess.Popen(["runuser", "-u", "postroom", "--", "/usr/bin/postroomd", "serve", "--data-dir", str(DATA),
+                               "--admin-socket", "/run/postroomd/admin.sock"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    admin, stranger = "pr-office-admin", "pr-stranger"
+    try:
+        deadline = time.time() + 30
+        while not os.path.exists("/run/postroomd/admin.sock"):
+            assert server.poll() is None, server.stderr.read()
+            assert time.time() < deadline, "the admin socket did not appear"
+            time.sleep(0.2)
+        sock = os.stat("/run/postroomd/admin.sock")
+        assert stat.S_ISSOCK(sock.st_mode) and stat.S_IMODE(sock.st_mode) == 0o660
+        assert pwd.getpwuid(sock.st_uid).pw_name == "postroom" and grp.getgrgid(sock.st_gid).gr_name == "postroom"
+        assert stat.S_IMODE(os.stat("/run/postroomd").st_mode) == 0o750
+
+        run("useradd", "--no-create-home", "--groups", "postroom", admin)
+        run("useradd", "--no-create-home", stranger)
+        pid = run("pgrep", "-u", "postroom", "-x", "postroomd").stdout.split()[0]
+        answer = json.loads(run("runuser", "-u", admin, "--", "python3", "-c", ASK).stdout)
+        assert answer["ok"]["pid"] == int(pid) and answer["ok"]["data_dir"] == str(DATA), answer
+        refused = run("runuser", "-u", stranger, "--", "python3", "-c", ASK, check=False)
+        assert refused.returncode == 3 and "Permission denied" in refused.stdout, refused
+
+        assert os.environ.get("DISPLAY") and shutil.which("tauri-driver"), "run under xvfb-run with tauri-driver (scripts/test.sh does)"
+        attached_app_says_so(int(pid), [])
+        # Named by its folder, which the service holds: the app finds the service's socket all the same.
+        attached_app_says_so(int(pid), ["--data-dir", str(DATA)])
+    finally:
+        for pid in run("pgrep", "-u", "postroom", "-x", "postroomd", check=False).stdout.split():
+            os.kill(int(pid), 15)
+        assert server.wait(30) == 0, server.stderr.read()
+        assert not os.path.exists("/run/postroomd/admin.sock"), "a clean stop removes the socket"
+        for user in (admin, stranger):
+            run("userdel", user, check=False)
+
+
+def attached_app_says_so(pid, args):
+    """/usr/bin/postroom with `args`, under WebDriver: its main window names the service."""
+    from selenium import webdriver
+    from selenium.webdriver.common.options import ArgOptions
+
+    own = os.path.expanduser("~/.local/share/postroom/postroom.db")
+    had_own = os.path.exists(own)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    driver_proc = subprocess.Popen(["tauri-driver", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while not listening(port):
+            assert time.time() < deadline, "tauri-driver did not start"
+            time.sleep(0.2)
+        options = ArgOptions()
+        options.set_capability("browserName", "wry")
+        options.set_capability("tauri:options", {"application": "/usr/bin/postroom", "args": args})
+        driver = webdriver.Remote(command_executor=f"http://127.0.0.1:{port}", options=options)
+        try:
+            line = ""
+            deadline = time.time() + 30
+            while f"(pid {pid}," not in line:
+                assert time.time() < deadline, f"the main window never said it is attached: {line!r}"
+                time.sleep(0.3)
+                line = driver.execute_script("const e = document.querySelector('#engine-link'); return e ? e.innerText : '';")
+            assert "Attached to the postroomd service" in line and "serving /var/lib/postroom" in line, line
+            assert "through /run/postroomd/admin.sock" in line, line
+            assert not os.path.exists(own) or had_own, "the app started no engine of its own"
+        finally:
+            driver.quit()
+    finally:
+        driver_proc.terminate()
+        driver_proc.wait(10)
 
 
 def test_removing_keeps_the_mail_and_purging_deletes_it_after_saying_so(package):

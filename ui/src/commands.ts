@@ -14,6 +14,7 @@ import type { CollectorForm } from "./bindings/CollectorForm";
 import type { CollectorInfo } from "./bindings/CollectorInfo";
 import type { CsvUsers } from "./bindings/CsvUsers";
 import type { DnsRecord } from "./bindings/DnsRecord";
+import type { EngineLink } from "./bindings/EngineLink";
 import type { FieldError } from "./bindings/FieldError";
 import type { ForwardingChange } from "./bindings/ForwardingChange";
 import type { GeoIpStatus } from "./bindings/GeoIpStatus";
@@ -104,10 +105,6 @@ export const commands = {
    */
   getCertificate: (): Promise<CertificateInfo> => call<CertificateInfo>("get_certificate"),
   /**
-   * A native open-file dialog for PEM files; null when cancelled.
-   */
-  pickFile: (title: string): Promise<string | null> => call<string | null>("pick_file", { title }),
-  /**
    * Uses the admin's own PEM certificate and key; `invalid` with field `tls.cert_file` or `tls.key_file`, and then the old certificate stays.
    */
   setCertificate: (certFile: string, keyFile: string): Promise<CertificateInfo> => call<CertificateInfo>("set_certificate", { certFile, keyFile }),
@@ -151,14 +148,6 @@ export const commands = {
    * The end of a log file (written out first), for the viewer.
    */
   readLog: (file: LogFile, maxBytes: number): Promise<LogTail> => call<LogTail>("read_log", { file, maxBytes }),
-  /**
-   * Opens the viewer window for one log file (one window per file).
-   */
-  openLogViewer: (file: LogFile): Promise<void> => call<void>("open_log_viewer", { file }),
-  /**
-   * A native choose-folder dialog; null when cancelled.
-   */
-  pickFolder: (title: string): Promise<string | null> => call<string | null>("pick_folder", { title }),
   /**
    * The local domains.
    */
@@ -209,17 +198,13 @@ export const commands = {
    */
   geoipLookup: (address: string): Promise<string[]> => call<string[]>("geoip_lookup", { address }),
   /**
-   * The first 10 rows of a CSV file, split at the delimiter, for the import wizard.
+   * The first 10 rows of a CSV file, split at the delimiter, for the import wizard (`invalid` with field `path` for anything but a file outside the data folder).
    */
   geoipPreview: (path: string, delimiter: string): Promise<string[][]> => call<string[][]>("geoip_preview", { path, delimiter }),
   /**
    * Starts an import on a thread of its own (follow it with `get_geoip_status`); `invalid` with fields `files`, `columns`, `delimiter`; `conflict` while one runs.
    */
   startGeoipImport: (request: ImportRequest): Promise<void> => call<void>("start_geoip_import", { request }),
-  /**
-   * A native open-file dialog for CSV files; null when cancelled.
-   */
-  pickCsvFile: (title: string): Promise<string | null> => call<string | null>("pick_csv_file", { title }),
   /**
    * Every service's access restrictions.
    */
@@ -277,17 +262,9 @@ export const commands = {
    */
   setPaused: (paused: boolean): Promise<void> => call<void>("set_paused", { paused }),
   /**
-   * Shows the named window, creating it if needed (an open one comes to the front).
+   * Which engine this is: its program, process, version and data folder (the desktop adds the socket it attached through).
    */
-  openWindow: (window: WindowName): Promise<void> => call<void>("open_window", { window }),
-  /**
-   * Whether Postroom starts (in the tray, without a window) when the user logs in.
-   */
-  getAutostart: (): Promise<boolean> => call<boolean>("get_autostart"),
-  /**
-   * Starts Postroom at login (in the tray) or stops doing so; the new state.
-   */
-  setAutostart: (enabled: boolean): Promise<boolean> => call<boolean>("set_autostart", { enabled }),
+  getEngineIdentity: (): Promise<EngineLink> => call<EngineLink>("get_engine_identity"),
   /**
    * Everything not yet sent, oldest first.
    */
@@ -332,14 +309,6 @@ export const commands = {
    * What the DNS (through the server's resolver) says a host name's addresses are.
    */
   lookUpServerName: (name: string): Promise<NameLookup> => call<NameLookup>("look_up_server_name", { name }),
-  /**
-   * Asks for a CSV file (name, password, real name) with the native picker and reads its users for the wizard's list, adding nobody; null when the admin cancels.
-   */
-  readUsersCsv: (): Promise<CsvUsers | null> => call<CsvUsers | null>("read_users_csv"),
-  /**
-   * Reads the users of a CSV file (name, password, real name) for the wizard's list, adding nobody; every refused row is listed with its line.
-   */
-  readUsersCsvFrom: (path: string): Promise<CsvUsers> => call<CsvUsers>("read_users_csv_from", { path }),
   /**
    * The SMTP window's settings.
    */
@@ -409,17 +378,65 @@ export const commands = {
    */
   deleteUser: (name: string): Promise<void> => call<void>("delete_user", { name }),
   /**
-   * Asks for a CSV file with the native picker; null when the admin cancels.
-   */
-  bulkAddUsers: (): Promise<BulkAddReport | null> => call<BulkAddReport | null>("bulk_add_users"),
-  /**
-   * Adds the users listed in a CSV file (name, password, real name): the report lists those added and every refused row with its line.
-   */
-  bulkAddUsersFrom: (path: string): Promise<BulkAddReport> => call<BulkAddReport>("bulk_add_users_from", { path }),
-  /**
    * What the user types into a mail program: the address, login, and each encrypted IMAP, POP3 and SMTP way in with its port and security; `not_found` if there is no such user.
    */
   getMailProgramSettings: (name: string): Promise<MailProgramSettings> => call<MailProgramSettings>("get_mail_program_settings", { name }),
+  /**
+   * Adds the users of a CSV text (name, password, real name), the desktop reads the file the admin picked and sends its text (a service reads no file a caller names).
+   */
+  bulkAddUsersCsv: (csv: string): Promise<BulkAddReport> => call<BulkAddReport>("bulk_add_users_csv", { csv }),
+  /**
+   * The user's Apple Mail profile (.mobileconfig) as text; `conflict` when no encrypted service is on, `not_found` if there is no such user.
+   */
+  getMailProfile: (name: string): Promise<string> => call<string>("get_mail_profile", { name }),
+  /**
+   * A native open-file dialog for PEM files; null when cancelled.
+   */
+  pickFile: (title: string): Promise<string | null> => call<string | null>("pick_file", { title }),
+  /**
+   * Opens the viewer window for one log file (one window per file).
+   */
+  openLogViewer: (file: LogFile): Promise<void> => call<void>("open_log_viewer", { file }),
+  /**
+   * A native choose-folder dialog; null when cancelled.
+   */
+  pickFolder: (title: string): Promise<string | null> => call<string | null>("pick_folder", { title }),
+  /**
+   * A native open-file dialog for CSV files; null when cancelled.
+   */
+  pickCsvFile: (title: string): Promise<string | null> => call<string | null>("pick_csv_file", { title }),
+  /**
+   * Which engine the windows are using: the one inside this app (no socket), or a postroomd service's over its admin socket; its program, process, version and data folder.
+   */
+  getEngineLink: (): Promise<EngineLink> => call<EngineLink>("get_engine_link"),
+  /**
+   * Shows the named window, creating it if needed (an open one comes to the front).
+   */
+  openWindow: (window: WindowName): Promise<void> => call<void>("open_window", { window }),
+  /**
+   * Whether Postroom starts (in the tray, without a window) when the user logs in.
+   */
+  getAutostart: (): Promise<boolean> => call<boolean>("get_autostart"),
+  /**
+   * Starts Postroom at login (in the tray) or stops doing so; the new state.
+   */
+  setAutostart: (enabled: boolean): Promise<boolean> => call<boolean>("set_autostart", { enabled }),
+  /**
+   * Asks for a CSV file (name, password, real name) with the native picker and reads its users for the wizard's list, adding nobody; null when the admin cancels.
+   */
+  readUsersCsv: (): Promise<CsvUsers | null> => call<CsvUsers | null>("read_users_csv"),
+  /**
+   * Reads the users of a CSV file (name, password, real name) for the wizard's list, adding nobody; every refused row is listed with its line.
+   */
+  readUsersCsvFrom: (path: string): Promise<CsvUsers> => call<CsvUsers>("read_users_csv_from", { path }),
+  /**
+   * Asks for a CSV file with the native picker and adds its users (the file is read here, so a service need not be able to read it); null when the admin cancels.
+   */
+  bulkAddUsers: (): Promise<BulkAddReport | null> => call<BulkAddReport | null>("bulk_add_users"),
+  /**
+   * Adds the users listed in a CSV file (name, password, real name), read here with the admin's own rights: the report lists those added and every refused row with its line.
+   */
+  bulkAddUsersFrom: (path: string): Promise<BulkAddReport> => call<BulkAddReport>("bulk_add_users_from", { path }),
   /**
    * Asks where to save the user's Apple Mail profile (.mobileconfig) with the native dialog and writes it there; the path written, or null when the admin cancels; `conflict` when no encrypted service is on.
    */

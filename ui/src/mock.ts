@@ -187,6 +187,7 @@ const handlers: Record<string, (a: any) => unknown> = {
   save_access_settings: (a: { access: AccessSettings }) => void (restrictions = structuredClone(a.access)),
   list_users: () => structuredClone([...users].sort((x, y) => x.name.localeCompare(y.name))),
   get_autostart: () => autostartOn,
+  get_engine_link: () => ({ socket: null, program: "postroom", pid: 4242, version: "0.1.0 (preview)", data_dir: "/home/office/.local/share/postroom" }),
   set_autostart: (a: { enabled: boolean }) => (autostartOn = a.enabled),
   get_mail_program_settings: (a: { name: string }) => {
     const on = (id: ServiceId) => services.find((s) => s.id === id && s.enabled && s.tls_mode !== "none");

@@ -1,10 +1,13 @@
-//! The GUI contract, written from Rust so that it is written once. The desktop shell's commands are the
-//! `#[tauri::command]` functions in `src-tauri/src/commands/*.rs`; the windows are `WindowName` in
+//! The GUI contract, written from Rust so that it is written once. The windows' commands are the engine's
+//! admin calls (the public functions in `src-tauri/engine/src/admin/calls/*.rs`) and the desktop shell's
+//! own `#[tauri::command]` functions in `src-tauri/src/commands/*.rs`; the windows are `WindowName` in
 //! `src-tauri/src/windows.rs`; the types are the engine's, exported to `ui/src/bindings/` by ts-rs. From
 //! those this crate writes:
 //!
-//! - `src-tauri/src/commands/handlers.rs`: the `tauri::generate_handler!` list (commands/mod.rs includes it),
-//!   so a command is registered by writing it;
+//! - `src-tauri/engine/src/admin/dispatch.rs`: `CALLS` and `dispatch` (a call by name, its arguments from
+//!   JSON), which answer the desktop in-process and the admin socket alike;
+//! - `src-tauri/src/commands/handlers.rs`: the `tauri::generate_handler!` list of the desktop's own
+//!   commands (commands/mod.rs includes it), so a command is registered by writing it;
 //! - `ui/src/commands.ts`: one typed function per command (arguments in camelCase, as Tauri converts them;
 //!   every type imported from the bindings), `WindowName` and `WINDOW_NAMES`;
 //! - the command table of `docs/gui-contract.md`, between its `GENERATED COMMANDS` markers, from each
@@ -19,6 +22,8 @@ use std::path::{Path, PathBuf};
 use quote::ToTokens;
 
 const COMMANDS_DIR: &str = "src-tauri/src/commands";
+const CALLS_DIR: &str = "src-tauri/engine/src/admin/calls";
+const DISPATCH_FILE: &str = "src-tauri/engine/src/admin/dispatch.rs";
 const WINDOWS_FILE: &str = "src-tauri/src/windows.rs";
 const BINDINGS_DIR: &str = "ui/src/bindings";
 const HANDLERS_FILE: &str = "src-tauri/src/commands/handlers.rs";
@@ -72,11 +77,14 @@ pub fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// One `#[tauri::command]` function.
+/// One command the windows call: an engine call (a public function in the engine's admin/calls/) or a
+/// desktop command (a `#[tauri::command]` in the shell's commands/).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Command {
     /// The file it is in (`users` for commands/users.rs), as the handler list names it.
     module: String,
+    /// How it runs: in the desktop shell, or as an engine call (local or over the admin socket).
+    kind: Kind,
     name: String,
     doc: String,
     /// (Rust name, TypeScript type) of each argument the UI sends.
@@ -85,16 +93,29 @@ struct Command {
     returns: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    Desktop,
+    Call { takes_engine: bool, is_async: bool, fallible: bool },
+}
+
 /// Everything generated, in a fixed order.
 pub fn generate(root: &Path) -> Result<Vec<Generated>, ContractError> {
     let bindings = root.join(BINDINGS_DIR);
     let mut used = BTreeSet::new();
-    let commands = read_commands(&root.join(COMMANDS_DIR), &bindings, &mut used)?;
+    let mut commands = read_commands(&root.join(CALLS_DIR), &bindings, &mut used, true)?;
+    for c in read_commands(&root.join(COMMANDS_DIR), &bindings, &mut used, false)? {
+        if commands.iter().any(|k| k.name == c.name) {
+            return Err(ContractError::Duplicate(c.name));
+        }
+        commands.push(c);
+    }
     let windows = read_windows(&root.join(WINDOWS_FILE))?;
     let doc_path = root.join(DOC_FILE);
     let doc = std::fs::read_to_string(&doc_path).map_err(|source| ContractError::Read { path: DOC_FILE.into(), source })?;
     Ok(vec![
         Generated { path: HANDLERS_FILE, text: handlers_rs(&commands) },
+        Generated { path: DISPATCH_FILE, text: dispatch_rs(&commands) },
         Generated { path: TS_FILE, text: commands_ts(&commands, &windows, &used) },
         Generated { path: DOC_FILE, text: doc_with_table(&doc, &commands)? },
     ])
@@ -106,7 +127,9 @@ fn read(path: &Path) -> Result<syn::File, ContractError> {
     syn::parse_file(&text).map_err(|e| ContractError::Parse { path: shown, reason: e.to_string() })
 }
 
-fn read_commands(dir: &Path, bindings: &Path, used: &mut BTreeSet<String>) -> Result<Vec<Command>, ContractError> {
+/// The commands of one folder: with `calls`, every public function of the engine's admin/calls/; else
+/// every `#[tauri::command]` of the shell's commands/.
+fn read_commands(dir: &Path, bindings: &Path, used: &mut BTreeSet<String>, calls: bool) -> Result<Vec<Command>, ContractError> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|source| ContractError::Read { path: dir.display().to_string(), source })?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -118,7 +141,8 @@ fn read_commands(dir: &Path, bindings: &Path, used: &mut BTreeSet<String>) -> Re
         let module = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
         for item in read(&path)?.items {
             let syn::Item::Fn(f) = item else { continue };
-            if !f.attrs.iter().any(is_command_attr) {
+            let wanted = if calls { matches!(f.vis, syn::Visibility::Public(_)) } else { f.attrs.iter().any(is_command_attr) };
+            if !wanted {
                 continue;
             }
             let name = f.sig.ident.to_string();
@@ -131,9 +155,14 @@ fn read_commands(dir: &Path, bindings: &Path, used: &mut BTreeSet<String>) -> Re
             }
             let mut ts = TypeMap { command: &name, bindings, used: &mut *used };
             let mut args = Vec::new();
+            let mut takes_engine = false;
             for input in &f.sig.inputs {
                 let syn::FnArg::Typed(arg) = input else { continue };
                 if last_ident(&arg.ty).is_some_and(|i| INJECTED.contains(&i.as_str())) {
+                    continue;
+                }
+                if calls && last_ident(&arg.ty).as_deref() == Some("Engine") {
+                    takes_engine = true;
                     continue;
                 }
                 let arg_name = arg.pat.to_token_stream().to_string();
@@ -143,7 +172,16 @@ fn read_commands(dir: &Path, bindings: &Path, used: &mut BTreeSet<String>) -> Re
                 syn::ReturnType::Default => "void".to_string(),
                 syn::ReturnType::Type(_, ty) => ts.map(unwrap_result(ty))?,
             };
-            commands.push(Command { module: module.clone(), name, doc, args, returns });
+            let kind = if calls {
+                let fallible = match &f.sig.output {
+                    syn::ReturnType::Type(_, ty) => matches!(last_ident(ty).as_deref(), Some("ApiResult" | "Result")),
+                    syn::ReturnType::Default => false,
+                };
+                Kind::Call { takes_engine, is_async: f.sig.asyncness.is_some(), fallible }
+            } else {
+                Kind::Desktop
+            };
+            commands.push(Command { module: module.clone(), kind, name, doc, args, returns });
         }
     }
     Ok(commands)
@@ -277,10 +315,72 @@ fn handlers_rs(commands: &[Command]) -> String {
          // `cargo run -p postroom-contract` rewrites it; commands/mod.rs includes it.\n\
          tauri::generate_handler![\n",
     );
-    for c in commands {
+    for c in commands.iter().filter(|c| c.kind == Kind::Desktop) {
         out.push_str(&format!("    {}::{},\n", c.module, c.name));
     }
     out.push_str("]\n");
+    out
+}
+
+/// The engine's `dispatch`: each call by name, its arguments taken from the JSON object by their camelCase
+/// names (their types inferred from the call), blocking calls on the blocking pool, the answer as JSON.
+fn dispatch_rs(commands: &[Command]) -> String {
+    let calls: Vec<&Command> = commands.iter().filter(|c| c.kind != Kind::Desktop).collect();
+    let mut out = String::from(
+        "// Generated by postroom-contract from the functions in admin/calls/: do not edit.\n\
+         // `cargo run -p postroom-contract` rewrites it.\n\
+         \n\
+         use serde_json::Value;\n\
+         \n\
+         use super::{answer, arg, arguments, blocking, calls, no_more};\n\
+         use crate::engine::Engine;\n\
+         use crate::error::{ApiError, ApiResult};\n\
+         \n\
+         /// Every call's name.\n\
+         pub const CALLS: &[&str] = &[\n",
+    );
+    for c in &calls {
+        out.push_str(&format!("    \"{}\",\n", c.name));
+    }
+    out.push_str(
+        "];\n\
+         \n\
+         /// Answers one call: its arguments are a JSON object with camelCase keys (null for none).\n\
+         #[allow(unused_mut, clippy::unit_arg)]\n\
+         pub async fn dispatch(engine: &Engine, call: &str, args: Value) -> ApiResult<Value> {\n\
+         \x20   let mut a = arguments(args)?;\n\
+         \x20   match call {\n",
+    );
+    for c in calls {
+        let Kind::Call { takes_engine, is_async, fallible } = c.kind else { continue };
+        out.push_str(&format!("        \"{}\" => {{\n", c.name));
+        let mut params = Vec::new();
+        for (n, _) in &c.args {
+            out.push_str(&format!("            let {n} = arg(&mut a, \"{}\")?;\n", camel(n)));
+            params.push(n.clone());
+        }
+        out.push_str("            no_more(&a)?;\n");
+        let path = format!("calls::{}::{}", c.module, c.name);
+        let wrap = |call: String| if fallible { call } else { format!("Ok({call})") };
+        if is_async {
+            if takes_engine {
+                params.insert(0, "engine".into());
+            }
+            out.push_str(&format!("            answer({})\n", wrap(format!("{path}({}).await", params.join(", ")))));
+        } else {
+            if takes_engine {
+                out.push_str("            let e = engine.clone();\n");
+                params.insert(0, "&e".into());
+            }
+            out.push_str(&format!("            answer(blocking(move || {}).await)\n", wrap(format!("{path}({})", params.join(", ")))));
+        }
+        out.push_str("        }\n");
+    }
+    out.push_str(
+        "        _ => Err(ApiError::not_found(format!(\"there is no call named {call}\"))),\n\
+         \x20   }\n\
+         }\n",
+    );
     out
 }
 
@@ -327,11 +427,15 @@ fn doc_with_table(doc: &str, commands: &[Command]) -> Result<String, ContractErr
     }
     let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
     let mut table = format!("{DOC_BEGIN}\n\n| command | arguments | returns | what it does |\n|---|---|---|---|\n");
-    let mut module = "";
+    let mut module = String::new();
     for c in commands {
-        if c.module != module {
-            module = &c.module;
-            table.push_str(&format!("| **{module}.rs** | | | |\n"));
+        let heading = match c.kind {
+            Kind::Desktop => format!("commands/{}.rs (desktop)", c.module),
+            Kind::Call { .. } => format!("admin/calls/{}.rs (engine)", c.module),
+        };
+        if heading != module {
+            module = heading;
+            table.push_str(&format!("| **{module}** | | | |\n"));
         }
         let args = if c.args.is_empty() {
             "–".to_string()

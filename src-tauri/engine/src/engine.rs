@@ -347,22 +347,17 @@ impl Engine {
             let mut trial = (*engine.settings()).clone();
             crate::setup::apply_settings(&applied, &mut trial);
             crate::settings::validate_change(&trial, Some(&engine.settings()))?;
-            let known = engine.inner.directory.domains()?;
             let mut domains = Vec::new();
             for d in &applied.domains {
-                let name = crate::names::validate_domain(d).map_err(|e| ApiError::field("domains", e))?;
-                if !known.contains(&name) {
-                    engine.inner.directory.add_domain(&name)?;
-                }
-                domains.push(name);
+                domains.push(crate::names::validate_domain(d).map_err(|e| ApiError::field("domains", e))?);
             }
-            for form in crate::setup::user_forms(&applied) {
-                engine.inner.directory.create(form)?;
-            }
-            engine.update_settings(move |s| {
+            // Domains, users and settings in one write: all of it, or (refused, failed) none of it.
+            let forms = crate::setup::user_forms(&applied);
+            let stored = engine.inner.directory.set_up(domains.clone(), forms, move |s| {
                 crate::setup::apply_settings(&applied, s);
                 Ok(())
             })?;
+            engine.publish(stored);
             Ok(domains)
         })
         .await

@@ -1,6 +1,7 @@
 //! Postroom's mail engine: everything but the GUI. See ARCHITECTURE.md for the map.
 
 pub mod access;
+pub mod admin;
 pub mod auth;
 pub mod bandwidth;
 pub mod certs;
@@ -57,6 +58,7 @@ mod export_bindings {
     fn export_bindings() {
         let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/bindings");
         crate::views::Overview::export_all_to(&out).unwrap();
+        crate::admin::EngineLink::export_all_to(&out).unwrap();
         crate::views::Change::export_all_to(&out).unwrap();
         crate::views::ServiceView::export_all_to(&out).unwrap();
         crate::users::UserDetail::export_all_to(&out).unwrap();

@@ -65,6 +65,11 @@ pub enum Change {
     Bandwidth,
 }
 
+impl Change {
+    /// Every kind (what a window refreshes after it may have missed notices).
+    pub const ALL: [Change; 5] = [Change::Services, Change::Data, Change::Errors, Change::LogWriter, Change::Bandwidth];
+}
+
 /// The main window's figures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Overview {

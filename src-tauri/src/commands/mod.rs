@@ -1,43 +1,42 @@
-//! Tauri commands: one file per window family, each a few lines over the engine API. Errors reach the UI
-//! as the engine's `ApiError` (`{ code, message, field, fields }`). Work that may block (password hashing,
-//! database writes) runs on the blocking pool, never on the UI thread.
+//! The windows' commands. Most are the engine's admin calls (`postroom_engine::admin`: the list is
+//! `CALLS`), sent to the engine the app uses (`Backend`: its own, or a service's over the admin socket)
+//! with the JSON the window sent; their errors reach the UI as the engine's `ApiError` (`{ code, message,
+//! field, fields }`). The rest are the desktop's own `#[tauri::command]`s, one file per window family:
+//! native dialogs, opening windows, the login item, and reading a file the admin picked. Work that may
+//! block runs on the blocking pool, never on the UI thread.
 
-mod bandwidth;
-mod bans;
 mod certificate;
-mod collector;
 mod diagnostics;
-mod domains;
-mod forwarding;
 mod geoip;
-mod messagestore;
 mod overview;
-mod queue;
-mod services;
 mod setup;
-mod smtp;
-mod spam;
 mod users;
 
-use postroom_engine::{ApiError, ApiResult, Engine};
-use tauri::ipc::Invoke;
-use tauri::{State, Wry};
+use postroom_engine::admin::CALLS;
+use postroom_engine::{ApiError, ApiResult};
+use serde_json::Value;
+use tauri::ipc::{Invoke, InvokeBody, InvokeError};
+use tauri::{Manager, Wry};
 
-/// Every `#[tauri::command]` in this folder (the list is generated: see handlers.rs).
+use crate::backend::Backend;
+
+/// Every command: an admin call goes to the backend; the desktop's own commands (their list is
+/// generated: see handlers.rs) run here.
 pub fn handler() -> impl Fn(Invoke<Wry>) -> bool + Send + Sync + 'static {
-    include!("handlers.rs")
-}
-
-/// Runs `f` with the engine on the blocking thread pool.
-async fn blocking<T, F>(engine: State<'_, Engine>, f: F) -> ApiResult<T>
-where
-    T: Send + 'static,
-    F: FnOnce(&Engine) -> ApiResult<T> + Send + 'static,
-{
-    let engine = engine.inner().clone();
-    tauri::async_runtime::spawn_blocking(move || f(&engine))
-        .await
-        .map_err(|e| ApiError::internal(format!("the task failed: {e}")))?
+    let desktop: Box<dyn Fn(Invoke<Wry>) -> bool + Send + Sync> = Box::new(include!("handlers.rs"));
+    move |invoke: Invoke<Wry>| {
+        let name = invoke.message.command();
+        let Some(call) = CALLS.iter().find(|c| **c == name) else { return desktop(invoke) };
+        let backend = invoke.message.webview().state::<Backend>().inner().clone();
+        let args = match invoke.message.payload() {
+            InvokeBody::Json(value) => value.clone(),
+            InvokeBody::Raw(_) => Value::Null,
+        };
+        invoke.resolver.respond_async(async move {
+            backend.call(call, args).await.map_err(|e| InvokeError(serde_json::to_value(e).unwrap_or_default()))
+        });
+        true
+    }
 }
 
 /// Shows a native open-file dialog and returns the chosen path (`None` when cancelled).
@@ -47,4 +46,23 @@ where
 /// thread (that would deadlock).
 async fn pick_one_file(dialog: rfd::AsyncFileDialog) -> Option<String> {
     dialog.pick_file().await.map(|f| f.path().display().to_string())
+}
+
+/// The largest users file read (a list of an office's users is a few KB; anything over this is not one).
+const MAX_CSV: u64 = 4 << 20;
+
+/// Reads a users CSV the admin picked, here in the app (with the admin's own rights), bounded at [`MAX_CSV`].
+async fn read_users_file(path: String) -> ApiResult<Vec<u8>> {
+    tauri::async_runtime::spawn_blocking(move || {
+        use std::io::Read;
+        let file = std::fs::File::open(&path).map_err(|e| ApiError::io(format!("cannot read {path}: {e}")))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_CSV + 1).read_to_end(&mut bytes).map_err(|e| ApiError::io(format!("cannot read {path}: {e}")))?;
+        if bytes.len() as u64 > MAX_CSV {
+            return Err(ApiError::io(format!("{path} is larger than {} MB: not a list of users", MAX_CSV >> 20)));
+        }
+        Ok(bytes)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("the task failed: {e}")))?
 }

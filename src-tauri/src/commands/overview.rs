@@ -1,17 +1,14 @@
-use postroom_engine::views::Overview;
-use postroom_engine::{ApiError, ApiResult, Engine};
+use postroom_engine::admin::EngineLink;
+use postroom_engine::ApiError;
+use postroom_engine::ApiResult;
 use tauri::{AppHandle, State};
 
-/// The main window's figures: version, data folder, whether paused, every service's state, connections, today's counts, queue size, recent errors, user count, a log file that cannot be written.
-#[tauri::command]
-pub async fn get_overview(engine: State<'_, Engine>) -> ApiResult<Overview> {
-    super::blocking(engine, |e| e.overview()).await
-}
+use crate::backend::Backend;
 
-/// Pauses (closes every listener) or resumes (binds them again) the mail services.
+/// Which engine the windows are using: the one inside this app (no socket), or a postroomd service's over its admin socket; its program, process, version and data folder.
 #[tauri::command]
-pub fn set_paused(engine: State<'_, Engine>, paused: bool) {
-    engine.set_paused(paused);
+pub fn get_engine_link(backend: State<'_, Backend>) -> EngineLink {
+    backend.link()
 }
 
 /// Shows the named window, creating it if needed (an open one comes to the front).

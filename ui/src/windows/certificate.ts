@@ -3,6 +3,7 @@ import type { CertificateInfo } from "../bindings/CertificateInfo";
 import { formatDateTime, formatFingerprint } from "../format";
 import { busy, button, fillBar, Strip } from "../widgets/buttons";
 import { confirmDialog } from "../widgets/dialog";
+import { serviceFilesNote } from "../widgets/attached";
 import { frame, h } from "../widgets/dom";
 import { FieldErrors, grid, group, infoRow, input, row } from "../widgets/form";
 
@@ -48,6 +49,7 @@ export function mountCertificate(app: HTMLElement): () => void {
     "form",
     { id: "cert-form", novalidate: true },
     h("p", { class: "hint top" }, "PEM files, for example from Let's Encrypt: the certificate file should hold the full chain."),
+    serviceFilesNote("cert-service-note"),
     grid(row("Certificate file:", certFile, [browseCert]), row("Private key file:", keyFile, [browseKey])),
     h("div", { class: "group-buttons" }, useBtn),
   );

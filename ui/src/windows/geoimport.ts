@@ -3,6 +3,7 @@ import type { ImportState } from "../bindings/ImportState";
 import { formatNumber } from "../format";
 import { busy, button, fillBar, Strip } from "../widgets/buttons";
 import { watch } from "../changes";
+import { serviceFilesNote } from "../widgets/attached";
 import { closeOnEscape, frame, h, text } from "../widgets/dom";
 import { group, input, select } from "../widgets/form";
 
@@ -85,7 +86,7 @@ export function mountGeoImport(app: HTMLElement): () => void {
 
   f.body.append(
     group("1. What to import", choice(kindCsv, "A CSV file of address ranges (GeoIP Country CSV, IP2Location, your own list)"), choice(kindLite, "MaxMind GeoLite2 CSV (blocks and locations files)")),
-    group("2. The file", csvPart, litePart),
+    group("2. The file", serviceFilesNote("geoip-service-note"), csvPart, litePart),
     group(
       "3. Import",
       choice(replace, "Replace all GeoIP data (the server switches to the new data in one step)"),

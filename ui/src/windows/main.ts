@@ -63,9 +63,13 @@ export function mountMain(app: HTMLElement): () => void {
   const logProblem = h("div", { class: "log-problem", id: "log-problem", hidden: true });
   const forwarding = h("div", { class: "log-problem forwarding-problems", id: "forwarding-problems", hidden: true });
   const collecting = h("div", { class: "log-problem forwarding-problems", id: "collector-problems", hidden: true });
+  // Which engine these windows use: this app's own, or a postroomd service's (then said at the top).
+  const engineLink = h("div", { class: "engine-link", id: "engine-link", hidden: true });
+  let engineWords = "";
 
   f.body.append(
     header,
+    engineLink,
     logProblem,
     forwarding,
     collecting,
@@ -120,6 +124,23 @@ export function mountMain(app: HTMLElement): () => void {
       });
   });
   api
+    .getEngineLink()
+    .then((link) => {
+      if (link.socket) {
+        engineWords = ` · attached to ${link.program} (pid ${link.pid})`;
+        text(
+          engineLink,
+          `Attached to the ${link.program} service (pid ${link.pid}, version ${link.version}) serving ${link.data_dir}, through ${link.socket}. ` +
+            "Changes made here are made there; Quit in the tray closes this app only.",
+        );
+        engineLink.hidden = false;
+      } else {
+        engineWords = ` · mail server running in this app (pid ${link.pid})`;
+      }
+      if (overview) renderOverview(overview);
+    })
+    .catch(() => {});
+  api
     .getAutostart()
     .then((on) => (autostart.checked = on))
     .catch(() => (autostartLine.hidden = true));
@@ -167,8 +188,8 @@ export function mountMain(app: HTMLElement): () => void {
     text(figs.sent.value, formatNumber(o.sent_today));
     text(figs.queue.value, formatNumber(o.queue_size));
     text(figs.users.value, formatNumber(o.user_count));
-    text(footer, `Postroom ${o.version} · ${o.data_dir}`);
-    footer.title = `Postroom ${o.version}\nData folder: ${o.data_dir}`;
+    text(footer, `Postroom ${o.version} · ${o.data_dir}${engineWords}`);
+    footer.title = `Postroom ${o.version}\nData folder: ${o.data_dir}${engineWords}`;
 
     const errs = [...o.recent_errors].sort((a, b) => Date.parse(b.time) - Date.parse(a.time));
     const key = JSON.stringify(errs);
@@ -204,6 +225,10 @@ export function mountMain(app: HTMLElement): () => void {
     } catch (e) {
       failures++;
       strip.error(`Cannot read the server status: ${errorText(e)}`);
+      // Old figures would look live: say plainly that there is no answer until there is one again.
+      header.className = "status-header status-failed";
+      text(statusText, "No answer from the mail server");
+      text(statusDetail, "The figures below are from before; they come back by themselves when it answers again.");
     }
   }
 

@@ -42,6 +42,10 @@ enum Command {
         /// Listen for SERVICE on HOST:PORT instead of the stored setting (not saved), e.g. pop3=127.0.0.1:1110
         #[arg(long = "listen", value_name = "SERVICE=HOST:PORT", value_parser = parse_listen)]
         listen: Vec<(ServiceId, SocketAddr)>,
+        /// Where the admin socket goes (the desktop app attaches through it): by default admin.sock in
+        /// the data folder; the system service uses /run/postroomd/admin.sock, mode 0660 for the postroom group
+        #[arg(long = "admin-socket", value_name = "PATH")]
+        admin_socket: Option<PathBuf>,
     },
     /// Show each service's state, port and connections, and the queue size
     Status(JsonFlag),
@@ -368,7 +372,7 @@ fn quiet_on_closed_pipe() {
 fn run(cli: Cli) -> Result<i32> {
     let root = DataDir::resolve(cli.data_dir.as_deref());
     match cli.command {
-        Command::Serve { listen } => serve(&root, listen.into_iter().collect()),
+        Command::Serve { listen, admin_socket } => serve(&root, listen.into_iter().collect(), admin_socket),
         Command::ManPages { dir } => {
             for page in write_man_pages(&dir)? {
                 println!("{}", page.display());
@@ -550,16 +554,37 @@ fn open_store(root: &std::path::Path) -> Result<Store> {
     Store::open(&dir.database()).with_context(|| format!("cannot open {}", dir.database().display()))
 }
 
-fn serve(root: &std::path::Path, listen: BTreeMap<ServiceId, SocketAddr>) -> Result<i32> {
+fn serve(root: &std::path::Path, listen: BTreeMap<ServiceId, SocketAddr>, admin_socket: Option<PathBuf>) -> Result<i32> {
     crate::logging::init_server();
     let engine = Engine::open(root, EngineOptions { listen })?;
     // Store reads run on blocking threads; a bounded pool keeps memory bounded under load.
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(crate::engine::MAX_BLOCKING_THREADS).build()?;
     runtime.block_on(async {
+        #[cfg(unix)]
+        {
+            // Opened only once the data folder is ours (its lock is held), so an answering socket
+            // always belongs to the engine serving that folder.
+            match admin_socket {
+                Some(path) => {
+                    let socket = crate::admin::server::bind(&path).with_context(|| format!("cannot open the admin socket {}", path.display()))?;
+                    tokio::spawn(crate::admin::server::serve(engine.clone(), socket));
+                }
+                // The folder's own socket is a convenience: a folder whose path is too long for a socket
+                // name (108 bytes) still serves mail, without it.
+                None => {
+                    let path = crate::admin::server::default_path(engine.data_dir().root());
+                    match crate::admin::server::bind(&path) {
+                        Ok(socket) => drop(tokio::spawn(crate::admin::server::serve(engine.clone(), socket))),
+                        Err(e) => tracing::warn!(target: "engine", "no admin socket at {}: {e}; the desktop app cannot attach (give one with --admin-socket)", path.display()),
+                    }
+                }
+            }
+        }
         engine.start();
         wait_for_signal().await;
         engine.shutdown().await;
-    });
+        anyhow::Ok(())
+    })?;
     Ok(0)
 }
 

@@ -204,8 +204,13 @@ impl ImportRequest {
 }
 
 /// The first `rows` rows of a CSV file, split into columns, for the wizard's preview.
+/// The most of a file the import window's preview reads.
+pub const PREVIEW_BYTES: u64 = 1 << 20;
+
 pub fn preview(path: &std::path::Path, delimiter: u8, rows: usize) -> Result<Vec<Vec<String>>, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    // Ten rows of a CSV are a few KB: a file with no line end (or /dev/zero) is read no further than this.
+    let file = std::io::Read::take(file, PREVIEW_BYTES);
     let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(file);
     let mut out = Vec::new();
     for record in reader.records().take(rows) {

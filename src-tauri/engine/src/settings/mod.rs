@@ -217,24 +217,31 @@ pub fn update<F>(store: &Store, change: F) -> ApiResult<Settings>
 where
     F: FnOnce(&mut Settings) -> ApiResult<()> + Send + 'static,
 {
-    store.write(move |conn| {
-        let old = match Settings::from_keys(&read_keys(conn)?) {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(e)),
-        };
-        let mut new = old.clone();
-        if let Err(e) = change(&mut new).and_then(|_| validate_change(&new, Some(&old))) {
-            return Ok(Err(e));
-        }
-        let mut stmt = conn.prepare_cached(
-            "INSERT INTO settings(key, value) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value WHERE value <> excluded.value",
-        )?;
-        for (key, value) in new.to_keys() {
-            stmt.execute((key, value.to_string()))?;
-        }
-        Ok(Ok(new))
-    })?
+    store.write(move |conn| update_in(conn, change))?
+}
+
+/// [`update`] inside a write the caller is making (the set-up wizard's Finish writes settings, domains
+/// and users as one); a refused change writes nothing.
+pub fn update_in<F>(conn: &rusqlite::Connection, change: F) -> StoreResult<ApiResult<Settings>>
+where
+    F: FnOnce(&mut Settings) -> ApiResult<()>,
+{
+    let old = match Settings::from_keys(&read_keys(conn)?) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut new = old.clone();
+    if let Err(e) = change(&mut new).and_then(|_| validate_change(&new, Some(&old))) {
+        return Ok(Err(e));
+    }
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO settings(key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value WHERE value <> excluded.value",
+    )?;
+    for (key, value) in new.to_keys() {
+        stmt.execute((key, value.to_string()))?;
+    }
+    Ok(Ok(new))
 }
 
 /// Changes keys from their text forms (as typed on the command line), all in one update.

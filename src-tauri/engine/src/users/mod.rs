@@ -162,6 +162,45 @@ impl Directory {
         Ok(())
     }
 
+    /// The set-up wizard's Finish: these domains (those not yet local), these users and the settings
+    /// change, in one write. Anything refused (a name taken meanwhile, a setting) or failing (the disk)
+    /// rolls all of it back: the folder is left as it was. Passwords are hashed before the write.
+    pub fn set_up<F>(&self, domains: Vec<String>, forms: Vec<UserForm>, settings: F) -> ApiResult<crate::settings::Settings>
+    where
+        F: FnOnce(&mut crate::settings::Settings) -> ApiResult<()> + Send + 'static,
+    {
+        let mut users = Vec::new();
+        for form in forms {
+            let (form, hash) = self.prepare(form, true)?;
+            users.push((form, hash.unwrap_or_default()));
+        }
+        // A refusal is kept here and the job fails, so that the store rolls the whole job back.
+        let refused = std::sync::Arc::new(std::sync::Mutex::new(None::<ApiError>));
+        let keep = refused.clone();
+        let written = self.store.write(move |c| {
+            let refuse = |e: ApiError| {
+                *keep.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                Err(crate::store::StoreError::Io(std::io::Error::other("the set-up was refused")))
+            };
+            for name in &domains {
+                c.execute("INSERT OR IGNORE INTO domains(name, created_at) VALUES (?1, ?2)", params![name, now()])?;
+            }
+            for (form, hash) in &users {
+                if let Err(e) = insert_user(c, form, hash)? {
+                    return refuse(e);
+                }
+            }
+            match crate::settings::update_in(c, settings)? {
+                Ok(stored) => Ok(stored),
+                Err(e) => refuse(e),
+            }
+        });
+        if let Some(e) = refused.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return Err(e);
+        }
+        Ok(written?)
+    }
+
     /// Edits (and possibly renames) the user called `name`.
     pub fn update(&self, name: &str, form: UserForm) -> ApiResult<()> {
         let (form, hash) = self.prepare(form, false)?;
