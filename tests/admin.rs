@@ -61,7 +61,7 @@ fn the_admin_socket_is_private_and_answers_the_windows_calls_with_notices_on_a_s
     let socket = tmp.path().join("admin.sock");
     let meta = std::fs::symlink_metadata(&socket).expect("serve makes admin.sock in the data folder");
     assert!(meta.file_type().is_socket());
-    assert_eq!(meta.permissions().mode() & 0o777, 0o660, "the service's user and group only");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "the user running it only");
 
     let mut a = Line::connect(&socket);
     let who = a.call(1, "get_engine_identity", Value::Null);
@@ -237,6 +237,61 @@ fn a_socket_left_by_kill_9_is_replaced_and_a_live_one_is_never_taken_over() {
 
     drop(restarted);
     assert!(!socket.exists(), "a clean stop removes the socket");
+}
+
+/// What a process of another computer user gets from `socket`: the first answer line, or the error of
+/// connecting. Started with `setpriv`, with no supplementary groups (as a session begun before the user
+/// joined a group): only the user database can say it is a member.
+fn ask_as(uid: u32, gid: u32, socket: &Path) -> String {
+    const ASK: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1])
+except OSError as e:
+    print("connect:", e); sys.exit(0)
+s.sendall(b'{"id":1,"call":"get_engine_identity"}\n')
+print(s.makefile().readline().strip())
+"#;
+    let out = std::process::Command::new("setpriv")
+        .args([format!("--reuid={uid}"), format!("--regid={gid}"), "--clear-groups".into(), "/usr/bin/python3".into(), "-c".into(), ASK.into()])
+        .arg(socket)
+        .output()
+        .expect("setpriv runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn an_admin_group_lets_its_members_in_as_the_user_database_says_and_nobody_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    configure_loopback(tmp.path());
+    let public = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(public.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let socket = public.path().join("admin.sock");
+    let args = ["--admin-socket".to_string(), socket.display().to_string(), "--admin-group".into(), "daemon".into()];
+    let server = Server::start(tmp.path(), &args);
+    assert_eq!(std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777, 0o666, "anyone may knock; the server decides");
+
+    // daemon (uid 1) belongs to the daemon group by its user entry, though its process carries no groups.
+    let member = ask_as(1, 1, &socket);
+    assert!(member.contains(&format!("\"pid\":{}", server.child.id())), "a member is answered: {member}");
+    // nobody is not a member, whatever group id its process claims.
+    for gid in [65534, 1] {
+        let stranger: Value = serde_json::from_str(&ask_as(65534, gid, &socket)).unwrap();
+        assert_eq!(stranger["error"]["code"], "forbidden", "{stranger}");
+        assert!(stranger["error"]["message"].as_str().unwrap().contains("only members of the daemon group"), "{stranger}");
+    }
+
+    // Without --admin-group only the server's own user (and root) get in: nobody cannot even connect.
+    drop(server);
+    let own = Server::start(tmp.path(), &[]);
+    let refused = ask_as(65534, 65534, &tmp.path().join("admin.sock"));
+    assert!(refused.starts_with("connect:") && refused.contains("Permission denied"), "{refused}");
+    drop(own);
+
+    let unknown = postroomd().args(["serve", "--data-dir"]).arg(tmp.path()).args(["--admin-group", "no-such-group-pr"]).output().unwrap();
+    assert!(!unknown.status.success() && String::from_utf8_lossy(&unknown.stderr).contains("there is no group named no-such-group-pr"));
 }
 
 /// `postroomd serve` told to use `socket`, which must refuse to start: its standard error.

@@ -84,13 +84,16 @@ struct Inner {
     /// Counts the GeoIP import's progress reports (the windows follow).
     geoip_progress: watch::Sender<u64>,
     bandwidth: Arc<crate::bandwidth::Bandwidth>,
-    _lock: File,
+    lock: File,
 }
 
 impl Engine {
     /// Opens the data folder for serving. Fails if another process is already serving it.
     pub fn open(data_dir: &Path, options: EngineOptions) -> ApiResult<Engine> {
         limit_malloc_arenas();
+        if let Some(moved) = crate::paths::moved(data_dir) {
+            return Err(ApiError::conflict(crate::paths::moved_message(data_dir, &moved)));
+        }
         let dir = DataDir::create(data_dir).map_err(|e| ApiError::io(format!("cannot create {}: {e}", data_dir.display())))?;
         let lock = lock_data_dir(&dir)?;
         let store = Store::open(&dir.database()).map_err(|e| ApiError::io(format!("cannot open the database: {e}")))?;
@@ -120,7 +123,7 @@ impl Engine {
                 started_at: crate::store::now(),
                 queue_wake: Arc::new(tokio::sync::Notify::new()),
                 auth: Arc::default(),
-                _lock: lock,
+                lock,
             }),
         })
     }
@@ -200,6 +203,8 @@ impl Engine {
         let _ = std::fs::remove_file(self.inner.dir.status_file());
         let store = self.inner.store.clone();
         let _ = tokio::task::spawn_blocking(move || store.close()).await;
+        // Another process may serve the folder now (the system service the app hands it to).
+        let _ = self.inner.lock.unlock();
         tracing::info!(target: "engine", "Postroom stopped");
         // Everything logged, written: the log writer's last burst.
         let _ = tokio::task::spawn_blocking(|| crate::logging::shutdown(LOG_FLUSH_AT_EXIT)).await;

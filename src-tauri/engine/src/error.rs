@@ -31,6 +31,8 @@ pub enum ErrorCode {
     Io,
     /// A fault of Postroom's own.
     Internal,
+    /// Whoever asks may not (the admin socket of a service, asked by someone not in its group).
+    Forbidden,
 }
 
 /// The error every public engine operation returns.
@@ -54,6 +56,10 @@ impl ApiError {
 
     pub fn conflict(message: impl std::fmt::Display) -> Self {
         Self::plain(ErrorCode::Conflict, message)
+    }
+
+    pub fn forbidden(message: impl std::fmt::Display) -> Self {
+        Self::plain(ErrorCode::Forbidden, message)
     }
 
     pub fn io(message: impl std::fmt::Display) -> Self {

@@ -7,13 +7,51 @@
 //!            certs/        the self-signed certificate and key
 //!            status.json   the running server's service states, for `postroomd status`
 //!            postroom.lock held by the process serving this folder
+//!            moved-away.json only when its mail moved (to the system service and back): never served again
 //! ```
 
 use std::io::Write;
+
 use std::path::{Path, PathBuf};
 
 /// Environment variable that overrides the default data folder.
 pub const DATA_DIR_ENV: &str = "POSTROOM_DATA_DIR";
+
+/// The marker in a data folder whose mail has moved elsewhere.
+pub const MOVED: &str = "moved-away.json";
+
+/// What a moved folder's marker says.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Moved {
+    /// Where the mail is now.
+    pub to: PathBuf,
+    /// When it moved (seconds since 1970).
+    pub at: i64,
+    /// `service` when it went to the system service, `desktop` when it came back.
+    pub by: String,
+}
+
+/// Reads `dir`'s marker: `Some` if the folder's mail has moved away.
+pub fn moved(dir: &Path) -> Option<Moved> {
+    let text = std::fs::read(dir.join(MOVED)).ok()?;
+    // A marker that cannot be read still means the folder is not live.
+    Some(serde_json::from_slice(&text).unwrap_or(Moved { to: PathBuf::new(), at: 0, by: String::new() }))
+}
+
+/// The sentence saying where a moved folder's mail is.
+pub fn moved_message(dir: &Path, moved: &Moved) -> String {
+    let when = crate::time_text::rfc3339(moved.at);
+    if moved.by == "service" {
+        format!(
+            "the mail in {} moved to the system service ({}) on {when}; Postroom attaches to the service instead (to take it back: turn off \"Run the mail server as a system service\", or `sudo postroomd service disable --to {}`)",
+            dir.display(),
+            moved.to.display(),
+            dir.display()
+        )
+    } else {
+        format!("the mail in {} moved to {} on {when}; that folder is served now", dir.display(), moved.to.display())
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct DataDir {

@@ -3,4 +3,4 @@
 /**
  * What kind of failure an [`ApiError`] is, for the UI to switch on (exported to TypeScript).
  */
-export type ErrorCode = "invalid" | "not_found" | "conflict" | "io" | "internal";
+export type ErrorCode = "invalid" | "not_found" | "conflict" | "io" | "internal" | "forbidden";

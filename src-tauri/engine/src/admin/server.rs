@@ -1,8 +1,11 @@
 //! The admin socket: how the desktop app (and a script) reaches the engine of a `postroomd` it did not
 //! start — the system service above all.
 //!
-//! A Unix socket, never TCP: who may connect is the socket file's mode (0660: the service's user and
-//! group; admins join the `postroom` group) and its folder's. One JSON object per line each way:
+//! A Unix socket, never TCP. Who may use it is checked on every connection from the kernel's word on
+//! the peer (`SO_PEERCRED`), not only from the file's mode ([`Access`]): root and the server's own user
+//! always; with `--admin-group` (the system service's `postroom`), the group's members as the user
+//! database says at that moment, so an admin just added to the group needs no new login. Anyone else is
+//! told so and closed before a request is read. One JSON object per line each way:
 //!
 //! - request `{"id": 7, "call": "list_users", "args": {…}}` (args as the windows send them);
 //! - answer `{"id": 7, "ok": …}` or `{"id": 7, "error": {"code", "message", "field", "fields"}}`;
@@ -58,10 +61,59 @@ pub struct Notice {
     pub changed: Vec<crate::views::Change>,
 }
 
+/// Who may use an admin socket besides root and the server's own user.
+#[derive(Debug, Clone, Default)]
+pub enum Access {
+    /// Nobody else (mode 0600): a desktop user's own `postroomd`.
+    #[default]
+    Owner,
+    /// Members of this group (mode 0666, each connection checked): the system service's admins.
+    Group { name: String, gid: u32 },
+}
+
+impl Access {
+    /// The group named `name`, which must exist.
+    #[cfg(unix)]
+    pub fn group(name: &str) -> io::Result<Access> {
+        match crate::system_users::group_id(name) {
+            Some(gid) => Ok(Access::Group { name: name.to_string(), gid }),
+            None => Err(io::Error::new(io::ErrorKind::NotFound, format!("there is no group named {name}"))),
+        }
+    }
+
+    fn mode(&self) -> u32 {
+        match self {
+            Access::Owner => 0o600,
+            Access::Group { .. } => 0o666,
+        }
+    }
+
+    /// Whether the process of `uid` may use the socket (reads the user database: call off the runtime).
+    #[cfg(unix)]
+    pub fn allows(&self, uid: u32) -> bool {
+        let (own, _) = crate::system_users::effective();
+        if uid == 0 || uid == own {
+            return true;
+        }
+        match self {
+            Access::Owner => false,
+            Access::Group { gid, .. } => crate::system_users::by_uid(uid).is_some_and(|user| crate::system_users::member_of(&user, *gid)),
+        }
+    }
+
+    fn refusal(&self) -> String {
+        match self {
+            Access::Owner => "only the user running this mail server (and root) may manage it".to_string(),
+            Access::Group { name, .. } => format!("only members of the {name} group (and root) may manage this mail server: sudo adduser $USER {name}"),
+        }
+    }
+}
+
 /// The listening socket; its file is removed when this is dropped (if it is still this socket).
 #[cfg(unix)]
 pub struct AdminSocket {
     listener: tokio::net::UnixListener,
+    access: Access,
     path: PathBuf,
     /// The socket file's device and inode: what is at the path on drop is removed only if it is ours.
     id: (u64, u64),
@@ -77,13 +129,13 @@ impl Drop for AdminSocket {
     }
 }
 
-/// Binds the admin socket at `path` (mode 0660). A socket file left by a process that is gone is
+/// Binds the admin socket at `path` (its mode from `access`). A socket file left by a process that is gone is
 /// replaced; one that answers belongs to a running Postroom and is an error, as is any other file there,
 /// and a folder anyone may write to (without the sticky bit). The socket is made in a private folder
 /// beside the path, given its mode there, and then renamed into place: nobody can connect to it before
 /// its mode is final, and no link planted at the path is followed.
 #[cfg(unix)]
-pub fn bind(path: &Path) -> io::Result<AdminSocket> {
+pub fn bind(path: &Path, access: Access) -> io::Result<AdminSocket> {
     use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let folder = std::fs::metadata(parent)?;
@@ -104,10 +156,10 @@ pub fn bind(path: &Path) -> io::Result<AdminSocket> {
     let made = (|| {
         let temporary = private.join("s");
         let listener = tokio::net::UnixListener::bind(&temporary)?;
-        std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o660))?;
+        std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(access.mode()))?;
         std::fs::rename(&temporary, path)?;
         let meta = std::fs::symlink_metadata(path)?;
-        Ok(AdminSocket { listener, path: path.to_path_buf(), id: (meta.dev(), meta.ino()) })
+        Ok(AdminSocket { listener, access: access.clone(), path: path.to_path_buf(), id: (meta.dev(), meta.ino()) })
     })();
     let _ = std::fs::remove_dir_all(&private);
     made
@@ -134,8 +186,15 @@ pub async fn serve(engine: Engine, socket: AdminSocket) {
         let engine = engine.clone();
         match slots.clone().try_acquire_owned() {
             Ok(slot) => {
+                let access = socket.access.clone();
                 tokio::spawn(async move {
                     let _slot = slot;
+                    let mut stream = stream;
+                    if !allowed(&access, &stream).await {
+                        let error = ApiError::forbidden(access.refusal());
+                        let _ = write_line(&mut stream, &Answer { id: 0, ok: None, error: Some(error) }).await;
+                        return;
+                    }
                     let (read, write) = stream.into_split();
                     if let Err(e) = connection(&engine, read, write).await {
                         tracing::debug!(target: "engine", "admin connection ended: {e}");
@@ -151,6 +210,15 @@ pub async fn serve(engine: Engine, socket: AdminSocket) {
             }
         }
     }
+}
+
+/// Whether the peer of `stream` may use the socket: the kernel's credentials, the user database asked
+/// on a blocking thread.
+#[cfg(unix)]
+async fn allowed(access: &Access, stream: &tokio::net::UnixStream) -> bool {
+    let Ok(peer) = stream.peer_cred() else { return false };
+    let (uid, access) = (peer.uid(), access.clone());
+    tokio::task::spawn_blocking(move || access.allows(uid)).await.unwrap_or(false)
 }
 
 /// One connection: request, answer, until it closes (or turns into a watch).

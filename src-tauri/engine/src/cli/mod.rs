@@ -43,9 +43,13 @@ enum Command {
         #[arg(long = "listen", value_name = "SERVICE=HOST:PORT", value_parser = parse_listen)]
         listen: Vec<(ServiceId, SocketAddr)>,
         /// Where the admin socket goes (the desktop app attaches through it): by default admin.sock in
-        /// the data folder; the system service uses /run/postroomd/admin.sock, mode 0660 for the postroom group
+        /// the data folder (for this user only); the system service uses /run/postroomd/admin.sock
         #[arg(long = "admin-socket", value_name = "PATH")]
         admin_socket: Option<PathBuf>,
+        /// Members of GROUP may use the admin socket too (checked on each connection against the user
+        /// database, so a new member needs no new login); the system service names `postroom`
+        #[arg(long = "admin-group", value_name = "GROUP")]
+        admin_group: Option<String>,
     },
     /// Show each service's state, port and connections, and the queue size
     Status(JsonFlag),
@@ -93,6 +97,39 @@ enum Command {
     /// Mail Collectors: download mail from mailboxes at the ISP on a schedule
     #[command(subcommand)]
     Collector(collector::CollectorCommand),
+    /// The mail server as a system service (systemd): status, and turning it on and off (as root)
+    #[command(subcommand)]
+    Service(ServiceCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ServiceCommand {
+    /// Whether the service can be used here, is enabled and runs
+    Status(JsonFlag),
+    /// Enable and start the service; with --from, move a desktop data folder's mail into it first
+    Enable {
+        /// The data folder whose mail moves to the service (its copy is marked as moved)
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+        /// The computer user who may manage the service (joins the postroom group); default: who ran sudo or pkexec
+        #[arg(long, value_name = "USER")]
+        admin: Option<String>,
+        /// Set the service's own mail aside (renamed, not deleted) when it has users or domains already
+        #[arg(long)]
+        replace: bool,
+        /// Seconds to wait for the Postroom serving --from to let it go
+        #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+        wait: u64,
+    },
+    /// Stop and disable the service; with --to, copy its mail back into a desktop data folder
+    Disable {
+        /// The folder the mail comes back to (usually the one it came from)
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+        /// The computer user who owns that folder; default: who ran sudo or pkexec
+        #[arg(long, value_name = "USER")]
+        owner: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -372,13 +409,14 @@ fn quiet_on_closed_pipe() {
 fn run(cli: Cli) -> Result<i32> {
     let root = DataDir::resolve(cli.data_dir.as_deref());
     match cli.command {
-        Command::Serve { listen, admin_socket } => serve(&root, listen.into_iter().collect(), admin_socket),
+        Command::Serve { listen, admin_socket, admin_group } => serve(&root, listen.into_iter().collect(), admin_socket, admin_group),
         Command::ManPages { dir } => {
             for page in write_man_pages(&dir)? {
                 println!("{}", page.display());
             }
             Ok(0)
         }
+        Command::Service(c) => service_command(c),
         Command::Status(f) => output::status(&DataDir::create(&root)?, &open_store(&root)?, f.json),
         Command::User(c) => {
             let store = open_store(&root)?;
@@ -549,13 +587,47 @@ fn with_log_files(root: &std::path::Path, store: &Store, logging: bool, f: impl 
     code
 }
 
+fn service_command(command: ServiceCommand) -> Result<i32> {
+    use std::io::Write;
+    let mut say = |step: &str| {
+        println!("{step}…");
+        let _ = std::io::stdout().flush();
+    };
+    let done = match command {
+        ServiceCommand::Status(f) => {
+            let state = crate::service::status();
+            if f.json {
+                println!("{}", serde_json::to_string(&state)?);
+            } else {
+                let yes = |b: bool| if b { "yes" } else { "no" };
+                println!("available: {}", state.why_not.as_deref().map_or("yes".to_string(), |w| format!("no: {w}")));
+                println!("enabled:   {}\nrunning:   {}\ndata:      {}\nsocket:    {}", yes(state.enabled), yes(state.active), state.data_dir, state.socket);
+            }
+            return Ok(0);
+        }
+        ServiceCommand::Enable { from, admin, replace, wait } => {
+            crate::service::enable(&crate::service::Enable { from, admin, replace, wait: std::time::Duration::from_secs(wait) }, &mut say)?
+        }
+        ServiceCommand::Disable { to, owner } => crate::service::disable(&crate::service::Disable { to, owner }, &mut say)?,
+    };
+    println!("{done}");
+    Ok(0)
+}
+
 fn open_store(root: &std::path::Path) -> Result<Store> {
     let dir = DataDir::create(root).with_context(|| format!("cannot create {}", root.display()))?;
     Store::open(&dir.database()).with_context(|| format!("cannot open {}", dir.database().display()))
 }
 
-fn serve(root: &std::path::Path, listen: BTreeMap<ServiceId, SocketAddr>, admin_socket: Option<PathBuf>) -> Result<i32> {
+fn serve(root: &std::path::Path, listen: BTreeMap<ServiceId, SocketAddr>, admin_socket: Option<PathBuf>, admin_group: Option<String>) -> Result<i32> {
     crate::logging::init_server();
+    #[cfg(unix)]
+    let access = match &admin_group {
+        Some(name) => crate::admin::server::Access::group(name)?,
+        None => crate::admin::server::Access::Owner,
+    };
+    #[cfg(not(unix))]
+    let _ = admin_group;
     let engine = Engine::open(root, EngineOptions { listen })?;
     // Store reads run on blocking threads; a bounded pool keeps memory bounded under load.
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(crate::engine::MAX_BLOCKING_THREADS).build()?;
@@ -566,14 +638,14 @@ fn serve(root: &std::path::Path, listen: BTreeMap<ServiceId, SocketAddr>, admin_
             // always belongs to the engine serving that folder.
             match admin_socket {
                 Some(path) => {
-                    let socket = crate::admin::server::bind(&path).with_context(|| format!("cannot open the admin socket {}", path.display()))?;
+                    let socket = crate::admin::server::bind(&path, access).with_context(|| format!("cannot open the admin socket {}", path.display()))?;
                     tokio::spawn(crate::admin::server::serve(engine.clone(), socket));
                 }
                 // The folder's own socket is a convenience: a folder whose path is too long for a socket
                 // name (108 bytes) still serves mail, without it.
                 None => {
                     let path = crate::admin::server::default_path(engine.data_dir().root());
-                    match crate::admin::server::bind(&path) {
+                    match crate::admin::server::bind(&path, access) {
                         Ok(socket) => drop(tokio::spawn(crate::admin::server::serve(engine.clone(), socket))),
                         Err(e) => tracing::warn!(target: "engine", "no admin socket at {}: {e}; the desktop app cannot attach (give one with --admin-socket)", path.display()),
                     }

@@ -1,0 +1,126 @@
+//! Copying a whole data folder to where another engine will serve it (the system service's folder, or
+//! back to the desktop's), owned by that engine's user.
+//!
+//! The copy is made beside the target under a hidden name and renamed into place only when complete, so
+//! a target is either as it was or the whole copy. A target that exists is renamed aside
+//! (`<name>.before-<time>`), never deleted. The database is copied with `VACUUM INTO` (a consistent
+//! snapshot, whatever its WAL holds); settings that named files inside the source folder name the same
+//! files inside the target. What belongs to a running process (its lock, socket, status) and markers
+//! are not copied; links are not followed (a data folder has none). Bounded: at most [`MAX_DEPTH`]
+//! folders deep.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+/// Folder depth copied (a data folder is two deep: blobs/ab/…).
+pub const MAX_DEPTH: usize = 8;
+
+/// Top-level names that belong to the process serving the folder, or are written separately.
+const NOT_COPIED: &[&str] = &["postroom.db", "postroom.db-wal", "postroom.db-shm", "postroom.lock", "admin.sock", "status.json", super::MOVED];
+
+/// Copies the Postroom data folder `src` to `dst`, owned by `uid`:`gid` (owner-only modes). Returns
+/// where an existing `dst` was renamed to, if there was one.
+#[cfg(unix)]
+pub fn copy_folder(src: &Path, dst: &Path, uid: u32, gid: u32) -> anyhow::Result<Option<PathBuf>> {
+    let name = dst.file_name().context("the target has no folder name")?.to_string_lossy().into_owned();
+    let parent = dst.parent().context("the target has no parent folder")?;
+    std::fs::create_dir_all(parent)?;
+    let incoming = parent.join(format!(".{name}.incoming-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&incoming);
+    let made = (|| {
+        make_dir(&incoming)?;
+        snapshot_database(&src.join("postroom.db"), &incoming.join("postroom.db"), src, dst)?;
+        copy_tree(src, &incoming, 0)?;
+        own_tree(&incoming, uid, gid)?;
+        // Everything on disk before it is put in place.
+        // SAFETY: sync has no arguments and cannot fail.
+        unsafe { libc::sync() };
+        anyhow::Ok(())
+    })();
+    if let Err(e) = made {
+        let _ = std::fs::remove_dir_all(&incoming);
+        return Err(e.context(format!("copying {} to {}", src.display(), dst.display())));
+    }
+    let aside = if std::fs::symlink_metadata(dst).is_ok() {
+        let aside = parent.join(format!("{name}.before-{}", crate::time_text::rfc3339(crate::store::now()).replace(':', "")));
+        std::fs::rename(dst, &aside).with_context(|| format!("cannot rename {} aside", dst.display()))?;
+        Some(aside)
+    } else {
+        None
+    };
+    if let Err(e) = std::fs::rename(&incoming, dst) {
+        // Put the old one back: the target is as it was.
+        if let Some(aside) = &aside {
+            let _ = std::fs::rename(aside, dst);
+        }
+        let _ = std::fs::remove_dir_all(&incoming);
+        return Err(anyhow::anyhow!("cannot put the copy in place at {}: {e}", dst.display()));
+    }
+    Ok(aside)
+}
+
+#[cfg(unix)]
+fn make_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().mode(0o700).create(dir).with_context(|| format!("cannot create {}", dir.display()))
+}
+
+/// `VACUUM INTO` the target, then the settings' paths moved from `src` to `dst`.
+fn snapshot_database(db: &Path, into: &Path, src: &Path, dst: &Path) -> anyhow::Result<()> {
+    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .with_context(|| format!("cannot open {}", db.display()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute("VACUUM INTO ?1", [into.to_string_lossy()]).with_context(|| format!("cannot copy the database {}", db.display()))?;
+    drop(conn);
+    let conn = rusqlite::Connection::open(into)?;
+    let (from, to) = (src.to_string_lossy().into_owned(), dst.to_string_lossy().into_owned());
+    // A value naming the folder itself, or a file inside it (settings are stored as JSON text).
+    conn.execute(
+        "UPDATE settings SET value = ?2 || substr(value, length(?1) + 1) WHERE substr(value, 1, length(?1) + 1) = ?1 || '/' OR value = ?1 || '\"'",
+        [format!("\"{from}"), format!("\"{to}")],
+    )?;
+    conn.pragma_update(None, "journal_mode", "DELETE")?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn copy_tree(src: &Path, dst: &Path, depth: usize) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if depth > MAX_DEPTH {
+        anyhow::bail!("{} is more than {MAX_DEPTH} folders deep: not a Postroom data folder", src.display());
+    }
+    for entry in std::fs::read_dir(src).with_context(|| format!("cannot read {}", src.display()))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let text = name.to_string_lossy();
+        if depth == 0 && (NOT_COPIED.contains(&text.as_ref()) || text.starts_with(".admin-sock-") || text.starts_with(".postroom")) {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        let (from, to) = (entry.path(), dst.join(&name));
+        if kind.is_dir() {
+            make_dir(&to)?;
+            copy_tree(&from, &to, depth + 1)?;
+        } else if kind.is_file() {
+            std::fs::copy(&from, &to).with_context(|| format!("cannot copy {}", from.display()))?;
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600))?;
+        }
+        // Links, sockets and devices have no place in a data folder and are left behind.
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn own_tree(dir: &Path, uid: u32, gid: u32) -> anyhow::Result<()> {
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid)).with_context(|| format!("cannot give {} to its new owner", dir.display()))?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            own_tree(&entry.path(), uid, gid)?;
+        } else {
+            std::os::unix::fs::lchown(entry.path(), Some(uid), Some(gid))?;
+        }
+    }
+    Ok(())
+}

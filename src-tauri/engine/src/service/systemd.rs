@@ -1,0 +1,203 @@
+//! The system service on Linux: the `postroomd.service` unit the packages install, run by systemd.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use super::{copy_folder, holds_mail_setup, invoking_user, lock_folder, moved, moved_message, write_marker, Disable, Enable, Moved, ServiceState, SERVICE_DATA_DIR, SERVICE_USER};
+use crate::admin::server::SERVICE_SOCKET;
+use crate::system_users::{self, SystemUser};
+
+const UNIT: &str = "postroomd.service";
+const UNIT_FOLDERS: &[&str] = &["/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"];
+/// How long the started service has to answer on its admin socket.
+const START_TIME: Duration = Duration::from_secs(30);
+
+pub fn status() -> ServiceState {
+    let mut state = ServiceState {
+        available: true,
+        why_not: None,
+        enabled: false,
+        active: false,
+        data_dir: SERVICE_DATA_DIR.to_string(),
+        socket: SERVICE_SOCKET.to_string(),
+    };
+    let why_not = if !Path::new("/run/systemd/system").is_dir() {
+        Some("this computer does not run systemd, so the mail server cannot be made one of its system services; Postroom keeps serving from the tray (\"Start Postroom when I log in\" starts it with you)".to_string())
+    } else if !UNIT_FOLDERS.iter().any(|f| Path::new(f).join(UNIT).exists()) {
+        Some("the system service comes with Postroom's .deb and .rpm packages, and this copy was not installed from one".to_string())
+    } else if system_users::effective().0 != 0 && which("pkexec").is_none() {
+        Some("turning it on asks for the administrator's password through pkexec, which is not installed (Debian/Ubuntu: the pkexec package; Fedora: polkit)".to_string())
+    } else {
+        None
+    };
+    if let Some(why) = why_not {
+        state.available = false;
+        state.why_not = Some(why);
+    }
+    if Path::new("/run/systemd/system").is_dir() {
+        state.enabled = systemctl_says(&["is-enabled", UNIT]) == "enabled";
+        state.active = systemctl_says(&["is-active", UNIT]) == "active";
+    }
+    state
+}
+
+pub fn enable(options: &Enable, say: &mut dyn FnMut(&str)) -> anyhow::Result<String> {
+    let service = preconditions()?;
+    let admin = match &options.admin {
+        Some(name) => Some(system_users::by_name(name).with_context(|| format!("there is no user named {name} on this computer"))?),
+        None => invoking_user().filter(|u| u.uid != 0),
+    };
+    let target = Path::new(SERVICE_DATA_DIR);
+    let mut moved_from: Option<PathBuf> = None;
+    if let Some(from) = &options.from {
+        let from = std::fs::canonicalize(from).with_context(|| format!("cannot find {}", from.display()))?;
+        if std::fs::canonicalize(target).is_ok_and(|t| t == from) {
+            bail!("{} is the service's own folder already: turn the service on without --from", from.display());
+        }
+        if let Some(m) = moved(&from) {
+            bail!("{}", moved_message(&from, &m));
+        }
+        if !from.join("postroom.db").is_file() {
+            bail!("{} is not a Postroom data folder (it has no postroom.db)", from.display());
+        }
+        say(&format!("waiting for {} to be let go", from.display()));
+        let lock = lock_folder(&from, options.wait)?;
+        say("stopping the service if it runs");
+        systemctl(&["stop", UNIT])?;
+        if moved(target).is_none() && holds_mail_setup(target)? && !options.replace {
+            bail!(
+                "the system service already holds mail of its own in {SERVICE_DATA_DIR} (users or domains): add --replace to set it aside and move {}'s in, or turn the service on without --from to keep it",
+                from.display()
+            );
+        }
+        say(&format!("copying {} to {SERVICE_DATA_DIR}", from.display()));
+        let aside = copy_folder(&from, target, service.uid, service.gid)?;
+        if let Some(aside) = aside {
+            say(&format!("what {SERVICE_DATA_DIR} held before is in {}", aside.display()));
+        }
+        write_marker(&from, &Moved { to: target.to_path_buf(), at: crate::store::now(), by: "service".into() })?;
+        drop(lock);
+        moved_from = Some(from);
+    }
+    let mut admins = String::new();
+    if let Some(admin) = &admin {
+        if !system_users::member_of(admin, service.gid) {
+            say(&format!("adding {} to the {SERVICE_USER} group", admin.name));
+            run("gpasswd", &["-a", &admin.name, SERVICE_USER])?;
+        }
+        admins = format!("; {} may manage it (the {SERVICE_USER} group)", admin.name);
+    }
+    say("starting the service");
+    match systemctl(&["enable", "--now", UNIT]).and_then(|_| wait_for_answer(START_TIME)) {
+        Ok(pid) => Ok(format!("the mail server runs as the system service (pid {pid}), serving {SERVICE_DATA_DIR}, and starts with the computer{admins}")),
+        Err(e) => {
+            // Back as it was: the desktop's folder is live again, the service's copy is not.
+            let _ = systemctl(&["disable", "--now", UNIT]);
+            if let Some(from) = &moved_from {
+                let _ = write_marker(target, &Moved { to: from.clone(), at: crate::store::now(), by: "desktop".into() });
+                let _ = std::fs::remove_file(from.join(super::MOVED));
+            }
+            bail!("the service did not start, so nothing was changed: {e:#}{}", journal())
+        }
+    }
+}
+
+pub fn disable(options: &Disable, say: &mut dyn FnMut(&str)) -> anyhow::Result<String> {
+    preconditions()?;
+    say("stopping the service");
+    systemctl(&["disable", "--now", UNIT])?;
+    let Some(to) = &options.to else {
+        return Ok(format!("the system service is off and will not start with the computer; its mail stays in {SERVICE_DATA_DIR}"));
+    };
+    let owner = match &options.owner {
+        Some(name) => system_users::by_name(name).with_context(|| format!("there is no user named {name} on this computer"))?,
+        None => invoking_user().context("say whose folder it is with --owner")?,
+    };
+    let to = absolute(to)?;
+    let target = Path::new(SERVICE_DATA_DIR);
+    if let Some(m) = moved(target) {
+        bail!("{}", moved_message(target, &m));
+    }
+    if to.join("postroom.db").exists() && moved(&to).is_none() {
+        bail!("{} holds mail of its own (it is not the folder that moved to the service): choose another folder", to.display());
+    }
+    let lock = lock_folder(target, Duration::from_secs(30))?;
+    say(&format!("copying {SERVICE_DATA_DIR} to {}", to.display()));
+    let aside = copy_folder(target, &to, owner.uid, owner.gid)?;
+    write_marker(target, &Moved { to: to.clone(), at: crate::store::now(), by: "desktop".into() })?;
+    drop(lock);
+    let kept = aside.map(|a| format!(" (the copy it had before is in {})", a.display())).unwrap_or_default();
+    Ok(format!("the system service is off; its mail is back in {}{kept}, for Postroom in the tray", to.display()))
+}
+
+/// Root, systemd, the unit and the service's user.
+fn preconditions() -> anyhow::Result<SystemUser> {
+    if system_users::effective().0 != 0 {
+        bail!("this needs administrator rights: run it with sudo (the app asks through pkexec)");
+    }
+    let state = status();
+    if let Some(why) = state.why_not {
+        bail!("{why}");
+    }
+    system_users::by_name(SERVICE_USER).context("there is no postroom user on this computer: reinstall the postroom package")
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return Ok(p);
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().context("name a folder")?;
+    Ok(std::fs::canonicalize(parent).with_context(|| format!("cannot find {}", parent.display()))?.join(name))
+}
+
+/// Waits for the started service to answer on its admin socket; its pid.
+fn wait_for_answer(limit: Duration) -> anyhow::Result<u32> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let last = match crate::admin::client::AdminClient::connect(Path::new(SERVICE_SOCKET)).await {
+                Ok((_, link)) => return Ok(link.pid),
+                Err(e) => e,
+            };
+            if tokio::time::Instant::now() >= deadline {
+                bail!("it did not answer on {SERVICE_SOCKET} within {} s ({})", limit.as_secs(), last.message);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+}
+
+/// The service's last log lines, to say why it did not start.
+fn journal() -> String {
+    let out = Command::new("journalctl").args(["-u", UNIT, "-n", "12", "--no-pager", "-o", "cat"]).output();
+    match out {
+        Ok(out) if !out.stdout.is_empty() => format!("\nits last log lines:\n{}", String::from_utf8_lossy(&out.stdout).trim_end()),
+        _ => String::new(),
+    }
+}
+
+fn systemctl(args: &[&str]) -> anyhow::Result<()> {
+    run("systemctl", args)
+}
+
+fn systemctl_says(args: &[&str]) -> String {
+    Command::new("systemctl").args(args).output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
+}
+
+fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new(program).args(args).output().with_context(|| format!("cannot run {program}"))?;
+    if !out.status.success() {
+        bail!("{program} {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| p.is_file())
+}

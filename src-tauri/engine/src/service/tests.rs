@@ -1,0 +1,79 @@
+use super::*;
+
+/// A data folder as an engine leaves it: database with a user and a setting naming a file inside the
+/// folder, a blob, and the running process's own files.
+fn data_folder(root: &Path) {
+    let dir = crate::paths::DataDir::create(root).unwrap();
+    let store = crate::store::Store::open(&dir.database()).unwrap();
+    let inside = format!("\"{}/certs/own.pem\"", root.display());
+    let outside = "\"/etc/ssl/office.pem\"".to_string();
+    store
+        .write(move |conn| {
+            conn.execute("INSERT INTO settings(key, value) VALUES ('tls.cert_file', ?1), ('tls.key_file', ?2)", [inside, outside])?;
+            conn.execute("INSERT INTO domains(name, created_at) VALUES ('office.test', 0)", [])?;
+            Ok(())
+        })
+        .unwrap();
+    drop(store);
+    std::fs::create_dir_all(dir.blobs().join("ab")).unwrap();
+    std::fs::write(dir.blobs().join("ab").join("abcdef"), b"a large body").unwrap();
+    std::fs::write(dir.lock_file(), b"").unwrap();
+    std::fs::write(dir.status_file(), b"{}").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", root.join("planted-link")).unwrap();
+}
+
+#[test]
+fn a_copied_folder_holds_the_mail_with_its_paths_moved_and_nothing_of_the_process_that_served_it() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("desktop"), tmp.path().join("service"));
+    data_folder(&src);
+    let (uid, gid) = crate::system_users::effective();
+
+    assert_eq!(copy_folder(&src, &dst, uid, gid).unwrap(), None, "nothing was there to set aside");
+    assert!(holds_mail_setup(&dst).unwrap() && holds_mail_setup(&src).unwrap());
+    let conn = rusqlite::Connection::open(dst.join("postroom.db")).unwrap();
+    let value = |key: &str| conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get::<_, String>(0)).unwrap();
+    assert_eq!(value("tls.cert_file"), format!("\"{}/certs/own.pem\"", dst.display()), "a path inside the folder follows it");
+    assert_eq!(value("tls.key_file"), "\"/etc/ssl/office.pem\"", "a path elsewhere is left alone");
+    assert_eq!(std::fs::read(dst.join("blobs/ab/abcdef")).unwrap(), b"a large body");
+    for gone in ["postroom.lock", "status.json", "planted-link", "postroom.db-wal"] {
+        assert!(std::fs::symlink_metadata(dst.join(gone)).is_err(), "{gone} was copied");
+    }
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dst), 0o700);
+    assert_eq!(mode(&dst.join("blobs/ab/abcdef")), 0o600);
+    assert_eq!(std::fs::metadata(dst.join("postroom.db")).unwrap().uid(), uid);
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 2, "no half-made copy is left beside it: {leftovers:?}");
+
+    // Again: the first copy is renamed aside, not overwritten.
+    std::fs::write(dst.join("only-in-the-first-copy"), b"x").unwrap();
+    let aside = copy_folder(&src, &dst, uid, gid).unwrap().expect("the old copy was set aside");
+    assert!(aside.join("only-in-the-first-copy").exists() && !dst.join("only-in-the-first-copy").exists());
+    assert!(aside.file_name().unwrap().to_string_lossy().starts_with("service.before-"), "{}", aside.display());
+}
+
+#[test]
+fn a_folder_marked_as_moved_is_never_served_again_and_says_where_its_mail_went() {
+    let tmp = tempfile::tempdir().unwrap();
+    data_folder(tmp.path());
+    write_marker(tmp.path(), &Moved { to: PathBuf::from(SERVICE_DATA_DIR), at: 1_700_000_000, by: "service".into() }).unwrap();
+    let refused = crate::Engine::open(tmp.path(), Default::default()).err().expect("a moved folder is refused");
+    assert_eq!(refused.code, crate::error::ErrorCode::Conflict);
+    assert!(refused.message.contains("moved to the system service (/var/lib/postroom) on 2023-11-14"), "{}", refused.message);
+    assert!(refused.message.contains("service disable --to"), "{}", refused.message);
+}
+
+#[test]
+fn the_lock_of_a_served_folder_is_waited_for_and_then_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    data_folder(tmp.path());
+    let engine = crate::Engine::open(tmp.path(), Default::default()).unwrap();
+    let refused = lock_folder(tmp.path(), std::time::Duration::from_millis(300)).unwrap_err();
+    assert!(refused.to_string().contains("still serving"), "{refused}");
+    // An engine that shut down lets go at once, though the app still holds it.
+    tokio::runtime::Runtime::new().unwrap().block_on(engine.shutdown());
+    lock_folder(tmp.path(), std::time::Duration::from_millis(300)).expect("a stopped engine lets go of its folder");
+    drop(engine);
+}
