@@ -75,6 +75,7 @@ mod desktop {
             .plugin(tauri_plugin_autostart::init(tauri_plugin_autostart::MacosLauncher::LaunchAgent, Some(login_args)))
             .invoke_handler(commands::handler())
             .setup(move |app| {
+                app.manage(commands::service::OwnFolder(postroom_engine::paths::DataDir::resolve(options.data_dir.as_deref())));
                 let (backend, first_start) = match connect(options) {
                     Ok(found) => found,
                     Err(message) => {
@@ -137,13 +138,20 @@ mod desktop {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                     return Err(format!(
-                        "the mail server runs as the system service, and only members of the postroom group may manage it ({SERVICE_SOCKET}: {e}). Join it with `sudo adduser $USER postroom`, then log out and in again."
+                        "the mail server runs as the system service, and only members of the postroom group may manage it ({SERVICE_SOCKET}: {e}). Join it with `sudo adduser $USER postroom`."
                     ));
                 }
                 Err(_) => {}
             }
         }
         let data_dir = postroom_engine::paths::DataDir::resolve(options.data_dir.as_deref());
+        // Its mail moved to the system service (the switch, or `postroomd service enable --from`).
+        if let Some(moved) = postroom_engine::paths::moved(&data_dir).filter(|m| m.by == "service") {
+            let (client, link) = attach(service).map_err(|e| {
+                format!("{}; but the service does not answer ({}). See `systemctl status postroomd`.", postroom_engine::paths::moved_message(&data_dir, &moved), e.message)
+            })?;
+            return Ok((Backend::remote(client, link), false));
+        }
         let first_start = !data_dir.join("postroom.db").exists();
         match Engine::open(&data_dir, EngineOptions { listen: options.listen }) {
             Ok(engine) => Ok((Backend::local(engine), first_start)),

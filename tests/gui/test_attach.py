@@ -5,10 +5,12 @@ the service's listeners; Quit leaves the service running; a service that goes aw
 window recovers when it is back."""
 
 import json
+import shutil
 import subprocess
 import time
+from pathlib import Path
 
-from conftest import POSTROOMD, SHOTS, Desktop, greeting, launch, postroomd, wait_until
+from conftest import POSTROOMD, SHOTS, DataFolder, Desktop, greeting, launch, postroomd, wait_until
 
 
 def serve(data_dir, *extra):
@@ -125,3 +127,53 @@ def test_attach_to_a_named_socket_and_a_clear_message_when_nothing_answers(tauri
     finally:
         if app.poll() is None:
             app.kill()
+
+
+def test_the_system_service_switch_says_why_it_cannot_be_used_here_and_a_folder_moved_to_the_service_attaches_to_it(
+        tauri_driver, data_dir, tmp_path):
+    """The main window's "Run the mail server as a system service" shows what `postroomd service status`
+    says (on a machine without systemd: greyed out, with the reason). A data folder whose mail moved to
+    the system service is never opened again: the app attaches to the service at /run/postroomd."""
+    state = json.loads(postroomd(data_dir, "service", "status", "--json"))
+    driver = launch(tauri_driver, ["--data-dir", str(data_dir)])
+    try:
+        app = Desktop(driver, data_dir)
+        wait_until(lambda: greeting(data_dir.ports["imap"]), what="the app's own engine")
+        title = wait_until(lambda: app.driver.execute_script(
+            "const e = document.querySelector('#system-service-line'); return e ? e.title : '';"), what="the switch")
+        disabled = app.driver.execute_script("return document.querySelector('#system-service').disabled")
+        assert "Run the mail server as a system service" in app.text("#system-service-line")
+        if state["available"]:
+            assert not disabled and state["why_not"] is None
+        else:
+            assert disabled and title == f"Not available: {state['why_not']}", title
+        app.screenshot("main-system-service")
+    finally:
+        driver.quit()
+    wait_until(lambda: greeting(data_dir.ports["imap"], 0.3) is None, what="the app to stop")
+
+    # The mail moved to the service (as `postroomd service enable --from` leaves it): the folder is marked,
+    # and the service answers on its socket.
+    service_folder = tmp_path / "service-data"
+    for service, port in data_dir.ports.items():
+        postroomd(DataFolder(service_folder, data_dir.ports), "settings", "set", f"services.{service}.port", str(port),
+                  f"services.{service}.bind_address", "127.0.0.1")
+    (data_dir.path / "moved-away.json").write_text(json.dumps({"to": str(service_folder), "at": int(time.time()), "by": "service"}))
+    run_dir = Path("/run/postroomd")
+    run_dir.mkdir(mode=0o755, exist_ok=True)
+    service = subprocess.Popen([str(POSTROOMD), "--data-dir", str(service_folder), "serve",
+                                "--admin-socket", str(run_dir / "admin.sock"), "--admin-group", "root"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: greeting(data_dir.ports["imap"]), what="the service's IMAP greeting")
+        driver = launch(tauri_driver, ["--data-dir", str(data_dir)])
+        try:
+            app = Desktop(driver, data_dir)
+            wait_until(lambda: f"(pid {service.pid}," in app.text("#engine-link"), what="the attached line")
+            assert f"serving {service_folder}, through /run/postroomd/admin.sock" in app.text("#engine-link")
+            app.screenshot("attached-moved-folder")
+        finally:
+            driver.quit()
+    finally:
+        stop(service)
+        shutil.rmtree(run_dir, ignore_errors=True)

@@ -4,6 +4,7 @@ host — a real Postfix asking for a login through Dovecot — and finishes; the
 the account data the wizard printed. Cancel leaves nothing behind. Screenshots of every page."""
 
 import imaplib
+import json
 import re
 import smtplib
 import ssl
@@ -146,10 +147,17 @@ def test_the_wizard_sets_up_a_new_server_and_its_accounts_work(tauri_driver, tmp
         wait_until(lambda: "SMTP" in error_of(app, "setup-services"), what="the services' error")
         for s in ("smtp", "submission", "smtps", "http"):
             app.click(f"#setup-svc-{s}")
+        # How it runs: what `postroomd service status` says (here: no systemd, so greyed out with the reason).
+        service = json.loads(postroomd(app.data_dir, "service", "status", "--json"))
+        disabled = app.driver.execute_script("return document.querySelector('#setup-system-service').disabled")
+        assert disabled == (not service["available"]), service
+        if not service["available"]:
+            assert service["why_not"] in app.text("#setup-system-service-why")
         app.screenshot("setup-5-services")
         next_page(app, "Ready")
         summary = app.text("#setup-summary")
         assert "office.test" in summary and "2 users: ann, bob" in summary and f"through 127.0.0.1:{smart_host.port} as isp-user" in summary, summary
+        assert "Runs: in this app, while you are logged in" in summary.replace("\n", " "), summary
         app.screenshot("setup-6-ready")
 
         app.click("#btn-setup-next")

@@ -54,6 +54,7 @@ import type { SetupStart } from "./bindings/SetupStart";
 import type { SmtpView } from "./bindings/SmtpView";
 import type { SpamLists } from "./bindings/SpamLists";
 import type { SpamSettings } from "./bindings/SpamSettings";
+import type { SystemService } from "./bindings/SystemService";
 import type { UserDetail } from "./bindings/UserDetail";
 import type { UserForm } from "./bindings/UserForm";
 import type { UserSummary } from "./bindings/UserSummary";
@@ -421,6 +422,14 @@ export const commands = {
    * Starts Postroom at login (in the tray) or stops doing so; the new state.
    */
   setAutostart: (enabled: boolean): Promise<boolean> => call<boolean>("set_autostart", { enabled }),
+  /**
+   * Whether the mail server can run as a system service on this computer (and why not), and whether it is enabled and running.
+   */
+  getSystemService: (): Promise<SystemService> => call<SystemService>("get_system_service"),
+  /**
+   * Turns "Run the mail server as a system service" on (this app's mail moves to the service) or off (it comes back); asks for the administrator's password, then Postroom restarts attached to the service or with its own mail server. What was done.
+   */
+  setSystemService: (on: boolean): Promise<string> => call<string>("set_system_service", { on }),
   /**
    * Asks for a CSV file (name, password, real name) with the native picker and reads its users for the wizard's list, adding nobody; null when the admin cancels.
    */

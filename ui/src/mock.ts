@@ -187,6 +187,8 @@ const handlers: Record<string, (a: any) => unknown> = {
   save_access_settings: (a: { access: AccessSettings }) => void (restrictions = structuredClone(a.access)),
   list_users: () => structuredClone([...users].sort((x, y) => x.name.localeCompare(y.name))),
   get_autostart: () => autostartOn,
+  get_system_service: () => ({ available: true, why_not: null, enabled: false, active: false, data_dir: "/var/lib/postroom", socket: "/run/postroomd/admin.sock" }),
+  set_system_service: (a: { on: boolean }) => (a.on ? "the mail server runs as the system service (pid 4243). Postroom restarts now." : "the system service is off. Postroom restarts now."),
   get_engine_link: () => ({ socket: null, program: "postroom", pid: 4242, version: "0.1.0 (preview)", data_dir: "/home/office/.local/share/postroom" }),
   set_autostart: (a: { enabled: boolean }) => (autostartOn = a.enabled),
   get_mail_program_settings: (a: { name: string }) => {

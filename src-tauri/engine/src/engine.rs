@@ -210,6 +210,11 @@ impl Engine {
         let _ = tokio::task::spawn_blocking(|| crate::logging::shutdown(LOG_FLUSH_AT_EXIT)).await;
     }
 
+    /// Whether shutdown has been requested.
+    pub fn is_stopped(&self) -> bool {
+        self.inner.shutdown.is_cancelled()
+    }
+
     /// Resolves when shutdown has been requested (by [`Engine::shutdown`]).
     pub async fn stopped(&self) {
         self.inner.shutdown.cancelled().await

@@ -61,7 +61,7 @@ mod export_bindings {
         let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/bindings");
         crate::views::Overview::export_all_to(&out).unwrap();
         crate::admin::EngineLink::export_all_to(&out).unwrap();
-        crate::service::ServiceState::export_all_to(&out).unwrap();
+        crate::service::SystemService::export_all_to(&out).unwrap();
         crate::views::Change::export_all_to(&out).unwrap();
         crate::views::ServiceView::export_all_to(&out).unwrap();
         crate::users::UserDetail::export_all_to(&out).unwrap();

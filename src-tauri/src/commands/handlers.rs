@@ -9,6 +9,8 @@ tauri::generate_handler![
     overview::open_window,
     overview::get_autostart,
     overview::set_autostart,
+    service::get_system_service,
+    service::set_system_service,
     setup::read_users_csv,
     setup::read_users_csv_from,
     users::bulk_add_users,

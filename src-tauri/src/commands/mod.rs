@@ -9,6 +9,7 @@ mod certificate;
 mod diagnostics;
 mod geoip;
 mod overview;
+pub mod service;
 mod setup;
 mod users;
 

@@ -8,6 +8,7 @@ import { watch } from "../changes";
 import { frame, h, text } from "../widgets/dom";
 import { group, input } from "../widgets/form";
 import { Table } from "../widgets/table";
+import { changeSystemService, systemServiceSwitch } from "../widgets/system-service";
 
 export function mountMain(app: HTMLElement): () => void {
   const f = frame("Postroom", "main-window");
@@ -136,6 +137,7 @@ export function mountMain(app: HTMLElement): () => void {
         engineLink.hidden = false;
       } else {
         engineWords = ` · mail server running in this app (pid ${link.pid})`;
+        ownFolder = link.data_dir;
       }
       if (overview) renderOverview(overview);
     })
@@ -144,7 +146,14 @@ export function mountMain(app: HTMLElement): () => void {
     .getAutostart()
     .then((on) => (autostart.checked = on))
     .catch(() => (autostartLine.hidden = true));
-  fillBar(f.bar, [footer], [autostartLine]);
+  // The system service: on moves the mail server out of this app (and back when turned off).
+  let ownFolder = "";
+  const service = systemServiceSwitch("system-service", (on, box) => void changeSystemService(on, box, strip, ownFolder));
+  api
+    .getSystemService()
+    .then(service.show)
+    .catch(() => (service.line.hidden = true));
+  fillBar(f.bar, [footer], [service.line, autostartLine]);
 
   function renderOverview(o: Overview): void {
     const failedList = o.services.filter((s) => s.state === "failed");

@@ -1,6 +1,7 @@
 import { api, closeWindow, errorText, fieldMessages } from "../api";
 import type { FieldError } from "../bindings/FieldError";
 import type { ServiceId } from "../bindings/ServiceId";
+import type { SystemService } from "../bindings/SystemService";
 import type { ServiceView } from "../bindings/ServiceView";
 import type { SetupDone } from "../bindings/SetupDone";
 import type { SetupPage } from "../bindings/SetupPage";
@@ -12,6 +13,7 @@ import { frame, h, text } from "../widgets/dom";
 import { checkRow, choiceRow, errorSlot, FieldErrors, grid, group, infoRow, input, row, select, textarea } from "../widgets/form";
 import { recordRow } from "./dns-records";
 import { mailProgramText } from "./user-editor";
+import { applySystemService, systemServiceSwitch } from "../widgets/system-service";
 
 /** The wizard's pages: the five the engine checks, then a summary before Finish. */
 const PAGES: { key: SetupPage | "summary"; title: string }[] = [
@@ -56,12 +58,15 @@ export function mountSetup(app: HTMLElement): () => void {
   let current = 0;
   let errors: FieldErrors;
   let lookedUp = "";
+  let asService = false;
+  let serviceState: SystemService | null = null;
 
   async function start(): Promise<void> {
     try {
       const [s, views] = await Promise.all([api.getSetupStart(), api.getServices()]);
       plan = s.plan;
       services = views;
+      serviceState = await api.getSystemService().catch(() => null);
       if (!s.needed) strip.info("This server already has users or domains: what you add here comes on top of them.");
       if (plan.users.length === 0) plan.users.push({ name: "", real_name: "", password: "" });
       render();
@@ -384,7 +389,29 @@ export function mountSetup(app: HTMLElement): () => void {
     }
     errors.register("services", list);
     const listSlot = errorSlot(list);
-    return [h("p", { class: "explain" }, "Which ways in to open. Each can be changed later in the Services window."), list, listSlot];
+    // How it runs: in this app, or as the system service (done after Finish, from the last page).
+    const service = systemServiceSwitch("setup-system-service", (on) => (asService = on));
+    const why = h("p", { class: "hint", id: "setup-system-service-why" });
+    if (serviceState) {
+      service.show(serviceState);
+      const already = serviceState.active;
+      service.box.checked = already || (asService && serviceState.available);
+      service.box.disabled ||= already;
+      text(
+        why,
+        already
+          ? "It runs as the system service already."
+          : serviceState.available
+            ? "The mail server then starts with the computer, before anyone logs in, and keeps serving when you log out; this app manages it. The administrator's password is asked for after Finish."
+            : `Not available here: ${serviceState.why_not}.`,
+      );
+    }
+    return [
+      h("p", { class: "explain" }, "Which ways in to open. Each can be changed later in the Services window."),
+      list,
+      listSlot,
+      group("How it runs", h("div", null, service.line, why)),
+    ];
   }
 
   function summaryPage(p: SetupPlan): HTMLElement[] {
@@ -400,6 +427,7 @@ export function mountSetup(app: HTMLElement): () => void {
         infoRow("Sending:", p.smart_host ? `through ${p.smart_host}:${p.smart_host_port}${p.smart_host_username ? ` as ${p.smart_host_username}` : ""}` : "directly"),
         infoRow("Certificate:", p.cert_file ? p.cert_file : "self-signed"),
         infoRow("Services:", services.filter((s) => p.services.includes(s.id)).map((s) => s.name).join(", ")),
+        infoRow("Runs:", asService ? "as the system service (starts with the computer; asked for after Finish)" : "in this app, while you are logged in"),
       ),
     ];
   }
@@ -417,7 +445,24 @@ export function mountSetup(app: HTMLElement): () => void {
       group("Settings for each person's mail program", h("div", { class: "setup-accounts", id: "setup-accounts" }, accounts)),
     );
     text(position, "Done");
-    fillBar(f.bar, [position], [button("Close", { id: "btn-setup-close", primary: true, onClick: () => void closeWindow() })]);
+    const close = button("Close", { id: "btn-setup-close", primary: !asService, onClick: () => void closeWindow() });
+    if (!asService) {
+      fillBar(f.bar, [position], [close]);
+      return;
+    }
+    // The last step asked for: the mail server moves to the system service (Postroom restarts attached).
+    page.append(
+      group(
+        "System service",
+        h("p", { class: "explain", id: "setup-service-step" }, "Last step: move the mail server to the system service. The system asks for the administrator's password; Postroom then restarts and manages the service from the same windows."),
+      ),
+    );
+    const move = button("Move to the system service", {
+      id: "btn-setup-service",
+      primary: true,
+      onClick: () => void applySystemService(true, null, strip).then((ok) => (move.disabled = ok)),
+    });
+    fillBar(f.bar, [position], [close, move]);
   }
 
   app.replaceChildren(f.root);

@@ -41,7 +41,7 @@ fn write_marker(dir: &Path, marker: &Moved) -> anyhow::Result<()> {
 
 /// What the app shows beside the switch, and `postroomd service status` prints.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ts_rs::TS)]
-pub struct ServiceState {
+pub struct SystemService {
     /// The switch can be used on this computer (else `why_not` says why).
     pub available: bool,
     pub why_not: Option<String>,
@@ -55,14 +55,14 @@ pub struct ServiceState {
 }
 
 /// The service's state as an unprivileged user can see it.
-pub fn status() -> ServiceState {
+pub fn status() -> SystemService {
     #[cfg(target_os = "linux")]
     {
         systemd::status()
     }
     #[cfg(not(target_os = "linux"))]
     {
-        ServiceState {
+        SystemService {
             available: false,
             why_not: Some("the system service is built for Linux (systemd) so far; on this computer Postroom runs in the tray, and \"Start Postroom when I log in\" starts it with you".into()),
             enabled: false,

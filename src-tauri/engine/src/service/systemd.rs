@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use super::{copy_folder, holds_mail_setup, invoking_user, lock_folder, moved, moved_message, write_marker, Disable, Enable, Moved, ServiceState, SERVICE_DATA_DIR, SERVICE_USER};
+use super::{copy_folder, holds_mail_setup, invoking_user, lock_folder, moved, moved_message, write_marker, Disable, Enable, Moved, SystemService, SERVICE_DATA_DIR, SERVICE_USER};
 use crate::admin::server::SERVICE_SOCKET;
 use crate::system_users::{self, SystemUser};
 
@@ -15,8 +15,8 @@ const UNIT_FOLDERS: &[&str] = &["/etc/systemd/system", "/usr/lib/systemd/system"
 /// How long the started service has to answer on its admin socket.
 const START_TIME: Duration = Duration::from_secs(30);
 
-pub fn status() -> ServiceState {
-    let mut state = ServiceState {
+pub fn status() -> SystemService {
+    let mut state = SystemService {
         available: true,
         why_not: None,
         enabled: false,
