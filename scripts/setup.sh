@@ -15,7 +15,7 @@ packages=(build-essential pkg-config curl file libssl-dev libwebkit2gtk-4.1-dev 
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(xvfb webkit2gtk-driver at-spi2-core xdotool python3 python3-venv sqlite3 imagemagick
             swaks libio-socket-ssl-perl libnet-ssleay-perl curl postfix ssl-cert fetchmail mutt neomutt iproute2
-            isync offlineimap3 tmux openssl systemd libcap2-bin procps adduser)
+            isync offlineimap3 tmux openssl systemd libcap2-bin procps adduser debootstrap systemd-container)
   # Peers installed without their recommendations (rspamd would bring a Redis server the tests do not use);
   # Dovecot plays the ISP for the mail collector's tests; rpm installs the .rpm in tests/package.
   lean=(rspamd opendkim-tools dovecot-pop3d dovecot-imapd rpm)

@@ -41,9 +41,11 @@ run_step 1800 bash -c 'xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -
 
 # 4. The Linux packages: scripts/package.sh builds the .deb and .rpm (a release build), then the .deb is
 # installed with apt on this machine, checked, run as the postroom user on the standard ports, removed and
-# purged (tests/package: needs root and ports 25, 110, 143, 465, 587, 993 and 995 free).
+# purged; the .rpm likewise with rpm; and the .deb again in a Debian 12 booted with systemd (systemd-nspawn), where
+# `postroomd service enable --from` moves a desktop folder into the real service and back (tests/package:
+# needs root, the Debian mirror the first time, and ports 25, 110, 143, 465, 587, 993 and 995 free).
 run_step 2400 scripts/package.sh
-run_step 900 bash -c 'xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- .venv/bin/pytest tests/package -v -p no:warnings --timeout=300 -o junit_family=xunit2 --junitxml=test-output/package.xml 2>&1 \
+run_step 1500 bash -c 'xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- .venv/bin/pytest tests/package -v -p no:warnings --timeout=300 -o junit_family=xunit2 --junitxml=test-output/package.xml 2>&1 \
   | tee test-output/package-test.log; exit ${PIPESTATUS[0]}'
 
 # One line with the totals of every runner (a missing log counts as nothing run).

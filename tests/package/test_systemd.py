@@ -1,0 +1,217 @@
+"""The system service for real: a Debian 12 whose PID 1 is systemd (systemd-nspawn, sharing this
+machine's network), the .deb installed in it with dpkg, and the switch's helper, `postroomd service
+enable --from`, moving a desktop user's data folder into the service: systemd starts the hardened unit as
+the postroom user on the standard ports, mail goes in over SMTP and out over IMAP from this machine, the
+admin reaches the admin socket without logging in again, the old folder is never served again, kill -9
+brings the service back, and `service disable --to` brings the mail home.
+
+The Debian tree is made once with debootstrap (with the package's dependencies) under /var/tmp and
+copied for each run; this needs root, the Debian mirror, and ports 25, 110, 143, 465, 587, 993, 995 free.
+"""
+
+import imaplib
+import json
+import os
+import re
+import shutil
+import signal
+import smtplib
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import newest_bundle, run
+
+HOME = Path("/var/tmp/postroom-systemd")
+BASE = HOME / "base"
+TREE = HOME / "run"
+MIRROR = "http://deb.debian.org/debian"
+DESKTOP_DATA = "/home/office/.local/share/postroom"
+
+
+def package_depends(deb):
+    """The first choice of each dependency of the .deb (names only)."""
+    depends = run("dpkg-deb", "-f", deb, "Depends").stdout
+    return sorted({re.split(r"[\s(]", alt.split("|")[0].strip())[0] for alt in depends.split(",") if alt.strip()})
+
+
+def ensure_base(deb):
+    """A Debian 12 tree with systemd and what the package depends on (made once, topped up when the
+    package's dependencies change)."""
+    wanted = " ".join(package_depends(deb) + ["python3"])
+    ready = BASE / ".postroom-deps"
+    if ready.exists() and ready.read_text() == wanted:
+        return
+    if not (BASE / "usr/lib/systemd/systemd").exists():
+        shutil.rmtree(BASE, ignore_errors=True)
+        BASE.parent.mkdir(parents=True, exist_ok=True)
+        run("debootstrap", "--variant=minbase", "--include=systemd,systemd-sysv,dbus,ca-certificates",
+            "bookworm", str(BASE), MIRROR)
+    run("systemd-nspawn", "-q", "-D", str(BASE), "--register=no", "--keep-unit", "-E", "DEBIAN_FRONTEND=noninteractive",
+        "sh", "-c", f"apt-get update -qq && apt-get install -y -qq --no-install-recommends {wanted}")
+    ready.write_text(wanted)
+
+
+class Machine:
+    """The booted tree: commands run in it with nsenter into its systemd's namespaces."""
+
+    def __init__(self, leader):
+        self.leader = leader
+
+    def sh(self, command, check=True, input=None):
+        done = run("nsenter", "-t", str(self.leader), "-a", "sh", "-c", command, check=False, input=input)
+        if check:
+            assert done.returncode == 0, f"{command}: {done.returncode}\n{done.stdout}\n{done.stderr}"
+        return done
+
+    def out(self, command):
+        return self.sh(command).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def machine():
+    deb = newest_bundle("deb")
+    ensure_base(deb)
+    shutil.rmtree(TREE, ignore_errors=True)
+    run("cp", "-a", "--reflink=auto", str(BASE), str(TREE))
+    shutil.copy(deb, TREE / "root/postroom.deb")
+    log = open(HOME / "boot.log", "w")
+    nspawn = subprocess.Popen(["systemd-nspawn", "-b", "-q", "-D", str(TREE), "--register=no", "--keep-unit"],
+                              stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        leader = None
+        while leader is None:
+            assert nspawn.poll() is None, (HOME / "boot.log").read_text()
+            assert time.time() < deadline, "the container did not start"
+            children = run("pgrep", "-P", str(nspawn.pid), check=False).stdout.split()
+            leader = int(children[0]) if children else None
+            time.sleep(0.2)
+        m = Machine(leader)
+        while m.sh("systemctl is-system-running", check=False).stdout.strip() not in ("running", "degraded"):
+            assert time.time() < deadline, m.sh("systemctl --failed", check=False).stdout
+            time.sleep(0.5)
+        assert m.out("cat /proc/1/comm") == "systemd"
+        yield m
+    finally:
+        nspawn.send_signal(signal.SIGTERM)  # systemd-nspawn asks the container's systemd to power off
+        try:
+            nspawn.wait(60)
+        except subprocess.TimeoutExpired:
+            nspawn.kill()
+            nspawn.wait(10)
+        log.close()
+        shutil.rmtree(TREE, ignore_errors=True)
+
+
+def wait_for(check, what, timeout=30):
+    deadline = time.time() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+
+
+def answers(port):
+    try:
+        with __import__("socket").create_connection(("127.0.0.1", port), timeout=1) as s:
+            return s.recv(100)
+    except OSError:
+        return b""
+
+
+def read_mail(subject):
+    tls = ssl.create_default_context()
+    tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+    imap = imaplib.IMAP4("127.0.0.1", 143, timeout=10)
+    imap.starttls(tls)
+    imap.login("ann", "ann-secret-1")
+    imap.select("INBOX")
+    _, found = imap.search(None, "SUBJECT", f'"{subject}"')
+    imap.logout()
+    return found[0].split()
+
+
+@pytest.mark.timeout(900)  # the first run makes the Debian tree (debootstrap and the dependencies: a few minutes)
+def test_the_switch_moves_a_desktop_folder_into_the_systemd_service_and_back(machine):
+    m = machine
+    for port in (25, 110, 143, 465, 587, 993, 995):
+        assert not answers(port), f"port {port} is in use on this machine"
+    m.sh("dpkg -i /root/postroom.deb")
+    assert m.out("systemctl is-enabled postroomd.service || true") == "disabled", "not enabled until the admin chooses it"
+    verified = m.sh("systemd-analyze verify postroomd.service", check=False)
+    assert verified.returncode == 0 and "postroomd" not in verified.stderr, verified.stderr
+
+    # A desktop user's data folder, as Postroom in the tray made it: a domain and a user.
+    m.sh("useradd -m office")
+    m.sh(f"runuser -u office -- postroomd --data-dir {DESKTOP_DATA} domain add office.test")
+    m.sh(f"runuser -u office -- postroomd --data-dir {DESKTOP_DATA} user add ann --password-stdin", input="ann-secret-1\n")
+    # What the app asks before offering the switch: here it can be used (root; pkexec comes with the package).
+    state = json.loads(m.out("runuser -u office -- postroomd service status --json"))
+    assert state["available"] and not state["enabled"] and not state["active"], state
+
+    # The switch's helper, as pkexec runs it for office (sudo here: SUDO_USER names the same person).
+    enabled = m.sh(f"SUDO_USER=office postroomd service enable --from {DESKTOP_DATA}")
+    steps = enabled.stdout
+    for step in (f"waiting for {DESKTOP_DATA} to be let go", f"copying {DESKTOP_DATA} to /var/lib/postroom",
+                 "adding office to the postroom group", "starting the service"):
+        assert step in steps, steps
+    pid = int(re.search(r"runs as the system service \(pid (\d+)\)", steps).group(1))
+    assert m.out("systemctl is-enabled postroomd") == "enabled" and m.out("systemctl is-active postroomd") == "active"
+    assert m.out("systemctl show -p MainPID --value postroomd") == str(pid)
+
+    # Hardened as the unit says, as the postroom user, and its data where it should be.
+    shown = dict(line.split("=", 1) for line in m.out(
+        "systemctl show -p User -p NoNewPrivileges -p ProtectSystem -p AmbientCapabilities -p ProtectHome postroomd").splitlines())
+    assert shown == {"User": "postroom", "NoNewPrivileges": "yes", "ProtectSystem": "strict",
+                     "AmbientCapabilities": "cap_net_bind_service", "ProtectHome": "yes"}, shown
+    assert m.out(f"ps -o user= -p {pid}") == "postroom"
+    assert m.out("stat -c '%U %a' /var/lib/postroom /var/lib/postroom/postroom.db").splitlines() == ["postroom 700", "postroom 600"]
+    moved = json.loads(m.out(f"cat {DESKTOP_DATA}/moved-away.json"))
+    assert moved["to"] == "/var/lib/postroom" and moved["by"] == "service", moved
+    assert "postroom" in m.out("id -nG office").split()
+
+    # Mail through the service on the standard ports, from this machine.
+    with smtplib.SMTP("127.0.0.1", 25, timeout=10) as smtp:
+        smtp.sendmail("someone@example.net", ["ann@office.test"], "From: someone@example.net\r\nSubject: via systemd\r\n\r\nhello\r\n")
+    assert wait_for(lambda: read_mail("via systemd"), "the message in ann's inbox")
+
+    # office reaches the admin socket at once (no new login), from a process that carries no groups.
+    ask = ('import socket; s = socket.socket(socket.AF_UNIX); s.connect("/run/postroomd/admin.sock"); '
+           's.sendall(b\'{"id": 1, "call": "get_engine_identity"}\\n\'); print(s.makefile().readline())')
+    answer = json.loads(m.out(f"setpriv --reuid=office --regid=office --clear-groups python3 -c '{ask}'"))
+    assert answer["ok"]["pid"] == pid and answer["ok"]["data_dir"] == "/var/lib/postroom", answer
+
+    # The old folder is never served again, and the service's own mail is not replaced by accident.
+    refused = m.sh(f"runuser -u office -- postroomd --data-dir {DESKTOP_DATA} serve", check=False)
+    assert refused.returncode == 1 and "moved to the system service (/var/lib/postroom)" in refused.stderr, refused.stderr
+    m.sh("runuser -u office -- postroomd --data-dir /home/office/other domain add other.test")
+    again = m.sh("postroomd service enable --from /home/office/other", check=False)
+    assert again.returncode == 1 and "already holds mail of its own" in again.stderr, again.stderr
+    assert m.out("systemctl is-active postroomd") == "active"
+
+    # kill -9: systemd starts it again (Restart=on-failure), with the mail.
+    m.sh(f"kill -9 {pid}")
+    wait_for(lambda: m.out("systemctl show -p MainPID --value postroomd") not in ("0", str(pid))
+             and m.out("systemctl is-active postroomd || true") == "active", "systemd to restart it", timeout=40)
+    assert wait_for(lambda: read_mail("via systemd"), "the mail after the restart", timeout=20)
+
+    # Off: the mail comes back to office's folder; the service's copy is marked as moved.
+    disabled = m.sh(f"SUDO_USER=office postroomd service disable --to {DESKTOP_DATA}").stdout
+    assert f"its mail is back in {DESKTOP_DATA}" in disabled, disabled
+    assert m.out("systemctl is-enabled postroomd || true") == "disabled"
+    assert m.out("systemctl is-active postroomd || true") == "inactive"
+    wait_for(lambda: not answers(25), "port 25 to close")
+    assert m.sh(f"test -e {DESKTOP_DATA}/moved-away.json", check=False).returncode == 1
+    assert m.out(f"stat -c %U {DESKTOP_DATA}/postroom.db") == "office"
+    assert "ann" in m.out(f"runuser -u office -- postroomd --data-dir {DESKTOP_DATA} user list")
+    assert m.out("ls -d /home/office/.local/share/postroom.before-*"), "the folder it replaced was set aside, not deleted"
+    assert json.loads(m.out("cat /var/lib/postroom/moved-away.json"))["to"] == DESKTOP_DATA
+    # The mail that came in while it was a service came back too.
+    stored = m.out(f"runuser -u office -- postroomd --data-dir {DESKTOP_DATA} user list --json")
+    assert next(u for u in json.loads(stored) if u["name"] == "ann")["message_count"] == 1, stored
