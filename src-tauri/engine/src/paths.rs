@@ -33,14 +33,19 @@ pub struct Moved {
 
 /// Reads `dir`'s marker: `Some` if the folder's mail has moved away.
 pub fn moved(dir: &Path) -> Option<Moved> {
-    let text = std::fs::read(dir.join(MOVED)).ok()?;
+    let marker = dir.join(MOVED);
+    std::fs::symlink_metadata(&marker).ok()?;
     // A marker that cannot be read still means the folder is not live.
-    Some(serde_json::from_slice(&text).unwrap_or(Moved { to: PathBuf::new(), at: 0, by: String::new() }))
+    let unknown = Moved { to: PathBuf::new(), at: 0, by: String::new() };
+    Some(std::fs::read(&marker).ok().and_then(|text| serde_json::from_slice(&text).ok()).unwrap_or(unknown))
 }
 
 /// The sentence saying where a moved folder's mail is.
 pub fn moved_message(dir: &Path, moved: &Moved) -> String {
     let when = crate::time_text::rfc3339(moved.at);
+    if moved.by.is_empty() {
+        return format!("the mail in {} moved away (its note {MOVED} cannot be read)", dir.display());
+    }
     if moved.by == "service" {
         format!(
             "the mail in {} moved to the system service ({}) on {when}; Postroom attaches to the service instead (to take it back: turn off \"Run the mail server as a system service\", or `sudo postroomd service disable --to {}`)",

@@ -36,6 +36,18 @@ pub use crate::paths::{moved, moved_message, Moved, MOVED};
 fn write_marker(dir: &Path, marker: &Moved) -> anyhow::Result<()> {
     let text = serde_json::to_vec_pretty(marker)?;
     crate::paths::write_private(&dir.join(MOVED), &text, crate::paths::Durability::Durable)?;
+    give_to_folder_owner(dir, MOVED)
+}
+
+/// Files this helper (root) makes in someone's data folder belong to the folder's owner, as the rest
+/// of it does: else that owner's engine could not open its own lock file, nor read the marker.
+fn give_to_folder_owner(dir: &Path, name: &str) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let owner = std::fs::metadata(dir)?;
+        std::os::unix::fs::lchown(dir.join(name), Some(owner.uid()), Some(owner.gid()))?;
+    }
     Ok(())
 }
 
@@ -145,6 +157,7 @@ fn holds_mail_setup(dir: &Path) -> anyhow::Result<bool> {
 /// Takes `dir`'s lock (the one a serving engine holds), waiting up to `wait` for its holder to let go.
 fn lock_folder(dir: &Path, wait: std::time::Duration) -> anyhow::Result<std::fs::File> {
     let file = std::fs::File::options().create(true).truncate(false).write(true).open(dir.join("postroom.lock"))?;
+    give_to_folder_owner(dir, "postroom.lock")?;
     let deadline = std::time::Instant::now() + wait;
     loop {
         match file.try_lock() {

@@ -77,3 +77,21 @@ fn the_lock_of_a_served_folder_is_waited_for_and_then_refused() {
     lock_folder(tmp.path(), std::time::Duration::from_millis(300)).expect("a stopped engine lets go of its folder");
     drop(engine);
 }
+
+#[test]
+fn what_the_helper_makes_in_someone_elses_folder_is_theirs_and_an_unreadable_marker_still_counts() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    data_folder(tmp.path());
+    std::fs::remove_file(tmp.path().join("postroom.lock")).unwrap();
+    std::os::unix::fs::chown(tmp.path(), Some(65534), Some(65534)).unwrap();
+    drop(lock_folder(tmp.path(), std::time::Duration::ZERO).unwrap());
+    write_marker(tmp.path(), &Moved { to: PathBuf::from(SERVICE_DATA_DIR), at: 0, by: "service".into() }).unwrap();
+    for name in ["postroom.lock", MOVED] {
+        let meta = std::fs::metadata(tmp.path().join(name)).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65534), "{name} belongs to the folder's owner");
+    }
+    std::fs::write(tmp.path().join(MOVED), b"not json").unwrap();
+    let unknown = moved(tmp.path()).expect("a marker that cannot be read still marks the folder");
+    assert!(moved_message(tmp.path(), &unknown).contains("cannot be read"));
+}
