@@ -63,18 +63,36 @@ pub fn enable(options: &Enable, say: &mut dyn FnMut(&str)) -> anyhow::Result<Str
         if !from.join("postroom.db").is_file() {
             bail!("{} is not a Postroom data folder (it has no postroom.db)", from.display());
         }
+        let refuse_if_live = || -> anyhow::Result<()> {
+            if moved(target).is_none() && holds_mail_setup(target)? && !options.replace {
+                bail!(
+                    "the system service already holds mail of its own in {SERVICE_DATA_DIR} (users or domains): add --replace to set it aside and move {}'s in, or turn the service on without --from to keep it",
+                    from.display()
+                );
+            }
+            Ok(())
+        };
+        // Asked before anything stops, so a refusal disturbs nothing.
+        refuse_if_live()?;
         say(&format!("waiting for {} to be let go", from.display()));
         let lock = lock_folder(&from, options.wait)?;
+        let was_active = systemctl_says(&["is-active", UNIT]) == "active";
         say("stopping the service if it runs");
         systemctl(&["stop", UNIT])?;
-        if moved(target).is_none() && holds_mail_setup(target)? && !options.replace {
-            bail!(
-                "the system service already holds mail of its own in {SERVICE_DATA_DIR} (users or domains): add --replace to set it aside and move {}'s in, or turn the service on without --from to keep it",
-                from.display()
-            );
-        }
-        say(&format!("copying {} to {SERVICE_DATA_DIR}", from.display()));
-        let aside = copy_folder(&from, target, service.uid, service.gid)?;
+        let copied = refuse_if_live().and_then(|_| {
+            say(&format!("copying {} to {SERVICE_DATA_DIR}", from.display()));
+            copy_folder(&from, target, service.uid, service.gid)
+        });
+        let aside = match copied {
+            Ok(aside) => aside,
+            Err(e) => {
+                // Serving again what it served before.
+                if was_active {
+                    let _ = systemctl(&["start", UNIT]);
+                }
+                return Err(e);
+            }
+        };
         if let Some(aside) = aside {
             say(&format!("what {SERVICE_DATA_DIR} held before is in {}", aside.display()));
         }
