@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import newest_bundle, run
+from conftest import ROOT, newest_bundle, run
 
 HOME = Path("/var/tmp/postroom-systemd")
 BASE = HOME / "base"
@@ -41,7 +41,8 @@ def package_depends(deb):
 def ensure_base(deb):
     """A Debian 12 tree with systemd and what the package depends on (made once, topped up when the
     package's dependencies change)."""
-    wanted = " ".join(package_depends(deb) + ["python3", "man-db"])  # man: systemd-analyze verify reads Documentation=
+    # man: systemd-analyze verify reads Documentation=; Xvfb and WebKitWebDriver for the app's own window.
+    wanted = " ".join(package_depends(deb) + ["python3", "man-db", "procps", "iproute2", "xvfb", "webkit2gtk-driver", "xauth"])
     ready = BASE / ".postroom-deps"
     if ready.exists() and ready.read_text() == wanted:
         return
@@ -70,6 +71,11 @@ class Machine:
     def out(self, command):
         return self.sh(command).stdout.strip()
 
+    def start(self, command, log):
+        """A long-running command in the machine, its output to `log`."""
+        return subprocess.Popen(["nsenter", "-t", str(self.leader), "-a", "sh", "-c", command],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+
 
 @pytest.fixture(scope="module")
 def machine():
@@ -79,7 +85,10 @@ def machine():
     run("cp", "-a", "--reflink=auto", str(BASE), str(TREE))
     shutil.copy(deb, TREE / "root/postroom.deb")
     log = open(HOME / "boot.log", "w")
-    nspawn = subprocess.Popen(["systemd-nspawn", "-b", "-q", "-D", str(TREE), "--register=no", "--keep-unit"],
+    driver = shutil.which("tauri-driver")
+    assert driver, "tauri-driver is installed by scripts/setup.sh --test"
+    nspawn = subprocess.Popen(["systemd-nspawn", "-b", "-q", "-D", str(TREE), "--register=no", "--keep-unit",
+                               f"--bind-ro={driver}:/usr/local/bin/tauri-driver"],
                               stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 60
@@ -215,3 +224,114 @@ def test_the_switch_moves_a_desktop_folder_into_the_systemd_service_and_back(mac
     # The mail that came in while it was a service came back too.
     stored = m.out(f"runuser -u office -- postroomd --data-dir {DESKTOP_DATA} user list --json")
     assert next(u for u in json.loads(stored) if u["name"] == "ann")["message_count"] == 1, stored
+
+
+SHOTS = ROOT / "test-output" / "screenshots"
+
+
+def screenshot(name):
+    """The machine's screen (its X server is reachable here: the network namespace, so its abstract
+    socket, is shared)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    run("import", "-display", ":7", "-window", "root", str(SHOTS / f"{name}.png"))
+
+
+def app_processes(m):
+    return set(m.out("pgrep -x postroom || true").split())
+
+
+def connected_to_service(m):
+    """Pids of postroom processes connected to the service's admin socket (ss names the server's end by
+    the path it was bound at, a private folder beside admin.sock; the client's end by its peer's inode)."""
+    rows = [line.split() for line in m.out("ss -xpn").splitlines() if line.startswith("u_str")]
+    server_ends = {r[7] for r in rows if len(r) > 8 and r[4].startswith("/run/postroomd/") and '"postroomd"' in r[8]}
+    return {pid for r in rows if len(r) > 8 and r[5] in server_ends for pid in re.findall(r'"postroom",pid=(\d+)', r[8])}
+
+
+def open_app(port):
+    from selenium import webdriver
+    from selenium.webdriver.common.options import ArgOptions
+    options = ArgOptions()
+    options.set_capability("browserName", "wry")
+    options.set_capability("tauri:options", {"application": "/usr/bin/postroom", "args": []})
+    return webdriver.Remote(command_executor=f"http://127.0.0.1:{port}", options=options)
+
+
+def flip_the_switch(driver, name):
+    """Clicks "Run the mail server as a system service" and confirms."""
+    box = wait_for(lambda: driver.execute_script(
+        "const b = document.querySelector('#system-service'); return b && !b.disabled && b;"), "the switch to be usable")
+    box.click()
+    wait_for(lambda: driver.execute_script("return document.querySelector('#btn-confirm-ok')"), "the confirmation")
+    screenshot(name)
+    driver.execute_script("document.querySelector('#btn-confirm-ok').click()")
+
+
+@pytest.mark.timeout(600)
+def test_the_main_windows_switch_moves_the_running_app_into_the_service_and_back(machine):
+    """The desktop app in the machine (as root, so the helper runs without pkexec's password dialog),
+    driven by WebDriver: ticking the switch stops the app's engine, moves its mail into the service and
+    restarts the app attached to it; unticking brings the mail back and the app serves it again."""
+    m = machine
+    if m.sh("dpkg -s postroom", check=False).returncode != 0:
+        m.sh("dpkg -i /root/postroom.deb")
+    m.sh("systemctl disable --now postroomd")
+    folder = "/root/.local/share/postroom"
+    m.sh(f"rm -rf {folder} && postroomd --data-dir {folder} domain add desk.test")
+    m.sh(f"postroomd --data-dir {folder} user add dora --password-stdin", input="dora-secret-1\n")
+    logs = open(HOME / "app.log", "w")
+    m.start("Xvfb :7 -screen 0 1280x800x24 -nolisten tcp", logs)
+    port = 4499
+    m.start(f"sleep 1; DISPLAY=:7 dbus-run-session -- tauri-driver --port {port}", logs)
+    wait_for(lambda: m.sh(f"ss -ltn | grep -q :{port}", check=False).returncode == 0, "tauri-driver")
+    driver = open_app(port)
+    try:
+        wait_for(lambda: answers(143).startswith(b"* OK"), "the app's own engine on port 143")
+        before = app_processes(m)
+        screenshot("service-switch-1-app")
+        flip_the_switch(driver, "service-switch-2-confirm")
+        wait_for(lambda: m.out("systemctl is-active postroomd || true") == "active", "the service to run", timeout=60)
+        # The session ends only once the app has restarted itself (ending it kills the app it started).
+        restarted = wait_for(lambda: connected_to_service(m) - before, "the restarted app attached to the service", timeout=60)
+    finally:
+        try:
+            driver.quit()
+        except Exception:
+            pass  # the app restarted under it
+    assert app_processes(m) == restarted, "one app, the restarted one"
+    assert json.loads(m.out(f"cat {folder}/moved-away.json"))["by"] == "service"
+    assert m.out("stat -c %U /var/lib/postroom/postroom.db") == "postroom"
+    tls = ssl.create_default_context()
+    tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+    imap = imaplib.IMAP4("127.0.0.1", 143, timeout=10)
+    imap.starttls(tls)
+    imap.login("dora", "dora-secret-1")  # dora's account, served by the service now
+    imap.logout()
+    time.sleep(2)
+    screenshot("service-switch-3-attached")
+
+    # Off again, from the attached app: the mail comes back and the app serves it itself.
+    m.sh("pkill -x postroom")
+    wait_for(lambda: not app_processes(m), "the app to quit")
+    driver = open_app(port)
+    try:
+        line = wait_for(lambda: driver.execute_script(
+            "const e = document.querySelector('#engine-link'); return e && !e.hidden && e.innerText;"), "the attached line")
+        assert "Attached to the postroomd service" in line and "serving /var/lib/postroom" in line, line
+        assert driver.execute_script("return document.querySelector('#system-service').checked")
+        before = app_processes(m)
+        flip_the_switch(driver, "service-switch-4-confirm-off")
+        wait_for(lambda: m.out("systemctl is-active postroomd || true") == "inactive", "the service to stop", timeout=60)
+        wait_for(lambda: app_processes(m) - before, "the app to restart", timeout=60)
+    finally:
+        try:
+            driver.quit()
+        except Exception:
+            pass
+    wait_for(lambda: answers(143).startswith(b"* OK"), "the app's own engine serving again", timeout=60)
+    assert m.sh(f"test -e {folder}/moved-away.json", check=False).returncode == 1
+    assert not connected_to_service(m)
+    assert m.out("systemctl is-enabled postroomd || true") == "disabled"
+    time.sleep(2)
+    screenshot("service-switch-5-own-engine")
+    m.sh("pkill -x postroom; pkill -x tauri-driver; pkill -x Xvfb", check=False)

@@ -38,7 +38,12 @@ pub async fn set_system_service(app: AppHandle, backend: State<'_, Backend>, fol
     let (args, engine) = match (on, backend.engine()) {
         (true, Some(engine)) => (vec!["enable".to_string(), "--from".into(), engine.data_dir().root().display().to_string()], Some(engine.clone())),
         (true, None) if attached_to_service => return Ok("The mail server runs as the system service already.".into()),
-        (false, None) if attached_to_service => (vec!["disable".to_string(), "--to".into(), folder.0.display().to_string()], None),
+        (false, None) if attached_to_service => {
+            // The mail comes back to this app's folder, owned by whoever runs this app.
+            let me = postroom_engine::system_users::by_uid(postroom_engine::system_users::effective().0)
+                .ok_or_else(|| ApiError::internal("this app's user is not in the user database"))?;
+            (vec!["disable".to_string(), "--to".into(), folder.0.display().to_string(), "--owner".into(), me.name], None)
+        }
         (false, Some(_)) => return Ok("The mail server runs in this app already.".into()),
         (_, None) => return Err(ApiError::conflict("this app is attached to a postroomd that is not the system service: change it where that one runs")),
     };

@@ -125,16 +125,18 @@ pub fn enable(options: &Enable, say: &mut dyn FnMut(&str)) -> anyhow::Result<Str
 
 pub fn disable(options: &Disable, say: &mut dyn FnMut(&str)) -> anyhow::Result<String> {
     preconditions()?;
-    say("stopping the service");
-    systemctl(&["disable", "--now", UNIT])?;
     let Some(to) = &options.to else {
+        say("stopping the service");
+        systemctl(&["disable", "--now", UNIT])?;
         return Ok(format!("the system service is off and will not start with the computer; its mail stays in {SERVICE_DATA_DIR}"));
     };
+    // Everything checked before the service stops, so a refusal leaves it serving.
+    let to = absolute(to)?;
     let owner = match &options.owner {
         Some(name) => system_users::by_name(name).with_context(|| format!("there is no user named {name} on this computer"))?,
-        None => invoking_user().context("say whose folder it is with --owner")?,
+        // Who ran pkexec or sudo, else whoever owns the folder the mail came from.
+        None => invoking_user().or_else(|| folder_owner(&to)).context("say whose folder it is with --owner")?,
     };
-    let to = absolute(to)?;
     let target = Path::new(SERVICE_DATA_DIR);
     if let Some(m) = moved(target) {
         bail!("{}", moved_message(target, &m));
@@ -142,11 +144,26 @@ pub fn disable(options: &Disable, say: &mut dyn FnMut(&str)) -> anyhow::Result<S
     if to.join("postroom.db").exists() && moved(&to).is_none() {
         bail!("{} holds mail of its own (it is not the folder that moved to the service): choose another folder", to.display());
     }
-    let lock = lock_folder(target, Duration::from_secs(30))?;
-    say(&format!("copying {SERVICE_DATA_DIR} to {}", to.display()));
-    let aside = copy_folder(target, &to, owner.uid, owner.gid)?;
-    write_marker(target, &Moved { to: to.clone(), at: crate::store::now(), by: "desktop".into() })?;
-    drop(lock);
+    let was_enabled = systemctl_says(&["is-enabled", UNIT]) == "enabled";
+    say("stopping the service");
+    systemctl(&["disable", "--now", UNIT])?;
+    let moved_back = lock_folder(target, Duration::from_secs(30)).and_then(|lock| {
+        say(&format!("copying {SERVICE_DATA_DIR} to {}", to.display()));
+        let aside = copy_folder(target, &to, owner.uid, owner.gid)?;
+        write_marker(target, &Moved { to: to.clone(), at: crate::store::now(), by: "desktop".into() })?;
+        drop(lock);
+        Ok(aside)
+    });
+    let aside = match moved_back {
+        Ok(aside) => aside,
+        Err(e) => {
+            // The mail stays with the service, serving as before.
+            if was_enabled {
+                let _ = systemctl(&["enable", "--now", UNIT]);
+            }
+            return Err(e);
+        }
+    };
     let kept = aside.map(|a| format!(" (the copy it had before is in {})", a.display())).unwrap_or_default();
     Ok(format!("the system service is off; its mail is back in {}{kept}, for Postroom in the tray", to.display()))
 }
@@ -161,6 +178,11 @@ fn preconditions() -> anyhow::Result<SystemUser> {
         bail!("{why}");
     }
     system_users::by_name(SERVICE_USER).context("there is no postroom user on this computer: reinstall the postroom package")
+}
+
+fn folder_owner(dir: &Path) -> Option<SystemUser> {
+    use std::os::unix::fs::MetadataExt;
+    system_users::by_uid(std::fs::symlink_metadata(dir).ok().filter(|m| m.is_dir())?.uid())
 }
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
