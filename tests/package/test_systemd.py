@@ -269,24 +269,36 @@ def flip_the_switch(driver, name):
 
 @pytest.mark.timeout(600)
 def test_the_main_windows_switch_moves_the_running_app_into_the_service_and_back(machine):
-    """The desktop app in the machine (as root, so the helper runs without pkexec's password dialog),
-    driven by WebDriver: ticking the switch stops the app's engine, moves its mail into the service and
-    restarts the app attached to it; unticking brings the mail back and the app serves it again."""
+    """The desktop app in the machine, run by an ordinary user (clerk) and driven by WebDriver: ticking
+    the switch asks pkexec (polkit says yes to clerk here, as it would after the administrator's password),
+    stops the app's engine, moves its mail into the service, adds clerk to the postroom group and restarts
+    the app, which attaches to the service in the same login; unticking brings the mail back and the app
+    serves it again."""
     m = machine
     if m.sh("dpkg -s postroom", check=False).returncode != 0:
         m.sh("dpkg -i /root/postroom.deb")
     m.sh("systemctl disable --now postroomd")
-    folder = "/root/.local/share/postroom"
-    m.sh(f"rm -rf {folder} && postroomd --data-dir {folder} domain add desk.test")
-    m.sh(f"postroomd --data-dir {folder} user add dora --password-stdin", input="dora-secret-1\n")
+    m.sh("id clerk || useradd -m clerk")
+    # What the password dialog grants, without the dialog: polkit's answer for clerk's pkexec.
+    m.sh("mkdir -p /etc/polkit-1/rules.d && cat > /etc/polkit-1/rules.d/49-postroom-test.rules", input=(
+        'polkit.addRule(function(action, subject) {\n'
+        '  if (action.id == "org.freedesktop.policykit.exec" && subject.user == "clerk") return polkit.Result.YES;\n'
+        '});\n'))
+    folder = "/home/clerk/.local/share/postroom"
+    as_clerk = "runuser -u clerk -- env HOME=/home/clerk"
+    m.sh(f"rm -rf {folder} && {as_clerk} postroomd --data-dir {folder} domain add desk.test")
+    m.sh(f"{as_clerk} postroomd --data-dir {folder} user add dora --password-stdin", input="dora-secret-1\n")
+    # The app is an ordinary program (only postroomd may use ports below 1024): its ports are 10000 up.
+    ports = {"smtp": 10025, "submission": 10587, "smtps": 10465, "pop3": 10110, "pop3s": 10995, "imap": 10143, "imaps": 10993}
+    m.sh(f"{as_clerk} postroomd --data-dir {folder} settings set " + " ".join(f"services.{k}.port {v}" for k, v in ports.items()))
     logs = open(HOME / "app.log", "w")
     m.start("Xvfb :7 -screen 0 1280x800x24 -nolisten tcp", logs)
     port = 4499
-    m.start(f"sleep 1; DISPLAY=:7 dbus-run-session -- tauri-driver --port {port}", logs)
+    m.start(f"sleep 1; {as_clerk} DISPLAY=:7 dbus-run-session -- tauri-driver --port {port}", logs)
     wait_for(lambda: m.sh(f"ss -ltn | grep -q :{port}", check=False).returncode == 0, "tauri-driver")
     driver = open_app(port)
     try:
-        wait_for(lambda: answers(143).startswith(b"* OK"), "the app's own engine on port 143")
+        wait_for(lambda: answers(10143).startswith(b"* OK"), "the app's own engine on port 10143")
         before = app_processes(m)
         screenshot("service-switch-1-app")
         flip_the_switch(driver, "service-switch-2-confirm")
@@ -301,9 +313,11 @@ def test_the_main_windows_switch_moves_the_running_app_into_the_service_and_back
     assert app_processes(m) == restarted, "one app, the restarted one"
     assert json.loads(m.out(f"cat {folder}/moved-away.json"))["by"] == "service"
     assert m.out("stat -c %U /var/lib/postroom/postroom.db") == "postroom"
+    assert "postroom" in m.out("id -nG clerk").split(), "pkexec's helper made clerk an admin of the service"
+    assert m.out(f"ps -o user= -p {restarted.pop()}") == "clerk"
     tls = ssl.create_default_context()
     tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
-    imap = imaplib.IMAP4("127.0.0.1", 143, timeout=10)
+    imap = imaplib.IMAP4("127.0.0.1", 10143, timeout=10)
     imap.starttls(tls)
     imap.login("dora", "dora-secret-1")  # dora's account, served by the service now
     imap.logout()
@@ -328,10 +342,11 @@ def test_the_main_windows_switch_moves_the_running_app_into_the_service_and_back
             driver.quit()
         except Exception:
             pass
-    wait_for(lambda: answers(143).startswith(b"* OK"), "the app's own engine serving again", timeout=60)
+    wait_for(lambda: answers(10143).startswith(b"* OK"), "the app's own engine serving again", timeout=60)
     assert m.sh(f"test -e {folder}/moved-away.json", check=False).returncode == 1
     assert not connected_to_service(m)
     assert m.out("systemctl is-enabled postroomd || true") == "disabled"
+    assert m.out(f"stat -c %U {folder}/postroom.db") == "clerk"
     time.sleep(2)
     screenshot("service-switch-5-own-engine")
     m.sh("pkill -x postroom; pkill -x tauri-driver; pkill -x Xvfb", check=False)
