@@ -68,7 +68,10 @@ fn make_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// `VACUUM INTO` the target, then the settings' paths moved from `src` to `dst`.
 fn snapshot_database(db: &Path, into: &Path, src: &Path, dst: &Path) -> anyhow::Result<()> {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    if !std::fs::symlink_metadata(db).is_ok_and(|m| m.file_type().is_file()) {
+        anyhow::bail!("{} is not a plain file", db.display());
+    }
+    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW)
         .with_context(|| format!("cannot open {}", db.display()))?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.execute("VACUUM INTO ?1", [into.to_string_lossy()]).with_context(|| format!("cannot copy the database {}", db.display()))?;
@@ -86,7 +89,6 @@ fn snapshot_database(db: &Path, into: &Path, src: &Path, dst: &Path) -> anyhow::
 
 #[cfg(unix)]
 fn copy_tree(src: &Path, dst: &Path, depth: usize) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     if depth > MAX_DEPTH {
         anyhow::bail!("{} is more than {MAX_DEPTH} folders deep: not a Postroom data folder", src.display());
     }
@@ -103,11 +105,24 @@ fn copy_tree(src: &Path, dst: &Path, depth: usize) -> anyhow::Result<()> {
             make_dir(&to)?;
             copy_tree(&from, &to, depth + 1)?;
         } else if kind.is_file() {
-            std::fs::copy(&from, &to).with_context(|| format!("cannot copy {}", from.display()))?;
-            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600))?;
+            copy_file(&from, &to).with_context(|| format!("cannot copy {}", from.display()))?;
         }
         // Links, sockets and devices have no place in a data folder and are left behind.
     }
+    Ok(())
+}
+
+/// One regular file, opened without following a link (one swapped in since the folder was listed is
+/// refused, so a link never makes root read a file it names), into a new owner-only file.
+#[cfg(unix)]
+pub(super) fn copy_file(from: &Path, to: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut source = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(from)?;
+    if !source.metadata()?.is_file() {
+        anyhow::bail!("not a plain file");
+    }
+    let mut target = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(to)?;
+    std::io::copy(&mut source, &mut target)?;
     Ok(())
 }
 

@@ -17,12 +17,13 @@
 //! Linux with systemd only so far; on Windows (a service) and macOS (a launchd daemon) `status` says it
 //! is not available and the app greys the switch out.
 
-mod copy;
+pub(crate) mod copy;
 #[cfg(target_os = "linux")]
 mod systemd;
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 pub use copy::copy_folder;
@@ -156,7 +157,15 @@ fn holds_mail_setup(dir: &Path) -> anyhow::Result<bool> {
 
 /// Takes `dir`'s lock (the one a serving engine holds), waiting up to `wait` for its holder to let go.
 fn lock_folder(dir: &Path, wait: std::time::Duration) -> anyhow::Result<std::fs::File> {
-    let file = std::fs::File::options().create(true).truncate(false).write(true).open(dir.join("postroom.lock"))?;
+    // Not through a link: root never creates or opens a file some link in the folder names.
+    let mut options = std::fs::File::options();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    let file = options.open(dir.join("postroom.lock")).with_context(|| format!("cannot open {}'s lock", dir.display()))?;
     give_to_folder_owner(dir, "postroom.lock")?;
     let deadline = std::time::Instant::now() + wait;
     loop {

@@ -20,6 +20,7 @@ fn data_folder(root: &Path) {
     std::fs::write(dir.lock_file(), b"").unwrap();
     std::fs::write(dir.status_file(), b"{}").unwrap();
     std::os::unix::fs::symlink("/etc/passwd", root.join("planted-link")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", dir.blobs().join("ab").join("linked-blob")).unwrap();
 }
 
 #[test]
@@ -37,7 +38,7 @@ fn a_copied_folder_holds_the_mail_with_its_paths_moved_and_nothing_of_the_proces
     assert_eq!(value("tls.cert_file"), format!("\"{}/certs/own.pem\"", dst.display()), "a path inside the folder follows it");
     assert_eq!(value("tls.key_file"), "\"/etc/ssl/office.pem\"", "a path elsewhere is left alone");
     assert_eq!(std::fs::read(dst.join("blobs/ab/abcdef")).unwrap(), b"a large body");
-    for gone in ["postroom.lock", "status.json", "planted-link", "postroom.db-wal"] {
+    for gone in ["postroom.lock", "status.json", "planted-link", "postroom.db-wal", "blobs/ab/linked-blob"] {
         assert!(std::fs::symlink_metadata(dst.join(gone)).is_err(), "{gone} was copied");
     }
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -94,4 +95,29 @@ fn what_the_helper_makes_in_someone_elses_folder_is_theirs_and_an_unreadable_mar
     std::fs::write(tmp.path().join(MOVED), b"not json").unwrap();
     let unknown = moved(tmp.path()).expect("a marker that cannot be read still marks the folder");
     assert!(moved_message(tmp.path(), &unknown).contains("cannot be read"));
+}
+
+#[test]
+fn links_planted_for_root_are_refused_not_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("desktop"), tmp.path().join("service"));
+    data_folder(&src);
+    // A lock file that is a link: root opens nothing through it.
+    let target = tmp.path().join("not-to-be-created");
+    std::fs::remove_file(src.join("postroom.lock")).unwrap();
+    std::os::unix::fs::symlink(&target, src.join("postroom.lock")).unwrap();
+    assert!(lock_folder(&src, std::time::Duration::ZERO).is_err());
+    assert!(!target.exists(), "the link's target was created");
+    // A file swapped for a link after the folder was listed is refused by the copy itself.
+    let planted = tmp.path().join("planted");
+    std::os::unix::fs::symlink("/etc/shadow", &planted).unwrap();
+    assert!(copy::copy_file(&planted, &tmp.path().join("copied")).is_err());
+    assert!(!tmp.path().join("copied").exists());
+    // The database itself as a link: refused.
+    std::fs::rename(src.join("postroom.db"), tmp.path().join("real.db")).unwrap();
+    std::os::unix::fs::symlink(tmp.path().join("real.db"), src.join("postroom.db")).unwrap();
+    let (uid, gid) = crate::system_users::effective();
+    let refused = copy_folder(&src, &dst, uid, gid).unwrap_err();
+    assert!(format!("{refused:#}").contains("not a plain file"), "{refused:#}");
+    assert!(!dst.exists());
 }
