@@ -18,6 +18,9 @@ POSTROOM_COMMIT=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 export POSTROOM_COMMIT
 # postroomd first (the bundler builds only the desktop app), then its man pages from the clap definitions.
 cargo build --release --locked -p postroom-engine --bin postroomd
+# The WebKit web process extension (/usr/lib/postroom/webkit: each window's web process hands back the
+# library pages its start-up touched; see src-tauri/webext).
+cargo build --release --locked -p postroom-webext
 rm -rf target/package/man
 target/release/postroomd man-pages target/package/man >/dev/null
 gzip -9n target/package/man/*.8

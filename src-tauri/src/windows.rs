@@ -89,12 +89,15 @@ pub fn open_log_viewer(app: &AppHandle, file: &str) {
 
 fn build(app: &AppHandle, label: &str, route: &str, title: &str, width: f64, height: f64) {
     let url = WebviewUrl::App(route.into());
-    let built = WebviewWindowBuilder::new(app, label, url)
+    let mut builder = WebviewWindowBuilder::new(app, label, url)
         .title(title)
         .inner_size(width, height)
         .min_inner_size(width * 0.7, height * 0.7)
-        .center()
-        .build();
+        .center();
+    if let Some(dir) = crate::memory::web_extension_dir() {
+        builder = builder.extensions_path(dir);
+    }
+    let built = builder.build();
     if let Err(e) = built {
         tracing::error!(target: "desktop", window = label, error = %e, "cannot open window");
         return;

@@ -97,3 +97,40 @@ def test_closing_the_last_window_gives_back_the_webview_and_opening_postroom_aga
     finally:
         app.terminate()
         assert app.wait(30) == 0, "Quit on SIGTERM is graceful"
+
+
+def _pss_mb(pid):
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("Pss:")) / 1024
+
+
+def test_a_windows_web_process_gives_back_the_library_pages_its_start_up_touched(data_dir):
+    """The app's web process extension runs in each window's WebKitWebProcess and hands back the clean
+    library pages the process's start-up touched (Mesa's LLVM initialising itself, most of them): the
+    process, at its largest just after the window loads, is far smaller a few seconds later, and the
+    window still works."""
+    app = subprocess.Popen([str(APP), "--data-dir", str(data_dir)], stderr=subprocess.DEVNULL)
+    try:
+        web = wait_until(lambda: next((p for p, n in descendants(app.pid) if n.startswith("WebKitWebProc")), None),
+                         what="the main window's web process")
+        wait_until(lambda: "libpostroom_webext.so" in open(f"/proc/{web}/maps").read(),
+                   what="the extension loaded into the web process")
+        largest = 0.0
+
+        def shrunk():
+            nonlocal largest
+            now = _pss_mb(web)
+            largest = max(largest, now)
+            return largest > 0 and now < 0.75 * largest
+
+        wait_until(shrunk, timeout=30, what="the web process to give its start-up pages back")
+        threads = {open(f"/proc/{web}/task/{t}/comm").read().strip() for t in os.listdir(f"/proc/{web}/task")}
+        assert "postroom-trim" in threads
+        # The pages come back as they are used: the same web process lives on and the window stays.
+        time.sleep(2)
+        assert os.path.exists(f"/proc/{web}"), "the web process did not crash"
+        assert windows_titled("Postroom")[1], "the main window is on screen"
+        assert greeting(data_dir.ports["imap"]).startswith("* OK")
+    finally:
+        app.terminate()
+        assert app.wait(30) == 0

@@ -299,6 +299,9 @@ def test_the_main_windows_switch_moves_the_running_app_into_the_service_and_back
     driver = open_app(port)
     try:
         wait_for(lambda: answers(10143).startswith(b"* OK"), "the app's own engine on port 10143")
+        # The installed app's window runs the packaged web process extension (src-tauri/webext).
+        wait_for(lambda: "/usr/lib/postroom/webkit/libpostroom_webext.so" in m.out(
+            "cat /proc/$(pgrep -n -x WebKitWebProces)/maps 2>/dev/null || true"), "the extension in the window's web process")
         before = app_processes(m)
         screenshot("service-switch-1-app")
         flip_the_switch(driver, "service-switch-2-confirm")
