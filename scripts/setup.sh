@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 lean=()
 packages=(build-essential pkg-config curl file libssl-dev libwebkit2gtk-4.1-dev libxdo-dev
-          libayatana-appindicator3-dev librsvg2-dev dbus dbus-x11 nodejs npm)
+          libayatana-appindicator3-dev librsvg2-dev dbus dbus-x11 nodejs npm patchelf squashfs-tools)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(xvfb webkit2gtk-driver at-spi2-core xdotool python3 python3-venv sqlite3 imagemagick
             swaks libio-socket-ssl-perl libnet-ssleay-perl curl postfix ssl-cert fetchmail mutt neomutt iproute2

@@ -38,7 +38,9 @@ mod desktop {
     /// Starts the engine (or attaches to the one serving already) and the desktop app; returns when the
     /// user chooses Quit.
     pub fn run() {
-        postroom_engine::logging::init_server();
+        // tauri_utils warns whenever APPIMAGE is set and the program does not run from a FUSE mount under
+        // /tmp; Postroom's AppImage runtime unpacks instead of mounting, by design (src-tauri/appimage).
+        postroom_engine::logging::init_server_quieting(&["tauri_utils"]);
         let options = match Options::parse(std::env::args().skip(1)) {
             Ok(o) => o,
             // Asked for: the answer on standard output, and success.
@@ -51,6 +53,11 @@ mod desktop {
                 std::process::exit(2);
             }
         };
+        let mut options = options;
+        // Started from the AppImage: AppRun runs Postroom from inside it and says where the user was.
+        if let (Some(_), Some(owd)) = (std::env::var_os("APPIMAGE"), std::env::var_os("OWD")) {
+            options.resolve_from(std::path::Path::new(&owd));
+        }
         crate::memory::lean_webviews();
         let tray_only = options.tray;
         // The login item starts Postroom in the tray, with the data folder it was set up from.

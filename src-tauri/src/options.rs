@@ -61,6 +61,16 @@ impl Options {
         }
         Ok(options)
     }
+
+    /// Relative paths taken from `dir` instead of the working folder: the AppImage's AppRun starts
+    /// Postroom from inside the AppImage and says where the user started it (`OWD`).
+    pub fn resolve_from(&mut self, dir: &std::path::Path) {
+        for path in [&mut self.data_dir, &mut self.attach].into_iter().flatten() {
+            if path.is_relative() {
+                *path = dir.join(&*path);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -69,6 +79,14 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Options, String> {
         Options::parse(args.iter().map(|s| s.to_string())).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn relative_paths_are_taken_from_where_the_appimage_was_started() {
+        let mut o = Options::parse(["--data-dir", "mail", "--attach", "/run/a.sock"].map(String::from)).unwrap();
+        o.resolve_from(std::path::Path::new("/home/ann"));
+        assert_eq!(o.data_dir, Some(PathBuf::from("/home/ann/mail")));
+        assert_eq!(o.attach, Some(PathBuf::from("/run/a.sock")), "absolute paths stay");
     }
 
     #[test]

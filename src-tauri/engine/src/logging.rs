@@ -89,6 +89,16 @@ pub fn init() {
 /// For the server (postroomd serve, the desktop app): log files through the background writer, plus
 /// warnings and errors on standard error (`RUST_LOG` changes that) and the recent-errors list.
 pub fn init_server() {
+    init_server_quieting(&[]);
+}
+
+/// [`init_server`], with the warnings of the `quiet` targets (crates of the program around the engine)
+/// dropped: only their errors are kept.
+pub fn init_server_quieting(quiet: &[&str]) {
+    let mut targets = tracing_subscriber::filter::Targets::new().with_default(tracing::level_filters::LevelFilter::TRACE);
+    for target in quiet {
+        targets = targets.with_target(*target, tracing::level_filters::LevelFilter::ERROR);
+    }
     let writer = LogWriter::new(&LogSettings::default(), Arc::new(SystemClock::new()));
     let files = FILES.get_or_init(|| Files { writer, default_folder: OnceLock::new() });
     // Transcripts only ever go to their session logs.
@@ -98,6 +108,7 @@ pub fn init_server() {
         Err(_) => filter,
     };
     let _ = tracing_subscriber::registry()
+        .with(targets)
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter))
         .with(RecentErrorsLayer)
         .with(FileLayer { writer: files.writer.clone() }.with_filter(Routing { writer: files.writer.clone() }))
