@@ -13,7 +13,6 @@ import imaplib
 import os
 import shutil
 import smtplib
-import socket
 import ssl
 import subprocess
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run
+from conftest import ROOT, answers, run, wait_for
 
 HOME = Path("/var/tmp/postroom-appimage")
 BASE = HOME / "base"
@@ -84,25 +83,6 @@ def inside(*command, user="ann", check=True, background=False, input=None):
     return done
 
 
-def wait_for(check, what, timeout=60):
-    deadline = time.time() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        assert time.time() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
-
-
-def greeting(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            s.settimeout(5)
-            return s.recv(200)
-    except OSError:
-        return b""
-
-
 def test_the_appimage_answers_the_appimage_options():
     image = appimage()
     head = image.read_bytes()[:16]
@@ -158,7 +138,7 @@ def test_the_appimage_runs_postroom_on_a_debian_without_gtk_or_webkit():
     # The desktop app, by an ordinary user, on this machine's display.
     app = inside("dbus-run-session", "--", "/opt/Postroom.AppImage", "--data-dir", "mail", background=True)
     try:
-        wait_for(lambda: greeting(SERVICES["imap"]).startswith(b"* OK"), "the engine's IMAP greeting")
+        wait_for(lambda: answers(SERVICES["imap"]).startswith(b"* OK"), "the engine's IMAP greeting", timeout=60)
 
         def main_window():
             d = xdisplay.Display()
@@ -176,7 +156,7 @@ def test_the_appimage_runs_postroom_on_a_debian_without_gtk_or_webkit():
             walk(d.screen().root)
             return found
 
-        wait_for(main_window, "the main window on screen")
+        wait_for(main_window, "the main window on screen", timeout=60)
         # The window's web process runs from the AppImage's copy, with the extension loaded.
         # (One container at a time may use the tree: ann's uid is read from its passwd file.)
         uid = next(line.split(":")[2] for line in (BASE / "etc/passwd").read_text().splitlines() if line.startswith("ann:"))

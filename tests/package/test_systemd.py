@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, newest_bundle, run
+from conftest import ROOT, answers, newest_bundle, run, wait_for
 
 HOME = Path("/var/tmp/postroom-systemd")
 BASE = HOME / "base"
@@ -114,24 +114,6 @@ def machine():
             nspawn.wait(10)
         log.close()
         shutil.rmtree(TREE, ignore_errors=True)
-
-
-def wait_for(check, what, timeout=30):
-    deadline = time.time() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        assert time.time() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
-
-
-def answers(port):
-    try:
-        with __import__("socket").create_connection(("127.0.0.1", port), timeout=1) as s:
-            return s.recv(100)
-    except OSError:
-        return b""
 
 
 def read_mail(subject):
