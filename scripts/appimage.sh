@@ -47,10 +47,15 @@ for l in svg gif bmp ico; do
     cp "$multiarch/gdk-pixbuf-2.0/2.10.0/loaders/libpixbufloader-$l.so" "$loaders/"
 done
 
+# GSettings' dconf backend, so the desktop's settings (text scaling, cursor, icon theme) reach GTK.
+giomodules="$appdir/usr/lib/gio/modules"
+mkdir -p "$giomodules"
+cp "$multiarch/gio/modules/libdconfsettings.so" "$giomodules/"
+
 # Every library those programs need, but the host's, into usr/lib; each ELF finds them by its RUNPATH.
 elves=("$appdir/usr/bin/postroom" "$appdir/usr/bin/postroomd" "$appdir/usr/lib/postroom/webkit/libpostroom_webext.so"
        "$webkit/WebKitWebProcess" "$webkit/WebKitNetworkProcess" "$webkit/injected-bundle/libwebkit2gtkinjectedbundle.so"
-       "$appdir/usr/lib/libayatana-appindicator3.so.1" "$loaders"/*.so)
+       "$appdir/usr/lib/libayatana-appindicator3.so.1" "$loaders"/*.so "$giomodules"/*.so)
 for elf in "${elves[@]}"; do
     ldd "$elf" | awk '/=> \// {print $1, $3}' | while read -r name path; do
         [[ "$name" =~ $host ]] && continue
@@ -65,7 +70,16 @@ patchelf --set-rpath '$ORIGIN/../lib' "$appdir/usr/bin/postroom" "$appdir/usr/bi
 patchelf --set-rpath '$ORIGIN/../..' "$appdir/usr/lib/postroom/webkit/libpostroom_webext.so" \
     "$webkit/WebKitWebProcess" "$webkit/WebKitNetworkProcess"
 patchelf --set-rpath '$ORIGIN/../../..' "$webkit/injected-bundle/libwebkit2gtkinjectedbundle.so"
-for l in "$loaders"/*.so; do patchelf --set-rpath '$ORIGIN/../../../..' "$l"; done
+for l in "$loaders"/*.so; do patchelf --set-rpath '$ORIGIN/../../..' "$l"; done
+patchelf --set-rpath '$ORIGIN/../..' "$giomodules"/*.so
+# Checked after patching: every library an ELF needs that the AppImage carries resolves to its copy.
+for elf in "${elves[@]}" "$appdir"/usr/lib/*.so*; do
+    ldd "$elf" | awk '/=> \// {print $1, $3}' | while read -r name path; do
+        if [[ -e "$appdir/usr/lib/$name" && "$(realpath "$path")" != "$(realpath "$appdir/usr/lib/$name")" ]]; then
+            echo "appimage.sh: $elf finds $name at $path, not in the AppImage (RUNPATH)" >&2; exit 1
+        fi
+    done
+done
 
 # libwebkit2gtk starts its helper processes from a path built in at compile time. The copy here looks in
 # "././/lib/x86_64-linux-gnu/webkit2gtk-4.1" instead (same length), relative to the working folder,
@@ -81,8 +95,11 @@ EOF
 
 # GdkPixbuf's loader list with paths relative to usr/ (the working folder), and the GSettings schemas
 # GTK's dialogs need (the file chooser aborts without its schema).
-GDK_PIXBUF_MODULEDIR="$loaders" "$multiarch/gdk-pixbuf-2.0/gdk-pixbuf-query-loaders" "$loaders"/*.so \
-    | sed "s|\"$(realpath "$appdir/usr")/|\"|" > "$appdir/usr/lib/gdk-pixbuf-2.0/2.10.0/loaders.cache"
+cache="$appdir/usr/lib/gdk-pixbuf-2.0/2.10.0/loaders.cache"
+GDK_PIXBUF_MODULEDIR="$loaders" "$multiarch/gdk-pixbuf-2.0/gdk-pixbuf-query-loaders" "$(realpath "$loaders")"/*.so \
+    | sed "s|\"$(realpath "$appdir/usr")/|\"|" > "$cache"
+if grep -q "\"/" "$cache"; then echo "appimage.sh: an absolute path is left in $cache" >&2; exit 1; fi
+grep -q '"lib/gdk-pixbuf-2.0/2.10.0/loaders/libpixbufloader-svg.so"' "$cache"
 mkdir -p "$appdir/usr/share/glib-2.0/schemas"
 cp /usr/share/glib-2.0/schemas/org.gtk.Settings.*.gschema.xml "$appdir/usr/share/glib-2.0/schemas/"
 glib-compile-schemas "$appdir/usr/share/glib-2.0/schemas"
@@ -102,9 +119,9 @@ export GDK_PIXBUF_MODULE_FILE="$HERE/usr/lib/gdk-pixbuf-2.0/2.10.0/loaders.cache
 export GSETTINGS_SCHEMA_DIR="$HERE/usr/share/glib-2.0/schemas"
 export GIO_MODULE_DIR="$HERE/usr/lib/gio/modules"
 export XDG_DATA_DIRS="$HERE/usr/share:${XDG_DATA_DIRS:-/usr/local/share:/usr/share}"
-# The host's GTK modules and input methods are built against the host's GTK, not this one.
+# The host's GTK modules (sound themes, accessibility bridges) are left out; its input methods (IBus,
+# Fcitx) are used: they load against this GTK 3, whose interface for them has not changed in its series.
 unset GTK_MODULES GTK3_MODULES
-export GTK_IM_MODULE_FILE=/dev/null
 # WebKit finds its helper processes relative to here (see scripts/appimage.sh); relative paths given to
 # Postroom are taken from OWD, where it was started.
 cd "$HERE/usr" || exit 1

@@ -35,6 +35,26 @@ mod desktop {
     use crate::options::Options;
     use crate::{commands, events, tray, windows};
 
+    /// In the AppImage's layout (`…/usr/bin/postroom` beside its own copy of libwebkit2gtk, which starts
+    /// WebKit's helper processes by a path relative to the working folder: scripts/appimage.sh), work
+    /// from `…/usr` whoever started this program and from where, so that no other folder's programs are
+    /// ever started as WebKit's; relative paths on the command line are taken from where the user was
+    /// (`OWD`, which the AppImage's AppRun sets, or the working folder before the change).
+    fn work_from_appimage(options: &mut Options) {
+        let Some(usr) = std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf())) else { return };
+        if !usr.join("lib/libwebkit2gtk-4.1.so.0").is_file() || !usr.join("lib/x86_64-linux-gnu/webkit2gtk-4.1/WebKitWebProcess").is_file() {
+            return;
+        }
+        let owd = std::env::var_os("APPIMAGE").and(std::env::var_os("OWD")).map(std::path::PathBuf::from);
+        if let Some(started_in) = owd.or_else(|| std::env::current_dir().ok()) {
+            options.resolve_from(&started_in);
+        }
+        if let Err(e) = std::env::set_current_dir(&usr) {
+            eprintln!("postroom: cannot work from {}: {e}", usr.display());
+            std::process::exit(1);
+        }
+    }
+
     /// Starts the engine (or attaches to the one serving already) and the desktop app; returns when the
     /// user chooses Quit.
     pub fn run() {
@@ -54,10 +74,7 @@ mod desktop {
             }
         };
         let mut options = options;
-        // Started from the AppImage: AppRun runs Postroom from inside it and says where the user was.
-        if let (Some(_), Some(owd)) = (std::env::var_os("APPIMAGE"), std::env::var_os("OWD")) {
-            options.resolve_from(std::path::Path::new(&owd));
-        }
+        work_from_appimage(&mut options);
         crate::memory::lean_webviews();
         let tray_only = options.tray;
         // The login item starts Postroom in the tray, with the data folder it was set up from.

@@ -59,7 +59,7 @@ def listening(port):
 def test_the_package_puts_every_part_in_place_with_the_right_owners_and_rights(package):
     assert "the mail server service is installed but not enabled" in package, package
     files = set(run("dpkg", "-L", "postroom").stdout.split())
-    for path in ["/usr/bin/postroom", "/usr/bin/postroomd", "/usr/lib/postroom/webkit/libpostroom_webext.so", "/usr/share/applications/Postroom.desktop",
+    for path in ["/usr/bin/postroom", "/usr/bin/postroomd", "/usr/lib/postroom/webkit/libpostroom_webext.so", "/usr/share/polkit-1/actions/org.postroom.postroomd.policy", "/usr/share/applications/Postroom.desktop",
                  "/usr/share/man/man8/postroomd.8.gz", "/usr/share/man/man8/postroomd-serve.8.gz",
                  "/lib/systemd/system/postroomd.service"]:
         assert path in files, f"{path} not in the package"

@@ -46,7 +46,7 @@ def test_the_rpm_installs_its_files_user_folder_and_capability_and_serves_as_the
     assert "attaches to it for members of the postroom group" in package, package
     version = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["package"]["version"]
     assert run("rpm", "-q", "--queryformat", "%{VERSION}", "postroom").stdout == version
-    for path in ["/usr/bin/postroom", "/usr/bin/postroomd", "/usr/lib/postroom/webkit/libpostroom_webext.so", "/usr/lib/systemd/system/postroomd.service",
+    for path in ["/usr/bin/postroom", "/usr/bin/postroomd", "/usr/lib/postroom/webkit/libpostroom_webext.so", "/usr/share/polkit-1/actions/org.postroom.postroomd.policy", "/usr/lib/systemd/system/postroomd.service",
                  "/usr/share/applications/Postroom.desktop", "/usr/share/man/man8/postroomd-serve.8.gz"]:
         assert os.path.exists(path), path
     assert stat.S_IMODE(os.stat("/usr/bin/postroomd").st_mode) == 0o755

@@ -3,9 +3,11 @@
 //! 8 of the ELF header; the image starts where the ELF's section headers end).
 //!
 //! Run as `Postroom.AppImage [ARGS]`, it unpacks the image once per version into the user's cache
-//! (`$XDG_CACHE_HOME/postroom/appimage/<key>`, folders 0700) and runs its `AppRun` with ARGS, setting
+//! (`$XDG_CACHE_HOME/postroom/appimage/<key>`; that folder and each version's are 0700, and the cache
+//! folder must be the user's own and writable by nobody else) and runs its `AppRun` with ARGS, setting
 //! `APPIMAGE`, `APPDIR`, `ARGV0` and `OWD` as AppImage runtimes do. Later starts find the unpacked copy
-//! and start at once. Copies of other versions that no running process uses are removed.
+//! and start at once. Copies of other versions that no running process uses are removed. A lock file in
+//! the cache folder keeps two starts from unpacking or removing at the same time.
 //!
 //! Why unpack instead of mounting with FUSE, as the reference runtime does: the reference runtime comes
 //! from GitHub, which this project's build machines cannot reach, and mounting needs FUSE on the user's
@@ -96,8 +98,9 @@ fn offset(image: &Path) -> Result<u64, String> {
     Ok(at)
 }
 
-/// A name for this image's contents: FNV-1a over its SquashFS superblock, which holds the image's size,
-/// creation time and the offsets of every table, so two different images do not share it.
+/// A name for this image's contents: the version and FNV-1a over its SquashFS superblock, which holds
+/// the image's size, creation time and the offsets of every table, so two different builds of one
+/// version are all but certain to differ.
 fn key(image: &Path, at: u64) -> Result<String, String> {
     let mut superblock = [0u8; 96];
     let mut file = File::open(image).map_err(|e| format!("cannot read {}: {e}", image.display()))?;
@@ -116,24 +119,36 @@ fn extract(image: &Path, dest: &Path, only: Option<&Path>) -> Result<usize, Stri
     let mut count = 0;
     // Directories are made writable while their contents are written and get their own mode at the end.
     let mut modes = Vec::new();
+    // Every entry goes into a folder this run made (or `dest`): never through a link in the image.
+    let mut made: std::collections::HashSet<PathBuf> = [dest.to_path_buf()].into();
     for node in system.files() {
         let relative = inside(&node.fullpath)?;
         if relative.as_os_str().is_empty() || only.is_some_and(|o| !relative.starts_with(o)) {
             continue;
         }
         let out = dest.join(&relative);
-        if let Some(parent) = out.parent() {
-            fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        // With `only`, the folders above the first entries wanted are made here.
+        let mut missing = Vec::new();
+        let mut parent = out.parent();
+        while let Some(p) = parent.filter(|p| !made.contains(*p)) {
+            missing.push(p.to_path_buf());
+            parent = p.parent();
+        }
+        for dir in missing.into_iter().rev() {
+            if !dir.starts_with(dest) || fs::symlink_metadata(&dir).is_ok() {
+                return Err(format!("the AppImage is damaged: {} is not a folder of its own", dir.display()));
+            }
+            DirBuilder::new().mode(0o700).create(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            made.insert(dir);
         }
         // No set-user-ID or set-group-ID bit leaves the image.
         let mode = u32::from(node.header.permissions) & 0o777;
         let written = match &node.inner {
             InnerNode::Dir(_) => {
                 modes.push((out.clone(), mode));
-                match DirBuilder::new().mode(0o700).create(&out) {
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists && out.is_dir() => Ok(()),
-                    other => other,
-                }
+                let made_now = made.contains(&out) || DirBuilder::new().mode(0o700).create(&out).is_ok();
+                made.insert(out.clone());
+                if made_now { Ok(()) } else { Err(io::Error::other("it is there already")) }
             }
             InnerNode::File(f) => OpenOptions::new()
                 .write(true)
@@ -179,7 +194,32 @@ fn cache_root() -> Result<PathBuf, String> {
         .ok_or("neither XDG_CACHE_HOME nor HOME is set, so there is nowhere to unpack (try --appimage-extract-and-run)")?;
     let root = base.join("postroom").join("appimage");
     DirBuilder::new().recursive(true).mode(0o700).create(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+    // The real path: processes' program paths (which remove_unused compares) are real paths too.
+    let root = fs::canonicalize(&root).map_err(|e| format!("cannot find {}: {e}", root.display()))?;
+    let meta = fs::metadata(&root).map_err(|e| format!("cannot read {}: {e}", root.display()))?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if std::os::unix::fs::MetadataExt::uid(&meta) != me || meta.permissions().mode() & 0o022 != 0 {
+        return Err(format!("{} must be your own folder, writable by nobody else (programs are run from it)", root.display()));
+    }
     Ok(root)
+}
+
+/// The cache's lock, held while a version is unpacked or others removed (released when dropped).
+fn lock(root: &Path) -> Result<File, String> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(root.join(".lock"))
+        .map_err(|e| format!("cannot open the cache's lock: {e}"))?;
+    // SAFETY: flock on an open descriptor; it waits for a concurrent start to finish.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) } != 0 {
+        return Err(format!("cannot lock the cache: {}", io::Error::last_os_error()));
+    }
+    Ok(file)
 }
 
 /// This version unpacked in the cache: found, or unpacked now (into a hidden folder renamed into place,
@@ -188,28 +228,25 @@ fn unpacked(image: &Path) -> Result<PathBuf, String> {
     let root = cache_root()?;
     let key = key(image, offset(image)?)?;
     let dir = root.join(&key);
+    let _lock = lock(&root)?;
     if !dir.join("AppRun").exists() {
         eprintln!("Postroom: unpacking the AppImage into {} (once for this version)", dir.display());
         let partial = root.join(format!(".{key}.{}", std::process::id()));
-        let _ = fs::remove_dir_all(&partial);
-        if let Err(e) = extract(image, &partial, None) {
+        if let Err(e) = extract(image, &partial, None).and_then(|_| {
+            fs::rename(&partial, &dir).map_err(|e| format!("cannot move the unpacked AppImage into {}: {e}", dir.display()))
+        }) {
             let _ = fs::remove_dir_all(&partial);
             return Err(e);
-        }
-        if let Err(e) = fs::rename(&partial, &dir) {
-            let _ = fs::remove_dir_all(&partial);
-            // Another start of the same AppImage got there first.
-            if !dir.join("AppRun").exists() {
-                return Err(format!("cannot move the unpacked AppImage into {}: {e}", dir.display()));
-            }
         }
     }
     remove_unused(&root, &key);
     Ok(dir)
 }
 
-/// Removes other versions' copies (and half-unpacked folders) that no process runs from: no process's
-/// program or working folder is inside them.
+/// Removes other versions' copies that no process runs from (no process's program or working folder
+/// is inside them), and folders left half-unpacked or half-removed by a start that died. A copy is
+/// renamed aside before it is removed, so an interrupted removal never leaves a copy that looks whole.
+/// Called with the cache's lock held.
 fn remove_unused(root: &Path, keep: &str) {
     let Ok(entries) = fs::read_dir(root) else { return };
     let in_use: Vec<PathBuf> = fs::read_dir("/proc")
@@ -222,14 +259,26 @@ fn remove_unused(root: &Path, keep: &str) {
         .collect();
     for entry in entries.flatten() {
         let path = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let trimmed = name.trim_start_matches('.');
-        if trimmed == keep || trimmed.starts_with(&format!("{keep}.")) || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // symlink_metadata's type: a link is never followed, nor removed as if it were a folder.
+        if name == keep || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        // Hidden folders are unpackings and removals in progress (".KEY.PID", ".trash.PID"): theirs
+        // while their process lives; the lock means no live one is this start's concern otherwise.
+        if let Some(hidden) = name.strip_prefix('.') {
+            let pid = hidden.rsplit('.').next().and_then(|p| p.parse::<u32>().ok());
+            if pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists()) {
+                continue;
+            }
+            let _ = fs::remove_dir_all(&path);
             continue;
         }
         if !in_use.iter().any(|p| p.starts_with(&path)) {
-            let _ = fs::remove_dir_all(&path);
+            let trash = root.join(format!(".trash.{}", std::process::id()));
+            if fs::rename(&path, &trash).is_ok() {
+                let _ = fs::remove_dir_all(&trash);
+            }
         }
     }
 }
@@ -238,8 +287,11 @@ fn remove_unused(root: &Path, keep: &str) {
 fn app_run(image: &Path, dir: &Path, args: Vec<OsString>) -> Command {
     let mut command = Command::new(dir.join("AppRun"));
     command.args(args).env("APPIMAGE", image).env("APPDIR", dir).env("ARGV0", std::env::args_os().next().unwrap_or_default());
-    if let Ok(here) = std::env::current_dir() {
-        command.env("OWD", here);
+    // Where the user started it; kept when Postroom restarts itself (from inside the unpacked copy).
+    if std::env::var_os("OWD").is_none() {
+        if let Ok(here) = std::env::current_dir() {
+            command.env("OWD", here);
+        }
     }
     command
 }
@@ -248,8 +300,21 @@ fn app_run(image: &Path, dir: &Path, args: Vec<OsString>) -> Command {
 fn extract_and_run(image: &Path, args: Vec<OsString>) -> Result<i32, String> {
     let key = key(image, offset(image)?)?;
     let dir = std::env::temp_dir().join(format!("appimage_extracted_{key}.{}", std::process::id()));
+    // Ctrl+C reaches Postroom (the terminal's whole group gets it); this process stays to clean up.
+    // SAFETY: setting a signal's disposition; the child gets the default back before it runs.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+    }
     let result = extract(image, &dir, None).and_then(|_| {
-        app_run(image, &dir, args).status().map_err(|e| format!("cannot start {}: {e}", dir.join("AppRun").display()))
+        let mut command = app_run(image, &dir, args);
+        // SAFETY: only an async-signal-safe call between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                Ok(())
+            });
+        }
+        command.status().map_err(|e| format!("cannot start {}: {e}", dir.join("AppRun").display()))
     });
     let _ = fs::remove_dir_all(&dir);
     let status = result?;

@@ -1,9 +1,11 @@
-//! Hands a process's clean library pages back to the page cache: the resident pages of its read-only,
-//! file-backed, private mappings that hold no private copy (`Anonymous: 0` in smaps, so exactly the
-//! file's bytes) are dropped from the process with `MADV_DONTNEED`. They stay in the page cache, so a page
-//! touched again comes straight back from memory; what is not touched again (a library's start-up code,
-//! Mesa's LLVM initialising itself) stops counting against the process. Writable mappings and anything
-//! anonymous (heap, JIT code, relocated data) are never touched.
+//! Hands a process's clean library pages back to the page cache: the resident pages of the program's
+//! and its loaded libraries' non-writable segments (code, read-only data) are dropped from the process
+//! with `MADV_DONTNEED`, where smaps shows their mapping holds no private copy (`Anonymous: 0` and
+//! `Swap: 0`, so exactly the file's bytes). They stay in the page cache, so a page touched again comes
+//! straight back from memory; what is not touched again (a library's start-up code, Mesa's LLVM
+//! initialising itself) stops counting against the process. Writable segments, relocated data, heap,
+//! JIT code and files mapped by other means are never touched, and nothing is dropped while a library
+//! is being loaded or unloaded (the work happens under the dynamic loader's lock).
 //!
 //! Used by the desktop app (`src-tauri/src/memory.rs`) and by its WebKit web processes through the web
 //! process extension (`src-tauri/webext`). A leaf: depends on nothing of Postroom's.
@@ -29,10 +31,12 @@ mod linux {
         resident_kb: u64,
     }
 
-    /// The read-only, file-backed, private mappings without private copies, from smaps' text.
+    /// The read-only, file-backed, private mappings without private copies (none in memory, none
+    /// swapped out), from smaps' text.
     fn clean_mappings(smaps: &str) -> Vec<Clean> {
         let mut out = Vec::new();
         let mut current: Option<(Clean, bool)> = None;
+        // Private copies in memory (Anonymous) or swapped out (Swap): either would be lost.
         let mut anonymous = 0u64;
         let finish = |current: &mut Option<(Clean, bool)>, anonymous: u64, out: &mut Vec<Clean>| {
             if let Some((clean, eligible)) = current.take() {
@@ -52,7 +56,7 @@ mod linux {
                             clean.resident_kb = value;
                         }
                     }
-                    "Anonymous:" => anonymous = value,
+                    "Anonymous:" | "Swap:" => anonymous += value,
                     _ => {}
                 }
                 continue;
@@ -74,19 +78,58 @@ mod linux {
         out
     }
 
-    /// Drops the resident pages of [`clean_mappings`] from this process.
+    /// Drops the resident pages of this process's loaded programs and libraries (their segments that
+    /// are not writable) where smaps shows no private copy. The drop happens inside `dl_iterate_phdr`'s
+    /// callback, which holds the dynamic loader's lock: no library can be loaded or unloaded meanwhile,
+    /// so the ranges are still those libraries' (smaps alone could be stale by then: an address range
+    /// unmapped and reused for heap, or a library being loaded that maps its file read-only first and
+    /// its data over it after).
     pub(super) fn drop_clean_file_pages() -> u64 {
         let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else { return 0 };
-        let mut released = 0;
-        for m in clean_mappings(&smaps) {
-            // SAFETY: the range is a whole mapping of this process, read-only and backed by a file with no
-            // private (copied-on-write) page, so every page dropped reads back identical from the file.
-            let ok = unsafe { libc::madvise(m.start as *mut libc::c_void, m.end - m.start, libc::MADV_DONTNEED) } == 0;
-            if ok {
-                released += m.resident_kb;
+        let mut walk = Walk { clean: clean_mappings(&smaps), released_kb: 0 };
+        // SAFETY: the callback only reads the loader's program headers for the duration of the call
+        // and `walk` outlives it.
+        unsafe {
+            libc::dl_iterate_phdr(Some(each_object), (&mut walk as *mut Walk).cast());
+        }
+        walk.released_kb
+    }
+
+    struct Walk {
+        clean: Vec<Clean>,
+        released_kb: u64,
+    }
+
+    /// For one loaded object: its PT_LOAD segments without write permission (code and read-only data;
+    /// the relocated read-only data sits in the writable segment, so it is never among them), where
+    /// they lie in a clean mapping.
+    unsafe extern "C" fn each_object(info: *mut libc::dl_phdr_info, _size: usize, data: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: the loader passes a valid info for this call, and `data` is the Walk given above.
+        let (info, walk) = unsafe { (&*info, &mut *data.cast::<Walk>()) };
+        if info.dlpi_phdr.is_null() {
+            return 0;
+        }
+        // SAFETY: dlpi_phdr points at dlpi_phnum program headers of a loaded object.
+        let headers = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) };
+        let page = 4096usize;
+        for h in headers.iter().filter(|h| h.p_type == libc::PT_LOAD && h.p_flags & libc::PF_W == 0) {
+            // The loader maps a segment in whole pages; the intersection with the clean mapping keeps
+            // the rounding inside it.
+            let start = (info.dlpi_addr as usize + h.p_vaddr as usize) / page * page;
+            let end = (info.dlpi_addr as usize + (h.p_vaddr + h.p_memsz) as usize).next_multiple_of(page);
+            for m in &walk.clean {
+                let (from, to) = (start.max(m.start), end.min(m.end));
+                if from < to {
+                    // SAFETY: whole pages of a non-writable segment of an object the loader holds
+                    // loaded (its lock is held), inside a mapping smaps showed with no private page:
+                    // every page dropped reads back identical from the file.
+                    if unsafe { libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED) } == 0 {
+                        walk.released_kb += m.resident_kb * (to - from) as u64 / (m.end - m.start) as u64;
+                    }
+                }
             }
         }
-        released
+        0
     }
 
     #[cfg(test)]
@@ -117,13 +160,18 @@ mod linux {
     7f0000200000-7f0000300000 r-xp 00000000 08:01 789 /usr/lib/libLLVM.so
     Rss:                 512 kB
     Anonymous:             0 kB
+    Swap:                  0 kB
+    7f0000300000-7f0000400000 r--p 00100000 08:01 789 /usr/lib/libLLVM.so
+    Rss:                  64 kB
+    Anonymous:             0 kB
+    Swap:                  8 kB
     ";
             let found = clean_mappings(smaps);
             let starts: Vec<usize> = found.iter().map(|m| m.start).collect();
             assert_eq!(
                 starts,
                 vec![0x55d0a0000000, 0x55d0a0001000, 0x7f0000200000],
-                "relocated (Anonymous), writable, anonymous (JIT) and non-resident mappings are left alone"
+                "relocated (Anonymous, or swapped out), writable, anonymous (JIT) and non-resident mappings are left alone"
             );
             assert_eq!(found[2].resident_kb, 512);
         }
@@ -136,40 +184,60 @@ mod linux {
             lines.find_map(|l| l.strip_prefix("Rss:")).map(|v| v.trim().trim_end_matches(" kB").parse().unwrap()).unwrap()
         }
 
+        /// This process's mapping of `file` with these permissions: (start, resident kB).
+        fn mapping(file: &str, perms: &str) -> Option<(usize, u64)> {
+            let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+            let mut lines = smaps.lines();
+            while let Some(line) = lines.next() {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                if fields.len() >= 6 && fields[1] == perms && fields[5].contains(file) {
+                    let start = usize::from_str_radix(fields[0].split('-').next().unwrap(), 16).unwrap();
+                    return Some((start, resident_kb(start)));
+                }
+            }
+            None
+        }
+
         #[test]
-        fn clean_pages_leave_the_process_and_read_back_the_same_while_private_copies_are_kept() {
+        fn a_loaded_librarys_code_leaves_the_process_and_runs_the_same_while_other_mappings_are_left_alone() {
             use std::io::Write;
             use std::os::fd::AsRawFd;
-            const LEN: usize = 64 * 4096;
-            let path = std::env::temp_dir().join(format!("pagetrim-{}", std::process::id()));
-            let bytes: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
-            std::fs::File::create(&path).unwrap().write_all(&bytes).unwrap();
-            let file = std::fs::File::open(&path).unwrap();
-            // SAFETY: fresh mappings of a file this test owns, unmapped at the end; the pointers are
-            // only read within LEN, and written only where mapped writable.
+            // SAFETY: zlib is loaded and called as its header declares; the mappings are read within
+            // their lengths and unmapped at the end.
             unsafe {
-                let map = |prot| libc::mmap(std::ptr::null_mut(), LEN, prot, libc::MAP_PRIVATE, file.as_raw_fd(), 0);
-                let clean = map(libc::PROT_READ);
-                // Like a library's relocated data: written once, then made read-only.
-                let relocated = map(libc::PROT_READ | libc::PROT_WRITE);
-                assert!(clean != libc::MAP_FAILED && relocated != libc::MAP_FAILED);
-                *(relocated as *mut u8) = 0xAB;
-                assert_eq!(libc::mprotect(relocated, LEN, libc::PROT_READ), 0);
-                let clean_slice = std::slice::from_raw_parts(clean as *const u8, LEN);
-                assert_eq!(clean_slice, &bytes[..], "read once, so every page is resident");
-                assert_eq!(resident_kb(clean as usize), (LEN / 1024) as u64);
+                let zlib = libc::dlopen(c"libz.so.1".as_ptr(), libc::RTLD_NOW);
+                assert!(!zlib.is_null(), "zlib is on every Debian system");
+                let version: extern "C" fn() -> *const libc::c_char = std::mem::transmute(libc::dlsym(zlib, c"zlibVersion".as_ptr()));
+                let before = std::ffi::CStr::from_ptr(version()).to_owned();
+                let (code, _) = mapping("libz.so", "r-xp").expect("zlib's code is mapped");
+                let (_, len) = {
+                    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+                    let header = smaps.lines().find(|l| l.starts_with(&format!("{code:x}-"))).unwrap().to_string();
+                    let end = usize::from_str_radix(header.split_whitespace().next().unwrap().split('-').nth(1).unwrap(), 16).unwrap();
+                    (code, end - code)
+                };
+                let sum: u64 = std::slice::from_raw_parts(code as *const u8, len).iter().map(|b| u64::from(*b)).sum();
+                assert!(sum > 0);
+                assert_eq!(resident_kb(code), (len / 1024) as u64, "read once, so every page of zlib's code is resident");
+
+                // A file mapped by hand is not a loaded library: left alone, like a relocated copy.
+                const LEN: usize = 16 * 4096;
+                let path = std::env::temp_dir().join(format!("pagetrim-{}", std::process::id()));
+                std::fs::File::create(&path).unwrap().write_all(&[7u8; LEN]).unwrap();
+                let file = std::fs::File::open(&path).unwrap();
+                let by_hand = libc::mmap(std::ptr::null_mut(), LEN, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0);
+                assert!(by_hand != libc::MAP_FAILED);
+                assert_eq!(std::slice::from_raw_parts(by_hand as *const u8, LEN), &[7u8; LEN][..]);
 
                 let given_back = drop_clean_file_pages();
 
-                assert!(given_back >= (LEN / 1024) as u64, "{given_back} kB given back");
-                assert_eq!(resident_kb(clean as usize), 0, "the clean mapping holds no page now");
-                assert_eq!(*(relocated as *const u8), 0xAB, "the private copy is kept");
-                assert!(resident_kb(relocated as usize) > 0);
-                assert_eq!(clean_slice, &bytes[..], "the pages read back from the page cache unchanged");
-                libc::munmap(clean, LEN);
-                libc::munmap(relocated, LEN);
+                assert!(given_back > 0, "{given_back} kB given back");
+                assert_eq!(resident_kb(code), 0, "zlib's code holds no page now");
+                assert_eq!(std::ffi::CStr::from_ptr(version()).to_owned(), before, "and runs the same, read back from the file");
+                assert_eq!(resident_kb(by_hand as usize), (LEN / 1024) as u64, "the hand-made mapping is untouched");
+                libc::munmap(by_hand, LEN);
+                std::fs::remove_file(&path).unwrap();
             }
-            std::fs::remove_file(&path).unwrap();
         }
     }
 }

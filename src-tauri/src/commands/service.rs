@@ -115,15 +115,23 @@ async fn run_helper(args: &[String], engine: Option<&postroom_engine::Engine>) -
     }
 }
 
-/// postroomd beside this program (as the packages install them), as an absolute path for pkexec.
+/// The postroomd that runs as root: beside this program (as the packages install them), else the
+/// installed /usr/bin/postroomd, as an absolute path for pkexec. Only a file that only root can change,
+/// in a folder only root can change: a postroomd its user could replace (the AppImage's unpacked copy,
+/// a build folder) would let any program of that user's become root with the administrator's password.
 fn helper_program() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
     let beside = exe.parent().unwrap_or(Path::new("/")).join("postroomd");
-    if beside.is_file() {
-        Ok(beside)
-    } else {
-        Err(format!("postroomd is not installed beside {}", exe.display()))
-    }
+    [beside.clone(), PathBuf::from("/usr/bin/postroomd")]
+        .into_iter()
+        .find(|p| root_only(p) && p.parent().is_some_and(root_only))
+        .ok_or_else(|| format!("no postroomd that only the administrator can change is installed (beside {} or in /usr/bin): install the .deb or .rpm", exe.display()))
+}
+
+/// A regular file or folder owned by root and writable by nobody else (links not followed).
+fn root_only(path: &Path) -> bool {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    std::fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_symlink() && m.uid() == 0 && m.permissions().mode() & 0o022 == 0)
 }
 
 /// Restarts Postroom after the window has had a moment to show the answer.
