@@ -72,10 +72,14 @@ patchelf --set-rpath '$ORIGIN/../..' "$appdir/usr/lib/postroom/webkit/libpostroo
 patchelf --set-rpath '$ORIGIN/../../..' "$webkit/injected-bundle/libwebkit2gtkinjectedbundle.so"
 for l in "$loaders"/*.so; do patchelf --set-rpath '$ORIGIN/../../..' "$l"; done
 patchelf --set-rpath '$ORIGIN/../..' "$giomodules"/*.so
-# Checked after patching: every library an ELF needs that the AppImage carries resolves to its copy.
+# Checked after patching: every library an ELF names itself that the AppImage carries resolves to its
+# copy (the host's libraries find their own dependencies the host's way).
 for elf in "${elves[@]}" "$appdir"/usr/lib/*.so*; do
-    ldd "$elf" | awk '/=> \// {print $1, $3}' | while read -r name path; do
-        if [[ -e "$appdir/usr/lib/$name" && "$(realpath "$path")" != "$(realpath "$appdir/usr/lib/$name")" ]]; then
+    resolved=$(ldd "$elf")
+    for name in $(patchelf --print-needed "$elf"); do
+        [[ -e "$appdir/usr/lib/$name" ]] || continue
+        path=$(awk -v n="$name" '$1 == n && $2 == "=>" {print $3}' <<< "$resolved")
+        if [[ "$(realpath "$path")" != "$(realpath "$appdir/usr/lib/$name")" ]]; then
             echo "appimage.sh: $elf finds $name at $path, not in the AppImage (RUNPATH)" >&2; exit 1
         fi
     done

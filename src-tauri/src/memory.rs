@@ -6,8 +6,8 @@
 //!   asked to end (SIGTERM); WebKit starts a new one with the next window, as it does after a crash;
 //! - **freed heap** that glibc keeps for reuse: `malloc_trim` returns it;
 //! - **resident pages of the libraries the window used** (WebKit, JavaScriptCore, GTK, Mesa's LLVM —
-//!   some 60 MB, most of the process's PSS): the clean pages of read-only file mappings are dropped from
-//!   this process (`postroom-pagetrim`). They stay in the page cache, so a page touched again (the tray,
+//!   some 60 MB, most of the process's PSS): the clean pages of the program's and its libraries'
+//!   read-only segments are dropped from this process (`postroom-pagetrim`). They stay in the page cache, so a page touched again (the tray,
 //!   the engine, the next window) comes straight back from memory. This is what Windows does to a
 //!   minimised program's working set.
 //!
@@ -16,7 +16,7 @@
 //! window opens, then every 30 s while one is open). Each window's WebKitWebProcess does the same for
 //! itself through the web process extension in [`web_extension_dir`] (`src-tauri/webext`): its start-up
 //! touches some 35 MB of Mesa's LLVM under software GL that it never runs again. A window open costs
-//! some 160 MB PSS in all (it was 315; the bar is 200).
+//! some 166 MB PSS in all (it was 315; the bar is 200).
 //!
 //! Linux only; elsewhere the functions do nothing but the heap trim where there is one.
 

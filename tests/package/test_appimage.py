@@ -109,6 +109,28 @@ def test_the_appimage_answers_the_appimage_options():
     shutil.rmtree(work)
 
 
+def test_the_runtime_unpacks_once_removes_what_nobody_runs_and_keeps_its_cache_to_itself(tmp_path):
+    image = appimage()
+    env = dict(os.environ, HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    root = tmp_path / "cache/postroom/appimage"
+    older = root / "0.0.1-0123456789abcdef"  # another version's copy, not running
+    older.mkdir(parents=True)
+    (older / "AppRun").write_text("#!/bin/sh\n")
+    dead = root / ".0.0.1-0123456789abcdef.999999999"  # left by a start that died while unpacking
+    dead.mkdir()
+    first = subprocess.run([str(image), "postroomd", "--version"], env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0 and first.stdout.startswith("postroomd "), first.stderr
+    assert "unpacking the AppImage" in first.stderr
+    assert not older.exists() and not dead.exists()
+    assert [p.name for p in root.iterdir() if not p.name.startswith(".")] == [next(root.glob("[0-9]*")).name]
+    second = subprocess.run([str(image), "postroomd", "--version"], env=env, capture_output=True, text=True, timeout=60)
+    assert second.stdout == first.stdout and "unpacking" not in second.stderr
+    # Programs run from the cache, so a cache folder others may write to is refused.
+    root.chmod(0o777)
+    refused = subprocess.run([str(image), "postroomd", "--version"], env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "must be your own folder, writable by nobody else" in refused.stderr
+
+
 @pytest.mark.timeout(900)  # the first run makes the Debian tree (debootstrap: a few minutes)
 def test_the_appimage_runs_postroom_on_a_debian_without_gtk_or_webkit():
     from Xlib import display as xdisplay
