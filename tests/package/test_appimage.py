@@ -109,6 +109,26 @@ def test_the_appimage_answers_the_appimage_options():
     shutil.rmtree(work)
 
 
+def test_a_damaged_appimage_says_so_and_leaves_nothing_half_unpacked(tmp_path):
+    image = appimage()
+    data = image.read_bytes()
+    offset = int(run(str(image), "--appimage-offset").stdout)
+    env = dict(os.environ, HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    # A download cut short, a runtime with nothing after it, and a SquashFS whose tables point past its end.
+    broken_tables = bytearray(data)
+    broken_tables[offset + 64:offset + 96] = b"\xff" * 32
+    for name, content in [("cut", data[:offset + (len(data) - offset) // 2]), ("bare", data[:offset]),
+                          ("tables", bytes(broken_tables))]:
+        damaged = tmp_path / f"{name}.AppImage"
+        damaged.write_bytes(content)
+        damaged.chmod(0o755)
+        done = subprocess.run([str(damaged), "postroomd", "--version"], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1, f"{name}: {done.returncode} {done.stderr}"  # an error, not a crash (101)
+        assert "Postroom AppImage:" in done.stderr and ("damaged" in done.stderr or "cut short" in done.stderr), done.stderr
+        root = tmp_path / "cache/postroom/appimage"
+        assert not [p for p in root.iterdir() if p.name != ".lock"], f"{name}: something was left in the cache"
+
+
 def test_the_runtime_unpacks_once_removes_what_nobody_runs_and_keeps_its_cache_to_itself(tmp_path):
     image = appimage()
     env = dict(os.environ, HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))

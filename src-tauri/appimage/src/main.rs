@@ -91,9 +91,10 @@ fn offset(image: &Path) -> Result<u64, String> {
     let entries = u64::from(u16::from_le_bytes([head[0x3c], head[0x3d]]));
     let at = section_headers + entry_size * entries;
     let mut magic = [0u8; 4];
-    file.seek(SeekFrom::Start(at)).and_then(|_| file.read_exact(&mut magic)).map_err(|_| "no SquashFS image follows the runtime".to_string())?;
+    let damaged = "no SquashFS image follows the runtime: the AppImage is damaged or cut short";
+    file.seek(SeekFrom::Start(at)).and_then(|_| file.read_exact(&mut magic)).map_err(|_| damaged.to_string())?;
     if &magic != b"hsqs" {
-        return Err("no SquashFS image follows the runtime (was the AppImage cut short?)".into());
+        return Err(damaged.into());
     }
     Ok(at)
 }
