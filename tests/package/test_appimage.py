@@ -204,8 +204,13 @@ def test_the_appimage_runs_postroom_on_a_debian_without_gtk_or_webkit():
         uid = next(line.split(":")[2] for line in (BASE / "etc/passwd").read_text().splitlines() if line.startswith("ann:"))
         web = wait_for(lambda: run("pgrep", "-u", uid, "-x", "WebKitWebProces", check=False).stdout.split(),
                        "the window's web process")
-        maps = Path(f"/proc/{web[0]}/maps").read_text()
-        assert "/.cache/postroom/appimage/" in maps and "libpostroom_webext.so" in maps
+        # (The process maps the extension a moment after it starts.)
+        def maps_with_extension():
+            maps = Path(f"/proc/{web[0]}/maps").read_text()
+            return maps if "libpostroom_webext.so" in maps else None
+
+        maps = wait_for(maps_with_extension, "the extension in the web process")
+        assert "/.cache/postroom/appimage/" in maps
         assert "/usr/lib/x86_64-linux-gnu/libwebkit2gtk" not in maps, "WebKit came from the AppImage, not the host"
         time.sleep(3)
         shots = ROOT / "test-output" / "screenshots"
