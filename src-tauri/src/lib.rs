@@ -13,8 +13,7 @@ mod backend;
 mod commands;
 #[cfg(feature = "desktop")]
 mod events;
-// Built without the desktop feature too, so that its unit test runs in the engine's inner loop.
-#[cfg_attr(not(feature = "desktop"), allow(dead_code))]
+#[cfg(feature = "desktop")]
 mod memory;
 #[cfg(feature = "desktop")]
 mod tray;
@@ -61,7 +60,7 @@ mod desktop {
         // tauri_utils warns whenever APPIMAGE is set and the program does not run from a FUSE mount under
         // /tmp; Postroom's AppImage runtime unpacks instead of mounting, by design (src-tauri/appimage).
         postroom_engine::logging::init_server_quieting(&["tauri_utils"]);
-        let options = match Options::parse(std::env::args().skip(1)) {
+        let mut options = match Options::parse(std::env::args().skip(1)) {
             Ok(o) => o,
             // Asked for: the answer on standard output, and success.
             Err(answer @ (crate::options::OptionsError::Version | crate::options::OptionsError::Usage)) => {
@@ -73,7 +72,6 @@ mod desktop {
                 std::process::exit(2);
             }
         };
-        let mut options = options;
         work_from_appimage(&mut options);
         crate::memory::lean_webviews();
         let tray_only = options.tray;

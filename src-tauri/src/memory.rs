@@ -7,9 +7,9 @@
 //! - **freed heap** that glibc keeps for reuse: `malloc_trim` returns it;
 //! - **resident pages of the libraries the window used** (WebKit, JavaScriptCore, GTK, Mesa's LLVM —
 //!   some 60 MB, most of the process's PSS): the clean pages of the program's and its libraries'
-//!   read-only segments are dropped from this process (`postroom-pagetrim`). They stay in the page cache, so a page touched again (the tray,
-//!   the engine, the next window) comes straight back from memory. This is what Windows does to a
-//!   minimised program's working set.
+//!   read-only segments are dropped from this process (`postroom-pagetrim`). They stay in the page
+//!   cache, so a page touched again (the tray, the engine, the next window) comes straight back from
+//!   memory. This is what Windows does to a minimised program's working set.
 //!
 //! While a window is open, [`lean_webviews`] keeps WebKit from compositing on the GPU and from JIT-compiling
 //! the UI's script, and [`after_window_loaded`] drops the clean library pages start-up touched (5 s after a

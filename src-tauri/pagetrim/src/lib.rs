@@ -184,18 +184,15 @@ mod linux {
             lines.find_map(|l| l.strip_prefix("Rss:")).map(|v| v.trim().trim_end_matches(" kB").parse().unwrap()).unwrap()
         }
 
-        /// This process's mapping of `file` with these permissions: (start, resident kB).
-        fn mapping(file: &str, perms: &str) -> Option<(usize, u64)> {
+        /// This process's mapping of `file` with these permissions: (start, end).
+        fn mapping(file: &str, perms: &str) -> Option<(usize, usize)> {
             let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
-            let mut lines = smaps.lines();
-            while let Some(line) = lines.next() {
+            smaps.lines().find_map(|line| {
                 let fields: Vec<&str> = line.split_whitespace().collect();
-                if fields.len() >= 6 && fields[1] == perms && fields[5].contains(file) {
-                    let start = usize::from_str_radix(fields[0].split('-').next().unwrap(), 16).unwrap();
-                    return Some((start, resident_kb(start)));
-                }
-            }
-            None
+                let (start, end) = fields.first()?.split_once('-')?;
+                (fields.len() >= 6 && fields[1] == perms && fields[5].contains(file))
+                    .then(|| (usize::from_str_radix(start, 16).unwrap(), usize::from_str_radix(end, 16).unwrap()))
+            })
         }
 
         #[test]
@@ -209,13 +206,8 @@ mod linux {
                 assert!(!zlib.is_null(), "zlib is on every Debian system");
                 let version: extern "C" fn() -> *const libc::c_char = std::mem::transmute(libc::dlsym(zlib, c"zlibVersion".as_ptr()));
                 let before = std::ffi::CStr::from_ptr(version()).to_owned();
-                let (code, _) = mapping("libz.so", "r-xp").expect("zlib's code is mapped");
-                let (_, len) = {
-                    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
-                    let header = smaps.lines().find(|l| l.starts_with(&format!("{code:x}-"))).unwrap().to_string();
-                    let end = usize::from_str_radix(header.split_whitespace().next().unwrap().split('-').nth(1).unwrap(), 16).unwrap();
-                    (code, end - code)
-                };
+                let (code, end) = mapping("libz.so", "r-xp").expect("zlib's code is mapped");
+                let len = end - code;
                 let sum: u64 = std::slice::from_raw_parts(code as *const u8, len).iter().map(|b| u64::from(*b)).sum();
                 assert!(sum > 0);
                 assert_eq!(resident_kb(code), (len / 1024) as u64, "read once, so every page of zlib's code is resident");
