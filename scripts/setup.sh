@@ -13,7 +13,7 @@ lean=()
 packages=(build-essential pkg-config curl file libssl-dev libwebkit2gtk-4.1-dev libxdo-dev
           libayatana-appindicator3-dev librsvg2-dev dbus dbus-x11 nodejs npm patchelf squashfs-tools)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(xvfb webkit2gtk-driver at-spi2-core xdotool python3 python3-venv sqlite3 imagemagick
+  packages+=(xvfb xauth webkit2gtk-driver at-spi2-core xdotool python3 python3-venv sqlite3 imagemagick
             swaks libio-socket-ssl-perl libnet-ssleay-perl curl postfix ssl-cert fetchmail mutt neomutt iproute2
             isync offlineimap3 tmux openssl systemd libcap2-bin procps adduser debootstrap systemd-container)
   # Peers installed without their recommendations (rspamd would bring a Redis server the tests do not use);
