@@ -5,7 +5,8 @@
 #                                      tauri-driver, D-Bus, Python's pytest and selenium, and the mail
 #                                      programs the IMAP tests drive: mutt, neomutt, mbsync, OfflineIMAP, tmux;
 #                                      rspamd and OpenDKIM's tools as spam-filter and DKIM peers, Dovecot
-#                                      as the ISP the mail collector fetches from)
+#                                      as the ISP the mail collector fetches from; MinGW-w64, Rust's
+#                                      x86_64-pc-windows-gnu target and Wine for the Windows service)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +16,8 @@ packages=(build-essential pkg-config curl file libssl-dev libwebkit2gtk-4.1-dev 
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(xvfb xauth webkit2gtk-driver at-spi2-core xdotool python3 python3-venv sqlite3 imagemagick
             swaks libio-socket-ssl-perl libnet-ssleay-perl curl postfix ssl-cert fetchmail mutt neomutt iproute2
-            isync offlineimap3 tmux openssl systemd libcap2-bin procps adduser debootstrap systemd-container)
+            isync offlineimap3 tmux openssl systemd libcap2-bin procps adduser debootstrap systemd-container
+            gcc-mingw-w64-x86-64 wine wine64)
   # Peers installed without their recommendations (rspamd would bring a Redis server the tests do not use);
   # Dovecot plays the ISP for the mail collector's tests; rpm installs the .rpm in tests/package.
   lean=(rspamd opendkim-tools dovecot-pop3d dovecot-imapd rpm)
@@ -65,6 +67,10 @@ fi
 
 if [[ "${1:-}" == "--test" ]]; then
   command -v tauri-driver >/dev/null || cargo install tauri-driver --locked
+  # postroomd.exe, cross-built for the Windows service's tests under Wine.
+  if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx x86_64-pc-windows-gnu; then
+    rustup target add x86_64-pc-windows-gnu
+  fi
   if [[ ! -x .venv/bin/pytest ]]; then
     python3 -m venv .venv
     .venv/bin/pip install -q --upgrade pip

@@ -23,6 +23,12 @@ run_step 900 cargo check --manifest-path fuzz/Cargo.toml --bins
 # 1c. The engine's layers: no module imports one from a higher layer (the picture in ARCHITECTURE.md).
 run_step 60 python3 scripts/layers.py
 
+# 1d. Windows: postroomd.exe cross-built with MinGW-w64, then, under Wine, installed under Program Files
+# and turned into the system service of the Service Control Manager and back (tests/windows).
+run_step 1200 cargo build --target x86_64-pc-windows-gnu -p postroom-engine --bin postroomd
+run_step 900 bash -c '.venv/bin/pytest tests/windows -v -p no:warnings --timeout=600 -o junit_family=xunit2 --junitxml=test-output/windows.xml 2>&1 \
+  | tee test-output/windows-test.log; exit ${PIPESTATUS[0]}'
+
 # 2. The GUI contract is generated from Rust (step 1 rewrote whatever differed): the TypeScript bindings of
 # the engine's types (ts-rs), and the command list, typed command functions, window names and command table
 # (postroom-contract, whose own test also fails on a difference). They must be committed as generated.
@@ -54,8 +60,10 @@ passed=$(grep -hoE "test result: [a-zA-Z]+\. [0-9]+ passed" test-output/cargo-te
 failed=$(grep -hoE "; [0-9]+ failed" test-output/cargo-test.log 2>/dev/null | awk '{s+=$2} END {print s+0}')
 gui_passed=$(grep -oE "[0-9]+ passed" test-output/gui-test.log 2>/dev/null | tail -1 | awk '{print $1+0}')
 gui_failed=$(grep -oE "[0-9]+ failed" test-output/gui-test.log 2>/dev/null | tail -1 | awk '{print $1+0}')
+windows_passed=$(grep -oE "[0-9]+ passed" test-output/windows-test.log 2>/dev/null | tail -1 | awk '{print $1+0}')
+windows_failed=$(grep -oE "[0-9]+ failed" test-output/windows-test.log 2>/dev/null | tail -1 | awk '{print $1+0}')
 package_passed=$(grep -oE "[0-9]+ passed" test-output/package-test.log 2>/dev/null | tail -1 | awk '{print $1+0}')
 package_failed=$(grep -oE "[0-9]+ failed" test-output/package-test.log 2>/dev/null | tail -1 | awk '{print $1+0}')
 echo "screenshots: test-output/screenshots/"
-echo "$((passed + ${gui_passed:-0} + ${package_passed:-0})) passed, $((failed + ${gui_failed:-0} + ${package_failed:-0})) failed"
+echo "$((passed + ${gui_passed:-0} + ${windows_passed:-0} + ${package_passed:-0})) passed, $((failed + ${gui_failed:-0} + ${windows_failed:-0} + ${package_failed:-0})) failed"
 exit $status

@@ -371,3 +371,29 @@ fn sql(dir: &Path, query: &str) {
     let out = std::process::Command::new("sqlite3").arg(dir.join("postroom.db")).arg(query).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn a_script_makes_one_admin_call_with_postroomd_service_call() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = start(tmp.path());
+    let socket = tmp.path().join("admin.sock");
+    let call = |args: &[&str]| postroomd().args(["service", "call", "--socket"]).arg(&socket).args(args).output().unwrap();
+
+    let identity = call(&["get_engine_identity"]);
+    assert!(identity.status.success(), "{}", String::from_utf8_lossy(&identity.stderr));
+    let identity: Value = serde_json::from_slice(&identity.stdout).expect("the answer is printed as JSON");
+    assert_eq!(identity["pid"], server.child.id(), "{identity}");
+    assert_eq!(identity["data_dir"], tmp.path().display().to_string(), "{identity}");
+
+    let wrong = call(&["no_such_call"]);
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("no_such_call"), "the engine's refusal is shown: {}", String::from_utf8_lossy(&wrong.stderr));
+    let garbled = call(&["list_users", "{not json"]);
+    assert_eq!(garbled.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&garbled.stderr).contains("the arguments are not JSON"));
+    // Nobody answers: said so, not a hang.
+    drop(server);
+    let nobody = call(&["get_engine_identity"]);
+    assert_eq!(nobody.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("does not answer on"), "{}", String::from_utf8_lossy(&nobody.stderr));
+}

@@ -35,6 +35,8 @@ pub mod system_users;
 pub mod time_text;
 pub mod users;
 pub mod views;
+#[cfg(windows)]
+pub mod winsec;
 pub mod web;
 
 pub use engine::{Engine, EngineOptions};

@@ -25,6 +25,30 @@ const KEEP_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[cfg(unix)]
 type Stream = tokio::net::UnixStream;
+#[cfg(windows)]
+type Stream = tokio::net::windows::named_pipe::NamedPipeClient;
+
+/// Opens the admin socket (Unix) or named pipe (Windows) at `path`.
+#[cfg(unix)]
+async fn open_stream(path: &Path) -> io::Result<Stream> {
+    Stream::connect(path).await
+}
+
+/// Opens the admin named pipe `path`, waiting a moment while every instance is busy (the server makes
+/// the next one as soon as it has a client). The server may only identify this client, never act as it.
+#[cfg(windows)]
+async fn open_stream(path: &Path) -> io::Result<Stream> {
+    const ERROR_PIPE_BUSY: i32 = 231;
+    let deadline = std::time::Instant::now() + CONNECT_TIME;
+    loop {
+        match tokio::net::windows::named_pipe::ClientOptions::new().open(path) {
+            Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY) && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await
+            }
+            opened => return opened,
+        }
+    }
+}
 
 struct Connection {
     reader: BufReader<tokio::io::ReadHalf<Stream>>,
@@ -59,7 +83,7 @@ impl AdminClient {
     }
 
     async fn open(&self) -> ApiResult<Connection> {
-        let stream = Stream::connect(&self.path).await.map_err(|e| self.unreachable(&e))?;
+        let stream = open_stream(&self.path).await.map_err(|e| self.unreachable(&e))?;
         let (read, writer) = tokio::io::split(stream);
         Ok(Connection { reader: BufReader::new(read), writer, used: std::time::Instant::now() })
     }

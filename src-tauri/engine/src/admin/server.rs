@@ -68,7 +68,12 @@ pub enum Access {
     #[default]
     Owner,
     /// Members of this group (mode 0666, each connection checked): the system service's admins.
+    #[cfg(unix)]
     Group { name: String, gid: u32 },
+    /// These accounts and groups (by SID) besides SYSTEM and the server's own user, in the named pipe's
+    /// access list, which Windows checks when a client opens it: the system service's admins.
+    #[cfg(windows)]
+    Group { name: String, sids: Vec<String> },
 }
 
 impl Access {
@@ -81,6 +86,13 @@ impl Access {
         }
     }
 
+    /// The account or group named `name`, which must exist.
+    #[cfg(windows)]
+    pub fn group(name: &str) -> io::Result<Access> {
+        Ok(Access::Group { name: name.to_string(), sids: vec![crate::winsec::account_sid(name)?] })
+    }
+
+    #[cfg(unix)]
     fn mode(&self) -> u32 {
         match self {
             Access::Owner => 0o600,
@@ -101,6 +113,7 @@ impl Access {
         }
     }
 
+    #[cfg(unix)]
     fn refusal(&self) -> String {
         match self {
             Access::Owner => "only the user running this mail server (and root) may manage it".to_string(),
@@ -195,19 +208,123 @@ pub async fn serve(engine: Engine, socket: AdminSocket) {
                         let _ = write_line(&mut stream, &Answer { id: 0, ok: None, error: Some(error) }).await;
                         return;
                     }
-                    let (read, write) = stream.into_split();
-                    if let Err(e) = connection(&engine, read, write).await {
-                        tracing::debug!(target: "engine", "admin connection ended: {e}");
+                    run_connection(&engine, stream).await;
+                });
+            }
+            Err(_) => too_many(stream),
+        }
+    }
+}
+
+/// Serves one accepted connection until it ends.
+async fn run_connection<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(engine: &Engine, stream: S) {
+    let (read, write) = tokio::io::split(stream);
+    if let Err(e) = connection(engine, read, write).await {
+        tracing::debug!(target: "engine", "admin connection ended: {e}");
+    }
+}
+
+/// Tells a connection over [`MAX_CONNECTIONS`] so, and closes it.
+fn too_many<S: tokio::io::AsyncWrite + Unpin + Send + 'static>(mut stream: S) {
+    tokio::spawn(async move {
+        let error = ApiError::conflict(format!("too many admin connections (at most {MAX_CONNECTIONS})"));
+        let _ = write_line(&mut stream, &Answer { id: 0, ok: None, error: Some(error) }).await;
+    });
+}
+
+/// The named pipe on Windows (the path is its name, `\\.\pipe\…`).
+#[cfg(windows)]
+pub struct AdminSocket {
+    name: String,
+    security: crate::winsec::SecurityDescriptor,
+    /// The instance waiting for the next client.
+    next: Option<tokio::net::windows::named_pipe::NamedPipeServer>,
+}
+
+/// Creates the admin named pipe `path` (`\\.\pipe\NAME`), open to SYSTEM, the user running this
+/// server and `access`'s accounts only: Windows checks its access list when a client opens it, and
+/// remote clients are refused. A pipe of that name someone else already made (another Postroom, or a
+/// program waiting to hear what is said to Postroom) is an error.
+#[cfg(windows)]
+pub fn bind(path: &Path, access: Access) -> io::Result<AdminSocket> {
+    let name = path.to_string_lossy().into_owned();
+    if !name.starts_with(r"\\.\pipe\") || name.len() <= r"\\.\pipe\".len() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("on Windows the admin channel is a named pipe (\\\\.\\pipe\\NAME), not {name}")));
+    }
+    let mut sddl = format!("D:P(A;;GA;;;SY)(A;;GA;;;{})", crate::winsec::current_user_sid()?);
+    if let Access::Group { sids, .. } = &access {
+        for sid in sids {
+            if !crate::winsec::is_sid(sid) {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{sid} is not a SID")));
+            }
+            sddl.push_str(&format!("(A;;GA;;;{sid})"));
+        }
+    }
+    let security = crate::winsec::SecurityDescriptor::from_sddl(&sddl)?;
+    // A server already there is found by opening its pipe (it sees a client leave at once), as well as
+    // by Windows refusing a first instance below: Wine, where the tests run, does only the former.
+    const ERROR_ACCESS_DENIED: i32 = 5;
+    const ERROR_PIPE_BUSY: i32 = 231;
+    match tokio::net::windows::named_pipe::ClientOptions::new().open(&name) {
+        Ok(_) => return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("another Postroom answers on the named pipe {name}"))),
+        Err(e) if matches!(e.raw_os_error(), Some(ERROR_ACCESS_DENIED | ERROR_PIPE_BUSY)) => {
+            return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("another program (another Postroom?) has the named pipe {name}")))
+        }
+        Err(_) => {}
+    }
+    let first = pipe_instance(&name, &security, true).map_err(|e| {
+        if e.kind() == io::ErrorKind::PermissionDenied {
+            io::Error::new(io::ErrorKind::AddrInUse, format!("another program (another Postroom?) has the named pipe {name}"))
+        } else {
+            e
+        }
+    })?;
+    Ok(AdminSocket { name, security, next: Some(first) })
+}
+
+#[cfg(windows)]
+fn pipe_instance(name: &str, security: &crate::winsec::SecurityDescriptor, first: bool) -> io::Result<tokio::net::windows::named_pipe::NamedPipeServer> {
+    let mut attributes = security.attributes();
+    let mut options = tokio::net::windows::named_pipe::ServerOptions::new();
+    options.first_pipe_instance(first).reject_remote_clients(true);
+    // SAFETY: the attributes and the descriptor they point at live across the call.
+    unsafe { options.create_with_security_attributes_raw(name, &mut attributes as *mut _ as *mut std::ffi::c_void) }
+}
+
+/// Serves admin connections until the engine stops.
+#[cfg(windows)]
+pub async fn serve(engine: Engine, mut socket: AdminSocket) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    tracing::info!(target: "engine", "admin named pipe at {}", socket.name);
+    loop {
+        let server = match socket.next.take() {
+            Some(server) => server,
+            None => match pipe_instance(&socket.name, &socket.security, false) {
+                Ok(server) => server,
+                Err(e) => {
+                    tracing::warn!(target: "engine", "admin named pipe: {e}");
+                    tokio::select! {
+                        _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => continue,
+                        _ = engine.stopped() => return,
                     }
-                });
-            }
-            Err(_) => {
-                tokio::spawn(async move {
-                    let mut stream = stream;
-                    let error = ApiError::conflict(format!("too many admin connections (at most {MAX_CONNECTIONS})"));
-                    let _ = write_line(&mut stream, &Answer { id: 0, ok: None, error: Some(error) }).await;
-                });
-            }
+                }
+            },
+        };
+        let connected = tokio::select! {
+            c = server.connect() => c,
+            _ = engine.stopped() => return,
+        };
+        if let Err(e) = connected {
+            tracing::debug!(target: "engine", "admin named pipe: a client left before it was served: {e}");
+            continue;
+        }
+        let engine = engine.clone();
+        match slots.clone().try_acquire_owned() {
+            Ok(slot) => drop(tokio::spawn(async move {
+                let _slot = slot;
+                run_connection(&engine, server).await;
+            })),
+            Err(_) => too_many(server),
         }
     }
 }
@@ -306,16 +423,34 @@ async fn write_line<W: tokio::io::AsyncWrite + Unpin, T: Serialize>(write: &mut 
 }
 
 /// Where `postroomd serve` puts its admin socket unless told otherwise: in the data folder.
+#[cfg(unix)]
 pub fn default_path(data_dir: &Path) -> PathBuf {
     data_dir.join("admin.sock")
+}
+
+/// Where `postroomd serve` opens its admin named pipe unless told otherwise: a name made from the data
+/// folder's path (as Windows compares paths: without regard to case), so each folder has its own.
+#[cfg(windows)]
+pub fn default_path(data_dir: &Path) -> PathBuf {
+    let folder = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for unit in folder.to_string_lossy().to_lowercase().encode_utf16() {
+        for byte in unit.to_le_bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    PathBuf::from(format!(r"\\.\pipe\postroom-{hash:016x}"))
 }
 
 /// The system service's admin socket (`RuntimeDirectory=postroomd` in postroomd.service): the desktop app,
 /// started without a data folder, attaches to the service when it answers here.
 #[cfg(target_os = "macos")]
 pub const SERVICE_SOCKET: &str = "/var/run/postroomd/admin.sock";
-#[cfg(not(target_os = "macos"))]
+#[cfg(all(unix, not(target_os = "macos")))]
 pub const SERVICE_SOCKET: &str = "/run/postroomd/admin.sock";
+/// The Windows service's admin named pipe.
+#[cfg(windows)]
+pub const SERVICE_SOCKET: &str = r"\\.\pipe\postroomd-service";
 
 #[cfg(test)]
 mod tests {

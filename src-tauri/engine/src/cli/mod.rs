@@ -20,7 +20,6 @@ use crate::paths::{DataDir, DATA_DIR_ENV};
 use crate::settings::{self, ServiceId};
 use crate::store::Store;
 use crate::users::{Directory, UserForm};
-use crate::{Engine, EngineOptions};
 
 #[derive(Parser, Debug)]
 #[command(name = "postroomd", version = crate::version_text(), about = "Postroom mail server: headless daemon and admin commands")]
@@ -129,6 +128,25 @@ enum ServiceCommand {
         /// The computer user who owns that folder; default: who ran sudo or pkexec
         #[arg(long, value_name = "USER")]
         owner: Option<String>,
+    },
+    /// Make one admin API call to the running service (or the Postroom answering on --socket), as the
+    /// app does, and print the answer as JSON
+    Call {
+        /// The call's name, e.g. get_engine_identity, list_users
+        call: String,
+        /// Its arguments as a JSON object, e.g. '{"name": "alice"}'
+        args: Option<String>,
+        /// The admin socket (Windows: named pipe) to ask instead of the system service's
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+    },
+    /// Serve as the Windows service (what the Service Control Manager starts)
+    #[cfg(windows)]
+    #[command(hide = true)]
+    Run {
+        /// An account or group (by SID) that may use the service's named pipe besides Administrators
+        #[arg(long = "admin-sid", value_name = "SID")]
+        admin_sids: Vec<String>,
     },
 }
 
@@ -416,7 +434,7 @@ fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Service(c) => service_command(c),
+        Command::Service(c) => service_command(c, cli.data_dir.as_deref()),
         Command::Status(f) => output::status(&DataDir::create(&root)?, &open_store(&root)?, f.json),
         Command::User(c) => {
             let store = open_store(&root)?;
@@ -587,7 +605,10 @@ fn with_log_files(root: &std::path::Path, store: &Store, logging: bool, f: impl 
     code
 }
 
-fn service_command(command: ServiceCommand) -> Result<i32> {
+fn service_command(command: ServiceCommand, data_dir: Option<&std::path::Path>) -> Result<i32> {
+    // (The folder is only the Windows service's: the Unix units name theirs themselves.)
+    #[cfg(not(windows))]
+    let _ = data_dir;
     use std::io::Write;
     let mut say = |step: &str| {
         println!("{step}…");
@@ -609,6 +630,28 @@ fn service_command(command: ServiceCommand) -> Result<i32> {
             crate::service::enable(&crate::service::Enable { from, admin, replace, wait: std::time::Duration::from_secs(wait) }, &mut say)?
         }
         ServiceCommand::Disable { to, owner } => crate::service::disable(&crate::service::Disable { to, owner }, &mut say)?,
+        ServiceCommand::Call { call, args, socket } => {
+            let socket = socket.unwrap_or_else(|| PathBuf::from(crate::admin::server::SERVICE_SOCKET));
+            let args: serde_json::Value = match args {
+                Some(text) => serde_json::from_str(&text).context("the arguments are not JSON")?,
+                None => serde_json::Value::Null,
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let answer = runtime.block_on(async {
+                let (client, _) = crate::admin::client::AdminClient::connect(&socket).await?;
+                client.call(&call, args).await
+            });
+            match answer {
+                Ok(value) => println!("{}", serde_json::to_string_pretty(&value)?),
+                Err(e) => bail!("{}", e.message),
+            }
+            return Ok(0);
+        }
+        #[cfg(windows)]
+        ServiceCommand::Run { admin_sids } => {
+            crate::service::run_as_service(data_dir, admin_sids)?;
+            return Ok(0);
+        }
     };
     println!("{done}");
     Ok(0)
@@ -621,42 +664,11 @@ fn open_store(root: &std::path::Path) -> Result<Store> {
 
 fn serve(root: &std::path::Path, listen: BTreeMap<ServiceId, SocketAddr>, admin_socket: Option<PathBuf>, admin_group: Option<String>) -> Result<i32> {
     crate::logging::init_server();
-    #[cfg(unix)]
     let access = match &admin_group {
         Some(name) => crate::admin::server::Access::group(name)?,
         None => crate::admin::server::Access::Owner,
     };
-    #[cfg(not(unix))]
-    let _ = admin_group;
-    let engine = Engine::open(root, EngineOptions { listen })?;
-    // Store reads run on blocking threads; a bounded pool keeps memory bounded under load.
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(crate::engine::MAX_BLOCKING_THREADS).build()?;
-    runtime.block_on(async {
-        #[cfg(unix)]
-        {
-            // Opened only once the data folder is ours (its lock is held), so an answering socket
-            // always belongs to the engine serving that folder.
-            match admin_socket {
-                Some(path) => {
-                    let socket = crate::admin::server::bind(&path, access).with_context(|| format!("cannot open the admin socket {}", path.display()))?;
-                    tokio::spawn(crate::admin::server::serve(engine.clone(), socket));
-                }
-                // The folder's own socket is a convenience: a folder whose path is too long for a socket
-                // name (108 bytes) still serves mail, without it.
-                None => {
-                    let path = crate::admin::server::default_path(engine.data_dir().root());
-                    match crate::admin::server::bind(&path, access) {
-                        Ok(socket) => drop(tokio::spawn(crate::admin::server::serve(engine.clone(), socket))),
-                        Err(e) => tracing::warn!(target: "engine", "no admin socket at {}: {e}; the desktop app cannot attach (give one with --admin-socket)", path.display()),
-                    }
-                }
-            }
-        }
-        engine.start();
-        wait_for_signal().await;
-        engine.shutdown().await;
-        anyhow::Ok(())
-    })?;
+    crate::service::serve_until(root, listen, admin_socket, access, wait_for_signal())?;
     Ok(0)
 }
 

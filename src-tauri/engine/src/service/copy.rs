@@ -19,10 +19,17 @@ pub const MAX_DEPTH: usize = 8;
 /// Top-level names that belong to the process serving the folder, or are written separately.
 const NOT_COPIED: &[&str] = &["postroom.db", "postroom.db-wal", "postroom.db-shm", "postroom.lock", "admin.sock", "status.json", super::MOVED];
 
-/// Copies the Postroom data folder `src` to `dst`, owned by `uid`:`gid` (owner-only modes). Returns
-/// where an existing `dst` was renamed to, if there was one.
+/// Who the copy belongs to: a user and group on Unix (owner-only modes); on Windows an access list
+/// (SDDL) the copy gets instead of inheriting its parent folder's, or None to inherit it (a copy made
+/// in the user's own profile).
 #[cfg(unix)]
-pub fn copy_folder(src: &Path, dst: &Path, uid: u32, gid: u32) -> anyhow::Result<Option<PathBuf>> {
+pub type Owner = (u32, u32);
+#[cfg(windows)]
+pub type Owner = Option<&'static str>;
+
+/// Copies the Postroom data folder `src` to `dst`, owned by `owner`. Returns where an existing `dst`
+/// was renamed to, if there was one.
+pub fn copy_folder(src: &Path, dst: &Path, owner: Owner) -> anyhow::Result<Option<PathBuf>> {
     let name = dst.file_name().context("the target has no folder name")?.to_string_lossy().into_owned();
     let parent = dst.parent().context("the target has no parent folder")?;
     std::fs::create_dir_all(parent)?;
@@ -30,12 +37,21 @@ pub fn copy_folder(src: &Path, dst: &Path, uid: u32, gid: u32) -> anyhow::Result
     let _ = std::fs::remove_dir_all(&incoming);
     let made = (|| {
         make_dir(&incoming)?;
+        #[cfg(windows)]
+        if let Some(sddl) = owner {
+            // Before anything is in it: what is copied in inherits it.
+            crate::winsec::SecurityDescriptor::from_sddl(sddl)?.protect(&incoming).with_context(|| format!("cannot make {} private", incoming.display()))?;
+        }
         snapshot_database(&src.join("postroom.db"), &incoming.join("postroom.db"), src, dst)?;
         copy_tree(src, &incoming, 0)?;
-        own_tree(&incoming, uid, gid)?;
-        // Everything on disk before it is put in place.
-        // SAFETY: sync has no arguments and cannot fail.
-        unsafe { libc::sync() };
+        #[cfg(unix)]
+        {
+            own_tree(&incoming, owner.0, owner.1)?;
+            // Everything on disk before it is put in place.
+            // SAFETY: sync has no arguments and cannot fail.
+            unsafe { libc::sync() };
+        }
+        // (On Windows each copied file was flushed as it was written.)
         anyhow::Ok(())
     })();
     if let Err(e) = made {
@@ -60,10 +76,15 @@ pub fn copy_folder(src: &Path, dst: &Path, uid: u32, gid: u32) -> anyhow::Result
     Ok(aside)
 }
 
-#[cfg(unix)]
 fn make_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().mode(0o700).create(dir).with_context(|| format!("cannot create {}", dir.display()))
+    #[cfg(unix)]
+    let made = {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().mode(0o700).create(dir)
+    };
+    #[cfg(not(unix))]
+    let made = std::fs::create_dir(dir);
+    made.with_context(|| format!("cannot create {}", dir.display()))
 }
 
 /// `VACUUM INTO` the target, then the settings' paths moved from `src` to `dst`.
@@ -77,17 +98,25 @@ fn snapshot_database(db: &Path, into: &Path, src: &Path, dst: &Path) -> anyhow::
     conn.execute("VACUUM INTO ?1", [into.to_string_lossy()]).with_context(|| format!("cannot copy the database {}", db.display()))?;
     drop(conn);
     let conn = rusqlite::Connection::open(into)?;
-    let (from, to) = (src.to_string_lossy().into_owned(), dst.to_string_lossy().into_owned());
-    // A value naming the folder itself, or a file inside it (settings are stored as JSON text).
+    // Settings are stored as JSON text: a path's opening quote and its characters as JSON writes them
+    // (a Windows path's backslashes doubled).
+    let opening = |p: &Path| -> anyhow::Result<String> {
+        let quoted = serde_json::to_string(&p.to_string_lossy())?;
+        Ok(quoted[..quoted.len() - 1].to_string())
+    };
+    let (from, to) = (opening(src)?, opening(dst)?);
+    // A value naming the folder itself, or a file inside it (on Windows also after a backslash, which
+    // JSON doubles). One statement, so no value is moved twice.
+    let backslash = if cfg!(windows) { "\\\\" } else { "" };
     conn.execute(
-        "UPDATE settings SET value = ?2 || substr(value, length(?1) + 1) WHERE substr(value, 1, length(?1) + 1) = ?1 || '/' OR value = ?1 || '\"'",
-        [format!("\"{from}"), format!("\"{to}")],
+        "UPDATE settings SET value = ?2 || substr(value, length(?1) + 1)
+         WHERE substr(value, 1, length(?1) + 1) IN (?1 || '/', ?1 || '\"') OR (?3 <> '' AND substr(value, 1, length(?1) + 2) = ?1 || ?3)",
+        [&from, &to, &backslash.to_string()],
     )?;
     conn.pragma_update(None, "journal_mode", "DELETE")?;
     Ok(())
 }
 
-#[cfg(unix)]
 fn copy_tree(src: &Path, dst: &Path, depth: usize) -> anyhow::Result<()> {
     if depth > MAX_DEPTH {
         anyhow::bail!("{} is more than {MAX_DEPTH} folders deep: not a Postroom data folder", src.display());
@@ -107,22 +136,39 @@ fn copy_tree(src: &Path, dst: &Path, depth: usize) -> anyhow::Result<()> {
         } else if kind.is_file() {
             copy_file(&from, &to).with_context(|| format!("cannot copy {}", from.display()))?;
         }
-        // Links, sockets and devices have no place in a data folder and are left behind.
+        // Links (on Windows, any reparse point), sockets and devices have no place in a data folder and
+        // are left behind.
     }
     Ok(())
 }
 
 /// One regular file, opened without following a link (one swapped in since the folder was listed is
 /// refused, so a link never makes root read a file it names), into a new owner-only file.
-#[cfg(unix)]
 pub(super) fn copy_file(from: &Path, to: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut source = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(from)?;
-    if !source.metadata()?.is_file() {
+    let (mut read, mut write) = (std::fs::OpenOptions::new(), std::fs::OpenOptions::new());
+    read.read(true);
+    write.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        read.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        write.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    #[cfg(windows)]
+    {
+        // FILE_FLAG_OPEN_REPARSE_POINT: a link swapped in is opened as itself, and refused below.
+        use std::os::windows::fs::OpenOptionsExt;
+        read.custom_flags(0x0020_0000);
+    }
+    let mut source = read.open(from)?;
+    let meta = source.metadata()?;
+    if !meta.is_file() || meta.file_type().is_symlink() {
         anyhow::bail!("not a plain file");
     }
-    let mut target = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(to)?;
+    let mut target = write.open(to)?;
     std::io::copy(&mut source, &mut target)?;
+    #[cfg(not(unix))]
+    target.sync_all()?;
     Ok(())
 }
 

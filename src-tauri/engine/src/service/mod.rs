@@ -14,12 +14,15 @@
 //! Exactly one folder is ever live: the copy happens with the source's lock held and the service
 //! stopped; the marker is written before the service starts.
 //!
-//! Linux with systemd only so far; on Windows (a service) and macOS (a launchd daemon) `status` says it
-//! is not available and the app greys the switch out.
+//! Linux (systemd.rs) and Windows (windows.rs: a service of the Service Control Manager, the admin
+//! channel a named pipe) so far; on macOS (a launchd daemon, not built yet) `status` says it is not
+//! available and the app greys the switch out.
 
 pub(crate) mod copy;
 #[cfg(target_os = "linux")]
 mod systemd;
+#[cfg(windows)]
+pub mod windows;
 
 use std::path::{Path, PathBuf};
 
@@ -28,9 +31,11 @@ use serde::{Deserialize, Serialize};
 
 pub use copy::copy_folder;
 
-/// The system service's data folder.
+/// The system service's data folder (on Windows: [`windows::data_dir`]).
+#[cfg(unix)]
 pub const SERVICE_DATA_DIR: &str = "/var/lib/postroom";
 /// The system user (and group) the service runs as; members of the group may manage it.
+#[cfg(unix)]
 pub const SERVICE_USER: &str = "postroom";
 pub use crate::paths::{moved, moved_message, Moved, MOVED};
 
@@ -49,6 +54,9 @@ fn give_to_folder_owner(dir: &Path, name: &str) -> anyhow::Result<()> {
         let owner = std::fs::metadata(dir)?;
         std::os::unix::fs::lchown(dir.join(name), Some(owner.uid()), Some(owner.gid()))?;
     }
+    // (On Windows a new file takes its folder's access list.)
+    #[cfg(not(unix))]
+    let _ = (dir, name);
     Ok(())
 }
 
@@ -73,11 +81,15 @@ pub fn status() -> SystemService {
     {
         systemd::status()
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(windows)]
+    {
+        windows::status()
+    }
+    #[cfg(not(any(target_os = "linux", windows)))]
     {
         SystemService {
             available: false,
-            why_not: Some("the system service is built for Linux (systemd) so far; on this computer Postroom runs in the tray, and \"Start Postroom when I log in\" starts it with you".into()),
+            why_not: Some("the system service is built for Linux (systemd) and Windows so far; on this computer Postroom runs in the tray, and \"Start Postroom when I log in\" starts it with you".into()),
             enabled: false,
             active: false,
             data_dir: String::new(),
@@ -115,7 +127,11 @@ pub fn enable(options: &Enable, say: &mut dyn FnMut(&str)) -> anyhow::Result<Str
     {
         systemd::enable(options, say)
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(windows)]
+    {
+        windows::enable(options, say)
+    }
+    #[cfg(not(any(target_os = "linux", windows)))]
     {
         let _ = (options, say);
         anyhow::bail!("{}", status().why_not.unwrap_or_default())
@@ -128,7 +144,11 @@ pub fn disable(options: &Disable, say: &mut dyn FnMut(&str)) -> anyhow::Result<S
     {
         systemd::disable(options, say)
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(windows)]
+    {
+        windows::disable(options, say)
+    }
+    #[cfg(not(any(target_os = "linux", windows)))]
     {
         let _ = (options, say);
         anyhow::bail!("{}", status().why_not.unwrap_or_default())
@@ -142,6 +162,97 @@ fn invoking_user() -> Option<crate::system_users::SystemUser> {
         return crate::system_users::by_uid(uid);
     }
     std::env::var("SUDO_USER").ok().and_then(|name| crate::system_users::by_name(&name))
+}
+
+/// Serves the data folder `root` with its admin socket (`admin_socket`, else the folder's own) until
+/// `stop` completes, then shuts the engine down: `postroomd serve` (stopped by a signal) and the Windows
+/// service (stopped by the Service Control Manager).
+pub fn serve_until(
+    root: &Path,
+    listen: std::collections::BTreeMap<crate::settings::ServiceId, std::net::SocketAddr>,
+    admin_socket: Option<PathBuf>,
+    access: crate::admin::server::Access,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let engine = crate::Engine::open(root, crate::EngineOptions { listen })?;
+    // Store reads run on blocking threads; a bounded pool keeps memory bounded under load.
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(crate::engine::MAX_BLOCKING_THREADS).build()?;
+    runtime.block_on(async {
+        // Opened only once the data folder is ours (its lock is held), so an answering socket
+        // always belongs to the engine serving that folder.
+        match admin_socket {
+            Some(path) => {
+                let socket = crate::admin::server::bind(&path, access).with_context(|| format!("cannot open the admin socket {}", path.display()))?;
+                tokio::spawn(crate::admin::server::serve(engine.clone(), socket));
+            }
+            // The folder's own socket is a convenience: a folder whose path is too long for a socket
+            // name (108 bytes) still serves mail, without it.
+            None => {
+                let path = crate::admin::server::default_path(engine.data_dir().root());
+                match crate::admin::server::bind(&path, access) {
+                    Ok(socket) => drop(tokio::spawn(crate::admin::server::serve(engine.clone(), socket))),
+                    Err(e) => tracing::warn!(target: "engine", "no admin socket at {}: {e}; the desktop app cannot attach (give one with --admin-socket)", path.display()),
+                }
+            }
+        }
+        engine.start();
+        stop.await;
+        engine.shutdown().await;
+        anyhow::Ok(())
+    })
+}
+
+/// Serves as the Windows service (`postroomd service run`, started by the Service Control Manager).
+#[cfg(windows)]
+pub fn run_as_service(data_dir: Option<&Path>, admin_sids: Vec<String>) -> anyhow::Result<()> {
+    windows::run(data_dir.map_or_else(windows::data_dir, Path::to_path_buf), admin_sids)
+}
+
+/// Waits for the started service to answer on its admin socket (or named pipe); its pid.
+#[cfg(any(target_os = "linux", windows))]
+fn wait_for_answer(limit: std::time::Duration) -> anyhow::Result<u32> {
+    use crate::admin::server::SERVICE_SOCKET;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let last = match crate::admin::client::AdminClient::connect(Path::new(SERVICE_SOCKET)).await {
+                Ok((_, link)) => return Ok(link.pid),
+                Err(e) => e,
+            };
+            if tokio::time::Instant::now() >= deadline {
+                anyhow::bail!("it did not answer on {SERVICE_SOCKET} within {} s ({})", limit.as_secs(), last.message);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    })
+}
+
+/// Refuses to move `from` (resolved) into the service's folder `target` when it is that folder, has
+/// moved away already, or is no Postroom folder.
+fn check_movable(from: &Path, target: &Path) -> anyhow::Result<()> {
+    if std::fs::canonicalize(target).is_ok_and(|t| t == from || t.to_string_lossy().trim_start_matches(r"\\?\") == from.to_string_lossy()) {
+        anyhow::bail!("{} is the service's own folder already: turn the service on without --from", from.display());
+    }
+    if let Some(m) = moved(from) {
+        anyhow::bail!("{}", moved_message(from, &m));
+    }
+    if !from.join("postroom.db").is_file() {
+        anyhow::bail!("{} is not a Postroom data folder (it has no postroom.db)", from.display());
+    }
+    Ok(())
+}
+
+/// Refuses to replace mail the service holds of its own (users or domains) unless asked to.
+fn refuse_if_live(target: &Path, from: &Path, replace: bool) -> anyhow::Result<()> {
+    if moved(target).is_none() && holds_mail_setup(target)? && !replace {
+        anyhow::bail!(
+            "the system service already holds mail of its own in {} (users or domains): add --replace to set it aside and move {}'s in, or turn the service on without --from to keep it",
+            target.display(),
+            from.display()
+        );
+    }
+    Ok(())
 }
 
 /// Whether the Postroom data folder `dir` holds users or domains (read-only; false if it has no database).

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use super::{copy_folder, holds_mail_setup, invoking_user, lock_folder, moved, moved_message, write_marker, Disable, Enable, Moved, SystemService, SERVICE_DATA_DIR, SERVICE_USER};
+use super::{check_movable, copy_folder, invoking_user, lock_folder, moved, moved_message, refuse_if_live, wait_for_answer, write_marker, Disable, Enable, Moved, SystemService, SERVICE_DATA_DIR, SERVICE_USER};
 use crate::admin::server::SERVICE_SOCKET;
 use crate::system_users::{self, SystemUser};
 
@@ -54,34 +54,18 @@ pub fn enable(options: &Enable, say: &mut dyn FnMut(&str)) -> anyhow::Result<Str
     let mut moved_from: Option<PathBuf> = None;
     if let Some(from) = &options.from {
         let from = std::fs::canonicalize(from).with_context(|| format!("cannot find {}", from.display()))?;
-        if std::fs::canonicalize(target).is_ok_and(|t| t == from) {
-            bail!("{} is the service's own folder already: turn the service on without --from", from.display());
-        }
-        if let Some(m) = moved(&from) {
-            bail!("{}", moved_message(&from, &m));
-        }
-        if !from.join("postroom.db").is_file() {
-            bail!("{} is not a Postroom data folder (it has no postroom.db)", from.display());
-        }
-        let refuse_if_live = || -> anyhow::Result<()> {
-            if moved(target).is_none() && holds_mail_setup(target)? && !options.replace {
-                bail!(
-                    "the system service already holds mail of its own in {SERVICE_DATA_DIR} (users or domains): add --replace to set it aside and move {}'s in, or turn the service on without --from to keep it",
-                    from.display()
-                );
-            }
-            Ok(())
-        };
+        check_movable(&from, target)?;
+        let check_target = || refuse_if_live(target, &from, options.replace);
         // Asked before anything stops, so a refusal disturbs nothing.
-        refuse_if_live()?;
+        check_target()?;
         say(&format!("waiting for {} to be let go", from.display()));
         let lock = lock_folder(&from, options.wait)?;
         let was_active = systemctl_says(&["is-active", UNIT]) == "active";
         say("stopping the service if it runs");
         systemctl(&["stop", UNIT])?;
-        let copied = refuse_if_live().and_then(|_| {
+        let copied = check_target().and_then(|_| {
             say(&format!("copying {} to {SERVICE_DATA_DIR}", from.display()));
-            copy_folder(&from, target, service.uid, service.gid)
+            copy_folder(&from, target, (service.uid, service.gid))
         });
         let aside = match copied {
             Ok(aside) => aside,
@@ -149,7 +133,7 @@ pub fn disable(options: &Disable, say: &mut dyn FnMut(&str)) -> anyhow::Result<S
     systemctl(&["disable", "--now", UNIT])?;
     let moved_back = lock_folder(target, Duration::from_secs(30)).and_then(|lock| {
         say(&format!("copying {SERVICE_DATA_DIR} to {}", to.display()));
-        let aside = copy_folder(target, &to, owner.uid, owner.gid)?;
+        let aside = copy_folder(target, &to, (owner.uid, owner.gid))?;
         write_marker(target, &Moved { to: to.clone(), at: crate::store::now(), by: "desktop".into() })?;
         drop(lock);
         Ok(aside)
@@ -192,24 +176,6 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().context("name a folder")?;
     Ok(std::fs::canonicalize(parent).with_context(|| format!("cannot find {}", parent.display()))?.join(name))
-}
-
-/// Waits for the started service to answer on its admin socket; its pid.
-fn wait_for_answer(limit: Duration) -> anyhow::Result<u32> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(async {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let last = match crate::admin::client::AdminClient::connect(Path::new(SERVICE_SOCKET)).await {
-                Ok((_, link)) => return Ok(link.pid),
-                Err(e) => e,
-            };
-            if tokio::time::Instant::now() >= deadline {
-                bail!("it did not answer on {SERVICE_SOCKET} within {} s ({})", limit.as_secs(), last.message);
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    })
 }
 
 /// The service's last log lines, to say why it did not start.

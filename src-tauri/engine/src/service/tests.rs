@@ -31,7 +31,7 @@ fn a_copied_folder_holds_the_mail_with_its_paths_moved_and_nothing_of_the_proces
     data_folder(&src);
     let (uid, gid) = crate::system_users::effective();
 
-    assert_eq!(copy_folder(&src, &dst, uid, gid).unwrap(), None, "nothing was there to set aside");
+    assert_eq!(copy_folder(&src, &dst, (uid, gid)).unwrap(), None, "nothing was there to set aside");
     assert!(holds_mail_setup(&dst).unwrap() && holds_mail_setup(&src).unwrap());
     let conn = rusqlite::Connection::open(dst.join("postroom.db")).unwrap();
     let value = |key: &str| conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get::<_, String>(0)).unwrap();
@@ -50,7 +50,7 @@ fn a_copied_folder_holds_the_mail_with_its_paths_moved_and_nothing_of_the_proces
 
     // Again: the first copy is renamed aside, not overwritten.
     std::fs::write(dst.join("only-in-the-first-copy"), b"x").unwrap();
-    let aside = copy_folder(&src, &dst, uid, gid).unwrap().expect("the old copy was set aside");
+    let aside = copy_folder(&src, &dst, (uid, gid)).unwrap().expect("the old copy was set aside");
     assert!(aside.join("only-in-the-first-copy").exists() && !dst.join("only-in-the-first-copy").exists());
     assert!(aside.file_name().unwrap().to_string_lossy().starts_with("service.before-"), "{}", aside.display());
 }
@@ -117,7 +117,7 @@ fn links_planted_for_root_are_refused_not_followed() {
     std::fs::rename(src.join("postroom.db"), tmp.path().join("real.db")).unwrap();
     std::os::unix::fs::symlink(tmp.path().join("real.db"), src.join("postroom.db")).unwrap();
     let (uid, gid) = crate::system_users::effective();
-    let refused = copy_folder(&src, &dst, uid, gid).unwrap_err();
+    let refused = copy_folder(&src, &dst, (uid, gid)).unwrap_err();
     assert!(format!("{refused:#}").contains("not a plain file"), "{refused:#}");
     assert!(!dst.exists());
 }
