@@ -397,3 +397,36 @@ fn a_script_makes_one_admin_call_with_postroomd_service_call() {
     assert_eq!(nobody.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&nobody.stderr).contains("does not answer on"), "{}", String::from_utf8_lossy(&nobody.stderr));
 }
+
+#[test]
+fn the_service_switch_reports_its_outcome_on_a_progress_pipe_too() {
+    // How the app follows `service enable` when Windows runs it elevated, out of its sight; here with a
+    // FIFO. The folder does not exist, so nothing is changed whatever this machine has.
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("progress");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    // The reader must be there before a writer may open it (O_NONBLOCK: no reader is an error, not a hang).
+    let mut tries = 0;
+    let out = loop {
+        tries += 1;
+        assert!(tries < 200, "the reader never opened the pipe");
+        let out = postroomd().args(["service", "enable", "--from"]).arg(tmp.path().join("no-such-folder")).arg("--progress").arg(&fifo).output().unwrap();
+        if !String::from_utf8_lossy(&out.stderr).contains("cannot open the progress pipe") {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(out.status.code(), Some(1));
+    let said = reader.join().unwrap();
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(said.starts_with("postroomd: ") && error.trim_end() == said.trim_end(), "the pipe has the same outcome as standard error:\n{said}\n{error}");
+
+    let plain = tmp.path().join("plain");
+    std::fs::write(&plain, "").unwrap();
+    let refused = postroomd().args(["service", "disable", "--progress"]).arg(&plain).output().unwrap();
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is not a named pipe"), "{}", String::from_utf8_lossy(&refused.stderr));
+}

@@ -151,11 +151,23 @@ mod desktop {
             return Ok((Backend::remote(client, link), true));
         }
         let service = std::path::Path::new(SERVICE_SOCKET);
+        #[cfg(windows)]
+        if options.data_dir.is_none() && postroom_engine::service::status().active {
+            // A named pipe is no file to look at: the Service Control Manager says whether the service runs.
+            let (client, link) = attach(service).map_err(|e| {
+                format!(
+                    "the mail server runs as the system service, but {}. Only administrators and the accounts it was turned on for may manage it: an administrator adds you with `postroomd service enable --admin YOUR-NAME` (in a command prompt opened with \"Run as administrator\"). {SERVICE_HINT}",
+                    e.message
+                )
+            })?;
+            return Ok((Backend::remote(client, link), true));
+        }
+        #[cfg(unix)]
         if options.data_dir.is_none() {
             match std::fs::symlink_metadata(service) {
                 Ok(_) => {
                     let (client, link) = attach(service)
-                        .map_err(|e| format!("the mail server runs as the system service, but {}. See `systemctl status postroomd`.", e.message))?;
+                        .map_err(|e| format!("the mail server runs as the system service, but {}. {SERVICE_HINT}", e.message))?;
                     return Ok((Backend::remote(client, link), true));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -170,7 +182,7 @@ mod desktop {
         // Its mail moved to the system service (the switch, or `postroomd service enable --from`).
         if let Some(moved) = postroom_engine::paths::moved(&data_dir).filter(|m| m.by == "service") {
             let (client, link) = attach(service).map_err(|e| {
-                format!("{}; but the service does not answer ({}). See `systemctl status postroomd`.", postroom_engine::paths::moved_message(&data_dir, &moved), e.message)
+                format!("{}; but the service does not answer ({}). {SERVICE_HINT}", postroom_engine::paths::moved_message(&data_dir, &moved), e.message)
             })?;
             return Ok((Backend::remote(client, link), false));
         }
@@ -195,6 +207,12 @@ mod desktop {
             Err(e) => Err(e.message),
         }
     }
+
+    /// Where to look when the system service does not answer.
+    #[cfg(unix)]
+    const SERVICE_HINT: &str = "See `systemctl status postroomd`.";
+    #[cfg(windows)]
+    const SERVICE_HINT: &str = "See \"Postroom mail server\" in Services (services.msc), and its log in %ProgramData%\\Postroom\\logs.";
 
     /// Whether the engine has no users and no domains yet (asked at most 10 s).
     fn setup_needed(backend: &Backend) -> bool {

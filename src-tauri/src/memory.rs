@@ -35,6 +35,7 @@ pub fn lean_webviews() {
 }
 
 /// The web process extension's file name (the `postroom-webext` crate, a cdylib).
+#[cfg(target_os = "linux")]
 const WEB_EXTENSION: &str = "libpostroom_webext.so";
 
 /// The folder WebKit loads web process extensions from, holding only Postroom's ([`WEB_EXTENSION`]), so

@@ -10,13 +10,20 @@ use std::path::Path;
 
 use windows_sys::Win32::Foundation::{CloseHandle, LocalFree, ERROR_INSUFFICIENT_BUFFER, HANDLE};
 use windows_sys::Win32::Security::Authorization::{
-    ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, SetNamedSecurityInfoW, SDDL_REVISION_1, SE_FILE_OBJECT,
+    ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, GetNamedSecurityInfoW, GetSecurityInfo, SetNamedSecurityInfoW,
+    SDDL_REVISION_1, SE_FILE_OBJECT, SE_KERNEL_OBJECT,
 };
 use windows_sys::Win32::Security::{
-    GetSecurityDescriptorDacl, GetTokenInformation, LookupAccountNameW, TokenUser, ACL, DACL_SECURITY_INFORMATION, PROTECTED_DACL_SECURITY_INFORMATION,
-    PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES, SID_NAME_USE, TOKEN_QUERY, TOKEN_USER,
+    GetSecurityDescriptorDacl, GetSecurityDescriptorOwner, GetTokenInformation, LookupAccountNameW, TokenUser, ACL, DACL_SECURITY_INFORMATION,
+    OWNER_SECURITY_INFORMATION, PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID, SECURITY_ATTRIBUTES, SID_NAME_USE, TOKEN_QUERY, TOKEN_USER,
 };
+use windows_sys::Win32::Storage::FileSystem::CreateDirectoryW;
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
+
+/// SYSTEM, the Administrators group and LocalService: the owners a folder or pipe of the service's may have.
+pub const SYSTEM: &str = "S-1-5-18";
+pub const ADMINISTRATORS: &str = "S-1-5-32-544";
+pub const LOCAL_SERVICE: &str = "S-1-5-19";
 
 fn wide(text: &str) -> Vec<u16> {
     text.encode_utf16().chain(std::iter::once(0)).collect()
@@ -116,30 +123,71 @@ impl SecurityDescriptor {
         SECURITY_ATTRIBUTES { nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32, lpSecurityDescriptor: self.0, bInheritHandle: 0 }
     }
 
-    /// Gives the file or folder at `path` this descriptor's access list, not inheriting its parent's.
+    /// Gives the file or folder at `path` this descriptor's access list, not inheriting its parent's,
+    /// and its owner if it names one.
     pub fn protect(&self, path: &Path) -> io::Result<()> {
         let (mut present, mut defaulted) = (0, 0);
         let mut dacl: *mut ACL = std::ptr::null_mut();
-        // SAFETY: the DACL points into our descriptor, which outlives the call.
+        let mut owner: PSID = std::ptr::null_mut();
+        // SAFETY: the DACL and owner point into our descriptor, which outlives the call.
         unsafe {
             if GetSecurityDescriptorDacl(self.0, &mut present, &mut dacl, &mut defaulted) == 0 || present == 0 {
                 return Err(io::Error::other("the access list has no DACL"));
             }
+            let mut what = DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION;
+            if GetSecurityDescriptorOwner(self.0, &mut owner, &mut defaulted) != 0 && !owner.is_null() {
+                what |= OWNER_SECURITY_INFORMATION;
+            }
             let path_w = wide_path(path);
-            let rc = SetNamedSecurityInfoW(
-                path_w.as_ptr(),
-                SE_FILE_OBJECT,
-                DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                dacl,
-                std::ptr::null_mut(),
-            );
+            let rc = SetNamedSecurityInfoW(path_w.as_ptr(), SE_FILE_OBJECT, what, owner, std::ptr::null_mut(), dacl, std::ptr::null_mut());
             if rc != 0 {
                 return Err(io::Error::from_raw_os_error(rc as i32));
             }
         }
         Ok(())
+    }
+}
+
+/// Makes the folder `path` with `security` from the start: no moment in which it has its parent's
+/// access list (ProgramData's lets every user add files).
+pub fn create_dir(path: &Path, security: &SecurityDescriptor) -> io::Result<()> {
+    let path_w = wide_path(path);
+    let attributes = security.attributes();
+    // SAFETY: a NUL-terminated path; the attributes and their descriptor live across the call.
+    if unsafe { CreateDirectoryW(path_w.as_ptr(), &attributes) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The SID of the owner of the file or folder at `path`.
+pub fn owner_of_path(path: &Path) -> io::Result<String> {
+    let path_w = wide_path(path);
+    let (mut owner, mut sd): (PSID, PSECURITY_DESCRIPTOR) = (std::ptr::null_mut(), std::ptr::null_mut());
+    // SAFETY: Windows allocates the descriptor the owner points into; it is freed after the conversion.
+    unsafe {
+        let rc = GetNamedSecurityInfoW(path_w.as_ptr(), SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION, &mut owner, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut(), &mut sd);
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc as i32));
+        }
+        let text = sid_text(owner);
+        LocalFree(sd);
+        text
+    }
+}
+
+/// The SID of the owner of the kernel object behind `handle` (a named pipe: who made it).
+pub fn owner_of_handle(handle: HANDLE) -> io::Result<String> {
+    let (mut owner, mut sd): (PSID, PSECURITY_DESCRIPTOR) = (std::ptr::null_mut(), std::ptr::null_mut());
+    // SAFETY: as in owner_of_path; the handle is the caller's, open across the call.
+    unsafe {
+        let rc = GetSecurityInfo(handle, SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION, &mut owner, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut(), &mut sd);
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc as i32));
+        }
+        let text = sid_text(owner);
+        LocalFree(sd);
+        text
     }
 }
 

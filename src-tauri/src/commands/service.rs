@@ -1,6 +1,8 @@
 //! "Run the mail server as a system service": the switch in the main window and the wizard's last
 //! question. The work is `postroomd service enable|disable` (postroom_engine::service), run as root
-//! through pkexec, which asks for the administrator's password with the desktop's own dialog.
+//! through pkexec, which asks for the administrator's password with the desktop's own dialog; on
+//! Windows run elevated (ShellExecuteEx "runas": Windows' consent prompt), its steps coming back over a
+//! named pipe this app makes (`--progress`), as Windows gives an elevated program no output to read.
 //!
 //! On: the helper says "waiting for <folder> to be let go" once it has its rights and has checked
 //! everything; only then does this app stop its engine (so a refused password or a failed check leaves
@@ -36,13 +38,25 @@ pub async fn set_system_service(app: AppHandle, backend: State<'_, Backend>, fol
     }
     let attached_to_service = backend.link().socket.as_deref() == Some(state.socket.as_str());
     let (args, engine) = match (on, backend.engine()) {
-        (true, Some(engine)) => (vec!["enable".to_string(), "--from".into(), engine.data_dir().root().display().to_string()], Some(engine.clone())),
+        (true, Some(engine)) => {
+            let args = vec!["enable".to_string(), "--from".into(), engine.data_dir().root().display().to_string()];
+            // Elevation may run it as another (administrator) account: this app's user is the one who manages it.
+            #[cfg(windows)]
+            let args = [args, vec!["--admin".to_string(), windows_user()?]].concat();
+            (args, Some(engine.clone()))
+        }
         (true, None) if attached_to_service => return Ok("The mail server runs as the system service already.".into()),
         (false, None) if attached_to_service => {
-            // The mail comes back to this app's folder, owned by whoever runs this app.
-            let me = postroom_engine::system_users::by_uid(postroom_engine::system_users::effective().0)
-                .ok_or_else(|| ApiError::internal("this app's user is not in the user database"))?;
-            (vec!["disable".to_string(), "--to".into(), folder.0.display().to_string(), "--owner".into(), me.name], None)
+            #[cfg(unix)]
+            {
+                // The mail comes back to this app's folder, owned by whoever runs this app.
+                let me = postroom_engine::system_users::by_uid(postroom_engine::system_users::effective().0)
+                    .ok_or_else(|| ApiError::internal("this app's user is not in the user database"))?;
+                (vec!["disable".to_string(), "--to".into(), folder.0.display().to_string(), "--owner".into(), me.name], None)
+            }
+            // (On Windows the folder keeps its parent's access list: this user's profile.)
+            #[cfg(windows)]
+            (vec!["disable".to_string(), "--to".into(), folder.0.display().to_string()], None)
         }
         (false, Some(_)) => return Ok("The mail server runs in this app already.".into()),
         (_, None) => return Err(ApiError::conflict("this app is attached to a postroomd that is not the system service: change it where that one runs")),
@@ -65,6 +79,7 @@ pub async fn set_system_service(app: AppHandle, backend: State<'_, Backend>, fol
 
 /// Runs `postroomd service ARGS` as root (pkexec unless this app is root), stopping `engine` when the
 /// helper is ready for its folder. The helper's last line, or why it failed.
+#[cfg(unix)]
 async fn run_helper(args: &[String], engine: Option<&postroom_engine::Engine>) -> Result<String, String> {
     let postroomd = helper_program()?;
     let mut command = if postroom_engine::system_users::effective().0 == 0 {
@@ -89,19 +104,7 @@ async fn run_helper(args: &[String], engine: Option<&postroom_engine::Engine>) -
         }
         text
     });
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let mut last = String::new();
-    // The password dialog waits for a person; the copy of a large mail store takes its time: no limit
-    // here but the helper's own (it waits at most 30 s for the folder, 30 s for the service to answer).
-    while let Ok(Some(line)) = lines.next_line().await {
-        tracing::info!(target: "engine", "system service: {line}");
-        if line.starts_with("waiting for ") {
-            if let Some(engine) = engine {
-                engine.shutdown().await;
-            }
-        }
-        last = line;
-    }
+    let last = follow_helper(stdout, engine).await;
     let status = child.wait().await.map_err(|e| format!("the helper failed: {e}"))?;
     let errors = errors.await.unwrap_or_default();
     if status.success() {
@@ -115,10 +118,165 @@ async fn run_helper(args: &[String], engine: Option<&postroom_engine::Engine>) -
     }
 }
 
+/// Reads the helper's steps until it closes its end, stopping `engine` when the helper is ready for its
+/// folder; the last line. The consent or password dialog waits for a person; the copy of a large mail
+/// store takes its time: no limit here but the helper's own (it waits at most 30 s for the folder, 30 s
+/// for the service to answer).
+async fn follow_helper<R: tokio::io::AsyncRead + Unpin>(output: R, engine: Option<&postroom_engine::Engine>) -> String {
+    let mut lines = tokio::io::BufReader::new(output).lines();
+    let mut last = String::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        tracing::info!(target: "engine", "system service: {line}");
+        if line.starts_with("waiting for ") {
+            if let Some(engine) = engine {
+                engine.shutdown().await;
+            }
+        }
+        last = line;
+    }
+    last
+}
+
+/// Runs `postroomd.exe service ARGS` elevated (Windows asks for consent, or an administrator's
+/// password), following its steps over a named pipe only this user, SYSTEM and administrators may
+/// open; the helper opens it allowing only identification, so this app can never act as it.
+#[cfg(windows)]
+async fn run_helper(args: &[String], engine: Option<&postroom_engine::Engine>) -> Result<String, String> {
+    let postroomd = helper_program()?;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    let pipe = format!(r"\\.\pipe\postroom-progress-{}-{nanos:x}", std::process::id());
+    let server = progress_pipe(&pipe)?;
+    let mut words = vec!["service".to_string()];
+    words.extend(args.iter().cloned());
+    words.extend(["--progress".to_string(), pipe]);
+    let process = elevated::start(&postroomd, &words)?;
+    // The helper opens the pipe as it starts; if it ends first (refused at once), its exit says why.
+    let exited = process.exit_code();
+    tokio::pin!(exited);
+    tokio::select! {
+        c = server.connect() => c.map_err(|e| format!("the helper did not report: {e}"))?,
+        code = &mut exited => return Err(format!("postroomd ended before it started its work (exit code {})", code?)),
+    };
+    let last = follow_helper(server, engine).await;
+    let code = exited.await?;
+    if code == 0 {
+        return Ok(last.trim_end_matches('…').to_string());
+    }
+    Err(last.trim_start_matches("postroomd: ").to_string())
+}
+
+/// The named pipe the elevated helper writes its steps to: this user, SYSTEM and administrators only.
+#[cfg(windows)]
+fn progress_pipe(name: &str) -> Result<tokio::net::windows::named_pipe::NamedPipeServer, String> {
+    use postroom_engine::winsec::{current_user_sid, SecurityDescriptor};
+    let sddl = format!("D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;{})", current_user_sid().map_err(|e| e.to_string())?);
+    let security = SecurityDescriptor::from_sddl(&sddl).map_err(|e| e.to_string())?;
+    let mut attributes = security.attributes();
+    let mut options = tokio::net::windows::named_pipe::ServerOptions::new();
+    options.first_pipe_instance(true).reject_remote_clients(true).access_outbound(false);
+    // SAFETY: the attributes and the descriptor they point at live across the call.
+    unsafe { options.create_with_security_attributes_raw(name, &mut attributes as *mut _ as *mut std::ffi::c_void) }
+        .map_err(|e| format!("cannot make the progress pipe: {e}"))
+}
+
+/// This app's user as Windows names accounts (`DOMAIN\user`).
+#[cfg(windows)]
+fn windows_user() -> ApiResult<String> {
+    let user = std::env::var("USERNAME").map_err(|_| ApiError::internal("Windows did not say who runs this app (USERNAME)"))?;
+    Ok(match std::env::var("USERDOMAIN") {
+        Ok(domain) if !domain.is_empty() => format!("{domain}\\{user}"),
+        _ => user,
+    })
+}
+
+#[cfg(windows)]
+mod elevated {
+    use std::path::Path;
+
+    use windows_sys::Win32::Foundation::{CloseHandle, GetLastError, HANDLE, WAIT_OBJECT_0};
+    use windows_sys::Win32::System::Threading::{GetExitCodeProcess, WaitForSingleObject, INFINITE};
+    use windows_sys::Win32::UI::Shell::{ShellExecuteExW, SEE_MASK_NOASYNC, SEE_MASK_NOCLOSEPROCESS, SHELLEXECUTEINFOW};
+    use windows_sys::Win32::UI::WindowsAndMessaging::SW_HIDE;
+
+    /// The user said no to Windows' consent prompt.
+    const ERROR_CANCELLED: u32 = 1223;
+
+    /// An elevated process this app started; its handle closed on drop.
+    pub struct Process(usize);
+
+    impl Drop for Process {
+        fn drop(&mut self) {
+            // SAFETY: the handle ShellExecuteEx gave us, closed once.
+            unsafe { CloseHandle(self.0 as HANDLE) };
+        }
+    }
+
+    impl Process {
+        /// Waits (on a blocking thread) for the process to end; its exit code.
+        pub async fn exit_code(&self) -> Result<u32, String> {
+            let handle = self.0;
+            tokio::task::spawn_blocking(move || {
+                let mut code = 0u32;
+                // SAFETY: the handle stays open while self lives; the caller awaits this before dropping it.
+                let ok = unsafe { WaitForSingleObject(handle as HANDLE, INFINITE) == WAIT_OBJECT_0 && GetExitCodeProcess(handle as HANDLE, &mut code) != 0 };
+                if ok {
+                    Ok(code)
+                } else {
+                    Err(format!("cannot tell how postroomd ended: {}", std::io::Error::last_os_error()))
+                }
+            })
+            .await
+            .map_err(|e| format!("the task failed: {e}"))?
+        }
+    }
+
+    /// Starts `program` elevated with `words` as its command line (quoted as Windows programs parse it).
+    pub fn start(program: &Path, words: &[String]) -> Result<Process, String> {
+        let wide = |text: &str| text.encode_utf16().chain(std::iter::once(0)).collect::<Vec<u16>>();
+        let verb = wide("runas");
+        let file = wide(&program.to_string_lossy());
+        let parameters = wide(&words.iter().map(|w| postroom_engine::service::windows_argument(w)).collect::<Vec<_>>().join(" "));
+        // SAFETY: every string outlives the call; the structure is zeroed and sized as Windows expects.
+        unsafe {
+            let mut info: SHELLEXECUTEINFOW = std::mem::zeroed();
+            info.cbSize = std::mem::size_of::<SHELLEXECUTEINFOW>() as u32;
+            info.fMask = SEE_MASK_NOCLOSEPROCESS | SEE_MASK_NOASYNC;
+            info.lpVerb = verb.as_ptr();
+            info.lpFile = file.as_ptr();
+            info.lpParameters = parameters.as_ptr();
+            info.nShow = SW_HIDE;
+            if ShellExecuteExW(&mut info) == 0 {
+                return Err(match GetLastError() {
+                    ERROR_CANCELLED => "the administrator's consent was not given, so nothing changed".to_string(),
+                    _ => format!("cannot run {} as administrator: {}", program.display(), std::io::Error::last_os_error()),
+                });
+            }
+            if info.hProcess.is_null() {
+                return Err("Windows started postroomd without saying which process it is".to_string());
+            }
+            Ok(Process(info.hProcess as usize))
+        }
+    }
+}
+
+/// The postroomd.exe beside this program, as the installers put them (the helper itself refuses to
+/// become the service unless it is installed under Program Files).
+#[cfg(windows)]
+fn helper_program() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let beside = exe.parent().unwrap_or(Path::new(".")).join("postroomd.exe");
+    if beside.is_file() {
+        Ok(beside)
+    } else {
+        Err(format!("postroomd.exe is not installed beside {}: reinstall Postroom", exe.display()))
+    }
+}
+
 /// The postroomd that runs as root: beside this program (as the packages install them), else the
 /// installed /usr/bin/postroomd, as an absolute path for pkexec. Only a file that only root can change,
 /// in a folder only root can change: a postroomd its user could replace (the AppImage's unpacked copy,
 /// a build folder) would let any program of that user's become root with the administrator's password.
+#[cfg(unix)]
 fn helper_program() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
     let beside = exe.parent().unwrap_or(Path::new("/")).join("postroomd");
@@ -129,6 +287,7 @@ fn helper_program() -> Result<PathBuf, String> {
 }
 
 /// A regular file or folder owned by root and writable by nobody else (links not followed).
+#[cfg(unix)]
 fn root_only(path: &Path) -> bool {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     std::fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_symlink() && m.uid() == 0 && m.permissions().mode() & 0o022 == 0)
@@ -141,3 +300,4 @@ fn restart_soon(app: AppHandle) {
         app.restart();
     });
 }
+

@@ -35,19 +35,46 @@ async fn open_stream(path: &Path) -> io::Result<Stream> {
 }
 
 /// Opens the admin named pipe `path`, waiting a moment while every instance is busy (the server makes
-/// the next one as soon as it has a client). The server may only identify this client, never act as it.
+/// the next one as soon as it has a client).
+/// - It asks only to read and write data (not the write-all right that would let it add instances of
+///   the pipe), as the server's access list grants.
+/// - The server may only identify this client, never act as it.
+/// - The pipe must belong to this user, SYSTEM, the Administrators group or LocalService (the service):
+///   a pipe another user made while the service was stopped, to hear what admins say, is refused.
 #[cfg(windows)]
 async fn open_stream(path: &Path) -> io::Result<Stream> {
+    use std::os::windows::fs::OpenOptionsExt;
+    use std::os::windows::io::{AsRawHandle, IntoRawHandle};
     const ERROR_PIPE_BUSY: i32 = 231;
+    // FILE_GENERIC_READ | FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES (the last for the pipe's read mode).
+    const ACCESS: u32 = 0x0012_0089 | 0x0002 | 0x0100;
+    const FILE_FLAG_OVERLAPPED: u32 = 0x4000_0000;
+    const SECURITY_IDENTIFICATION: u32 = 0x0001_0000;
     let deadline = std::time::Instant::now() + CONNECT_TIME;
-    loop {
-        match tokio::net::windows::named_pipe::ClientOptions::new().open(path) {
+    let file = loop {
+        let opened = std::fs::OpenOptions::new()
+            .access_mode(ACCESS)
+            .custom_flags(FILE_FLAG_OVERLAPPED)
+            .security_qos_flags(SECURITY_IDENTIFICATION)
+            .open(path);
+        match opened {
             Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY) && std::time::Instant::now() < deadline => {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await
             }
-            opened => return opened,
+            Err(e) => return Err(e),
+            Ok(file) => break file,
         }
+    };
+    let owner = crate::winsec::owner_of_handle(file.as_raw_handle())?;
+    let me = crate::winsec::current_user_sid()?;
+    if ![me.as_str(), crate::winsec::SYSTEM, crate::winsec::ADMINISTRATORS, crate::winsec::LOCAL_SERVICE].contains(&owner.as_str()) {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{} was not made by Postroom (its owner is {owner}): another program is posing as it", path.display()),
+        ));
     }
+    // SAFETY: a pipe handle opened for overlapped I/O, handed over whole to the tokio client.
+    unsafe { tokio::net::windows::named_pipe::NamedPipeClient::from_raw_handle(file.into_raw_handle()) }
 }
 
 struct Connection {

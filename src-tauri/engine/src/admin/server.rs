@@ -251,13 +251,18 @@ pub fn bind(path: &Path, access: Access) -> io::Result<AdminSocket> {
     if !name.starts_with(r"\\.\pipe\") || name.len() <= r"\\.\pipe\".len() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("on Windows the admin channel is a named pipe (\\\\.\\pipe\\NAME), not {name}")));
     }
-    let mut sddl = format!("D:P(A;;GA;;;SY)(A;;GA;;;{})", crate::winsec::current_user_sid()?);
+    // The server's own user may do anything; its clients only read and write data (0x0012019B:
+    // not FILE_CREATE_PIPE_INSTANCE, with which a client could add instances of its own and hear
+    // other admins, nor WRITE_DAC).
+    // Owned by the server's user, said outright (a process may always name itself): clients check it.
+    let me = crate::winsec::current_user_sid()?;
+    let mut sddl = format!("O:{me}D:P(A;;GA;;;SY)(A;;GA;;;{me})");
     if let Access::Group { sids, .. } = &access {
         for sid in sids {
             if !crate::winsec::is_sid(sid) {
                 return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{sid} is not a SID")));
             }
-            sddl.push_str(&format!("(A;;GA;;;{sid})"));
+            sddl.push_str(&format!("(A;;0x0012019b;;;{sid})"));
         }
     }
     let security = crate::winsec::SecurityDescriptor::from_sddl(&sddl)?;

@@ -119,6 +119,10 @@ enum ServiceCommand {
         /// Seconds to wait for the Postroom serving --from to let it go
         #[arg(long, value_name = "SECONDS", default_value_t = 30)]
         wait: u64,
+        /// Also write each step and the outcome, a line each, to PIPE (a named pipe or FIFO the caller
+        /// made): how the app follows it when Windows runs it elevated, out of its sight
+        #[arg(long, value_name = "PIPE", hide = true)]
+        progress: Option<PathBuf>,
     },
     /// Stop and disable the service; with --to, copy its mail back into a desktop data folder
     Disable {
@@ -128,6 +132,9 @@ enum ServiceCommand {
         /// The computer user who owns that folder; default: who ran sudo or pkexec
         #[arg(long, value_name = "USER")]
         owner: Option<String>,
+        /// As for enable
+        #[arg(long, value_name = "PIPE", hide = true)]
+        progress: Option<PathBuf>,
     },
     /// Make one admin API call to the running service (or the Postroom answering on --socket), as the
     /// app does, and print the answer as JSON
@@ -610,50 +617,103 @@ fn service_command(command: ServiceCommand, data_dir: Option<&std::path::Path>) 
     #[cfg(not(windows))]
     let _ = data_dir;
     use std::io::Write;
+    let progress = match &command {
+        ServiceCommand::Enable { progress: Some(pipe), .. } | ServiceCommand::Disable { progress: Some(pipe), .. } => Some(open_progress(pipe)?),
+        _ => None,
+    };
+    let progress = std::cell::RefCell::new(progress);
+    let tell = |line: &str| {
+        if let Some(pipe) = progress.borrow_mut().as_mut() {
+            let _ = writeln!(pipe, "{line}");
+        }
+    };
     let mut say = |step: &str| {
         println!("{step}…");
         let _ = std::io::stdout().flush();
+        tell(&format!("{step}…"));
     };
-    let done = match command {
-        ServiceCommand::Status(f) => {
-            let state = crate::service::status();
-            if f.json {
-                println!("{}", serde_json::to_string(&state)?);
-            } else {
-                let yes = |b: bool| if b { "yes" } else { "no" };
-                println!("available: {}", state.why_not.as_deref().map_or("yes".to_string(), |w| format!("no: {w}")));
-                println!("enabled:   {}\nrunning:   {}\ndata:      {}\nsocket:    {}", yes(state.enabled), yes(state.active), state.data_dir, state.socket);
-            }
-            return Ok(0);
+    let changed = match command {
+        ServiceCommand::Enable { from, admin, replace, wait, .. } => {
+            crate::service::enable(&crate::service::Enable { from, admin, replace, wait: std::time::Duration::from_secs(wait) }, &mut say)
         }
-        ServiceCommand::Enable { from, admin, replace, wait } => {
-            crate::service::enable(&crate::service::Enable { from, admin, replace, wait: std::time::Duration::from_secs(wait) }, &mut say)?
-        }
-        ServiceCommand::Disable { to, owner } => crate::service::disable(&crate::service::Disable { to, owner }, &mut say)?,
-        ServiceCommand::Call { call, args, socket } => {
-            let socket = socket.unwrap_or_else(|| PathBuf::from(crate::admin::server::SERVICE_SOCKET));
-            let args: serde_json::Value = match args {
-                Some(text) => serde_json::from_str(&text).context("the arguments are not JSON")?,
-                None => serde_json::Value::Null,
-            };
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let answer = runtime.block_on(async {
-                let (client, _) = crate::admin::client::AdminClient::connect(&socket).await?;
-                client.call(&call, args).await
-            });
-            match answer {
-                Ok(value) => println!("{}", serde_json::to_string_pretty(&value)?),
-                Err(e) => bail!("{}", e.message),
-            }
-            return Ok(0);
-        }
+        ServiceCommand::Disable { to, owner, .. } => crate::service::disable(&crate::service::Disable { to, owner }, &mut say),
+        ServiceCommand::Status(f) => return service_status(f.json),
+        ServiceCommand::Call { call, args, socket } => return service_call(call, args, socket),
         #[cfg(windows)]
         ServiceCommand::Run { admin_sids } => {
             crate::service::run_as_service(data_dir, admin_sids)?;
             return Ok(0);
         }
     };
-    println!("{done}");
+    match changed {
+        Ok(done) => {
+            println!("{done}");
+            tell(&done);
+            Ok(0)
+        }
+        Err(e) => {
+            tell(&format!("postroomd: {e:#}"));
+            Err(e)
+        }
+    }
+}
+
+/// Opens the caller's progress pipe for writing: one that exists (nothing is created), not through a
+/// link, and on Windows without letting the pipe's server act as this (elevated) process.
+fn open_progress(pipe: &std::path::Path) -> Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::OpenOptionsExt;
+        // SECURITY_IDENTIFICATION: the server may learn who writes, never impersonate it.
+        options.security_qos_flags(0x0001_0000);
+    }
+    let file = options.open(pipe).with_context(|| format!("cannot open the progress pipe {}", pipe.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if !file.metadata()?.file_type().is_fifo() {
+            bail!("{} is not a named pipe", pipe.display());
+        }
+    }
+    Ok(file)
+}
+
+/// `postroomd service status`.
+fn service_status(json: bool) -> Result<i32> {
+    let state = crate::service::status();
+    if json {
+        println!("{}", serde_json::to_string(&state)?);
+    } else {
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        println!("available: {}", state.why_not.as_deref().map_or("yes".to_string(), |w| format!("no: {w}")));
+        println!("enabled:   {}\nrunning:   {}\ndata:      {}\nsocket:    {}", yes(state.enabled), yes(state.active), state.data_dir, state.socket);
+    }
+    Ok(0)
+}
+
+/// `postroomd service call`: one admin call, its answer printed as JSON.
+fn service_call(call: String, args: Option<String>, socket: Option<PathBuf>) -> Result<i32> {
+    let socket = socket.unwrap_or_else(|| PathBuf::from(crate::admin::server::SERVICE_SOCKET));
+    let args: serde_json::Value = match args {
+        Some(text) => serde_json::from_str(&text).context("the arguments are not JSON")?,
+        None => serde_json::Value::Null,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let answer = runtime.block_on(async {
+        let (client, _) = crate::admin::client::AdminClient::connect(&socket).await?;
+        client.call(&call, args).await
+    });
+    match answer {
+        Ok(value) => println!("{}", serde_json::to_string_pretty(&value)?),
+        Err(e) => bail!("{}", e.message),
+    }
     Ok(0)
 }
 

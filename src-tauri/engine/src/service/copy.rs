@@ -36,11 +36,15 @@ pub fn copy_folder(src: &Path, dst: &Path, owner: Owner) -> anyhow::Result<Optio
     let incoming = parent.join(format!(".{name}.incoming-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&incoming);
     let made = (|| {
+        #[cfg(unix)]
         make_dir(&incoming)?;
+        // Made with its access list from the start (what is copied in inherits it): there is no moment
+        // in which another user could add a file to it.
         #[cfg(windows)]
-        if let Some(sddl) = owner {
-            // Before anything is in it: what is copied in inherits it.
-            crate::winsec::SecurityDescriptor::from_sddl(sddl)?.protect(&incoming).with_context(|| format!("cannot make {} private", incoming.display()))?;
+        match owner {
+            Some(sddl) => crate::winsec::create_dir(&incoming, &crate::winsec::SecurityDescriptor::from_sddl(sddl)?)
+                .with_context(|| format!("cannot create {}", incoming.display()))?,
+            None => make_dir(&incoming)?,
         }
         snapshot_database(&src.join("postroom.db"), &incoming.join("postroom.db"), src, dst)?;
         copy_tree(src, &incoming, 0)?;

@@ -255,6 +255,35 @@ fn refuse_if_live(target: &Path, from: &Path, replace: bool) -> anyhow::Result<(
     Ok(())
 }
 
+/// One argument of a Windows command line, as the C runtime splits it (the app starts the elevated
+/// helper with one): in quotes when it has a space, tab or quote,
+/// with backslashes doubled where they precede a quote (or the closing one).
+pub fn windows_argument(word: &str) -> String {
+    if !word.is_empty() && !word.contains([' ', '\t', '"']) {
+        return word.to_string();
+    }
+    let mut quoted = String::from('"');
+    let mut backslashes = 0;
+    for c in word.chars() {
+        match c {
+            '\\' => backslashes += 1,
+            '"' => {
+                quoted.push_str(&"\\".repeat(backslashes * 2 + 1));
+                quoted.push('"');
+                backslashes = 0;
+            }
+            _ => {
+                quoted.push_str(&"\\".repeat(backslashes));
+                quoted.push(c);
+                backslashes = 0;
+            }
+        }
+    }
+    quoted.push_str(&"\\".repeat(backslashes * 2));
+    quoted.push('"');
+    quoted
+}
+
 /// Whether the Postroom data folder `dir` holds users or domains (read-only; false if it has no database).
 fn holds_mail_setup(dir: &Path) -> anyhow::Result<bool> {
     let db = dir.join("postroom.db");

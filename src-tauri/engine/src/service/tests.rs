@@ -121,3 +121,15 @@ fn links_planted_for_root_are_refused_not_followed() {
     assert!(format!("{refused:#}").contains("not a plain file"), "{refused:#}");
     assert!(!dst.exists());
 }
+
+#[test]
+fn arguments_are_quoted_as_windows_programs_split_them() {
+    assert_eq!(windows_argument("enable"), "enable");
+    assert_eq!(windows_argument(r"C:\Users\Ann\AppData\Roaming\postroom"), r"C:\Users\Ann\AppData\Roaming\postroom");
+    assert_eq!(windows_argument(r"C:\Office mail"), r#""C:\Office mail""#);
+    // A trailing backslash inside quotes is doubled, so it does not escape the closing quote.
+    assert_eq!(windows_argument(r"C:\Office mail\"), r#""C:\Office mail\\""#);
+    assert_eq!(windows_argument(r#"say "hi""#), r#""say \"hi\"""#);
+    assert_eq!(windows_argument(r#"a\"b"#), r#""a\\\"b""#);
+    assert_eq!(windows_argument(""), r#""""#);
+}

@@ -38,11 +38,10 @@ const DISPLAY_NAME: &str = "Postroom mail server";
 const DESCRIPTION: &str = "Postroom's mail server (SMTP, POP3, IMAP) for this office; managed from the Postroom app.";
 /// The account it runs as: no password, few rights, network access as the computer.
 const ACCOUNT: &str = r"NT AUTHORITY\LocalService";
-/// The service folder's access list: SYSTEM, Administrators and LocalService, inherited by what is made
-/// inside, and nothing from ProgramData.
-const FOLDER_ACCESS: &str = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;LS)";
-/// The Administrators group.
-const ADMINISTRATORS: &str = "S-1-5-32-544";
+/// The service folder's owner (Administrators) and access list: SYSTEM, Administrators and
+/// LocalService, inherited by what is made inside, and nothing from ProgramData.
+const FOLDER_ACCESS: &str = "O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;LS)";
+use crate::winsec::ADMINISTRATORS;
 /// How long the started service has to answer on its named pipe, and the stopped one to stop.
 const START_TIME: Duration = Duration::from_secs(30);
 const STOP_TIME: Duration = Duration::from_secs(30);
@@ -86,7 +85,7 @@ pub fn status() -> SystemService {
 /// This `postroomd.exe`, if it is one installed under Program Files.
 fn installed_program() -> anyhow::Result<PathBuf> {
     let exe = plain(std::fs::canonicalize(std::env::current_exe()?)?);
-    let program_files: Vec<PathBuf> = ["ProgramFiles", "ProgramW6432"]
+    let program_files: Vec<PathBuf> = ["ProgramFiles", "ProgramW6432", "ProgramFiles(x86)"]
         .iter()
         .filter_map(std::env::var_os)
         .filter_map(|p| std::fs::canonicalize(PathBuf::from(p)).ok().map(plain))
@@ -163,10 +162,27 @@ fn remove(manager: &ServiceManager) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The service folder, made if missing, with its own access list.
+/// The service folder with its own owner and access list: made so if missing; if it is there, it must
+/// be a folder SYSTEM, the administrators (this one among them) or the service made (one a user made in ProgramData, which
+/// every user may, would stay theirs to open up again).
 fn prepare_folder(target: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(target).with_context(|| format!("cannot create {}", target.display()))?;
-    crate::winsec::SecurityDescriptor::from_sddl(FOLDER_ACCESS)?.protect(target).with_context(|| format!("cannot make {} private", target.display()))
+    let security = crate::winsec::SecurityDescriptor::from_sddl(FOLDER_ACCESS)?;
+    match std::fs::symlink_metadata(target) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return crate::winsec::create_dir(target, &security).with_context(|| format!("cannot create {}", target.display()));
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot look at {}", target.display())),
+        Ok(meta) if !meta.is_dir() || meta.file_type().is_symlink() => bail!("{} is not a plain folder: rename it aside", target.display()),
+        Ok(_) => {}
+    }
+    let owner = crate::winsec::owner_of_path(target).with_context(|| format!("cannot tell who owns {}", target.display()))?;
+    // (An elevated administrator's new folders are the Administrators group's on Windows, but their
+    // own under Wine: the administrator running this is trusted either way.)
+    let me = crate::winsec::current_user_sid()?;
+    if ![crate::winsec::SYSTEM, ADMINISTRATORS, crate::winsec::LOCAL_SERVICE, me.as_str()].contains(&owner.as_str()) {
+        bail!("{} belongs to {owner}, not to the administrators or the service: it was not made by Postroom; rename it aside", target.display());
+    }
+    security.protect(target).with_context(|| format!("cannot make {} private", target.display()))
 }
 
 pub fn enable(options: &Enable, say: &mut dyn FnMut(&str)) -> anyhow::Result<String> {
@@ -215,10 +231,31 @@ pub fn enable(options: &Enable, say: &mut dyn FnMut(&str)) -> anyhow::Result<Str
         drop(lock);
         moved_from = Some(from);
     }
-    prepare_folder(&target)?;
+    let turned_on = register_and_start(&manager, program, &admins, &target, say);
+    match turned_on {
+        Ok(pid) => Ok(format!(
+            "the mail server runs as the system service (pid {pid}), serving {}, and starts with the computer; {} may manage it",
+            target.display(),
+            admin.0
+        )),
+        Err(e) => {
+            // Back as it was: the desktop's folder is live again, the service's copy is not.
+            let _ = remove(&manager);
+            if let Some(from) = &moved_from {
+                let _ = write_marker(&target, &Moved { to: from.clone(), at: crate::store::now(), by: "desktop".into() });
+                let _ = std::fs::remove_file(from.join(super::MOVED));
+            }
+            bail!("the service did not start, so nothing was changed: {e:#} (its log is in {})", target.join("logs").display())
+        }
+    }
+}
+
+/// Makes the folder ready, registers the service (or updates it) and starts it; its pid once it answers.
+fn register_and_start(manager: &ServiceManager, program: PathBuf, admins: &[String], target: &Path, say: &mut dyn FnMut(&str)) -> anyhow::Result<u32> {
+    prepare_folder(target)?;
     // The folder named, not found again by the service: its environment may differ from this one's.
-    let mut arguments: Vec<OsString> = vec!["--data-dir".into(), target.clone().into(), "service".into(), "run".into()];
-    for sid in &admins {
+    let mut arguments: Vec<OsString> = vec!["--data-dir".into(), target.into(), "service".into(), "run".into()];
+    for sid in admins {
         arguments.push("--admin-sid".into());
         arguments.push(sid.into());
     }
@@ -237,7 +274,7 @@ pub fn enable(options: &Enable, say: &mut dyn FnMut(&str)) -> anyhow::Result<Str
     say("registering the service");
     let registered = match manager.open_service(NAME, service_access()) {
         Ok(service) => {
-            stop(&manager)?;
+            stop(manager)?;
             service.change_config(&info).map(|_| service)
         }
         Err(_) => manager.create_service(&info, service_access()),
@@ -251,26 +288,13 @@ pub fn enable(options: &Enable, say: &mut dyn FnMut(&str)) -> anyhow::Result<Str
         command: None,
         actions: Some(vec![ServiceAction { action_type: ServiceActionType::Restart, delay: Duration::from_secs(5) }; 3]),
     };
-    if let Err(e) = service.update_failure_actions(restart) {
+    // (Also when it stops with an error of its own, not only when it crashes.)
+    if let Err(e) = service.update_failure_actions(restart).and_then(|_| service.set_failure_actions_on_non_crash_failures(true)) {
         say(&format!("the service will not be restarted by Windows if it fails ({e})"));
     }
     say("starting the service");
-    let started = service.start::<&str>(&[]).context("cannot start the service").and_then(|_| wait_for_answer(START_TIME));
-    match started {
-        Ok(pid) => Ok(format!(
-            "the mail server runs as the system service (pid {pid}), serving {}, and starts with the computer; {} may manage it",
-            target.display(),
-            admin.0
-        )),
-        Err(e) => {
-            let _ = remove(&manager);
-            if let Some(from) = &moved_from {
-                let _ = write_marker(&target, &Moved { to: from.clone(), at: crate::store::now(), by: "desktop".into() });
-                let _ = std::fs::remove_file(from.join(super::MOVED));
-            }
-            bail!("the service did not start, so nothing was changed: {e:#} (its log is in {})", target.join("logs").display())
-        }
-    }
+    service.start::<&str>(&[]).context("cannot start the service")?;
+    wait_for_answer(START_TIME)
 }
 
 pub fn disable(options: &Disable, say: &mut dyn FnMut(&str)) -> anyhow::Result<String> {
@@ -357,6 +381,7 @@ fn serve_as_service() -> anyhow::Result<()> {
             if let Some(tx) = stop_tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 let _ = tx.send(());
             }
+            // (serve_as_service reports StopPending as it begins to shut down.)
             ServiceControlHandlerResult::NoError
         }
         ServiceControl::Interrogate => ServiceControlHandlerResult::NoError,
@@ -381,6 +406,8 @@ fn serve_as_service() -> anyhow::Result<()> {
     let access = Access::Group { name: "the service's admins".into(), sids };
     let served = super::serve_until(&folder, Default::default(), Some(PathBuf::from(SERVICE_SOCKET)), access, async {
         let _ = stop_rx.await;
+        // The engine finishes its sessions and writes its state: up to wait_hint.
+        report(ServiceState::StopPending, ServiceControlAccept::empty(), 0);
     });
     report(ServiceState::Stopped, ServiceControlAccept::empty(), u32::from(served.is_err()));
     served
