@@ -153,11 +153,60 @@ fn stop(manager: &ServiceManager) -> anyhow::Result<()> {
     }
 }
 
-/// Stops the service and removes it from the Service Control Manager.
+/// Stops the service, removes it from the Service Control Manager and closes Windows Firewall to it.
 fn remove(manager: &ServiceManager) -> anyhow::Result<()> {
     stop(manager)?;
     if let Ok(service) = manager.open_service(NAME, ServiceAccess::DELETE) {
         service.delete().context("cannot remove the service")?;
+    }
+    let _ = netsh(&["advfirewall", "firewall", "delete", "rule", &format!("name=\"{FIREWALL_RULE}\"")]);
+    Ok(())
+}
+
+/// The Windows Firewall rule that lets other computers reach the service's ports.
+const FIREWALL_RULE: &str = "Postroom mail server";
+
+/// Lets other computers on private and domain networks (the office's; not public ones) reach
+/// `program`'s ports: a service has no window in which Windows could ask, so without a rule only this
+/// computer could use it. A failure is said, not fatal: the admin can allow it by hand.
+fn open_firewall(program: &Path, say: &mut dyn FnMut(&str)) {
+    say("letting the office's computers reach it through Windows Firewall (private and domain networks)");
+    let _ = netsh(&["advfirewall", "firewall", "delete", "rule", &format!("name=\"{FIREWALL_RULE}\"")]);
+    let added = netsh(&[
+        "advfirewall",
+        "firewall",
+        "add",
+        "rule",
+        &format!("name=\"{FIREWALL_RULE}\""),
+        "dir=in",
+        "action=allow",
+        &format!("program=\"{}\"", program.display()),
+        "enable=yes",
+        "profile=private,domain",
+    ]);
+    if let Err(e) = added {
+        say(&format!("Windows Firewall was not changed ({e:#}): allow {} there for other computers to reach it", program.display()));
+    }
+}
+
+/// Runs Windows' own netsh.exe (from the system folder, never found through PATH: this runs elevated)
+/// with `words` passed as they are (netsh reads `name="…"` itself).
+fn netsh(words: &[&str]) -> anyhow::Result<()> {
+    use std::os::windows::process::CommandExt;
+    let mut folder = vec![0u16; 260];
+    // SAFETY: the buffer's length is passed; Windows writes at most that many characters.
+    let n = unsafe { windows_sys::Win32::System::SystemInformation::GetSystemDirectoryW(folder.as_mut_ptr(), folder.len() as u32) } as usize;
+    if n == 0 || n >= folder.len() {
+        bail!("cannot find Windows' system folder");
+    }
+    let program = PathBuf::from(String::from_utf16_lossy(&folder[..n])).join("netsh.exe");
+    let mut command = std::process::Command::new(&program);
+    for word in words {
+        command.raw_arg(word);
+    }
+    let out = command.output().with_context(|| format!("cannot run {}", program.display()))?;
+    if !out.status.success() {
+        bail!("netsh {} failed: {}", words.join(" "), String::from_utf8_lossy(&out.stdout).trim());
     }
     Ok(())
 }
@@ -292,6 +341,7 @@ fn register_and_start(manager: &ServiceManager, program: PathBuf, admins: &[Stri
     if let Err(e) = service.update_failure_actions(restart).and_then(|_| service.set_failure_actions_on_non_crash_failures(true)) {
         say(&format!("the service will not be restarted by Windows if it fails ({e})"));
     }
+    open_firewall(&info.executable_path, say);
     say("starting the service");
     service.start::<&str>(&[]).context("cannot start the service")?;
     wait_for_answer(START_TIME)
