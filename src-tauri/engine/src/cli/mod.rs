@@ -742,7 +742,25 @@ async fn wait_for_signal() {
     }
 }
 
-#[cfg(not(unix))]
+/// Ctrl+C or Ctrl+Break, the console window closed, the user logging off or Windows shutting down:
+/// each ends `postroomd serve` as gracefully as a SIGTERM on Unix.
+#[cfg(windows)]
+async fn wait_for_signal() {
+    use tokio::signal::windows::{ctrl_break, ctrl_close, ctrl_logoff, ctrl_shutdown};
+    let (Ok(mut brk), Ok(mut close), Ok(mut logoff), Ok(mut shutdown)) = (ctrl_break(), ctrl_close(), ctrl_logoff(), ctrl_shutdown()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = brk.recv() => {}
+        _ = close.recv() => {}
+        _ = logoff.recv() => {}
+        _ = shutdown.recv() => {}
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
 async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
