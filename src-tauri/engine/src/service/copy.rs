@@ -91,6 +91,53 @@ fn make_dir(dir: &Path) -> anyhow::Result<()> {
     made.with_context(|| format!("cannot create {}", dir.display()))
 }
 
+/// Holds `dir` and every folder below it (up to [`MAX_DEPTH`]) open until the handles are dropped, so
+/// that none of them can be renamed, deleted or swapped for a link while an administrator's process
+/// works in a folder its user may change (Windows refuses to rename or delete a folder that is open
+/// without delete sharing, or one with an open folder below it). A folder that is a link or other
+/// reparse point is refused, not followed.
+#[cfg(windows)]
+pub(super) fn pin_tree(dir: &Path) -> anyhow::Result<Vec<std::fs::File>> {
+    let mut held = Vec::new();
+    let mut folders = vec![(dir.to_path_buf(), 0usize)];
+    while let Some((folder, depth)) = folders.pop() {
+        if depth > MAX_DEPTH {
+            anyhow::bail!("{} is more than {MAX_DEPTH} folders deep: not a Postroom data folder", dir.display());
+        }
+        held.push(pin_folder(&folder)?);
+        for entry in std::fs::read_dir(&folder).with_context(|| format!("cannot read {}", folder.display()))? {
+            let entry = entry?;
+            // A link among them is left for copy_tree, which skips it; folders are held.
+            if entry.file_type()?.is_dir() {
+                folders.push((entry.path(), depth + 1));
+            }
+        }
+    }
+    Ok(held)
+}
+
+/// Holds the one folder `dir` open as [`pin_tree`] does; refused if it is a link or no folder.
+#[cfg(windows)]
+pub(super) fn pin_folder(dir: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::windows::fs::{MetadataExt, OpenOptionsExt};
+    const FILE_SHARE_READ_WRITE: u32 = 0x1 | 0x2;
+    const FILE_FLAG_BACKUP_SEMANTICS: u32 = 0x0200_0000;
+    const FILE_FLAG_OPEN_REPARSE_POINT: u32 = 0x0020_0000;
+    const FILE_ATTRIBUTE_DIRECTORY: u32 = 0x10;
+    const FILE_ATTRIBUTE_REPARSE_POINT: u32 = 0x400;
+    let handle = std::fs::OpenOptions::new()
+        .read(true)
+        .share_mode(FILE_SHARE_READ_WRITE)
+        .custom_flags(FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT)
+        .open(dir)
+        .with_context(|| format!("cannot hold {} open", dir.display()))?;
+    let attributes = handle.metadata()?.file_attributes();
+    if attributes & FILE_ATTRIBUTE_REPARSE_POINT != 0 || attributes & FILE_ATTRIBUTE_DIRECTORY == 0 {
+        anyhow::bail!("{} is a link or not a folder: Postroom works only in folders of its own", dir.display());
+    }
+    Ok(handle)
+}
+
 /// `VACUUM INTO` the target, then the settings' paths moved from `src` to `dst`.
 fn snapshot_database(db: &Path, into: &Path, src: &Path, dst: &Path) -> anyhow::Result<()> {
     if !std::fs::symlink_metadata(db).is_ok_and(|m| m.file_type().is_file()) {

@@ -253,6 +253,8 @@ pub fn enable(options: &Enable, say: &mut dyn FnMut(&str)) -> anyhow::Result<Str
         let check_target = || refuse_if_live(&target, &from, options.replace);
         // Asked before anything stops, so a refusal disturbs nothing.
         check_target()?;
+        // Its user may change it: held open (no rename, no link swapped in) until the move is done.
+        let pinned = super::copy::pin_tree(&from)?;
         say(&format!("waiting for {} to be let go", from.display()));
         let lock = lock_folder(&from, options.wait)?;
         let was_running = is_running(&manager);
@@ -278,6 +280,7 @@ pub fn enable(options: &Enable, say: &mut dyn FnMut(&str)) -> anyhow::Result<Str
         }
         write_marker(&from, &Moved { to: target.clone(), at: crate::store::now(), by: "service".into() })?;
         drop(lock);
+        drop(pinned);
         moved_from = Some(from);
     }
     let turned_on = register_and_start(&manager, program, &admins, &target, say);
@@ -365,6 +368,9 @@ pub fn disable(options: &Disable, say: &mut dyn FnMut(&str)) -> anyhow::Result<S
     if to.join("postroom.db").exists() && moved(&to).is_none() {
         bail!("{} holds mail of its own (it is not the folder that moved to the service): choose another folder", to.display());
     }
+    // The folder the copy is made in is the user's: held open (no rename, no link swapped in) meanwhile.
+    let parent = to.parent().context("name a folder")?;
+    let pinned = std::fs::create_dir_all(parent).map_err(anyhow::Error::from).and_then(|_| super::copy::pin_folder(parent))?;
     say("stopping the service");
     stop(&manager)?;
     let moved_back = lock_folder(&target, Duration::from_secs(30)).and_then(|lock| {
@@ -384,6 +390,7 @@ pub fn disable(options: &Disable, say: &mut dyn FnMut(&str)) -> anyhow::Result<S
             return Err(e);
         }
     };
+    drop(pinned);
     remove(&manager)?;
     let kept = aside.map(|a| format!(" (the copy it had before is in {})", a.display())).unwrap_or_default();
     Ok(format!("the system service is off; its mail is back in {}{kept}, for Postroom in the tray", to.display()))
