@@ -23,9 +23,11 @@ run_step 900 cargo check --manifest-path fuzz/Cargo.toml --bins
 # 1c. The engine's layers: no module imports one from a higher layer (the picture in ARCHITECTURE.md).
 run_step 60 python3 scripts/layers.py
 
-# 1d. Windows: postroomd.exe cross-built with MinGW-w64, then, under Wine, installed under Program Files
-# and turned into the system service of the Service Control Manager and back (tests/windows).
+# 1d. Windows: postroomd.exe and the engine's unit tests cross-built with MinGW-w64, then, under Wine, the
+# unit tests run and postroomd.exe installed under Program Files and turned into the system service of
+# the Service Control Manager and back (tests/windows).
 run_step 1200 cargo build --target x86_64-pc-windows-gnu -p postroom-engine --bin postroomd
+run_step 1200 cargo test --target x86_64-pc-windows-gnu -p postroom-engine --lib --no-run
 run_step 900 bash -c '.venv/bin/pytest tests/windows -v -p no:warnings --timeout=600 -o junit_family=xunit2 --junitxml=test-output/windows.xml 2>&1 \
   | tee test-output/windows-test.log; exit ${PIPESTATUS[0]}'
 

@@ -151,6 +151,26 @@ fn tighten(_path: &Path, _mode: u32, _may_be_link: bool) -> std::io::Result<()> 
     Ok(())
 }
 
+/// A private scratch file at `path` that is gone when it is closed, whatever ends the process: on Unix
+/// its name is removed at once; on Windows (where an open file keeps its name) Windows deletes it when
+/// its last handle closes.
+pub fn create_scratch(path: &Path) -> std::io::Result<std::fs::File> {
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::OpenOptionsExt;
+        const FILE_FLAG_DELETE_ON_CLOSE: u32 = 0x0400_0000;
+        const FILE_SHARE_DELETE: u32 = 0x4;
+        let _ = std::fs::remove_file(path);
+        std::fs::OpenOptions::new().read(true).write(true).create_new(true).share_mode(FILE_SHARE_DELETE).custom_flags(FILE_FLAG_DELETE_ON_CLOSE).open(path)
+    }
+    #[cfg(not(windows))]
+    {
+        let file = create_private(path)?;
+        std::fs::remove_file(path)?;
+        Ok(file)
+    }
+}
+
 /// Opens a new file for writing, owner-only, never through a symbolic link: whatever is at `path` (a
 /// stale temporary file, or a link someone planted) is removed first, then the file is created exclusively.
 pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
@@ -271,10 +291,45 @@ mod tests {
     }
 }
 
-/// Bytes free for an unprivileged writer on the file system that holds `path`.
-#[cfg(not(unix))]
+/// Bytes free for this user on the volume that holds `path`.
+#[cfg(windows)]
+pub fn free_space(path: &Path) -> std::io::Result<u64> {
+    use std::os::windows::ffi::OsStrExt;
+    let wide: Vec<u16> = path.as_os_str().encode_wide().chain(std::iter::once(0)).collect();
+    let mut available = 0u64;
+    // SAFETY: a NUL-terminated path and one out-parameter; the others may be null.
+    if unsafe { windows_sys::Win32::Storage::FileSystem::GetDiskFreeSpaceExW(wide.as_ptr(), &mut available, std::ptr::null_mut(), std::ptr::null_mut()) } == 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(available)
+}
+
+#[cfg(not(any(unix, windows)))]
 pub fn free_space(_path: &Path) -> std::io::Result<u64> {
-    Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "free space is only known on Unix for now"))
+    Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "free space is not known on this system"))
+}
+
+/// Makes what was created or renamed in `dir` durable (the folder's own entries). On Windows a folder
+/// is flushed through a handle opened as a folder for writing; where the file system cannot (Wine), its
+/// own journal is all there is.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::fs::File::open(dir)?.sync_all()
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::OpenOptionsExt;
+        const FILE_FLAG_BACKUP_SEMANTICS: u32 = 0x0200_0000;
+        let folder = std::fs::OpenOptions::new().write(true).custom_flags(FILE_FLAG_BACKUP_SEMANTICS).open(dir)?;
+        let _ = folder.sync_all();
+        Ok(())
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        let _ = dir;
+        Ok(())
+    }
 }
 
 /// Bytes free for an unprivileged writer on the file system that holds `path`.
@@ -298,8 +353,27 @@ pub fn process_alive(pid: u32) -> bool {
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// Whether process `pid` exists and has not ended.
+#[cfg(windows)]
+pub fn process_alive(pid: u32) -> bool {
+    use windows_sys::Win32::System::Threading::{GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION};
+    const STILL_ACTIVE: u32 = 259;
+    // SAFETY: a handle opened for a query and closed before returning.
+    unsafe {
+        let handle = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+        if handle.is_null() {
+            // Access denied still means it exists (another user's process).
+            return std::io::Error::last_os_error().raw_os_error() == Some(5);
+        }
+        let mut code = 0u32;
+        let running = GetExitCodeProcess(handle, &mut code) != 0 && code == STILL_ACTIVE;
+        windows_sys::Win32::Foundation::CloseHandle(handle);
+        running
+    }
+}
+
 /// Without a cheap check, every process counts as alive (leases then end by their time).
-#[cfg(not(unix))]
+#[cfg(not(any(unix, windows)))]
 pub fn process_alive(_pid: u32) -> bool {
     true
 }

@@ -5,7 +5,7 @@ use super::*;
 fn data_folder(root: &Path) {
     let dir = crate::paths::DataDir::create(root).unwrap();
     let store = crate::store::Store::open(&dir.database()).unwrap();
-    let inside = format!("\"{}/certs/own.pem\"", root.display());
+    let inside = serde_json::to_string(&root.join("certs").join("own.pem").display().to_string()).unwrap();
     let outside = "\"/etc/ssl/office.pem\"".to_string();
     store
         .write(move |conn| {
@@ -19,10 +19,14 @@ fn data_folder(root: &Path) {
     std::fs::write(dir.blobs().join("ab").join("abcdef"), b"a large body").unwrap();
     std::fs::write(dir.lock_file(), b"").unwrap();
     std::fs::write(dir.status_file(), b"{}").unwrap();
-    std::os::unix::fs::symlink("/etc/passwd", root.join("planted-link")).unwrap();
-    std::os::unix::fs::symlink("/etc/passwd", dir.blobs().join("ab").join("linked-blob")).unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("/etc/passwd", root.join("planted-link")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.blobs().join("ab").join("linked-blob")).unwrap();
+    }
 }
 
+#[cfg(unix)]
 #[test]
 fn a_copied_folder_holds_the_mail_with_its_paths_moved_and_nothing_of_the_process_that_served_it() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -55,6 +59,7 @@ fn a_copied_folder_holds_the_mail_with_its_paths_moved_and_nothing_of_the_proces
     assert!(aside.file_name().unwrap().to_string_lossy().starts_with("service.before-"), "{}", aside.display());
 }
 
+#[cfg(unix)]
 #[test]
 fn a_folder_marked_as_moved_is_never_served_again_and_says_where_its_mail_went() {
     let tmp = tempfile::tempdir().unwrap();
@@ -79,6 +84,7 @@ fn the_lock_of_a_served_folder_is_waited_for_and_then_refused() {
     drop(engine);
 }
 
+#[cfg(unix)]
 #[test]
 fn what_the_helper_makes_in_someone_elses_folder_is_theirs_and_an_unreadable_marker_still_counts() {
     use std::os::unix::fs::MetadataExt;
@@ -97,6 +103,7 @@ fn what_the_helper_makes_in_someone_elses_folder_is_theirs_and_an_unreadable_mar
     assert!(moved_message(tmp.path(), &unknown).contains("cannot be read"));
 }
 
+#[cfg(unix)]
 #[test]
 fn links_planted_for_root_are_refused_not_followed() {
     let tmp = tempfile::tempdir().unwrap();
@@ -132,4 +139,29 @@ fn arguments_are_quoted_as_windows_programs_split_them() {
     assert_eq!(windows_argument(r#"say "hi""#), r#""say \"hi\"""#);
     assert_eq!(windows_argument(r#"a\"b"#), r#""a\\\"b""#);
     assert_eq!(windows_argument(""), r#""""#);
+}
+
+#[cfg(windows)]
+#[test]
+fn a_copy_on_windows_moves_backslashed_paths_gets_its_access_list_and_a_held_folder_cannot_be_moved() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("desktop"), tmp.path().join("service"));
+    data_folder(&src);
+    assert_eq!(copy_folder(&src, &dst, Some("D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;WD)")).unwrap(), None);
+    let conn = rusqlite::Connection::open(dst.join("postroom.db")).unwrap();
+    let value = |key: &str| conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get::<_, String>(0)).unwrap();
+    let moved: String = serde_json::from_str(&value("tls.cert_file")).expect("still JSON, its backslashes escaped");
+    assert_eq!(moved, dst.join("certs").join("own.pem").display().to_string(), "a path inside the folder follows it");
+    assert_eq!(value("tls.key_file"), "\"/etc/ssl/office.pem\"", "a path elsewhere is left alone");
+    assert_eq!(std::fs::read(dst.join("blobs").join("ab").join("abcdef")).unwrap(), b"a large body");
+    for gone in ["postroom.lock", "status.json", "postroom.db-wal"] {
+        assert!(std::fs::symlink_metadata(dst.join(gone)).is_err(), "{gone} was copied");
+    }
+    // Held, the folder cannot be renamed away (or swapped for a link); let go, it can.
+    let held = copy::pin_tree(&dst).unwrap();
+    assert!(held.len() >= 4, "the folder and the ones below it: {}", held.len());
+    assert!(std::fs::rename(&dst, tmp.path().join("elsewhere")).is_err(), "a held folder was renamed");
+    drop(held);
+    std::fs::rename(&dst, tmp.path().join("elsewhere")).expect("a folder let go of can be renamed");
+    assert!(copy::pin_folder(&tmp.path().join("elsewhere").join("postroom.db")).is_err(), "a file is not a folder to hold");
 }

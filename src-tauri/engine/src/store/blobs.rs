@@ -38,7 +38,7 @@ pub fn prepare(blobs_dir: &Path, body: Vec<u8>) -> std::io::Result<PreparedBlob>
         f.sync_all()?;
         drop(f);
         std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(blobs_dir)?.sync_all()?;
+        crate::paths::sync_dir(blobs_dir)?;
     }
     Ok(PreparedBlob { sha256, size, inline: None, file: Some(path) })
 }
