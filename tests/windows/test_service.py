@@ -194,7 +194,12 @@ def test_the_switch_moves_a_desktop_folder_into_the_windows_service_which_starts
     wait_for(lambda: greets(ports["imap"]).startswith(b"* OK"), "the service to start with the computer", timeout=60)
     assert read_inbox(ports, "alice", "secret-pw-1") == ["Subject: before the move", "Subject: to the service"]
 
-    disabled = wine.postroomd("service", "disable", "--to", DESKTOP)
+    # As the app does it: Windows asked for administrator rights (ShellExecuteEx "runas"; Wine grants
+    # them without a prompt), the elevated run's steps followed over a named pipe and printed here.
+    failed = wine.run("service", "enable", "--from", r"C:\no such folder", "--elevate", check=False)
+    assert failed.returncode == 1 and "postroomd: cannot find C:\\no such folder" in failed.stderr, failed.stdout + failed.stderr
+    disabled = wine.postroomd("service", "disable", "--to", DESKTOP, "--elevate")
+    assert "stopping the service…" in disabled and f"copying C:\\ProgramData\\Postroom to {DESKTOP}…" in disabled, disabled
     assert f"its mail is back in {DESKTOP}" in disabled, disabled
     status = json.loads(wine.postroomd("service", "status", "--json"))
     assert (status["enabled"], status["active"]) == (False, False)

@@ -138,45 +138,18 @@ async fn follow_helper<R: tokio::io::AsyncRead + Unpin>(output: R, engine: Optio
 }
 
 /// Runs `postroomd.exe service ARGS` elevated (Windows asks for consent, or an administrator's
-/// password), following its steps over a named pipe only this user, SYSTEM and administrators may
-/// open; the helper opens it allowing only identification, so this app can never act as it.
+/// password), following its steps over a named pipe (postroom_engine::service::elevate).
 #[cfg(windows)]
 async fn run_helper(args: &[String], engine: Option<&postroom_engine::Engine>) -> Result<String, String> {
     let postroomd = helper_program()?;
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
-    let pipe = format!(r"\\.\pipe\postroom-progress-{}-{nanos:x}", std::process::id());
-    let server = progress_pipe(&pipe)?;
     let mut words = vec!["service".to_string()];
     words.extend(args.iter().cloned());
-    words.extend(["--progress".to_string(), pipe]);
-    let process = elevated::start(&postroomd, &words)?;
-    // The helper opens the pipe as it starts; if it ends first (refused at once), its exit says why.
-    let exited = process.exit_code();
-    tokio::pin!(exited);
-    tokio::select! {
-        c = server.connect() => c.map_err(|e| format!("the helper did not report: {e}"))?,
-        code = &mut exited => return Err(format!("postroomd ended before it started its work (exit code {})", code?)),
-    };
-    let last = follow_helper(server, engine).await;
-    let code = exited.await?;
-    if code == 0 {
+    let (steps, process) = postroom_engine::service::elevate::start(&postroomd, &words).await?;
+    let last = follow_helper(steps, engine).await;
+    if process.exit_code().await? == 0 {
         return Ok(last.trim_end_matches('…').to_string());
     }
     Err(last.trim_start_matches("postroomd: ").to_string())
-}
-
-/// The named pipe the elevated helper writes its steps to: this user, SYSTEM and administrators only.
-#[cfg(windows)]
-fn progress_pipe(name: &str) -> Result<tokio::net::windows::named_pipe::NamedPipeServer, String> {
-    use postroom_engine::winsec::{current_user_sid, SecurityDescriptor};
-    let sddl = format!("D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;{})", current_user_sid().map_err(|e| e.to_string())?);
-    let security = SecurityDescriptor::from_sddl(&sddl).map_err(|e| e.to_string())?;
-    let mut attributes = security.attributes();
-    let mut options = tokio::net::windows::named_pipe::ServerOptions::new();
-    options.first_pipe_instance(true).reject_remote_clients(true).access_outbound(false);
-    // SAFETY: the attributes and the descriptor they point at live across the call.
-    unsafe { options.create_with_security_attributes_raw(name, &mut attributes as *mut _ as *mut std::ffi::c_void) }
-        .map_err(|e| format!("cannot make the progress pipe: {e}"))
 }
 
 /// This app's user as Windows names accounts (`DOMAIN\user`).
@@ -187,76 +160,6 @@ fn windows_user() -> ApiResult<String> {
         Ok(domain) if !domain.is_empty() => format!("{domain}\\{user}"),
         _ => user,
     })
-}
-
-#[cfg(windows)]
-mod elevated {
-    use std::path::Path;
-
-    use windows_sys::Win32::Foundation::{CloseHandle, GetLastError, HANDLE, WAIT_OBJECT_0};
-    use windows_sys::Win32::System::Threading::{GetExitCodeProcess, WaitForSingleObject, INFINITE};
-    use windows_sys::Win32::UI::Shell::{ShellExecuteExW, SEE_MASK_NOASYNC, SEE_MASK_NOCLOSEPROCESS, SHELLEXECUTEINFOW};
-    use windows_sys::Win32::UI::WindowsAndMessaging::SW_HIDE;
-
-    /// The user said no to Windows' consent prompt.
-    const ERROR_CANCELLED: u32 = 1223;
-
-    /// An elevated process this app started; its handle closed on drop.
-    pub struct Process(usize);
-
-    impl Drop for Process {
-        fn drop(&mut self) {
-            // SAFETY: the handle ShellExecuteEx gave us, closed once.
-            unsafe { CloseHandle(self.0 as HANDLE) };
-        }
-    }
-
-    impl Process {
-        /// Waits (on a blocking thread) for the process to end; its exit code.
-        pub async fn exit_code(&self) -> Result<u32, String> {
-            let handle = self.0;
-            tokio::task::spawn_blocking(move || {
-                let mut code = 0u32;
-                // SAFETY: the handle stays open while self lives; the caller awaits this before dropping it.
-                let ok = unsafe { WaitForSingleObject(handle as HANDLE, INFINITE) == WAIT_OBJECT_0 && GetExitCodeProcess(handle as HANDLE, &mut code) != 0 };
-                if ok {
-                    Ok(code)
-                } else {
-                    Err(format!("cannot tell how postroomd ended: {}", std::io::Error::last_os_error()))
-                }
-            })
-            .await
-            .map_err(|e| format!("the task failed: {e}"))?
-        }
-    }
-
-    /// Starts `program` elevated with `words` as its command line (quoted as Windows programs parse it).
-    pub fn start(program: &Path, words: &[String]) -> Result<Process, String> {
-        let wide = |text: &str| text.encode_utf16().chain(std::iter::once(0)).collect::<Vec<u16>>();
-        let verb = wide("runas");
-        let file = wide(&program.to_string_lossy());
-        let parameters = wide(&words.iter().map(|w| postroom_engine::service::windows_argument(w)).collect::<Vec<_>>().join(" "));
-        // SAFETY: every string outlives the call; the structure is zeroed and sized as Windows expects.
-        unsafe {
-            let mut info: SHELLEXECUTEINFOW = std::mem::zeroed();
-            info.cbSize = std::mem::size_of::<SHELLEXECUTEINFOW>() as u32;
-            info.fMask = SEE_MASK_NOCLOSEPROCESS | SEE_MASK_NOASYNC;
-            info.lpVerb = verb.as_ptr();
-            info.lpFile = file.as_ptr();
-            info.lpParameters = parameters.as_ptr();
-            info.nShow = SW_HIDE;
-            if ShellExecuteExW(&mut info) == 0 {
-                return Err(match GetLastError() {
-                    ERROR_CANCELLED => "the administrator's consent was not given, so nothing changed".to_string(),
-                    _ => format!("cannot run {} as administrator: {}", program.display(), std::io::Error::last_os_error()),
-                });
-            }
-            if info.hProcess.is_null() {
-                return Err("Windows started postroomd without saying which process it is".to_string());
-            }
-            Ok(Process(info.hProcess as usize))
-        }
-    }
 }
 
 /// The postroomd.exe beside this program, as the installers put them (the helper itself refuses to

@@ -123,6 +123,10 @@ enum ServiceCommand {
         /// made): how the app follows it when Windows runs it elevated, out of its sight
         #[arg(long, value_name = "PIPE", hide = true)]
         progress: Option<PathBuf>,
+        /// Windows: ask Windows for administrator rights (its consent prompt) and follow the elevated
+        /// run here, as the app does (on Linux, use sudo)
+        #[arg(long)]
+        elevate: bool,
     },
     /// Stop and disable the service; with --to, copy its mail back into a desktop data folder
     Disable {
@@ -135,6 +139,9 @@ enum ServiceCommand {
         /// As for enable
         #[arg(long, value_name = "PIPE", hide = true)]
         progress: Option<PathBuf>,
+        /// As for enable
+        #[arg(long)]
+        elevate: bool,
     },
     /// Make one admin API call to the running service (or the Postroom answering on --socket), as the
     /// app does, and print the answer as JSON
@@ -617,6 +624,9 @@ fn service_command(command: ServiceCommand, data_dir: Option<&std::path::Path>) 
     #[cfg(not(windows))]
     let _ = data_dir;
     use std::io::Write;
+    if let ServiceCommand::Enable { elevate: true, .. } | ServiceCommand::Disable { elevate: true, .. } = &command {
+        return run_elevated();
+    }
     let progress = match &command {
         ServiceCommand::Enable { progress: Some(pipe), .. } | ServiceCommand::Disable { progress: Some(pipe), .. } => Some(open_progress(pipe)?),
         _ => None,
@@ -656,6 +666,35 @@ fn service_command(command: ServiceCommand, data_dir: Option<&std::path::Path>) 
             Err(e)
         }
     }
+}
+
+/// `postroomd service enable|disable … --elevate`: the same command run elevated (Windows asks), its
+/// steps printed here as it makes them; its exit code.
+#[cfg(windows)]
+fn run_elevated() -> Result<i32> {
+    use tokio::io::AsyncBufReadExt;
+    let words: Vec<String> = std::env::args_os().skip(1).map(|w| w.to_string_lossy().into_owned()).filter(|w| w != "--elevate").collect();
+    let program = std::env::current_exe()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let (steps, process) = crate::service::elevate::start(&program, &words).await.map_err(|e| anyhow!(e))?;
+        let mut lines = tokio::io::BufReader::new(steps).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            // The outcome of a failure comes as the error main would print.
+            if line.starts_with("postroomd: ") {
+                eprintln!("{line}");
+            } else {
+                println!("{line}");
+            }
+        }
+        let code = process.exit_code().await.map_err(|e| anyhow!(e))?;
+        Ok(i32::try_from(code).unwrap_or(1))
+    })
+}
+
+#[cfg(not(windows))]
+fn run_elevated() -> Result<i32> {
+    bail!("--elevate is for Windows: here, run it with sudo (the app asks through pkexec)")
 }
 
 /// Opens the caller's progress pipe for writing: one that exists (nothing is created), not through a

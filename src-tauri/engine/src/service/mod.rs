@@ -22,6 +22,8 @@ pub(crate) mod copy;
 #[cfg(target_os = "linux")]
 mod systemd;
 #[cfg(windows)]
+pub mod elevate;
+#[cfg(windows)]
 pub mod windows;
 
 use std::path::{Path, PathBuf};
