@@ -243,3 +243,17 @@ def test_the_engines_unit_tests_pass_on_windows(wine):
     print("\n".join(summary))
     assert done.returncode == 0 and summary and " 0 failed" in summary[-1], done.stdout[-4000:] + done.stderr[-2000:]
     assert int(summary[-1].split(". ")[1].split()[0]) >= 200, summary
+
+
+def test_a_service_that_cannot_open_its_folder_says_why_at_once_and_is_taken_back(wine):
+    # The service's folder was moved back to a desktop folder earlier (`disable --to`): turning the
+    # service on without --from must not serve it, and must say so instead of waiting.
+    folder = wine.drive(r"C:\ProgramData\Postroom")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "moved-away.json").write_text(json.dumps({"to": DESKTOP, "at": 1_700_000_000, "by": "desktop"}))
+    refused = wine.run("service", "enable", check=False)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "the service did not start, so nothing was changed: it stopped at once: the Postroom service stopped:" in refused.stderr, refused.stderr
+    assert DESKTOP in refused.stderr, "the reason names where the mail went: " + refused.stderr
+    assert wine.registered() is None, "the service is taken back out"
+    (folder / "moved-away.json").unlink()

@@ -212,7 +212,8 @@ pub fn run_as_service(data_dir: Option<&Path>, admin_sids: Vec<String>) -> anyho
 
 /// Waits for the started service to answer on its admin socket (or named pipe); its pid.
 #[cfg(any(target_os = "linux", windows))]
-fn wait_for_answer(limit: std::time::Duration) -> anyhow::Result<u32> {
+/// `stopped` says why when the service has already stopped again (no use waiting for it).
+fn wait_for_answer(limit: std::time::Duration, stopped: &dyn Fn() -> Option<String>) -> anyhow::Result<u32> {
     use crate::admin::server::SERVICE_SOCKET;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -222,6 +223,9 @@ fn wait_for_answer(limit: std::time::Duration) -> anyhow::Result<u32> {
                 Ok((_, link)) => return Ok(link.pid),
                 Err(e) => e,
             };
+            if let Some(why) = stopped() {
+                anyhow::bail!("{why}");
+            }
             if tokio::time::Instant::now() >= deadline {
                 anyhow::bail!("it did not answer on {SERVICE_SOCKET} within {} s ({})", limit.as_secs(), last.message);
             }

@@ -93,7 +93,7 @@ pub fn enable(options: &Enable, say: &mut dyn FnMut(&str)) -> anyhow::Result<Str
         admins = format!("; {} may manage it (the {SERVICE_USER} group)", admin.name);
     }
     say("starting the service");
-    match systemctl(&["enable", "--now", UNIT]).and_then(|_| wait_for_answer(START_TIME)) {
+    match systemctl(&["enable", "--now", UNIT]).and_then(|_| wait_for_answer(START_TIME, &|| None)) {
         Ok(pid) => Ok(format!("the mail server runs as the system service (pid {pid}), serving {SERVICE_DATA_DIR}, and starts with the computer{admins}")),
         Err(e) => {
             // Back as it was: the desktop's folder is live again, the service's copy is not.

@@ -347,7 +347,41 @@ fn register_and_start(manager: &ServiceManager, program: PathBuf, admins: &[Stri
     open_firewall(&info.executable_path, say);
     say("starting the service");
     service.start::<&str>(&[]).context("cannot start the service")?;
-    wait_for_answer(START_TIME)
+    let stopped = || {
+        let state = service.query_status().ok()?.current_state;
+        (state == ServiceState::Stopped).then(|| match last_error(target) {
+            Some(line) => format!("it stopped at once: {line}"),
+            None => "it stopped at once".to_string(),
+        })
+    };
+    wait_for_answer(START_TIME, &stopped)
+}
+
+/// The last error line of the folder's `postroom.log` (what the service said as it stopped).
+fn last_error(folder: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(folder.join("logs").join("postroom.log")).ok()?;
+    let size = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(size.saturating_sub(64 << 10))).ok()?;
+    let mut tail = Vec::new();
+    file.take(64 << 10).read_to_end(&mut tail).ok()?;
+    let text = String::from_utf8_lossy(&tail);
+    let line = text.lines().rev().find(|l| l.contains(" ERROR "))?;
+    // "<time> ERROR <target>: <message>": the message.
+    let rest = line.split_once(" ERROR ").map_or(line, |(_, rest)| rest).trim();
+    Some(rest.split_once(": ").filter(|(target, _)| !target.contains(' ')).map_or(rest, |(_, message)| message).to_string())
+}
+
+/// Writes `message` into the folder's `postroom.log` as an error line, for when the service stops
+/// before its log writer has the folder (the data folder could not be opened): a service has no
+/// console, so this is where the admin (and `enable`) can read why.
+fn log_start_error(folder: &Path, message: &str) {
+    use std::io::Write;
+    let logs = folder.join("logs");
+    let _ = std::fs::create_dir_all(&logs);
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(logs.join("postroom.log")) {
+        let _ = writeln!(file, "{} ERROR engine: {message}", chrono::Local::now().format("%Y-%m-%d %H:%M:%S%.3f"));
+    }
 }
 
 pub fn disable(options: &Disable, say: &mut dyn FnMut(&str)) -> anyhow::Result<String> {
@@ -426,8 +460,20 @@ pub fn run(data_dir: PathBuf, admin_sids: Vec<String>) -> anyhow::Result<()> {
 fn service_main(_arguments: Vec<OsString>) {
     crate::logging::init_server();
     if let Err(e) = serve_as_service() {
-        tracing::error!(target: "engine", "the Postroom service stopped: {e:#}");
+        tracing::error!(target: "engine", "the Postroom service could not start: {e:#}");
     }
+}
+
+/// Records why the service stops with an error, before it says it has stopped (whoever waits for it
+/// reads the reason then): in the log files, or straight into the folder's postroom.log when the log
+/// writer never got the folder.
+fn record_failure(folder: &Path, error: &anyhow::Error) {
+    let message = format!("the Postroom service stopped: {error:#}");
+    tracing::error!(target: "engine", "{message}");
+    if crate::logging::folder().is_none() {
+        log_start_error(folder, &message);
+    }
+    crate::logging::shutdown(Duration::from_secs(2));
 }
 
 fn serve_as_service() -> anyhow::Result<()> {
@@ -466,6 +512,9 @@ fn serve_as_service() -> anyhow::Result<()> {
         // The engine finishes its sessions and writes its state: up to wait_hint.
         report(ServiceState::StopPending, ServiceControlAccept::empty(), 0);
     });
+    if let Err(e) = &served {
+        record_failure(&folder, e);
+    }
     report(ServiceState::Stopped, ServiceControlAccept::empty(), u32::from(served.is_err()));
     served
 }
