@@ -64,20 +64,41 @@ pub fn copy_folder(src: &Path, dst: &Path, owner: Owner) -> anyhow::Result<Optio
     }
     let aside = if std::fs::symlink_metadata(dst).is_ok() {
         let aside = parent.join(format!("{name}.before-{}", crate::time_text::rfc3339(crate::store::now()).replace(':', "")));
-        std::fs::rename(dst, &aside).with_context(|| format!("cannot rename {} aside", dst.display()))?;
+        rename_folder(dst, &aside).with_context(|| format!("cannot rename {} aside", dst.display()))?;
         Some(aside)
     } else {
         None
     };
-    if let Err(e) = std::fs::rename(&incoming, dst) {
+    if let Err(e) = rename_folder(&incoming, dst) {
         // Put the old one back: the target is as it was.
         if let Some(aside) = &aside {
-            let _ = std::fs::rename(aside, dst);
+            let _ = rename_folder(aside, dst);
         }
         let _ = std::fs::remove_dir_all(&incoming);
         return Err(anyhow::anyhow!("cannot put the copy in place at {}: {e}", dst.display()));
     }
     Ok(aside)
+}
+
+/// Renames a folder. On Windows a virus scanner or the search indexer may hold a file in it open for
+/// a moment ("Access denied", "in use"): tried again for up to 5 s before giving up.
+fn rename_folder(from: &Path, to: &Path) -> std::io::Result<()> {
+    #[cfg(windows)]
+    {
+        const ERROR_ACCESS_DENIED: i32 = 5;
+        const ERROR_SHARING_VIOLATION: i32 = 32;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match std::fs::rename(from, to) {
+                Err(e) if matches!(e.raw_os_error(), Some(ERROR_ACCESS_DENIED | ERROR_SHARING_VIOLATION)) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(100))
+                }
+                done => return done,
+            }
+        }
+    }
+    #[cfg(not(windows))]
+    std::fs::rename(from, to)
 }
 
 fn make_dir(dir: &Path) -> anyhow::Result<()> {
@@ -158,10 +179,16 @@ fn snapshot_database(db: &Path, into: &Path, src: &Path, dst: &Path) -> anyhow::
     let (from, to) = (opening(src)?, opening(dst)?);
     // A value naming the folder itself, or a file inside it (on Windows also after a backslash, which
     // JSON doubles). One statement, so no value is moved twice.
+    // Windows compares paths without regard to case, so the match does too there (SQLite's lower()
+    // folds ASCII letters: drive letters and most folder names).
     let backslash = if cfg!(windows) { "\\\\" } else { "" };
+    let fold = if cfg!(windows) { "lower" } else { "" };
     conn.execute(
-        "UPDATE settings SET value = ?2 || substr(value, length(?1) + 1)
-         WHERE substr(value, 1, length(?1) + 1) IN (?1 || '/', ?1 || '\"') OR (?3 <> '' AND substr(value, 1, length(?1) + 2) = ?1 || ?3)",
+        &format!(
+            "UPDATE settings SET value = ?2 || substr(value, length(?1) + 1)
+             WHERE {fold}(substr(value, 1, length(?1) + 1)) IN ({fold}(?1 || '/'), {fold}(?1 || '\"'))
+                OR (?3 <> '' AND {fold}(substr(value, 1, length(?1) + 2)) = {fold}(?1 || ?3))"
+        ),
         [&from, &to, &backslash.to_string()],
     )?;
     conn.pragma_update(None, "journal_mode", "DELETE")?;

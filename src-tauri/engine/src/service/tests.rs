@@ -147,12 +147,19 @@ fn a_copy_on_windows_moves_backslashed_paths_gets_its_access_list_and_a_held_fol
     let tmp = tempfile::tempdir().unwrap();
     let (src, dst) = (tmp.path().join("desktop"), tmp.path().join("service"));
     data_folder(&src);
+    // A path to the folder as someone typed it, in capitals.
+    let shouted = serde_json::to_string(&src.join("Logs").display().to_string().to_uppercase()).unwrap();
+    let conn = rusqlite::Connection::open(src.join("postroom.db")).unwrap();
+    conn.execute("INSERT INTO settings(key, value) VALUES ('log.folder', ?1)", [shouted]).unwrap();
+    drop(conn);
     assert_eq!(copy_folder(&src, &dst, Some("D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;WD)")).unwrap(), None);
     let conn = rusqlite::Connection::open(dst.join("postroom.db")).unwrap();
     let value = |key: &str| conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get::<_, String>(0)).unwrap();
     let moved: String = serde_json::from_str(&value("tls.cert_file")).expect("still JSON, its backslashes escaped");
     assert_eq!(moved, dst.join("certs").join("own.pem").display().to_string(), "a path inside the folder follows it");
     assert_eq!(value("tls.key_file"), "\"/etc/ssl/office.pem\"", "a path elsewhere is left alone");
+    let moved: String = serde_json::from_str(&value("log.folder")).unwrap();
+    assert_eq!(moved, dst.join("LOGS").display().to_string(), "a path typed in other letter case follows it too (Windows ignores case)");
     assert_eq!(std::fs::read(dst.join("blobs").join("ab").join("abcdef")).unwrap(), b"a large body");
     for gone in ["postroom.lock", "status.json", "postroom.db-wal"] {
         assert!(std::fs::symlink_metadata(dst.join(gone)).is_err(), "{gone} was copied");
