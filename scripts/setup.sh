@@ -6,7 +6,8 @@
 #                                      programs the IMAP tests drive: mutt, neomutt, mbsync, OfflineIMAP, tmux;
 #                                      rspamd and OpenDKIM's tools as spam-filter and DKIM peers, Dovecot
 #                                      as the ISP the mail collector fetches from; MinGW-w64, Rust's
-#                                      x86_64-pc-windows-gnu target and Wine for the Windows service)
+#                                      x86_64-pc-windows-gnu target and Wine for the Windows service,
+#                                      NSIS for the installer's hooks)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +18,7 @@ if [[ "${1:-}" == "--test" ]]; then
   packages+=(xvfb xauth webkit2gtk-driver at-spi2-core xdotool python3 python3-venv sqlite3 imagemagick
             swaks libio-socket-ssl-perl libnet-ssleay-perl curl postfix ssl-cert fetchmail mutt neomutt iproute2
             isync offlineimap3 tmux openssl systemd libcap2-bin procps adduser debootstrap systemd-container
-            gcc-mingw-w64-x86-64 wine wine64)
+            gcc-mingw-w64-x86-64 wine wine64 nsis)
   # Peers installed without their recommendations (rspamd would bring a Redis server the tests do not use);
   # Dovecot plays the ISP for the mail collector's tests; rpm installs the .rpm in tests/package.
   lean=(rspamd opendkim-tools dovecot-pop3d dovecot-imapd rpm)

@@ -257,3 +257,27 @@ def test_a_service_that_cannot_open_its_folder_says_why_at_once_and_is_taken_bac
     assert DESKTOP in refused.stderr, "the reason names where the mail went: " + refused.stderr
     assert wine.registered() is None, "the service is taken back out"
     (folder / "moved-away.json").unlink()
+
+
+def test_the_installers_hooks_compile_with_makensis(tmp_path):
+    """packaging/windows/installer-hooks.nsh, which the Tauri bundler puts into the NSIS installer, in an
+    installer of the same kind (Unicode, every hook in its place). NSIS installers are 32-bit programs,
+    and this Wine is 64-bit only: compiled here, not run."""
+    config = json.loads((ROOT / "tauri.conf.json").read_text())
+    hooks = ROOT / config["bundle"]["windows"]["nsis"]["installerHooks"]
+    script = tmp_path / "hooks.nsi"
+    script.write_text(
+        "Unicode true\n"
+        f'!include "{hooks}"\n'
+        'Name "Postroom hooks"\n'
+        f'OutFile "{tmp_path / "hooks.exe"}"\n'
+        "RequestExecutionLevel admin\n"
+        'InstallDir "$PROGRAMFILES64\\Postroom"\n'
+        "Section\n  !insertmacro NSIS_HOOK_PREINSTALL\n  !insertmacro NSIS_HOOK_POSTINSTALL\n"
+        '  WriteUninstaller "$INSTDIR\\uninstall.exe"\nSectionEnd\n'
+        'Section "Uninstall"\n  !insertmacro NSIS_HOOK_PREUNINSTALL\n  !insertmacro NSIS_HOOK_POSTUNINSTALL\nSectionEnd\n'
+    )
+    built = subprocess.run(["makensis", "-V2", "-WX", str(script)], capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert (tmp_path / "hooks.exe").read_bytes()[:2] == b"MZ"
+    assert "service disable" in hooks.read_text(), "uninstalling removes the service first"
