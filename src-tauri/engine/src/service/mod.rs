@@ -77,6 +77,22 @@ pub struct SystemService {
     pub socket: String,
 }
 
+impl SystemService {
+    /// Usable, neither enabled nor running, serving `data_dir` through the service's admin socket:
+    /// where each platform's status starts from.
+    #[cfg(any(target_os = "linux", windows))]
+    fn usable(data_dir: &Path) -> SystemService {
+        SystemService {
+            available: true,
+            why_not: None,
+            enabled: false,
+            active: false,
+            data_dir: data_dir.display().to_string(),
+            socket: crate::admin::server::SERVICE_SOCKET.to_string(),
+        }
+    }
+}
+
 /// The service's state as an unprivileged user can see it.
 pub fn status() -> SystemService {
     #[cfg(target_os = "linux")]
@@ -234,10 +250,34 @@ fn wait_for_answer(limit: std::time::Duration, stopped: &dyn Fn() -> Option<Stri
     })
 }
 
+/// `path` made absolute and resolved (its last part need not exist yet), as people write paths.
+#[cfg(any(target_os = "linux", windows))]
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return Ok(plain(p));
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().context("name a folder")?;
+    Ok(plain(std::fs::canonicalize(parent).with_context(|| format!("cannot find {}", parent.display()))?).join(name))
+}
+
+/// A resolved path as people and settings write it: on Windows without the `\\?\` prefix
+/// `canonicalize` gives (for a drive-letter path).
+fn plain(path: PathBuf) -> PathBuf {
+    #[cfg(windows)]
+    {
+        let text = path.to_string_lossy();
+        if let Some(rest) = text.strip_prefix(r"\\?\").filter(|rest| rest.as_bytes().get(1) == Some(&b':')) {
+            return PathBuf::from(rest);
+        }
+    }
+    path
+}
+
 /// Refuses to move `from` (resolved) into the service's folder `target` when it is that folder, has
 /// moved away already, or is no Postroom folder.
 fn check_movable(from: &Path, target: &Path) -> anyhow::Result<()> {
-    if std::fs::canonicalize(target).is_ok_and(|t| t == from || t.to_string_lossy().trim_start_matches(r"\\?\") == from.to_string_lossy()) {
+    if std::fs::canonicalize(target).is_ok_and(|t| plain(t) == from) {
         anyhow::bail!("{} is the service's own folder already: turn the service on without --from", from.display());
     }
     if let Some(m) = moved(from) {

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use super::{check_movable, copy_folder, invoking_user, lock_folder, moved, moved_message, refuse_if_live, wait_for_answer, write_marker, Disable, Enable, Moved, SystemService, SERVICE_DATA_DIR, SERVICE_USER};
-use crate::admin::server::SERVICE_SOCKET;
+use super::{absolute, check_movable, copy_folder, invoking_user, lock_folder, moved, moved_message, refuse_if_live, wait_for_answer, write_marker, Disable, Enable, Moved, SystemService, SERVICE_DATA_DIR, SERVICE_USER};
 use crate::system_users::{self, SystemUser};
 
 const UNIT: &str = "postroomd.service";
@@ -16,14 +15,7 @@ const UNIT_FOLDERS: &[&str] = &["/etc/systemd/system", "/usr/lib/systemd/system"
 const START_TIME: Duration = Duration::from_secs(30);
 
 pub fn status() -> SystemService {
-    let mut state = SystemService {
-        available: true,
-        why_not: None,
-        enabled: false,
-        active: false,
-        data_dir: SERVICE_DATA_DIR.to_string(),
-        socket: SERVICE_SOCKET.to_string(),
-    };
+    let mut state = SystemService::usable(Path::new(SERVICE_DATA_DIR));
     let why_not = if !Path::new("/run/systemd/system").is_dir() {
         Some("this computer does not run systemd, so the mail server cannot be made one of its system services; Postroom keeps serving from the tray (\"Start Postroom when I log in\" starts it with you)".to_string())
     } else if !UNIT_FOLDERS.iter().any(|f| Path::new(f).join(UNIT).exists()) {
@@ -167,15 +159,6 @@ fn preconditions() -> anyhow::Result<SystemUser> {
 fn folder_owner(dir: &Path) -> Option<SystemUser> {
     use std::os::unix::fs::MetadataExt;
     system_users::by_uid(std::fs::symlink_metadata(dir).ok().filter(|m| m.is_dir())?.uid())
-}
-
-fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
-    if let Ok(p) = std::fs::canonicalize(path) {
-        return Ok(p);
-    }
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().context("name a folder")?;
-    Ok(std::fs::canonicalize(parent).with_context(|| format!("cannot find {}", parent.display()))?.join(name))
 }
 
 /// The service's last log lines, to say why it did not start.

@@ -29,7 +29,7 @@ use windows_service::service::{
 use windows_service::service_control_handler::{self, ServiceControlHandlerResult};
 use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
 
-use super::{check_movable, copy_folder, lock_folder, moved, moved_message, refuse_if_live, wait_for_answer, write_marker, Disable, Enable, Moved, SystemService};
+use super::{absolute, check_movable, copy_folder, lock_folder, moved, moved_message, plain, refuse_if_live, wait_for_answer, write_marker, Disable, Enable, Moved, SystemService};
 use crate::admin::server::{Access, SERVICE_SOCKET};
 
 /// The service's name in the Service Control Manager (`sc query postroomd`).
@@ -53,14 +53,7 @@ pub fn data_dir() -> PathBuf {
 }
 
 pub fn status() -> SystemService {
-    let mut state = SystemService {
-        available: true,
-        why_not: None,
-        enabled: false,
-        active: false,
-        data_dir: data_dir().display().to_string(),
-        socket: SERVICE_SOCKET.to_string(),
-    };
+    let mut state = SystemService::usable(&data_dir());
     match ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT) {
         Err(e) => {
             state.available = false;
@@ -98,15 +91,6 @@ fn installed_program() -> anyhow::Result<PathBuf> {
         );
     }
     Ok(exe)
-}
-
-/// A path without the `\\?\` prefix `canonicalize` gives, as people and settings write paths.
-fn plain(path: PathBuf) -> PathBuf {
-    let text = path.to_string_lossy();
-    match text.strip_prefix(r"\\?\") {
-        Some(rest) if rest.as_bytes().get(1) == Some(&b':') => PathBuf::from(rest),
-        _ => path,
-    }
 }
 
 fn manager_for_changes() -> anyhow::Result<ServiceManager> {
@@ -428,15 +412,6 @@ pub fn disable(options: &Disable, say: &mut dyn FnMut(&str)) -> anyhow::Result<S
     remove(&manager)?;
     let kept = aside.map(|a| format!(" (the copy it had before is in {})", a.display())).unwrap_or_default();
     Ok(format!("the system service is off; its mail is back in {}{kept}, for Postroom in the tray", to.display()))
-}
-
-fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
-    if let Ok(p) = std::fs::canonicalize(path) {
-        return Ok(plain(p));
-    }
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().context("name a folder")?;
-    Ok(plain(std::fs::canonicalize(parent).with_context(|| format!("cannot find {}", parent.display()))?).join(name))
 }
 
 /// The data folder and the admins' SIDs the service was registered with, for its main function.
